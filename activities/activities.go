@@ -1,0 +1,195 @@
+// Package activities implements the I/O steps of BatchIngest:
+// OffloadAndEnqueue (chunk → runs), Seal and Abort. Each is idempotent, so
+// Temporal may retry it at will.
+//
+// It depends on the store and blob packages through the small interfaces
+// below and on package workflows only for names and types.
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/blob"
+	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+// Runs is the part of store.Store the activities use.
+type Runs interface {
+	InsertRuns(ctx context.Context, batchID string, items []batch.Item) (int, error)
+	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
+	SealBatch(ctx context.Context, id string) (store.Batch, error)
+	AbortBatch(ctx context.Context, id, reason string) (store.Batch, error)
+}
+
+// Objects is the part of blob.Store the activities use.
+type Objects interface {
+	Get(ctx context.Context, key string, maxSize int64) ([]byte, error)
+	Size(ctx context.Context, key string) (int64, error)
+	DeletePrefix(ctx context.Context, prefix string) (int, error)
+}
+
+// Activities holds the dependencies of the activity methods. Register it
+// with Register.
+type Activities struct {
+	Runs    Runs
+	Objects Objects
+	// MaxChunkBytes refuses staged chunk objects larger than this.
+	MaxChunkBytes int64
+	// PacketChecks bounds concurrent HEAD requests per chunk (default 32).
+	PacketChecks int
+}
+
+// Register registers the activities under their contract names.
+func (a *Activities) Register(r interface {
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}) {
+	r.RegisterActivityWithOptions(a.OffloadAndEnqueue, activity.RegisterOptions{Name: workflows.ActivityOffloadAndEnqueue})
+	r.RegisterActivityWithOptions(a.Seal, activity.RegisterOptions{Name: workflows.ActivitySeal})
+	r.RegisterActivityWithOptions(a.Abort, activity.RegisterOptions{Name: workflows.ActivityAbort})
+}
+
+func invalidChunk(format string, args ...any) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), workflows.ErrTypeInvalidChunk, nil)
+}
+
+// OffloadAndEnqueue turns one chunk into runs. The Phase 2 handler has
+// already written every large payload to its packet key (the offload); this
+// step loads the chunk (inline or staged), checks that each of those packets
+// exists with the size the handler wrote, and inserts the owned items in one
+// PostgreSQL round trip. Indexes that already have a run are skipped, so a
+// retry inserts nothing twice.
+func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.EnqueueInput) (workflows.EnqueueResult, error) {
+	items, err := a.loadItems(ctx, in)
+	if err != nil {
+		return workflows.EnqueueResult{}, err
+	}
+	if err := a.checkPackets(ctx, items); err != nil {
+		return workflows.EnqueueResult{}, err
+	}
+	n, err := a.Runs.InsertRuns(ctx, in.BatchID, items)
+	if err != nil {
+		return workflows.EnqueueResult{}, err
+	}
+	if n < len(items) {
+		// Either duplicates (a retry) or a batch that is no longer pending.
+		b, err := a.Runs.GetBatchAnyEnv(ctx, in.BatchID)
+		if err != nil {
+			return workflows.EnqueueResult{}, err
+		}
+		if b.Status == batch.StatusAborted {
+			return workflows.EnqueueResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("batch %s is %s", in.BatchID, b.Status), workflows.ErrTypeBatchNotPending, nil)
+		}
+	}
+	return workflows.EnqueueResult{Inserted: n}, nil
+}
+
+// loadItems returns the chunk's owned items, validated against its reference.
+func (a *Activities) loadItems(ctx context.Context, in workflows.EnqueueInput) ([]batch.Item, error) {
+	items := in.Chunk.Items
+	if in.Chunk.Key != "" {
+		max := a.MaxChunkBytes
+		if max <= 0 {
+			max = 1 << 30
+		}
+		body, err := a.Objects.Get(ctx, in.Chunk.Key, max)
+		if errors.Is(err, blob.ErrNotFound) {
+			return nil, invalidChunk("staged chunk %s is missing", in.Chunk.Key)
+		}
+		if err != nil {
+			return nil, err // transient: retried
+		}
+		if err := json.Unmarshal(body, &items); err != nil {
+			return nil, invalidChunk("staged chunk %s is not a JSON array of items: %v", in.Chunk.Key, err)
+		}
+	}
+	if len(items) != in.Chunk.Count() {
+		return nil, invalidChunk("chunk %s/%d holds %d items, its reference says %d", in.Chunk.Stream, in.Chunk.Seq, len(items), in.Chunk.Count())
+	}
+	owned := items[:0:0]
+	for _, it := range items {
+		if !in.Chunk.Indexes.Contains(it.Index) {
+			return nil, invalidChunk("chunk %s/%d holds index %d outside %s", in.Chunk.Stream, in.Chunk.Seq, it.Index, in.Chunk.Indexes)
+		}
+		if in.Owned == nil || in.Owned.Contains(it.Index) {
+			owned = append(owned, it)
+		}
+	}
+	return owned, nil
+}
+
+// checkPackets verifies that every payload the handler offloaded is in the
+// bucket with the size it wrote.
+func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error {
+	g, gctx := errgroup.WithContext(ctx)
+	limit := a.PacketChecks
+	if limit <= 0 {
+		limit = 32
+	}
+	g.SetLimit(limit)
+	for k := range items {
+		it := &items[k]
+		if it.PacketSize == 0 || it.Payload == nil {
+			continue
+		}
+		g.Go(func() error {
+			size, err := a.Objects.Size(gctx, *it.Payload)
+			if err != nil {
+				return fmt.Errorf("packet of item %d: %w", it.Index, err)
+			}
+			if size != it.PacketSize {
+				return invalidChunk("packet %s of item %d has %d bytes, the handler wrote %d", *it.Payload, it.Index, size, it.PacketSize)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// Seal seals the batch (it has every run) and deletes its staged chunks.
+func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (workflows.SealResult, error) {
+	b, err := a.Runs.SealBatch(ctx, in.BatchID)
+	if errors.Is(err, store.ErrNotPending) {
+		return workflows.SealResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeBatchNotPending, err)
+	}
+	if err != nil {
+		return workflows.SealResult{}, err
+	}
+	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
+		return workflows.SealResult{}, err
+	}
+	res := workflows.SealResult{}
+	if b.SealedAt != nil {
+		res.SealedAt = *b.SealedAt
+	}
+	return res, nil
+}
+
+// Abort marks the batch ABORTED and its queued runs CANCELED, and deletes
+// its staged chunks. A batch sealed before the abort stays sealed.
+func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (workflows.AbortResult, error) {
+	b, err := a.Runs.AbortBatch(ctx, in.BatchID, in.Reason)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// The Phase 1 transaction never committed: nothing to abort.
+		return workflows.AbortResult{}, nil
+	case errors.Is(err, store.ErrNotPending) && b.Done():
+		return workflows.AbortResult{Sealed: true}, nil
+	case err != nil:
+		return workflows.AbortResult{}, err
+	}
+	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
+		return workflows.AbortResult{}, err
+	}
+	activity.GetLogger(ctx).Info("batch aborted", "batch", in.BatchID, "reason", in.Reason)
+	return workflows.AbortResult{}, nil
+}

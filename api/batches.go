@@ -1,0 +1,159 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store"
+)
+
+// maxCreateBody is Phase 1's body limit (128 KiB, as trigger.dev).
+const maxCreateBody = 128 << 10
+
+// createBatch is Phase 1: POST /api/v3/batches.
+func (s *Server) createBatch(c *gin.Context) {
+	if c.Request.ContentLength > maxCreateBody {
+		fail(c, http.StatusRequestEntityTooLarge, "Request body too large")
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxCreateBody+1))
+	if err != nil {
+		fail(c, http.StatusBadRequest, "Cannot read the request body")
+		return
+	}
+	if len(body) > maxCreateBody {
+		fail(c, http.StatusRequestEntityTooLarge, "Request body too large")
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		fail(c, http.StatusBadRequest, "Request body is empty")
+		return
+	}
+	req, msg := parseCreateBatch(body, s.opts.MaxItems)
+	if msg != "" {
+		fail(c, http.StatusBadRequest, msg)
+		return
+	}
+	env := envOf(c)
+	nb := store.NewBatch{
+		ID: batch.NewBatchID(), Env: env, RunCount: req.RunCount, IdempotencyKey: req.IdempotencyKey,
+		IdempotencyKeyOptions: req.IdempotencyKeyOptions, TaskIdentifiers: req.TaskIdentifiers,
+		ParentRunID: req.ParentRunID, ResumeParentOnCompletion: req.ResumeParentOnCompletion,
+	}
+	ctx := c.Request.Context()
+	b, cached, err := s.store.CreateBatchTx(ctx, nb, func(b store.Batch) error {
+		return s.wf.Start(ctx, s.workflowInput(b))
+	})
+	if err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
+	if err := s.setBatchToken(c, env.ID, b.ID); err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
+	if cached {
+		c.JSON(http.StatusOK, createBatchResponse{ID: b.ID, RunCount: b.RunCount, IsCached: true})
+		return
+	}
+	c.JSON(http.StatusAccepted, createBatchResponse{ID: b.ID, RunCount: b.RunCount, IdempotencyKey: req.IdempotencyKey})
+}
+
+// createBatchRequest is Phase 1's body after validation.
+type createBatchRequest struct {
+	RunCount                 int
+	TaskIdentifiers          []string
+	ParentRunID              *string
+	ResumeParentOnCompletion bool
+	IdempotencyKey           *string
+	IdempotencyKeyOptions    json.RawMessage
+}
+
+// parseCreateBatch validates Phase 1's body field by field; unknown keys
+// are ignored. It returns a message naming the offending field.
+func parseCreateBatch(body []byte, maxItems int) (createBatchRequest, string) {
+	var req createBatchRequest
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		var obj any
+		if json.Unmarshal(body, &obj) == nil {
+			return req, "Invalid request body: expected a JSON object"
+		}
+		return req, "Invalid JSON"
+	}
+	present := func(k string) (json.RawMessage, bool) {
+		v, ok := fields[k]
+		return v, ok && string(v) != "null"
+	}
+	raw, ok := present("runCount")
+	if !ok {
+		return req, "runCount is required: the number of items you will stream"
+	}
+	var f float64
+	if json.Unmarshal(raw, &f) != nil || f != float64(int64(f)) || f < 1 {
+		return req, fmt.Sprintf("runCount must be a positive integer, got %s", truncate(string(raw), 40))
+	}
+	if f > float64(maxItems) {
+		return req, fmt.Sprintf("Batch runCount of %s exceeds maximum allowed of %d.", truncate(string(raw), 40), maxItems)
+	}
+	req.RunCount = int(f)
+
+	if raw, ok := present("taskIdentifiers"); ok {
+		if json.Unmarshal(raw, &req.TaskIdentifiers) != nil || len(req.TaskIdentifiers) == 0 {
+			return req, "taskIdentifiers must be a non-empty array of task identifiers"
+		}
+		if len(req.TaskIdentifiers) > 500 {
+			return req, "taskIdentifiers must list at most 500 tasks"
+		}
+		for _, t := range req.TaskIdentifiers {
+			if t == "" || len(t) > 256 || strings.IndexByte(t, 0) >= 0 {
+				return req, "taskIdentifiers must hold non-empty strings of at most 256 bytes"
+			}
+		}
+	}
+	if raw, ok := present("parentRunId"); ok {
+		var p string
+		if json.Unmarshal(raw, &p) != nil || p == "" || len(p) > 256 || strings.IndexByte(p, 0) >= 0 {
+			return req, "parentRunId must be a run id string"
+		}
+		req.ParentRunID = &p
+	}
+	if raw, ok := present("resumeParentOnCompletion"); ok {
+		if json.Unmarshal(raw, &req.ResumeParentOnCompletion) != nil {
+			return req, "resumeParentOnCompletion must be a boolean"
+		}
+	}
+	if raw, ok := present("idempotencyKey"); ok {
+		var k string
+		if json.Unmarshal(raw, &k) != nil || k == "" {
+			return req, "idempotencyKey must be a non-empty string"
+		}
+		if utf8.RuneCountInString(k) > 2048 {
+			return req, "idempotencyKey must be at most 2048 characters"
+		}
+		if strings.IndexByte(k, 0) >= 0 {
+			return req, "idempotencyKey must not contain U+0000"
+		}
+		req.IdempotencyKey = &k
+	}
+	if raw, ok := present("idempotencyKeyOptions"); ok {
+		var o struct {
+			Key   *string `json:"key"`
+			Scope *string `json:"scope"`
+		}
+		if json.Unmarshal(raw, &o) != nil || o.Key == nil || o.Scope == nil || strings.IndexByte(*o.Key, 0) >= 0 ||
+			(*o.Scope != "run" && *o.Scope != "attempt" && *o.Scope != "global") {
+			return req, `idempotencyKeyOptions must be {"key": string, "scope": "run" | "attempt" | "global"}`
+		}
+		req.IdempotencyKeyOptions, _ = json.Marshal(o)
+	}
+	return req, ""
+}

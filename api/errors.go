@@ -1,0 +1,44 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/streambatch/streambatch/ingest"
+)
+
+// errorBody is every error response: {"error": "..."}.
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+// fail ends the request with status and a message a person can act on.
+func fail(c *gin.Context, status int, msg string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: msg})
+}
+
+// failInternal logs err and answers 500 (retryable by clients) or, when
+// retry is false, 500 with x-should-retry: false.
+func (s *Server) failInternal(c *gin.Context, err error, retry bool) {
+	s.log.ErrorContext(c.Request.Context(), "request failed", "error", err, "path", c.FullPath(), "request_id", requestID(c))
+	if !retry {
+		c.Header("x-should-retry", "false")
+	}
+	fail(c, http.StatusInternalServerError, "Something went wrong")
+}
+
+// failIngest maps a Phase 2 error to its status.
+func (s *Server) failIngest(c *gin.Context, err error) {
+	var syn *ingest.SyntaxError
+	var val *ingest.ValidationError
+	switch {
+	case errors.As(err, &syn):
+		fail(c, http.StatusBadRequest, syn.Msg)
+	case errors.As(err, &val):
+		fail(c, http.StatusUnprocessableEntity, val.Msg)
+	default:
+		s.failInternal(c, err, true)
+	}
+}

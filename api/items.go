@@ -1,0 +1,136 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+// streamItems is Phase 2: POST /api/v3/batches/:batchId/items.
+func (s *Server) streamItems(c *gin.Context) {
+	b, ok := s.loadBatch(c, http.StatusUnprocessableEntity)
+	if !ok {
+		return
+	}
+	if b.Done() {
+		// A retry after the seal: success, and the body is not read.
+		c.JSON(http.StatusOK, streamItemsResponse{ID: b.ID, Sealed: true, RunCount: b.RunCount})
+		return
+	}
+	if b.Status != batch.StatusPending {
+		fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" is not in PENDING status (current: "+string(b.Status)+")")
+		return
+	}
+	if c.Request.ContentLength == 0 {
+		fail(c, http.StatusBadRequest, "Request body is required")
+		return
+	}
+	ctx := c.Request.Context()
+	seen := s.acceptedSnapshot(ctx, b)
+	res, err := s.ingester.Ingest(ctx, ingest.Request{Batch: s.workflowInput(b), Body: c.Request.Body, Seen: seen})
+	if errors.Is(err, workflows.ErrClosed) {
+		// The workflow finished while we streamed: report how.
+		s.answerFinished(c, b.ID, res)
+		return
+	}
+	if err != nil {
+		s.failIngest(c, err)
+		return
+	}
+	s.log.InfoContext(ctx, "stream ingested", "batch_id", b.ID, "request_id", requestID(c), "items", res.Items,
+		"accepted", res.Accepted, "deduplicated", res.Deduplicated, "offloaded", res.Offloaded,
+		"chunks", res.Chunks, "staged", res.Staged, "bytes", res.Bytes)
+	resp := streamItemsResponse{ID: b.ID, ItemsAccepted: res.Accepted, ItemsDeduplicated: res.Deduplicated, RunCount: b.RunCount}
+	if !seen.Full() {
+		// Indexes are missing: answer at once, the client will re-send.
+		enq, exp := seen.Len(), b.RunCount
+		resp.EnqueuedCount, resp.ExpectedCount = &enq, &exp
+		c.JSON(http.StatusOK, resp)
+		return
+	}
+	s.awaitSeal(c, b, resp)
+}
+
+// awaitSeal waits, bounded by SealWait, for the workflow to seal the batch.
+func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsResponse) {
+	ctx := c.Request.Context()
+	wctx, cancel := context.WithTimeout(ctx, s.opts.SealWait)
+	defer cancel()
+	r, err := s.wf.Wait(wctx, b.ID)
+	switch {
+	case err == nil && r.State == workflows.StateSealed:
+		resp.Sealed = true
+		c.JSON(http.StatusOK, resp)
+		return
+	case err == nil:
+		fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" was aborted: "+r.Reason)
+		return
+	case ctx.Err() != nil:
+		return // the client went away
+	}
+	// The wait ran out (or the workflow could not be read): report from
+	// the row, which the Seal activity updates.
+	now, gerr := s.store.GetBatchAnyEnv(ctx, b.ID)
+	if gerr == nil && now.Done() {
+		resp.Sealed = true
+		c.JSON(http.StatusOK, resp)
+		return
+	}
+	if gerr == nil && now.Status == batch.StatusAborted {
+		fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" is not in PENDING status (current: ABORTED)")
+		return
+	}
+	total, _, cerr := s.store.CountRuns(ctx, b.ID)
+	if cerr != nil {
+		s.failInternal(c, cerr, true)
+		return
+	}
+	s.log.WarnContext(ctx, "seal not reported in time", "batch_id", b.ID, "wait", s.opts.SealWait, "runs", total, "error", err)
+	exp := b.RunCount
+	resp.EnqueuedCount, resp.ExpectedCount = &total, &exp
+	c.JSON(http.StatusOK, resp)
+}
+
+// answerFinished answers a stream whose workflow finished meanwhile.
+func (s *Server) answerFinished(c *gin.Context, id string, res ingest.Result) {
+	b, err := s.store.GetBatchAnyEnv(c.Request.Context(), id)
+	if err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
+	if b.Done() {
+		c.JSON(http.StatusOK, streamItemsResponse{ID: b.ID, ItemsDeduplicated: res.Accepted + res.Deduplicated, Sealed: true, RunCount: b.RunCount})
+		return
+	}
+	fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" is not in PENDING status (current: "+string(b.Status)+")")
+}
+
+// acceptedSnapshot returns the indexes accepted before this request, so a
+// re-sent stream skips them without uploading or signalling anything. The
+// workflow knows them best (accepted, possibly not yet enqueued); when it
+// cannot answer in time, the runs in PostgreSQL are a safe subset (an index
+// missing from it is re-sent and deduplicated by the workflow).
+func (s *Server) acceptedSnapshot(ctx context.Context, b store.Batch) *batch.IndexSet {
+	qctx, cancel := context.WithTimeout(ctx, s.opts.SnapshotTimeout)
+	defer cancel()
+	start := time.Now()
+	set, err := s.wf.Accepted(qctx, b.ID)
+	if err == nil && set.Cap() == b.RunCount {
+		return set
+	}
+	s.log.WarnContext(ctx, "accepted-index query failed; using PostgreSQL", "batch_id", b.ID, "error", err, "waited_ms", time.Since(start).Milliseconds())
+	set, err = s.store.RunIndexes(ctx, b.ID, b.RunCount)
+	if err != nil {
+		s.log.WarnContext(ctx, "cannot read run indexes; re-sending everything", "batch_id", b.ID, "error", err)
+		return batch.NewIndexSet(b.RunCount)
+	}
+	return set
+}

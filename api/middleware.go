@@ -1,0 +1,75 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store"
+)
+
+const (
+	envKey       = "streambatch.env"
+	requestIDKey = "streambatch.request_id"
+)
+
+// authenticate resolves the Bearer API key to its environment.
+func (s *Server) authenticate(c *gin.Context) {
+	h := c.GetHeader("Authorization")
+	key, ok := strings.CutPrefix(h, "Bearer ")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" || len(key) > 512 {
+		fail(c, http.StatusUnauthorized, "Invalid or missing API key: send Authorization: Bearer <key>")
+		return
+	}
+	env, err := s.store.Authenticate(c.Request.Context(), key)
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, http.StatusUnauthorized, "Invalid API key")
+		return
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
+	c.Set(envKey, env)
+}
+
+func envOf(c *gin.Context) store.Environment {
+	return c.MustGet(envKey).(store.Environment)
+}
+
+// requireNDJSON refuses Phase 2 bodies that are not NDJSON, or are encoded.
+func (s *Server) requireNDJSON(c *gin.Context) {
+	ct := strings.ToLower(c.GetHeader("Content-Type"))
+	if !strings.Contains(ct, "application/x-ndjson") && !strings.Contains(ct, "application/ndjson") {
+		fail(c, http.StatusUnsupportedMediaType, "Content-Type must be application/x-ndjson (or application/ndjson)")
+		return
+	}
+	if enc := strings.TrimSpace(c.GetHeader("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "identity") {
+		fail(c, http.StatusUnsupportedMediaType, "Content-Encoding "+truncate(enc, 32)+" is not supported: send the NDJSON body uncompressed")
+		return
+	}
+}
+
+// requestLog assigns a request id and logs each request once it is done.
+func (s *Server) requestLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-Id")
+		if id == "" || len(id) > 64 {
+			id = batch.NewStreamID()
+		}
+		c.Set(requestIDKey, id)
+		c.Header("X-Request-Id", id)
+		start := time.Now()
+		c.Next()
+		s.log.InfoContext(c.Request.Context(), "request",
+			"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
+			"duration_ms", time.Since(start).Milliseconds(), "batch_id", c.Param("batchId"), "request_id", id)
+	}
+}
+
+func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }

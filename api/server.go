@@ -1,0 +1,127 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+// Options are the API's settings (see config.Config).
+type Options struct {
+	MaxItems       int
+	SealTimeout    time.Duration
+	SealWait       time.Duration
+	WorkflowWindow int
+	JWTSecret      string
+	// SnapshotTimeout bounds the query for already-accepted indexes before
+	// falling back to PostgreSQL (default 3s).
+	SnapshotTimeout time.Duration
+}
+
+// Checker is a readiness probe of one dependency.
+type Checker func(ctx context.Context) error
+
+// Deps are the API's collaborators.
+type Deps struct {
+	Store     *store.Store
+	Workflows *workflows.Client
+	Ingester  *ingest.Ingester
+	// Ready lists named readiness checks (PostgreSQL, Temporal, S3).
+	Ready map[string]Checker
+	Log   *slog.Logger
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	opts      Options
+	store     *store.Store
+	wf        *workflows.Client
+	ingester  *ingest.Ingester
+	ready     map[string]Checker
+	log       *slog.Logger
+	jwtSecret []byte
+}
+
+// New returns the API server; Handler gives its http.Handler.
+func New(opts Options, deps Deps) *Server {
+	if opts.SnapshotTimeout == 0 {
+		opts.SnapshotTimeout = 3 * time.Second
+	}
+	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, ingester: deps.Ingester,
+		ready: deps.Ready, log: deps.Log, jwtSecret: []byte(opts.JWTSecret)}
+}
+
+// Handler builds the Gin engine with every route.
+func (s *Server) Handler() http.Handler {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(s.requestLog(), gin.CustomRecovery(func(c *gin.Context, err any) {
+		s.log.ErrorContext(c.Request.Context(), "panic", "error", err, "request_id", requestID(c))
+		fail(c, http.StatusInternalServerError, "Something went wrong")
+	}))
+	r.NoRoute(func(c *gin.Context) { fail(c, http.StatusNotFound, "Not found") })
+	r.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "Method not allowed") })
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+
+	v3 := r.Group("/api/v3")
+	v3.POST("/batches", s.authenticate, s.createBatch)
+	// Content type is checked before authentication, as trigger.dev does.
+	v3.POST("/batches/:batchId/items", s.requireNDJSON, s.authenticate, s.streamItems)
+	v3.GET("/batches/:batchId/items", func(c *gin.Context) {
+		fail(c, http.StatusMethodNotAllowed, "Method not allowed. Use POST to stream batch items as NDJSON.")
+	})
+	v3.GET("/batches/:batchId", s.authenticate, s.getBatch)
+	v3.GET("/batches/:batchId/runs", s.authenticate, s.listRuns)
+	return r
+}
+
+// workflowInput derives a batch's workflow input from its row; Phase 1 and
+// every Phase 2 request derive the same one.
+func (s *Server) workflowInput(b store.Batch) workflows.Input {
+	return workflows.Input{
+		BatchID:      b.ID,
+		Env:          b.EnvName,
+		RunCount:     b.RunCount,
+		CreatedAt:    b.CreatedAt,
+		SealDeadline: b.CreatedAt.Add(s.opts.SealTimeout),
+		Window:       s.opts.WorkflowWindow,
+	}
+}
+
+// loadBatch resolves :batchId in the caller's environment; a malformed id,
+// a missing batch and another environment's batch all read "not found".
+func (s *Server) loadBatch(c *gin.Context, status int) (store.Batch, bool) {
+	id := c.Param("batchId")
+	if !batch.ValidBatchID(id) {
+		fail(c, status, "Batch "+truncate(id, 64)+" not found")
+		return store.Batch{}, false
+	}
+	b, err := s.store.GetBatch(c.Request.Context(), envOf(c).ID, id)
+	if err == store.ErrNotFound {
+		fail(c, status, "Batch "+id+" not found")
+		return store.Batch{}, false
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return store.Batch{}, false
+	}
+	return b, true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

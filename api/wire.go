@@ -1,0 +1,66 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// createBatchResponse is Phase 1's answer (trigger.dev CreateBatchResponse).
+type createBatchResponse struct {
+	ID             string  `json:"id"`
+	RunCount       int     `json:"runCount"`
+	IsCached       bool    `json:"isCached"`
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+// streamItemsResponse is Phase 2's answer (trigger.dev
+// StreamBatchItemsResponse plus runCount). The counts of a not-sealed
+// answer are present only then: optional fields are omitted, never null.
+type streamItemsResponse struct {
+	ID                string `json:"id"`
+	ItemsAccepted     int    `json:"itemsAccepted"`
+	ItemsDeduplicated int    `json:"itemsDeduplicated"`
+	Sealed            bool   `json:"sealed"`
+	EnqueuedCount     *int   `json:"enqueuedCount,omitempty"`
+	ExpectedCount     *int   `json:"expectedCount,omitempty"`
+	RunCount          int    `json:"runCount"`
+}
+
+// batchResponse is GET /api/v3/batches/:batchId.
+type batchResponse struct {
+	ID            string     `json:"id"`
+	Status        string     `json:"status"`
+	Sealed        bool       `json:"sealed"`
+	RunCount      int        `json:"runCount"`
+	EnqueuedCount int        `json:"enqueuedCount"`
+	FailedCount   int        `json:"failedCount"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	SealedAt      *time.Time `json:"sealedAt,omitempty"`
+	AbortedAt     *time.Time `json:"abortedAt,omitempty"`
+	AbortReason   *string    `json:"abortReason,omitempty"`
+	WorkflowID    string     `json:"workflowId"`
+}
+
+// runResponse is one run in GET /api/v3/batches/:batchId/runs.
+type runResponse struct {
+	ID             string          `json:"id"`
+	Index          int             `json:"index"`
+	Task           string          `json:"task"`
+	Status         string          `json:"status"`
+	PayloadType    string          `json:"payloadType"`
+	Payload        *string         `json:"payload,omitempty"`
+	Options        json.RawMessage `json:"options,omitempty"`
+	QueueTimestamp time.Time       `json:"queueTimestamp"`
+	Error          *runError       `json:"error,omitempty"`
+}
+
+type runError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// runsResponse is a page of runs.
+type runsResponse struct {
+	Data       []runResponse `json:"data"`
+	NextCursor *string       `json:"nextCursor,omitempty"`
+}

@@ -1,0 +1,7 @@
+// Package batch is the shared vocabulary of streambatch: batch and run
+// states, the item a Phase 2 stream carries, chunk references, the set of
+// accepted indexes, identifiers and object-key naming.
+//
+// It does no I/O and imports nothing heavier than the standard library, so
+// every other package (including workflow code) may depend on it.
+package batch

@@ -1,0 +1,69 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+var envNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// ValidateEnvName checks an environment name, which appears in object keys.
+func ValidateEnvName(name string) error {
+	if !envNameRE.MatchString(name) {
+		return fmt.Errorf("environment name %q is invalid: use 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// PacketPrefix is the key prefix under which all packets of an environment
+// live.
+func PacketPrefix(env string) string { return "packets/" + env + "/" }
+
+// PacketKey is the deterministic key of an offloaded payload, so a retried
+// upload overwrites the same object.
+func PacketKey(env, batchID string, index int) string {
+	return fmt.Sprintf("packets/%s/%s/item_%d/payload.json", env, batchID, index)
+}
+
+// StagingPrefix is the key prefix of a batch's staged chunk objects, which
+// are deleted when the batch is sealed or aborted.
+func StagingPrefix(env, batchID string) string {
+	return "staging/" + env + "/" + batchID + "/"
+}
+
+// StagedChunkKey names the staged object of chunk seq of a Phase 2 request.
+func StagedChunkKey(env, batchID, stream string, seq int) string {
+	return fmt.Sprintf("%s%s-%06d.json", StagingPrefix(env, batchID), stream, seq)
+}
+
+// ErrInvalidStorePath is returned by StoreRefKey for a path that could
+// escape the environment's packet prefix or is otherwise unusable.
+var ErrInvalidStorePath = errors.New("invalid application/store path")
+
+// MaxStorePathLen bounds a client-supplied application/store path.
+const MaxStorePathLen = 1024
+
+// StoreRefKey maps the path of a payload that a client uploaded itself (an
+// application/store reference, relative to the environment's packet prefix)
+// to its object key. Paths that are absolute, contain "." or ".." segments,
+// empty segments, backslashes or control characters are refused, so a
+// reference can never reach another environment's objects.
+func StoreRefKey(env, path string) (string, error) {
+	if path == "" || len(path) > MaxStorePathLen || !utf8.ValidString(path) {
+		return "", ErrInvalidStorePath
+	}
+	for _, r := range path {
+		if r < 0x20 || r == 0x7f || r == '\\' {
+			return "", ErrInvalidStorePath
+		}
+	}
+	for _, seg := range strings.Split(path, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return "", ErrInvalidStorePath
+		}
+	}
+	return PacketPrefix(env) + path, nil
+}

@@ -1,0 +1,215 @@
+// Package blob is streambatch's object storage: payload packets at their
+// deterministic keys and staged chunk objects, in one S3-compatible bucket,
+// through aws-sdk-go-v2 (its standard retryer handles transient faults).
+//
+// It knows key names only as strings given by callers (see package batch)
+// and nothing of PostgreSQL or Temporal.
+package blob
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// Config locates the bucket.
+type Config struct {
+	// Endpoint is the S3 endpoint URL; empty means AWS. When set, requests
+	// use path-style addressing.
+	Endpoint string
+	// Bucket holds every object streambatch writes.
+	Bucket string
+	// Region is the signing region.
+	Region string
+	// MaxAttempts bounds the SDK's retries of one request (default 5).
+	MaxAttempts int
+}
+
+// Store reads and writes objects of one bucket. It is safe for concurrent
+// use.
+type Store struct {
+	s3     *s3.Client
+	bucket string
+}
+
+// ErrNotFound reports a missing object.
+var ErrNotFound = errors.New("object not found")
+
+// New builds a client from the standard AWS credential chain
+// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, roles).
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 5
+	}
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns = 256
+		t.MaxIdleConnsPerHost = 256
+		t.IdleConnTimeout = 90 * time.Second
+	})
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx,
+		awsconfig.WithRegion(cfg.Region),
+		awsconfig.WithHTTPClient(httpClient),
+		awsconfig.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = cfg.MaxAttempts
+				o.MaxBackoff = 5 * time.Second
+			})
+		}),
+		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("blob: AWS configuration: %w", err)
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+			o.UsePathStyle = true
+		}
+	})
+	return &Store{s3: client, bucket: cfg.Bucket}, nil
+}
+
+// Bucket returns the bucket name.
+func (s *Store) Bucket() string { return s.bucket }
+
+// Put writes size bytes from body to key, overwriting any object there.
+// body must be seekable so the SDK can sign and retry it.
+func (s *Store) Put(ctx context.Context, key, contentType string, body io.ReadSeeker, size int64) error {
+	_, err := s.s3.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           &key,
+		Body:          body,
+		ContentLength: aws.Int64(size),
+		ContentType:   aws.String(contentType),
+	})
+	if err != nil {
+		return fmt.Errorf("blob: put %s (%d bytes): %w", key, size, err)
+	}
+	return nil
+}
+
+// Get reads a whole object, refusing one larger than maxSize bytes.
+func (s *Store) Get(ctx context.Context, key string, maxSize int64) ([]byte, error) {
+	out, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return nil, s.wrap("get", key, err)
+	}
+	defer out.Body.Close()
+	if out.ContentLength != nil && *out.ContentLength > maxSize {
+		return nil, fmt.Errorf("blob: get %s: %d bytes, more than the %d allowed", key, *out.ContentLength, maxSize)
+	}
+	size := int64(0)
+	if out.ContentLength != nil {
+		size = *out.ContentLength
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	n, err := buf.ReadFrom(io.LimitReader(out.Body, maxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("blob: get %s: %w", key, err)
+	}
+	if n > maxSize {
+		return nil, fmt.Errorf("blob: get %s: more than the %d bytes allowed", key, maxSize)
+	}
+	return buf.Bytes(), nil
+}
+
+// Size returns an object's size, or ErrNotFound.
+func (s *Store) Size(ctx context.Context, key string) (int64, error) {
+	out, err := s.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return 0, s.wrap("head", key, err)
+	}
+	return aws.ToInt64(out.ContentLength), nil
+}
+
+// DeletePrefix deletes every object whose key starts with prefix and
+// returns how many it deleted.
+func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
+	deleted := 0
+	p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return deleted, fmt.Errorf("blob: list %s: %w", prefix, err)
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		ids := make([]types.ObjectIdentifier, len(page.Contents))
+		for k, o := range page.Contents {
+			ids[k] = types.ObjectIdentifier{Key: o.Key}
+		}
+		out, err := s.s3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &s.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return deleted, fmt.Errorf("blob: delete under %s: %w", prefix, err)
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return deleted, fmt.Errorf("blob: delete %s: %s %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+		}
+		deleted += len(ids)
+	}
+	return deleted, nil
+}
+
+// List returns the keys under prefix (for tests and tools; it reads every
+// page).
+func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("blob: list %s: %w", prefix, err)
+		}
+		for _, o := range page.Contents {
+			keys = append(keys, aws.ToString(o.Key))
+		}
+	}
+	return keys, nil
+}
+
+// CheckBucket verifies that the bucket exists and the credentials can reach
+// it.
+func (s *Store) CheckBucket(ctx context.Context) error {
+	if _, err := s.s3.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err != nil {
+		return fmt.Errorf("blob: bucket %q: %w", s.bucket, err)
+	}
+	return nil
+}
+
+// EnsureBucket creates the bucket if it does not exist (dev stacks and
+// tests; production buckets are provisioned by operators).
+func (s *Store) EnsureBucket(ctx context.Context) error {
+	if s.CheckBucket(ctx) == nil {
+		return nil
+	}
+	_, err := s.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &s.bucket})
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("blob: create bucket %q: %w", s.bucket, err)
+	}
+	return nil
+}
+
+func (s *Store) wrap(op, key string, err error) error {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	var api smithy.APIError
+	if errors.As(err, &nsk) || errors.As(err, &nf) || (errors.As(err, &api) && api.ErrorCode() == "NotFound") {
+		return fmt.Errorf("blob: %s %s: %w", op, key, ErrNotFound)
+	}
+	return fmt.Errorf("blob: %s %s: %w", op, key, err)
+}

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/app"
+)
+
+func loadConfig() (config.Config, error) { return config.FromEnv(os.Getenv) }
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", "Runs the HTTP API on STREAMBATCH_HTTP_ADDR. Needs DATABASE_URL, S3_BUCKET,\nSTREAMBATCH_JWT_SECRET and a reachable Temporal server; applies migrations at start.", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	logger := app.NewLogger(cfg.LogLevel)
+	a, err := app.Open(ctx, cfg, config.NeedDatabase|config.NeedS3|config.NeedTemporal|config.NeedJWT, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.Blob.CheckBucket(ctx); err != nil {
+		return fmt.Errorf("%w (create the bucket or fix %s)", err, config.EnvS3Bucket)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (%s): %w", cfg.HTTPAddr, config.EnvHTTPAddr, err)
+	}
+	logger.Info("serving", "addr", ln.Addr().String())
+	return app.Serve(ctx, ln, a.API().Handler(), logger)
+}
+
+func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("worker", "Runs the Temporal worker on STREAMBATCH_TASK_QUEUE, with at most\nSTREAMING_BATCH_INGEST_CONCURRENCY activities at once. Needs DATABASE_URL and S3_BUCKET.", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	logger := app.NewLogger(cfg.LogLevel)
+	a, err := app.Open(ctx, cfg, config.NeedDatabase|config.NeedS3|config.NeedTemporal, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	w := a.Worker()
+	if err := w.Start(); err != nil {
+		return err
+	}
+	logger.Info("worker started", "task_queue", cfg.TaskQueue, "activity_concurrency", cfg.IngestConcurrency)
+	<-ctx.Done()
+	logger.Info("stopping worker")
+	w.Stop()
+	return nil
+}
+
+func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("migrate", "Applies pending database migrations (DATABASE_URL) and exits.", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg, config.NeedDatabase, app.NewLogger(cfg.LogLevel))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintln(stdout, "database is up to date")
+	return nil
+}
+
+func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprintln(stderr, "Usage: streambatch keys create --env NAME")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return nil
+		}
+		return errUsage
+	}
+	fs := newFlags("keys create", "Creates the environment NAME if needed and a new API key for it. The key is\nprinted once, alone on the last line of stdout; only its hash is stored.", stderr)
+	env := fs.String("env", "", "environment name (lowercase letters, digits, '-' and '_')")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	if err := batch.ValidateEnvName(*env); err != nil {
+		fmt.Fprintln(stderr, err)
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg, config.NeedDatabase, app.NewLogger(cfg.LogLevel))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	e, err := a.Store.EnsureEnvironment(ctx, *env)
+	if err != nil {
+		return err
+	}
+	key, err := a.Store.CreateAPIKey(ctx, e)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Created an API key for environment %q. Store it now: it is not shown again.\n%s\n", e.Name, key)
+	return nil
+}

@@ -1,0 +1,244 @@
+// Package config is streambatch's one configuration struct: every setting,
+// its environment variable, its default and its validation live here.
+//
+// It reads nothing but the environment function it is given and imports no
+// other streambatch package.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of the serve, worker and dev commands.
+// Load it with FromEnv; the zero value is not useful (use Default).
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection string (DATABASE_URL).
+	// Required by every command that touches the database.
+	DatabaseURL string
+	// DBMaxConns caps the pgx pool (STREAMBATCH_DB_MAX_CONNS). Default 0
+	// means IngestConcurrency + 8.
+	DBMaxConns int
+
+	// TemporalAddress is the frontend host:port (TEMPORAL_ADDRESS, default
+	// 127.0.0.1:7233).
+	TemporalAddress string
+	// TemporalNamespace is the namespace (TEMPORAL_NAMESPACE, default
+	// "default").
+	TemporalNamespace string
+	// TaskQueue is the Temporal task queue of workflows and activities
+	// (STREAMBATCH_TASK_QUEUE, default "streambatch").
+	TaskQueue string
+
+	// S3Endpoint is the S3 endpoint URL (S3_ENDPOINT); empty means AWS.
+	// Requests use path-style addressing when it is set.
+	S3Endpoint string
+	// S3Bucket is the bucket for packets and staged chunks (S3_BUCKET).
+	// Required by serve and worker.
+	S3Bucket string
+	// S3Region is the signing region (AWS_REGION, default us-east-1).
+	// Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID,
+	// AWS_SECRET_ACCESS_KEY, profiles, instance roles).
+	S3Region string
+
+	// HTTPAddr is the API listen address (STREAMBATCH_HTTP_ADDR, default
+	// 127.0.0.1:8080).
+	HTTPAddr string
+	// JWTSecret signs the x-trigger-jwt tokens of Phase 1 responses
+	// (STREAMBATCH_JWT_SECRET). Required by serve; at least 32 bytes.
+	JWTSecret string
+
+	// MaxItems is the largest runCount a batch may have
+	// (STREAMING_BATCH_MAX_ITEMS, default 1,000,000).
+	MaxItems int
+	// ItemMaxBytes is the largest NDJSON line; longer lines become pre-failed
+	// PAYLOAD_TOO_LARGE runs (STREAMING_BATCH_ITEM_MAXIMUM_SIZE, default
+	// 3 MiB).
+	ItemMaxBytes int
+	// OffloadThreshold is the payload size from which a payload is stored in
+	// S3 and the run holds its key (BATCH_PAYLOAD_OFFLOAD_THRESHOLD, default
+	// 512 KiB).
+	OffloadThreshold int
+	// IngestConcurrency is the worker's MaxConcurrentActivityExecutionSize:
+	// how many chunk activities one worker process runs at once
+	// (STREAMING_BATCH_INGEST_CONCURRENCY, default 32).
+	IngestConcurrency int
+	// SealTimeout is how long a batch may stay unsealed before its workflow
+	// aborts it (BATCH_SEAL_TIMEOUT, default 30m).
+	SealTimeout time.Duration
+	// SealWait is how long a Phase 2 request that delivered every index
+	// waits for the seal before answering sealed:false
+	// (STREAMBATCH_SEAL_WAIT, default 30s).
+	SealWait time.Duration
+
+	// ChunkItems is the most items one chunk signal carries
+	// (STREAMBATCH_CHUNK_ITEMS, default 1000).
+	ChunkItems int
+	// ChunkBytes is the most payload bytes one chunk groups, offloaded
+	// packets included (STREAMBATCH_CHUNK_BYTES, default 32 MiB).
+	ChunkBytes int
+	// ChunkInlineBytes is the encoded size up to which a chunk travels
+	// inside its signal; larger chunks are staged in S3 and the signal
+	// carries the key (STREAMBATCH_CHUNK_INLINE_BYTES, default 16 KiB).
+	ChunkInlineBytes int
+	// ChunksInFlight bounds the chunks one Phase 2 request has between
+	// "full" and "signalled" (STREAMBATCH_CHUNKS_IN_FLIGHT, default 4).
+	ChunksInFlight int
+	// UploadsInFlight bounds concurrent packet uploads per Phase 2 request
+	// (STREAMBATCH_UPLOADS_IN_FLIGHT, default 32).
+	UploadsInFlight int
+	// UploadBytesInFlight bounds the payload bytes held by in-flight uploads
+	// of one Phase 2 request (STREAMBATCH_UPLOAD_BYTES_IN_FLIGHT, default
+	// 64 MiB). It must be at least ItemMaxBytes.
+	UploadBytesInFlight int
+	// WorkflowWindow bounds the chunk activities one batch workflow has
+	// outstanding (STREAMBATCH_WORKFLOW_WINDOW, default 100; the server
+	// refuses more than 2,000).
+	WorkflowWindow int
+
+	// LogLevel is debug, info, warn or error (STREAMBATCH_LOG_LEVEL,
+	// default info).
+	LogLevel string
+}
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	return Config{
+		TemporalAddress:     "127.0.0.1:7233",
+		TemporalNamespace:   "default",
+		TaskQueue:           "streambatch",
+		S3Region:            "us-east-1",
+		HTTPAddr:            "127.0.0.1:8080",
+		MaxItems:            1_000_000,
+		ItemMaxBytes:        3 << 20,
+		OffloadThreshold:    512 << 10,
+		IngestConcurrency:   32,
+		SealTimeout:         30 * time.Minute,
+		SealWait:            30 * time.Second,
+		ChunkItems:          1000,
+		ChunkBytes:          32 << 20,
+		ChunkInlineBytes:    16 << 10,
+		ChunksInFlight:      4,
+		UploadsInFlight:     32,
+		UploadBytesInFlight: 64 << 20,
+		WorkflowWindow:      100,
+		LogLevel:            "info",
+	}
+}
+
+// MaxConns returns the pgx pool size to use.
+func (c *Config) MaxConns() int {
+	if c.DBMaxConns > 0 {
+		return c.DBMaxConns
+	}
+	return c.IngestConcurrency + 8
+}
+
+// Need names the settings a command requires beyond the always-checked
+// ranges.
+type Need int
+
+// Requirement flags for Validate.
+const (
+	NeedDatabase Need = 1 << iota
+	NeedTemporal
+	NeedS3
+	NeedJWT
+)
+
+// Validate checks ranges and relations, and that the settings the caller
+// needs are present. Its error names each offending environment variable.
+func (c *Config) Validate(need Need) error {
+	var errs []error
+	bad := func(env, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", env, fmt.Sprintf(format, args...)))
+	}
+	if need&NeedDatabase != 0 && c.DatabaseURL == "" {
+		bad(EnvDatabaseURL, "required (a PostgreSQL URL such as postgres://user@127.0.0.1:5432/streambatch)")
+	}
+	if need&NeedTemporal != 0 {
+		if c.TemporalAddress == "" {
+			bad(EnvTemporalAddress, "must not be empty")
+		}
+		if c.TemporalNamespace == "" {
+			bad(EnvTemporalNamespace, "must not be empty")
+		}
+		if c.TaskQueue == "" {
+			bad(EnvTaskQueue, "must not be empty")
+		}
+	}
+	if need&NeedS3 != 0 && c.S3Bucket == "" {
+		bad(EnvS3Bucket, "required (the bucket for payload packets and staged chunks)")
+	}
+	if c.S3Endpoint != "" && !strings.HasPrefix(c.S3Endpoint, "http://") && !strings.HasPrefix(c.S3Endpoint, "https://") {
+		bad(EnvS3Endpoint, "must be an http:// or https:// URL, got %q", c.S3Endpoint)
+	}
+	if need&NeedJWT != 0 && len(c.JWTSecret) < 32 {
+		bad(EnvJWTSecret, "required, at least 32 bytes (for example: openssl rand -hex 32)")
+	}
+	positive := func(env string, v int) {
+		if v <= 0 {
+			bad(env, "must be positive, got %d", v)
+		}
+	}
+	positive(EnvMaxItems, c.MaxItems)
+	positive(EnvItemMaxBytes, c.ItemMaxBytes)
+	positive(EnvOffloadThreshold, c.OffloadThreshold)
+	positive(EnvIngestConcurrency, c.IngestConcurrency)
+	positive(EnvChunkItems, c.ChunkItems)
+	positive(EnvChunkBytes, c.ChunkBytes)
+	positive(EnvChunksInFlight, c.ChunksInFlight)
+	positive(EnvUploadsInFlight, c.UploadsInFlight)
+	positive(EnvWorkflowWindow, c.WorkflowWindow)
+	if c.ChunkInlineBytes < 0 {
+		bad(EnvChunkInlineBytes, "must not be negative, got %d", c.ChunkInlineBytes)
+	}
+	if c.DBMaxConns < 0 {
+		bad(EnvDBMaxConns, "must not be negative, got %d", c.DBMaxConns)
+	}
+	if c.MaxItems > MaxItemsLimit {
+		bad(EnvMaxItems, "must be at most %d, got %d", MaxItemsLimit, c.MaxItems)
+	}
+	if c.ItemMaxBytes > 64<<20 {
+		bad(EnvItemMaxBytes, "must be at most 64 MiB, got %d", c.ItemMaxBytes)
+	}
+	if c.ChunkInlineBytes > 256<<10 {
+		bad(EnvChunkInlineBytes, "must be at most 256 KiB (it is written to workflow history twice), got %d", c.ChunkInlineBytes)
+	}
+	if c.WorkflowWindow > 1000 {
+		bad(EnvWorkflowWindow, "must be at most 1000 (Temporal refuses 2,000 pending activities), got %d", c.WorkflowWindow)
+	}
+	if c.UploadBytesInFlight < c.ItemMaxBytes {
+		bad(EnvUploadBytesInFlight, "must be at least %s (%d), got %d", EnvItemMaxBytes, c.ItemMaxBytes, c.UploadBytesInFlight)
+	}
+	if c.SealTimeout < time.Minute {
+		bad(EnvSealTimeout, "must be at least 1m, got %s", c.SealTimeout)
+	}
+	if c.SealWait < 0 || c.SealWait > 10*time.Minute {
+		bad(EnvSealWait, "must be between 0s and 10m, got %s", c.SealWait)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad(EnvLogLevel, "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration:\n  %w", joinIndented(errs))
+	}
+	return nil
+}
+
+// MaxItemsLimit is the largest accepted STREAMING_BATCH_MAX_ITEMS: the
+// accepted-index bitmap of a batch (carried across continue-as-new) must
+// stay far below Temporal's 2 MiB payload limit.
+const MaxItemsLimit = 10_000_000
+
+func joinIndented(errs []error) error {
+	msgs := make([]string, len(errs))
+	for k, e := range errs {
+		msgs[k] = e.Error()
+	}
+	return errors.New(strings.Join(msgs, "\n  "))
+}

@@ -1,0 +1,105 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(0); err != nil {
+		t.Fatal(err)
+	}
+	if c.ItemMaxBytes != 3<<20 || c.OffloadThreshold != 512<<10 || c.SealTimeout != 30*time.Minute || c.MaxItems < 1_000_000 {
+		t.Fatalf("unexpected defaults: %+v", c)
+	}
+	if got := c.MaxConns(); got != c.IngestConcurrency+8 {
+		t.Fatalf("MaxConns = %d", got)
+	}
+}
+
+func TestFromEnvOverrides(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(map[string]string{
+		EnvDatabaseURL:       "postgres://x",
+		EnvItemMaxBytes:      "1MiB",
+		EnvOffloadThreshold:  "1000",
+		EnvSealTimeout:       "2m",
+		EnvMaxItems:          "2_000",
+		EnvIngestConcurrency: " 7 ",
+		EnvS3Bucket:          "b",
+		EnvJWTSecret:         strings.Repeat("s", 32),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ItemMaxBytes != 1<<20 || c.OffloadThreshold != 1000 || c.SealTimeout != 2*time.Minute || c.MaxItems != 2000 || c.IngestConcurrency != 7 {
+		t.Fatalf("overrides not applied: %+v", c)
+	}
+	if err := c.Validate(NeedDatabase | NeedS3 | NeedJWT | NeedTemporal); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFromEnvReportsEveryMalformedValue(t *testing.T) {
+	t.Parallel()
+	_, err := FromEnv(env(map[string]string{
+		EnvMaxItems:     "lots",
+		EnvSealTimeout:  "30",
+		EnvItemMaxBytes: "3 parsecs",
+	}))
+	if err == nil {
+		t.Fatal("want error")
+	}
+	for _, name := range []string{EnvMaxItems, EnvSealTimeout, EnvItemMaxBytes} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestValidateNamesEachProblem(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.MaxItems = 0
+	c.UploadBytesInFlight = 1
+	c.LogLevel = "loud"
+	c.S3Endpoint = "127.0.0.1:7070"
+	c.WorkflowWindow = 5000
+	err := c.Validate(NeedDatabase | NeedS3 | NeedJWT)
+	if err == nil {
+		t.Fatal("want error")
+	}
+	for _, name := range []string{EnvDatabaseURL, EnvS3Bucket, EnvJWTSecret, EnvMaxItems, EnvUploadBytesInFlight, EnvLogLevel, EnvS3Endpoint, EnvWorkflowWindow} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), EnvChunkItems) {
+		t.Errorf("error names a valid setting: %v", err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int{"0": 0, "3145728": 3 << 20, "512KiB": 512 << 10, "3 MiB": 3 << 20, "1GiB": 1 << 30, "2KB": 2000, "10B": 10} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "12XB", "99999999999GiB"} {
+		if _, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", in)
+		}
+	}
+}

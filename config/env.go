@@ -1,0 +1,140 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment variable names. Operators and tooling rely on them; the
+// README's configuration table lists each one.
+const (
+	EnvDatabaseURL         = "DATABASE_URL"
+	EnvDBMaxConns          = "STREAMBATCH_DB_MAX_CONNS"
+	EnvTemporalAddress     = "TEMPORAL_ADDRESS"
+	EnvTemporalNamespace   = "TEMPORAL_NAMESPACE"
+	EnvTaskQueue           = "STREAMBATCH_TASK_QUEUE"
+	EnvS3Endpoint          = "S3_ENDPOINT"
+	EnvS3Bucket            = "S3_BUCKET"
+	EnvS3Region            = "AWS_REGION"
+	EnvHTTPAddr            = "STREAMBATCH_HTTP_ADDR"
+	EnvJWTSecret           = "STREAMBATCH_JWT_SECRET"
+	EnvMaxItems            = "STREAMING_BATCH_MAX_ITEMS"
+	EnvItemMaxBytes        = "STREAMING_BATCH_ITEM_MAXIMUM_SIZE"
+	EnvOffloadThreshold    = "BATCH_PAYLOAD_OFFLOAD_THRESHOLD"
+	EnvIngestConcurrency   = "STREAMING_BATCH_INGEST_CONCURRENCY"
+	EnvSealTimeout         = "BATCH_SEAL_TIMEOUT"
+	EnvSealWait            = "STREAMBATCH_SEAL_WAIT"
+	EnvChunkItems          = "STREAMBATCH_CHUNK_ITEMS"
+	EnvChunkBytes          = "STREAMBATCH_CHUNK_BYTES"
+	EnvChunkInlineBytes    = "STREAMBATCH_CHUNK_INLINE_BYTES"
+	EnvChunksInFlight      = "STREAMBATCH_CHUNKS_IN_FLIGHT"
+	EnvUploadsInFlight     = "STREAMBATCH_UPLOADS_IN_FLIGHT"
+	EnvUploadBytesInFlight = "STREAMBATCH_UPLOAD_BYTES_IN_FLIGHT"
+	EnvWorkflowWindow      = "STREAMBATCH_WORKFLOW_WINDOW"
+	EnvLogLevel            = "STREAMBATCH_LOG_LEVEL"
+)
+
+// FromEnv returns Default overridden by the environment, read through
+// getenv (os.Getenv in production). Unset or empty variables keep their
+// default. It reports every malformed value at once; call Validate after.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := Default()
+	var errs []error
+	str := func(env string, dst *string) {
+		if v := strings.TrimSpace(getenv(env)); v != "" {
+			*dst = v
+		}
+	}
+	num := func(env string, dst *int) {
+		v := strings.TrimSpace(getenv(env))
+		if v == "" {
+			return
+		}
+		n, err := strconv.Atoi(strings.ReplaceAll(v, "_", ""))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want an integer, got %q", env, v))
+			return
+		}
+		*dst = n
+	}
+	size := func(env string, dst *int) {
+		v := strings.TrimSpace(getenv(env))
+		if v == "" {
+			return
+		}
+		n, err := ParseSize(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %v", env, err))
+			return
+		}
+		*dst = n
+	}
+	dur := func(env string, dst *time.Duration) {
+		v := strings.TrimSpace(getenv(env))
+		if v == "" {
+			return
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want a duration such as 30s or 30m, got %q", env, v))
+			return
+		}
+		*dst = d
+	}
+	// Secrets are read verbatim (no trimming surprises) but never echoed.
+	if v := getenv(EnvJWTSecret); v != "" {
+		c.JWTSecret = v
+	}
+	str(EnvDatabaseURL, &c.DatabaseURL)
+	num(EnvDBMaxConns, &c.DBMaxConns)
+	str(EnvTemporalAddress, &c.TemporalAddress)
+	str(EnvTemporalNamespace, &c.TemporalNamespace)
+	str(EnvTaskQueue, &c.TaskQueue)
+	str(EnvS3Endpoint, &c.S3Endpoint)
+	str(EnvS3Bucket, &c.S3Bucket)
+	str(EnvS3Region, &c.S3Region)
+	str(EnvHTTPAddr, &c.HTTPAddr)
+	num(EnvMaxItems, &c.MaxItems)
+	size(EnvItemMaxBytes, &c.ItemMaxBytes)
+	size(EnvOffloadThreshold, &c.OffloadThreshold)
+	num(EnvIngestConcurrency, &c.IngestConcurrency)
+	dur(EnvSealTimeout, &c.SealTimeout)
+	dur(EnvSealWait, &c.SealWait)
+	num(EnvChunkItems, &c.ChunkItems)
+	size(EnvChunkBytes, &c.ChunkBytes)
+	size(EnvChunkInlineBytes, &c.ChunkInlineBytes)
+	num(EnvChunksInFlight, &c.ChunksInFlight)
+	num(EnvUploadsInFlight, &c.UploadsInFlight)
+	size(EnvUploadBytesInFlight, &c.UploadBytesInFlight)
+	num(EnvWorkflowWindow, &c.WorkflowWindow)
+	str(EnvLogLevel, &c.LogLevel)
+	if len(errs) > 0 {
+		return c, fmt.Errorf("invalid configuration:\n  %w", joinIndented(errs))
+	}
+	return c, nil
+}
+
+// ParseSize parses a byte size: a plain integer ("3145728") or a number with
+// a unit (B, KB, MB, GB for powers of 1000; KiB, MiB, GiB for powers of
+// 1024), e.g. "512KiB" or "3 MiB".
+func ParseSize(s string) (int, error) {
+	t := strings.ReplaceAll(strings.TrimSpace(s), " ", "")
+	units := []struct {
+		suffix string
+		mult   int
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000 * 1000 * 1000}, {"B", 1}}
+	mult := 1
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSuffix(t, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(t, "_", ""))
+	if err != nil || n < 0 || (mult > 1 && n > (1<<62)/mult) {
+		return 0, fmt.Errorf("want a byte size such as 3145728, 512KiB or 3MiB, got %q", s)
+	}
+	return n * mult, nil
+}

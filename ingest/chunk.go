@@ -1,0 +1,136 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+
+	"github.com/streambatch/streambatch/batch"
+)
+
+// chunk is a group of accepted items on its way to a signal.
+type chunk struct {
+	items        []batch.Item
+	indexes      []int
+	failed       []int
+	keptBytes    int   // payload bytes kept in the chunk (not offloaded)
+	payloadBytes int64 // all payload bytes, offloaded included
+	uploads      sync.WaitGroup
+}
+
+// add puts an accepted item into the current chunk, starting the upload of
+// its payload when it is at or above the offload threshold, and flushes the
+// chunk when it is full. Blocking on the upload and chunk bounds is what
+// slows the reader (and the client) down when storage is slower.
+func (s *stream) add(ctx context.Context, it batch.Item) error {
+	if s.cur == nil {
+		s.cur = &chunk{}
+	}
+	c := s.cur
+	size := 0
+	if it.Payload != nil {
+		size = len(*it.Payload)
+	}
+	if it.Payload != nil && it.PayloadType != batch.PayloadTypeStore && size >= s.g.limits.OffloadThreshold {
+		if err := s.offload(ctx, c, &it); err != nil {
+			return err
+		}
+	} else if it.PayloadType != batch.PayloadTypeStore {
+		c.keptBytes += size
+	}
+	c.payloadBytes += int64(size)
+	c.items = append(c.items, it)
+	c.indexes = append(c.indexes, it.Index)
+	if it.Failed() {
+		c.failed = append(c.failed, it.Index)
+	}
+	if len(c.items) >= s.g.limits.ChunkItems || c.keptBytes >= maxStagedChunkBytes || c.payloadBytes >= int64(s.g.limits.ChunkBytes) {
+		return s.flush(ctx)
+	}
+	return nil
+}
+
+// offload starts writing the item's payload to its packet key and turns
+// the item into a reference to it.
+func (s *stream) offload(ctx context.Context, c *chunk, it *batch.Item) error {
+	data := *it.Payload
+	size := int64(len(data))
+	contentType := it.PayloadType
+	key := batch.PacketKey(s.req.Batch.Env, s.req.Batch.BatchID, it.Index)
+	if err := s.uploads.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	if err := s.upBytes.Acquire(ctx, size); err != nil {
+		s.uploads.Release(1)
+		return err
+	}
+	it.Payload, it.PayloadType, it.PacketSize = &key, batch.PayloadTypeStore, size
+	s.res.Offloaded++
+	c.uploads.Add(1)
+	s.eg.Go(func() error {
+		defer c.uploads.Done()
+		defer s.uploads.Release(1)
+		defer s.upBytes.Release(size)
+		return s.g.objects.Put(ctx, key, contentType, strings.NewReader(data), size)
+	})
+	return nil
+}
+
+// flush hands the current chunk to a goroutine that waits for its uploads,
+// stages it if it is too big to travel inline, and signals it.
+func (s *stream) flush(ctx context.Context) error {
+	c := s.cur
+	if c == nil || len(c.items) == 0 {
+		return nil
+	}
+	s.cur = nil
+	if err := s.chunks.Acquire(ctx, 1); err != nil {
+		return err
+	}
+	seq := s.seq
+	s.seq++
+	s.eg.Go(func() error {
+		defer s.chunks.Release(1)
+		c.uploads.Wait()
+		if err := ctx.Err(); err != nil {
+			return err // an upload failed; its error is the group's
+		}
+		return s.send(ctx, c, seq)
+	})
+	return nil
+}
+
+// send encodes, stages if needed, and signals one chunk.
+func (s *stream) send(ctx context.Context, c *chunk, seq int) error {
+	ref := batch.ChunkRef{
+		Stream:       s.id,
+		Seq:          seq,
+		Indexes:      batch.RangesOf(c.indexes),
+		Failed:       c.failed,
+		PayloadBytes: c.payloadBytes,
+	}
+	body, err := json.Marshal(c.items)
+	if err != nil {
+		return err
+	}
+	ref.Size = int64(len(body))
+	if len(body) <= s.g.limits.ChunkInlineBytes {
+		ref.Items = c.items
+	} else {
+		ref.Key = batch.StagedChunkKey(s.req.Batch.Env, s.req.Batch.BatchID, s.id, seq)
+		if err := s.g.objects.Put(ctx, ref.Key, "application/json", bytes.NewReader(body), ref.Size); err != nil {
+			return err
+		}
+		s.staged.Add(1)
+	}
+	if err := s.g.signaler.SignalChunk(ctx, s.req.Batch, ref); err != nil {
+		return err
+	}
+	s.signalled.Add(1)
+	return nil
+}
+
+// abandon drops the chunk being built after a read error.
+func (s *stream) abandon() { s.cur = nil }

@@ -1,0 +1,523 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/streambatch/streambatch/batch"
+)
+
+// itemRules are the per-batch rules an item is checked against.
+type itemRules struct {
+	runCount int    // valid indexes are [0, runCount)
+	env      string // environment name, for application/store paths
+}
+
+// maxTaskLen bounds a task identifier (bytes).
+const maxTaskLen = 256
+
+// maxItemInt bounds index and maxAttempts: both must stay below 2^31.
+const maxItemInt = 1<<31 - 1
+
+// maxOptionInt is JavaScript's Number.MAX_SAFE_INTEGER, the bound of the
+// integer options that are not indexes (payloadSize, ttl).
+const maxOptionInt = 1<<53 - 1
+
+// itemMaxErrValueLen bounds the raw JSON quoted in an error message.
+const itemMaxErrValueLen = 40
+
+// decodeItem parses one NDJSON line (already trimmed, valid UTF-8, non-empty)
+// at physical line number `line` into a batch.Item, validating it. It does
+// not retain data (the caller reuses the buffer): everything it keeps is
+// copied.
+//
+// The line is scanned once for validity (json.Valid) and then walked without
+// building any intermediate value: a payload that is a JSON string without
+// escapes is copied straight from the line, one with escapes is unescaped
+// into a single allocation, and any other payload is copied as raw JSON text.
+func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
+	if !json.Valid(data) {
+		return batch.Item{}, itemSyntaxError(line, data)
+	}
+	start := skipJSONSpace(data, 0)
+	top := data[start:skipJSONValue(data, start)]
+	if k := jsonKind(top); k != "object" {
+		return batch.Item{}, validationf("Invalid item at line %d: expected a JSON object, got %s", line, k)
+	}
+
+	// Duplicate keys: the last one wins, as with JSON.parse.
+	var indexRaw, taskRaw, payloadRaw, optionsRaw []byte
+	it := newJSONObjectIter(top)
+	for key, val, ok := it.next(); ok; key, val, ok = it.next() {
+		switch string(jsonStringBytes(key)) {
+		case "index":
+			indexRaw = val
+		case "task":
+			taskRaw = val
+		case "payload":
+			payloadRaw = val
+		case "options":
+			optionsRaw = val
+		}
+	}
+
+	if indexRaw == nil {
+		return batch.Item{}, validationf("Invalid item at line %d: index is required", line)
+	}
+	idx, ok := parseJSONNonNegInt(indexRaw, maxItemInt)
+	if !ok {
+		return batch.Item{}, validationf("Invalid item at line %d: index must be a non-negative integer, got %s", line, itemErrValue(indexRaw))
+	}
+	index := int(idx)
+	if index >= rules.runCount {
+		return batch.Item{}, validationf("Invalid item at index %d (line %d): index is out of range, the batch has runCount %d", index, line, rules.runCount)
+	}
+	invalid := func(format string, args ...any) error {
+		return validationf("Invalid item at index %d (line %d): %s", index, line, fmt.Sprintf(format, args...))
+	}
+
+	if taskRaw == nil {
+		return batch.Item{}, invalid("task is required")
+	}
+	if jsonKind(taskRaw) != "string" {
+		return batch.Item{}, invalid("task must be a non-empty string, got %s", jsonKind(taskRaw))
+	}
+	// An escape takes at most 6 bytes per decoded byte: a longer raw task
+	// cannot fit, and need not be decoded.
+	if len(taskRaw)-2 > 6*maxTaskLen {
+		return batch.Item{}, invalid("task is longer than %d bytes", maxTaskLen)
+	}
+	task := unquoteJSONString(taskRaw)
+	switch {
+	case task == "":
+		return batch.Item{}, invalid("task must be a non-empty string")
+	case len(task) > maxTaskLen:
+		return batch.Item{}, invalid("task is longer than %d bytes", maxTaskLen)
+	case !utf8.ValidString(task):
+		return batch.Item{}, invalid("task must be valid UTF-8")
+	case strings.IndexFunc(task, unicode.IsControl) >= 0:
+		return batch.Item{}, invalid("task must not contain control characters")
+	}
+
+	item := batch.Item{Index: index, Task: task, PayloadType: batch.PayloadTypeJSON}
+
+	if optionsRaw != nil && jsonKind(optionsRaw) != "null" {
+		opts, payloadType, problem := decodeItemOptions(optionsRaw)
+		if problem != "" {
+			return batch.Item{}, invalid("%s", problem)
+		}
+		item.Options = opts
+		if payloadType != "" {
+			item.PayloadType = payloadType
+		}
+	}
+
+	hasPayload := payloadRaw != nil && jsonKind(payloadRaw) != "null"
+	switch {
+	case item.PayloadType == batch.PayloadTypeStore:
+		if !hasPayload || jsonKind(payloadRaw) != "string" {
+			return batch.Item{}, invalid("application/store payload must be a string path")
+		}
+		key, err := batch.StoreRefKey(rules.env, unquoteJSONString(payloadRaw))
+		if err != nil {
+			return batch.Item{}, invalid("payload is not a valid application/store path")
+		}
+		item.Payload = &key
+	case !hasPayload:
+		// No payload: Payload stays nil.
+	case payloadRaw[0] == '"':
+		p := unquoteJSONString(payloadRaw)
+		item.Payload = &p
+	default:
+		p := string(payloadRaw)
+		item.Payload = &p
+	}
+	return item, nil
+}
+
+// itemSyntaxError builds the SyntaxError of a line json.Valid refused, with
+// the encoding/json parser's description of the problem.
+func itemSyntaxError(line int, data []byte) error {
+	msg := "invalid JSON"
+	// Unmarshal checks the whole input before decoding anything, so into an
+	// empty struct it only reports the syntax error.
+	if err := json.Unmarshal(data, &struct{}{}); err != nil {
+		msg = err.Error()
+	}
+	return &SyntaxError{Line: line, Msg: fmt.Sprintf("Invalid JSON at line %d: %s", line, msg)}
+}
+
+// itemErrValue returns raw JSON for an error message, cut to at most
+// itemMaxErrValueLen bytes at a rune boundary ("..." marks a cut).
+func itemErrValue(raw []byte) string {
+	if len(raw) <= itemMaxErrValueLen {
+		return string(raw)
+	}
+	n := itemMaxErrValueLen
+	for n > 0 && !utf8.RuneStart(raw[n]) {
+		n--
+	}
+	return string(raw[:n]) + "..."
+}
+
+// parseJSONNonNegInt parses a JSON number that denotes a non-negative
+// integer no greater than max. Like JavaScript it reads the number as a
+// float64, so 3, 3.0, 3e0 and 30e-1 are all the integer 3, and -0 is 0.
+func parseJSONNonNegInt(raw []byte, max int64) (int64, bool) {
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return 0, false
+	}
+	// Fast path: plain digits (JSON forbids leading zeros, so this is exact).
+	if len(raw) <= 15 {
+		var n int64
+		plain := true
+		for _, c := range raw {
+			if c < '0' || c > '9' {
+				plain = false
+				break
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if plain {
+			return n, n <= max
+		}
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || f < 0 || f != math.Trunc(f) || f > float64(max) {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// parseJSONFiniteNumber parses a JSON number, refusing values that overflow
+// float64 (JavaScript would read them as ±Infinity).
+func parseJSONFiniteNumber(raw []byte) (float64, bool) {
+	if jsonKind(raw) != "number" {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	return f, true
+}
+
+// The helpers below walk JSON text that json.Valid has accepted. They never
+// index out of range even on invalid input, but only give meaningful results
+// on valid JSON.
+
+// jsonKind names the type of a raw JSON value by its first byte.
+func jsonKind(raw []byte) string {
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	default:
+		return "number"
+	}
+}
+
+func isJSONWhitespace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
+}
+
+// skipJSONSpace returns the index of the first non-whitespace byte at or
+// after i.
+func skipJSONSpace(d []byte, i int) int {
+	for i < len(d) && isJSONWhitespace(d[i]) {
+		i++
+	}
+	return i
+}
+
+// skipJSONString returns the index just after the string that starts with
+// the quote at d[i].
+func skipJSONString(d []byte, i int) int {
+	j := i + 1
+	for j < len(d) {
+		k := bytes.IndexByte(d[j:], '"')
+		if k < 0 {
+			break
+		}
+		j += k
+		// The quote is escaped if an odd number of backslashes precede it.
+		n := 0
+		for b := j - 1; b > i && d[b] == '\\'; b-- {
+			n++
+		}
+		if n%2 == 0 {
+			return j + 1
+		}
+		j++
+	}
+	return len(d)
+}
+
+// skipJSONValue returns the index just after the value that starts at d[i].
+func skipJSONValue(d []byte, i int) int {
+	if i >= len(d) {
+		return len(d)
+	}
+	switch d[i] {
+	case '"':
+		return skipJSONString(d, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(d); {
+			switch d[j] {
+			case '"':
+				j = skipJSONString(d, j)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+			j++
+		}
+		return len(d)
+	default: // number, true, false, null
+		j := i
+		for j < len(d) {
+			switch d[j] {
+			case ',', '}', ']', ':', ' ', '\t', '\n', '\r':
+				return j
+			}
+			j++
+		}
+		return j
+	}
+}
+
+// jsonObjectIter walks the members of a raw JSON object.
+type jsonObjectIter struct {
+	d   []byte
+	pos int
+}
+
+func newJSONObjectIter(obj []byte) jsonObjectIter { return jsonObjectIter{d: obj, pos: 1} }
+
+// next returns the next member's raw key (with its quotes) and raw value.
+func (it *jsonObjectIter) next() (key, val []byte, ok bool) {
+	d := it.d
+	i := skipJSONSpace(d, it.pos)
+	if i < len(d) && d[i] == ',' {
+		i = skipJSONSpace(d, i+1)
+	}
+	if i >= len(d) || d[i] != '"' {
+		it.pos = len(d)
+		return nil, nil, false
+	}
+	ke := skipJSONString(d, i)
+	key = d[i:ke]
+	i = skipJSONSpace(d, ke)
+	if i >= len(d) || d[i] != ':' {
+		it.pos = len(d)
+		return nil, nil, false
+	}
+	i = skipJSONSpace(d, i+1)
+	ve := skipJSONValue(d, i)
+	if ve <= i {
+		it.pos = len(d)
+		return nil, nil, false
+	}
+	it.pos = ve
+	return key, d[i:ve], true
+}
+
+// jsonArrayIter walks the elements of a raw JSON array.
+type jsonArrayIter struct {
+	d   []byte
+	pos int
+}
+
+func newJSONArrayIter(arr []byte) jsonArrayIter { return jsonArrayIter{d: arr, pos: 1} }
+
+// next returns the next element's raw value.
+func (it *jsonArrayIter) next() (val []byte, ok bool) {
+	d := it.d
+	i := skipJSONSpace(d, it.pos)
+	if i < len(d) && d[i] == ',' {
+		i = skipJSONSpace(d, i+1)
+	}
+	if i >= len(d) || d[i] == ']' {
+		it.pos = len(d)
+		return nil, false
+	}
+	ve := skipJSONValue(d, i)
+	if ve <= i {
+		it.pos = len(d)
+		return nil, false
+	}
+	it.pos = ve
+	return d[i:ve], true
+}
+
+// jsonStringBytes returns the unescaped text of a raw JSON string (a key or
+// a value, with its quotes). It allocates only when the string contains
+// escapes; the result may alias raw, so it must not be kept.
+func jsonStringBytes(raw []byte) []byte {
+	if len(raw) < 2 {
+		return nil
+	}
+	s := raw[1 : len(raw)-1]
+	if bytes.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	return []byte(unquoteJSONString(raw))
+}
+
+// unquoteJSONString decodes a raw JSON string (with its quotes) into a new
+// string. Escapes are decoded as encoding/json does: an unpaired surrogate
+// becomes U+FFFD.
+func unquoteJSONString(raw []byte) string {
+	if len(raw) < 2 {
+		return ""
+	}
+	s := raw[1 : len(raw)-1]
+	k := bytes.IndexByte(s, '\\')
+	if k < 0 {
+		return string(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s)) // unescaping never lengthens the text
+	for {
+		b.Write(s[:k])
+		s = s[k:]
+		if len(s) < 2 {
+			b.Write(s)
+			break
+		}
+		n := 2
+		switch c := s[1]; c {
+		case '"', '\\', '/':
+			b.WriteByte(c)
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			r, ok := jsonHex4(s[2:])
+			if !ok {
+				b.WriteByte('\\')
+				n = 1
+				break
+			}
+			n = 6
+			if utf16.IsSurrogate(r) {
+				r2, ok2 := rune(-1), false
+				if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+					r2, ok2 = jsonHex4(s[8:])
+				}
+				if d := utf16.DecodeRune(r, r2); ok2 && d != utf8.RuneError {
+					r, n = d, 12
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			b.WriteRune(r)
+		default:
+			b.WriteByte('\\')
+			n = 1
+		}
+		s = s[n:]
+		k = bytes.IndexByte(s, '\\')
+		if k < 0 {
+			b.Write(s)
+			break
+		}
+	}
+	return b.String()
+}
+
+// jsonHex4 decodes the four hex digits at the start of s.
+func jsonHex4(s []byte) (rune, bool) {
+	if len(s) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// appendJSONQuoted appends s as a JSON string, escaping only what JSON
+// requires (no HTML escaping); invalid UTF-8 becomes U+FFFD.
+func appendJSONQuoted(dst []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = append(dst, s[start:i]...)
+				dst = append(dst, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		i++
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

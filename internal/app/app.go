@@ -1,0 +1,169 @@
+// Package app wires streambatch's components from a config.Config: the
+// PostgreSQL store, the S3 blob store, the Temporal client, the API server
+// and the worker. The cmd/streambatch subcommands and the end-to-end tests
+// both build on it, so they run the same wiring.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
+
+	"github.com/streambatch/streambatch/activities"
+	"github.com/streambatch/streambatch/api"
+	"github.com/streambatch/streambatch/blob"
+	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/worker"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+// App is a connected set of components. Fields are nil when the Need given
+// to Open did not ask for them.
+type App struct {
+	Config   config.Config
+	Log      *slog.Logger
+	Store    *store.Store
+	Blob     *blob.Store
+	Temporal client.Client
+}
+
+// NewLogger returns the JSON logger of the given level, writing to stderr.
+func NewLogger(level string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// Open validates cfg for need and connects what it needs. PostgreSQL
+// migrations are applied (under an advisory lock) whenever the database is
+// needed.
+func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog.Logger) (*App, error) {
+	if err := cfg.Validate(need); err != nil {
+		return nil, err
+	}
+	a := &App{Config: cfg, Log: logger}
+	if need&config.NeedDatabase != 0 {
+		st, err := store.Open(ctx, cfg.DatabaseURL, cfg.MaxConns())
+		if err != nil {
+			return nil, err
+		}
+		a.Store = st
+		applied, err := st.Migrate(ctx)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		if len(applied) > 0 {
+			logger.Info("applied migrations", "versions", applied)
+		}
+	}
+	if need&config.NeedS3 != 0 {
+		b, err := blob.New(ctx, blob.Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region})
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.Blob = b
+	}
+	if need&config.NeedTemporal != 0 {
+		c, err := client.DialContext(ctx, client.Options{
+			HostPort:  cfg.TemporalAddress,
+			Namespace: cfg.TemporalNamespace,
+			Logger:    log.NewStructuredLogger(logger.With("component", "temporal")),
+		})
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("temporal: connect to %s (%s): %w", cfg.TemporalAddress, config.EnvTemporalAddress, err)
+		}
+		a.Temporal = c
+		if err := worker.EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace, logger); err != nil {
+			logger.Warn("search attributes not registered; register BatchId, BatchState, BatchEnv (Keyword) yourself", "error", err)
+		}
+	}
+	return a, nil
+}
+
+// Close releases every connection.
+func (a *App) Close() {
+	if a.Temporal != nil {
+		a.Temporal.Close()
+	}
+	if a.Store != nil {
+		a.Store.Close()
+	}
+}
+
+// API builds the HTTP API server.
+func (a *App) API() *api.Server {
+	c := a.Config
+	wf := workflows.NewClient(a.Temporal, c.TaskQueue)
+	ing := ingest.New(ingest.Limits{
+		ItemMaxBytes: c.ItemMaxBytes, OffloadThreshold: c.OffloadThreshold, ChunkItems: c.ChunkItems,
+		ChunkBytes: c.ChunkBytes, ChunkInlineBytes: c.ChunkInlineBytes, ChunksInFlight: c.ChunksInFlight,
+		UploadsInFlight: c.UploadsInFlight, UploadBytesInFlight: c.UploadBytesInFlight,
+	}, a.Blob, wf, a.Log)
+	return api.New(api.Options{
+		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait,
+		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
+	}, api.Deps{
+		Store: a.Store, Workflows: wf, Ingester: ing, Log: a.Log,
+		Ready: map[string]api.Checker{
+			"postgres": a.Store.Ping,
+			"s3":       a.Blob.CheckBucket,
+			"temporal": func(ctx context.Context) error {
+				_, err := a.Temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+				return err
+			},
+		},
+	})
+}
+
+// Worker builds the Temporal worker with the activities.
+func (a *App) Worker() sdkworker.Worker {
+	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20}
+	return worker.New(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency})
+}
+
+// ShutdownTimeout bounds how long in-flight requests may run after a stop
+// signal.
+const ShutdownTimeout = 60 * time.Second
+
+// Serve runs handler on ln until ctx ends, then lets in-flight requests
+// finish for up to ShutdownTimeout.
+func Serve(ctx context.Context, ln net.Listener, handler http.Handler, logger *slog.Logger) error {
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down HTTP server", "timeout", ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

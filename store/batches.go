@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/streambatch/streambatch/batch"
+)
+
+// Batch is a batch row with its environment's name.
+type Batch struct {
+	ID             string
+	EnvironmentID  int64
+	EnvName        string
+	RunCount       int
+	Status         batch.Status
+	Sealed         bool
+	IdempotencyKey *string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	SealedAt       *time.Time
+	AbortedAt      *time.Time
+	AbortReason    *string
+}
+
+// Done reports whether the batch accepts no more items because it was
+// sealed (Phase 2 then answers sealed:true without reading the body).
+func (b *Batch) Done() bool { return b.Sealed || b.Status == batch.StatusProcessing }
+
+// NewBatch holds the Phase 1 request fields stored with a batch.
+type NewBatch struct {
+	ID                       string
+	Env                      Environment
+	RunCount                 int
+	IdempotencyKey           *string
+	IdempotencyKeyOptions    json.RawMessage
+	TaskIdentifiers          []string
+	ParentRunID              *string
+	ResumeParentOnCompletion bool
+}
+
+// CreateBatchTx inserts a PENDING batch inside a transaction and calls
+// started before committing, so the batch row exists exactly when started
+// (which starts its workflow) succeeded. When the environment already has a
+// batch with the same idempotency key, nothing is inserted, started is not
+// called and the existing batch is returned with cached = true.
+func (s *Store) CreateBatchTx(ctx context.Context, nb NewBatch, started func(Batch) error) (b Batch, cached bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var created time.Time
+		var opts any
+		if len(nb.IdempotencyKeyOptions) > 0 {
+			opts = string(nb.IdempotencyKeyOptions)
+		}
+		err := tx.QueryRow(ctx, s.q.get("insert_batch"), nb.ID, nb.Env.ID, nb.RunCount, nb.IdempotencyKey,
+			opts, nb.TaskIdentifiers, nb.ParentRunID, nb.ResumeParentOnCompletion).Scan(&created)
+		if errors.Is(err, pgx.ErrNoRows) {
+			existing, err := scanBatch(tx.QueryRow(ctx, s.q.get("get_batch_by_idempotency_key"), nb.Env.ID, *nb.IdempotencyKey))
+			if err != nil {
+				return err
+			}
+			b, cached = existing, true
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		b = Batch{ID: nb.ID, EnvironmentID: nb.Env.ID, EnvName: nb.Env.Name, RunCount: nb.RunCount,
+			Status: batch.StatusPending, IdempotencyKey: nb.IdempotencyKey, CreatedAt: created, UpdatedAt: created}
+		return started(b)
+	})
+	if err != nil {
+		return Batch{}, false, fmt.Errorf("store: create batch: %w", err)
+	}
+	return b, cached, nil
+}
+
+// GetBatch returns a batch of environment envID. A batch of another
+// environment is ErrNotFound, exactly like a missing one.
+func (s *Store) GetBatch(ctx context.Context, envID int64, id string) (Batch, error) {
+	b, err := s.GetBatchAnyEnv(ctx, id)
+	if err == nil && b.EnvironmentID != envID {
+		return Batch{}, ErrNotFound
+	}
+	return b, err
+}
+
+// GetBatchAnyEnv returns a batch whatever its environment; for internal
+// callers (activities) only.
+func (s *Store) GetBatchAnyEnv(ctx context.Context, id string) (Batch, error) {
+	b, err := scanBatch(s.pool.QueryRow(ctx, s.q.get("get_batch"), id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Batch{}, ErrNotFound
+	}
+	if err != nil {
+		return Batch{}, fmt.Errorf("store: get batch %s: %w", id, err)
+	}
+	return b, nil
+}
+
+func scanBatch(row pgx.Row) (Batch, error) {
+	var b Batch
+	var status string
+	err := row.Scan(&b.ID, &b.EnvironmentID, &b.EnvName, &b.RunCount, &status, &b.Sealed, &b.IdempotencyKey,
+		&b.CreatedAt, &b.UpdatedAt, &b.SealedAt, &b.AbortedAt, &b.AbortReason)
+	b.Status = batch.Status(status)
+	return b, err
+}
+
+// SealBatch seals a batch: PENDING → PROCESSING with sealed = true, only
+// when it has exactly runCount runs. Sealing a sealed batch returns it
+// unchanged (idempotent). An aborted batch gives ErrNotPending, a batch with
+// missing runs ErrIncomplete (wrapped with the counts).
+func (s *Store) SealBatch(ctx context.Context, id string) (Batch, error) {
+	var sealedAt time.Time
+	err := s.pool.QueryRow(ctx, s.q.get("seal_batch"), id).Scan(&sealedAt)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return Batch{}, fmt.Errorf("store: seal %s: %w", id, err)
+	}
+	b, gerr := s.GetBatchAnyEnv(ctx, id)
+	if gerr != nil {
+		return Batch{}, gerr
+	}
+	switch {
+	case b.Done():
+		return b, nil
+	case b.Status == batch.StatusAborted:
+		return b, fmt.Errorf("store: seal %s: %w", id, ErrNotPending)
+	}
+	total, _, cerr := s.CountRuns(ctx, id)
+	if cerr != nil {
+		return b, cerr
+	}
+	return b, fmt.Errorf("store: seal %s: %w: %d of %d runs exist", id, ErrIncomplete, total, b.RunCount)
+}
+
+// AbortBatch marks a PENDING batch ABORTED and its queued runs CANCELED, in
+// one transaction that waits for in-flight run inserts (they share-lock the
+// batch row). It returns the batch as it is afterwards. Aborting an aborted
+// batch changes nothing; a sealed batch gives ErrNotPending.
+func (s *Store) AbortBatch(ctx context.Context, id, reason string) (Batch, error) {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var at time.Time
+		err := tx.QueryRow(ctx, s.q.get("abort_batch"), id, reason).Scan(&at)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // not pending: reported below from the row
+		}
+		if err != nil {
+			return err
+		}
+		// A new statement, so it sees runs committed by inserts that held
+		// the batch row until abort_batch could lock it.
+		_, err = tx.Exec(ctx, s.q.get("cancel_queued_runs"), id, "batch aborted: "+reason)
+		return err
+	})
+	if err != nil {
+		return Batch{}, fmt.Errorf("store: abort %s: %w", id, err)
+	}
+	b, err := s.GetBatchAnyEnv(ctx, id)
+	if err != nil {
+		return Batch{}, err
+	}
+	if b.Status != batch.StatusAborted {
+		return b, fmt.Errorf("store: abort %s: %w (status %s)", id, ErrNotPending, b.Status)
+	}
+	return b, nil
+}

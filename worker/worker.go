@@ -1,0 +1,72 @@
+// Package worker runs the Temporal worker of streambatch: BatchIngest and
+// its activities on one task queue, with MaxConcurrentActivityExecutionSize
+// as the worker-wide bound on chunk activities. It also registers the
+// search attributes the workflow uses.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/activities"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+// Options configures New.
+type Options struct {
+	// TaskQueue is the queue to poll.
+	TaskQueue string
+	// ActivityConcurrency is MaxConcurrentActivityExecutionSize: how many
+	// activities this process runs at once (STREAMING_BATCH_INGEST_CONCURRENCY).
+	ActivityConcurrency int
+	// Identity names the worker in Temporal UI (default: SDK's pid@host).
+	Identity string
+}
+
+// New returns a worker with BatchIngest and the activities registered; call
+// Run or Start on it.
+func New(c client.Client, acts *activities.Activities, opts Options) worker.Worker {
+	w := worker.New(c, opts.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: opts.ActivityConcurrency,
+		Identity:                           opts.Identity,
+	})
+	w.RegisterWorkflowWithOptions(workflows.BatchIngest, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	acts.Register(w)
+	return w
+}
+
+// EnsureSearchAttributes registers BatchId, BatchState and BatchEnv
+// (Keyword) in the namespace when they are missing. It is idempotent and
+// safe to call from every process at start-up.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string, log *slog.Logger) error {
+	op := c.OperatorService()
+	have, err := op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("worker: list search attributes: %w", err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for _, k := range workflows.SearchAttributes {
+		if _, ok := have.GetCustomAttributes()[k.GetName()]; !ok {
+			missing[k.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = op.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
+	var exists *serviceerror.AlreadyExists
+	if err != nil && !errors.As(err, &exists) {
+		return fmt.Errorf("worker: add search attributes: %w", err)
+	}
+	log.Info("registered search attributes", "namespace", namespace, "count", len(missing))
+	return nil
+}

@@ -1,0 +1,341 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/batch"
+)
+
+// DefaultWindow bounds outstanding chunk activities when Input.Window is 0.
+const DefaultWindow = 100
+
+// retryForever keeps retrying transient faults with capped backoff, so a
+// failing activity stays visible (attempt count, last failure) and an
+// operator can pause, fix and reset it from Temporal UI.
+func retryForever(nonRetryable ...string) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        time.Minute,
+		MaximumAttempts:        0,
+		NonRetryableErrorTypes: nonRetryable,
+	}
+}
+
+// BatchIngest is the per-batch workflow (ID = batch id). It receives chunk
+// references on SignalItems, keeps the set of accepted indexes (the first
+// chunk that delivers an index owns it), runs one OffloadAndEnqueue
+// activity per chunk within its own window, and when every index has its
+// run it runs Seal as the final durable step. A seal deadline, an abort
+// signal or a cancellation ends it with Abort instead. When Temporal
+// suggests continue-as-new it stops scheduling, waits for its activities,
+// drains the signal channel and continues with the compact state in
+// Input.Carried, so no chunk is lost.
+func BatchIngest(ctx workflow.Context, in Input) (Result, error) {
+	w := newIngest(ctx, in)
+	if err := w.registerQueries(ctx); err != nil {
+		return Result{}, err
+	}
+	return w.run(ctx)
+}
+
+// ingest is one run's state.
+type ingest struct {
+	in     Input
+	c      Carried
+	window int
+
+	pending     int
+	state       string
+	abortReason string
+}
+
+func newIngest(ctx workflow.Context, in Input) *ingest {
+	w := &ingest{in: in, window: in.Window, state: StateReceiving}
+	if w.window <= 0 {
+		w.window = DefaultWindow
+	}
+	if in.Carried != nil {
+		w.c = *in.Carried
+	}
+	if w.c.Accepted == nil || w.c.Accepted.Cap() != in.RunCount {
+		w.c.Accepted = batch.NewIndexSet(in.RunCount)
+	}
+	w.c.Run++
+	return w
+}
+
+func (w *ingest) registerQueries(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return w.progress(), nil }); err != nil {
+		return err
+	}
+	return workflow.SetQueryHandler(ctx, QueryAccepted, func() (*batch.IndexSet, error) { return w.c.Accepted, nil })
+}
+
+func (w *ingest) progress() Progress {
+	return Progress{
+		State: w.state, RunCount: w.in.RunCount, Accepted: w.c.Accepted.Len(), Enqueued: w.c.Enqueued,
+		Failed: w.c.Failed, PendingActivities: w.pending, QueuedChunks: len(w.c.Queue),
+		ChunksReceived: w.c.ChunksReceived, ChunksDeduplicated: w.c.ChunksDeduplicated, Run: w.c.Run,
+	}
+}
+
+func (w *ingest) run(ctx workflow.Context) (Result, error) {
+	logger := workflow.GetLogger(ctx)
+	items := workflow.GetSignalChannel(ctx, SignalItems)
+	abort := workflow.GetSignalChannel(ctx, SignalAbort)
+	actCtx, cancelActivities := workflow.WithCancel(ctx)
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(items, func(c workflow.ReceiveChannel, _ bool) {
+		var ch batch.ChunkRef
+		c.Receive(ctx, &ch)
+		w.accept(ctx, ch)
+	})
+	sel.AddReceive(abort, func(c workflow.ReceiveChannel, _ bool) {
+		var reason string
+		c.Receive(ctx, &reason)
+		w.requestAbort(reason, "aborted by request")
+	})
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {
+		w.requestAbort("workflow canceled", "")
+	})
+	if d := w.in.SealDeadline.Sub(workflow.Now(ctx)); d > 0 {
+		timer := workflow.NewTimerWithOptions(timerCtx, d, workflow.TimerOptions{Summary: "seal timeout"})
+		sel.AddFuture(timer, func(f workflow.Future) {
+			if f.Get(ctx, nil) == nil {
+				w.requestAbort(fmt.Sprintf("seal timeout: not all %d items arrived by %s", w.in.RunCount, w.in.SealDeadline.UTC().Format(time.RFC3339)), "")
+			}
+		})
+	} else {
+		w.requestAbort(fmt.Sprintf("seal timeout: not all %d items arrived by %s", w.in.RunCount, w.in.SealDeadline.UTC().Format(time.RFC3339)), "")
+	}
+
+	draining := false
+	for {
+		switch {
+		case w.abortReason != "":
+			cancelActivities()
+			return w.abort(ctx, items)
+		case w.c.Enqueued == w.in.RunCount && w.pending == 0:
+			cancelTimer()
+			return w.seal(ctx, items)
+		}
+		if !draining && workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			draining = true
+			logger.Info("continue-as-new suggested: draining", "pending", w.pending, "queued", len(w.c.Queue))
+		}
+		if draining && w.pending == 0 {
+			// Every signal delivered so far must be read before the run ends,
+			// or it is lost with it.
+			for {
+				var ch batch.ChunkRef
+				if !items.ReceiveAsync(&ch) {
+					break
+				}
+				w.accept(ctx, ch)
+			}
+			var reason string
+			if abort.ReceiveAsync(&reason) {
+				w.requestAbort(reason, "aborted by request")
+				continue
+			}
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return Result{}, err
+			}
+			next := w.in
+			carried := w.c
+			next.Carried = &carried
+			return Result{}, workflow.NewContinueAsNewError(ctx, BatchIngest, next)
+		}
+		if !draining || w.carryBytes() > maxCarryBytes {
+			// While draining, the queue is carried into the next run's
+			// input; keep working it off if it would make that input big.
+			w.schedule(ctx, actCtx, sel)
+		}
+		w.report(ctx)
+		sel.Select(ctx)
+	}
+}
+
+// maxCarryBytes bounds the estimated size of the queue carried through
+// continue-as-new (Temporal refuses payloads above 2 MiB).
+const maxCarryBytes = 512 << 10
+
+// carryBytes estimates the encoded size of the queued chunk references.
+func (w *ingest) carryBytes() int {
+	n := 0
+	for k := range w.c.Queue {
+		n += 256 + 24*len(w.c.Queue[k].Chunk.Indexes) + 8*len(w.c.Queue[k].Chunk.Failed)
+		if w.c.Queue[k].Chunk.Key == "" {
+			n += int(w.c.Queue[k].Chunk.Size)
+		}
+	}
+	return n
+}
+
+// requestAbort records the first abort reason.
+func (w *ingest) requestAbort(reason, fallback string) {
+	if w.abortReason != "" {
+		return
+	}
+	if reason == "" {
+		reason = fallback
+	}
+	w.abortReason = reason
+}
+
+// accept records a chunk's new indexes and queues it; a chunk that brings
+// nothing new is a duplicate (a retried signal or a re-sent stream).
+func (w *ingest) accept(ctx workflow.Context, ch batch.ChunkRef) {
+	w.c.ChunksReceived++
+	if !ch.Indexes.Valid(w.in.RunCount) || len(ch.Indexes) == 0 {
+		workflow.GetLogger(ctx).Error("dropping malformed chunk", "stream", ch.Stream, "seq", ch.Seq)
+		return
+	}
+	if w.abortReason != "" {
+		return
+	}
+	owned := w.c.Accepted.AddRanges(ch.Indexes)
+	if len(owned) == 0 {
+		w.c.ChunksDeduplicated++
+		return
+	}
+	work := Work{Chunk: ch, OwnedCount: owned.Count()}
+	if work.OwnedCount != ch.Count() {
+		work.Owned = owned
+	}
+	for _, i := range ch.Failed {
+		if owned.Contains(i) {
+			work.OwnedFailed++
+		}
+	}
+	w.c.Queue = append(w.c.Queue, work)
+}
+
+// schedule starts activities for queued chunks while the window has room.
+func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
+	for w.pending < w.window && len(w.c.Queue) > 0 {
+		work := w.c.Queue[0]
+		w.c.Queue = w.c.Queue[1:]
+		w.c.NextActivity++
+		opts := workflow.ActivityOptions{
+			ActivityID:          fmt.Sprintf("chunk-%d", w.c.NextActivity),
+			Summary:             work.Chunk.Summary(),
+			StartToCloseTimeout: 5 * time.Minute,
+			RetryPolicy:         retryForever(ErrTypeInvalidChunk, ErrTypeBatchNotPending),
+		}
+		f := workflow.ExecuteActivity(workflow.WithActivityOptions(actCtx, opts), ActivityOffloadAndEnqueue,
+			EnqueueInput{BatchID: w.in.BatchID, Env: w.in.Env, Chunk: work.Chunk, Owned: work.Owned})
+		w.pending++
+		sel.AddFuture(f, func(f workflow.Future) {
+			w.pending--
+			var res EnqueueResult
+			err := f.Get(ctx, &res)
+			switch {
+			case err == nil:
+				w.c.Enqueued += work.OwnedCount
+				w.c.Failed += work.OwnedFailed
+			case temporal.IsCanceledError(err):
+			default:
+				// Not retryable: give the indexes back so that a re-sent
+				// stream can deliver them again.
+				owned := work.Owned
+				if owned == nil {
+					owned = work.Chunk.Indexes
+				}
+				w.c.Accepted.RemoveRanges(owned)
+				workflow.GetLogger(ctx).Error("chunk failed; its indexes are open again", "activity", opts.ActivityID, "items", owned.String(), "error", err)
+			}
+		})
+	}
+}
+
+// report publishes live progress for Temporal UI.
+func (w *ingest) report(ctx workflow.Context) {
+	p := w.progress()
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("%s: %d/%d enqueued, %d failed, %d accepted; %d activities running, %d chunks queued; run %d",
+		p.State, p.Enqueued, p.RunCount, p.Failed, p.Accepted, p.PendingActivities, p.QueuedChunks, p.Run))
+}
+
+func (w *ingest) setState(ctx workflow.Context, state string) {
+	w.state = state
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrBatchState.ValueSet(state)); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot update the BatchState search attribute", "error", err)
+	}
+	w.report(ctx)
+}
+
+func (w *ingest) result(state string) Result {
+	return Result{BatchID: w.in.BatchID, State: state, Enqueued: w.c.Enqueued, Failed: w.c.Failed, Runs: w.c.Run, Reason: w.abortReason}
+}
+
+// seal runs the Seal activity: the final durable step.
+func (w *ingest) seal(ctx workflow.Context, items workflow.ReceiveChannel) (Result, error) {
+	w.setState(ctx, StateSealing)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:          "seal",
+		Summary:             fmt.Sprintf("seal %d runs", w.in.RunCount),
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         retryForever(ErrTypeBatchNotPending),
+	})
+	var res SealResult
+	err := workflow.ExecuteActivity(actx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env}).Get(ctx, &res)
+	w.discardLateChunks(ctx, items)
+	if err != nil {
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.Type() == ErrTypeBatchNotPending {
+			w.abortReason = "aborted outside the workflow"
+			w.setState(ctx, StateAborted)
+			return w.result(StateAborted), nil
+		}
+		return Result{}, err
+	}
+	w.setState(ctx, StateSealed)
+	r := w.result(StateSealed)
+	r.SealedAt = &res.SealedAt
+	return r, nil
+}
+
+// abort runs the Abort activity (also when the workflow was canceled).
+func (w *ingest) abort(ctx workflow.Context, items workflow.ReceiveChannel) (Result, error) {
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	w.setState(ctx, StateAborting)
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		ActivityID:          "abort",
+		Summary:             w.abortReason,
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy:         retryForever(),
+	})
+	var res AbortResult
+	if err := workflow.ExecuteActivity(actx, ActivityAbort, AbortInput{BatchID: w.in.BatchID, Env: w.in.Env, Reason: w.abortReason}).Get(ctx, &res); err != nil {
+		return Result{}, err
+	}
+	w.discardLateChunks(ctx, items)
+	if res.Sealed {
+		w.setState(ctx, StateSealed)
+		return w.result(StateSealed), nil
+	}
+	w.setState(ctx, StateAborted)
+	return w.result(StateAborted), nil
+}
+
+// discardLateChunks reads chunks that arrived after the batch was complete
+// or aborted, so they are dropped on purpose rather than reported as
+// unhandled signals.
+func (w *ingest) discardLateChunks(ctx workflow.Context, items workflow.ReceiveChannel) {
+	for {
+		var ch batch.ChunkRef
+		if !items.ReceiveAsync(&ch) {
+			return
+		}
+		w.c.ChunksReceived++
+	}
+}

@@ -1,0 +1,369 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/batch"
+)
+
+// fakeRuns records what the mocked activities were asked to do; it stands
+// in for PostgreSQL in these unit tests of the workflow logic only.
+type fakeRuns struct {
+	mu       sync.Mutex
+	rows     map[int]batch.Item
+	calls    []EnqueueInput
+	sealed   bool
+	aborted  string
+	fail     func(EnqueueInput) error
+	inFlight int
+	maxIn    int
+	gate     func(inFlight int) // called with the count of running activities
+}
+
+func newFakeRuns() *fakeRuns { return &fakeRuns{rows: map[int]batch.Item{}} }
+
+func (f *fakeRuns) enqueue(ctx context.Context, in EnqueueInput) (EnqueueResult, error) {
+	f.mu.Lock()
+	f.inFlight++
+	f.maxIn = max(f.maxIn, f.inFlight)
+	n := f.inFlight
+	f.calls = append(f.calls, in)
+	fail := f.fail
+	gate := f.gate
+	f.mu.Unlock()
+	defer func() { f.mu.Lock(); f.inFlight--; f.mu.Unlock() }()
+	if gate != nil {
+		gate(n)
+	}
+	if fail != nil {
+		if err := fail(in); err != nil {
+			return EnqueueResult{}, err
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	inserted := 0
+	for _, it := range in.Chunk.Items {
+		if in.Owned != nil && !in.Owned.Contains(it.Index) {
+			continue
+		}
+		if _, dup := f.rows[it.Index]; !dup {
+			f.rows[it.Index] = it
+			inserted++
+		}
+	}
+	return EnqueueResult{Inserted: inserted}, nil
+}
+
+func (f *fakeRuns) seal(ctx context.Context, in SealInput) (SealResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sealed = true
+	return SealResult{SealedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
+}
+
+func (f *fakeRuns) abort(ctx context.Context, in AbortInput) (AbortResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.aborted = in.Reason
+	return AbortResult{}, nil
+}
+
+type harness struct {
+	env  *testsuite.TestWorkflowEnvironment
+	runs *fakeRuns
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	f := newFakeRuns()
+	env.RegisterWorkflowWithOptions(BatchIngest, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivityWithOptions(f.enqueue, activity.RegisterOptions{Name: ActivityOffloadAndEnqueue})
+	env.RegisterActivityWithOptions(f.seal, activity.RegisterOptions{Name: ActivitySeal})
+	env.RegisterActivityWithOptions(f.abort, activity.RegisterOptions{Name: ActivityAbort})
+	return &harness{env: env, runs: f}
+}
+
+// chunkOf builds an inline chunk of the given indexes.
+func chunkOf(seq int, indexes ...int) batch.ChunkRef {
+	items := make([]batch.Item, len(indexes))
+	for k, i := range indexes {
+		p := "payload"
+		items[k] = batch.Item{Index: i, Task: "t", Payload: &p, PayloadType: batch.PayloadTypeJSON}
+	}
+	return batch.ChunkRef{Stream: "s", Seq: seq, Indexes: batch.RangesOf(append([]int(nil), indexes...)), Items: items}
+}
+
+func span(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+func input(runCount int) Input {
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return Input{BatchID: "batch_test", Env: "dev", RunCount: runCount, CreatedAt: created, SealDeadline: created.Add(30 * time.Minute), Window: 4}
+}
+
+// signalAt sends chunks at simulated offsets.
+func (h *harness) signalAt(d time.Duration, chunks ...batch.ChunkRef) {
+	h.env.RegisterDelayedCallback(func() {
+		for _, c := range chunks {
+			h.env.SignalWorkflow(SignalItems, c)
+		}
+	}, d)
+}
+
+func (h *harness) result(t *testing.T) Result {
+	t.Helper()
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("workflow error: %v", err)
+	}
+	var r Result
+	if err := h.env.GetWorkflowResult(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestSealsWhenEveryIndexIsEnqueued(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.env.SetStartTime(input(30).CreatedAt)
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...), chunkOf(1, span(20, 30)...))
+	h.signalAt(time.Minute, chunkOf(2, span(10, 20)...))
+	h.env.ExecuteWorkflow(BatchIngest, input(30))
+	r := h.result(t)
+	if r.State != StateSealed || r.Enqueued != 30 || r.SealedAt == nil || r.Runs != 1 {
+		t.Fatalf("result = %+v", r)
+	}
+	if !h.runs.sealed || len(h.runs.rows) != 30 {
+		t.Fatalf("sealed=%v rows=%d", h.runs.sealed, len(h.runs.rows))
+	}
+}
+
+func TestFirstDeliveryOfAnIndexWins(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.env.SetStartTime(input(15).CreatedAt)
+	first := chunkOf(0, span(0, 10)...)
+	overlap := chunkOf(1, span(5, 15)...)
+	for k := range overlap.Items {
+		p := "second"
+		overlap.Items[k].Payload = &p
+	}
+	h.signalAt(time.Second, first)
+	h.signalAt(2*time.Second, overlap, chunkOf(2, span(0, 10)...)) // the last one is a pure duplicate
+	h.env.ExecuteWorkflow(BatchIngest, input(15))
+	r := h.result(t)
+	if r.State != StateSealed || r.Enqueued != 15 {
+		t.Fatalf("result = %+v", r)
+	}
+	if len(h.runs.calls) != 2 {
+		t.Fatalf("want 2 enqueue activities (the duplicate chunk is dropped), got %d", len(h.runs.calls))
+	}
+	if got := h.runs.calls[1].Owned; len(got) != 1 || got[0] != (batch.Range{10, 15}) {
+		t.Fatalf("overlapping chunk owns %v, want [10,15)", got)
+	}
+	for i := 5; i < 10; i++ {
+		if *h.runs.rows[i].Payload != "payload" {
+			t.Fatalf("index %d took the later payload %q", i, *h.runs.rows[i].Payload)
+		}
+	}
+}
+
+func TestWindowBoundsOutstandingActivities(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(60)
+	in.Window = 3
+	h.env.SetStartTime(in.CreatedAt)
+	// Each activity waits (briefly, in real time) until the window is full,
+	// so a broken window would show more than 3 running at once.
+	h.runs.gate = func(int) {
+		deadline := time.Now().Add(2 * time.Second)
+		for h.runs.inFlightNow() < in.Window && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var chunks []batch.ChunkRef
+	for k := 0; k < 12; k++ {
+		chunks = append(chunks, chunkOf(k, span(5*k, 5*k+5)...))
+	}
+	h.signalAt(time.Second, chunks...)
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateSealed || r.Enqueued != 60 {
+		t.Fatalf("result = %+v", r)
+	}
+	if h.runs.maxIn != in.Window {
+		t.Fatalf("max concurrent activities = %d, want exactly the window %d", h.runs.maxIn, in.Window)
+	}
+}
+
+func (f *fakeRuns) inFlightNow() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.inFlight
+}
+
+func TestContinueAsNewCarriesStateAndLosesNoChunk(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(40)
+	h.env.SetStartTime(in.CreatedAt)
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...), chunkOf(1, span(10, 20)...))
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SetContinueAsNewSuggested(true)
+		// Arrives while the run drains: must be carried, not lost.
+		h.env.SignalWorkflow(SignalItems, chunkOf(2, span(20, 30)...))
+	}, time.Minute)
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("not completed")
+	}
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new, got %v", err)
+	}
+	var next Input
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	c := next.Carried
+	if c == nil || c.Accepted.Len() != 30 || c.Enqueued != 20 || len(c.Queue) != 1 || c.Run != 1 || c.NextActivity != 2 {
+		t.Fatalf("carried = %+v", c)
+	}
+	if got := c.Queue[0].Chunk.Indexes; got[0] != (batch.Range{20, 30}) {
+		t.Fatalf("queued chunk covers %v", got)
+	}
+
+	// The next run picks up the queue and the rest of the stream.
+	h2 := newHarness(t)
+	h2.env.SetStartTime(in.CreatedAt.Add(time.Minute))
+	h2.signalAt(time.Second, chunkOf(3, span(25, 40)...))
+	h2.env.ExecuteWorkflow(BatchIngest, next)
+	r := h2.result(t)
+	if r.State != StateSealed || r.Enqueued != 40 || r.Runs != 2 {
+		t.Fatalf("result = %+v", r)
+	}
+	if got := h2.runs.calls[0].Chunk.Indexes[0]; got != (batch.Range{20, 30}) {
+		t.Fatalf("first activity of run 2 covers %v, want the carried chunk", got)
+	}
+	if got := h2.runs.calls[1].Owned; len(got) != 1 || got[0] != (batch.Range{30, 40}) {
+		t.Fatalf("second chunk owns %v", got)
+	}
+}
+
+func TestSealTimeoutAborts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(20)
+	h.env.SetStartTime(in.CreatedAt)
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateAborted || r.Enqueued != 10 || h.runs.sealed {
+		t.Fatalf("result = %+v sealed=%v", r, h.runs.sealed)
+	}
+	if h.runs.aborted == "" || r.Reason != h.runs.aborted {
+		t.Fatalf("abort reason %q / %q", h.runs.aborted, r.Reason)
+	}
+}
+
+func TestAbortSignal(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(20)
+	h.env.SetStartTime(in.CreatedAt)
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, "operator said so") }, time.Minute)
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateAborted || r.Reason != "operator said so" || h.runs.aborted != "operator said so" {
+		t.Fatalf("result = %+v", r)
+	}
+}
+
+func TestFailedChunkReopensItsIndexes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(10)
+	h.env.SetStartTime(in.CreatedAt)
+	var once sync.Once
+	h.runs.fail = func(EnqueueInput) error {
+		var err error
+		once.Do(func() {
+			err = temporal.NewNonRetryableApplicationError("staged chunk is missing", ErrTypeInvalidChunk, nil)
+		})
+		return err
+	}
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	var accepted *batch.IndexSet
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryAccepted)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		accepted = &batch.IndexSet{}
+		if err := v.Get(accepted); err != nil {
+			t.Error(err)
+		}
+		// The client re-sends the stream.
+		h.env.SignalWorkflow(SignalItems, chunkOf(1, span(0, 10)...))
+	}, time.Minute)
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateSealed || r.Enqueued != 10 {
+		t.Fatalf("result = %+v", r)
+	}
+	if accepted == nil || accepted.Len() != 0 {
+		t.Fatalf("after the failure the accepted set should be empty, got %v", accepted)
+	}
+}
+
+func TestProgressQueryAndFailedCount(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(10)
+	h.env.SetStartTime(in.CreatedAt)
+	c := chunkOf(0, span(0, 5)...)
+	c.Failed = []int{1, 3}
+	h.signalAt(time.Second, c)
+	var p Progress
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryProgress)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		_ = v.Get(&p)
+		h.env.SignalWorkflow(SignalItems, chunkOf(1, span(5, 10)...))
+	}, time.Minute)
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if p.Accepted != 5 || p.Enqueued != 5 || p.Failed != 2 || p.RunCount != 10 || p.State != StateReceiving {
+		t.Fatalf("progress = %+v", p)
+	}
+	if r.Failed != 2 {
+		t.Fatalf("result = %+v", r)
+	}
+}

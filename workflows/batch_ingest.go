@@ -11,6 +11,11 @@ import (
 	"github.com/streambatch/streambatch/batch"
 )
 
+// enqueueTimeout bounds one OffloadAndEnqueue attempt. A chunk is at most a
+// few MiB and one insert, so attempts take well under a second; a short
+// bound means the chunks of a crashed worker are retried elsewhere quickly.
+const enqueueTimeout = 30 * time.Second
+
 // DefaultWindow bounds outstanding chunk activities when Input.Window is 0.
 const DefaultWindow = 100
 
@@ -229,7 +234,7 @@ func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 		opts := workflow.ActivityOptions{
 			ActivityID:          fmt.Sprintf("chunk-%d", w.c.NextActivity),
 			Summary:             work.Chunk.Summary(),
-			StartToCloseTimeout: 5 * time.Minute,
+			StartToCloseTimeout: enqueueTimeout,
 			RetryPolicy:         retryForever(ErrTypeInvalidChunk, ErrTypeBatchNotPending),
 		}
 		f := workflow.ExecuteActivity(workflow.WithActivityOptions(actCtx, opts), ActivityOffloadAndEnqueue,

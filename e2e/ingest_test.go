@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streambatch/streambatch/batch"
+)
+
+// The acceptance test of the core path: a 1,000-item batch with small,
+// offloaded and oversized items seals with exactly 1,000 runs whose
+// payloads are intact, and a re-sent stream changes nothing.
+func TestMixedBatchSealsWithExactRuns(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	env, key := s.newKey(t)
+	const n = 1000
+	items := make([]item, n)
+	want := map[int]string{} // index → payload text sent
+	large := map[int]bool{}
+	oversized := map[int]bool{}
+	for i := range items {
+		switch {
+		case i%200 == 199: // 5 lines of 3.5 MiB: over the 3 MiB item limit
+			items[i] = item{Index: i, Task: "big", Payload: randomText(uint64(i), 3584<<10)}
+			oversized[i] = true
+		case i%10 == 3 && len(large) < 95: // 95 payloads of ~600 KiB: offloaded
+			p := randomText(uint64(i), 600<<10+i)
+			items[i] = item{Index: i, Task: "render", Payload: p, Options: map[string]any{"payloadType": "text/plain", "tags": []string{"large"}}}
+			want[i], large[i] = p, true
+		default:
+			p := fmt.Sprintf(`{"json":{"user":%d,"note":"héllo ✓"}}`, i)
+			items[i] = item{Index: i, Task: "email", Payload: p, Options: map[string]any{"payloadType": "application/super+json", "queue": map[string]any{"name": "q"}, "unknownKey": 1}}
+			want[i] = p
+		}
+	}
+	if len(large) != 95 || len(oversized) != 5 {
+		t.Fatalf("test data: %d large, %d oversized", len(large), len(oversized))
+	}
+	body := ndjson(items)
+	id := s.mustCreate(t, key, n)
+
+	start := time.Now()
+	status, res, raw := s.stream(t, key, id, body)
+	elapsed := time.Since(start)
+	if status != http.StatusOK || !res.Sealed || res.ItemsAccepted != n || res.ItemsDeduplicated != 0 || res.EnqueuedCount != nil {
+		t.Fatalf("phase 2: %d %s", status, raw)
+	}
+	desc, err := s.app.Temporal.DescribeWorkflowExecution(context.Background(), id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("1,000 items (%.0f MiB body): phase 2 to sealed:true in %s; workflow history %d events, %d bytes",
+		float64(len(body))/(1<<20), elapsed.Round(time.Millisecond), desc.WorkflowExecutionInfo.HistoryLength, desc.WorkflowExecutionInfo.HistorySizeBytes)
+
+	runs := s.runs(t, key, id)
+	if len(runs) != n {
+		t.Fatalf("%d runs, want %d", len(runs), n)
+	}
+	var failed, stored, inline int
+	for k, r := range runs {
+		if r.Index != k {
+			t.Fatalf("run %d has index %d: not ordered by index or duplicated", k, r.Index)
+		}
+		switch {
+		case oversized[r.Index]:
+			failed++
+			if r.Status != "FAILED" || r.Error == nil || r.Error.Code != batch.ErrorPayloadTooLarge || r.Task != "big" {
+				t.Fatalf("oversized run %d: %+v", r.Index, r)
+			}
+		case large[r.Index]:
+			stored++
+			if r.Status != "QUEUED" || r.PayloadType != batch.PayloadTypeStore || r.Payload == nil {
+				t.Fatalf("large run %d: %+v", r.Index, r)
+			}
+			if wantKey := batch.PacketKey(env, id, r.Index); *r.Payload != wantKey {
+				t.Fatalf("run %d payload key %q, want %q", r.Index, *r.Payload, wantKey)
+			}
+			obj, err := s.app.Blob.Get(context.Background(), *r.Payload, 4<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sha(string(obj)) != sha(want[r.Index]) {
+				t.Fatalf("object of run %d: %d bytes, sha256 differs from the %d bytes sent", r.Index, len(obj), len(want[r.Index]))
+			}
+		default:
+			inline++
+			if r.Status != "QUEUED" || r.Payload == nil || *r.Payload != want[r.Index] || r.PayloadType != "application/super+json" {
+				t.Fatalf("inline run %d: %+v", r.Index, r)
+			}
+		}
+	}
+	if failed != 5 || stored != 95 || inline != 900 {
+		t.Fatalf("failed %d, stored %d, inline %d", failed, stored, inline)
+	}
+	if keys, _ := s.app.Blob.List(context.Background(), batch.PacketPrefix(env)); len(keys) != 95 {
+		t.Fatalf("%d packet objects, want 95 (no duplicates, no strays)", len(keys))
+	}
+	if keys, _ := s.app.Blob.List(context.Background(), batch.StagingPrefix(env, id)); len(keys) != 0 {
+		t.Fatalf("staged chunks left after the seal: %v", keys)
+	}
+	b := s.batchStatus(t, key, id)
+	if b.Status != "PROCESSING" || !b.Sealed || b.EnqueuedCount != n || b.FailedCount != 5 || b.SealedAt == nil || b.WorkflowID != id {
+		t.Fatalf("batch status %+v", b)
+	}
+
+	// The same stream again: the batch is sealed, nothing changes.
+	status, res, raw = s.stream(t, key, id, body)
+	if status != http.StatusOK || !res.Sealed || res.ItemsAccepted != 0 || res.ItemsDeduplicated != 0 {
+		t.Fatalf("re-send: %d %s", status, raw)
+	}
+	if got := len(s.runs(t, key, id)); got != n {
+		t.Fatalf("%d runs after the re-send", got)
+	}
+}
+
+// A first half, then the whole stream: the second request accepts only the
+// missing half and seals.
+func TestHalfThenWholeStream(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	const n = 1000
+	items := simpleItems(n)
+	id := s.mustCreate(t, key, n)
+
+	status, res, raw := s.stream(t, key, id, ndjson(items[:500]))
+	if status != http.StatusOK || res.Sealed || res.ItemsAccepted != 500 || res.ItemsDeduplicated != 0 ||
+		res.EnqueuedCount == nil || *res.EnqueuedCount != 500 || res.ExpectedCount == nil || *res.ExpectedCount != n {
+		t.Fatalf("first half: %d %s", status, raw)
+	}
+	if strings.Contains(string(raw), "null") {
+		t.Fatalf("optional fields must be omitted, not null: %s", raw)
+	}
+	status, res, raw = s.stream(t, key, id, ndjson(items))
+	if status != http.StatusOK || !res.Sealed || res.ItemsAccepted != 500 || res.ItemsDeduplicated != 500 || res.EnqueuedCount != nil {
+		t.Fatalf("whole stream: %d %s", status, raw)
+	}
+	if strings.Contains(string(raw), "enqueuedCount") {
+		t.Fatalf("a sealed answer carries no counts: %s", raw)
+	}
+	if got := len(s.runs(t, key, id)); got != n {
+		t.Fatalf("%d runs, want %d", got, n)
+	}
+}

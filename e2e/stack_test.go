@@ -1,0 +1,182 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/internal/testenv"
+)
+
+// stack is the shared real environment of this package's tests.
+type stack struct {
+	dir      string
+	dbURL    string
+	s3       *testenv.S3
+	bucket   string
+	temporal *testsuite.DevServer
+	cfg      config.Config
+	app      *app.App
+	api      *httptest.Server
+	worker   sdkworker.Worker
+	bin      string // the streambatch binary, for process-level tests
+}
+
+var st *stack
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s, cleanup, err := startStack()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: cannot start the stack:", err)
+		cleanup()
+		os.Exit(1)
+	}
+	st = s
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
+}
+
+func startStack() (*stack, func(), error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var cleanups []func()
+	cleanup := func() {
+		for k := len(cleanups) - 1; k >= 0; k-- {
+			cleanups[k]()
+		}
+	}
+	dir, err := os.MkdirTemp("", "streambatch-e2e-")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cleanups = append(cleanups, func() {
+		if os.Getenv("STREAMBATCH_KEEP_TEST_DIR") == "" {
+			os.RemoveAll(dir)
+		}
+	})
+	s := &stack{dir: dir, bucket: "streambatch-e2e"}
+
+	url, drop, err := testenv.CreateDatabase(ctx, "e2e")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cleanups = append(cleanups, drop)
+	s.dbURL = url
+
+	if s.s3, err = testenv.StartS3(ctx, filepath.Join(dir, "s3")); err != nil {
+		return nil, cleanup, err
+	}
+	cleanups = append(cleanups, s.s3.Stop)
+
+	if s.temporal, err = testenv.StartTemporal(ctx, dir, ""); err != nil {
+		return nil, cleanup, err
+	}
+	cleanups = append(cleanups, func() { _ = s.temporal.Stop() })
+
+	s.bin = filepath.Join(dir, "streambatch")
+	build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "../cmd/streambatch")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return nil, cleanup, fmt.Errorf("build streambatch: %w", err)
+	}
+
+	// The in-process components read credentials from the standard chain.
+	os.Setenv("AWS_ACCESS_KEY_ID", s.s3.AccessKey)
+	os.Setenv("AWS_SECRET_ACCESS_KEY", s.s3.SecretKey)
+	s.cfg = s.config("e2e")
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("STREAMBATCH_TEST_LOG") != "" {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := app.Open(ctx, s.cfg, config.NeedDatabase|config.NeedS3|config.NeedTemporal|config.NeedJWT, logger)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cleanups = append(cleanups, a.Close)
+	s.app = a
+	if err := a.Blob.EnsureBucket(ctx); err != nil {
+		return nil, cleanup, err
+	}
+	s.worker = a.Worker()
+	if err := s.worker.Start(); err != nil {
+		return nil, cleanup, err
+	}
+	cleanups = append(cleanups, s.worker.Stop)
+	s.api = httptest.NewServer(a.API().Handler())
+	cleanups = append(cleanups, s.api.Close)
+	return s, cleanup, nil
+}
+
+// config returns the test configuration on the given task queue.
+func (s *stack) config(taskQueue string) config.Config {
+	c := config.Default()
+	c.DatabaseURL = s.dbURL
+	c.TemporalAddress = s.temporal.FrontendHostPort()
+	c.TaskQueue = taskQueue
+	c.S3Endpoint = s.s3.Endpoint
+	c.S3Bucket = s.bucket
+	c.S3Region = s.s3.Region
+	c.JWTSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
+	c.ChunkItems = 100
+	c.SealWait = 90 * time.Second
+	c.LogLevel = "debug"
+	return c
+}
+
+// env returns the process environment for a streambatch subprocess.
+func (s *stack) env(c config.Config) []string {
+	return append(os.Environ(), append(s.s3.Env(c.S3Bucket),
+		config.EnvDatabaseURL+"="+c.DatabaseURL,
+		config.EnvTemporalAddress+"="+c.TemporalAddress,
+		config.EnvTaskQueue+"="+c.TaskQueue,
+		config.EnvJWTSecret+"="+c.JWTSecret,
+		config.EnvChunkItems+"="+fmt.Sprint(c.ChunkItems),
+		config.EnvSealWait+"="+c.SealWait.String(),
+	)...)
+}
+
+// requireStack skips in -short mode.
+func requireStack(t *testing.T) *stack {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: needs PostgreSQL, Temporal and S3 (run without -short)")
+	}
+	return st
+}
+
+// newKey creates a fresh environment and API key for one test.
+func (s *stack) newKey(t *testing.T) (env, key string) {
+	t.Helper()
+	ctx := context.Background()
+	env = "t" + batch.NewStreamID()
+	e, err := s.app.Store.EnsureEnvironment(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err = s.app.Store.CreateAPIKey(ctx, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, key
+}

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/testsuite"
+	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/config"

@@ -68,13 +68,16 @@ func invalidChunk(format string, args ...any) error {
 // PostgreSQL round trip. Indexes that already have a run are skipped, so a
 // retry inserts nothing twice.
 func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.EnqueueInput) (workflows.EnqueueResult, error) {
+	heartbeat(ctx, "loading")
 	items, err := a.loadItems(ctx, in)
 	if err != nil {
 		return workflows.EnqueueResult{}, err
 	}
+	heartbeat(ctx, "checking packets")
 	if err := a.checkPackets(ctx, items); err != nil {
 		return workflows.EnqueueResult{}, err
 	}
+	heartbeat(ctx, "inserting")
 	n, err := a.Runs.InsertRuns(ctx, in.BatchID, items)
 	if err != nil {
 		return workflows.EnqueueResult{}, err
@@ -91,6 +94,14 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 		}
 	}
 	return workflows.EnqueueResult{Inserted: n}, nil
+}
+
+// heartbeat tells Temporal the attempt is alive, so the chunk of a worker
+// that died is retried after the heartbeat timeout, not the attempt timeout.
+func heartbeat(ctx context.Context, step string) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, step)
+	}
 }
 
 // loadItems returns the chunk's owned items, validated against its reference.

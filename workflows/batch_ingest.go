@@ -11,10 +11,14 @@ import (
 	"github.com/streambatch/streambatch/batch"
 )
 
-// enqueueTimeout bounds one OffloadAndEnqueue attempt. A chunk is at most a
-// few MiB and one insert, so attempts take well under a second; a short
-// bound means the chunks of a crashed worker are retried elsewhere quickly.
-const enqueueTimeout = 30 * time.Second
+// enqueueTimeout bounds one OffloadAndEnqueue attempt; a chunk is at most a
+// few MiB and one insert, so attempts take well under a second.
+// enqueueHeartbeat is how soon the chunk of a crashed worker is retried
+// elsewhere: the activity heartbeats between its steps.
+const (
+	enqueueTimeout   = 2 * time.Minute
+	enqueueHeartbeat = 10 * time.Second
+)
 
 // DefaultWindow bounds outstanding chunk activities when Input.Window is 0.
 const DefaultWindow = 100
@@ -235,6 +239,7 @@ func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 			ActivityID:          fmt.Sprintf("chunk-%d", w.c.NextActivity),
 			Summary:             work.Chunk.Summary(),
 			StartToCloseTimeout: enqueueTimeout,
+			HeartbeatTimeout:    enqueueHeartbeat,
 			RetryPolicy:         retryForever(ErrTypeInvalidChunk, ErrTypeBatchNotPending),
 		}
 		f := workflow.ExecuteActivity(workflow.WithActivityOptions(actCtx, opts), ActivityOffloadAndEnqueue,

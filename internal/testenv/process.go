@@ -19,14 +19,16 @@ type Process struct {
 	Log string
 }
 
-// StartProcess starts name with args, output to logPath. The child gets its
-// own process group and SIGKILL when the parent dies, so no test leaks it.
-func StartProcess(logPath, name string, args ...string) (*Process, error) {
+// StartProcess starts name with args and the environment env (nil: this
+// process's), output to logPath. The child gets its own process group and
+// SIGKILL when the parent dies, so no test leaks it.
+func StartProcess(logPath string, env []string, name string, args ...string) (*Process, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(name, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

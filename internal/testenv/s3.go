@@ -39,7 +39,7 @@ func (s *S3) Start(ctx context.Context) error {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return err
 	}
-	p, err := StartProcess(filepath.Join(filepath.Dir(s.Dir), filepath.Base(s.Dir)+".log"), bin,
+	p, err := StartProcess(filepath.Join(filepath.Dir(s.Dir), filepath.Base(s.Dir)+".log"), nil, bin,
 		"--port", s.Addr, "--access", s.AccessKey, "--secret", s.SecretKey, "--region", s.Region,
 		"--health", "/health", "--quiet", "posix", s.Dir)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 )
 
@@ -19,6 +20,13 @@ func Tool(name string) (string, error) {
 	if root, err := moduleRoot(); err == nil {
 		dirs = append(dirs, filepath.Join(root, "bin"))
 	}
+	// Where `make tools` puts them (newest pinned set first).
+	if home, err := os.UserHomeDir(); err == nil {
+		cached, _ := filepath.Glob(filepath.Join(home, ".cache", "streambatch", "tools-*"))
+		slices.Sort(cached)
+		slices.Reverse(cached)
+		dirs = append(dirs, cached...)
+	}
 	for _, d := range dirs {
 		p := filepath.Join(d, name)
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
@@ -28,7 +36,7 @@ func Tool(name string) (string, error) {
 	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
-	return "", fmt.Errorf("%s not found in STREAMBATCH_TOOLS_DIR, ./bin or PATH: run `make tools` to install it", name)
+	return "", fmt.Errorf("%s not found in STREAMBATCH_TOOLS_DIR, ./bin, ~/.cache/streambatch or PATH: run `make tools` to install it", name)
 }
 
 // moduleRoot walks up from the working directory to the folder with go.mod.

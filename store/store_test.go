@@ -1,0 +1,288 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/internal/testenv"
+)
+
+var testStore *Store
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	ctx := context.Background()
+	url, drop, err := testenv.CreateDatabase(ctx, "store")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	s, err := Open(ctx, url, 20)
+	if err == nil {
+		_, err = s.Migrate(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		drop()
+		os.Exit(1)
+	}
+	testStore = s
+	code := m.Run()
+	s.Close()
+	drop()
+	os.Exit(code)
+}
+
+func requireDB(t *testing.T) *Store {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs PostgreSQL")
+	}
+	t.Parallel()
+	return testStore
+}
+
+// newBatch creates an environment and a PENDING batch of n runs.
+func newBatch(t *testing.T, s *Store, n int) Batch {
+	t.Helper()
+	ctx := context.Background()
+	env, err := s.EnsureEnvironment(ctx, "e"+batch.NewStreamID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, cached, err := s.CreateBatchTx(ctx, NewBatch{ID: batch.NewBatchID(), Env: env, RunCount: n}, func(Batch) error { return nil })
+	if err != nil || cached {
+		t.Fatal(err, cached)
+	}
+	return b
+}
+
+func items(from, to int) []batch.Item {
+	out := make([]batch.Item, 0, to-from)
+	for i := from; i < to; i++ {
+		p := fmt.Sprintf(`{"i":%d}`, i)
+		out = append(out, batch.Item{Index: i, Task: "t", Payload: &p, PayloadType: batch.PayloadTypeJSON, Options: []byte(`{"tags":["x"]}`)})
+	}
+	return out
+}
+
+func TestQueriesParse(t *testing.T) {
+	t.Parallel()
+	q, err := parseQueries(queriesSQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"upsert_environment", "insert_api_key", "lookup_api_key", "insert_batch", "get_batch",
+		"get_batch_by_idempotency_key", "insert_runs", "seal_batch", "abort_batch", "cancel_queued_runs", "count_runs", "list_runs", "run_indexes"} {
+		if q[name] == "" {
+			t.Errorf("statement %s missing", name)
+		}
+	}
+	if _, err := parseQueries("-- name: a\nselect 1;\n-- name: a\nselect 2;"); err == nil {
+		t.Error("duplicate names accepted")
+	}
+}
+
+func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
+	s := requireDB(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			applied, err := s.Migrate(context.Background())
+			if err == nil && len(applied) != 0 {
+				err = fmt.Errorf("applied %v again", applied)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestAPIKeysAreHashedAndScoped(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	env, _ := s.EnsureEnvironment(ctx, "keys"+batch.NewStreamID())
+	key, err := s.CreateAPIKey(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Authenticate(ctx, key)
+	if err != nil || got != env {
+		t.Fatalf("Authenticate = %+v, %v", got, err)
+	}
+	if _, err := s.Authenticate(ctx, key+"x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("wrong key: %v", err)
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, "select count(*) from api_keys where key_hash = $1::text::bytea or key_prefix = $1", key).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the key itself is stored (%d rows, %v)", n, err)
+	}
+}
+
+func TestIdempotencyKeyReturnsTheFirstBatch(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	env, _ := s.EnsureEnvironment(ctx, "idem"+batch.NewStreamID())
+	k := "same-key"
+	first, cached, err := s.CreateBatchTx(ctx, NewBatch{ID: batch.NewBatchID(), Env: env, RunCount: 3, IdempotencyKey: &k}, func(Batch) error { return nil })
+	if err != nil || cached {
+		t.Fatal(err, cached)
+	}
+	started := false
+	second, cached, err := s.CreateBatchTx(ctx, NewBatch{ID: batch.NewBatchID(), Env: env, RunCount: 9, IdempotencyKey: &k}, func(Batch) error { started = true; return nil })
+	if err != nil || !cached || second.ID != first.ID || second.RunCount != 3 || started {
+		t.Fatalf("second = %+v cached=%v started=%v err=%v", second, cached, started, err)
+	}
+	// A failing start rolls the batch back.
+	id := batch.NewBatchID()
+	_, _, err = s.CreateBatchTx(ctx, NewBatch{ID: id, Env: env, RunCount: 1}, func(Batch) error { return errors.New("temporal down") })
+	if err == nil {
+		t.Fatal("want error")
+	}
+	if _, err := s.GetBatch(ctx, env.ID, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("batch exists after failed start: %v", err)
+	}
+}
+
+func TestGetBatchHidesOtherEnvironments(t *testing.T) {
+	s := requireDB(t)
+	b := newBatch(t, s, 1)
+	if _, err := s.GetBatch(context.Background(), b.EnvironmentID+1_000_000, b.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("foreign batch visible: %v", err)
+	}
+}
+
+func TestInsertRunsDedupsAndOrders(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b := newBatch(t, s, 10)
+	n, err := s.InsertRuns(ctx, b.ID, items(0, 6))
+	if err != nil || n != 6 {
+		t.Fatal(n, err)
+	}
+	fail := items(6, 7)
+	fail[0].ErrorCode, fail[0].ErrorMessage, fail[0].Payload = batch.ErrorPayloadTooLarge, "too large", nil
+	n, err = s.InsertRuns(ctx, b.ID, append(items(4, 6), append(fail, items(7, 10)...)...))
+	if err != nil || n != 4 {
+		t.Fatalf("second insert: %d, %v (want 4 new)", n, err)
+	}
+	total, failed, err := s.CountRuns(ctx, b.ID)
+	if err != nil || total != 10 || failed != 1 {
+		t.Fatal(total, failed, err)
+	}
+	runs, err := s.ListRuns(ctx, b.ID, 3, 100)
+	if err != nil || len(runs) != 6 || runs[0].Index != 4 || runs[2].Status != batch.RunFailed {
+		t.Fatalf("runs = %+v, %v", runs, err)
+	}
+	if want := b.CreatedAt.Add(4 * 1e6); !runs[0].QueueTimestamp.Equal(want) {
+		t.Fatalf("queue timestamp %v, want created + 4 ms = %v", runs[0].QueueTimestamp, want)
+	}
+	if runs[0].ID != "run_"+b.ID[len("batch_"):]+"_4" || string(runs[0].Options) != `{"tags": ["x"]}` {
+		t.Fatalf("run = %+v", runs[0])
+	}
+	set, err := s.RunIndexes(ctx, b.ID, 10)
+	if err != nil || set.Len() != 10 {
+		t.Fatal(set, err)
+	}
+}
+
+func TestSealNeedsEveryRunAndIsIdempotent(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b := newBatch(t, s, 5)
+	if _, err := s.InsertRuns(ctx, b.ID, items(0, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SealBatch(ctx, b.ID); !errors.Is(err, ErrIncomplete) {
+		t.Fatalf("sealing 4 of 5: %v", err)
+	}
+	if _, err := s.InsertRuns(ctx, b.ID, items(4, 5)); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := s.SealBatch(ctx, b.ID)
+	if err != nil || !sealed.Sealed || sealed.Status != batch.StatusProcessing || sealed.SealedAt == nil {
+		t.Fatalf("seal: %+v %v", sealed, err)
+	}
+	again, err := s.SealBatch(ctx, b.ID)
+	if err != nil || !again.SealedAt.Equal(*sealed.SealedAt) {
+		t.Fatalf("second seal changed the row: %+v %v", again, err)
+	}
+	if _, err := s.AbortBatch(ctx, b.ID, "late"); !errors.Is(err, ErrNotPending) {
+		t.Fatalf("aborting a sealed batch: %v", err)
+	}
+}
+
+func TestAbortCancelsRunsAndStopsInserts(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b := newBatch(t, s, 10)
+	if _, err := s.InsertRuns(ctx, b.ID, items(0, 5)); err != nil {
+		t.Fatal(err)
+	}
+	ab, err := s.AbortBatch(ctx, b.ID, "seal timeout")
+	if err != nil || ab.Status != batch.StatusAborted || *ab.AbortReason != "seal timeout" {
+		t.Fatalf("abort: %+v %v", ab, err)
+	}
+	if _, err := s.AbortBatch(ctx, b.ID, "again"); err != nil {
+		t.Fatalf("second abort: %v", err)
+	}
+	n, err := s.InsertRuns(ctx, b.ID, items(5, 10))
+	if err != nil || n != 0 {
+		t.Fatalf("insert after abort: %d %v", n, err)
+	}
+	runs, _ := s.ListRuns(ctx, b.ID, -1, 100)
+	for _, r := range runs {
+		if r.Status != batch.RunCanceled {
+			t.Fatalf("run %d is %s after abort", r.Index, r.Status)
+		}
+	}
+	if _, err := s.SealBatch(ctx, b.ID); !errors.Is(err, ErrNotPending) {
+		t.Fatalf("sealing an aborted batch: %v", err)
+	}
+}
+
+// Inserts racing an abort never leave a QUEUED run in an aborted batch.
+func TestAbortRacingInsertsLeavesNoQueuedRun(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	for round := 0; round < 5; round++ {
+		b := newBatch(t, s, 4000)
+		var wg sync.WaitGroup
+		for k := 0; k < 8; k++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, _ = s.InsertRuns(ctx, b.ID, items(500*k, 500*k+500))
+			}()
+		}
+		if _, err := s.AbortBatch(ctx, b.ID, "race"); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		var queued int
+		if err := s.pool.QueryRow(ctx, "select count(*) from runs where batch_id = $1 and status = 'QUEUED'", b.ID).Scan(&queued); err != nil {
+			t.Fatal(err)
+		}
+		if queued != 0 {
+			t.Fatalf("round %d: %d QUEUED runs in an aborted batch", round, queued)
+		}
+	}
+}

@@ -363,4 +363,3 @@ func BenchmarkIngestSmallItems(b *testing.B) {
 		}
 	}
 }
-

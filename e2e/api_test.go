@@ -1,0 +1,327 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+func TestCreateBatchContract(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	resp, out := s.createBatch(t, key, map[string]any{"runCount": 3, "taskIdentifiers": []string{"a", "b"}, "idempotencyKey": "k1", "whatever": true})
+	if resp.StatusCode != http.StatusAccepted || out.RunCount != 3 || out.IsCached || out.IdempotencyKey == nil || *out.IdempotencyKey != "k1" {
+		t.Fatalf("create: %d %+v", resp.StatusCode, out)
+	}
+	// The public token is scoped to reading this batch and expires in an hour.
+	tok, err := jwt.Parse(resp.Header.Get("x-trigger-jwt"), func(*jwt.Token) (any, error) { return []byte(s.cfg.JWTSecret), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := tok.Claims.(jwt.MapClaims)
+	exp, _ := claims.GetExpirationTime()
+	if scopes, _ := claims["scopes"].([]any); len(scopes) != 1 || scopes[0] != "read:batch:"+out.ID || time.Until(exp.Time) > time.Hour || time.Until(exp.Time) < 50*time.Minute {
+		t.Fatalf("token claims %v", claims)
+	}
+	if !strings.Contains(resp.Header.Get("x-trigger-jwt-claims"), `"pub":true`) {
+		t.Fatalf("x-trigger-jwt-claims = %q", resp.Header.Get("x-trigger-jwt-claims"))
+	}
+
+	// Same idempotency key: the first batch, cached, without the key echoed.
+	resp2, again := s.createBatch(t, key, map[string]any{"runCount": 3, "idempotencyKey": "k1"})
+	if resp2.StatusCode != http.StatusOK || !again.IsCached || again.ID != out.ID || again.IdempotencyKey != nil || resp2.Header.Get("x-trigger-jwt") == "" {
+		t.Fatalf("repeat: %d %+v", resp2.StatusCode, again)
+	}
+	// Another environment with the same key gets its own batch.
+	_, other := s.newKey(t)
+	resp3, third := s.createBatch(t, other, map[string]any{"runCount": 3, "idempotencyKey": "k1"})
+	if resp3.StatusCode != http.StatusAccepted || third.ID == out.ID {
+		t.Fatalf("other env: %d %+v", resp3.StatusCode, third)
+	}
+}
+
+func TestCreateBatchRefusesBadRequests(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	cases := []struct {
+		name, key, body string
+		status          int
+		contains        string
+	}{
+		{"no key", "", `{"runCount":1}`, 401, "API key"},
+		{"wrong key", "sb_nope", `{"runCount":1}`, 401, "Invalid API key"},
+		{"empty body", key, ``, 400, "Request body is empty"},
+		{"invalid JSON", key, `{"runCount":`, 400, "Invalid JSON"},
+		{"array", key, `[1]`, 400, "JSON object"},
+		{"runCount missing", key, `{}`, 400, "runCount is required"},
+		{"runCount zero", key, `{"runCount":0}`, 400, "positive integer"},
+		{"runCount negative", key, `{"runCount":-5}`, 400, "positive integer"},
+		{"runCount float", key, `{"runCount":1.5}`, 400, "positive integer"},
+		{"runCount string", key, `{"runCount":"5"}`, 400, "positive integer"},
+		{"runCount too big", key, `{"runCount":1000001}`, 400, "exceeds maximum allowed of 1000000"},
+		{"idempotencyKey too long", key, `{"runCount":1,"idempotencyKey":"` + strings.Repeat("k", 2049) + `"}`, 400, "2048"},
+		{"taskIdentifiers empty", key, `{"runCount":1,"taskIdentifiers":[]}`, 400, "taskIdentifiers"},
+		{"idempotencyKeyOptions scope", key, `{"runCount":1,"idempotencyKeyOptions":{"key":"a","scope":"forever"}}`, 400, "scope"},
+		{"body over 128 KiB", key, `{"runCount":1,"pad":"` + strings.Repeat("p", 128<<10) + `"}`, 413, "too large"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out createResp
+			resp, raw := s.call(t, http.MethodPost, "/api/v3/batches", tc.key, strings.NewReader(tc.body), "application/json", &out)
+			if resp.StatusCode != tc.status || !strings.Contains(out.Error, tc.contains) {
+				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, raw, tc.status, tc.contains)
+			}
+		})
+	}
+}
+
+func TestStreamItemsRefusesBadRequests(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	_, otherKey := s.newKey(t)
+	id := s.mustCreate(t, key, 3)
+	foreign := s.mustCreate(t, otherKey, 3)
+	line := `{"index":0,"task":"t"}` + "\n"
+	cases := []struct {
+		name, key, batch, contentType, encoding, body string
+		status                                        int
+		contains                                      string
+	}{
+		{"wrong content type is checked before auth", "", id, "application/json", "", line, 415, "application/x-ndjson"},
+		{"no content type", key, id, "", "", line, 415, "Content-Type"},
+		{"gzip", key, id, "application/x-ndjson", "gzip", line, 415, "Content-Encoding"},
+		{"no key", "", id, "application/x-ndjson", "", line, 401, "API key"},
+		{"unknown batch", key, "batch_aaaaaaaaaaaaaaaaaaaaaaaa", "application/x-ndjson", "", line, 422, "not found"},
+		{"malformed batch id", key, "batch_..", "application/x-ndjson", "", line, 422, "not found"},
+		{"encoded slashes leave the route", key, "batch_..%2F..%2Fx", "application/x-ndjson", "", line, 404, "Not found"},
+		{"SQL in batch id", key, "batch_'%3B%20drop%20table%20runs--", "application/x-ndjson", "", line, 422, "not found"},
+		{"another environment's batch", key, foreign, "application/ndjson", "", line, 422, "not found"},
+		{"invalid JSON", key, id, "application/x-ndjson", "", line + "{\"index\":1,\n", 400, "Invalid JSON at line 2"},
+		{"index out of range", key, id, "application/x-ndjson", "", `{"index":3,"task":"t"}`, 422, "out of range"},
+		{"task missing", key, id, "application/x-ndjson", "", `{"index":1}`, 422, "task is required"},
+		{"options mistyped", key, id, "application/x-ndjson", "", `{"index":1,"task":"t","options":{"maxAttempts":"x"}}`, 422, "options.maxAttempts"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			req, _ := http.NewRequest(http.MethodPost, s.api.URL+"/api/v3/batches/"+tc.batch+"/items", strings.NewReader(tc.body))
+			if tc.key != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.key)
+			}
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			if tc.encoding != "" {
+				req.Header.Set("Content-Encoding", tc.encoding)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(string(raw), tc.contains) || !strings.HasPrefix(string(raw), `{"error":`) {
+				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, raw, tc.status, tc.contains)
+			}
+		})
+	}
+	// Content-Length: 0 is no body at all.
+	req, _ := http.NewRequest(http.MethodPost, s.api.URL+"/api/v3/batches/"+id+"/items", http.NoBody)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("empty body: %d", resp.StatusCode)
+	}
+	// GET on the items route is not allowed.
+	if resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/items", key, nil, "", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("GET items: %d", resp.StatusCode)
+	}
+	// Nothing of the refused requests became a run.
+	if b := s.batchStatus(t, key, id); b.EnqueuedCount != 0 || b.Status != "PENDING" {
+		t.Fatalf("batch after refused requests: %+v", b)
+	}
+}
+
+// A sealed batch answers sealed:true with zero counts without reading the
+// body (trigger.dev cases 1–3).
+func TestSealedBatchShortCircuits(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	id := s.mustCreate(t, key, 5)
+	if status, res, raw := s.stream(t, key, id, ndjson(simpleItems(5))); status != 200 || !res.Sealed {
+		t.Fatalf("%d %s", status, raw)
+	}
+	status, res, raw := s.stream(t, key, id, []byte("this is not NDJSON and is never read\n"))
+	if status != 200 || !res.Sealed || res.ItemsAccepted != 0 || res.ItemsDeduplicated != 0 || res.RunCount != 5 {
+		t.Fatalf("%d %s", status, raw)
+	}
+}
+
+// Items delivered by a request that did not see the seal (its wait ran
+// out), then an empty stream: the empty stream reports the seal (case 1).
+func TestEmptyStreamAfterAllItemsSeals(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	cfg := s.cfg
+	cfg.SealWait = 0
+	impatient := &app.App{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: s.app.Store, Blob: s.app.Blob, Temporal: s.app.Temporal}
+	srv := httptest.NewServer(impatient.API().Handler())
+	defer srv.Close()
+	other := *s
+	other.api = srv
+	id := other.mustCreate(t, key, 50)
+	status, first, raw := other.stream(t, key, id, ndjson(simpleItems(50)))
+	if status != 200 || first.ItemsAccepted != 50 {
+		t.Fatalf("%d %s", status, raw)
+	}
+	t.Logf("first answer (no seal wait): %s", raw)
+	status, res, raw := s.stream(t, key, id, nil)
+	if status != 200 || !res.Sealed || res.ItemsAccepted != 0 {
+		t.Fatalf("empty stream: %d %s", status, raw)
+	}
+	if b := s.batchStatus(t, key, id); !b.Sealed || b.Status != "PROCESSING" || b.SealedAt == nil {
+		t.Fatalf("row %+v", b)
+	}
+}
+
+// An aborted batch refuses items with 422 (cases 4–5), and its runs are
+// canceled.
+func TestAbortedBatchRefusesItems(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	id := s.mustCreate(t, key, 10)
+	if status, res, raw := s.stream(t, key, id, ndjson(simpleItems(10)[:4])); status != 200 || res.Sealed {
+		t.Fatalf("%d %s", status, raw)
+	}
+	wf := workflows.NewClient(s.app.Temporal, s.cfg.TaskQueue)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := wf.Abort(ctx, id, "test abort"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := wf.Wait(ctx, id)
+	if err != nil || r.State != workflows.StateAborted || r.Reason != "test abort" {
+		t.Fatalf("result %+v %v", r, err)
+	}
+	status, _, raw := s.stream(t, key, id, ndjson(simpleItems(10)))
+	if status != http.StatusUnprocessableEntity || !strings.Contains(string(raw), "not in PENDING status (current: ABORTED)") {
+		t.Fatalf("%d %s", status, raw)
+	}
+	for _, r := range s.runs(t, key, id) {
+		if r.Status != "CANCELED" {
+			t.Fatalf("run %d is %s", r.Index, r.Status)
+		}
+	}
+	if b := s.batchStatus(t, key, id); b.Status != "ABORTED" || b.Sealed {
+		t.Fatalf("batch %+v", b)
+	}
+}
+
+// Concurrent streams of the same batch create every run exactly once
+// (case 19, with two requests at once).
+func TestConcurrentStreamsOfOneBatch(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	const n = 2000
+	id := s.mustCreate(t, key, n)
+	body := ndjson(simpleItems(n))
+	var wg sync.WaitGroup
+	results := make([]streamResp, 3)
+	for k := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, res, raw := s.stream(t, key, id, body)
+			if status != 200 {
+				t.Errorf("stream %d: %d %s", k, status, raw)
+			}
+			results[k] = res
+		}()
+	}
+	wg.Wait()
+	sealed := false
+	for _, r := range results {
+		sealed = sealed || r.Sealed
+	}
+	if !sealed {
+		t.Fatalf("no stream saw the seal: %+v", results)
+	}
+	if got := len(s.runs(t, key, id)); got != n {
+		t.Fatalf("%d runs, want %d", got, n)
+	}
+}
+
+func TestStatusEndpoints(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	_, other := s.newKey(t)
+	id := s.mustCreate(t, key, 250)
+	s.stream(t, key, id, ndjson(simpleItems(250)))
+	var page struct {
+		Data       []runJSON `json:"data"`
+		NextCursor *string   `json:"nextCursor"`
+	}
+	resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=99", key, nil, "", &page)
+	if resp.StatusCode != 200 || len(page.Data) != 100 || page.Data[0].Index != 100 || page.NextCursor == nil || *page.NextCursor != "199" {
+		t.Fatalf("page: %d, %d runs, next %v", resp.StatusCode, len(page.Data), page.NextCursor)
+	}
+	page.NextCursor = nil
+	resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=199", key, nil, "", &page)
+	if resp.StatusCode != 200 || len(page.Data) != 50 || page.Data[49].Index != 249 || page.NextCursor != nil || bytes.Contains(raw, []byte("nextCursor")) {
+		t.Fatalf("last page: %d, %d runs, next %v", resp.StatusCode, len(page.Data), page.NextCursor)
+	}
+	for _, tc := range []struct{ path, key string }{
+		{"/api/v3/batches/" + id, other},
+		{"/api/v3/batches/" + id + "/runs", other},
+		{"/api/v3/batches/batch_zzzzzzzzzzzzzzzzzzzzzzzz", key},
+	} {
+		if resp, _ := s.call(t, http.MethodGet, tc.path, tc.key, nil, "", nil); resp.StatusCode != http.StatusNotFound {
+			t.Fatalf("%s: %d, want 404", tc.path, resp.StatusCode)
+		}
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=-3", "cursor=abc"} {
+		if resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?"+q, key, nil, "", nil); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s: %d, want 400", q, resp.StatusCode)
+		}
+	}
+	if resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id, "", nil, "", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no key: %d", resp.StatusCode)
+	}
+	var health struct {
+		Status string            `json:"status"`
+		Checks map[string]string `json:"checks"`
+	}
+	if resp, raw := s.call(t, http.MethodGet, "/readyz", "", nil, "", &health); resp.StatusCode != 200 || len(health.Checks) != 3 {
+		t.Fatalf("readyz: %d %s", resp.StatusCode, raw)
+	}
+	if resp, _ := s.call(t, http.MethodGet, "/healthz", "", nil, "", nil); resp.StatusCode != 200 {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+}

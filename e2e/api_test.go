@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/streambatch/streambatch/internal/app"
 	"github.com/streambatch/streambatch/workflows"
 )
 
@@ -188,11 +185,7 @@ func TestEmptyStreamAfterAllItemsSeals(t *testing.T) {
 	_, key := s.newKey(t)
 	cfg := s.cfg
 	cfg.SealWait = 0
-	impatient := &app.App{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: s.app.Store, Blob: s.app.Blob, Temporal: s.app.Temporal}
-	srv := httptest.NewServer(impatient.API().Handler())
-	defer srv.Close()
-	other := *s
-	other.api = srv
+	other := s.withConfig(t, cfg)
 	id := other.mustCreate(t, key, 50)
 	status, first, raw := other.stream(t, key, id, ndjson(simpleItems(50)))
 	if status != 200 || first.ItemsAccepted != 50 {

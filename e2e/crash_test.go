@@ -2,17 +2,12 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/internal/app"
 	"github.com/streambatch/streambatch/internal/testenv"
 )
 
@@ -26,11 +21,7 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	// Its own task queue: only the worker processes of this test run these
 	// workflows.
 	cfg := s.config("crash-" + batch.NewStreamID())
-	a := &app.App{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: s.app.Store, Blob: s.app.Blob, Temporal: s.app.Temporal}
-	srv := httptest.NewServer(a.API().Handler())
-	defer srv.Close()
-	api := *s
-	api.api = srv
+	api := s.withConfig(t, cfg)
 
 	startWorker := func(name string) *testenv.Process {
 		p, err := testenv.StartProcess(filepath.Join(s.dir, name+".log"), s.env(cfg), s.bin, "worker")
@@ -116,5 +107,4 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	if keys, _ := s.app.Blob.List(ctx, batch.StagingPrefix(env, id)); len(keys) != 0 {
 		t.Fatalf("staged chunks left: %d", len(keys))
 	}
-	_ = fmt.Sprint()
 }

@@ -156,6 +156,18 @@ func (s *stack) env(c config.Config) []string {
 	)...)
 }
 
+// withConfig returns a copy of the stack whose API runs with cfg (sharing
+// the connections); the caller's worker must serve cfg.TaskQueue.
+func (s *stack) withConfig(t *testing.T, cfg config.Config) *stack {
+	t.Helper()
+	a := &app.App{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: s.app.Store, Blob: s.app.Blob, Temporal: s.app.Temporal}
+	srv := httptest.NewServer(a.API().Handler())
+	t.Cleanup(srv.Close)
+	other := *s
+	other.api = srv
+	return &other
+}
+
 // requireStack skips in -short mode.
 func requireStack(t *testing.T) *stack {
 	t.Helper()

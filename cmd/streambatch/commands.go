@@ -12,23 +12,26 @@ import (
 	"github.com/streambatch/streambatch/internal/app"
 )
 
-func loadConfig() (config.Config, error) { return config.FromEnv(os.Getenv) }
+// open loads the configuration and connects what need asks for.
+func open(ctx context.Context, need config.Need) (*app.App, error) {
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return app.Open(ctx, cfg, need, app.NewLogger(cfg.LogLevel))
+}
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "Runs the HTTP API on STREAMBATCH_HTTP_ADDR. Needs DATABASE_URL, S3_BUCKET,\nSTREAMBATCH_JWT_SECRET and a reachable Temporal server; applies migrations at start.", stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig()
-	if err != nil {
-		return err
-	}
-	logger := app.NewLogger(cfg.LogLevel)
-	a, err := app.Open(ctx, cfg, config.NeedDatabase|config.NeedS3|config.NeedTemporal|config.NeedJWT, logger)
+	a, err := open(ctx, config.NeedDatabase|config.NeedS3|config.NeedTemporal|config.NeedJWT)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	cfg, logger := a.Config, a.Log
 	if err := a.Blob.CheckBucket(ctx); err != nil {
 		return fmt.Errorf("%w (create the bucket or fix %s)", err, config.EnvS3Bucket)
 	}
@@ -45,16 +48,12 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig()
-	if err != nil {
-		return err
-	}
-	logger := app.NewLogger(cfg.LogLevel)
-	a, err := app.Open(ctx, cfg, config.NeedDatabase|config.NeedS3|config.NeedTemporal, logger)
+	a, err := open(ctx, config.NeedDatabase|config.NeedS3|config.NeedTemporal)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	cfg, logger := a.Config, a.Log
 	w := a.Worker()
 	if err := w.Start(); err != nil {
 		return err
@@ -71,11 +70,7 @@ func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig()
-	if err != nil {
-		return err
-	}
-	a, err := app.Open(ctx, cfg, config.NeedDatabase, app.NewLogger(cfg.LogLevel))
+	a, err := open(ctx, config.NeedDatabase)
 	if err != nil {
 		return err
 	}
@@ -102,11 +97,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := loadConfig()
-	if err != nil {
-		return err
-	}
-	a, err := app.Open(ctx, cfg, config.NeedDatabase, app.NewLogger(cfg.LogLevel))
+	a, err := open(ctx, config.NeedDatabase)
 	if err != nil {
 		return err
 	}

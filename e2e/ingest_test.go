@@ -4,9 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/streambatch/streambatch/batch"
 )
@@ -57,6 +62,7 @@ func TestMixedBatchSealsWithExactRuns(t *testing.T) {
 	t.Logf("1,000 items (%.0f MiB body): phase 2 to sealed:true in %s; workflow history %d events, %d bytes",
 		float64(len(body))/(1<<20), elapsed.Round(time.Millisecond), desc.WorkflowExecutionInfo.HistoryLength, desc.WorkflowExecutionInfo.HistorySizeBytes)
 
+	recordHistory(t, s, id)
 	runs := s.runs(t, key, id)
 	if len(runs) != n {
 		t.Fatalf("%d runs, want %d", len(runs), n)
@@ -146,4 +152,32 @@ func TestHalfThenWholeStream(t *testing.T) {
 	if got := len(s.runs(t, key, id)); got != n {
 		t.Fatalf("%d runs, want %d", got, n)
 	}
+}
+
+// recordHistory writes the workflow's history to the replay test's testdata
+// when STREAMBATCH_RECORD_HISTORY is set (after a change to BatchIngest that
+// is meant to be incompatible with running workflows).
+func recordHistory(t *testing.T, s *stack, workflowID string) {
+	t.Helper()
+	path := os.Getenv("STREAMBATCH_RECORD_HISTORY")
+	if path == "" {
+		return
+	}
+	hist := &historypb.History{}
+	it := s.app.Temporal.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	raw, err := protojson.MarshalOptions{Indent: "  "}.Marshal(hist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("history of %s (%d events) written to %s", workflowID, len(hist.Events), path)
 }

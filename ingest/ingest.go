@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,6 +120,8 @@ func (g *Ingester) Ingest(ctx context.Context, req Request) (Result, error) {
 	return s.res, nil
 }
 
+var utf8BOM = []byte("\xEF\xBB\xBF")
+
 // stream is the state of one Ingest call.
 type stream struct {
 	g     *Ingester
@@ -162,7 +165,9 @@ func (s *stream) read(ctx context.Context) error {
 		if rec.Oversized {
 			it, err = oversizedItem(rec, s.rules, s.g.limits.ItemMaxBytes)
 		} else {
-			it, err = decodeItem(rec.Line, rec.Data, s.rules)
+			// A byte-order mark is not part of the JSON (JavaScript's
+			// TextDecoder drops it too).
+			it, err = decodeItem(rec.Line, bytes.TrimPrefix(rec.Data, utf8BOM), s.rules)
 			if err == nil {
 				err = checkStorable(rec.Line, &it)
 			}

@@ -308,6 +308,10 @@ func TestBadLinesStopTheStream(t *testing.T) {
 			}
 		})
 	}
+	// A byte-order mark before a line is not part of the JSON.
+	if _, err := newPipe(testLimits).run(1, "\xEF\xBB\xBF"+`{"index":0,"task":"t"}`, nil); err != nil {
+		t.Fatal(err)
+	}
 	// An escaped backslash before "u0000" is text, not NUL.
 	if _, err := newPipe(testLimits).run(1, `{"index":0,"task":"t","options":{"metadata":"\\u0000"}}`, nil); err != nil {
 		t.Fatal(err)

@@ -2,29 +2,42 @@
 SHELL := /bin/bash
 export GOTOOLCHAIN := local
 
-TEMPORAL_VERSION  := v1.5.1
-VERSITYGW_VERSION := v1.8.0
-# Pinned tools are built once per machine into this cache (Go build cache
-# makes rebuilds cheap); tests find them through STREAMBATCH_TOOLS_DIR.
-TOOLS_DIR ?= $(HOME)/.cache/streambatch/tools-temporal_$(TEMPORAL_VERSION)-versitygw_$(VERSITYGW_VERSION)
+# Pinned tools (internal/proc/tools.go names the same versions), built once
+# per machine into TOOLS_DIR as <name>-<version>.
+TEMPORAL   := github.com/temporalio/cli/cmd/temporal@v1.5.1
+VERSITYGW  := github.com/versity/versitygw/cmd/versitygw@v1.8.0
+UI_SERVER  := github.com/temporalio/ui-server/v2/cmd/server@v2.55.0
+TOOLS_DIR ?= $(HOME)/.cache/streambatch/tools
 export STREAMBATCH_TOOLS_DIR := $(TOOLS_DIR)
+TOOL_BINS := $(TOOLS_DIR)/temporal-v1.5.1 $(TOOLS_DIR)/versitygw-v1.8.0 $(TOOLS_DIR)/temporal-ui-server-v2.55.0
 
-.PHONY: help tools test test-short build fmt vet fuzz
+# install-tool PACKAGE@VERSION NAME: go install into a scratch GOBIN, then
+# move the binary to its versioned name.
+define install-tool
+	@mkdir -p $(TOOLS_DIR)/.gobin
+	@echo "installing $(1) into $(TOOLS_DIR) (first time: minutes for temporal, about a minute for versitygw)"
+	GOBIN=$(TOOLS_DIR)/.gobin go install $(1)
+	mv $(TOOLS_DIR)/.gobin/$(2) $@
+endef
+
+.PHONY: help dev tools test test-short build fmt vet fuzz
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-tools: $(TOOLS_DIR)/temporal $(TOOLS_DIR)/versitygw ## install the pinned Temporal CLI and versitygw (cached)
+tools: $(TOOL_BINS) ## install the pinned Temporal CLI, Temporal UI server and versitygw (cached)
 
-$(TOOLS_DIR)/temporal:
-	@mkdir -p $(TOOLS_DIR)
-	@echo "installing Temporal CLI $(TEMPORAL_VERSION) into $(TOOLS_DIR) (about 4 minutes the first time)"
-	GOBIN=$(TOOLS_DIR) go install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_VERSION)
+$(TOOLS_DIR)/temporal-v1.5.1:
+	$(call install-tool,$(TEMPORAL),temporal)
 
-$(TOOLS_DIR)/versitygw:
-	@mkdir -p $(TOOLS_DIR)
-	@echo "installing versitygw $(VERSITYGW_VERSION) into $(TOOLS_DIR) (about 80 seconds the first time)"
-	GOBIN=$(TOOLS_DIR) go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+$(TOOLS_DIR)/versitygw-v1.8.0:
+	$(call install-tool,$(VERSITYGW),versitygw)
+
+$(TOOLS_DIR)/temporal-ui-server-v2.55.0:
+	$(call install-tool,$(UI_SERVER),server)
+
+dev: tools ## install what the local stack needs, then run it (streambatch dev)
+	go run ./cmd/streambatch dev $(DEV_FLAGS)
 
 build: ## build ./bin/streambatch
 	go build -o bin/streambatch ./cmd/streambatch

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -33,6 +34,9 @@ type Config struct {
 	Bucket string
 	// Region is the signing region.
 	Region string
+	// AccessKeyID and SecretAccessKey are static credentials; when empty
+	// the standard AWS credential chain applies.
+	AccessKeyID, SecretAccessKey string
 	// MaxAttempts bounds the SDK's retries of one request (default 5).
 	MaxAttempts int
 }
@@ -47,8 +51,8 @@ type Store struct {
 // ErrNotFound reports a missing object.
 var ErrNotFound = errors.New("object not found")
 
-// New builds a client from the standard AWS credential chain
-// (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, roles).
+// New builds a client: static credentials when given, else the standard
+// AWS credential chain (environment, profiles, roles).
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 5
@@ -58,7 +62,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		t.MaxIdleConnsPerHost = 256
 		t.IdleConnTimeout = 90 * time.Second
 	})
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx,
+	opts := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithRegion(cfg.Region),
 		awsconfig.WithHTTPClient(httpClient),
 		awsconfig.WithRetryer(func() aws.Retryer {
@@ -68,7 +72,11 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			})
 		}),
 		awsconfig.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
-	)
+	}
+	if cfg.AccessKeyID != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, "")))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("blob: AWS configuration: %w", err)
 	}

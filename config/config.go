@@ -39,9 +39,12 @@ type Config struct {
 	// Required by serve and worker.
 	S3Bucket string
 	// S3Region is the signing region (AWS_REGION, default us-east-1).
-	// Credentials come from the standard AWS chain (AWS_ACCESS_KEY_ID,
-	// AWS_SECRET_ACCESS_KEY, profiles, instance roles).
 	S3Region string
+	// S3AccessKeyID and S3SecretAccessKey are static S3 credentials
+	// (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). When either is empty the
+	// standard AWS chain applies (profiles, web identity, instance roles).
+	S3AccessKeyID     string
+	S3SecretAccessKey string
 
 	// HTTPAddr is the API listen address (STREAMBATCH_HTTP_ADDR, default
 	// 127.0.0.1:8080).
@@ -174,6 +177,9 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.S3Endpoint != "" && !strings.HasPrefix(c.S3Endpoint, "http://") && !strings.HasPrefix(c.S3Endpoint, "https://") {
 		bad(EnvS3Endpoint, "must be an http:// or https:// URL, got %q", c.S3Endpoint)
+	}
+	if (c.S3AccessKeyID == "") != (c.S3SecretAccessKey == "") {
+		bad(EnvS3AccessKeyID, "set both %s and %s, or neither", EnvS3AccessKeyID, EnvS3SecretAccessKey)
 	}
 	if need&NeedJWT != 0 && len(c.JWTSecret) < 32 {
 		bad(EnvJWTSecret, "required, at least 32 bytes (for example: openssl rand -hex 32)")

@@ -18,6 +18,8 @@ const (
 	EnvS3Endpoint          = "S3_ENDPOINT"
 	EnvS3Bucket            = "S3_BUCKET"
 	EnvS3Region            = "AWS_REGION"
+	EnvS3AccessKeyID       = "AWS_ACCESS_KEY_ID"
+	EnvS3SecretAccessKey   = "AWS_SECRET_ACCESS_KEY"
 	EnvHTTPAddr            = "STREAMBATCH_HTTP_ADDR"
 	EnvJWTSecret           = "STREAMBATCH_JWT_SECRET"
 	EnvMaxItems            = "STREAMING_BATCH_MAX_ITEMS"
@@ -87,6 +89,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	if v := getenv(EnvJWTSecret); v != "" {
 		c.JWTSecret = v
 	}
+	c.S3AccessKeyID = strings.TrimSpace(getenv(EnvS3AccessKeyID))
+	c.S3SecretAccessKey = getenv(EnvS3SecretAccessKey)
 	str(EnvDatabaseURL, &c.DatabaseURL)
 	num(EnvDBMaxConns, &c.DBMaxConns)
 	str(EnvTemporalAddress, &c.TemporalAddress)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/internal/testenv"
+	"github.com/streambatch/streambatch/internal/proc"
 )
 
 // The worker process is killed with SIGKILL mid-batch and a new one is
@@ -23,8 +23,8 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	cfg := s.config("crash-" + batch.NewStreamID())
 	api := s.withConfig(t, cfg)
 
-	startWorker := func(name string) *testenv.Process {
-		p, err := testenv.StartProcess(filepath.Join(s.dir, name+".log"), s.env(cfg), s.bin, "worker")
+	startWorker := func(name string) *proc.Process {
+		p, err := proc.StartProcess(filepath.Join(s.dir, name+".log"), s.env(cfg), s.bin, "worker")
 		if err != nil {
 			t.Fatal(err)
 		}

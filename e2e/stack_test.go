@@ -101,9 +101,6 @@ func startStack() (*stack, func(), error) {
 		return nil, cleanup, fmt.Errorf("build streambatch: %w", err)
 	}
 
-	// The in-process components read credentials from the standard chain.
-	os.Setenv("AWS_ACCESS_KEY_ID", s.s3.AccessKey)
-	os.Setenv("AWS_SECRET_ACCESS_KEY", s.s3.SecretKey)
 	s.cfg = s.config("e2e")
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("STREAMBATCH_TEST_LOG") != "" {
@@ -137,6 +134,7 @@ func (s *stack) config(taskQueue string) config.Config {
 	c.S3Endpoint = s.s3.Endpoint
 	c.S3Bucket = s.bucket
 	c.S3Region = s.s3.Region
+	c.S3AccessKeyID, c.S3SecretAccessKey = s.s3.AccessKey, s.s3.SecretKey
 	c.JWTSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
 	c.ChunkItems = 100
 	c.SealWait = 90 * time.Second

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -38,6 +39,8 @@ func New(c client.Client, acts *activities.Activities, opts Options) worker.Work
 	w := worker.New(c, opts.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: opts.ActivityConcurrency,
 		Identity:                           opts.Identity,
+		// On stop, running chunk activities get this long to finish.
+		WorkerStopTimeout: 30 * time.Second,
 	})
 	w.RegisterWorkflowWithOptions(workflows.BatchIngest, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	acts.Register(w)

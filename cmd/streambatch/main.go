@@ -26,6 +26,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"dev", "run a complete local stack (PostgreSQL, S3, Temporal + UI, API, worker)", runDev},
 		{"serve", "run the HTTP API", runServe},
 		{"worker", "run the Temporal worker (BatchIngest and its activities)", runWorker},
 		{"migrate", "apply database migrations and exit", runMigrate},

@@ -69,7 +69,8 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 		}
 	}
 	if need&config.NeedS3 != 0 {
-		b, err := blob.New(ctx, blob.Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region})
+		b, err := blob.New(ctx, blob.Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region,
+			AccessKeyID: cfg.S3AccessKeyID, SecretAccessKey: cfg.S3SecretAccessKey})
 		if err != nil {
 			a.Close()
 			return nil, err

@@ -2,8 +2,8 @@
 // against: a fresh PostgreSQL database on the server named by
 // STREAMBATCH_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
 // a versitygw S3 server and a Temporal CLI dev server as child processes on
-// free loopback ports. Binaries are found through STREAMBATCH_TOOLS_DIR, then
-// ./bin at the module root, then PATH; `make tools` installs them.
+// free loopback ports. The pinned binaries are found as package proc says;
+// `make tools` installs them.
 //
 // Nothing here is a fake: it exists so tests exercise the real thing.
 package testenv

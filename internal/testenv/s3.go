@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"github.com/streambatch/streambatch/internal/proc"
+
 	"context"
 	"fmt"
 	"os"
@@ -16,13 +18,13 @@ type S3 struct {
 	SecretKey string
 	Region    string
 	Dir       string // backend folder: objects are files under Dir/<bucket>/<key>
-	proc      *Process
+	child     *proc.Process
 }
 
 // StartS3 starts versitygw on a free port with data under dir (created if
 // needed). Starting again on the same dir and address serves the same data.
 func StartS3(ctx context.Context, dir string) (*S3, error) {
-	addr, err := FreeAddr()
+	addr, err := proc.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -32,14 +34,14 @@ func StartS3(ctx context.Context, dir string) (*S3, error) {
 
 // Start (re)starts the server on its address and folder.
 func (s *S3) Start(ctx context.Context) error {
-	bin, err := Tool("versitygw")
+	bin, err := proc.VersityGW.Path()
 	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return err
 	}
-	p, err := StartProcess(filepath.Join(filepath.Dir(s.Dir), filepath.Base(s.Dir)+".log"), nil, bin,
+	p, err := proc.StartProcess(filepath.Join(filepath.Dir(s.Dir), filepath.Base(s.Dir)+".log"), nil, bin,
 		"--port", s.Addr, "--access", s.AccessKey, "--secret", s.SecretKey, "--region", s.Region,
 		"--health", "/health", "--quiet", "posix", s.Dir)
 	if err != nil {
@@ -51,15 +53,15 @@ func (s *S3) Start(ctx context.Context) error {
 		p.Kill()
 		return fmt.Errorf("testenv: versitygw: %w", err)
 	}
-	s.proc = p
+	s.child = p
 	return nil
 }
 
 // Stop stops the server (SIGTERM, then SIGKILL).
 func (s *S3) Stop() {
-	if s.proc != nil {
-		s.proc.Stop(5 * time.Second)
-		s.proc = nil
+	if s.child != nil {
+		s.child.Stop(5 * time.Second)
+		s.child = nil
 	}
 }
 

@@ -1,6 +1,8 @@
 package testenv
 
 import (
+	"github.com/streambatch/streambatch/internal/proc"
+
 	"context"
 	"fmt"
 	"io"
@@ -23,7 +25,7 @@ var SearchAttributeArgs = []string{
 // StartTemporal starts a headless Temporal CLI dev server on a free port,
 // logging to logDir/temporal.log. dbFile, when set, persists its state.
 func StartTemporal(ctx context.Context, logDir, dbFile string) (*testsuite.DevServer, error) {
-	bin, err := Tool("temporal")
+	bin, err := proc.TemporalCLI.Path()
 	if err != nil {
 		return nil, err
 	}

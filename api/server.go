@@ -83,6 +83,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	v3.GET("/batches/:batchId", s.authenticate, s.getBatch)
 	v3.GET("/batches/:batchId/runs", s.authenticate, s.listRuns)
+	v3.POST("/batches/:batchId/abort", s.authenticate, s.abortBatch)
 	return r
 }
 

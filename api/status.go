@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/streambatch/streambatch/store"
 )
 
 // getBatch is GET /api/v3/batches/:batchId.
@@ -13,12 +15,17 @@ func (s *Server) getBatch(c *gin.Context) {
 	if !ok {
 		return
 	}
+	s.writeBatch(c, http.StatusOK, b)
+}
+
+// writeBatch answers with a batch's status and run counts.
+func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
 	total, failed, err := s.store.CountRuns(c.Request.Context(), b.ID)
 	if err != nil {
 		s.failInternal(c, err, true)
 		return
 	}
-	c.JSON(http.StatusOK, batchResponse{
+	c.JSON(status, batchResponse{
 		ID: b.ID, Status: string(b.Status), Sealed: b.Sealed, RunCount: b.RunCount,
 		EnqueuedCount: total, FailedCount: failed, CreatedAt: b.CreatedAt, SealedAt: b.SealedAt,
 		AbortedAt: b.AbortedAt, AbortReason: b.AbortReason, WorkflowID: b.ID,

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -211,6 +212,7 @@ func TestAbortedBatchRefusesItems(t *testing.T) {
 	if status, res, raw := s.stream(t, key, id, ndjson(simpleItems(10)[:4])); status != 200 || res.Sealed {
 		t.Fatalf("%d %s", status, raw)
 	}
+	waitRuns(t, s, id, 4)
 	wf := workflows.NewClient(s.app.Temporal, s.cfg.TaskQueue)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -316,5 +318,78 @@ func TestStatusEndpoints(t *testing.T) {
 	}
 	if resp, _ := s.call(t, http.MethodGet, "/healthz", "", nil, "", nil); resp.StatusCode != 200 {
 		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+}
+
+// POST /abort: a PENDING batch ends ABORTED with its queued runs CANCELED
+// and refuses items; aborting again changes nothing; a sealed batch cannot
+// be aborted; another environment's batch is not found.
+func TestAbortEndpoint(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	_, other := s.newKey(t)
+	id := s.mustCreate(t, key, 10)
+	if status, _, raw := s.stream(t, key, id, ndjson(simpleItems(10)[:6])); status != 200 {
+		t.Fatalf("%d %s", status, raw)
+	}
+	waitRuns(t, s, id, 6)
+	abort := func(k, batchID, body string) (int, batchJSON, string) {
+		var b batchJSON
+		resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+batchID+"/abort", k, strings.NewReader(body), "application/json", nil)
+		_ = json.Unmarshal(raw, &b)
+		return resp.StatusCode, b, string(raw)
+	}
+	if status, _, raw := abort(other, id, ""); status != http.StatusNotFound {
+		t.Fatalf("foreign abort: %d %s", status, raw)
+	}
+	if status, _, raw := abort(key, id, `{"reason": 5}`); status != http.StatusBadRequest {
+		t.Fatalf("bad body: %d %s", status, raw)
+	}
+	status, b, raw := abort(key, id, `{"reason":"customer cancelled"}`)
+	if status != http.StatusOK || b.Status != "ABORTED" || b.EnqueuedCount != 6 {
+		t.Fatalf("abort: %d %s", status, raw)
+	}
+	if !strings.Contains(raw, `"abortReason":"customer cancelled"`) {
+		t.Fatalf("abort reason missing: %s", raw)
+	}
+	for _, r := range s.runs(t, key, id) {
+		if r.Status != "CANCELED" {
+			t.Fatalf("run %d is %s", r.Index, r.Status)
+		}
+	}
+	if status, _, raw := abort(key, id, ""); status != http.StatusOK {
+		t.Fatalf("second abort: %d %s", status, raw)
+	}
+	if status, _, raw := s.stream(t, key, id, ndjson(simpleItems(10))); status != http.StatusUnprocessableEntity {
+		t.Fatalf("items after abort: %d %s", status, raw)
+	}
+	if got := len(s.runs(t, key, id)); got != 6 {
+		t.Fatalf("%d runs after the refused stream", got)
+	}
+
+	sealed := s.mustCreate(t, key, 2)
+	s.stream(t, key, sealed, ndjson(simpleItems(2)))
+	if status, _, raw := abort(key, sealed, ""); status != http.StatusUnprocessableEntity || !strings.Contains(raw, "sealed") {
+		t.Fatalf("abort sealed: %d %s", status, raw)
+	}
+}
+
+// waitRuns waits until a batch has n runs.
+func waitRuns(t *testing.T, s *stack, id string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		total, _, err := s.app.Store.CountRuns(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs after 30 s, want %d", total, n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -158,7 +158,12 @@ func (s *stack) env(c config.Config) []string {
 // the connections); the caller's worker must serve cfg.TaskQueue.
 func (s *stack) withConfig(t *testing.T, cfg config.Config) *stack {
 	t.Helper()
-	a := &app.App{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: s.app.Store, Blob: s.app.Blob, Temporal: s.app.Temporal}
+	return s.withApp(t, &app.App{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Store: s.app.Store, Blob: s.app.Blob, Temporal: s.app.Temporal})
+}
+
+// withApp returns a copy of the stack whose API is a's.
+func (s *stack) withApp(t *testing.T, a *app.App) *stack {
+	t.Helper()
 	srv := httptest.NewServer(a.API().Handler())
 	t.Cleanup(srv.Close)
 	other := *s

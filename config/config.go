@@ -84,7 +84,9 @@ type Config struct {
 	ChunkBytes int
 	// ChunkInlineBytes is the encoded size up to which a chunk travels
 	// inside its signal; larger chunks are staged in S3 and the signal
-	// carries the key (STREAMBATCH_CHUNK_INLINE_BYTES, default 16 KiB).
+	// carries the key (STREAMBATCH_CHUNK_INLINE_BYTES, default 4 KiB: an inline
+	// chunk is written to workflow history twice, as signal and as activity
+	// input, so only a stream's small tail chunk should travel inline).
 	ChunkInlineBytes int
 	// ChunksInFlight bounds the chunks one Phase 2 request has between
 	// "full" and "signalled" (STREAMBATCH_CHUNKS_IN_FLIGHT, default 4).
@@ -122,7 +124,7 @@ func Default() Config {
 		SealWait:            30 * time.Second,
 		ChunkItems:          1000,
 		ChunkBytes:          32 << 20,
-		ChunkInlineBytes:    16 << 10,
+		ChunkInlineBytes:    4 << 10,
 		ChunksInFlight:      4,
 		UploadsInFlight:     32,
 		UploadBytesInFlight: 64 << 20,

@@ -175,8 +175,10 @@ func (w *ingest) run(ctx workflow.Context) (Result, error) {
 }
 
 // maxCarryBytes bounds the estimated size of the queue carried through
-// continue-as-new (Temporal refuses payloads above 2 MiB).
-const maxCarryBytes = 512 << 10
+// continue-as-new (Temporal refuses payloads above 2 MiB). Chunk references
+// are a few hundred bytes (staged) or a few KiB (a stream's inline tail), so
+// only a pathological backlog reaches it; draining then works the queue down.
+const maxCarryBytes = 1 << 20
 
 // carryBytes estimates the encoded size of the queued chunk references.
 func (w *ingest) carryBytes() int {

@@ -2,7 +2,9 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +27,7 @@ type fakeRuns struct {
 	sealed   bool
 	aborted  string
 	fail     func(EnqueueInput) error
+	dups     int
 	inFlight int
 	maxIn    int
 	gate     func(inFlight int) // called with the count of running activities
@@ -53,6 +56,22 @@ func (f *fakeRuns) enqueue(ctx context.Context, in EnqueueInput) (EnqueueResult,
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	inserted := 0
+	if len(in.Chunk.Items) == 0 { // a staged chunk: record its indexes
+		owned := in.Owned
+		if owned == nil {
+			owned = in.Chunk.Indexes
+		}
+		for _, r := range owned {
+			for i := r[0]; i < r[1]; i++ {
+				if _, dup := f.rows[i]; dup {
+					f.dups++
+				}
+				f.rows[i] = batch.Item{Index: i}
+				inserted++
+			}
+		}
+		return EnqueueResult{Inserted: inserted}, nil
+	}
 	for _, it := range in.Chunk.Items {
 		if in.Owned != nil && !in.Owned.Contains(it.Index) {
 			continue
@@ -366,4 +385,98 @@ func TestProgressQueryAndFailedCount(t *testing.T) {
 	if r.Failed != 2 {
 		t.Fatalf("result = %+v", r)
 	}
+}
+
+// Cancelling the workflow (an operator's "Request Cancellation") aborts the
+// batch through the Abort activity.
+func TestCancellationAborts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(20)
+	h.env.SetStartTime(in.CreatedAt)
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Minute)
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateAborted || h.runs.aborted != "workflow canceled" {
+		t.Fatalf("result = %+v, abort reason %q", r, h.runs.aborted)
+	}
+}
+
+// A 1,000,000-item batch in 1,000 staged chunks, with continue-as-new
+// suggested in every run while chunks keep arriving: the chain of runs
+// enqueues every index exactly once and seals; nothing is lost in a drain.
+func TestMillionItemsAcrossContinueAsNew(t *testing.T) {
+	t.Parallel()
+	const n, per = 1_000_000, 1000
+	runs := newFakeRuns()
+	in := input(n)
+	in.Window = 50
+	next := 0 // next chunk to deliver
+	staged := func(k int) batch.ChunkRef {
+		return batch.ChunkRef{Stream: "s", Seq: k, Indexes: batch.Ranges{{k * per, (k + 1) * per}}, Key: fmt.Sprintf("staging/dev/b/s-%06d.json", k), Size: 300}
+	}
+	var result Result
+	for run := 1; ; run++ {
+		if run > 20 {
+			t.Fatal("no seal after 20 runs")
+		}
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterWorkflowWithOptions(BatchIngest, workflow.RegisterOptions{Name: WorkflowName})
+		env.RegisterActivityWithOptions(runs.enqueue, activity.RegisterOptions{Name: ActivityOffloadAndEnqueue})
+		env.RegisterActivityWithOptions(runs.seal, activity.RegisterOptions{Name: ActivitySeal})
+		env.RegisterActivityWithOptions(runs.abort, activity.RegisterOptions{Name: ActivityAbort})
+		env.SetStartTime(in.CreatedAt.Add(time.Duration(run) * time.Minute))
+		// Each run gets 150 chunks; then continue-as-new is suggested and a
+		// chunk arrives with it, which the run must carry. (The test
+		// environment hands each signal its own workflow task and drops
+		// signals sent after a run completes, so only the first signal
+		// after the suggestion reaches this run; a real server fails such a
+		// completion and redelivers, which the drain handles.)
+		env.RegisterDelayedCallback(func() {
+			for k := 0; k < 150 && next < n/per; k++ {
+				env.SignalWorkflow(SignalItems, staged(next))
+				next++
+			}
+		}, time.Second)
+		env.RegisterDelayedCallback(func() {
+			if next < n/per {
+				env.SetContinueAsNewSuggested(true)
+				env.SignalWorkflow(SignalItems, staged(next))
+				next++
+			} else {
+				env.SignalWorkflow(SignalItems, staged(0)) // a late duplicate
+			}
+		}, 2*time.Second)
+		env.ExecuteWorkflow(BatchIngest, in)
+		err := env.GetWorkflowError()
+		var can *workflow.ContinueAsNewError
+		if errors.As(err, &can) {
+			var nextIn Input
+			if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &nextIn); err != nil {
+				t.Fatal(err)
+			}
+			if raw, _ := json.Marshal(nextIn); len(raw) > 256<<10 {
+				t.Fatalf("run %d carries %d bytes into the next", run, len(raw))
+			}
+			t.Logf("run %d: next=%d carried accepted=%d enqueued=%d queue=%d", run, next, nextIn.Carried.Accepted.Len(), nextIn.Carried.Enqueued, len(nextIn.Carried.Queue))
+			in = nextIn
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.GetWorkflowResult(&result); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+	if result.State != StateSealed || result.Enqueued != n || len(runs.rows) != n || runs.dups != 0 || !runs.sealed {
+		t.Fatalf("result %+v: %d rows, %d duplicate inserts", result, len(runs.rows), runs.dups)
+	}
+	if result.Runs < 5 {
+		t.Fatalf("only %d runs: continue-as-new was not exercised", result.Runs)
+	}
+	t.Logf("1,000,000 items in %d chunks sealed over %d runs", n/per, result.Runs)
 }

@@ -156,3 +156,5 @@ func (s *stack) batchStatus(t *testing.T, key, batchID string) batchJSON {
 	}
 	return b
 }
+
+func stringsReader(s string) io.Reader { return bytes.NewReader([]byte(s)) }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"time"
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/config"
@@ -67,15 +69,58 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("migrate", "Applies pending database migrations (DATABASE_URL) and exits.", stderr)
+	createBucket := fs.Bool("create-bucket", false, "also create the S3 bucket (S3_BUCKET) if it does not exist")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, err := open(ctx, config.NeedDatabase)
+	need := config.NeedDatabase
+	if *createBucket {
+		need |= config.NeedS3
+	}
+	a, err := open(ctx, need)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	fmt.Fprintln(stdout, "database is up to date")
+	if *createBucket {
+		if err := a.Blob.EnsureBucket(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "bucket %s exists\n", a.Config.S3Bucket)
+	}
+	return nil
+}
+
+func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("healthcheck", "Exits 0 when the API on STREAMBATCH_HTTP_ADDR answers /readyz with 200\n(for container health checks).", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvHTTPAddr, err)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+net.JoinHostPort(host, port)+"/readyz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("not ready: %d %s", resp.StatusCode, body)
+	}
+	fmt.Fprintf(stdout, "%s\n", body)
 	return nil
 }
 

@@ -31,6 +31,7 @@ func commands() []command {
 		{"worker", "run the Temporal worker (BatchIngest and its activities)", runWorker},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"keys", "manage API keys: keys create --env NAME", runKeys},
+		{"healthcheck", "exit 0 when the local API is ready (for container health checks)", runHealthcheck},
 	}
 }
 
@@ -79,7 +80,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "streambatch ingests huge batches of task runs over HTTP (trigger.dev v3 batch API).")
 	fmt.Fprintln(w, "\nUsage: streambatch <command> [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nConfiguration is read from environment variables (DATABASE_URL, TEMPORAL_ADDRESS, S3_BUCKET, ...);")
 	fmt.Fprintln(w, "see the README. Run 'streambatch <command> --help' for a command's flags.")

@@ -34,6 +34,8 @@ type Deps struct {
 	Store     *store.Store
 	Workflows *workflows.Client
 	Ingester  *ingest.Ingester
+	// Packets presigns client uploads of large payloads.
+	Packets Presigner
 	// Ready lists named readiness checks (PostgreSQL, Temporal, S3).
 	Ready map[string]Checker
 	Log   *slog.Logger
@@ -45,6 +47,7 @@ type Server struct {
 	store     *store.Store
 	wf        *workflows.Client
 	ingester  *ingest.Ingester
+	packets   Presigner
 	ready     map[string]Checker
 	log       *slog.Logger
 	jwtSecret []byte
@@ -56,7 +59,7 @@ func New(opts Options, deps Deps) *Server {
 		opts.SnapshotTimeout = 3 * time.Second
 	}
 	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, ingester: deps.Ingester,
-		ready: deps.Ready, log: deps.Log, jwtSecret: []byte(opts.JWTSecret)}
+		packets: deps.Packets, ready: deps.Ready, log: deps.Log, jwtSecret: []byte(opts.JWTSecret)}
 }
 
 // Handler builds the Gin engine with every route.
@@ -84,6 +87,9 @@ func (s *Server) Handler() http.Handler {
 	v3.GET("/batches/:batchId", s.authenticate, s.getBatch)
 	v3.GET("/batches/:batchId/runs", s.authenticate, s.listRuns)
 	v3.POST("/batches/:batchId/abort", s.authenticate, s.abortBatch)
+	v3.GET("/batches/:batchId/missing", s.authenticate, s.missingIndexes)
+
+	r.PUT("/api/v2/packets/*filename", s.authenticate, s.presignPacket)
 	return r
 }
 

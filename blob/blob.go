@@ -39,13 +39,18 @@ type Config struct {
 	AccessKeyID, SecretAccessKey string
 	// MaxAttempts bounds the SDK's retries of one request (default 5).
 	MaxAttempts int
+	// PublicEndpoint is the endpoint written into presigned URLs, for
+	// clients that reach S3 by another address than streambatch does;
+	// empty means Endpoint.
+	PublicEndpoint string
 }
 
 // Store reads and writes objects of one bucket. It is safe for concurrent
 // use.
 type Store struct {
-	s3     *s3.Client
-	bucket string
+	s3      *s3.Client
+	presign *s3.PresignClient
+	bucket  string
 }
 
 // ErrNotFound reports a missing object.
@@ -80,13 +85,23 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("blob: AWS configuration: %w", err)
 	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-			o.UsePathStyle = true
+	endpoint := func(url string) func(*s3.Options) {
+		return func(o *s3.Options) {
+			if url != "" {
+				o.BaseEndpoint = aws.String(url)
+				o.UsePathStyle = true
+			}
 		}
-	})
-	return &Store{s3: client, bucket: cfg.Bucket}, nil
+	}
+	public := cfg.PublicEndpoint
+	if public == "" {
+		public = cfg.Endpoint
+	}
+	return &Store{
+		s3:      s3.NewFromConfig(awsCfg, endpoint(cfg.Endpoint)),
+		presign: s3.NewPresignClient(s3.NewFromConfig(awsCfg, endpoint(public))),
+		bucket:  cfg.Bucket,
+	}, nil
 }
 
 // Bucket returns the bucket name.
@@ -187,6 +202,16 @@ func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
 		}
 	}
 	return keys, nil
+}
+
+// PresignPut returns a URL that lets its holder PUT one object at key
+// (any content type) until ttl passes.
+func (s *Store) PresignPut(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	req, err := s.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: &s.bucket, Key: &key}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("blob: presign %s: %w", key, err)
+	}
+	return req.URL, nil
 }
 
 // CheckBucket verifies that the bucket exists and the credentials can reach

@@ -35,6 +35,10 @@ type Config struct {
 	// S3Endpoint is the S3 endpoint URL (S3_ENDPOINT); empty means AWS.
 	// Requests use path-style addressing when it is set.
 	S3Endpoint string
+	// S3PublicEndpoint is the S3 endpoint written into presigned upload
+	// URLs (S3_PUBLIC_ENDPOINT); empty means S3Endpoint. Set it when
+	// clients reach S3 by another address than streambatch.
+	S3PublicEndpoint string
 	// S3Bucket is the bucket for packets and staged chunks (S3_BUCKET).
 	// Required by serve and worker.
 	S3Bucket string
@@ -173,6 +177,9 @@ func (c *Config) Validate(need Need) error {
 		if c.TaskQueue == "" {
 			bad(EnvTaskQueue, "must not be empty")
 		}
+	}
+	if c.S3PublicEndpoint != "" && !strings.HasPrefix(c.S3PublicEndpoint, "http://") && !strings.HasPrefix(c.S3PublicEndpoint, "https://") {
+		bad(EnvS3PublicEndpoint, "must be an http:// or https:// URL, got %q", c.S3PublicEndpoint)
 	}
 	if need&NeedS3 != 0 && c.S3Bucket == "" {
 		bad(EnvS3Bucket, "required (the bucket for payload packets and staged chunks)")

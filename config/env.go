@@ -17,6 +17,7 @@ const (
 	EnvTaskQueue           = "STREAMBATCH_TASK_QUEUE"
 	EnvS3Endpoint          = "S3_ENDPOINT"
 	EnvS3Bucket            = "S3_BUCKET"
+	EnvS3PublicEndpoint    = "S3_PUBLIC_ENDPOINT"
 	EnvS3Region            = "AWS_REGION"
 	EnvS3AccessKeyID       = "AWS_ACCESS_KEY_ID"
 	EnvS3SecretAccessKey   = "AWS_SECRET_ACCESS_KEY"
@@ -98,6 +99,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(EnvTaskQueue, &c.TaskQueue)
 	str(EnvS3Endpoint, &c.S3Endpoint)
 	str(EnvS3Bucket, &c.S3Bucket)
+	str(EnvS3PublicEndpoint, &c.S3PublicEndpoint)
 	str(EnvS3Region, &c.S3Region)
 	str(EnvHTTPAddr, &c.HTTPAddr)
 	num(EnvMaxItems, &c.MaxItems)

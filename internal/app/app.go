@@ -70,7 +70,7 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 	}
 	if need&config.NeedS3 != 0 {
 		b, err := blob.New(ctx, blob.Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region,
-			AccessKeyID: cfg.S3AccessKeyID, SecretAccessKey: cfg.S3SecretAccessKey})
+			AccessKeyID: cfg.S3AccessKeyID, SecretAccessKey: cfg.S3SecretAccessKey, PublicEndpoint: cfg.S3PublicEndpoint})
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -118,7 +118,7 @@ func (a *App) API() *api.Server {
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
 	}, api.Deps{
-		Store: a.Store, Workflows: wf, Ingester: ing, Log: a.Log,
+		Store: a.Store, Workflows: wf, Ingester: ing, Log: a.Log, Packets: a.Blob,
 		Ready: map[string]api.Checker{
 			"postgres": a.Store.Ping,
 			"s3":       a.Blob.CheckBucket,

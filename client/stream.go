@@ -1,0 +1,241 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+)
+
+// Item is one batch item as sent in Phase 2.
+type Item struct {
+	// Index is the item's 0-based position (0 ≤ Index < runCount).
+	Index int `json:"index"`
+	// Task is the task identifier.
+	Task string `json:"task"`
+	// Payload is any JSON value; the server stores a JSON string as is and
+	// any other value as its JSON text. See StringPayload.
+	Payload json.RawMessage `json:"payload,omitempty"`
+	// Options is the item's options object (trigger.dev item options).
+	Options json.RawMessage `json:"options,omitempty"`
+}
+
+// StringPayload returns s as a JSON string payload (what the trigger.dev
+// SDK sends: the serialized packet).
+func StringPayload(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+// Items adapts a slice to the iterator StreamItems takes.
+func Items(items []Item) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		for _, it := range items {
+			if !yield(it, nil) {
+				return
+			}
+		}
+	}
+}
+
+// StreamResult is Phase 2's outcome, summed over attempts.
+type StreamResult struct {
+	ID                string `json:"id"`
+	ItemsAccepted     int    `json:"itemsAccepted"`
+	ItemsDeduplicated int    `json:"itemsDeduplicated"`
+	Sealed            bool   `json:"sealed"`
+	EnqueuedCount     *int   `json:"enqueuedCount,omitempty"`
+	ExpectedCount     *int   `json:"expectedCount,omitempty"`
+	RunCount          int    `json:"runCount"`
+	// Attempts counts the requests made.
+	Attempts int `json:"-"`
+}
+
+// Progress reports how much of the current attempt has been sent.
+type Progress struct {
+	Attempt int
+	Items   int   // items written in this attempt
+	Bytes   int64 // body bytes written in this attempt
+	Skipped int   // items skipped because the server already had them
+}
+
+// StreamOption configures StreamItems.
+type StreamOption func(*streamConfig)
+
+type streamConfig struct {
+	progress func(Progress)
+}
+
+// WithProgress calls fn after each item written (from the goroutine that
+// writes the body; keep it cheap).
+func WithProgress(fn func(Progress)) StreamOption {
+	return func(s *streamConfig) { s.progress = fn }
+}
+
+// StreamItems streams items to a batch (Phase 2). items is called once per
+// attempt and must yield the same items each time (re-read the file, or
+// use Items); memory stays bounded whatever its length. A failed attempt
+// (network error, 408, 409, 429, 5xx) or an answer of sealed:false is
+// followed, after a backoff, by a request for the missing index ranges and
+// a new attempt that sends only those items. When attempts run out on an
+// unsealed batch the error is a *NotSealedError.
+func (c *Client) StreamItems(ctx context.Context, batchID string, items iter.Seq2[Item, error], opts ...StreamOption) (*StreamResult, error) {
+	var cfg streamConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	total := &StreamResult{ID: batchID}
+	var missing [][2]int // nil: send everything
+	for attempt := 1; ; attempt++ {
+		total.Attempts = attempt
+		res, err := c.streamOnce(ctx, batchID, items, missing, attempt, cfg)
+		if err == nil {
+			total.ItemsAccepted += res.ItemsAccepted
+			total.ItemsDeduplicated += res.ItemsDeduplicated
+			total.Sealed, total.RunCount = res.Sealed, res.RunCount
+			total.EnqueuedCount, total.ExpectedCount = res.EnqueuedCount, res.ExpectedCount
+			if res.Sealed {
+				return total, nil
+			}
+		} else if !retryable(err) || ctx.Err() != nil {
+			return total, err
+		}
+		if attempt >= c.retry.MaxAttempts {
+			if err != nil {
+				return total, err
+			}
+			ns := &NotSealedError{BatchID: batchID, ItemsAccepted: total.ItemsAccepted, ItemsDeduplicated: total.ItemsDeduplicated}
+			if res.EnqueuedCount != nil {
+				ns.EnqueuedCount = *res.EnqueuedCount
+			}
+			if res.ExpectedCount != nil {
+				ns.ExpectedCount = *res.ExpectedCount
+			}
+			return total, ns
+		}
+		if serr := sleep(ctx, c.retry.backoff(attempt, err)); serr != nil {
+			return total, serr
+		}
+		// Re-send only what the server lacks. If it cannot tell us (or the
+		// list is truncated), re-send everything: duplicates are cheap.
+		missing = nil
+		if m, merr := c.MissingIndexes(ctx, batchID, 10000); merr == nil && !m.More {
+			missing = m.Missing
+			if missing == nil {
+				missing = [][2]int{}
+			}
+		}
+	}
+}
+
+// streamOnce sends one Phase 2 request, writing the items (only those in
+// missing, when it is non-nil) from a goroutine through a pipe.
+func (c *Client) streamOnce(ctx context.Context, batchID string, items iter.Seq2[Item, error], missing [][2]int, attempt int, cfg streamConfig) (*StreamResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	var srcErr atomic.Pointer[error]
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := writeItems(pw, items, missing, attempt, cfg.progress)
+		var se *SourceError
+		if errors.As(err, &se) {
+			srcErr.Store(&err)
+		}
+		pw.CloseWithError(err)
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url("/api/v3/batches/"+url.PathEscape(batchID)+"/items"), pr)
+	if err != nil {
+		pr.Close()
+		<-done
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	var res StreamResult
+	_, err = c.send(req, &res)
+	pr.CloseWithError(errors.New("request finished"))
+	<-done
+	if p := srcErr.Load(); p != nil {
+		return nil, *p
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// countingWriter counts bytes written.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// writeItems encodes items as NDJSON into w.
+func writeItems(w io.Writer, items iter.Seq2[Item, error], missing [][2]int, attempt int, progress func(Progress)) error {
+	cw := &countingWriter{w: w}
+	enc := json.NewEncoder(cw)
+	enc.SetEscapeHTML(false)
+	p := Progress{Attempt: attempt}
+	for it, err := range items {
+		if err != nil {
+			return &SourceError{Err: err}
+		}
+		if missing != nil && !contains(missing, it.Index) {
+			p.Skipped++
+			continue
+		}
+		if err := enc.Encode(it); err != nil {
+			var je *json.MarshalerError
+			if errors.As(err, &je) {
+				return &SourceError{Err: fmt.Errorf("item %d: %w", it.Index, err)}
+			}
+			return err
+		}
+		p.Items++
+		p.Bytes = cw.n
+		if progress != nil {
+			progress(p)
+		}
+	}
+	if p.Items == 0 {
+		// Nothing to send: a blank line keeps the body non-empty (the
+		// server skips it), so the request still reports the seal.
+		_, err := io.WriteString(cw, "\n")
+		return err
+	}
+	return nil
+}
+
+// TriggerResult is the outcome of TriggerBatch.
+type TriggerResult struct {
+	Batch  *Batch
+	Stream *StreamResult // nil when the batch was cached (not streamed again)
+}
+
+// TriggerBatch runs both phases: it creates the batch and streams the
+// items, unless the idempotency key found an existing batch (then nothing
+// is streamed, as the trigger.dev SDK does).
+func (c *Client) TriggerBatch(ctx context.Context, req CreateBatchRequest, items iter.Seq2[Item, error], opts ...StreamOption) (*TriggerResult, error) {
+	b, err := c.CreateBatch(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := &TriggerResult{Batch: b}
+	if b.IsCached {
+		return out, nil
+	}
+	out.Stream, err = c.StreamItems(ctx, b.ID, items, opts...)
+	return out, err
+}

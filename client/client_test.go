@@ -120,8 +120,8 @@ func TestSourceErrorsStopAtOnce(t *testing.T) {
 	if !errors.As(err, &se) || !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
-	if n := f.count("POST /api/v3/batches/batch_1/items"); n != 1 {
-		t.Fatalf("%d requests after a source error", n)
+	if n := f.count("POST /api/v3/batches/batch_1/items"); n > 1 {
+		t.Fatalf("%d requests: a source error was retried", n)
 	}
 }
 

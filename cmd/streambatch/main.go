@@ -31,6 +31,7 @@ func commands() []command {
 		{"worker", "run the Temporal worker (BatchIngest and its activities)", runWorker},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"keys", "manage API keys: keys create --env NAME", runKeys},
+		{"push", "create a batch from an NDJSON file and stream it, with progress", runPush},
 		{"healthcheck", "exit 0 when the local API is ready (for container health checks)", runHealthcheck},
 	}
 }
@@ -57,9 +58,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		err := c.run(ctx, args[1:], stdout, stderr)
+		var exit *exitError
 		switch {
 		case err == nil:
 			return 0
+		case errors.As(err, &exit):
+			fmt.Fprintf(stderr, "streambatch %s: %v\n", c.name, err)
+			return exit.code
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.Is(err, errUsage):

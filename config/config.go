@@ -107,6 +107,10 @@ type Config struct {
 	// refuses more than 2,000).
 	WorkflowWindow int
 
+	// DebugAddr serves Go's /debug/pprof profiles when set
+	// (STREAMBATCH_DEBUG_ADDR, default empty = off). Bind it to loopback.
+	DebugAddr string
+
 	// LogLevel is debug, info, warn or error (STREAMBATCH_LOG_LEVEL,
 	// default info).
 	LogLevel string

@@ -37,6 +37,7 @@ const (
 	EnvUploadBytesInFlight = "STREAMBATCH_UPLOAD_BYTES_IN_FLIGHT"
 	EnvWorkflowWindow      = "STREAMBATCH_WORKFLOW_WINDOW"
 	EnvLogLevel            = "STREAMBATCH_LOG_LEVEL"
+	EnvDebugAddr           = "STREAMBATCH_DEBUG_ADDR"
 )
 
 // FromEnv returns Default overridden by the environment, read through
@@ -116,6 +117,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	size(EnvUploadBytesInFlight, &c.UploadBytesInFlight)
 	num(EnvWorkflowWindow, &c.WorkflowWindow)
 	str(EnvLogLevel, &c.LogLevel)
+	str(EnvDebugAddr, &c.DebugAddr)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("invalid configuration:\n  %w", joinIndented(errs))
 	}

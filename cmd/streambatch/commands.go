@@ -41,6 +41,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s (%s): %w", cfg.HTTPAddr, config.EnvHTTPAddr, err)
 	}
+	app.StartDebug(ctx, cfg.DebugAddr, logger)
 	logger.Info("serving", "addr", ln.Addr().String())
 	return app.Serve(ctx, ln, a.API().Handler(), logger)
 }
@@ -60,6 +61,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := w.Start(); err != nil {
 		return err
 	}
+	app.StartDebug(ctx, cfg.DebugAddr, logger)
 	logger.Info("worker started", "task_queue", cfg.TaskQueue, "activity_concurrency", cfg.IngestConcurrency)
 	<-ctx.Done()
 	logger.Info("stopping worker")

@@ -152,3 +152,5 @@ func redactURL(u string) string {
 	}
 	return u
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

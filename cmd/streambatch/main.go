@@ -32,6 +32,7 @@ func commands() []command {
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"keys", "manage API keys: keys create --env NAME", runKeys},
 		{"push", "create a batch from an NDJSON file and stream it, with progress", runPush},
+		{"bench", "benchmark streambatch against sequential, pmap10 and the floor", runBench},
 		{"healthcheck", "exit 0 when the local API is ready (for container health checks)", runHealthcheck},
 	}
 }

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/streambatch/streambatch/client"
+	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/bench"
+)
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench [flags]", `Measures streambatch against the algorithms it replaces (sequential, pmap10)
+and the physical floor (raw S3 PUTs + COPY), in one run, on the same
+PostgreSQL and S3, with a fixed delay added to every S3 request. It starts its
+own stack (PostgreSQL unless DATABASE_URL is set, versitygw, Temporal, and
+streambatch serve + worker as separate processes) under a temporary folder.
+Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`, stderr)
+	scenarios := fs.String("scenario", "all", "scenarios: all or a comma-separated list of "+scenarioNames())
+	latencies := fs.String("s3-latency", "0ms", "comma-separated S3 latencies to inject, e.g. 0ms,50ms,200ms")
+	systems := fs.String("systems", strings.Join(bench.AllSystems, ","), "systems to run")
+	jsonOut := fs.String("json", "", "write one JSON object per line per (scenario, latency, system) to this file (- for stdout)")
+	keep := fs.String("data-dir", "", "keep the stack's data here (default: a temporary folder, removed after)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	opts := bench.Options{Table: stdout}
+	for _, name := range strings.Split(*scenarios, ",") {
+		name = strings.TrimSpace(name)
+		if name == "all" {
+			opts.Scenarios = append(opts.Scenarios, bench.Scenarios...)
+			continue
+		}
+		sc, ok := bench.ScenarioByName(name)
+		if !ok {
+			fmt.Fprintf(stderr, "unknown scenario %q (have %s)\n", name, scenarioNames())
+			return errUsage
+		}
+		opts.Scenarios = append(opts.Scenarios, sc)
+	}
+	for _, l := range strings.Split(*latencies, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(l))
+		if err != nil || d < 0 {
+			fmt.Fprintf(stderr, "bad --s3-latency %q: want durations such as 0ms,50ms\n", l)
+			return errUsage
+		}
+		opts.Latencies = append(opts.Latencies, d)
+	}
+	for _, s := range strings.Split(*systems, ",") {
+		s = strings.TrimSpace(s)
+		if !contains(bench.AllSystems, s) {
+			fmt.Fprintf(stderr, "unknown system %q (have %s)\n", s, strings.Join(bench.AllSystems, ","))
+			return errUsage
+		}
+		opts.Systems = append(opts.Systems, s)
+	}
+	if *jsonOut == "-" {
+		opts.JSON = stdout
+		opts.Table = stderr
+	} else if *jsonOut != "" {
+		f, err := os.Create(*jsonOut)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		opts.JSON = f
+	}
+	base, err := config.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	if err := base.Validate(0); err != nil {
+		return err
+	}
+	dir := *keep
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "streambatch-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		_ = os.Chmod(dir, 0o755) // PostgreSQL may run as another user
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fmt.Fprintln(stderr, "starting the benchmark stack…")
+	st, err := bench.StartStack(ctx, dir, bin, base, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Stop()
+	c, err := client.New(st.APIURL, st.APIKey, client.WithRetry(client.RetryPolicy{MaxAttempts: 10}))
+	if err != nil {
+		return err
+	}
+	tc, err := dialTemporal(ctx, st.Config.TemporalAddress)
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+	pool, err := pgxpool.New(ctx, st.Config.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	baselines := &bench.Baselines{DB: pool, Objects: st.Objects, Threshold: st.Config.OffloadThreshold, FloorConcurrency: []int{16, 32, 64, 128}}
+	if err := baselines.Prepare(ctx); err != nil {
+		return err
+	}
+	sb := &bench.Streambatch{Client: c, Temporal: tc, Namespace: st.Config.TemporalNamespace, APIPid: st.API.Pid(), WorkerPid: st.Worker.Pid()}
+	fmt.Fprintf(stderr, "machine: %s\n", machineSummary())
+	results, err := bench.Run(ctx, sb, baselines, st.Proxy, opts)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r.Error != "" {
+			return fmt.Errorf("%s/%dms/%s failed: %s", r.Scenario, r.S3LatencyMs, r.System, r.Error)
+		}
+	}
+	return nil
+}
+
+func scenarioNames() string {
+	var names []string
+	for _, s := range bench.Scenarios {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/streambatch/streambatch/blob"
+	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/devstack"
+	"github.com/streambatch/streambatch/internal/proc"
+	"github.com/streambatch/streambatch/store"
+)
+
+// Stack is a streambatch started for the benchmark: PostgreSQL, versitygw
+// and Temporal (package devstack), the latency proxy in front of S3, and
+// `streambatch serve` and `streambatch worker` as their own processes so
+// their memory can be measured.
+type Stack struct {
+	Services *devstack.Stack
+	Proxy    *LatencyProxy
+	Config   config.Config // as given to serve and worker
+	APIURL   string
+	APIKey   string
+	API      *proc.Process
+	Worker   *proc.Process
+	Store    *store.Store
+	Objects  *blob.Store // through the proxy
+}
+
+// StartStack brings the stack up with data under dir. bin is the
+// streambatch binary; base holds the settings to pass on (tuning knobs).
+func StartStack(ctx context.Context, dir, bin string, base config.Config, log *slog.Logger) (s *Stack, err error) {
+	s = &Stack{}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if s.Services, err = devstack.Start(ctx, devstack.Options{DataDir: dir, DatabaseURL: base.DatabaseURL, Log: log}); err != nil {
+		return s, err
+	}
+	if s.Proxy, err = NewLatencyProxy(s.Services.S3Endpoint); err != nil {
+		return s, err
+	}
+	cfg := base
+	cfg.DatabaseURL = s.Services.DatabaseURL
+	cfg.TemporalAddress = s.Services.TemporalAddress
+	cfg.S3Endpoint, cfg.S3AccessKeyID, cfg.S3SecretAccessKey = s.Proxy.URL, s.Services.S3AccessKey, s.Services.S3SecretKey
+	if cfg.S3Bucket == "" {
+		cfg.S3Bucket = "streambatch-bench"
+	}
+	cfg.JWTSecret = "bench-bench-bench-bench-bench-bench-bench"
+	cfg.LogLevel = "warn"
+	if cfg.HTTPAddr, err = proc.FreeAddr(); err != nil {
+		return s, err
+	}
+	s.Config = cfg
+	if s.Objects, err = blob.New(ctx, blob.Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region,
+		AccessKeyID: cfg.S3AccessKeyID, SecretAccessKey: cfg.S3SecretAccessKey}); err != nil {
+		return s, err
+	}
+	if err = s.Objects.EnsureBucket(ctx); err != nil {
+		return s, err
+	}
+	if s.Store, err = store.Open(ctx, cfg.DatabaseURL, 32); err != nil {
+		return s, err
+	}
+	if _, err = s.Store.Migrate(ctx); err != nil {
+		return s, err
+	}
+	env := append(os.Environ(), envOf(cfg)...)
+	// With STREAMBATCH_BENCH_PPROF set, serve and worker expose profiles on
+	// 127.0.0.1:6061 and :6062.
+	debug := func(port string) []string {
+		if os.Getenv("STREAMBATCH_BENCH_PPROF") == "" {
+			return nil
+		}
+		return []string{config.EnvDebugAddr + "=127.0.0.1:" + port}
+	}
+	if s.Worker, err = proc.StartProcess(filepath.Join(s.Services.LogDir, "bench-worker.log"), append(env, debug("6062")...), bin, "worker"); err != nil {
+		return s, err
+	}
+	if s.API, err = proc.StartProcess(filepath.Join(s.Services.LogDir, "bench-serve.log"), append(env, debug("6061")...), bin, "serve"); err != nil {
+		return s, err
+	}
+	s.APIURL = "http://" + cfg.HTTPAddr
+	if err = waitReady(ctx, s.APIURL+"/readyz", s.API); err != nil {
+		return s, err
+	}
+	e, err := s.Store.EnsureEnvironment(ctx, "bench")
+	if err != nil {
+		return s, err
+	}
+	s.APIKey, err = s.Store.CreateAPIKey(ctx, e)
+	return s, err
+}
+
+// envOf renders the settings serve and worker need as environment
+// variables.
+func envOf(c config.Config) []string {
+	return []string{
+		config.EnvDatabaseURL + "=" + c.DatabaseURL,
+		config.EnvTemporalAddress + "=" + c.TemporalAddress,
+		config.EnvTaskQueue + "=" + c.TaskQueue,
+		config.EnvS3Endpoint + "=" + c.S3Endpoint,
+		config.EnvS3Bucket + "=" + c.S3Bucket,
+		config.EnvS3Region + "=" + c.S3Region,
+		config.EnvS3AccessKeyID + "=" + c.S3AccessKeyID,
+		config.EnvS3SecretAccessKey + "=" + c.S3SecretAccessKey,
+		config.EnvHTTPAddr + "=" + c.HTTPAddr,
+		config.EnvJWTSecret + "=" + c.JWTSecret,
+		config.EnvLogLevel + "=" + c.LogLevel,
+		config.EnvMaxItems + "=" + fmt.Sprint(c.MaxItems),
+		config.EnvOffloadThreshold + "=" + fmt.Sprint(c.OffloadThreshold),
+		config.EnvIngestConcurrency + "=" + fmt.Sprint(c.IngestConcurrency),
+		config.EnvSealWait + "=" + c.SealWait.String(),
+		config.EnvChunkItems + "=" + fmt.Sprint(c.ChunkItems),
+		config.EnvChunkBytes + "=" + fmt.Sprint(c.ChunkBytes),
+		config.EnvChunkInlineBytes + "=" + fmt.Sprint(c.ChunkInlineBytes),
+		config.EnvChunksInFlight + "=" + fmt.Sprint(c.ChunksInFlight),
+		config.EnvUploadsInFlight + "=" + fmt.Sprint(c.UploadsInFlight),
+		config.EnvUploadBytesInFlight + "=" + fmt.Sprint(c.UploadBytesInFlight),
+		config.EnvWorkflowWindow + "=" + fmt.Sprint(c.WorkflowWindow),
+	}
+}
+
+func waitReady(ctx context.Context, url string, p *proc.Process) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if p.Exited() {
+			log, _ := os.ReadFile(p.Log)
+			return fmt.Errorf("streambatch serve exited: %s", log)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("streambatch serve not ready at %s after 60 s (see %s)", url, p.Log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop stops everything the stack started.
+func (s *Stack) Stop() {
+	if s.API != nil {
+		s.API.Stop(10 * time.Second)
+	}
+	if s.Worker != nil {
+		s.Worker.Stop(10 * time.Second)
+	}
+	if s.Store != nil {
+		s.Store.Close()
+	}
+	if s.Proxy != nil {
+		s.Proxy.Close()
+	}
+	if s.Services != nil {
+		s.Services.Stop()
+	}
+}

@@ -1,0 +1,74 @@
+package bench
+
+import (
+	"fmt"
+	"iter"
+	"strings"
+
+	"github.com/streambatch/streambatch/client"
+)
+
+// Scenario is one workload: Batches batches of Items items each, sent
+// concurrently, with payloads of PayloadSize(i) bytes.
+type Scenario struct {
+	Name        string
+	Description string
+	Batches     int
+	Items       int
+	PayloadSize func(i int) int
+}
+
+// Scenarios are the benchmark's workloads.
+var Scenarios = []Scenario{
+	{Name: "L", Description: "1,000 items × 1 MiB", Batches: 1, Items: 1000, PayloadSize: func(int) int { return 1 << 20 }},
+	{Name: "M", Description: "1,000 items: 900 × 2 KiB + 100 × 1 MiB", Batches: 1, Items: 1000, PayloadSize: func(i int) int {
+		if i%10 == 9 {
+			return 1 << 20
+		}
+		return 2 << 10
+	}},
+	{Name: "S", Description: "100,000 items × 256 B", Batches: 1, Items: 100_000, PayloadSize: func(int) int { return 256 }},
+	{Name: "C", Description: "20 batches × 1,000 items × 4 KiB, concurrently", Batches: 20, Items: 1000, PayloadSize: func(int) int { return 4 << 10 }},
+}
+
+// ScenarioByName finds a scenario.
+func ScenarioByName(name string) (Scenario, bool) {
+	for _, s := range Scenarios {
+		if strings.EqualFold(s.Name, name) {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
+
+// PayloadBytes is the total payload size of one batch.
+func (s Scenario) PayloadBytes() int64 {
+	var n int64
+	for i := range s.Items {
+		n += int64(s.PayloadSize(i))
+	}
+	return n
+}
+
+// payload returns item i's payload text: unique per batch and index, the
+// rest filler (generation must not be what the benchmark measures).
+func payload(batch, i, size int) string {
+	head := fmt.Sprintf("b%d-i%d-", batch, i)
+	if size <= len(head) {
+		return head[:size]
+	}
+	return head + strings.Repeat("x", size-len(head))
+}
+
+// items yields batch b's items, generated lazily.
+func (s Scenario) items(b int) iter.Seq2[client.Item, error] {
+	return func(yield func(client.Item, error) bool) {
+		for i := range s.Items {
+			it := client.Item{Index: i, Task: "bench", Payload: client.StringPayload(payload(b, i, s.PayloadSize(i))),
+				Options: []byte(`{"payloadType":"text/plain"}`)}
+			if !yield(it, nil) {
+				return
+			}
+		}
+	}
+}

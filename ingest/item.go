@@ -38,12 +38,12 @@ const itemMaxErrValueLen = 40
 // not retain data (the caller reuses the buffer): everything it keeps is
 // copied.
 //
-// The line is scanned once for validity (json.Valid) and then walked without
+// The line is scanned once for validity (validJSON) and then walked without
 // building any intermediate value: a payload that is a JSON string without
 // escapes is copied straight from the line, one with escapes is unescaped
 // into a single allocation, and any other payload is copied as raw JSON text.
 func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
-	if !json.Valid(data) {
+	if !validJSON(data) {
 		return batch.Item{}, itemSyntaxError(line, data)
 	}
 	start := skipJSONSpace(data, 0)

@@ -34,7 +34,13 @@ func (s *Server) streamItems(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	seen := s.acceptedSnapshot(ctx, b)
+	start := time.Now()
+	seen, err := s.streamSnapshot(ctx, b)
+	if err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
+	snapshot := time.Since(start)
 	res, err := s.ingester.Ingest(ctx, ingest.Request{Batch: s.workflowInput(b), Body: c.Request.Body, Seen: seen})
 	if errors.Is(err, workflows.ErrClosed) {
 		// The workflow finished while we streamed: report how.
@@ -47,7 +53,8 @@ func (s *Server) streamItems(c *gin.Context) {
 	}
 	s.log.InfoContext(ctx, "stream ingested", "batch_id", b.ID, "request_id", requestID(c), "items", res.Items,
 		"accepted", res.Accepted, "deduplicated", res.Deduplicated, "offloaded", res.Offloaded,
-		"chunks", res.Chunks, "staged", res.Staged, "bytes", res.Bytes)
+		"chunks", res.Chunks, "staged", res.Staged, "bytes", res.Bytes,
+		"snapshot_ms", snapshot.Milliseconds(), "ingest_ms", (time.Since(start) - snapshot).Milliseconds())
 	resp := streamItemsResponse{ID: b.ID, ItemsAccepted: res.Accepted, ItemsDeduplicated: res.Deduplicated, RunCount: b.RunCount}
 	if !seen.Full() {
 		// Indexes are missing: answer at once, the client will re-send.
@@ -64,7 +71,9 @@ func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsRespon
 	ctx := c.Request.Context()
 	wctx, cancel := context.WithTimeout(ctx, s.opts.SealWait)
 	defer cancel()
+	start := time.Now()
 	r, err := s.wf.Wait(wctx, b.ID)
+	s.log.DebugContext(ctx, "seal wait", "batch_id", b.ID, "wait_ms", time.Since(start).Milliseconds(), "error", err)
 	switch {
 	case err == nil && r.State == workflows.StateSealed:
 		resp.Sealed = true
@@ -113,11 +122,24 @@ func (s *Server) answerFinished(c *gin.Context, id string, res ingest.Result) {
 	fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" is not in PENDING status (current: "+string(b.Status)+")")
 }
 
-// acceptedSnapshot returns the indexes accepted before this request, so a
-// re-sent stream skips them without uploading or signalling anything. The
-// workflow knows them best (accepted, possibly not yet enqueued); when it
-// cannot answer in time, the runs in PostgreSQL are a safe subset (an index
-// missing from it is re-sent and deduplicated by the workflow).
+// streamSnapshot returns the indexes accepted before this Phase 2 request.
+// The batch's first request knows the answer (none) without asking.
+func (s *Server) streamSnapshot(ctx context.Context, b store.Batch) (*batch.IndexSet, error) {
+	n, err := s.store.BeginStream(ctx, b.ID)
+	if err != nil {
+		return nil, err
+	}
+	if n == 1 {
+		return batch.NewIndexSet(b.RunCount), nil
+	}
+	return s.acceptedSnapshot(ctx, b), nil
+}
+
+// acceptedSnapshot returns the indexes accepted so far, so a re-sent stream
+// skips them without uploading or signalling anything. The workflow knows
+// them best (accepted, possibly not yet enqueued); when it cannot answer in
+// time, the runs in PostgreSQL are a safe subset (an index missing from it
+// is re-sent and deduplicated by the workflow).
 func (s *Server) acceptedSnapshot(ctx context.Context, b store.Batch) *batch.IndexSet {
 	qctx, cancel := context.WithTimeout(ctx, s.opts.SnapshotTimeout)
 	defer cancel()

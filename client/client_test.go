@@ -141,3 +141,16 @@ func TestContextCancelStops(t *testing.T) {
 		t.Fatal("a cancelled context did not stop the Retry-After wait")
 	}
 }
+
+func TestMultiLinePayloadStaysOnOneLine(t *testing.T) {
+	t.Parallel()
+	f := newFakeServer(t, 2)
+	c, _ := client.New(f.srv.URL, "key", fast)
+	res, err := c.StreamItems(context.Background(), "batch_1", client.Items([]client.Item{
+		{Index: 0, Task: "t", Payload: []byte("{\n  \"a\": \"x\\ny\"\r\n}")},
+		{Index: 1, Task: "t", Options: []byte("{\n\"tags\": [\"a\"]\n}")},
+	}))
+	if err != nil || !res.Sealed || res.ItemsAccepted != 2 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +11,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync/atomic"
 )
 
@@ -182,12 +185,20 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// writeItems encodes items as NDJSON into w.
+// writeItems encodes items as NDJSON into w, buffered so that the request
+// body moves in large pieces rather than one small write per item.
 func writeItems(w io.Writer, items iter.Seq2[Item, error], missing [][2]int, attempt int, progress func(Progress)) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	if err := encodeItems(bw, items, missing, attempt, progress); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func encodeItems(w io.Writer, items iter.Seq2[Item, error], missing [][2]int, attempt int, progress func(Progress)) error {
 	cw := &countingWriter{w: w}
-	enc := json.NewEncoder(cw)
-	enc.SetEscapeHTML(false)
 	p := Progress{Attempt: attempt}
+	var line []byte
 	for it, err := range items {
 		if err != nil {
 			return &SourceError{Err: err}
@@ -196,11 +207,11 @@ func writeItems(w io.Writer, items iter.Seq2[Item, error], missing [][2]int, att
 			p.Skipped++
 			continue
 		}
-		if err := enc.Encode(it); err != nil {
-			var je *json.MarshalerError
-			if errors.As(err, &je) {
-				return &SourceError{Err: fmt.Errorf("item %d: %w", it.Index, err)}
-			}
+		line, err = appendItem(line[:0], it)
+		if err != nil {
+			return &SourceError{Err: fmt.Errorf("item %d: %w", it.Index, err)}
+		}
+		if _, err := cw.Write(line); err != nil {
 			return err
 		}
 		p.Items++
@@ -216,6 +227,45 @@ func writeItems(w io.Writer, items iter.Seq2[Item, error], missing [][2]int, att
 		return err
 	}
 	return nil
+}
+
+// appendItem appends it as one NDJSON line. Payload and Options are written
+// as given (the server rejects invalid JSON with the line number), so a
+// multi-megabyte payload is not scanned again here.
+func appendItem(dst []byte, it Item) ([]byte, error) {
+	task, err := json.Marshal(it.Task)
+	if err != nil {
+		return nil, err
+	}
+	dst = append(dst, `{"index":`...)
+	dst = strconv.AppendInt(dst, int64(it.Index), 10)
+	dst = append(dst, `,"task":`...)
+	dst = append(dst, task...)
+	if len(it.Payload) > 0 {
+		dst = append(dst, `,"payload":`...)
+		dst = appendOneLine(dst, it.Payload)
+	}
+	if len(it.Options) > 0 {
+		dst = append(dst, `,"options":`...)
+		dst = appendOneLine(dst, it.Options)
+	}
+	return append(dst, "}\n"...), nil
+}
+
+// appendOneLine appends JSON text with its line breaks turned into spaces:
+// in valid JSON they can only be whitespace between tokens (a string holds
+// them escaped), and a raw one would split the NDJSON line.
+func appendOneLine(dst, raw []byte) []byte {
+	if bytes.IndexByte(raw, '\n') < 0 && bytes.IndexByte(raw, '\r') < 0 {
+		return append(dst, raw...)
+	}
+	for _, c := range raw {
+		if c == '\n' || c == '\r' {
+			c = ' '
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // TriggerResult is the outcome of TriggerBatch.

@@ -139,11 +139,16 @@ func (s *Store) SealBatch(ctx context.Context, id string) (Batch, error) {
 }
 
 // AbortBatch marks a PENDING batch ABORTED and its queued runs CANCELED, in
-// one transaction that waits for in-flight run inserts (they share-lock the
-// batch row). It returns the batch as it is afterwards. Aborting an aborted
-// batch changes nothing; a sealed batch gives ErrNotPending.
+// one transaction that first takes the batch's advisory lock exclusively,
+// so it waits for run inserts in flight (they hold it shared) and later
+// inserts see the batch ABORTED. It returns the batch as it is afterwards.
+// Aborting an aborted batch changes nothing; a sealed batch gives
+// ErrNotPending.
 func (s *Store) AbortBatch(ctx context.Context, id, reason string) (Batch, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, s.q.get("lock_batch_exclusive"), id); err != nil {
+			return err
+		}
 		var at time.Time
 		err := tx.QueryRow(ctx, s.q.get("abort_batch"), id, reason).Scan(&at)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -152,8 +157,8 @@ func (s *Store) AbortBatch(ctx context.Context, id, reason string) (Batch, error
 		if err != nil {
 			return err
 		}
-		// A new statement, so it sees runs committed by inserts that held
-		// the batch row until abort_batch could lock it.
+		// Every insert that held the lock has committed: a new statement
+		// sees their runs.
 		_, err = tx.Exec(ctx, s.q.get("cancel_queued_runs"), id, "batch aborted: "+reason)
 		return err
 	})
@@ -168,4 +173,15 @@ func (s *Store) AbortBatch(ctx context.Context, id, reason string) (Batch, error
 		return b, fmt.Errorf("store: abort %s: %w (status %s)", id, ErrNotPending, b.Status)
 	}
 	return b, nil
+}
+
+// BeginStream records the start of a Phase 2 request and returns how many
+// have started for the batch, this one included: 1 means no earlier request
+// can have delivered anything.
+func (s *Store) BeginStream(ctx context.Context, id string) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, s.q.get("begin_stream"), id).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store: begin stream of %s: %w", id, err)
+	}
+	return n, nil
 }

@@ -11,3 +11,6 @@ var (
 	// ErrIncomplete: sealing found fewer runs than runCount.
 	ErrIncomplete = errors.New("batch is incomplete")
 )
+
+// uniqueViolation is PostgreSQL's SQLSTATE unique_violation.
+const uniqueViolation = "23505"

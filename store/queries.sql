@@ -34,13 +34,11 @@ FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.id = $1;
 
 -- name: insert_runs
--- One round trip per chunk. The batch row is share-locked so that an abort
--- (which updates it) waits for this insert, and an insert after the abort
--- finds the batch no longer PENDING and inserts nothing.
+-- The slow path of a retried chunk (see store.InsertRuns); runs after
+-- lock_batch_shared in the same transaction.
 WITH b AS (
     SELECT id, environment_id, created_at FROM batches
     WHERE id = $1 AND status = 'PENDING'
-    FOR SHARE
 )
 INSERT INTO runs (batch_id, batch_index, environment_id, task, payload, payload_type, options,
                   status, error_code, error_message, queue_timestamp)
@@ -85,3 +83,19 @@ LIMIT $3;
 
 -- name: run_indexes
 SELECT batch_index FROM runs WHERE batch_id = $1;
+
+-- name: begin_stream
+UPDATE batches SET streams = streams + 1 WHERE id = $1 RETURNING streams;
+
+-- name: lock_batch_shared
+-- Run inserts hold this transaction-scoped advisory lock in shared mode and
+-- abort holds it exclusively, so an abort waits for the inserts in flight
+-- and an insert after an abort sees ABORTED. (A FOR SHARE row lock did the
+-- same but made concurrent inserts build MultiXacts on the batch row.)
+SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0));
+
+-- name: lock_batch_exclusive
+SELECT pg_advisory_xact_lock(hashtextextended($1, 0));
+
+-- name: pending_batch
+SELECT environment_id, created_at FROM batches WHERE id = $1 AND status = 'PENDING';

@@ -3,17 +3,95 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/streambatch/streambatch/batch"
 )
 
-// InsertRuns creates one run per item in a single round trip. Items whose
-// index already has a run are skipped (ON CONFLICT DO NOTHING), so a retried
-// chunk is harmless. Nothing is inserted when the batch is not PENDING. It
-// returns how many rows were inserted.
+// InsertRuns creates one run per item. Items whose index already has a run
+// are skipped, so a retried chunk is harmless; nothing is inserted when the
+// batch is not PENDING. It returns how many rows were inserted.
+//
+// The usual case (no run exists yet) takes the fast path: COPY. When an
+// index already has a run (a retried chunk), the COPY fails as a whole and
+// the chunk goes through one INSERT … ON CONFLICT DO NOTHING instead (about
+// half COPY's speed; see BenchmarkInsertPath). Both run in a transaction
+// that holds the batch's advisory lock in shared mode, against AbortBatch.
 func (s *Store) InsertRuns(ctx context.Context, batchID string, items []batch.Item) (int, error) {
+	n, err := s.copyRuns(ctx, batchID, items)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		return s.insertRunsSkippingDuplicates(ctx, batchID, items)
+	}
+	return n, err
+}
+
+// lockedPending begins a transaction holding the batch's shared advisory
+// lock and reports whether the batch is PENDING (with its environment and
+// creation time). The caller must end the transaction.
+func (s *Store) lockedPending(ctx context.Context, batchID string) (tx pgx.Tx, envID int64, created time.Time, pending bool, err error) {
+	if tx, err = s.pool.Begin(ctx); err != nil {
+		return nil, 0, time.Time{}, false, err
+	}
+	if _, err = tx.Exec(ctx, s.q.get("lock_batch_shared"), batchID); err != nil {
+		tx.Rollback(ctx)
+		return nil, 0, time.Time{}, false, err
+	}
+	// A new statement: its snapshot is taken after the lock was granted.
+	err = tx.QueryRow(ctx, s.q.get("pending_batch"), batchID).Scan(&envID, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return tx, 0, time.Time{}, false, nil
+	}
+	if err != nil {
+		tx.Rollback(ctx)
+		return nil, 0, time.Time{}, false, err
+	}
+	return tx, envID, created, true, nil
+}
+
+// runColumns are the columns copyRuns fills.
+var runColumns = []string{"batch_id", "batch_index", "environment_id", "task", "payload", "payload_type", "options",
+	"status", "error_code", "error_message", "queue_timestamp"}
+
+func (s *Store) copyRuns(ctx context.Context, batchID string, items []batch.Item) (int, error) {
+	tx, envID, created, pending, err := s.lockedPending(ctx, batchID)
+	if err != nil {
+		return 0, fmt.Errorf("store: copy runs of %s: %w", batchID, err)
+	}
+	defer tx.Rollback(ctx)
+	if !pending {
+		return 0, nil // nothing may be inserted
+	}
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"runs"}, runColumns, pgx.CopyFromSlice(len(items), func(k int) ([]any, error) {
+		it := &items[k]
+		var opts any
+		if len(it.Options) > 0 {
+			opts = string(it.Options)
+		}
+		status, code, msg := string(batch.RunQueued), any(nil), any(nil)
+		if it.ErrorCode != "" {
+			status, code, msg = string(batch.RunFailed), it.ErrorCode, it.ErrorMessage
+		}
+		return []any{batchID, int32(it.Index), envID, it.Task, it.Payload, it.PayloadType, opts, status, code, msg,
+			created.Add(time.Duration(it.Index) * time.Millisecond)}, nil
+	}))
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("store: copy runs of %s: %w", batchID, err)
+	}
+	return int(n), nil
+}
+
+// insertRunsSkippingDuplicates inserts in one round trip, skipping indexes
+// that already have a run.
+func (s *Store) insertRunsSkippingDuplicates(ctx context.Context, batchID string, items []batch.Item) (int, error) {
 	n := len(items)
 	idx := make([]int32, n)
 	task := make([]string, n)
@@ -36,8 +114,19 @@ func (s *Store) InsertRuns(ctx context.Context, batchID string, items []batch.It
 			ecode[k], emsg[k] = &it.ErrorCode, &it.ErrorMessage
 		}
 	}
-	tag, err := s.pool.Exec(ctx, s.q.get("insert_runs"), batchID, idx, task, payload, ptype, opts, ecode, emsg)
+	tx, _, _, pending, err := s.lockedPending(ctx, batchID)
 	if err != nil {
+		return 0, fmt.Errorf("store: insert runs of %s: %w", batchID, err)
+	}
+	defer tx.Rollback(ctx)
+	if !pending {
+		return 0, nil
+	}
+	tag, err := tx.Exec(ctx, s.q.get("insert_runs"), batchID, idx, task, payload, ptype, opts, ecode, emsg)
+	if err != nil {
+		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
 	}
 	return int(tag.RowsAffected()), nil

@@ -117,6 +117,10 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		return err
 	}
 	sb := &bench.Streambatch{Client: c, Temporal: tc, Namespace: st.Config.TemporalNamespace, APIPid: st.API.Pid(), WorkerPid: st.Worker.Pid()}
+	opts.CPU = map[string]int{"api": st.API.Pid(), "worker": st.Worker.Pid(), "bench": os.Getpid()}
+	for name, pid := range st.Services.Pids() {
+		opts.CPU[name] = pid
+	}
 	fmt.Fprintf(stderr, "machine: %s\n", machineSummary())
 	results, err := bench.Run(ctx, sb, baselines, st.Proxy, opts)
 	if err != nil {

@@ -44,7 +44,7 @@ func NewLatencyProxy(target string) (*LatencyProxy, error) {
 		FlushInterval: -1,
 		Transport: &http.Transport{
 			MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second,
-			DisableCompression: true,
+			DisableCompression: true, WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10,
 		},
 	}
 	p.server = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

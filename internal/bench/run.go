@@ -42,9 +42,11 @@ type Result struct {
 	S3Puts         int64   `json:"s3_puts"`
 	S3Gets         int64   `json:"s3_gets"`
 	S3Heads        int64   `json:"s3_heads"`
-	Items          int     `json:"items"`
-	PayloadBytes   int64   `json:"payload_bytes"`
-	Error          string  `json:"error,omitempty"`
+	// CPUSeconds is the CPU time by process during a streambatch run.
+	CPUSeconds   map[string]float64 `json:"cpu_seconds,omitempty"`
+	Items        int                `json:"items"`
+	PayloadBytes int64              `json:"payload_bytes"`
+	Error        string             `json:"error,omitempty"`
 }
 
 // Options select what Run measures.
@@ -56,6 +58,9 @@ type Options struct {
 	JSON io.Writer
 	// Table receives the human-readable tables.
 	Table io.Writer
+	// CPU names processes whose CPU time every measurement reports
+	// (PostgreSQL with its backends).
+	CPU map[string]int
 }
 
 // Run measures every selected (latency, scenario, system) in turn.
@@ -69,7 +74,12 @@ func Run(ctx context.Context, sb *Streambatch, base *Baselines, proxy *LatencyPr
 				if !slices.Contains(opts.Systems, sys) {
 					continue
 				}
+				cpu0 := cpuTimes(opts.CPU)
 				r := measure(ctx, sb, base, proxy, sc, lat, sys)
+				r.CPUSeconds = cpuTimes(opts.CPU)
+				for n, v := range cpu0 {
+					r.CPUSeconds[n] -= v
+				}
 				if opts.JSON != nil {
 					line, _ := json.Marshal(r)
 					fmt.Fprintf(opts.JSON, "%s\n", line)
@@ -131,6 +141,14 @@ func measure(ctx context.Context, sb *Streambatch, base *Baselines, proxy *Laten
 	return r
 }
 
+func cpuTimes(pids map[string]int) map[string]float64 {
+	out := map[string]float64{}
+	for n, pid := range pids {
+		out[n] = CPUSeconds(pid, n == "PostgreSQL")
+	}
+	return out
+}
+
 func printTable(w io.Writer, sc Scenario, lat time.Duration, rows []Result) {
 	if w == nil {
 		return
@@ -162,4 +180,18 @@ func printTable(w io.Writer, sc Scenario, lat time.Duration, rows []Result) {
 			float64(r.PeakRSSBytes)/(1<<20), hist, runs, r.S3Requests)
 	}
 	tw.Flush()
+	for _, r := range rows {
+		if len(r.CPUSeconds) > 0 {
+			names := make([]string, 0, len(r.CPUSeconds))
+			for n := range r.CPUSeconds {
+				names = append(names, n)
+			}
+			slices.Sort(names)
+			parts := make([]string, len(names))
+			for k, n := range names {
+				parts[k] = fmt.Sprintf("%s %.2f", n, r.CPUSeconds[n])
+			}
+			fmt.Fprintf(w, "  %s CPU seconds: %s\n", r.System, strings.Join(parts, ", "))
+		}
+	}
 }

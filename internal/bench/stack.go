@@ -42,7 +42,7 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, log *s
 			s.Stop()
 		}
 	}()
-	if s.Services, err = devstack.Start(ctx, devstack.Options{DataDir: dir, DatabaseURL: base.DatabaseURL, Log: log}); err != nil {
+	if s.Services, err = devstack.Start(ctx, devstack.Options{DataDir: dir, DatabaseURL: base.DatabaseURL, Log: log, TemporalInMemory: true}); err != nil {
 		return s, err
 	}
 	if s.Proxy, err = NewLatencyProxy(s.Services.S3Endpoint); err != nil {
@@ -56,7 +56,7 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, log *s
 		cfg.S3Bucket = "streambatch-bench"
 	}
 	cfg.JWTSecret = "bench-bench-bench-bench-bench-bench-bench"
-	cfg.LogLevel = "warn"
+	cfg.LogLevel = "debug" // to files under the stack's logs folder
 	if cfg.HTTPAddr, err = proc.FreeAddr(); err != nil {
 		return s, err
 	}

@@ -42,7 +42,7 @@ func startS3(ctx context.Context, dir, logDir string) (*proc.Process, string, er
 }
 
 // startTemporal runs the Temporal CLI dev server, headless, with its state
-// in dbFile and streambatch's search attributes.
+// in dbFile (in memory when empty) and streambatch's search attributes.
 func startTemporal(ctx context.Context, dbFile, logDir string) (*proc.Process, string, error) {
 	bin, err := proc.TemporalCLI.Path()
 	if err != nil {
@@ -53,12 +53,15 @@ func startTemporal(ctx context.Context, dbFile, logDir string) (*proc.Process, s
 		return nil, "", err
 	}
 	host, port, _ := net.SplitHostPort(addr)
-	p, err := proc.Start(proc.Spec{Path: bin, Log: filepath.Join(logDir, "temporal.log"), Args: []string{
-		"server", "start-dev", "--headless", "--ip", host, "--port", port, "--db-filename", dbFile,
-		"--log-level", "warn",
+	args := []string{
+		"server", "start-dev", "--headless", "--ip", host, "--port", port, "--log-level", "warn",
 		"--search-attribute", "BatchId=Keyword", "--search-attribute", "BatchState=Keyword", "--search-attribute", "BatchEnv=Keyword",
 		"--dynamic-config-value", "frontend.enableServerVersionCheck=false",
-	}})
+	}
+	if dbFile != "" {
+		args = append(args, "--db-filename", dbFile)
+	}
+	p, err := proc.Start(proc.Spec{Path: bin, Log: filepath.Join(logDir, "temporal.log"), Args: args})
 	if err != nil {
 		return nil, "", err
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/streambatch/streambatch/internal/proc"
@@ -22,9 +23,13 @@ type Options struct {
 	DataDir string
 	// DatabaseURL, when set, is used instead of a local PostgreSQL.
 	DatabaseURL string
-	// UI starts the Temporal Web UI server (default true via Start's caller).
-	UI  bool
-	Log *slog.Logger
+	// UI starts the Temporal Web UI server.
+	UI bool
+	// TemporalInMemory keeps Temporal's state in memory instead of a file
+	// under DataDir (the benchmark: a stand-in for a Temporal cluster on
+	// other machines, without SQLite's fsyncs on this one).
+	TemporalInMemory bool
+	Log              *slog.Logger
 }
 
 // Stack is a running set of services.
@@ -39,7 +44,11 @@ type Stack struct {
 	// LogDir holds each service's log file.
 	LogDir   string
 	children []*proc.Process
+	pids     map[string]int
 }
+
+// Pids names the services' process ids (postgres, s3, temporal, ui).
+func (s *Stack) Pids() map[string]int { return s.pids }
 
 // Start starts the services in order (PostgreSQL, S3, Temporal, UI). On
 // error, whatever started is stopped again.
@@ -57,8 +66,10 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 			s.Stop()
 		}
 	}()
+	s.pids = map[string]int{}
 	add := func(p *proc.Process, what, where string) {
 		s.children = append(s.children, p)
+		s.pids[strings.Fields(what)[0]] = p.Pid()
 		opts.Log.Info("started "+what, "at", where, "log", p.Log)
 	}
 	if opts.DatabaseURL != "" {
@@ -78,7 +89,11 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	add(p, "versitygw (S3)", endpoint)
 	s.S3Endpoint = endpoint
 
-	p, addr, err := startTemporal(ctx, filepath.Join(dir, "temporal.db"), s.LogDir)
+	dbFile := filepath.Join(dir, "temporal.db")
+	if opts.TemporalInMemory {
+		dbFile = ""
+	}
+	p, addr, err := startTemporal(ctx, dbFile, s.LogDir)
 	if err != nil {
 		return s, err
 	}

@@ -102,6 +102,17 @@ type Config struct {
 	// of one Phase 2 request (STREAMBATCH_UPLOAD_BYTES_IN_FLIGHT, default
 	// 64 MiB). It must be at least ItemMaxBytes.
 	UploadBytesInFlight int
+	// IngestMemory bounds the bytes all Phase 2 streams of an API process
+	// hold at once in chunks and uploads (STREAMBATCH_INGEST_MEMORY,
+	// default 48 MiB); a stream that would exceed it sends its partial
+	// chunk and waits, which slows its client down.
+	IngestMemory int
+	// MemoryLimit is the Go runtime's soft memory limit for the process
+	// (STREAMBATCH_MEMORY_LIMIT); 0, the default, means IngestMemory +
+	// 48 MiB for serve, 64 MiB for worker, their sum for dev. The standard
+	// GOMEMLIMIT, when set, wins. Near the limit the garbage collector runs
+	// more often instead of letting the heap double.
+	MemoryLimit int
 	// WorkflowWindow bounds the chunk activities one batch workflow has
 	// outstanding (STREAMBATCH_WORKFLOW_WINDOW, default 100; the server
 	// refuses more than 2,000).
@@ -136,9 +147,33 @@ func Default() Config {
 		ChunksInFlight:      4,
 		UploadsInFlight:     32,
 		UploadBytesInFlight: 64 << 20,
+		IngestMemory:        48 << 20,
 		WorkflowWindow:      100,
 		LogLevel:            "info",
 	}
+}
+
+// Process roles, for the automatic memory limit.
+const (
+	RoleServe  = "serve"
+	RoleWorker = "worker"
+	RoleDev    = "dev"
+)
+
+// SoftMemoryLimit returns the runtime memory limit for a process of the
+// given role (see MemoryLimit).
+func (c *Config) SoftMemoryLimit(role string) int64 {
+	if c.MemoryLimit > 0 {
+		return int64(c.MemoryLimit)
+	}
+	serve, worker := int64(c.IngestMemory)+48<<20, int64(64<<20)
+	switch role {
+	case RoleServe:
+		return serve
+	case RoleWorker:
+		return worker
+	}
+	return serve + worker
 }
 
 // MaxConns returns the pgx pool size to use.
@@ -231,6 +266,12 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.UploadBytesInFlight < c.ItemMaxBytes {
 		bad(EnvUploadBytesInFlight, "must be at least %s (%d), got %d", EnvItemMaxBytes, c.ItemMaxBytes, c.UploadBytesInFlight)
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
+		bad(EnvMemoryLimit, "must be 0 (automatic) or at least 32 MiB, got %d", c.MemoryLimit)
+	}
+	if c.IngestMemory < 8<<20 {
+		bad(EnvIngestMemory, "must be at least 8 MiB, got %d", c.IngestMemory)
 	}
 	if c.SealTimeout < time.Minute {
 		bad(EnvSealTimeout, "must be at least 1m, got %s", c.SealTimeout)

@@ -36,6 +36,8 @@ const (
 	EnvUploadsInFlight     = "STREAMBATCH_UPLOADS_IN_FLIGHT"
 	EnvUploadBytesInFlight = "STREAMBATCH_UPLOAD_BYTES_IN_FLIGHT"
 	EnvWorkflowWindow      = "STREAMBATCH_WORKFLOW_WINDOW"
+	EnvIngestMemory        = "STREAMBATCH_INGEST_MEMORY"
+	EnvMemoryLimit         = "STREAMBATCH_MEMORY_LIMIT"
 	EnvLogLevel            = "STREAMBATCH_LOG_LEVEL"
 	EnvDebugAddr           = "STREAMBATCH_DEBUG_ADDR"
 )
@@ -116,6 +118,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	num(EnvUploadsInFlight, &c.UploadsInFlight)
 	size(EnvUploadBytesInFlight, &c.UploadBytesInFlight)
 	num(EnvWorkflowWindow, &c.WorkflowWindow)
+	size(EnvIngestMemory, &c.IngestMemory)
+	size(EnvMemoryLimit, &c.MemoryLimit)
 	str(EnvLogLevel, &c.LogLevel)
 	str(EnvDebugAddr, &c.DebugAddr)
 	if len(errs) > 0 {

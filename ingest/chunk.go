@@ -17,28 +17,49 @@ type chunk struct {
 	failed       []int
 	keptBytes    int   // payload bytes kept in the chunk (not offloaded)
 	payloadBytes int64 // all payload bytes, offloaded included
+	held         int64 // bytes of the process-wide memory budget it holds
 	uploads      sync.WaitGroup
+}
+
+// release returns the chunk's share of the memory budget (once).
+func (c *chunk) release(g *Ingester) {
+	g.releaseMemory(c.held)
+	c.held = 0
 }
 
 // add puts an accepted item into the current chunk, starting the upload of
 // its payload when it is at or above the offload threshold, and flushes the
-// chunk when it is full. Blocking on the upload and chunk bounds is what
-// slows the reader (and the client) down when storage is slower.
+// chunk when it is full. Blocking on the upload, chunk and memory bounds is
+// what slows the reader (and the client) down when storage is slower.
 func (s *stream) add(ctx context.Context, it batch.Item) error {
-	if s.cur == nil {
-		s.cur = &chunk{}
-	}
-	c := s.cur
 	size := 0
 	if it.Payload != nil {
 		size = len(*it.Payload)
 	}
-	if it.Payload != nil && it.PayloadType != batch.PayloadTypeStore && size >= s.g.limits.OffloadThreshold {
-		if err := s.offload(ctx, c, &it); err != nil {
+	offload := it.Payload != nil && it.PayloadType != batch.PayloadTypeStore && size >= s.g.limits.OffloadThreshold
+	// Memory the item holds until it is uploaded (offloaded) or signalled
+	// (kept; counted twice for the chunk's encoded copy).
+	need := int64(size)
+	if !offload {
+		need = 2 * int64(size+len(it.Options)+len(it.Task)+64)
+	}
+	if err := s.reserve(ctx, need); err != nil {
+		return err
+	}
+	if s.cur == nil {
+		s.cur = &chunk{}
+	}
+	c := s.cur
+	if offload {
+		if err := s.offload(ctx, c, &it, need); err != nil {
+			s.g.releaseMemory(need)
 			return err
 		}
-	} else if it.PayloadType != batch.PayloadTypeStore {
-		c.keptBytes += size
+	} else {
+		c.held += need
+		if it.PayloadType != batch.PayloadTypeStore {
+			c.keptBytes += size
+		}
 	}
 	c.payloadBytes += int64(size)
 	c.items = append(c.items, it)
@@ -52,9 +73,28 @@ func (s *stream) add(ctx context.Context, it batch.Item) error {
 	return nil
 }
 
+// reserve takes n bytes of the process-wide memory budget. When the budget
+// is spent (many concurrent streams), it first sends this stream's partial
+// chunk, whose memory then comes back, so streams never wait on each other
+// while holding what the others need.
+func (s *stream) reserve(ctx context.Context, n int64) error {
+	if s.g.mem == nil {
+		return nil
+	}
+	n = min(n, s.g.memCap)
+	if s.g.mem.TryAcquire(n) {
+		return nil
+	}
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	return s.g.mem.Acquire(ctx, n)
+}
+
 // offload starts writing the item's payload to its packet key and turns
-// the item into a reference to it.
-func (s *stream) offload(ctx context.Context, c *chunk, it *batch.Item) error {
+// the item into a reference to it; held bytes of the budget are released
+// when the upload ends.
+func (s *stream) offload(ctx context.Context, c *chunk, it *batch.Item, held int64) error {
 	data := *it.Payload
 	size := int64(len(data))
 	contentType := it.PayloadType
@@ -73,6 +113,7 @@ func (s *stream) offload(ctx context.Context, c *chunk, it *batch.Item) error {
 		defer c.uploads.Done()
 		defer s.uploads.Release(1)
 		defer s.upBytes.Release(size)
+		defer s.g.releaseMemory(held)
 		return s.g.objects.Put(ctx, key, contentType, strings.NewReader(data), size)
 	})
 	return nil
@@ -93,6 +134,7 @@ func (s *stream) flush(ctx context.Context) error {
 	s.seq++
 	s.eg.Go(func() error {
 		defer s.chunks.Release(1)
+		defer c.release(s.g)
 		c.uploads.Wait()
 		if err := ctx.Err(); err != nil {
 			return err // an upload failed; its error is the group's
@@ -133,4 +175,9 @@ func (s *stream) send(ctx context.Context, c *chunk, seq int) error {
 }
 
 // abandon drops the chunk being built after a read error.
-func (s *stream) abandon() { s.cur = nil }
+func (s *stream) abandon() {
+	if s.cur != nil {
+		s.cur.release(s.g)
+		s.cur = nil
+	}
+}

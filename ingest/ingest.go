@@ -38,6 +38,9 @@ type Limits struct {
 	ChunksInFlight      int
 	UploadsInFlight     int
 	UploadBytesInFlight int
+	// Memory bounds the bytes all streams of the process hold at once
+	// (kept items and uploads); 0 means no process-wide bound.
+	Memory int
 }
 
 // maxStagedChunkBytes bounds the payload bytes a chunk keeps (not
@@ -51,11 +54,24 @@ type Ingester struct {
 	objects  Objects
 	signaler Signaler
 	log      *slog.Logger
+	mem      *semaphore.Weighted // process-wide memory budget (nil: none)
+	memCap   int64
 }
 
 // New returns an Ingester.
 func New(limits Limits, objects Objects, signaler Signaler, log *slog.Logger) *Ingester {
-	return &Ingester{limits: limits, objects: objects, signaler: signaler, log: log}
+	g := &Ingester{limits: limits, objects: objects, signaler: signaler, log: log}
+	if limits.Memory > 0 {
+		g.memCap = int64(limits.Memory)
+		g.mem = semaphore.NewWeighted(g.memCap)
+	}
+	return g
+}
+
+func (g *Ingester) releaseMemory(n int64) {
+	if g.mem != nil && n > 0 {
+		g.mem.Release(min(n, g.memCap))
+	}
 }
 
 // Request is one Phase 2 stream.

@@ -367,3 +367,46 @@ func BenchmarkIngestSmallItems(b *testing.B) {
 		}
 	}
 }
+
+// Concurrent streams share one memory budget far smaller than what they
+// would hold together; they still all finish (each flushes its partial
+// chunk before waiting) and deliver every item.
+func TestSharedMemoryBudgetCannotDeadlock(t *testing.T) {
+	t.Parallel()
+	l := testLimits
+	l.Memory = 64 << 10
+	p := newPipe(l)
+	body := lines(500, func(i int) string { return strings.Repeat("m", 1024) })
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := p.run(500, body, nil)
+			if err == nil && res.Accepted != 500 {
+				err = fmt.Errorf("accepted %d", res.Accepted)
+			}
+			errs <- err
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("streams deadlocked on the shared memory budget")
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := len(p.sig.chunks); got < 4*5 {
+		t.Fatalf("%d chunks: the budget should have forced small chunks", got)
+	}
+	if !p.ing.mem.TryAcquire(int64(l.Memory)) {
+		t.Fatal("budget not fully released after the streams")
+	}
+}

@@ -42,6 +42,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listen on %s (%s): %w", cfg.HTTPAddr, config.EnvHTTPAddr, err)
 	}
 	app.StartDebug(ctx, cfg.DebugAddr, logger)
+	app.SetMemoryLimit(cfg, config.RoleServe, logger)
 	logger.Info("serving", "addr", ln.Addr().String())
 	return app.Serve(ctx, ln, a.API().Handler(), logger)
 }
@@ -62,6 +63,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	app.StartDebug(ctx, cfg.DebugAddr, logger)
+	app.SetMemoryLimit(cfg, config.RoleWorker, logger)
 	logger.Info("worker started", "task_queue", cfg.TaskQueue, "activity_concurrency", cfg.IngestConcurrency)
 	<-ctx.Done()
 	logger.Info("stopping worker")

@@ -72,6 +72,7 @@ Prints "API: <url>", "Temporal UI: <url>" and "API key: <key>".`, stderr)
 	if err != nil {
 		return err
 	}
+	app.SetMemoryLimit(cfg, config.RoleDev, logger)
 	w := a.Worker()
 	if err := w.Start(); err != nil {
 		return err

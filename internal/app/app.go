@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -95,6 +96,17 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 	return a, nil
 }
 
+// SetMemoryLimit applies the configuration's soft memory limit for role,
+// unless GOMEMLIMIT is set (the runtime then already applied it).
+func SetMemoryLimit(cfg config.Config, role string, logger *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := cfg.SoftMemoryLimit(role)
+	debug.SetMemoryLimit(limit)
+	logger.Debug("soft memory limit", "bytes", limit)
+}
+
 // Close releases every connection.
 func (a *App) Close() {
 	if a.Temporal != nil {
@@ -112,7 +124,7 @@ func (a *App) API() *api.Server {
 	ing := ingest.New(ingest.Limits{
 		ItemMaxBytes: c.ItemMaxBytes, OffloadThreshold: c.OffloadThreshold, ChunkItems: c.ChunkItems,
 		ChunkBytes: c.ChunkBytes, ChunkInlineBytes: c.ChunkInlineBytes, ChunksInFlight: c.ChunksInFlight,
-		UploadsInFlight: c.UploadsInFlight, UploadBytesInFlight: c.UploadBytesInFlight,
+		UploadsInFlight: c.UploadsInFlight, UploadBytesInFlight: c.UploadBytesInFlight, Memory: c.IngestMemory,
 	}, a.Blob, wf, a.Log)
 	return api.New(api.Options{
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait,

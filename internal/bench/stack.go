@@ -127,6 +127,8 @@ func envOf(c config.Config) []string {
 		config.EnvUploadsInFlight + "=" + fmt.Sprint(c.UploadsInFlight),
 		config.EnvUploadBytesInFlight + "=" + fmt.Sprint(c.UploadBytesInFlight),
 		config.EnvWorkflowWindow + "=" + fmt.Sprint(c.WorkflowWindow),
+		config.EnvIngestMemory + "=" + fmt.Sprint(c.IngestMemory),
+		config.EnvMemoryLimit + "=" + fmt.Sprint(c.MemoryLimit),
 	}
 }
 

@@ -81,7 +81,7 @@ type Config struct {
 	SealWait time.Duration
 
 	// ChunkItems is the most items one chunk signal carries
-	// (STREAMBATCH_CHUNK_ITEMS, default 1000).
+	// (STREAMBATCH_CHUNK_ITEMS, default 5000).
 	ChunkItems int
 	// ChunkBytes is the most payload bytes one chunk groups, offloaded
 	// packets included (STREAMBATCH_CHUNK_BYTES, default 32 MiB).
@@ -141,7 +141,7 @@ func Default() Config {
 		IngestConcurrency:   32,
 		SealTimeout:         30 * time.Minute,
 		SealWait:            30 * time.Second,
-		ChunkItems:          1000,
+		ChunkItems:          5000,
 		ChunkBytes:          32 << 20,
 		ChunkInlineBytes:    4 << 10,
 		ChunksInFlight:      4,

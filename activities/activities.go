@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
+	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/store"
 	"github.com/streambatch/streambatch/workflows"
 )
@@ -46,6 +48,8 @@ type Activities struct {
 	MaxChunkBytes int64
 	// PacketChecks bounds concurrent HEAD requests per chunk (default 32).
 	PacketChecks int
+	// Metrics records attempt durations and failures (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // Register registers the activities under their contract names.
@@ -67,7 +71,8 @@ func invalidChunk(format string, args ...any) error {
 // exists with the size the handler wrote, and inserts the owned items in one
 // PostgreSQL round trip. Indexes that already have a run are skipped, so a
 // retry inserts nothing twice.
-func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.EnqueueInput) (workflows.EnqueueResult, error) {
+func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.EnqueueInput) (res workflows.EnqueueResult, err error) {
+	defer a.observe(workflows.ActivityOffloadAndEnqueue, time.Now(), &err)
 	heartbeat(ctx, "loading")
 	items, err := a.loadItems(ctx, in)
 	if err != nil {
@@ -94,6 +99,10 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 		}
 	}
 	return workflows.EnqueueResult{Inserted: n}, nil
+}
+
+func (a *Activities) observe(name string, start time.Time, err *error) {
+	a.Metrics.Activity(name, time.Since(start), *err)
 }
 
 // heartbeat tells Temporal the attempt is alive, so the chunk of a worker
@@ -167,7 +176,8 @@ func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error
 }
 
 // Seal seals the batch (it has every run) and deletes its staged chunks.
-func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (workflows.SealResult, error) {
+func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (res workflows.SealResult, err error) {
+	defer a.observe(workflows.ActivitySeal, time.Now(), &err)
 	b, err := a.Runs.SealBatch(ctx, in.BatchID)
 	if errors.Is(err, store.ErrNotPending) {
 		return workflows.SealResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeBatchNotPending, err)
@@ -178,7 +188,6 @@ func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (workflow
 	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
 		return workflows.SealResult{}, err
 	}
-	res := workflows.SealResult{}
 	if b.SealedAt != nil {
 		res.SealedAt = *b.SealedAt
 	}
@@ -187,7 +196,8 @@ func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (workflow
 
 // Abort marks the batch ABORTED and its queued runs CANCELED, and deletes
 // its staged chunks. A batch sealed before the abort stays sealed.
-func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (workflows.AbortResult, error) {
+func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (res workflows.AbortResult, err error) {
+	defer a.observe(workflows.ActivityAbort, time.Now(), &err)
 	b, err := a.Runs.AbortBatch(ctx, in.BatchID, in.Reason)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -35,10 +35,13 @@ func (s *Server) failIngest(c *gin.Context, err error) {
 	var val *ingest.ValidationError
 	switch {
 	case errors.As(err, &syn):
+		s.metrics.Phase2("client_error")
 		fail(c, http.StatusBadRequest, syn.Msg)
 	case errors.As(err, &val):
+		s.metrics.Phase2("client_error")
 		fail(c, http.StatusUnprocessableEntity, val.Msg)
 	default:
+		s.metrics.Phase2("server_error")
 		s.failInternal(c, err, true)
 	}
 }

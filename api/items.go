@@ -47,6 +47,7 @@ func (s *Server) streamItems(c *gin.Context) {
 		s.answerFinished(c, b.ID, res)
 		return
 	}
+	s.metrics.Ingested(res.Accepted, res.Deduplicated, res.Bytes, res.OffloadedBytes)
 	if err != nil {
 		s.failIngest(c, err)
 		return
@@ -60,6 +61,7 @@ func (s *Server) streamItems(c *gin.Context) {
 		// Indexes are missing: answer at once, the client will re-send.
 		enq, exp := seen.Len(), b.RunCount
 		resp.EnqueuedCount, resp.ExpectedCount = &enq, &exp
+		s.metrics.Phase2("not_sealed")
 		c.JSON(http.StatusOK, resp)
 		return
 	}
@@ -77,6 +79,7 @@ func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsRespon
 	switch {
 	case err == nil && r.State == workflows.StateSealed:
 		resp.Sealed = true
+		s.metrics.Phase2("sealed")
 		c.JSON(http.StatusOK, resp)
 		return
 	case err == nil:
@@ -90,6 +93,7 @@ func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsRespon
 	now, gerr := s.store.GetBatchAnyEnv(ctx, b.ID)
 	if gerr == nil && now.Done() {
 		resp.Sealed = true
+		s.metrics.Phase2("sealed")
 		c.JSON(http.StatusOK, resp)
 		return
 	}
@@ -105,6 +109,7 @@ func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsRespon
 	s.log.WarnContext(ctx, "seal not reported in time", "batch_id", b.ID, "wait", s.opts.SealWait, "runs", total, "error", err)
 	exp := b.RunCount
 	resp.EnqueuedCount, resp.ExpectedCount = &total, &exp
+	s.metrics.Phase2("not_sealed")
 	c.JSON(http.StatusOK, resp)
 }
 

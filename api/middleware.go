@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +67,7 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		c.Header("X-Request-Id", id)
 		start := time.Now()
 		c.Next()
+		s.metrics.HTTPRequest(c.FullPath(), strconv.Itoa(c.Writer.Status()), time.Since(start))
 		s.log.InfoContext(c.Request.Context(), "request",
 			"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
 			"duration_ms", time.Since(start).Milliseconds(), "batch_id", c.Param("batchId"), "request_id", id)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/store"
 	"github.com/streambatch/streambatch/workflows"
 )
@@ -39,6 +40,8 @@ type Deps struct {
 	// Ready lists named readiness checks (PostgreSQL, Temporal, S3).
 	Ready map[string]Checker
 	Log   *slog.Logger
+	// Metrics records request metrics and serves /metrics (nil: neither).
+	Metrics *metrics.Metrics
 }
 
 // Server holds the handlers' dependencies.
@@ -50,6 +53,7 @@ type Server struct {
 	packets   Presigner
 	ready     map[string]Checker
 	log       *slog.Logger
+	metrics   *metrics.Metrics
 	jwtSecret []byte
 }
 
@@ -59,7 +63,7 @@ func New(opts Options, deps Deps) *Server {
 		opts.SnapshotTimeout = 3 * time.Second
 	}
 	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, ingester: deps.Ingester,
-		packets: deps.Packets, ready: deps.Ready, log: deps.Log, jwtSecret: []byte(opts.JWTSecret)}
+		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics, jwtSecret: []byte(opts.JWTSecret)}
 }
 
 // Handler builds the Gin engine with every route.
@@ -76,6 +80,9 @@ func (s *Server) Handler() http.Handler {
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)
+	if s.metrics != nil {
+		r.GET("/metrics", gin.WrapH(s.metrics.Handler()))
+	}
 
 	v3 := r.Group("/api/v3")
 	v3.POST("/batches", s.authenticate, s.createBatch)

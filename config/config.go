@@ -118,6 +118,10 @@ type Config struct {
 	// refuses more than 2,000).
 	WorkflowWindow int
 
+	// MetricsAddr serves the worker's Prometheus metrics at /metrics when
+	// set (STREAMBATCH_METRICS_ADDR, default empty = off); the API serves
+	// its metrics at /metrics on STREAMBATCH_HTTP_ADDR.
+	MetricsAddr string
 	// DebugAddr serves Go's /debug/pprof profiles when set
 	// (STREAMBATCH_DEBUG_ADDR, default empty = off). Bind it to loopback.
 	DebugAddr string

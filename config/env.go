@@ -40,6 +40,7 @@ const (
 	EnvMemoryLimit         = "STREAMBATCH_MEMORY_LIMIT"
 	EnvLogLevel            = "STREAMBATCH_LOG_LEVEL"
 	EnvDebugAddr           = "STREAMBATCH_DEBUG_ADDR"
+	EnvMetricsAddr         = "STREAMBATCH_METRICS_ADDR"
 )
 
 // FromEnv returns Default overridden by the environment, read through
@@ -122,6 +123,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	size(EnvMemoryLimit, &c.MemoryLimit)
 	str(EnvLogLevel, &c.LogLevel)
 	str(EnvDebugAddr, &c.DebugAddr)
+	str(EnvMetricsAddr, &c.MetricsAddr)
 	if len(errs) > 0 {
 		return c, fmt.Errorf("invalid configuration:\n  %w", joinIndented(errs))
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/streambatch/streambatch/batch"
 )
@@ -108,6 +109,7 @@ func (s *stream) offload(ctx context.Context, c *chunk, it *batch.Item, held int
 	}
 	it.Payload, it.PayloadType, it.PacketSize = &key, batch.PayloadTypeStore, size
 	s.res.Offloaded++
+	s.res.OffloadedBytes += size
 	c.uploads.Add(1)
 	s.eg.Go(func() error {
 		defer c.uploads.Done()
@@ -135,7 +137,9 @@ func (s *stream) flush(ctx context.Context) error {
 	s.eg.Go(func() error {
 		defer s.chunks.Release(1)
 		defer c.release(s.g)
+		start := time.Now()
 		c.uploads.Wait()
+		s.g.metrics.ChunkStage("uploads", time.Since(start))
 		if err := ctx.Err(); err != nil {
 			return err // an upload failed; its error is the group's
 		}
@@ -162,14 +166,18 @@ func (s *stream) send(ctx context.Context, c *chunk, seq int) error {
 		ref.Items = c.items
 	} else {
 		ref.Key = batch.StagedChunkKey(s.req.Batch.Env, s.req.Batch.BatchID, s.id, seq)
+		start := time.Now()
 		if err := s.g.objects.Put(ctx, ref.Key, "application/json", bytes.NewReader(body), ref.Size); err != nil {
 			return err
 		}
+		s.g.metrics.ChunkStage("stage", time.Since(start))
 		s.staged.Add(1)
 	}
+	start := time.Now()
 	if err := s.g.signaler.SignalChunk(ctx, s.req.Batch, ref); err != nil {
 		return err
 	}
+	s.g.metrics.ChunkStage("signal", time.Since(start))
 	s.signalled.Add(1)
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/ndjson"
 	"github.com/streambatch/streambatch/workflows"
 )
@@ -56,11 +57,12 @@ type Ingester struct {
 	log      *slog.Logger
 	mem      *semaphore.Weighted // process-wide memory budget (nil: none)
 	memCap   int64
+	metrics  *metrics.Metrics
 }
 
-// New returns an Ingester.
-func New(limits Limits, objects Objects, signaler Signaler, log *slog.Logger) *Ingester {
-	g := &Ingester{limits: limits, objects: objects, signaler: signaler, log: log}
+// New returns an Ingester; m may be nil.
+func New(limits Limits, objects Objects, signaler Signaler, log *slog.Logger, m *metrics.Metrics) *Ingester {
+	g := &Ingester{limits: limits, objects: objects, signaler: signaler, log: log, metrics: m}
 	if limits.Memory > 0 {
 		g.memCap = int64(limits.Memory)
 		g.mem = semaphore.NewWeighted(g.memCap)
@@ -93,8 +95,10 @@ type Result struct {
 	// index was already accepted, before or earlier in this stream.
 	Accepted     int
 	Deduplicated int
-	// Offloaded counts payloads written to packet keys.
-	Offloaded int
+	// Offloaded counts payloads written to packet keys, OffloadedBytes
+	// their size.
+	Offloaded      int
+	OffloadedBytes int64
 	// Chunks counts chunk signals sent; Staged those staged in S3.
 	Chunks int
 	Staged int

@@ -93,7 +93,7 @@ type pipe struct {
 
 func newPipe(l Limits) *pipe {
 	p := &pipe{objs: newFakeObjects(), sig: &fakeSignaler{}}
-	p.ing = New(l, p.objs, p.sig, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p.ing = New(l, p.objs, p.sig, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	return p
 }
 

@@ -185,3 +185,22 @@ func (s *Store) BeginStream(ctx context.Context, id string) (int, error) {
 	}
 	return n, nil
 }
+
+// CountBatchesByState returns how many batches are in each state.
+func (s *Store) CountBatchesByState(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, s.q.get("count_batches_by_state"))
+	if err != nil {
+		return nil, fmt.Errorf("store: count batches: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var state string
+		var n int
+		if err := rows.Scan(&state, &n); err != nil {
+			return nil, err
+		}
+		out[state] = n
+	}
+	return out, rows.Err()
+}

@@ -99,3 +99,6 @@ SELECT pg_advisory_xact_lock(hashtextextended($1, 0));
 
 -- name: pending_batch
 SELECT environment_id, created_at FROM batches WHERE id = $1 AND status = 'PENDING';
+
+-- name: count_batches_by_state
+SELECT status, count(*) FROM batches GROUP BY status;

@@ -63,6 +63,7 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	app.StartDebug(ctx, cfg.DebugAddr, logger)
+	app.StartMetrics(ctx, cfg.MetricsAddr, a.Metrics, logger)
 	app.SetMemoryLimit(cfg, config.RoleWorker, logger)
 	logger.Info("worker started", "task_queue", cfg.TaskQueue, "activity_concurrency", cfg.IngestConcurrency)
 	<-ctx.Done()

@@ -24,6 +24,7 @@ import (
 	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/store"
 	"github.com/streambatch/streambatch/worker"
 	"github.com/streambatch/streambatch/workflows"
@@ -37,6 +38,9 @@ type App struct {
 	Store    *store.Store
 	Blob     *blob.Store
 	Temporal client.Client
+	// Metrics is the process's Prometheus registry (nil when the App was
+	// assembled by hand, as tests do).
+	Metrics *metrics.Metrics
 }
 
 // NewLogger returns the JSON logger of the given level, writing to stderr.
@@ -53,13 +57,14 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 	if err := cfg.Validate(need); err != nil {
 		return nil, err
 	}
-	a := &App{Config: cfg, Log: logger}
+	a := &App{Config: cfg, Log: logger, Metrics: metrics.New()}
 	if need&config.NeedDatabase != 0 {
 		st, err := store.Open(ctx, cfg.DatabaseURL, cfg.MaxConns())
 		if err != nil {
 			return nil, err
 		}
 		a.Store = st
+		a.Metrics.Register(metrics.NewBatchStates(st.CountBatchesByState))
 		applied, err := st.Migrate(ctx)
 		if err != nil {
 			a.Close()
@@ -80,9 +85,10 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 	}
 	if need&config.NeedTemporal != 0 {
 		c, err := client.DialContext(ctx, client.Options{
-			HostPort:  cfg.TemporalAddress,
-			Namespace: cfg.TemporalNamespace,
-			Logger:    log.NewStructuredLogger(logger.With("component", "temporal")),
+			HostPort:       cfg.TemporalAddress,
+			Namespace:      cfg.TemporalNamespace,
+			Logger:         log.NewStructuredLogger(logger.With("component", "temporal")),
+			MetricsHandler: a.Metrics.TemporalHandler(),
 		})
 		if err != nil {
 			a.Close()
@@ -125,12 +131,12 @@ func (a *App) API() *api.Server {
 		ItemMaxBytes: c.ItemMaxBytes, OffloadThreshold: c.OffloadThreshold, ChunkItems: c.ChunkItems,
 		ChunkBytes: c.ChunkBytes, ChunkInlineBytes: c.ChunkInlineBytes, ChunksInFlight: c.ChunksInFlight,
 		UploadsInFlight: c.UploadsInFlight, UploadBytesInFlight: c.UploadBytesInFlight, Memory: c.IngestMemory,
-	}, a.Blob, wf, a.Log)
+	}, a.Blob, wf, a.Log, a.Metrics)
 	return api.New(api.Options{
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
 	}, api.Deps{
-		Store: a.Store, Workflows: wf, Ingester: ing, Log: a.Log, Packets: a.Blob,
+		Store: a.Store, Workflows: wf, Ingester: ing, Log: a.Log, Packets: a.Blob, Metrics: a.Metrics,
 		Ready: map[string]api.Checker{
 			"postgres": a.Store.Ping,
 			"s3":       a.Blob.CheckBucket,
@@ -144,7 +150,7 @@ func (a *App) API() *api.Server {
 
 // Worker builds the Temporal worker with the activities.
 func (a *App) Worker() sdkworker.Worker {
-	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20}
+	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics}
 	return worker.New(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency})
 }
 

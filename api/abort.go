@@ -81,6 +81,7 @@ func (s *Server) abortBatch(c *gin.Context) {
 // readAbortReason reads the optional JSON body {"reason": "..."}.
 func readAbortReason(c *gin.Context) (string, bool) {
 	const fallback = "aborted through the API"
+	limitSmallBody(c)
 	if c.Request.ContentLength > maxAbortBody {
 		fail(c, http.StatusRequestEntityTooLarge, "Request body too large")
 		return "", false

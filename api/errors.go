@@ -2,7 +2,10 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
 
 	"github.com/gin-gonic/gin"
 
@@ -40,6 +43,15 @@ func (s *Server) failIngest(c *gin.Context, err error) {
 	case errors.As(err, &val):
 		s.metrics.Phase2("client_error")
 		fail(c, http.StatusUnprocessableEntity, val.Msg)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.metrics.Phase2("client_error")
+		fail(c, http.StatusRequestTimeout, fmt.Sprintf("Request body sent nothing for %s: keep the stream flowing, or retry", s.opts.BodyIdleTimeout))
+	case errors.Is(err, io.ErrUnexpectedEOF) || c.Request.Context().Err() != nil:
+		// The client cut the connection: nobody reads this answer, and it
+		// is not a server fault.
+		s.metrics.Phase2("client_error")
+		s.log.InfoContext(c.Request.Context(), "client left mid-stream", "error", err, "request_id", requestID(c))
+		fail(c, http.StatusBadRequest, "Request body ended before the stream did")
 	default:
 		s.metrics.Phase2("server_error")
 		s.failInternal(c, err, true)

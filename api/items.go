@@ -41,7 +41,9 @@ func (s *Server) streamItems(c *gin.Context) {
 		return
 	}
 	snapshot := time.Since(start)
-	res, err := s.ingester.Ingest(ctx, ingest.Request{Batch: s.workflowInput(b), Body: c.Request.Body, Seen: seen})
+	body, lift := s.streamBody(c)
+	res, err := s.ingester.Ingest(ctx, ingest.Request{Batch: s.workflowInput(b), Body: body, Seen: seen})
+	lift()
 	if errors.Is(err, workflows.ErrClosed) {
 		// The workflow finished while we streamed: report how.
 		s.answerFinished(c, b.ID, res)

@@ -25,6 +25,13 @@ type Options struct {
 	// SnapshotTimeout bounds the query for already-accepted indexes before
 	// falling back to PostgreSQL (default 3s).
 	SnapshotTimeout time.Duration
+	// CreateRate and CreateBurst are each environment's token bucket for
+	// batch creation (batches per second, bucket size); 0 rate disables it.
+	CreateRate  float64
+	CreateBurst int
+	// BodyIdleTimeout ends a Phase 2 request whose body sends nothing for
+	// this long (408); 0 disables it.
+	BodyIdleTimeout time.Duration
 }
 
 // Checker is a readiness probe of one dependency.
@@ -54,6 +61,7 @@ type Server struct {
 	ready     map[string]Checker
 	log       *slog.Logger
 	metrics   *metrics.Metrics
+	creates   *createLimiter
 	jwtSecret []byte
 }
 
@@ -63,7 +71,8 @@ func New(opts Options, deps Deps) *Server {
 		opts.SnapshotTimeout = 3 * time.Second
 	}
 	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, ingester: deps.Ingester,
-		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics, jwtSecret: []byte(opts.JWTSecret)}
+		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics,
+		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst), jwtSecret: []byte(opts.JWTSecret)}
 }
 
 // Handler builds the Gin engine with every route.
@@ -85,7 +94,7 @@ func (s *Server) Handler() http.Handler {
 	}
 
 	v3 := r.Group("/api/v3")
-	v3.POST("/batches", s.authenticate, s.createBatch)
+	v3.POST("/batches", s.authenticate, s.limitCreates, s.createBatch)
 	// Content type is checked before authentication, as trigger.dev does.
 	v3.POST("/batches/:batchId/items", s.requireNDJSON, s.authenticate, s.streamItems)
 	v3.GET("/batches/:batchId/items", func(c *gin.Context) {

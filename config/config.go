@@ -126,6 +126,19 @@ type Config struct {
 	// (STREAMBATCH_DEBUG_ADDR, default empty = off). Bind it to loopback.
 	DebugAddr string
 
+	// CreateRate is each environment's sustained batch creation rate per
+	// API process, in batches per second (STREAMBATCH_CREATE_RATE, default
+	// 10; 0 disables the limit). Beyond it Phase 1 answers 429 with
+	// Retry-After.
+	CreateRate float64
+	// CreateBurst is the size of that token bucket
+	// (STREAMBATCH_CREATE_BURST, default 100).
+	CreateBurst int
+	// BodyIdleTimeout ends a Phase 2 request whose body sends nothing for
+	// this long, with 408 (STREAMBATCH_BODY_IDLE_TIMEOUT, default 60s; 0
+	// disables it). A stream may last as long as it keeps sending.
+	BodyIdleTimeout time.Duration
+
 	// LogLevel is debug, info, warn or error (STREAMBATCH_LOG_LEVEL,
 	// default info).
 	LogLevel string
@@ -153,6 +166,9 @@ func Default() Config {
 		UploadBytesInFlight: 64 << 20,
 		IngestMemory:        48 << 20,
 		WorkflowWindow:      100,
+		CreateRate:          10,
+		CreateBurst:         100,
+		BodyIdleTimeout:     time.Minute,
 		LogLevel:            "info",
 	}
 }
@@ -276,6 +292,15 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.IngestMemory < 8<<20 {
 		bad(EnvIngestMemory, "must be at least 8 MiB, got %d", c.IngestMemory)
+	}
+	if c.CreateRate < 0 {
+		bad(EnvCreateRate, "must not be negative, got %g", c.CreateRate)
+	}
+	if c.CreateRate > 0 && c.CreateBurst < 1 {
+		bad(EnvCreateBurst, "must be at least 1, got %d", c.CreateBurst)
+	}
+	if c.BodyIdleTimeout < 0 {
+		bad(EnvBodyIdleTimeout, "must not be negative, got %s", c.BodyIdleTimeout)
 	}
 	if c.SealTimeout < time.Minute {
 		bad(EnvSealTimeout, "must be at least 1m, got %s", c.SealTimeout)

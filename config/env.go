@@ -41,6 +41,9 @@ const (
 	EnvLogLevel            = "STREAMBATCH_LOG_LEVEL"
 	EnvDebugAddr           = "STREAMBATCH_DEBUG_ADDR"
 	EnvMetricsAddr         = "STREAMBATCH_METRICS_ADDR"
+	EnvCreateRate          = "STREAMBATCH_CREATE_RATE"
+	EnvCreateBurst         = "STREAMBATCH_CREATE_BURST"
+	EnvBodyIdleTimeout     = "STREAMBATCH_BODY_IDLE_TIMEOUT"
 )
 
 // FromEnv returns Default overridden by the environment, read through
@@ -124,6 +127,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(EnvLogLevel, &c.LogLevel)
 	str(EnvDebugAddr, &c.DebugAddr)
 	str(EnvMetricsAddr, &c.MetricsAddr)
+	num(EnvCreateBurst, &c.CreateBurst)
+	dur(EnvBodyIdleTimeout, &c.BodyIdleTimeout)
+	if v := strings.TrimSpace(getenv(EnvCreateRate)); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want a number of batches per second, got %q", EnvCreateRate, v))
+		} else {
+			c.CreateRate = f
+		}
+	}
 	if len(errs) > 0 {
 		return c, fmt.Errorf("invalid configuration:\n  %w", joinIndented(errs))
 	}

@@ -393,3 +393,55 @@ func waitRuns(t *testing.T, s *stack, id string, n int) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Batch creation is rate limited per environment: 429 with Retry-After and
+// the X-RateLimit headers; another environment is not affected.
+func TestCreateRateLimit(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	cfg := s.cfg
+	cfg.CreateRate, cfg.CreateBurst = 0.5, 2
+	limited := s.withConfig(t, cfg)
+	_, key := s.newKey(t)
+	_, other := s.newKey(t)
+	for range 2 {
+		if resp, out := limited.createBatch(t, key, map[string]any{"runCount": 1}); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("within the burst: %d %+v", resp.StatusCode, out)
+		}
+	}
+	resp, out := limited.createBatch(t, key, map[string]any{"runCount": 1})
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(out.Error, "rate limit") ||
+		resp.Header.Get("Retry-After") == "" || resp.Header.Get("X-RateLimit-Limit") != "2" || resp.Header.Get("X-RateLimit-Reset") == "" {
+		t.Fatalf("over the limit: %d %+v %v", resp.StatusCode, out, resp.Header)
+	}
+	if resp, _ := limited.createBatch(t, other, map[string]any{"runCount": 1}); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("another environment was limited: %d", resp.StatusCode)
+	}
+}
+
+// A Phase 2 body that stalls longer than the idle timeout ends with 408,
+// and what it sent before the stall is not half-accepted.
+func TestStalledBodyTimesOut(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	cfg := s.cfg
+	cfg.BodyIdleTimeout = 500 * time.Millisecond
+	impatient := s.withConfig(t, cfg)
+	_, key := s.newKey(t)
+	id := impatient.mustCreate(t, key, 3)
+	pr, pw := io.Pipe()
+	go func() {
+		pw.Write([]byte(`{"index":0,"task":"t"}` + "\n"))
+		time.Sleep(2 * time.Second)
+		pw.Close()
+	}()
+	var out streamResp
+	resp, raw := impatient.call(t, http.MethodPost, "/api/v3/batches/"+id+"/items", key, pr, "application/x-ndjson", nil)
+	_ = json.Unmarshal(raw, &out)
+	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(out.Error, "sent nothing") {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	if b := s.batchStatus(t, key, id); b.EnqueuedCount != 0 {
+		t.Fatalf("runs from a timed-out stream: %+v", b)
+	}
+}

@@ -135,6 +135,7 @@ func (a *App) API() *api.Server {
 	return api.New(api.Options{
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
+		CreateRate: c.CreateRate, CreateBurst: c.CreateBurst, BodyIdleTimeout: c.BodyIdleTimeout,
 	}, api.Deps{
 		Store: a.Store, Workflows: wf, Ingester: ing, Log: a.Log, Packets: a.Blob, Metrics: a.Metrics,
 		Ready: map[string]api.Checker{

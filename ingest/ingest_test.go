@@ -410,3 +410,34 @@ func TestSharedMemoryBudgetCannotDeadlock(t *testing.T) {
 		t.Fatal("budget not fully released after the streams")
 	}
 }
+
+// BenchmarkChunkEncoding measures encoding a staged chunk of 5,000 small
+// items (what send does before its S3 PUT) and decoding it (what the
+// enqueue activity does after its GET).
+func BenchmarkChunkEncoding(b *testing.B) {
+	items := make([]batch.Item, 5000)
+	for i := range items {
+		p := fmt.Sprintf(`{"json":{"user":%d,"note":"%s"}}`, i, strings.Repeat("n", 200))
+		items[i] = batch.Item{Index: i, Task: "email", Payload: &p, PayloadType: "application/super+json", Options: []byte(`{"tags":["a"]}`)}
+	}
+	raw, _ := json.Marshal(items)
+	b.Run("encode", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := json.Marshal(items); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		b.ReportAllocs()
+		for b.Loop() {
+			var out []batch.Item
+			if err := json.Unmarshal(raw, &out); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

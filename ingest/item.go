@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/streambatch/streambatch/batch"
 )
@@ -252,20 +254,20 @@ func skipJSONSpace(d []byte, i int) int {
 func skipJSONString(d []byte, i int) int {
 	j := i + 1
 	for j < len(d) {
-		k := bytes.IndexByte(d[j:], '"')
-		if k < 0 {
+		for j+8 <= len(d) && plainJSONBytes(binary.LittleEndian.Uint64(d[j:])) {
+			j += 8
+		}
+		if j >= len(d) {
 			break
 		}
-		j += k
-		// The quote is escaped if an odd number of backslashes precede it.
-		n := 0
-		for b := j - 1; b > i && d[b] == '\\'; b-- {
-			n++
-		}
-		if n%2 == 0 {
+		switch d[j] {
+		case '"':
 			return j + 1
+		case '\\':
+			j += 2
+		default:
+			j++
 		}
-		j++
 	}
 	return len(d)
 }
@@ -399,41 +401,51 @@ func unquoteJSONString(raw []byte) string {
 	if k < 0 {
 		return string(s)
 	}
-	var b strings.Builder
-	b.Grow(len(s)) // unescaping never lengthens the text
-	for {
-		b.Write(s[:k])
-		s = s[k:]
-		if len(s) < 2 {
-			b.Write(s)
+	// One pass, copying the runs between escapes; payloads such as the
+	// trigger.dev SDK's superjson text have an escape every few bytes, so
+	// the runs are found with a plain loop rather than a call per run.
+	buf := make([]byte, k, len(s)) // unescaping never lengthens the text
+	copy(buf, s[:k])
+	for i := k; i < len(s); {
+		j := i
+		for j < len(s) && s[j] != '\\' {
+			j++
+		}
+		buf = append(buf, s[i:j]...)
+		if j >= len(s) {
+			break
+		}
+		i = j
+		if len(s)-i < 2 {
+			buf = append(buf, s[i:]...)
 			break
 		}
 		n := 2
-		switch c := s[1]; c {
+		switch c := s[i+1]; c {
 		case '"', '\\', '/':
-			b.WriteByte(c)
+			buf = append(buf, c)
 		case 'b':
-			b.WriteByte('\b')
+			buf = append(buf, '\b')
 		case 'f':
-			b.WriteByte('\f')
+			buf = append(buf, '\f')
 		case 'n':
-			b.WriteByte('\n')
+			buf = append(buf, '\n')
 		case 'r':
-			b.WriteByte('\r')
+			buf = append(buf, '\r')
 		case 't':
-			b.WriteByte('\t')
+			buf = append(buf, '\t')
 		case 'u':
-			r, ok := jsonHex4(s[2:])
+			r, ok := jsonHex4(s[i+2:])
 			if !ok {
-				b.WriteByte('\\')
+				buf = append(buf, '\\')
 				n = 1
 				break
 			}
 			n = 6
 			if utf16.IsSurrogate(r) {
 				r2, ok2 := rune(-1), false
-				if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
-					r2, ok2 = jsonHex4(s[8:])
+				if len(s)-i >= 12 && s[i+6] == '\\' && s[i+7] == 'u' {
+					r2, ok2 = jsonHex4(s[i+8:])
 				}
 				if d := utf16.DecodeRune(r, r2); ok2 && d != utf8.RuneError {
 					r, n = d, 12
@@ -441,19 +453,14 @@ func unquoteJSONString(raw []byte) string {
 					r = utf8.RuneError
 				}
 			}
-			b.WriteRune(r)
+			buf = utf8.AppendRune(buf, r)
 		default:
-			b.WriteByte('\\')
+			buf = append(buf, '\\')
 			n = 1
 		}
-		s = s[n:]
-		k = bytes.IndexByte(s, '\\')
-		if k < 0 {
-			b.Write(s)
-			break
-		}
+		i += n
 	}
-	return b.String()
+	return unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not used again
 }
 
 // jsonHex4 decodes the four hex digits at the start of s.

@@ -98,9 +98,9 @@ const (
 // plainJSONBytes reports whether none of the 8 bytes of x is '"', '\\' or
 // below 0x20 (bytes ≥ 0x80, parts of UTF-8 sequences, are plain).
 func plainJSONBytes(x uint64) bool {
-	hasZero := func(y uint64) uint64 { return (y - lsb) & ^y & msb }
-	less20 := (x - 0x20*lsb) & ^x & msb
-	return less20|hasZero(x^('"'*lsb))|hasZero(x^('\\'*lsb)) == 0
+	q := x ^ ('"' * lsb)
+	b := x ^ ('\\' * lsb)
+	return ((x-0x20*lsb)&^x|(q-lsb)&^q|(b-lsb)&^b)&msb == 0
 }
 
 func isHex(c byte) bool {

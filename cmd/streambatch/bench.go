@@ -23,7 +23,7 @@ PostgreSQL and S3, with a fixed delay added to every S3 request. It starts its
 own stack (PostgreSQL unless DATABASE_URL is set, versitygw, Temporal, and
 streambatch serve + worker as separate processes) under a temporary folder.
 Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`, stderr)
-	scenarios := fs.String("scenario", "all", "scenarios: all or a comma-separated list of "+scenarioNames())
+	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C) or a comma-separated list of "+scenarioNames())
 	latencies := fs.String("s3-latency", "0ms", "comma-separated S3 latencies to inject, e.g. 0ms,50ms,200ms")
 	systems := fs.String("systems", strings.Join(bench.AllSystems, ","), "systems to run")
 	jsonOut := fs.String("json", "", "write one JSON object per line per (scenario, latency, system) to this file (- for stdout)")
@@ -136,7 +136,7 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 
 func scenarioNames() string {
 	var names []string
-	for _, s := range bench.Scenarios {
+	for _, s := range append(bench.Scenarios, bench.Extra...) {
 		names = append(names, s.Name)
 	}
 	return strings.Join(names, ",")

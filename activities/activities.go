@@ -84,6 +84,11 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 	}
 	heartbeat(ctx, "inserting")
 	n, err := a.Runs.InsertRuns(ctx, in.BatchID, items)
+	if errors.Is(err, store.ErrInvalidData) {
+		// Validation should have refused such an item; retrying cannot
+		// help, so reopen the chunk's indexes instead of blocking the batch.
+		return workflows.EnqueueResult{}, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err)
+	}
 	if err != nil {
 		return workflows.EnqueueResult{}, err
 	}
@@ -195,7 +200,8 @@ func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (res work
 }
 
 // Abort marks the batch ABORTED and its queued runs CANCELED, and deletes
-// its staged chunks. A batch sealed before the abort stays sealed.
+// its staged chunks and offloaded payloads. A batch sealed before the abort
+// stays sealed.
 func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (res workflows.AbortResult, err error) {
 	defer a.observe(workflows.ActivityAbort, time.Now(), &err)
 	b, err := a.Runs.AbortBatch(ctx, in.BatchID, in.Reason)
@@ -208,8 +214,13 @@ func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (res wo
 	case err != nil:
 		return workflows.AbortResult{}, err
 	}
-	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
-		return workflows.AbortResult{}, err
+	// The staged chunks, and the offloaded payloads: the batch's runs are
+	// canceled, and payloads uploaded by streams that never delivered their
+	// items would otherwise stay forever.
+	for _, prefix := range []string{batch.StagingPrefix(in.Env, in.BatchID), batch.PacketPrefix(in.Env) + in.BatchID + "/"} {
+		if _, err := a.Objects.DeletePrefix(ctx, prefix); err != nil {
+			return workflows.AbortResult{}, err
+		}
 	}
 	activity.GetLogger(ctx).Info("batch aborted", "batch", in.BatchID, "reason", in.Reason)
 	return workflows.AbortResult{}, nil

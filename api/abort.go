@@ -87,7 +87,11 @@ func readAbortReason(c *gin.Context) (string, bool) {
 		return "", false
 	}
 	raw, err := io.ReadAll(io.LimitReader(c.Request.Body, maxAbortBody+1))
-	if err != nil || len(raw) > maxAbortBody {
+	if err != nil {
+		failBodyRead(c, err)
+		return "", false
+	}
+	if len(raw) > maxAbortBody {
 		fail(c, http.StatusRequestEntityTooLarge, "Request body too large")
 		return "", false
 	}

@@ -27,7 +27,7 @@ func (s *Server) createBatch(c *gin.Context) {
 	}
 	body, err := io.ReadAll(io.LimitReader(c.Request.Body, maxCreateBody+1))
 	if err != nil {
-		fail(c, http.StatusBadRequest, "Cannot read the request body")
+		failBodyRead(c, err)
 		return
 	}
 	if len(body) > maxCreateBody {
@@ -50,6 +50,7 @@ func (s *Server) createBatch(c *gin.Context) {
 		ParentRunID: req.ParentRunID, ResumeParentOnCompletion: req.ResumeParentOnCompletion,
 	}
 	ctx := c.Request.Context()
+	c.Set(batchIDKey, nb.ID)
 	b, cached, err := s.store.CreateBatchTx(ctx, nb, func(b store.Batch) error {
 		return s.wf.Start(ctx, s.workflowInput(b))
 	})

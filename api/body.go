@@ -1,8 +1,10 @@
 package api
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -38,4 +40,14 @@ func (s *Server) streamBody(c *gin.Context) (io.Reader, func()) {
 // limitSmallBody bounds the time to read a small request body.
 func limitSmallBody(c *gin.Context) {
 	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(smallBodyTimeout))
+}
+
+// failBodyRead answers a small body that could not be read: 408 when it
+// stalled, 400 otherwise.
+func failBodyRead(c *gin.Context, err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		fail(c, http.StatusRequestTimeout, "Request body took too long to arrive")
+		return
+	}
+	fail(c, http.StatusBadRequest, "Cannot read the request body")
 }

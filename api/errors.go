@@ -52,6 +52,10 @@ func (s *Server) failIngest(c *gin.Context, err error) {
 		s.metrics.Phase2("client_error")
 		s.log.InfoContext(c.Request.Context(), "client left mid-stream", "error", err, "request_id", requestID(c))
 		fail(c, http.StatusBadRequest, "Request body ended before the stream did")
+	case errors.As(err, new(*ingest.BodyError)):
+		// Malformed framing (e.g. a bad chunk size): the client's fault.
+		s.metrics.Phase2("client_error")
+		fail(c, http.StatusBadRequest, "Request body could not be read: "+truncate(errors.Unwrap(err).Error(), 200))
 	default:
 		s.metrics.Phase2("server_error")
 		s.failInternal(c, err, true)

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 const (
 	envKey       = "streambatch.env"
 	requestIDKey = "streambatch.request_id"
+	batchIDKey   = "streambatch.batch_id" // a batch created by the request
 )
 
 // authenticate resolves the Bearer API key to its environment.
@@ -60,7 +62,7 @@ func (s *Server) requireNDJSON(c *gin.Context) {
 func (s *Server) requestLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		id := c.GetHeader("X-Request-Id")
-		if id == "" || len(id) > 64 {
+		if !requestIDRE.MatchString(id) {
 			id = batch.NewStreamID()
 		}
 		c.Set(requestIDKey, id)
@@ -68,10 +70,18 @@ func (s *Server) requestLog() gin.HandlerFunc {
 		start := time.Now()
 		c.Next()
 		s.metrics.HTTPRequest(c.FullPath(), strconv.Itoa(c.Writer.Status()), time.Since(start))
+		batchID := c.Param("batchId")
+		if batchID == "" {
+			batchID = c.GetString(batchIDKey)
+		}
 		s.log.InfoContext(c.Request.Context(), "request",
 			"method", c.Request.Method, "route", c.FullPath(), "status", c.Writer.Status(),
-			"duration_ms", time.Since(start).Milliseconds(), "batch_id", c.Param("batchId"), "request_id", id)
+			"duration_ms", time.Since(start).Milliseconds(), "batch_id", truncate(batchID, 64), "request_id", id)
 	}
 }
 
 func requestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+// requestIDRE is what a client-supplied X-Request-Id may look like; other
+// values are replaced, so logs never carry arbitrary client text there.
+var requestIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)

@@ -52,12 +52,12 @@ func (s *Server) listRuns(c *gin.Context) {
 	}
 	after := -1
 	if v := c.Query("cursor"); v != "" {
-		n, err := strconv.Atoi(v)
+		n, err := strconv.ParseInt(v, 10, 32)
 		if err != nil || n < 0 {
 			fail(c, http.StatusBadRequest, "cursor is invalid: pass the nextCursor of the previous page")
 			return
 		}
-		after = n
+		after = int(n)
 	}
 	b, ok := s.loadBatch(c, http.StatusNotFound)
 	if !ok {

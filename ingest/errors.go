@@ -23,3 +23,11 @@ func (e *ValidationError) Error() string { return e.Msg }
 func validationf(format string, args ...any) error {
 	return &ValidationError{Msg: fmt.Sprintf(format, args...)}
 }
+
+// BodyError reports that the request body itself could not be read: the
+// client stalled, cut the connection or sent malformed framing. The API
+// answers 408 for a stall and 400 otherwise.
+type BodyError struct{ Err error }
+
+func (e *BodyError) Error() string { return "read request body: " + e.Err.Error() }
+func (e *BodyError) Unwrap() error { return e.Err }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync/atomic"
@@ -173,10 +172,10 @@ func (s *stream) read(ctx context.Context) error {
 		}
 		var se *ndjson.SyntaxError
 		if errors.As(err, &se) {
-			return &SyntaxError{Line: se.Line, Msg: se.Msg}
+			return s.stop(ctx, &SyntaxError{Line: se.Line, Msg: se.Msg})
 		}
 		if err != nil {
-			return fmt.Errorf("read request body: %w", err)
+			return s.stop(ctx, &BodyError{Err: err})
 		}
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
@@ -193,7 +192,7 @@ func (s *stream) read(ctx context.Context) error {
 			}
 		}
 		if err != nil {
-			return err
+			return s.stop(ctx, err)
 		}
 		s.res.Items++
 		if !s.req.Seen.Add(it.Index) {
@@ -206,4 +205,13 @@ func (s *stream) read(ctx context.Context) error {
 		}
 	}
 	return s.flush(ctx)
+}
+
+// stop ends reading at a bad line or a broken body: the items before it are
+// valid and complete, so their chunk is still sent (best effort; the
+// request's own error is what the client gets). Their payload uploads thus
+// always end up referenced by a run.
+func (s *stream) stop(ctx context.Context, err error) error {
+	_ = s.flush(ctx)
+	return err
 }

@@ -97,15 +97,8 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 		return batch.Item{}, invalid("task is longer than %d bytes", maxTaskLen)
 	}
 	task := unquoteJSONString(taskRaw)
-	switch {
-	case task == "":
-		return batch.Item{}, invalid("task must be a non-empty string")
-	case len(task) > maxTaskLen:
-		return batch.Item{}, invalid("task is longer than %d bytes", maxTaskLen)
-	case !utf8.ValidString(task):
-		return batch.Item{}, invalid("task must be valid UTF-8")
-	case strings.IndexFunc(task, unicode.IsControl) >= 0:
-		return batch.Item{}, invalid("task must not contain control characters")
+	if problem := validTask(task); problem != "" {
+		return batch.Item{}, invalid("%s", problem)
 	}
 
 	item := batch.Item{Index: index, Task: task, PayloadType: batch.PayloadTypeJSON}
@@ -142,6 +135,21 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 		item.Payload = &p
 	}
 	return item, nil
+}
+
+// validTask returns what is wrong with a task identifier, or "".
+func validTask(task string) string {
+	switch {
+	case task == "":
+		return "task must be a non-empty string"
+	case len(task) > maxTaskLen:
+		return fmt.Sprintf("task is longer than %d bytes", maxTaskLen)
+	case !utf8.ValidString(task):
+		return "task must be valid UTF-8"
+	case strings.IndexFunc(task, unicode.IsControl) >= 0:
+		return "task must not contain control characters"
+	}
+	return ""
 }
 
 // itemSyntaxError builds the SyntaxError of a line json.Valid refused, with

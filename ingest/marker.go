@@ -3,6 +3,7 @@ package ingest
 import (
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/ndjson"
@@ -17,7 +18,7 @@ func oversizedItem(rec ndjson.Record, rules itemRules, maxBytes int) (batch.Item
 	if !ok {
 		index = rec.Seq
 	}
-	if !taskOK || task == "" {
+	if !taskOK || validTask(task) != "" {
 		task = "unknown"
 	}
 	if index >= rules.runCount {
@@ -35,28 +36,61 @@ func oversizedItem(rec ndjson.Record, rules itemRules, maxBytes int) (batch.Item
 }
 
 // checkStorable refuses what PostgreSQL text and jsonb columns cannot hold:
-// a NUL character in an inline payload or in the options.
+// a NUL character in an inline payload or the payload type, and in the
+// options (jsonb) the escape \u0000 or a lone UTF-16 surrogate escape.
 func checkStorable(line int, it *batch.Item) error {
 	if it.Payload != nil && it.PayloadType != batch.PayloadTypeStore && strings.IndexByte(*it.Payload, 0) >= 0 {
 		return validationf("Invalid item at index %d (line %d): payload contains the character U+0000, which cannot be stored", it.Index, line)
 	}
-	if jsonHasNULEscape(it.Options) {
+	if strings.IndexFunc(it.PayloadType, unicode.IsControl) >= 0 {
+		return validationf("Invalid item at index %d (line %d): options.payloadType must not contain control characters", it.Index, line)
+	}
+	switch jsonBadEscape(it.Options) {
+	case badEscapeNUL:
 		return validationf("Invalid item at index %d (line %d): options contain the escape \\u0000, which cannot be stored", it.Index, line)
+	case badEscapeSurrogate:
+		return validationf("Invalid item at index %d (line %d): options contain an unpaired UTF-16 surrogate escape (\\uD800–\\uDFFF), which is not valid Unicode", it.Index, line)
 	}
 	return nil
 }
 
-// jsonHasNULEscape reports whether valid JSON text contains the string
-// escape \u0000 (an escaped backslash followed by "u0000" does not count).
-func jsonHasNULEscape(raw []byte) bool {
+// Escapes that valid JSON may hold but PostgreSQL's jsonb refuses.
+const (
+	badEscapeNone = iota
+	badEscapeNUL
+	badEscapeSurrogate
+)
+
+// jsonBadEscape finds, in valid JSON text, a \u0000 escape or a UTF-16
+// surrogate escape that is not part of a high+low pair (an escaped
+// backslash followed by "u…" does not count).
+func jsonBadEscape(raw []byte) int {
 	for i := 0; i < len(raw); i++ {
 		if raw[i] != '\\' || i+1 >= len(raw) {
 			continue
 		}
-		if raw[i+1] == 'u' && i+5 < len(raw) && string(raw[i+2:i+6]) == "0000" {
-			return true
+		if raw[i+1] != 'u' {
+			i++ // skip the escaped character
+			continue
 		}
-		i++ // skip the escaped character
+		r, ok := jsonHex4(raw[i+2:])
+		switch {
+		case !ok:
+		case r == 0:
+			return badEscapeNUL
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return badEscapeSurrogate
+		case r >= 0xD800 && r <= 0xDBFF:
+			lo, ok := rune(0), false
+			if i+12 <= len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' {
+				lo, ok = jsonHex4(raw[i+8:])
+			}
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return badEscapeSurrogate
+			}
+			i += 6 // the low half
+		}
+		i += 5
 	}
-	return false
+	return badEscapeNone
 }

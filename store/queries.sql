@@ -18,14 +18,15 @@ WHERE k.key_hash = $1 AND k.revoked_at IS NULL;
 INSERT INTO batches (id, environment_id, run_count, idempotency_key, idempotency_key_options,
                      task_identifiers, parent_run_id, resume_parent_on_completion)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (environment_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+ON CONFLICT (environment_id, idempotency_key_hash) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING created_at;
 
 -- name: get_batch_by_idempotency_key
 SELECT b.id, b.environment_id, e.name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason
 FROM batches b JOIN environments e ON e.id = b.environment_id
-WHERE b.environment_id = $1 AND b.idempotency_key = $2;
+WHERE b.environment_id = $1 AND b.idempotency_key_hash = streambatch_key_hash($2::text)
+  AND b.idempotency_key = $2;
 
 -- name: get_batch
 SELECT b.id, b.environment_id, e.name, b.run_count, b.status, b.sealed, b.idempotency_key,

@@ -26,9 +26,9 @@ func (s *Store) InsertRuns(ctx context.Context, batchID string, items []batch.It
 	n, err := s.copyRuns(ctx, batchID, items)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
-		return s.insertRunsSkippingDuplicates(ctx, batchID, items)
+		n, err = s.insertRunsSkippingDuplicates(ctx, batchID, items)
 	}
-	return n, err
+	return n, classify(err)
 }
 
 // lockedPending begins a transaction holding the batch's shared advisory

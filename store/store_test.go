@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -150,6 +151,16 @@ func TestIdempotencyKeyReturnsTheFirstBatch(t *testing.T) {
 	second, cached, err := s.CreateBatchTx(ctx, NewBatch{ID: batch.NewBatchID(), Env: env, RunCount: 9, IdempotencyKey: &k}, func(Batch) error { started = true; return nil })
 	if err != nil || !cached || second.ID != first.ID || second.RunCount != 3 || started {
 		t.Fatalf("second = %+v cached=%v started=%v err=%v", second, cached, started, err)
+	}
+	// A key of 2,048 four-byte characters (8 KiB) is fine too.
+	long := strings.Repeat("😀", 2048)
+	a, _, err := s.CreateBatchTx(ctx, NewBatch{ID: batch.NewBatchID(), Env: env, RunCount: 1, IdempotencyKey: &long}, func(Batch) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, cached, err := s.CreateBatchTx(ctx, NewBatch{ID: batch.NewBatchID(), Env: env, RunCount: 1, IdempotencyKey: &long}, func(Batch) error { return nil })
+	if err != nil || !cached || b.ID != a.ID {
+		t.Fatalf("long key: %+v cached=%v err=%v", b, cached, err)
 	}
 	// A failing start rolls the batch back.
 	id := batch.NewBatchID()

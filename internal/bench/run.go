@@ -144,7 +144,7 @@ func measure(ctx context.Context, sb *Streambatch, base *Baselines, proxy *Laten
 func cpuTimes(pids map[string]int) map[string]float64 {
 	out := map[string]float64{}
 	for n, pid := range pids {
-		out[n] = CPUSeconds(pid, n == "PostgreSQL")
+		out[n] = CPUSeconds(pid, n == "postgres")
 	}
 	return out
 }

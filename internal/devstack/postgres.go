@@ -57,8 +57,9 @@ func postgresCredential() (*syscall.Credential, error) {
 }
 
 // startPostgres runs a PostgreSQL cluster kept in dir (created with initdb
-// on first use) on a loopback port and returns its URL.
-func startPostgres(ctx context.Context, dir string, logDir string) (*proc.Process, string, error) {
+// on first use) on addr (empty: a loopback port, 54329 when free) and
+// returns its URL.
+func startPostgres(ctx context.Context, dir, logDir, addr string) (*proc.Process, string, error) {
 	bin, err := postgresBinDir()
 	if err != nil {
 		return nil, "", err
@@ -83,9 +84,10 @@ func startPostgres(ctx context.Context, dir string, logDir string) (*proc.Proces
 			return nil, "", fmt.Errorf("initdb %s: %w\n%s", data, err, out)
 		}
 	}
-	addr, err := proc.AddrOr("127.0.0.1:54329")
-	if err != nil {
-		return nil, "", err
+	if addr == "" {
+		if addr, err = proc.AddrOr("127.0.0.1:54329"); err != nil {
+			return nil, "", err
+		}
 	}
 	_, port, _ := net.SplitHostPort(addr)
 	p, err := proc.Start(proc.Spec{

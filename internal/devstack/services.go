@@ -17,8 +17,9 @@ const (
 	devS3SecretKey = "streambatch-dev-secret"
 )
 
-// startS3 runs versitygw with its posix backend in dir.
-func startS3(ctx context.Context, dir, logDir string) (*proc.Process, string, error) {
+// startS3 runs versitygw with its posix backend in dir, on addr (empty: a
+// loopback port, 7070 when free).
+func startS3(ctx context.Context, dir, logDir, addr string) (*proc.Process, string, error) {
 	bin, err := proc.VersityGW.Path()
 	if err != nil {
 		return nil, "", err
@@ -26,9 +27,10 @@ func startS3(ctx context.Context, dir, logDir string) (*proc.Process, string, er
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
 	}
-	addr, err := proc.AddrOr("127.0.0.1:7070")
-	if err != nil {
-		return nil, "", err
+	if addr == "" {
+		if addr, err = proc.AddrOr("127.0.0.1:7070"); err != nil {
+			return nil, "", err
+		}
 	}
 	p, err := proc.Start(proc.Spec{Path: bin, Log: filepath.Join(logDir, "versitygw.log"),
 		Args: []string{"--port", addr, "--access", devS3AccessKey, "--secret", devS3SecretKey, "--region", "us-east-1", "--health", "/health", "--quiet", "posix", dir}})
@@ -42,15 +44,17 @@ func startS3(ctx context.Context, dir, logDir string) (*proc.Process, string, er
 }
 
 // startTemporal runs the Temporal CLI dev server, headless, with its state
-// in dbFile (in memory when empty) and streambatch's search attributes.
-func startTemporal(ctx context.Context, dbFile, logDir string) (*proc.Process, string, error) {
+// in dbFile (in memory when empty) and streambatch's search attributes, on
+// addr (empty: a loopback port, 7233 when free).
+func startTemporal(ctx context.Context, dbFile, logDir, addr string) (*proc.Process, string, error) {
 	bin, err := proc.TemporalCLI.Path()
 	if err != nil {
 		return nil, "", err
 	}
-	addr, err := proc.AddrOr("127.0.0.1:7233")
-	if err != nil {
-		return nil, "", err
+	if addr == "" {
+		if addr, err = proc.AddrOr("127.0.0.1:7233"); err != nil {
+			return nil, "", err
+		}
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	args := []string{
@@ -72,15 +76,17 @@ func startTemporal(ctx context.Context, dbFile, logDir string) (*proc.Process, s
 }
 
 // startUI runs the Temporal Web UI server (a newer UI than the CLI embeds:
-// it has the activity pause / unpause / reset screens) on loopback.
-func startUI(ctx context.Context, dir, temporalAddr, logDir string) (*proc.Process, string, error) {
+// it has the activity pause / unpause / reset screens) on addr (empty: a
+// loopback port, 8233 when free).
+func startUI(ctx context.Context, dir, temporalAddr, logDir, addr string) (*proc.Process, string, error) {
 	bin, err := proc.UIServer.Path()
 	if err != nil {
 		return nil, "", err
 	}
-	addr, err := proc.AddrOr("127.0.0.1:8233")
-	if err != nil {
-		return nil, "", err
+	if addr == "" {
+		if addr, err = proc.AddrOr("127.0.0.1:8233"); err != nil {
+			return nil, "", err
+		}
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	if err := os.MkdirAll(filepath.Join(dir, "config"), 0o755); err != nil {
@@ -103,7 +109,7 @@ func startUI(ctx context.Context, dir, temporalAddr, logDir string) (*proc.Proce
 func waitTCP(ctx context.Context, p *proc.Process, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := p.WaitTCP(ctx, addr); err != nil {
+	if err := p.WaitListening(ctx, addr); err != nil {
 		p.Stop(5 * time.Second)
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/streambatch/streambatch/internal/proc"
@@ -29,7 +28,13 @@ type Options struct {
 	// under DataDir (the benchmark: a stand-in for a Temporal cluster on
 	// other machines, without SQLite's fsyncs on this one).
 	TemporalInMemory bool
-	Log              *slog.Logger
+	// AnyPorts puts every service on a free loopback port instead of its
+	// usual one (54329, 7070, 7233, 8233 when free), for tests that start
+	// several stacks at once: stacks starting together can both see a
+	// usual port free, and then one of them ends up talking to the
+	// other's service.
+	AnyPorts bool
+	Log      *slog.Logger
 }
 
 // Stack is a running set of services.
@@ -45,9 +50,13 @@ type Stack struct {
 	LogDir   string
 	children []*proc.Process
 	pids     map[string]int
+	// services maps a service name (ServicePostgres, …) to its process and
+	// how to start it again (see control.go).
+	services map[string]*service
 }
 
-// Pids names the services' process ids (postgres, s3, temporal, ui).
+// Pids maps service names (ServicePostgres, ServiceS3, ServiceTemporal,
+// ServiceUI) to their process ids.
 func (s *Stack) Pids() map[string]int { return s.pids }
 
 // Start starts the services in order (PostgreSQL, S3, Temporal, UI). On
@@ -67,45 +76,88 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		}
 	}()
 	s.pids = map[string]int{}
-	add := func(p *proc.Process, what, where string) {
+	s.services = map[string]*service{}
+	// port returns "" (the service's usual port when free), or with
+	// AnyPorts a free loopback address.
+	port := func() (string, error) {
+		if opts.AnyPorts {
+			return proc.FreeAddr()
+		}
+		return "", nil
+	}
+	// add records a started service; start starts it again on the same
+	// address with the same data (Stack.StartService).
+	add := func(name string, p *proc.Process, what, where string, start func(ctx context.Context, addr string) (*proc.Process, string, error)) {
 		s.children = append(s.children, p)
-		s.pids[strings.Fields(what)[0]] = p.Pid()
+		s.pids[name] = p.Pid()
+		s.services[name] = &service{p: p, addr: hostPort(where), start: start}
 		opts.Log.Info("started "+what, "at", where, "log", p.Log)
 	}
 	if opts.DatabaseURL != "" {
 		s.DatabaseURL = opts.DatabaseURL
 	} else {
-		p, url, err := startPostgres(ctx, filepath.Join(dir, "pg"), s.LogDir)
+		pgDir := filepath.Join(dir, "pg")
+		startPG := func(ctx context.Context, addr string) (*proc.Process, string, error) {
+			return startPostgres(ctx, pgDir, s.LogDir, addr)
+		}
+		pgAddr, err := port()
 		if err != nil {
 			return s, err
 		}
-		add(p, "PostgreSQL", url)
+		p, url, err := startPG(ctx, pgAddr)
+		if err != nil {
+			return s, err
+		}
+		add(ServicePostgres, p, "PostgreSQL", url, startPG)
 		s.DatabaseURL = url
 	}
-	p, endpoint, err := startS3(ctx, filepath.Join(dir, "s3"), s.LogDir)
+	s3Dir := filepath.Join(dir, "s3")
+	startObjects := func(ctx context.Context, addr string) (*proc.Process, string, error) {
+		return startS3(ctx, s3Dir, s.LogDir, addr)
+	}
+	s3Addr, err := port()
 	if err != nil {
 		return s, err
 	}
-	add(p, "versitygw (S3)", endpoint)
+	p, endpoint, err := startObjects(ctx, s3Addr)
+	if err != nil {
+		return s, err
+	}
+	add(ServiceS3, p, "versitygw (S3)", endpoint, startObjects)
 	s.S3Endpoint = endpoint
 
 	dbFile := filepath.Join(dir, "temporal.db")
 	if opts.TemporalInMemory {
 		dbFile = ""
 	}
-	p, addr, err := startTemporal(ctx, dbFile, s.LogDir)
+	startTemporalAt := func(ctx context.Context, addr string) (*proc.Process, string, error) {
+		return startTemporal(ctx, dbFile, s.LogDir, addr)
+	}
+	temporalAddr, err := port()
 	if err != nil {
 		return s, err
 	}
-	add(p, "Temporal dev server", addr)
+	p, addr, err := startTemporalAt(ctx, temporalAddr)
+	if err != nil {
+		return s, err
+	}
+	add(ServiceTemporal, p, "Temporal dev server", addr, startTemporalAt)
 	s.TemporalAddress = addr
 
 	if opts.UI {
-		p, url, err := startUI(ctx, filepath.Join(dir, "temporal-ui"), addr, s.LogDir)
+		uiDir := filepath.Join(dir, "temporal-ui")
+		startUIAt := func(ctx context.Context, uiAddr string) (*proc.Process, string, error) {
+			return startUI(ctx, uiDir, addr, s.LogDir, uiAddr)
+		}
+		uiAddr, err := port()
 		if err != nil {
 			return s, err
 		}
-		add(p, "Temporal UI", url)
+		p, url, err := startUIAt(ctx, uiAddr)
+		if err != nil {
+			return s, err
+		}
+		add(ServiceUI, p, "Temporal UI", url, startUIAt)
 		s.UIURL = url
 	}
 	return s, nil

@@ -1,0 +1,71 @@
+package proc
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// WaitListening waits until the process, or a process it started, has a
+// TCP socket listening on addr's port, and fails when the process exits
+// first or ctx ends. Unlike WaitTCP it cannot be fooled by another process
+// that already listens there (the child then exits: address in use).
+func (p *Process) WaitListening(ctx context.Context, addr string) error {
+	_, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return err
+	}
+	for {
+		if p.listens(port) {
+			return nil
+		}
+		select {
+		case <-p.done:
+			log, _ := os.ReadFile(p.Log)
+			return fmt.Errorf("%s exited before listening on %s: %v\n%s", p.cmd.Path, addr, p.err, tail(log, 2000))
+		case <-ctx.Done():
+			return fmt.Errorf("%s not listening on %s: %w", p.cmd.Path, addr, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// listens reports whether a LISTEN socket on port belongs to the process
+// or one of its descendants (Linux: /proc/net/tcp{,6} and /proc/<pid>/fd).
+func (p *Process) listens(port int) bool {
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		raw, _ := os.ReadFile(f)
+		for _, line := range strings.Split(string(raw), "\n")[1:] {
+			fields := strings.Fields(line)
+			if len(fields) < 10 || fields[3] != "0A" { // 0A: LISTEN
+				continue
+			}
+			_, hexPort, _ := strings.Cut(fields[1], ":")
+			if n, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(n) == port {
+				inodes["socket:["+fields[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return false
+	}
+	for _, pid := range append([]int{p.Pid()}, descendants(p.Pid())...) {
+		fds, _ := filepath.Glob(filepath.Join("/proc", strconv.Itoa(pid), "fd", "*"))
+		for _, fd := range fds {
+			if target, err := os.Readlink(fd); err == nil && inodes[target] {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -96,25 +96,28 @@ func TestFaultDescribeResetSeal(t *testing.T) {
 		t.Fatalf("batch sealed while S3 is down: %+v", b)
 	}
 
-	// Pause the failing chunk: it stops retrying and shows as paused.
-	if _, err := svc.PauseActivity(ctx, &workflowservice.PauseActivityRequest{Namespace: "default", Execution: exec,
-		Activity: &workflowservice.PauseActivityRequest_Id{Id: failing}, Reason: "S3 is down", Identity: "e2e-operator"}); err != nil {
-		t.Fatal(err)
+	// Pause every pending chunk while S3 is down (none can complete now):
+	// they stop retrying and show as paused, so none finishes on its own
+	// once S3 is back.
+	pending := describe().PendingActivities
+	for _, pa := range pending {
+		if _, err := svc.PauseActivity(ctx, &workflowservice.PauseActivityRequest{Namespace: "default", Execution: exec,
+			Activity: &workflowservice.PauseActivityRequest_Id{Id: pa.ActivityId}, Reason: "S3 is down", Identity: "e2e-operator"}); err != nil {
+			t.Fatalf("pause %s: %v", pa.ActivityId, err)
+		}
 	}
-	paused := false
 	for _, pa := range describe().PendingActivities {
-		paused = paused || (pa.ActivityId == failing && pa.Paused)
-	}
-	if !paused {
-		t.Fatalf("%s is not shown as paused", failing)
+		if !pa.Paused {
+			t.Fatalf("%s is not shown as paused", pa.ActivityId)
+		}
 	}
 
-	// Repair the fault, then reset every pending chunk (reset also unpauses
-	// and restarts at attempt 1).
+	// Repair the fault, then reset the paused chunks (reset also unpauses
+	// them and restarts them at attempt 1).
 	if err := s3.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	for _, pa := range describe().PendingActivities {
+	for _, pa := range pending {
 		if _, err := svc.ResetActivity(ctx, &workflowservice.ResetActivityRequest{Namespace: "default", Execution: exec,
 			Activity: &workflowservice.ResetActivityRequest_Id{Id: pa.ActivityId}, Identity: "e2e-operator"}); err != nil {
 			t.Fatalf("reset %s: %v", pa.ActivityId, err)

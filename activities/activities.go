@@ -8,7 +8,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -133,8 +132,8 @@ func (a *Activities) loadItems(ctx context.Context, in workflows.EnqueueInput) (
 		if err != nil {
 			return nil, err // transient: retried
 		}
-		if err := json.Unmarshal(body, &items); err != nil {
-			return nil, invalidChunk("staged chunk %s is not a JSON array of items: %v", in.Chunk.Key, err)
+		if items, err = batch.DecodeItems(body); err != nil {
+			return nil, invalidChunk("staged chunk %s: %v", in.Chunk.Key, err)
 		}
 	}
 	if len(items) != in.Chunk.Count() {

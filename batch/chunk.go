@@ -19,8 +19,8 @@ type ChunkRef struct {
 	Failed []int `json:"failed,omitempty"`
 	// Items holds the items of an inline chunk.
 	Items []Item `json:"items,omitempty"`
-	// Key locates a staged chunk object (a JSON array of Item); empty for
-	// an inline chunk.
+	// Key locates a staged chunk object (Items encoded by EncodeItems);
+	// empty for an inline chunk.
 	Key string `json:"key,omitempty"`
 	// Size is the encoded size of the items (the staged object's size, or
 	// what Items takes inline).

@@ -69,7 +69,7 @@ func (s *stream) add(ctx context.Context, it batch.Item) error {
 		c.failed = append(c.failed, it.Index)
 	}
 	if len(c.items) >= s.g.limits.ChunkItems || c.keptBytes >= maxStagedChunkBytes || c.payloadBytes >= int64(s.g.limits.ChunkBytes) {
-		return s.flush(ctx)
+		return s.flush(ctx, false)
 	}
 	return nil
 }
@@ -86,7 +86,7 @@ func (s *stream) reserve(ctx context.Context, n int64) error {
 	if s.g.mem.TryAcquire(n) {
 		return nil
 	}
-	if err := s.flush(ctx); err != nil {
+	if err := s.flush(ctx, false); err != nil {
 		return err
 	}
 	return s.g.mem.Acquire(ctx, n)
@@ -122,8 +122,11 @@ func (s *stream) offload(ctx context.Context, c *chunk, it *batch.Item, held int
 }
 
 // flush hands the current chunk to a goroutine that waits for its uploads,
-// stages it if it is too big to travel inline, and signals it.
-func (s *stream) flush(ctx context.Context) error {
+// stages it unless it may travel inline, and signals it. Only the last
+// chunk of a stream (last) may travel inline, and only when small: an
+// inline chunk is written to workflow history twice and carried through
+// continue-as-new, so a stream of small chunks must not be inline.
+func (s *stream) flush(ctx context.Context, last bool) error {
 	c := s.cur
 	if c == nil || len(c.items) == 0 {
 		return nil
@@ -143,13 +146,13 @@ func (s *stream) flush(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err // an upload failed; its error is the group's
 		}
-		return s.send(ctx, c, seq)
+		return s.send(ctx, c, seq, last)
 	})
 	return nil
 }
 
 // send encodes, stages if needed, and signals one chunk.
-func (s *stream) send(ctx context.Context, c *chunk, seq int) error {
+func (s *stream) send(ctx context.Context, c *chunk, seq int, last bool) error {
 	ref := batch.ChunkRef{
 		Stream:       s.id,
 		Seq:          seq,
@@ -157,17 +160,20 @@ func (s *stream) send(ctx context.Context, c *chunk, seq int) error {
 		Failed:       c.failed,
 		PayloadBytes: c.payloadBytes,
 	}
-	body, err := json.Marshal(c.items)
-	if err != nil {
-		return err
-	}
+	body := batch.EncodeItems(c.items)
 	ref.Size = int64(len(body))
-	if len(body) <= s.g.limits.ChunkInlineBytes {
+	inline := false
+	if last && len(body) <= s.g.limits.ChunkInlineBytes {
+		// What the signal really carries is JSON, larger for tiny items.
+		js, err := json.Marshal(c.items)
+		inline = err == nil && len(js) <= s.g.limits.ChunkInlineBytes
+	}
+	if inline {
 		ref.Items = c.items
 	} else {
 		ref.Key = batch.StagedChunkKey(s.req.Batch.Env, s.req.Batch.BatchID, s.id, seq)
 		start := time.Now()
-		if err := s.g.objects.Put(ctx, ref.Key, "application/json", bytes.NewReader(body), ref.Size); err != nil {
+		if err := s.g.objects.Put(ctx, ref.Key, "application/octet-stream", bytes.NewReader(body), ref.Size); err != nil {
 			return err
 		}
 		s.g.metrics.ChunkStage("stage", time.Since(start))

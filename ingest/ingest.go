@@ -204,7 +204,7 @@ func (s *stream) read(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.flush(ctx)
+	return s.flush(ctx, true)
 }
 
 // stop ends reading at a bad line or a broken body: the items before it are
@@ -212,6 +212,6 @@ func (s *stream) read(ctx context.Context) error {
 // request's own error is what the client gets). Their payload uploads thus
 // always end up referenced by a run.
 func (s *stream) stop(ctx context.Context, err error) error {
-	_ = s.flush(ctx)
+	_ = s.flush(ctx, true)
 	return err
 }

@@ -112,7 +112,8 @@ func (p *pipe) items(t *testing.T) map[int]batch.Item {
 	for _, c := range p.sig.chunks {
 		list := c.Items
 		if c.Key != "" {
-			if err := json.Unmarshal(p.objs.objects[c.Key], &list); err != nil {
+			var err error
+			if list, err = batch.DecodeItems(p.objs.objects[c.Key]); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -140,7 +141,7 @@ func lines(n int, payload func(i int) string) string {
 func TestChunksCoverEveryItemOnce(t *testing.T) {
 	t.Parallel()
 	p := newPipe(testLimits)
-	res, err := p.run(250, lines(250, func(i int) string { return fmt.Sprint(i) }), nil)
+	res, err := p.run(250, lines(250, func(i int) string { return fmt.Sprintf("%020d", i) }), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +149,11 @@ func TestChunksCoverEveryItemOnce(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	got := p.items(t)
-	if len(got) != 250 || *got[249].Payload != "249" {
+	if len(got) != 250 || *got[249].Payload != fmt.Sprintf("%020d", 249) {
 		t.Fatalf("%d items", len(got))
 	}
-	// Full chunks of 100 small items exceed the 4 KiB inline budget and are
-	// staged; the last (50 items) fits and travels inline.
+	// Full chunks are staged whatever their size; the last one (50 items)
+	// fits the 4 KiB inline budget and travels in its signal.
 	inline := 0
 	for _, c := range p.sig.chunks {
 		inline += len(c.Items)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,25 @@ func TestParseSize(t *testing.T) {
 	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "12XB", "99999999999GiB"} {
 		if _, err := ParseSize(in); err == nil {
 			t.Errorf("ParseSize(%q) succeeded", in)
+		}
+	}
+}
+
+// The README's configuration table lists every environment variable.
+func TestReadmeListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{EnvDatabaseURL, EnvDBMaxConns, EnvTemporalAddress, EnvTemporalNamespace, EnvTaskQueue,
+		EnvS3Endpoint, EnvS3Bucket, EnvS3PublicEndpoint, EnvS3Region, EnvS3AccessKeyID, EnvS3SecretAccessKey, EnvHTTPAddr,
+		EnvJWTSecret, EnvMaxItems, EnvItemMaxBytes, EnvOffloadThreshold, EnvIngestConcurrency, EnvSealTimeout, EnvSealWait,
+		EnvChunkItems, EnvChunkBytes, EnvChunkInlineBytes, EnvChunksInFlight, EnvUploadsInFlight, EnvUploadBytesInFlight,
+		EnvWorkflowWindow, EnvIngestMemory, EnvMemoryLimit, EnvCreateRate, EnvCreateBurst, EnvBodyIdleTimeout,
+		EnvMetricsAddr, EnvDebugAddr, EnvLogLevel} {
+		if !strings.Contains(string(raw), "`"+name+"`") {
+			t.Errorf("README does not document %s", name)
 		}
 	}
 }

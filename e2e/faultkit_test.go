@@ -595,3 +595,46 @@ func workerOf(t *testing.T, workers []*proc.Process, identity string) int {
 	t.Fatalf("no worker process has the identity %q", identity)
 	return -1
 }
+
+// startPair starts a worker and a serve with procEnv, the API on a free
+// address, and returns the API's base URL and process.
+func (k *faultKit) startPair(t *testing.T, procEnv []string) (string, *proc.Process) {
+	t.Helper()
+	k.worker(t, "worker", procEnv)
+	addr, err := proc.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "http://" + addr, k.serve(t, "serve", procEnv, addr)
+}
+
+// pausedRun is a fault batch being streamed by the Go client, held still
+// after faultPauseAt items until Resume, so a fault can be injected mid-stream.
+type pausedRun struct {
+	*pausedItems
+	b    *faultBatch
+	c    *client.Client
+	id   string
+	sent *sentPerAttempt
+	out  <-chan streamOutcome
+}
+
+// startPausedRun creates a batch through base and streams it until the pause.
+func startPausedRun(t *testing.T, base, key string, seed uint64) *pausedRun {
+	t.Helper()
+	r := &pausedRun{b: newFaultBatch(seed), sent: &sentPerAttempt{}}
+	var err error
+	if r.c, err = client.New(base, key, faultRetry); err != nil {
+		t.Fatal(err)
+	}
+	created, err := r.c.CreateBatch(context.Background(), client.CreateBatchRequest{RunCount: r.b.n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.id = created.ID
+	r.pausedItems = newPausedItems(r.b.goItems(), faultPauseAt)
+	t.Cleanup(r.Resume)
+	r.out = streamAsync(r.c, r.id, r.Seq(), r.sent.option())
+	r.waitPaused(t)
+	return r
+}

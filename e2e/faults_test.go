@@ -199,30 +199,11 @@ func TestFaultS3Outage(t *testing.T) {
 		t.Fatal(err)
 	}
 	procEnv := append(s.env(cfg), s3.Env(cfg.S3Bucket)...)
-	k.worker(t, "worker", procEnv)
-	addr, err := proc.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + addr
-	k.serve(t, "serve", procEnv, addr)
+	base, _ := k.startPair(t, procEnv)
 	env, key := s.newKey(t)
 
-	b := newFaultBatch(3)
-	c, err := client.New(base, key, faultRetry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	created, err := c.CreateBatch(ctx, client.CreateBatchRequest{RunCount: b.n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := created.ID
-	items := newPausedItems(b.goItems(), faultPauseAt)
-	defer items.Resume()
-	var sent sentPerAttempt
-	out := streamAsync(c, id, items.Seq(), sent.option())
-	items.waitPaused(t)
+	run := startPausedRun(t, base, key, 3)
+	b, id, items, sent, out := run.b, run.id, run.pausedItems, run.sent, run.out
 	atStop := waitSomeRuns(t, s.app.Store, id)
 
 	stopped := time.Now()
@@ -334,29 +315,10 @@ func TestFaultPostgresRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	procEnv := devStackEnv(s, cfg)
-	k.worker(t, "worker", procEnv)
-	addr, err := proc.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + addr
-	k.serve(t, "serve", procEnv, addr)
+	base, _ := k.startPair(t, procEnv)
 
-	b := newFaultBatch(4)
-	c, err := client.New(base, key, faultRetry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	created, err := c.CreateBatch(ctx, client.CreateBatchRequest{RunCount: b.n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := created.ID
-	items := newPausedItems(b.goItems(), faultPauseAt)
-	defer items.Resume()
-	var sent sentPerAttempt
-	out := streamAsync(c, id, items.Seq(), sent.option())
-	items.waitPaused(t)
+	run := startPausedRun(t, base, key, 4)
+	b, id, items, sent, out := run.b, run.id, run.pausedItems, run.sent, run.out
 	atKill := waitSomeRuns(t, a.Store, id)
 
 	killed := time.Now()
@@ -425,29 +387,10 @@ func TestFaultTemporalRestart(t *testing.T) {
 	}
 	env, key := s.newKey(t)
 	procEnv := devStackEnv(s, cfg)
-	k.worker(t, "worker", procEnv)
-	addr, err := proc.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + addr
-	k.serve(t, "serve", procEnv, addr)
+	base, _ := k.startPair(t, procEnv)
 
-	b := newFaultBatch(5)
-	c, err := client.New(base, key, faultRetry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	created, err := c.CreateBatch(ctx, client.CreateBatchRequest{RunCount: b.n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := created.ID
-	items := newPausedItems(b.goItems(), faultPauseAt)
-	defer items.Resume()
-	var sent sentPerAttempt
-	out := streamAsync(c, id, items.Seq(), sent.option())
-	items.waitPaused(t)
+	run := startPausedRun(t, base, key, 5)
+	b, id, items, sent, out := run.b, run.id, run.pausedItems, run.sent, run.out
 	atKill := waitSomeRuns(t, s.app.Store, id)
 
 	killed := time.Now()

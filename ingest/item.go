@@ -2,18 +2,16 @@ package ingest
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/internal/jsonscan"
 )
 
 // itemRules are the per-batch rules an item is checked against.
@@ -40,16 +38,16 @@ const itemMaxErrValueLen = 40
 // not retain data (the caller reuses the buffer): everything it keeps is
 // copied.
 //
-// The line is scanned once for validity (validJSON) and then walked without
+// The line is scanned once for validity (jsonscan.Valid) and then walked without
 // building any intermediate value: a payload that is a JSON string without
 // escapes is copied straight from the line, one with escapes is unescaped
 // into a single allocation, and any other payload is copied as raw JSON text.
 func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
-	if !validJSON(data) {
+	if !jsonscan.Valid(data) {
 		return batch.Item{}, itemSyntaxError(line, data)
 	}
-	start := skipJSONSpace(data, 0)
-	top := data[start:skipJSONValue(data, start)]
+	start := jsonscan.SkipSpace(data, 0)
+	top := data[start:skipValue(data, start)]
 	if k := jsonKind(top); k != "object" {
 		return batch.Item{}, validationf("Invalid item at line %d: expected a JSON object, got %s", line, k)
 	}
@@ -96,7 +94,7 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	if len(taskRaw)-2 > 6*maxTaskLen {
 		return batch.Item{}, invalid("task is longer than %d bytes", maxTaskLen)
 	}
-	task := unquoteJSONString(taskRaw)
+	task := unquote(taskRaw)
 	if problem := validTask(task); problem != "" {
 		return batch.Item{}, invalid("%s", problem)
 	}
@@ -120,7 +118,7 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 		if !hasPayload || jsonKind(payloadRaw) != "string" {
 			return batch.Item{}, invalid("application/store payload must be a string path")
 		}
-		key, err := batch.StoreRefKey(rules.env, unquoteJSONString(payloadRaw))
+		key, err := batch.StoreRefKey(rules.env, unquote(payloadRaw))
 		if err != nil {
 			return batch.Item{}, invalid("payload is not a valid application/store path")
 		}
@@ -128,7 +126,7 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	case !hasPayload:
 		// No payload: Payload stays nil.
 	case payloadRaw[0] == '"':
-		p := unquoteJSONString(payloadRaw)
+		p := unquote(payloadRaw)
 		item.Payload = &p
 	default:
 		p := string(payloadRaw)
@@ -244,81 +242,6 @@ func jsonKind(raw []byte) string {
 	}
 }
 
-func isJSONWhitespace(c byte) bool {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r'
-}
-
-// skipJSONSpace returns the index of the first non-whitespace byte at or
-// after i.
-func skipJSONSpace(d []byte, i int) int {
-	for i < len(d) && isJSONWhitespace(d[i]) {
-		i++
-	}
-	return i
-}
-
-// skipJSONString returns the index just after the string that starts with
-// the quote at d[i].
-func skipJSONString(d []byte, i int) int {
-	j := i + 1
-	for j < len(d) {
-		for j+8 <= len(d) && plainJSONBytes(binary.LittleEndian.Uint64(d[j:])) {
-			j += 8
-		}
-		if j >= len(d) {
-			break
-		}
-		switch d[j] {
-		case '"':
-			return j + 1
-		case '\\':
-			j += 2
-		default:
-			j++
-		}
-	}
-	return len(d)
-}
-
-// skipJSONValue returns the index just after the value that starts at d[i].
-func skipJSONValue(d []byte, i int) int {
-	if i >= len(d) {
-		return len(d)
-	}
-	switch d[i] {
-	case '"':
-		return skipJSONString(d, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(d); {
-			switch d[j] {
-			case '"':
-				j = skipJSONString(d, j)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-			j++
-		}
-		return len(d)
-	default: // number, true, false, null
-		j := i
-		for j < len(d) {
-			switch d[j] {
-			case ',', '}', ']', ':', ' ', '\t', '\n', '\r':
-				return j
-			}
-			j++
-		}
-		return j
-	}
-}
-
 // jsonObjectIter walks the members of a raw JSON object.
 type jsonObjectIter struct {
 	d   []byte
@@ -330,23 +253,23 @@ func newJSONObjectIter(obj []byte) jsonObjectIter { return jsonObjectIter{d: obj
 // next returns the next member's raw key (with its quotes) and raw value.
 func (it *jsonObjectIter) next() (key, val []byte, ok bool) {
 	d := it.d
-	i := skipJSONSpace(d, it.pos)
+	i := jsonscan.SkipSpace(d, it.pos)
 	if i < len(d) && d[i] == ',' {
-		i = skipJSONSpace(d, i+1)
+		i = jsonscan.SkipSpace(d, i+1)
 	}
 	if i >= len(d) || d[i] != '"' {
 		it.pos = len(d)
 		return nil, nil, false
 	}
-	ke := skipJSONString(d, i)
+	ke := jsonscan.SkipString(d, i)
 	key = d[i:ke]
-	i = skipJSONSpace(d, ke)
+	i = jsonscan.SkipSpace(d, ke)
 	if i >= len(d) || d[i] != ':' {
 		it.pos = len(d)
 		return nil, nil, false
 	}
-	i = skipJSONSpace(d, i+1)
-	ve := skipJSONValue(d, i)
+	i = jsonscan.SkipSpace(d, i+1)
+	ve := skipValue(d, i)
 	if ve <= i {
 		it.pos = len(d)
 		return nil, nil, false
@@ -366,15 +289,15 @@ func newJSONArrayIter(arr []byte) jsonArrayIter { return jsonArrayIter{d: arr, p
 // next returns the next element's raw value.
 func (it *jsonArrayIter) next() (val []byte, ok bool) {
 	d := it.d
-	i := skipJSONSpace(d, it.pos)
+	i := jsonscan.SkipSpace(d, it.pos)
 	if i < len(d) && d[i] == ',' {
-		i = skipJSONSpace(d, i+1)
+		i = jsonscan.SkipSpace(d, i+1)
 	}
 	if i >= len(d) || d[i] == ']' {
 		it.pos = len(d)
 		return nil, false
 	}
-	ve := skipJSONValue(d, i)
+	ve := skipValue(d, i)
 	if ve <= i {
 		it.pos = len(d)
 		return nil, false
@@ -394,103 +317,7 @@ func jsonStringBytes(raw []byte) []byte {
 	if bytes.IndexByte(s, '\\') < 0 {
 		return s
 	}
-	return []byte(unquoteJSONString(raw))
-}
-
-// unquoteJSONString decodes a raw JSON string (with its quotes) into a new
-// string. Escapes are decoded as encoding/json does: an unpaired surrogate
-// becomes U+FFFD.
-func unquoteJSONString(raw []byte) string {
-	if len(raw) < 2 {
-		return ""
-	}
-	s := raw[1 : len(raw)-1]
-	k := bytes.IndexByte(s, '\\')
-	if k < 0 {
-		return string(s)
-	}
-	// One pass, copying the runs between escapes; payloads such as the
-	// trigger.dev SDK's superjson text have an escape every few bytes, so
-	// the runs are found with a plain loop rather than a call per run.
-	buf := make([]byte, k, len(s)) // unescaping never lengthens the text
-	copy(buf, s[:k])
-	for i := k; i < len(s); {
-		j := i
-		for j < len(s) && s[j] != '\\' {
-			j++
-		}
-		buf = append(buf, s[i:j]...)
-		if j >= len(s) {
-			break
-		}
-		i = j
-		if len(s)-i < 2 {
-			buf = append(buf, s[i:]...)
-			break
-		}
-		n := 2
-		switch c := s[i+1]; c {
-		case '"', '\\', '/':
-			buf = append(buf, c)
-		case 'b':
-			buf = append(buf, '\b')
-		case 'f':
-			buf = append(buf, '\f')
-		case 'n':
-			buf = append(buf, '\n')
-		case 'r':
-			buf = append(buf, '\r')
-		case 't':
-			buf = append(buf, '\t')
-		case 'u':
-			r, ok := jsonHex4(s[i+2:])
-			if !ok {
-				buf = append(buf, '\\')
-				n = 1
-				break
-			}
-			n = 6
-			if utf16.IsSurrogate(r) {
-				r2, ok2 := rune(-1), false
-				if len(s)-i >= 12 && s[i+6] == '\\' && s[i+7] == 'u' {
-					r2, ok2 = jsonHex4(s[i+8:])
-				}
-				if d := utf16.DecodeRune(r, r2); ok2 && d != utf8.RuneError {
-					r, n = d, 12
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			buf = utf8.AppendRune(buf, r)
-		default:
-			buf = append(buf, '\\')
-			n = 1
-		}
-		i += n
-	}
-	return unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is not used again
-}
-
-// jsonHex4 decodes the four hex digits at the start of s.
-func jsonHex4(s []byte) (rune, bool) {
-	if len(s) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[:4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	return []byte(unquote(raw))
 }
 
 // appendJSONQuoted appends s as a JSON string, escaping only what JSON
@@ -535,4 +362,19 @@ func appendJSONQuoted(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// skipValue returns the end of the value at d[i] in validated JSON text
+// (the end of d for a value that ends the text).
+func skipValue(d []byte, i int) int {
+	if e := jsonscan.SkipValue(d, i); e >= 0 {
+		return e
+	}
+	return len(d)
+}
+
+// unquote decodes a string of validated JSON text.
+func unquote(raw []byte) string {
+	s, _ := jsonscan.Unquote(raw)
+	return s
 }

@@ -359,8 +359,8 @@ func TestItemUnquoteJSONStringMatchesEncodingJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(s), &want); err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
-		if got := unquoteJSONString([]byte(s)); got != want {
-			t.Errorf("unquoteJSONString(%s) = %q, want %q", s, got, want)
+		if got := unquote([]byte(s)); got != want {
+			t.Errorf("unquote(%s) = %q, want %q", s, got, want)
 		}
 	}
 }
@@ -376,8 +376,8 @@ func TestItemSkipJSONValue(t *testing.T) {
 		{`true]`, `true`},
 		{`null`, `null`},
 	} {
-		if got := string(tc.in[:skipJSONValue([]byte(tc.in), 0)]); got != tc.want {
-			t.Errorf("skipJSONValue(%s) took %s, want %s", tc.in, got, tc.want)
+		if got := string(tc.in[:skipValue([]byte(tc.in), 0)]); got != tc.want {
+			t.Errorf("skipValue(%s) took %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"unicode"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/internal/jsonscan"
 	"github.com/streambatch/streambatch/ndjson"
 )
 
@@ -73,7 +74,7 @@ func jsonBadEscape(raw []byte) int {
 			i++ // skip the escaped character
 			continue
 		}
-		r, ok := jsonHex4(raw[i+2:])
+		r, ok := jsonscan.Hex4(raw[i+2:])
 		switch {
 		case !ok:
 		case r == 0:
@@ -83,7 +84,7 @@ func jsonBadEscape(raw []byte) int {
 		case r >= 0xD800 && r <= 0xDBFF:
 			lo, ok := rune(0), false
 			if i+12 <= len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' {
-				lo, ok = jsonHex4(raw[i+8:])
+				lo, ok = jsonscan.Hex4(raw[i+8:])
 			}
 			if !ok || lo < 0xDC00 || lo > 0xDFFF {
 				return badEscapeSurrogate

@@ -112,7 +112,7 @@ func decodeItemOptions(raw []byte) (opts json.RawMessage, payloadType string, pr
 			return nil, "", "options." + o.name + p
 		}
 		if o.name == "payloadType" {
-			payloadType = unquoteJSONString(val)
+			payloadType = unquote(val)
 		}
 	}
 	out = append(out, '}')
@@ -234,7 +234,7 @@ func checkExternalDeploymentID(dst, raw []byte) ([]byte, string) {
 	if jsonKind(raw) != "string" {
 		return dst, optionKindProblem("must be a string", raw)
 	}
-	s := unquoteJSONString(raw)
+	s := unquote(raw)
 	t := strings.TrimFunc(s, isJSSpace)
 	if jsStringLen([]byte(t)) > optMaxDeploymentIDChars {
 		return dst, fmt.Sprintf("is longer than %d characters", optMaxDeploymentIDChars)

@@ -3,8 +3,9 @@ package ndjson
 import (
 	"bytes"
 	"math"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/streambatch/streambatch/internal/jsonscan"
 )
 
 // Sniff extracts the top-level "index" and "task" members from the
@@ -25,26 +26,26 @@ func Sniff(head []byte) (index int, indexOK bool, task string, taskOK bool) {
 	if len(b) > headSize {
 		b = b[:headSize]
 	}
-	i := skipWS(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return
 	}
 	i++
 	for {
-		i = skipWS(b, i)
+		i = jsonscan.SkipSpace(b, i)
 		if i >= len(b) || b[i] != '"' {
 			return // '}' (end of object), truncation or malformed
 		}
-		keyEnd := skipString(b, i)
+		keyEnd := jsonscan.SkipString(b, i)
 		if keyEnd < 0 {
 			return
 		}
 		key := b[i+1 : keyEnd-1]
-		i = skipWS(b, keyEnd)
+		i = jsonscan.SkipSpace(b, keyEnd)
 		if i >= len(b) || b[i] != ':' {
 			return
 		}
-		i = skipWS(b, i+1)
+		i = jsonscan.SkipSpace(b, i+1)
 		if i >= len(b) {
 			return
 		}
@@ -53,17 +54,17 @@ func Sniff(head []byte) (index int, indexOK bool, task string, taskOK bool) {
 		case keyIs(key, "index"):
 			index, indexOK, end = parseIndex(b, i)
 		case keyIs(key, "task"):
-			task, taskOK, end = "", false, skipValue(b, i)
+			task, taskOK, end = "", false, jsonscan.SkipValue(b, i)
 			if b[i] == '"' && end > 0 {
-				task, taskOK = decodeString(b[i+1 : end-1])
+				task, taskOK = decodeString(b[i:end])
 			}
 		default:
-			end = skipValue(b, i)
+			end = jsonscan.SkipValue(b, i)
 		}
 		if end < 0 {
 			return
 		}
-		i = skipWS(b, end)
+		i = jsonscan.SkipSpace(b, end)
 		if i >= len(b) || b[i] != ',' {
 			return
 		}
@@ -76,7 +77,7 @@ func keyIs(raw []byte, name string) bool {
 	if bytes.IndexByte(raw, '\\') < 0 {
 		return string(raw) == name
 	}
-	s, ok := decodeString(raw)
+	s, ok := decodeString(append(append([]byte{'"'}, raw...), '"'))
 	return ok && s == name
 }
 
@@ -84,7 +85,7 @@ func keyIs(raw []byte, name string) bool {
 // digits only that fits in an int. end is the offset after the value, or
 // -1 when the value is truncated or malformed.
 func parseIndex(b []byte, i int) (v int, ok bool, end int) {
-	end = skipValue(b, i)
+	end = jsonscan.SkipValue(b, i)
 	if end < 0 {
 		return 0, false, -1
 	}
@@ -105,160 +106,11 @@ func parseIndex(b []byte, i int) (v int, ok bool, end int) {
 	return v, true, end
 }
 
-// skipWS returns the offset of the first non-JSON-whitespace byte at or
-// after i.
-func skipWS(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-// skipValue returns the offset just after the JSON value starting at b[i],
-// or -1 if it is truncated by the end of b or malformed. Scalars other than
-// strings must be followed by a delimiter inside b, so a number cut off by
-// the window is treated as truncated.
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				j := skipString(b, i)
-				if j < 0 {
-					return -1
-				}
-				i = j
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	case '}', ']', ',', ':':
-		return -1
-	}
-	j := i
-	for j < len(b) {
-		switch b[j] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return j
-		case '"', '{', '[', ':':
-			return -1
-		}
-		j++
-	}
-	return -1
-}
-
-// skipString returns the offset just after the JSON string whose opening
-// quote is at b[i], or -1 if it is truncated or contains a control byte.
-func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch c := b[j]; {
-		case c == '"':
-			return j + 1
-		case c == '\\':
-			j++
-		case c < 0x20:
-			return -1
-		}
-	}
-	return -1
-}
-
-// decodeString decodes the content of a JSON string (without its quotes).
-// ok is false for an invalid escape or invalid UTF-8. Lone surrogates
-// decode to U+FFFD, as in encoding/json.
+// decodeString decodes a JSON string given with its quotes; ok is false
+// for an invalid escape or invalid UTF-8.
 func decodeString(raw []byte) (string, bool) {
 	if !utf8.Valid(raw) {
 		return "", false
 	}
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw), true
-	}
-	out := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i >= len(raw) {
-			return "", false
-		}
-		switch raw[i] {
-		case '"', '\\', '/':
-			out = append(out, raw[i])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r1, ok := hex4(raw, i+1)
-			if !ok {
-				return "", false
-			}
-			i += 4
-			r := r1
-			if utf16.IsSurrogate(r1) {
-				r = utf8.RuneError
-				if i+2 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u' {
-					if r2, ok := hex4(raw, i+3); ok {
-						if dec := utf16.DecodeRune(r1, r2); dec != utf8.RuneError {
-							r = dec
-							i += 6
-						}
-					}
-				}
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return "", false
-		}
-	}
-	return string(out), true
-}
-
-// hex4 parses the four hex digits at raw[i:i+4].
-func hex4(raw []byte, i int) (rune, bool) {
-	if i+4 > len(raw) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range raw[i : i+4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	return jsonscan.Unquote(raw)
 }

@@ -1,4 +1,4 @@
-package ingest
+package jsonscan
 
 import (
 	"encoding/json"
@@ -16,8 +16,8 @@ func TestValidJSONMatchesEncodingJSON(t *testing.T) {
 		strings.Repeat("[", 10001) + strings.Repeat("]", 10001), strings.Repeat("[", 100) + strings.Repeat("]", 100),
 	}
 	for _, c := range cases {
-		if got, want := validJSON([]byte(c)), json.Valid([]byte(c)); got != want {
-			t.Errorf("validJSON(%.60q) = %v, encoding/json says %v", c, got, want)
+		if got, want := Valid([]byte(c)), json.Valid([]byte(c)); got != want {
+			t.Errorf("Valid(%.60q) = %v, encoding/json says %v", c, got, want)
 		}
 	}
 }
@@ -27,18 +27,18 @@ func FuzzValidJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if got, want := validJSON(data), json.Valid(data); got != want {
-			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", data, got, want)
+		if got, want := Valid(data), json.Valid(data); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", data, got, want)
 		}
 	})
 }
 
 func BenchmarkValidJSON(b *testing.B) {
 	line := []byte(`{"index":1,"task":"t","payload":"` + strings.Repeat("abcdefgh", 128<<10) + `"}`)
-	b.Run("validJSON", func(b *testing.B) {
+	b.Run("Valid", func(b *testing.B) {
 		b.SetBytes(int64(len(line)))
 		for b.Loop() {
-			validJSON(line)
+			Valid(line)
 		}
 	})
 	b.Run("encoding/json.Valid", func(b *testing.B) {

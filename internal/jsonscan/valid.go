@@ -1,16 +1,16 @@
-package ingest
+package jsonscan
 
 import "encoding/binary"
 
-// validJSON reports whether data is exactly one JSON value (surrounded by
+// Valid reports whether data is exactly one JSON value (surrounded by
 // optional whitespace), with encoding/json.Valid's rules. It is a
 // recursive-descent checker whose string scan is a tight byte loop, several
 // times faster than encoding/json's state machine on the megabyte-sized
 // string payloads Phase 2 carries.
-func validJSON(data []byte) bool {
+func Valid(data []byte) bool {
 	v := jsonValidator{data: data}
-	i, ok := v.value(skipJSONSpace(data, 0), 0)
-	return ok && skipJSONSpace(data, i) == len(data)
+	i, ok := v.value(SkipSpace(data, 0), 0)
+	return ok && SkipSpace(data, i) == len(data)
 }
 
 // maxJSONDepth bounds nesting, as encoding/json does, so a hostile line
@@ -56,7 +56,7 @@ func (v *jsonValidator) literal(i int, lit string) (int, bool) {
 func (v *jsonValidator) str(i int) (int, bool) {
 	d := v.data
 	for i < len(d) {
-		for i+8 <= len(d) && plainJSONBytes(binary.LittleEndian.Uint64(d[i:])) {
+		for i+8 <= len(d) && plainBytes(binary.LittleEndian.Uint64(d[i:])) {
 			i += 8
 		}
 		if i >= len(d) {
@@ -74,7 +74,7 @@ func (v *jsonValidator) str(i int) (int, bool) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > len(d) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
+				if _, ok := Hex4(d[i+2:]); !ok {
 					return i, false
 				}
 				i += 6
@@ -97,14 +97,10 @@ const (
 
 // plainJSONBytes reports whether none of the 8 bytes of x is '"', '\\' or
 // below 0x20 (bytes ≥ 0x80, parts of UTF-8 sequences, are plain).
-func plainJSONBytes(x uint64) bool {
+func plainBytes(x uint64) bool {
 	q := x ^ ('"' * lsb)
 	b := x ^ ('\\' * lsb)
 	return ((x-0x20*lsb)&^x|(q-lsb)&^q|(b-lsb)&^b)&msb == 0
-}
-
-func isHex(c byte) bool {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
 func (v *jsonValidator) number(i int) (int, bool) {
@@ -153,7 +149,7 @@ func (v *jsonValidator) object(i, depth int) (int, bool) {
 		return i, false
 	}
 	d := v.data
-	i = skipJSONSpace(d, i)
+	i = SkipSpace(d, i)
 	if i < len(d) && d[i] == '}' {
 		return i + 1, true
 	}
@@ -165,20 +161,20 @@ func (v *jsonValidator) object(i, depth int) (int, bool) {
 		if i, ok = v.str(i + 1); !ok {
 			return i, false
 		}
-		i = skipJSONSpace(d, i)
+		i = SkipSpace(d, i)
 		if i >= len(d) || d[i] != ':' {
 			return i, false
 		}
-		if i, ok = v.value(skipJSONSpace(d, i+1), depth); !ok {
+		if i, ok = v.value(SkipSpace(d, i+1), depth); !ok {
 			return i, false
 		}
-		i = skipJSONSpace(d, i)
+		i = SkipSpace(d, i)
 		if i >= len(d) {
 			return i, false
 		}
 		switch d[i] {
 		case ',':
-			i = skipJSONSpace(d, i+1)
+			i = SkipSpace(d, i+1)
 		case '}':
 			return i + 1, true
 		default:
@@ -192,7 +188,7 @@ func (v *jsonValidator) array(i, depth int) (int, bool) {
 		return i, false
 	}
 	d := v.data
-	i = skipJSONSpace(d, i)
+	i = SkipSpace(d, i)
 	if i < len(d) && d[i] == ']' {
 		return i + 1, true
 	}
@@ -201,13 +197,13 @@ func (v *jsonValidator) array(i, depth int) (int, bool) {
 		if i, ok = v.value(i, depth); !ok {
 			return i, false
 		}
-		i = skipJSONSpace(d, i)
+		i = SkipSpace(d, i)
 		if i >= len(d) {
 			return i, false
 		}
 		switch d[i] {
 		case ',':
-			i = skipJSONSpace(d, i+1)
+			i = SkipSpace(d, i+1)
 		case ']':
 			return i + 1, true
 		default:

@@ -204,10 +204,10 @@ func awaitStream(t *testing.T, out <-chan streamOutcome, timeout time.Duration) 
 }
 
 // faultRetry is the Go client's retry policy in the fault tests: backoff
-// capped at 4 s, and attempts enough to outlast every outage here (≤ 15 s
-// plus the time a service needs to start) by far: with the client's
-// jitter, 20 attempts sleep at least 33 s in all.
-var faultRetry = client.WithRetry(client.RetryPolicy{MaxAttempts: 20, InitialBackoff: 500 * time.Millisecond, MaxBackoff: 4 * time.Second})
+// capped at 4 s, and attempts enough to outlast every outage here (15 s,
+// or 30 s in the long S3 form, plus the time a service needs to start) by
+// far: with the client's jitter, 40 attempts sleep at least 73 s in all.
+var faultRetry = client.WithRetry(client.RetryPolicy{MaxAttempts: 40, InitialBackoff: 500 * time.Millisecond, MaxBackoff: 4 * time.Second})
 
 // waitSomeRuns waits until a batch has at least one run and returns how
 // many it has.

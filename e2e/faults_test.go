@@ -166,7 +166,8 @@ func TestFaultAPIKilledMidStream(t *testing.T) {
 // 2. S3 is unavailable mid-batch, then comes back on the same folder and
 // port. This test has its own versitygw, API and worker (subprocesses).
 //
-// The outage lasts 15 s, not 30 s. 15 s already defeats every retry layer
+// The outage lasts 15 s by default, not 30 s (STREAMBATCH_S3_OUTAGE=30s
+// runs the long form). 15 s already defeats every retry layer
 // below streambatch's own recovery: the AWS SDK gives up on a call within
 // about a second (5 attempts; none at all once its retry quota is spent),
 // so the API's packet uploads and staged-chunk PUTs fail and the client's
@@ -179,7 +180,10 @@ func TestFaultAPIKilledMidStream(t *testing.T) {
 func TestFaultS3Outage(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
-	const outage = 15 * time.Second
+	outage := 15 * time.Second
+	if v, err := time.ParseDuration(os.Getenv("STREAMBATCH_S3_OUTAGE")); err == nil && v > 0 {
+		outage = v
+	}
 	ctx := context.Background()
 	k := newFaultKit(t, s)
 	s3, err := testenv.StartS3(ctx, filepath.Join(k.dir, "s3"))

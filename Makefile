@@ -60,4 +60,5 @@ fuzz: ## run each fuzz target briefly (FUZZTIME executions, default 100000x; a c
 	go test ./ndjson -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./ingest -run '^$$' -fuzz '^FuzzDecodeItem$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./internal/jsonscan -run '^$$' -fuzz '^FuzzValidJSON$$' -fuzztime $${FUZZTIME:-100000x}
+	go test ./internal/jsonscan -run '^$$' -fuzz '^FuzzUnquote$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./batch -run '^$$' -fuzz '^FuzzDecodeItems$$' -fuzztime $${FUZZTIME:-100000x}

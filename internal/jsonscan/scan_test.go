@@ -1,0 +1,99 @@
+package jsonscan
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestSkipString(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{`"" x`, 2},
+		{`"abc",`, 5},
+		{`"a\"b"`, 6},
+		{`"a\\"b`, 5},
+		{`"` + strings.Repeat("x", 40) + `"`, 42}, // the 8-byte fast path
+		{`"` + strings.Repeat("x", 40) + `\"` + `"`, 44},
+		{`"abc`, -1},
+		{`"abc\`, -1},
+		{`"ab` + "\n" + `c"`, -1},
+		{`"` + strings.Repeat("y", 17) + "\x01" + `"`, -1},
+	} {
+		if got := SkipString([]byte(tc.in), 0); got != tc.want {
+			t.Errorf("SkipString(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSkipValue(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int
+	}{
+		{`"s",`, 3},
+		{`{"a":[1,{"b":"}"}]},`, 19},
+		{`[[],[]]`, 7},
+		{`12.5e3,`, 6},
+		{`true}`, 4},
+		{`null `, 4},
+		{`12`, -1},     // a number is complete only when a delimiter follows
+		{`{"a":1`, -1}, // cut off
+		{`[1,"]`, -1},
+		{`,1`, -1},
+		{`}`, -1},
+		{``, -1},
+		{`1"`, -1},
+	} {
+		if got := SkipValue([]byte(tc.in), 0); got != tc.want {
+			t.Errorf("SkipValue(%q) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestUnquote(t *testing.T) {
+	for _, in := range []string{
+		`""`, `"plain"`, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u00e9\u4e2d"`,
+		`"\ud83d\ude00 smile"`, `"lone \ud800 high"`, `"lone \udc00 low"`, `"\ud800\u0041"`,
+		`"\ud800\ud800\udc00"`, `"` + strings.Repeat(`x\n`, 100) + `"`, `"héllo"`,
+	} {
+		got, ok := Unquote([]byte(in))
+		var want string
+		if err := json.Unmarshal([]byte(in), &want); err != nil {
+			t.Fatalf("test input %s: %v", in, err)
+		}
+		if !ok || got != want {
+			t.Errorf("Unquote(%s) = %q, %v; want %q (encoding/json)", in, got, ok, want)
+		}
+	}
+	for _, in := range []string{`"`, `"\x"`, `"\u12"`, `"\u12zz"`, `"ab\"`} {
+		if got, ok := Unquote([]byte(in)); ok {
+			t.Errorf("Unquote(%s) = %q, ok; want a failure", in, got)
+		}
+	}
+}
+
+// FuzzUnquote checks Unquote against encoding/json on every valid JSON
+// string in valid UTF-8 (the NDJSON reader refuses other lines before any
+// decoding; encoding/json would replace bad bytes with U+FFFD).
+func FuzzUnquote(f *testing.F) {
+	for _, s := range []string{`"a"`, `"\ud83d\ude00"`, `"\ud800"`, `"x\ty\u0000"`, `"\\\/"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		var want string
+		if !utf8.ValidString(in) || json.Unmarshal([]byte(in), &want) != nil || !Valid([]byte(in)) {
+			return
+		}
+		in = strings.TrimSpace(in)
+		if got, ok := Unquote([]byte(in)); !ok || got != want {
+			t.Fatalf("Unquote(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+		if end := SkipString([]byte(in), 0); end != len(in) {
+			t.Fatalf("SkipString(%q) = %d, want %d", in, end, len(in))
+		}
+	})
+}

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"testing"
@@ -113,27 +112,7 @@ type runJSON struct {
 // runs lists every run of a batch through the paginated endpoint.
 func (s *stack) runs(t *testing.T, key, batchID string) []runJSON {
 	t.Helper()
-	var all []runJSON
-	cursor := ""
-	for {
-		var page struct {
-			Data       []runJSON `json:"data"`
-			NextCursor *string   `json:"nextCursor"`
-		}
-		path := fmt.Sprintf("/api/v3/batches/%s/runs?limit=1000", batchID)
-		if cursor != "" {
-			path += "&cursor=" + cursor
-		}
-		resp, raw := s.call(t, http.MethodGet, path, key, nil, "", &page)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("list runs: %d %s", resp.StatusCode, raw)
-		}
-		all = append(all, page.Data...)
-		if page.NextCursor == nil {
-			return all
-		}
-		cursor = *page.NextCursor
-	}
+	return listRuns(t, s.api.URL, key, batchID)
 }
 
 type batchJSON struct {

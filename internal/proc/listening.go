@@ -2,13 +2,11 @@ package proc
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // WaitListening waits until the process, or a process it started, has a
@@ -24,19 +22,7 @@ func (p *Process) WaitListening(ctx context.Context, addr string) error {
 	if err != nil {
 		return err
 	}
-	for {
-		if p.listens(port) {
-			return nil
-		}
-		select {
-		case <-p.done:
-			log, _ := os.ReadFile(p.Log)
-			return fmt.Errorf("%s exited before listening on %s: %v\n%s", p.cmd.Path, addr, p.err, tail(log, 2000))
-		case <-ctx.Done():
-			return fmt.Errorf("%s not listening on %s: %w", p.cmd.Path, addr, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	return p.waitUntil(ctx, addr, func() bool { return p.listens(port) })
 }
 
 // listens reports whether a LISTEN socket on port belongs to the process

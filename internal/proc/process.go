@@ -105,12 +105,21 @@ func (p *Process) Stop(timeout time.Duration) {
 // WaitTCP waits until addr accepts connections, the process exits or ctx
 // ends.
 func (p *Process) WaitTCP(ctx context.Context, addr string) error {
-	for {
+	return p.waitUntil(ctx, addr, func() bool {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
+		if err != nil {
+			return false
 		}
+		c.Close()
+		return true
+	})
+}
+
+// waitUntil polls ready every 20 ms until it holds, the process exits
+// (an error with the tail of its log) or ctx ends; addr names what is
+// awaited in the errors.
+func (p *Process) waitUntil(ctx context.Context, addr string, ready func() bool) error {
+	for !ready() {
 		select {
 		case <-p.done:
 			log, _ := os.ReadFile(p.Log)
@@ -120,6 +129,7 @@ func (p *Process) WaitTCP(ctx context.Context, addr string) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
 func tail(b []byte, n int) []byte {

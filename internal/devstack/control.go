@@ -24,8 +24,12 @@ const (
 type service struct {
 	p     *proc.Process
 	addr  string // host:port it listens on
-	start func(ctx context.Context, addr string) (*proc.Process, string, error)
+	start startFunc
 }
+
+// startFunc starts a service on addr ("" for its usual port) and returns
+// its process and where it listens (an address or URL).
+type startFunc func(ctx context.Context, addr string) (*proc.Process, string, error)
 
 // hostPort returns the host:port of a URL, or s itself when it is one.
 func hostPort(s string) string {

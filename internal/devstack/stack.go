@@ -77,88 +77,61 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}()
 	s.pids = map[string]int{}
 	s.services = map[string]*service{}
-	// port returns "" (the service's usual port when free), or with
-	// AnyPorts a free loopback address.
-	port := func() (string, error) {
+	// launch starts a service on "" (its usual port when free) or, with
+	// AnyPorts, a free loopback address, records it, and returns where it
+	// listens; start starts it again on the same address with the same
+	// data (Stack.StartService).
+	launch := func(name, what string, start startFunc) (string, error) {
+		addr := ""
 		if opts.AnyPorts {
-			return proc.FreeAddr()
+			free, err := proc.FreeAddr()
+			if err != nil {
+				return "", err
+			}
+			addr = free
 		}
-		return "", nil
-	}
-	// add records a started service; start starts it again on the same
-	// address with the same data (Stack.StartService).
-	add := func(name string, p *proc.Process, what, where string, start func(ctx context.Context, addr string) (*proc.Process, string, error)) {
+		p, where, err := start(ctx, addr)
+		if err != nil {
+			return "", err
+		}
 		s.children = append(s.children, p)
 		s.pids[name] = p.Pid()
 		s.services[name] = &service{p: p, addr: hostPort(where), start: start}
 		opts.Log.Info("started "+what, "at", where, "log", p.Log)
+		return where, nil
 	}
 	if opts.DatabaseURL != "" {
 		s.DatabaseURL = opts.DatabaseURL
 	} else {
 		pgDir := filepath.Join(dir, "pg")
-		startPG := func(ctx context.Context, addr string) (*proc.Process, string, error) {
+		if s.DatabaseURL, err = launch(ServicePostgres, "PostgreSQL", func(ctx context.Context, addr string) (*proc.Process, string, error) {
 			return startPostgres(ctx, pgDir, s.LogDir, addr)
-		}
-		pgAddr, err := port()
-		if err != nil {
+		}); err != nil {
 			return s, err
 		}
-		p, url, err := startPG(ctx, pgAddr)
-		if err != nil {
-			return s, err
-		}
-		add(ServicePostgres, p, "PostgreSQL", url, startPG)
-		s.DatabaseURL = url
 	}
 	s3Dir := filepath.Join(dir, "s3")
-	startObjects := func(ctx context.Context, addr string) (*proc.Process, string, error) {
+	if s.S3Endpoint, err = launch(ServiceS3, "versitygw (S3)", func(ctx context.Context, addr string) (*proc.Process, string, error) {
 		return startS3(ctx, s3Dir, s.LogDir, addr)
-	}
-	s3Addr, err := port()
-	if err != nil {
+	}); err != nil {
 		return s, err
 	}
-	p, endpoint, err := startObjects(ctx, s3Addr)
-	if err != nil {
-		return s, err
-	}
-	add(ServiceS3, p, "versitygw (S3)", endpoint, startObjects)
-	s.S3Endpoint = endpoint
-
 	dbFile := filepath.Join(dir, "temporal.db")
 	if opts.TemporalInMemory {
 		dbFile = ""
 	}
-	startTemporalAt := func(ctx context.Context, addr string) (*proc.Process, string, error) {
+	if s.TemporalAddress, err = launch(ServiceTemporal, "Temporal dev server", func(ctx context.Context, addr string) (*proc.Process, string, error) {
 		return startTemporal(ctx, dbFile, s.LogDir, addr)
-	}
-	temporalAddr, err := port()
-	if err != nil {
+	}); err != nil {
 		return s, err
 	}
-	p, addr, err := startTemporalAt(ctx, temporalAddr)
-	if err != nil {
-		return s, err
-	}
-	add(ServiceTemporal, p, "Temporal dev server", addr, startTemporalAt)
-	s.TemporalAddress = addr
-
 	if opts.UI {
 		uiDir := filepath.Join(dir, "temporal-ui")
-		startUIAt := func(ctx context.Context, uiAddr string) (*proc.Process, string, error) {
-			return startUI(ctx, uiDir, addr, s.LogDir, uiAddr)
-		}
-		uiAddr, err := port()
-		if err != nil {
+		if s.UIURL, err = launch(ServiceUI, "Temporal UI", func(ctx context.Context, addr string) (*proc.Process, string, error) {
+			return startUI(ctx, uiDir, s.TemporalAddress, s.LogDir, addr)
+		}); err != nil {
 			return s, err
 		}
-		p, url, err := startUIAt(ctx, uiAddr)
-		if err != nil {
-			return s, err
-		}
-		add(ServiceUI, p, "Temporal UI", url, startUIAt)
-		s.UIURL = url
 	}
 	return s, nil
 }

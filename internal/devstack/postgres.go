@@ -57,7 +57,7 @@ func postgresCredential() (*syscall.Credential, error) {
 }
 
 // startPostgres runs a PostgreSQL cluster kept in dir (created with initdb
-// on first use) on addr (empty: a loopback port, 54329 when free) and
+// on first use) on addr (host:port) and
 // returns its URL.
 func startPostgres(ctx context.Context, dir, logDir, addr string) (*proc.Process, string, error) {
 	bin, err := postgresBinDir()
@@ -82,11 +82,6 @@ func startPostgres(ctx context.Context, dir, logDir, addr string) (*proc.Process
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, "", fmt.Errorf("initdb %s: %w\n%s", data, err, out)
-		}
-	}
-	if addr == "" {
-		if addr, err = proc.AddrOr("127.0.0.1:54329"); err != nil {
-			return nil, "", err
 		}
 	}
 	_, port, _ := net.SplitHostPort(addr)

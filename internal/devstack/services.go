@@ -17,8 +17,7 @@ const (
 	devS3SecretKey = "streambatch-dev-secret"
 )
 
-// startS3 runs versitygw with its posix backend in dir, on addr (empty: a
-// loopback port, 7070 when free).
+// startS3 runs versitygw with its posix backend in dir, on addr (host:port).
 func startS3(ctx context.Context, dir, logDir, addr string) (*proc.Process, string, error) {
 	bin, err := proc.VersityGW.Path()
 	if err != nil {
@@ -26,11 +25,6 @@ func startS3(ctx context.Context, dir, logDir, addr string) (*proc.Process, stri
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", err
-	}
-	if addr == "" {
-		if addr, err = proc.AddrOr("127.0.0.1:7070"); err != nil {
-			return nil, "", err
-		}
 	}
 	p, err := proc.Start(proc.Spec{Path: bin, Log: filepath.Join(logDir, "versitygw.log"),
 		Args: []string{"--port", addr, "--access", devS3AccessKey, "--secret", devS3SecretKey, "--region", "us-east-1", "--health", "/health", "--quiet", "posix", dir}})
@@ -45,16 +39,11 @@ func startS3(ctx context.Context, dir, logDir, addr string) (*proc.Process, stri
 
 // startTemporal runs the Temporal CLI dev server, headless, with its state
 // in dbFile (in memory when empty) and streambatch's search attributes, on
-// addr (empty: a loopback port, 7233 when free).
+// addr (host:port).
 func startTemporal(ctx context.Context, dbFile, logDir, addr string) (*proc.Process, string, error) {
 	bin, err := proc.TemporalCLI.Path()
 	if err != nil {
 		return nil, "", err
-	}
-	if addr == "" {
-		if addr, err = proc.AddrOr("127.0.0.1:7233"); err != nil {
-			return nil, "", err
-		}
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	args := []string{
@@ -76,17 +65,11 @@ func startTemporal(ctx context.Context, dbFile, logDir, addr string) (*proc.Proc
 }
 
 // startUI runs the Temporal Web UI server (a newer UI than the CLI embeds:
-// it has the activity pause / unpause / reset screens) on addr (empty: a
-// loopback port, 8233 when free).
+// it has the activity pause / unpause / reset screens) on addr (host:port).
 func startUI(ctx context.Context, dir, temporalAddr, logDir, addr string) (*proc.Process, string, error) {
 	bin, err := proc.UIServer.Path()
 	if err != nil {
 		return nil, "", err
-	}
-	if addr == "" {
-		if addr, err = proc.AddrOr("127.0.0.1:8233"); err != nil {
-			return nil, "", err
-		}
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	if err := os.MkdirAll(filepath.Join(dir, "config"), 0o755); err != nil {

@@ -77,18 +77,18 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}()
 	s.pids = map[string]int{}
 	s.services = map[string]*service{}
-	// launch starts a service on "" (its usual port when free) or, with
-	// AnyPorts, a free loopback address, records it, and returns where it
-	// listens; start starts it again on the same address with the same
-	// data (Stack.StartService).
-	launch := func(name, what string, start startFunc) (string, error) {
-		addr := ""
+	// launch starts a service on its usual address when free (else, or
+	// with AnyPorts, on a free loopback address), records it, and returns
+	// where it listens; start starts it again on the same address with the
+	// same data (Stack.StartService).
+	launch := func(name, what, usual string, start startFunc) (string, error) {
+		pick := func() (string, error) { return proc.AddrOr(usual) }
 		if opts.AnyPorts {
-			free, err := proc.FreeAddr()
-			if err != nil {
-				return "", err
-			}
-			addr = free
+			pick = proc.FreeAddr
+		}
+		addr, err := pick()
+		if err != nil {
+			return "", err
 		}
 		p, where, err := start(ctx, addr)
 		if err != nil {
@@ -104,14 +104,14 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		s.DatabaseURL = opts.DatabaseURL
 	} else {
 		pgDir := filepath.Join(dir, "pg")
-		if s.DatabaseURL, err = launch(ServicePostgres, "PostgreSQL", func(ctx context.Context, addr string) (*proc.Process, string, error) {
+		if s.DatabaseURL, err = launch(ServicePostgres, "PostgreSQL", "127.0.0.1:54329", func(ctx context.Context, addr string) (*proc.Process, string, error) {
 			return startPostgres(ctx, pgDir, s.LogDir, addr)
 		}); err != nil {
 			return s, err
 		}
 	}
 	s3Dir := filepath.Join(dir, "s3")
-	if s.S3Endpoint, err = launch(ServiceS3, "versitygw (S3)", func(ctx context.Context, addr string) (*proc.Process, string, error) {
+	if s.S3Endpoint, err = launch(ServiceS3, "versitygw (S3)", "127.0.0.1:7070", func(ctx context.Context, addr string) (*proc.Process, string, error) {
 		return startS3(ctx, s3Dir, s.LogDir, addr)
 	}); err != nil {
 		return s, err
@@ -120,14 +120,14 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if opts.TemporalInMemory {
 		dbFile = ""
 	}
-	if s.TemporalAddress, err = launch(ServiceTemporal, "Temporal dev server", func(ctx context.Context, addr string) (*proc.Process, string, error) {
+	if s.TemporalAddress, err = launch(ServiceTemporal, "Temporal dev server", "127.0.0.1:7233", func(ctx context.Context, addr string) (*proc.Process, string, error) {
 		return startTemporal(ctx, dbFile, s.LogDir, addr)
 	}); err != nil {
 		return s, err
 	}
 	if opts.UI {
 		uiDir := filepath.Join(dir, "temporal-ui")
-		if s.UIURL, err = launch(ServiceUI, "Temporal UI", func(ctx context.Context, addr string) (*proc.Process, string, error) {
+		if s.UIURL, err = launch(ServiceUI, "Temporal UI", "127.0.0.1:8233", func(ctx context.Context, addr string) (*proc.Process, string, error) {
 			return startUI(ctx, uiDir, s.TemporalAddress, s.LogDir, addr)
 		}); err != nil {
 			return s, err

@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/streambatch/streambatch/client"
 	"github.com/streambatch/streambatch/config"
@@ -43,13 +44,10 @@ func TestLoadFiftyConcurrentStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, streams)
+	var g errgroup.Group
 	ids := make([]string, streams)
 	for k := range streams {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			items := make([]client.Item, n)
 			for i := range items {
 				items[i] = client.Item{Index: i, Task: "load", Payload: client.StringPayload(fmt.Sprintf(`{"stream":%d,"i":%d,"pad":"%s"}`, k, i, randomText(uint64(i), 150)))}
@@ -61,15 +59,11 @@ func TestLoadFiftyConcurrentStreams(t *testing.T) {
 			if err == nil {
 				ids[k] = res.Batch.ID
 			}
-			errs <- err
-		}()
+			return err
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 	elapsed := time.Since(start)
 	for _, id := range ids {

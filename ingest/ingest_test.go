@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/workflows"
 )
@@ -378,31 +380,25 @@ func TestSharedMemoryBudgetCannotDeadlock(t *testing.T) {
 	l.Memory = 64 << 10
 	p := newPipe(l)
 	body := lines(500, func(i int) string { return strings.Repeat("m", 1024) })
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	var g errgroup.Group
 	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			res, err := p.run(500, body, nil)
 			if err == nil && res.Accepted != 500 {
 				err = fmt.Errorf("accepted %d", res.Accepted)
 			}
-			errs <- err
-		}()
+			return err
+		})
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
 	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("streams deadlocked on the shared memory budget")
-	}
-	close(errs)
-	for err := range errs {
+	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("streams deadlocked on the shared memory budget")
 	}
 	if got := len(p.sig.chunks); got < 4*5 {
 		t.Fatalf("%d chunks: the budget should have forced small chunks", got)

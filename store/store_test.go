@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/internal/testenv"
 )
@@ -95,25 +97,18 @@ func TestQueriesParse(t *testing.T) {
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 	s := requireDB(t)
-	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	var g errgroup.Group
 	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() error {
 			applied, err := s.Migrate(context.Background())
 			if err == nil && len(applied) != 0 {
 				err = fmt.Errorf("applied %v again", applied)
 			}
-			errs <- err
-		}()
+			return err
+		})
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
 

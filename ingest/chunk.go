@@ -133,6 +133,10 @@ func (s *stream) flush(ctx context.Context, last bool) error {
 	}
 	s.cur = nil
 	if err := s.chunks.Acquire(ctx, 1); err != nil {
+		// The stream is failing: the chunk will never be sent, so its
+		// share of the budget comes back now (its uploads release their
+		// own).
+		c.release(s.g)
 		return err
 	}
 	seq := s.seq

@@ -438,3 +438,28 @@ func BenchmarkChunkEncoding(b *testing.B) {
 		}
 	})
 }
+
+// A stream that fails while a full chunk waits for a chunk slot must give
+// the chunk's bytes back to the process-wide budget: otherwise every failed
+// stream shrinks the budget until healthy streams wait for ever
+// (issue 11.1).
+func TestFailedStreamReturnsItsMemory(t *testing.T) {
+	t.Parallel()
+	l := testLimits
+	l.Memory = 1 << 20
+	l.ChunkItems = 10
+	l.ChunksInFlight = 1
+	p := newPipe(l)
+	boom := errors.New("signal refused")
+	p.sig.err = boom
+	for range 5 {
+		// 60 small items: the first chunk's signal fails, cancelling the
+		// stream while the next full chunk waits for the only slot.
+		if _, err := p.run(60, lines(60, func(int) string { return strings.Repeat("k", 1000) }), nil); !errors.Is(err, boom) {
+			t.Fatalf("want the signal error, got %v", err)
+		}
+	}
+	if !p.ing.mem.TryAcquire(int64(l.Memory)) {
+		t.Fatal("failed streams leaked part of the memory budget")
+	}
+}

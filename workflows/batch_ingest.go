@@ -134,8 +134,11 @@ func (w *ingest) run(ctx workflow.Context) (Result, error) {
 			cancelActivities()
 			return w.abort(ctx, items)
 		case w.c.Enqueued == w.in.RunCount && w.pending == 0:
-			cancelTimer()
-			return w.seal(ctx, items)
+			if workflow.GetVersion(ctx, changeAbortableSeal, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				cancelTimer()
+				return w.seal(ctx, items)
+			}
+			return w.sealAbortable(ctx, sel, items)
 		}
 		if !draining && workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			draining = true
@@ -154,6 +157,12 @@ func (w *ingest) run(ctx workflow.Context) (Result, error) {
 			var reason string
 			if abort.ReceiveAsync(&reason) {
 				w.requestAbort(reason, "aborted by request")
+				continue
+			}
+			// A cancellation delivered with the last chunks would be lost
+			// with this run: the next one does not inherit it.
+			if ctx.Err() != nil && workflow.GetVersion(ctx, changeDrainSeesCancel, workflow.DefaultVersion, 1) == 1 {
+				w.requestAbort("workflow canceled", "")
 				continue
 			}
 			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
@@ -289,17 +298,63 @@ func (w *ingest) result(state string) Result {
 	return Result{BatchID: w.in.BatchID, State: state, Enqueued: w.c.Enqueued, Failed: w.c.Failed, Runs: w.c.Run, Reason: w.abortReason}
 }
 
-// seal runs the Seal activity: the final durable step.
-func (w *ingest) seal(ctx workflow.Context, items workflow.ReceiveChannel) (Result, error) {
-	w.setState(ctx, StateSealing)
+// Changes to BatchIngest that alter its commands, for workflow.GetVersion:
+// histories recorded before a change replay the old branch.
+const (
+	// changeAbortableSeal: Seal runs while the abort signal, cancellation
+	// and the seal timeout are still heard; any of them cancels it and
+	// aborts (the Abort activity keeps a batch that Seal already sealed).
+	changeAbortableSeal = "abortable-seal"
+	// changeDrainSeesCancel: a cancellation that arrives while the run
+	// drains for continue-as-new aborts instead of being dropped.
+	changeDrainSeesCancel = "drain-sees-cancel"
+)
+
+func (w *ingest) sealActivity(ctx workflow.Context) workflow.Future {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:          "seal",
 		Summary:             fmt.Sprintf("seal %d runs", w.in.RunCount),
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         retryForever(ErrTypeBatchNotPending),
 	})
+	return workflow.ExecuteActivity(actx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env})
+}
+
+// sealAbortable runs the Seal activity as the final durable step while
+// the selector keeps listening: an abort, a cancellation or the seal
+// timeout cancels a Seal that has not succeeded (a PostgreSQL outage keeps
+// it retrying) and ends the batch through Abort instead.
+func (w *ingest) sealAbortable(ctx workflow.Context, sel workflow.Selector, items workflow.ReceiveChannel) (Result, error) {
+	w.setState(ctx, StateSealing)
+	sealCtx, cancelSeal := workflow.WithCancel(ctx)
 	var res SealResult
-	err := workflow.ExecuteActivity(actx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env}).Get(ctx, &res)
+	var err error
+	done := false
+	sel.AddFuture(w.sealActivity(sealCtx), func(f workflow.Future) {
+		done = true
+		err = f.Get(ctx, &res)
+	})
+	for !done && w.abortReason == "" {
+		sel.Select(ctx)
+	}
+	if w.abortReason != "" && (!done || err != nil) {
+		cancelSeal()
+		return w.abort(ctx, items)
+	}
+	return w.sealed(ctx, items, res, err)
+}
+
+// seal runs the Seal activity: the final durable step (before
+// changeAbortableSeal).
+func (w *ingest) seal(ctx workflow.Context, items workflow.ReceiveChannel) (Result, error) {
+	w.setState(ctx, StateSealing)
+	var res SealResult
+	err := w.sealActivity(ctx).Get(ctx, &res)
+	return w.sealed(ctx, items, res, err)
+}
+
+// sealed ends the workflow after the Seal activity returned.
+func (w *ingest) sealed(ctx workflow.Context, items workflow.ReceiveChannel, res SealResult, err error) (Result, error) {
 	w.discardLateChunks(ctx, items)
 	if err != nil {
 		var appErr *temporal.ApplicationError

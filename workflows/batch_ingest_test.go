@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -479,4 +481,59 @@ func TestMillionItemsAcrossContinueAsNew(t *testing.T) {
 		t.Fatalf("only %d runs: continue-as-new was not exercised", result.Runs)
 	}
 	t.Logf("1,000,000 items in %d chunks sealed over %d runs", n/per, result.Runs)
+}
+
+// A cancellation while Seal keeps failing (a PostgreSQL outage) must end
+// the batch through Abort, not leave it PENDING with a canceled workflow
+// (issue 11.2).
+func TestCancelDuringSealAborts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(10)
+	h.env.SetStartTime(in.CreatedAt)
+	h.env.OnActivity(ActivitySeal, mock.Anything, mock.Anything).Return(SealResult{}, errors.New("postgres is down"))
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Minute)
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateAborted || h.runs.aborted != "workflow canceled" {
+		t.Fatalf("result = %+v, abort reason %q", r, h.runs.aborted)
+	}
+}
+
+// The seal timeout still applies while Seal retries.
+func TestSealTimeoutWhileSealRetries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(10)
+	in.SealDeadline = in.CreatedAt.Add(2 * time.Minute)
+	h.env.SetStartTime(in.CreatedAt)
+	h.env.OnActivity(ActivitySeal, mock.Anything, mock.Anything).Return(SealResult{}, errors.New("postgres is down"))
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateAborted || !strings.HasPrefix(h.runs.aborted, "seal timeout") {
+		t.Fatalf("result = %+v, abort reason %q", r, h.runs.aborted)
+	}
+}
+
+// A cancellation that arrives with a chunk while continue-as-new is
+// suggested aborts the batch. (The test suite runs the workflow between the
+// two, so the same-task case of issue 11.3 is TestDevServerCancelWithChunkWhileDraining.)
+func TestCancelWhileDrainingAborts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(30)
+	h.env.SetStartTime(in.CreatedAt)
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	h.env.RegisterDelayedCallback(func() {
+		h.env.SetContinueAsNewSuggested(true)
+		h.env.CancelWorkflow()
+		h.env.SignalWorkflow(SignalItems, chunkOf(1, span(10, 20)...))
+	}, time.Minute)
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateAborted || h.runs.aborted != "workflow canceled" {
+		t.Fatalf("result = %+v, abort reason %q", r, h.runs.aborted)
+	}
 }

@@ -23,8 +23,9 @@ var SearchAttributeArgs = []string{
 }
 
 // StartTemporal starts a headless Temporal CLI dev server on a free port,
-// logging to logDir/temporal.log. dbFile, when set, persists its state.
-func StartTemporal(ctx context.Context, logDir, dbFile string) (*testsuite.DevServer, error) {
+// logging to logDir/temporal.log. dbFile, when set, persists its state;
+// dynamicConfig entries (KEY=VALUE) override the server's dynamic config.
+func StartTemporal(ctx context.Context, logDir, dbFile string, dynamicConfig ...string) (*testsuite.DevServer, error) {
 	bin, err := proc.TemporalCLI.Path()
 	if err != nil {
 		return nil, err
@@ -33,12 +34,16 @@ func StartTemporal(ctx context.Context, logDir, dbFile string) (*testsuite.DevSe
 	if err != nil {
 		return nil, err
 	}
+	extra := append([]string(nil), SearchAttributeArgs...)
+	for _, kv := range dynamicConfig {
+		extra = append(extra, "--dynamic-config-value", kv)
+	}
 	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
 		ExistingPath:  bin,
 		ClientOptions: &client.Options{Logger: log.NewStructuredLogger(discardLogger())},
 		DBFilename:    dbFile,
 		LogLevel:      "error",
-		ExtraArgs:     SearchAttributeArgs,
+		ExtraArgs:     extra,
 		Stdout:        logf,
 		Stderr:        logf,
 	})

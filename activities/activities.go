@@ -1,15 +1,18 @@
-// Package activities implements the I/O steps of BatchIngest:
-// OffloadAndEnqueue (chunk → runs), Seal and Abort. Each is idempotent, so
-// Temporal may retry it at will.
+// Package activities implements the I/O steps of the workflows: for
+// BatchIngest OffloadAndEnqueue (chunk → runs), Seal and Abort; for
+// BatchRuns the local activities DispatchStep (record outcomes, claim
+// runs), FinishRuns, ReconcileAttempts and ParentNotified. Each is
+// idempotent, so Temporal may retry it at will.
 //
 // It depends on the store and blob packages through the small interfaces
-// below and on package workflows only for names and types.
+// below and on package workflows for names, types and the BatchRuns client.
 package activities
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -28,7 +31,7 @@ type Runs interface {
 	InsertRuns(ctx context.Context, batchID string, items []batch.Item) (int, error)
 	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
 	SealBatch(ctx context.Context, id string) (store.Batch, error)
-	AbortBatch(ctx context.Context, id, reason string) (store.Batch, error)
+	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
 }
 
 // Objects is the part of blob.Store the activities use.
@@ -36,6 +39,8 @@ type Objects interface {
 	Get(ctx context.Context, key string, maxSize int64) ([]byte, error)
 	Size(ctx context.Context, key string) (int64, error)
 	DeletePrefix(ctx context.Context, prefix string) (int, error)
+	Put(ctx context.Context, key, contentType string, body io.ReadSeeker, size int64) error
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
 }
 
 // Activities holds the dependencies of the activity methods. Register it
@@ -49,6 +54,19 @@ type Activities struct {
 	PacketChecks int
 	// Metrics records attempt durations and failures (nil: none).
 	Metrics *metrics.Metrics
+
+	// Exec is the run-execution part of the store (the BatchRuns local
+	// activities need it).
+	Exec Execution
+	// Temporal reads BatchRuns' pending activities and history (nil: runs
+	// never show EXECUTING and attempt counts stay lower bounds).
+	Temporal Histories
+	// Dispatcher hands enqueued runs to BatchRuns (nil: nothing executes
+	// the runs).
+	Dispatcher RunsNotifier
+	// OutputOffloadThreshold: run outputs this size or larger are stored in
+	// S3 (0: never).
+	OutputOffloadThreshold int
 }
 
 // Register registers the activities under their contract names.
@@ -58,6 +76,18 @@ func (a *Activities) Register(r interface {
 	r.RegisterActivityWithOptions(a.OffloadAndEnqueue, activity.RegisterOptions{Name: workflows.ActivityOffloadAndEnqueue})
 	r.RegisterActivityWithOptions(a.Seal, activity.RegisterOptions{Name: workflows.ActivitySeal})
 	r.RegisterActivityWithOptions(a.Abort, activity.RegisterOptions{Name: workflows.ActivityAbort})
+	r.RegisterActivityWithOptions(a.DispatchStep, activity.RegisterOptions{Name: workflows.ActivityDispatchStep})
+	r.RegisterActivityWithOptions(a.FinishRuns, activity.RegisterOptions{Name: workflows.ActivityFinishRuns})
+	r.RegisterActivityWithOptions(a.ReconcileAttempts, activity.RegisterOptions{Name: workflows.ActivityReconcileAttempts})
+	r.RegisterActivityWithOptions(a.ParentNotified, activity.RegisterOptions{Name: workflows.ActivityParentNotified})
+}
+
+// notify hands a batch's enqueued runs to its BatchRuns workflow.
+func (a *Activities) notify(ctx context.Context, batchID, env string, hint workflows.RunsHint) error {
+	if a.Dispatcher == nil {
+		return nil
+	}
+	return a.Dispatcher.Notify(ctx, batchID, env, hint)
 }
 
 func invalidChunk(format string, args ...any) error {
@@ -101,6 +131,13 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 			return workflows.EnqueueResult{}, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("batch %s is %s", in.BatchID, b.Status), workflows.ErrTypeBatchNotPending, nil)
 		}
+	}
+	// The runs exist: they may start now, before the seal. (A retry after
+	// a lost answer signals again; BatchRuns reads what is open from the
+	// database, so a second hint costs one look.)
+	heartbeat(ctx, "handing over")
+	if err := a.notify(ctx, in.BatchID, in.Env, workflows.RunsHint{}); err != nil {
+		return workflows.EnqueueResult{}, err
 	}
 	return workflows.EnqueueResult{Inserted: n}, nil
 }
@@ -192,6 +229,10 @@ func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (res work
 	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
 		return workflows.SealResult{}, err
 	}
+	// BatchRuns completes the batch only once it is sealed.
+	if err := a.notify(ctx, in.BatchID, in.Env, workflows.RunsHint{Sealed: true}); err != nil {
+		return workflows.SealResult{}, err
+	}
 	if b.SealedAt != nil {
 		res.SealedAt = *b.SealedAt
 	}
@@ -203,7 +244,7 @@ func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (res work
 // stays sealed.
 func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (res workflows.AbortResult, err error) {
 	defer a.observe(workflows.ActivityAbort, time.Now(), &err)
-	b, err := a.Runs.AbortBatch(ctx, in.BatchID, in.Reason)
+	b, err := a.Runs.AbortBatch(ctx, in.BatchID, in.Reason, false)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// The Phase 1 transaction never committed: nothing to abort.
@@ -218,6 +259,13 @@ func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (res wo
 	// items would otherwise stay forever.
 	for _, prefix := range []string{batch.StagingPrefix(in.Env, in.BatchID), batch.PacketPrefix(in.Env) + in.BatchID + "/"} {
 		if _, err := a.Objects.DeletePrefix(ctx, prefix); err != nil {
+			return workflows.AbortResult{}, err
+		}
+	}
+	// Runs may be executing already: BatchRuns cancels them and tells the
+	// parent workflow.
+	if a.Dispatcher != nil {
+		if err := a.Dispatcher.Abort(ctx, in.BatchID, in.Env, in.Reason); err != nil {
 			return workflows.AbortResult{}, err
 		}
 	}

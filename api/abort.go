@@ -18,10 +18,13 @@ import (
 // maxAbortBody bounds the optional {"reason": "..."} body.
 const maxAbortBody = 4 << 10
 
-// abortBatch is POST /api/v3/batches/:batchId/abort. It asks the batch's
-// workflow to abort (which refuses further items, marks the batch ABORTED
-// and its queued runs CANCELED) and waits for that, bounded by SealWait.
-// Aborting an aborted batch is a no-op; a sealed batch cannot be aborted.
+// abortBatch is POST /api/v3/batches/:batchId/abort. A PENDING batch is
+// aborted through BatchIngest (it refuses further items, marks the batch
+// ABORTED and its open runs CANCELED); a PROCESSING one through BatchRuns
+// (it cancels the runs executing, marks the rest CANCELED and the batch
+// ABORTED; finished runs keep their results). The handler waits for that,
+// bounded by SealWait (202 when the wait runs out). Aborting an aborted
+// batch is a no-op; a completed batch cannot be aborted.
 func (s *Server) abortBatch(c *gin.Context) {
 	reason, ok := readAbortReason(c)
 	if !ok {
@@ -31,51 +34,73 @@ func (s *Server) abortBatch(c *gin.Context) {
 	if !ok {
 		return
 	}
-	switch {
-	case b.Status == batch.StatusAborted:
-		s.writeBatch(c, http.StatusOK, b)
-		return
-	case b.Done():
-		fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" is sealed and cannot be aborted")
-		return
-	}
 	ctx := c.Request.Context()
+	wctx, cancel := context.WithTimeout(ctx, s.opts.SealWait)
+	defer cancel()
+	if b.Status == batch.StatusPending {
+		if err := s.abortPending(ctx, wctx, b, reason); err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+		now, err := s.store.GetBatchAnyEnv(ctx, b.ID)
+		if err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+		b = now
+	}
+	if b.Status == batch.StatusProcessing {
+		// Sealed (perhaps while the abort above ran): stop its runs.
+		if err := s.runs.Abort(ctx, b.ID, b.EnvName, reason); err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+		if _, err := s.runs.Wait(wctx, b.ID); err != nil && wctx.Err() == nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "waiting for the abort", "batch_id", b.ID, "error", err)
+		}
+		now, err := s.store.GetBatchAnyEnv(ctx, b.ID)
+		if err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+		b = now
+	}
+	switch b.Status {
+	case batch.StatusAborted:
+		s.writeBatch(c, http.StatusOK, b)
+	case batch.StatusCompleted:
+		fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" is completed: every run has finished, nothing is left to abort")
+	default:
+		// Still aborting (the workflow is busy or no worker runs): accepted.
+		s.writeBatch(c, http.StatusAccepted, b)
+	}
+}
+
+// abortPending aborts a PENDING batch through its BatchIngest workflow (or
+// directly when it has none) and waits for it until wctx ends.
+func (s *Server) abortPending(ctx, wctx context.Context, b store.Batch, reason string) error {
 	err := s.wf.Abort(ctx, b.ID, reason)
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {
 		// No running workflow (it was never started or already ended):
-		// abort the row directly.
-		_, err = s.store.AbortBatch(ctx, b.ID, reason)
+		// abort the row directly, and the runs through BatchRuns.
+		if _, err = s.store.AbortBatch(ctx, b.ID, reason, false); err == nil {
+			return s.runs.Abort(ctx, b.ID, b.EnvName, reason)
+		}
 		if errors.Is(err, store.ErrNotPending) {
-			err = nil
+			return nil
 		}
 	}
 	if err != nil {
-		s.failInternal(c, err, true)
-		return
+		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, s.opts.SealWait)
-	defer cancel()
-	if _, err := s.wf.Wait(wctx, b.ID); err != nil && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+	if _, err := s.wf.Wait(wctx, b.ID); err != nil && wctx.Err() == nil && ctx.Err() == nil {
 		var nf *serviceerror.NotFound
 		if !errors.As(err, &nf) {
 			s.log.WarnContext(ctx, "waiting for the abort", "batch_id", b.ID, "error", err)
 		}
 	}
-	now, err := s.store.GetBatchAnyEnv(ctx, b.ID)
-	if err != nil {
-		s.failInternal(c, err, true)
-		return
-	}
-	switch {
-	case now.Status == batch.StatusAborted:
-		s.writeBatch(c, http.StatusOK, now)
-	case now.Done():
-		fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" was sealed before the abort took effect")
-	default:
-		// Still aborting (the workflow is busy or no worker runs): accepted.
-		s.writeBatch(c, http.StatusAccepted, now)
-	}
+	return nil
 }
 
 // readAbortReason reads the optional JSON body {"reason": "..."}.

@@ -41,7 +41,9 @@ type Checker func(ctx context.Context) error
 type Deps struct {
 	Store     *store.Store
 	Workflows *workflows.Client
-	Ingester  *ingest.Ingester
+	// Runs starts, signals and waits for BatchRuns workflows.
+	Runs     *workflows.RunsClient
+	Ingester *ingest.Ingester
 	// Packets presigns client uploads of large payloads.
 	Packets Presigner
 	// Ready lists named readiness checks (PostgreSQL, Temporal, S3).
@@ -56,6 +58,7 @@ type Server struct {
 	opts      Options
 	store     *store.Store
 	wf        *workflows.Client
+	runs      *workflows.RunsClient
 	ingester  *ingest.Ingester
 	packets   Presigner
 	ready     map[string]Checker
@@ -70,7 +73,7 @@ func New(opts Options, deps Deps) *Server {
 	if opts.SnapshotTimeout == 0 {
 		opts.SnapshotTimeout = 3 * time.Second
 	}
-	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, ingester: deps.Ingester,
+	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, runs: deps.Runs, ingester: deps.Ingester,
 		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics,
 		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst), jwtSecret: []byte(opts.JWTSecret)}
 }
@@ -104,6 +107,8 @@ func (s *Server) Handler() http.Handler {
 	v3.GET("/batches/:batchId/runs", s.authenticate, s.listRuns)
 	v3.POST("/batches/:batchId/abort", s.authenticate, s.abortBatch)
 	v3.GET("/batches/:batchId/missing", s.authenticate, s.missingIndexes)
+	v3.POST("/batches/:batchId/replay", s.authenticate, s.replayBatch)
+	v3.POST("/runs/:runId/cancel", s.authenticate, s.cancelRun)
 
 	r.PUT("/api/v2/packets/*filename", s.authenticate, s.presignPacket)
 	return r

@@ -1,35 +1,103 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
 
+	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/workflows"
 )
 
-// getBatch is GET /api/v3/batches/:batchId.
+// maxWait bounds the ?wait= long poll of GET /api/v3/batches/:batchId.
+const maxWait = 5 * time.Minute
+
+// getBatch is GET /api/v3/batches/:batchId[?wait=30s]. With wait, it
+// answers once the batch is COMPLETED or ABORTED, or when the wait runs out
+// (with the batch as it is then): the handler blocks on the batch's
+// workflows, not on a polling loop.
 func (s *Server) getBatch(c *gin.Context) {
+	var wait time.Duration
+	if v := c.Query("wait"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > maxWait {
+			fail(c, http.StatusBadRequest, "wait must be a duration from 0s to 5m, such as 30s")
+			return
+		}
+		wait = d
+	}
 	b, ok := s.loadBatch(c, http.StatusNotFound)
 	if !ok {
 		return
 	}
+	if wait > 0 && !b.Status.Terminal() {
+		var err error
+		if b, err = s.waitTerminal(c.Request.Context(), b, time.Now().Add(wait)); err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+	}
 	s.writeBatch(c, http.StatusOK, b)
+}
+
+// waitTerminal blocks until b is terminal or the deadline passes: on
+// BatchIngest while the batch is PENDING, then on BatchRuns.
+func (s *Server) waitTerminal(ctx context.Context, b store.Batch, deadline time.Time) (store.Batch, error) {
+	for !b.Status.Terminal() && time.Now().Before(deadline) && ctx.Err() == nil {
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		var err error
+		if b.Status == batch.StatusPending {
+			_, err = s.wf.Wait(wctx, b.ID)
+		} else {
+			_, err = s.runs.Wait(wctx, b.ID)
+		}
+		cancel()
+		var nf *serviceerror.NotFound
+		if err != nil && !errors.As(err, &nf) && wctx.Err() == nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "waiting for a batch", "batch_id", b.ID, "error", err)
+		}
+		before := b.Status
+		now, gerr := s.store.GetBatchAnyEnv(ctx, b.ID)
+		if gerr != nil {
+			return b, gerr
+		}
+		b = now
+		if b.Status == before && !b.Status.Terminal() {
+			// The workflow ended (or does not exist yet) without the row
+			// changing: look again shortly rather than spin.
+			select {
+			case <-ctx.Done():
+			case <-time.After(min(time.Until(deadline), 250*time.Millisecond)):
+			}
+		}
+	}
+	return b, nil
 }
 
 // writeBatch answers with a batch's status and run counts.
 func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
-	total, failed, err := s.store.CountRuns(c.Request.Context(), b.ID)
+	counts, err := s.store.RunCounts(c.Request.Context(), b.ID)
 	if err != nil {
 		s.failInternal(c, err, true)
 		return
 	}
-	c.JSON(status, batchResponse{
+	res := batchResponse{
 		ID: b.ID, Status: string(b.Status), Sealed: b.Sealed, RunCount: b.RunCount,
-		EnqueuedCount: total, FailedCount: failed, CreatedAt: b.CreatedAt, SealedAt: b.SealedAt,
-		AbortedAt: b.AbortedAt, AbortReason: b.AbortReason, WorkflowID: b.ID,
-	})
+		FailedCount: counts[batch.RunFailed], CreatedAt: b.CreatedAt, SealedAt: b.SealedAt,
+		AbortedAt: b.AbortedAt, AbortReason: b.AbortReason, CompletedAt: b.CompletedAt, Replays: b.Replays,
+		RunCounts: make(map[string]int, len(counts)), WorkflowID: b.ID, RunsWorkflowID: workflows.RunsWorkflowID(b.ID),
+	}
+	for st, n := range counts {
+		res.EnqueuedCount += n
+		res.RunCounts[string(st)] = n
+	}
+	c.JSON(status, res)
 }
 
 // Page sizes of GET runs.
@@ -70,17 +138,24 @@ func (s *Server) listRuns(c *gin.Context) {
 	}
 	out := runsResponse{Data: make([]runResponse, len(runs))}
 	for k, r := range runs {
-		out.Data[k] = runResponse{ID: r.ID, Index: r.Index, Task: r.Task, Status: string(r.Status),
-			PayloadType: r.PayloadType, Payload: r.Payload, Options: r.Options, QueueTimestamp: r.QueueTimestamp}
-		if r.ErrorCode != nil {
-			out.Data[k].Error = &runError{Code: *r.ErrorCode, Message: deref(r.ErrorMessage)}
-		}
+		out.Data[k] = newRunResponse(r)
 	}
 	if len(runs) == limit && runs[len(runs)-1].Index < b.RunCount-1 {
 		next := strconv.Itoa(runs[len(runs)-1].Index)
 		out.NextCursor = &next
 	}
 	c.JSON(http.StatusOK, out)
+}
+
+func newRunResponse(r store.Run) runResponse {
+	out := runResponse{ID: r.ID, Index: r.Index, Task: r.Task, Status: string(r.Status),
+		PayloadType: r.PayloadType, Payload: r.Payload, Options: r.Options, QueueTimestamp: r.QueueTimestamp,
+		Output: r.Output, OutputType: r.OutputType, Attempts: r.Attempts, StartedAt: r.StartedAt,
+		CompletedAt: r.CompletedAt, DelayUntil: r.DelayUntil}
+	if r.ErrorCode != nil {
+		out.Error = &runError{Code: *r.ErrorCode, Message: deref(r.ErrorMessage)}
+	}
+	return out
 }
 
 func deref(s *string) string {

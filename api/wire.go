@@ -38,7 +38,14 @@ type batchResponse struct {
 	SealedAt      *time.Time `json:"sealedAt,omitempty"`
 	AbortedAt     *time.Time `json:"abortedAt,omitempty"`
 	AbortReason   *string    `json:"abortReason,omitempty"`
-	WorkflowID    string     `json:"workflowId"`
+	CompletedAt   *time.Time `json:"completedAt,omitempty"`
+	// RunCounts maps each run status present to its count.
+	RunCounts map[string]int `json:"runCounts"`
+	Replays   int            `json:"replays,omitempty"`
+	// WorkflowID is the BatchIngest workflow, RunsWorkflowID the BatchRuns
+	// workflow that executes the runs.
+	WorkflowID     string `json:"workflowId"`
+	RunsWorkflowID string `json:"runsWorkflowId"`
 }
 
 // runResponse is one run in GET /api/v3/batches/:batchId/runs.
@@ -52,6 +59,14 @@ type runResponse struct {
 	Options        json.RawMessage `json:"options,omitempty"`
 	QueueTimestamp time.Time       `json:"queueTimestamp"`
 	Error          *runError       `json:"error,omitempty"`
+	// Output is the task's result as JSON text (the object key when
+	// OutputType is application/store).
+	Output      *string    `json:"output,omitempty"`
+	OutputType  *string    `json:"outputType,omitempty"`
+	Attempts    int        `json:"attempts"`
+	StartedAt   *time.Time `json:"startedAt,omitempty"`
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	DelayUntil  *time.Time `json:"delayUntil,omitempty"`
 }
 
 type runError struct {
@@ -63,4 +78,11 @@ type runError struct {
 type runsResponse struct {
 	Data       []runResponse `json:"data"`
 	NextCursor *string       `json:"nextCursor,omitempty"`
+}
+
+// replayResponse answers POST /api/v3/batches/:batchId/replay.
+type replayResponse struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Replayed int    `json:"replayed"`
 }

@@ -28,6 +28,11 @@ func PacketKey(env, batchID string, index int) string {
 	return fmt.Sprintf("packets/%s/%s/item_%d/payload.json", env, batchID, index)
 }
 
+// OutputKey is the key of a run output too large to keep in PostgreSQL.
+func OutputKey(env, batchID string, index int) string {
+	return fmt.Sprintf("packets/%s/%s/item_%d/output.json", env, batchID, index)
+}
+
 // StagingPrefix is the key prefix of a batch's staged chunk objects, which
 // are deleted when the batch is sealed or aborted.
 func StagingPrefix(env, batchID string) string {

@@ -226,6 +226,16 @@ func (s *Store) PresignPut(ctx context.Context, key string, ttl time.Duration) (
 	return req.URL, nil
 }
 
+// PresignGet returns a URL that lets its holder GET the object at key
+// until ttl passes.
+func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	req, err := s.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key}, s3.WithPresignExpires(ttl))
+	if err != nil {
+		return "", fmt.Errorf("blob: presign %s: %w", key, err)
+	}
+	return req.URL, nil
+}
+
 // CheckBucket verifies that the bucket exists and the credentials can reach
 // it.
 func (s *Store) CheckBucket(ctx context.Context) error {

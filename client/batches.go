@@ -54,8 +54,10 @@ func (c *Client) CreateBatch(ctx context.Context, req CreateBatchRequest) (*Batc
 
 // BatchStatus is GET /api/v3/batches/:id.
 type BatchStatus struct {
-	ID            string     `json:"id"`
-	Status        string     `json:"status"` // PENDING, PROCESSING (sealed) or ABORTED
+	ID string `json:"id"`
+	// Status is PENDING (items arriving), PROCESSING (sealed, runs
+	// executing), COMPLETED (every run final) or ABORTED.
+	Status        string     `json:"status"`
 	Sealed        bool       `json:"sealed"`
 	RunCount      int        `json:"runCount"`
 	EnqueuedCount int        `json:"enqueuedCount"`
@@ -64,8 +66,17 @@ type BatchStatus struct {
 	SealedAt      *time.Time `json:"sealedAt,omitempty"`
 	AbortedAt     *time.Time `json:"abortedAt,omitempty"`
 	AbortReason   string     `json:"abortReason,omitempty"`
-	WorkflowID    string     `json:"workflowId"`
+	CompletedAt   *time.Time `json:"completedAt,omitempty"`
+	// RunCounts maps run statuses (QUEUED, DELAYED, EXECUTING, COMPLETED,
+	// FAILED, CANCELED, EXPIRED, TIMED_OUT) to counts.
+	RunCounts      map[string]int `json:"runCounts"`
+	Replays        int            `json:"replays,omitempty"`
+	WorkflowID     string         `json:"workflowId"`
+	RunsWorkflowID string         `json:"runsWorkflowId"`
 }
+
+// Terminal reports whether the batch is COMPLETED or ABORTED.
+func (b *BatchStatus) Terminal() bool { return b.Status == "COMPLETED" || b.Status == "ABORTED" }
 
 // GetBatch returns a batch's status and run counts.
 func (c *Client) GetBatch(ctx context.Context, batchID string) (*BatchStatus, error) {
@@ -76,8 +87,9 @@ func (c *Client) GetBatch(ctx context.Context, batchID string) (*BatchStatus, er
 	return &b, nil
 }
 
-// AbortBatch aborts a pending batch; aborting an aborted batch is a no-op,
-// a sealed one an *APIError with status 422.
+// AbortBatch aborts a batch: a PENDING one stops taking items, a
+// PROCESSING one cancels its unfinished runs. Aborting an aborted batch is
+// a no-op, a COMPLETED one an *APIError with status 422.
 func (c *Client) AbortBatch(ctx context.Context, batchID, reason string) (*BatchStatus, error) {
 	var b BatchStatus
 	body := map[string]string{}
@@ -92,18 +104,38 @@ func (c *Client) AbortBatch(ctx context.Context, batchID, reason string) (*Batch
 
 // Run is one run of a batch.
 type Run struct {
-	ID             string          `json:"id"`
-	Index          int             `json:"index"`
-	Task           string          `json:"task"`
-	Status         string          `json:"status"` // QUEUED, FAILED or CANCELED
+	ID    string `json:"id"`
+	Index int    `json:"index"`
+	Task  string `json:"task"`
+	// Status is QUEUED, DELAYED, EXECUTING, COMPLETED, FAILED, CANCELED,
+	// EXPIRED or TIMED_OUT.
+	Status         string          `json:"status"`
 	PayloadType    string          `json:"payloadType"`
 	Payload        *string         `json:"payload,omitempty"`
 	Options        json.RawMessage `json:"options,omitempty"`
 	QueueTimestamp time.Time       `json:"queueTimestamp"`
 	Error          *RunError       `json:"error,omitempty"`
+	// Output is the task's result as JSON text (an object key when
+	// OutputType is application/store).
+	Output      *string    `json:"output,omitempty"`
+	OutputType  *string    `json:"outputType,omitempty"`
+	Attempts    int        `json:"attempts"`
+	StartedAt   *time.Time `json:"startedAt,omitempty"`
+	CompletedAt *time.Time `json:"completedAt,omitempty"`
+	DelayUntil  *time.Time `json:"delayUntil,omitempty"`
 }
 
-// RunError is a pre-failed run's error.
+// Final reports whether the run will not change any more (short of a
+// replay).
+func (r *Run) Final() bool {
+	switch r.Status {
+	case "QUEUED", "DELAYED", "EXECUTING":
+		return false
+	}
+	return true
+}
+
+// RunError is a failed run's error.
 type RunError struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`

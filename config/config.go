@@ -118,6 +118,19 @@ type Config struct {
 	// refuses more than 2,000).
 	WorkflowWindow int
 
+	// RunConcurrency bounds the runs one batch has executing at once
+	// (STREAMBATCH_RUN_CONCURRENCY, default 100, at most 1000): the window of
+	// run activities its BatchRuns workflow keeps scheduled. Task workers
+	// bound themselves with their own MaxConcurrentActivityExecutionSize.
+	RunConcurrency int
+	// RunMaxAttempts is a run's attempts when its item sets no maxAttempts
+	// (STREAMBATCH_RUN_MAX_ATTEMPTS, default 3, at most 100).
+	RunMaxAttempts int
+	// RunMaxDuration bounds one attempt of a run (the activity's
+	// start-to-close timeout) when its item sets no maxDuration
+	// (STREAMBATCH_RUN_MAX_DURATION, default 1h).
+	RunMaxDuration time.Duration
+
 	// MetricsAddr serves the worker's Prometheus metrics at /metrics when
 	// set (STREAMBATCH_METRICS_ADDR, default empty = off); the API serves
 	// its metrics at /metrics on STREAMBATCH_HTTP_ADDR.
@@ -166,6 +179,9 @@ func Default() Config {
 		UploadBytesInFlight: 64 << 20,
 		IngestMemory:        48 << 20,
 		WorkflowWindow:      100,
+		RunConcurrency:      100,
+		RunMaxAttempts:      3,
+		RunMaxDuration:      time.Hour,
 		CreateRate:          10,
 		CreateBurst:         100,
 		BodyIdleTimeout:     time.Minute,
@@ -283,6 +299,15 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.WorkflowWindow > 1000 {
 		bad(EnvWorkflowWindow, "must be at most 1000 (Temporal refuses 2,000 pending activities), got %d", c.WorkflowWindow)
+	}
+	if c.RunConcurrency < 1 || c.RunConcurrency > 1000 {
+		bad(EnvRunConcurrency, "must be between 1 and 1000 (Temporal refuses 2,000 pending activities), got %d", c.RunConcurrency)
+	}
+	if c.RunMaxAttempts < 1 || c.RunMaxAttempts > 100 {
+		bad(EnvRunMaxAttempts, "must be between 1 and 100, got %d", c.RunMaxAttempts)
+	}
+	if c.RunMaxDuration < time.Second {
+		bad(EnvRunMaxDuration, "must be at least 1s, got %s", c.RunMaxDuration)
 	}
 	if c.UploadBytesInFlight < c.ItemMaxBytes {
 		bad(EnvUploadBytesInFlight, "must be at least %s (%d), got %d", EnvItemMaxBytes, c.ItemMaxBytes, c.UploadBytesInFlight)

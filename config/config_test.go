@@ -1,7 +1,11 @@
 package config
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -105,21 +109,40 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-// The README's configuration table lists every environment variable.
+// The README's configuration table lists every environment variable: each
+// Env constant of env.go.
 func TestReadmeListsEveryVariable(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{EnvDatabaseURL, EnvDBMaxConns, EnvTemporalAddress, EnvTemporalNamespace, EnvTaskQueue,
-		EnvS3Endpoint, EnvS3Bucket, EnvS3PublicEndpoint, EnvS3Region, EnvS3AccessKeyID, EnvS3SecretAccessKey, EnvHTTPAddr,
-		EnvJWTSecret, EnvMaxItems, EnvItemMaxBytes, EnvOffloadThreshold, EnvIngestConcurrency, EnvSealTimeout, EnvSealWait,
-		EnvChunkItems, EnvChunkBytes, EnvChunkInlineBytes, EnvChunksInFlight, EnvUploadsInFlight, EnvUploadBytesInFlight,
-		EnvWorkflowWindow, EnvIngestMemory, EnvMemoryLimit, EnvCreateRate, EnvCreateBurst, EnvBodyIdleTimeout,
-		EnvMetricsAddr, EnvDebugAddr, EnvLogLevel} {
-		if !strings.Contains(string(raw), "`"+name+"`") {
-			t.Errorf("README does not document %s", name)
+	f, err := parser.ParseFile(token.NewFileSet(), "env.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, decl := range f.Decls {
+		gd, ok := decl.(*ast.GenDecl)
+		if !ok || gd.Tok != token.CONST {
+			continue
 		}
+		for _, spec := range gd.Specs {
+			vs := spec.(*ast.ValueSpec)
+			for k, id := range vs.Names {
+				lit, ok := vs.Values[k].(*ast.BasicLit)
+				if !strings.HasPrefix(id.Name, "Env") || !ok {
+					continue
+				}
+				n++
+				name, _ := strconv.Unquote(lit.Value)
+				if !strings.Contains(string(raw), "`"+name+"`") {
+					t.Errorf("README does not document %s (%s)", name, id.Name)
+				}
+			}
+		}
+	}
+	if n < 30 {
+		t.Fatalf("found only %d variables in env.go", n)
 	}
 }

@@ -36,6 +36,9 @@ const (
 	EnvUploadsInFlight     = "STREAMBATCH_UPLOADS_IN_FLIGHT"
 	EnvUploadBytesInFlight = "STREAMBATCH_UPLOAD_BYTES_IN_FLIGHT"
 	EnvWorkflowWindow      = "STREAMBATCH_WORKFLOW_WINDOW"
+	EnvRunConcurrency      = "STREAMBATCH_RUN_CONCURRENCY"
+	EnvRunMaxAttempts      = "STREAMBATCH_RUN_MAX_ATTEMPTS"
+	EnvRunMaxDuration      = "STREAMBATCH_RUN_MAX_DURATION"
 	EnvIngestMemory        = "STREAMBATCH_INGEST_MEMORY"
 	EnvMemoryLimit         = "STREAMBATCH_MEMORY_LIMIT"
 	EnvLogLevel            = "STREAMBATCH_LOG_LEVEL"
@@ -122,6 +125,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	num(EnvUploadsInFlight, &c.UploadsInFlight)
 	size(EnvUploadBytesInFlight, &c.UploadBytesInFlight)
 	num(EnvWorkflowWindow, &c.WorkflowWindow)
+	num(EnvRunConcurrency, &c.RunConcurrency)
+	num(EnvRunMaxAttempts, &c.RunMaxAttempts)
+	dur(EnvRunMaxDuration, &c.RunMaxDuration)
 	size(EnvIngestMemory, &c.IngestMemory)
 	size(EnvMemoryLimit, &c.MemoryLimit)
 	str(EnvLogLevel, &c.LogLevel)

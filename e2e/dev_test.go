@@ -87,7 +87,7 @@ func TestDevCommand(t *testing.T) {
 	ui := lines["Temporal UI"]
 	req, _ = http.NewRequest(http.MethodGet, ui+"/", nil)
 	doJSON(t, req, http.StatusOK, nil)
-	req, _ = http.NewRequest(http.MethodGet, ui+"/api/v1/namespaces/default/workflows?query="+urlQuery(`BatchId="`+created.ID+`"`), nil)
+	req, _ = http.NewRequest(http.MethodGet, ui+"/api/v1/namespaces/default/workflows?query="+urlQuery(`BatchId="`+created.ID+`" AND WorkflowType="BatchIngest"`), nil)
 	var listed struct {
 		Executions []struct {
 			Execution        struct{ WorkflowID string } `json:"execution"`

@@ -107,6 +107,11 @@ type runJSON struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
+	Output      *string `json:"output"`
+	OutputType  *string `json:"outputType"`
+	Attempts    int     `json:"attempts"`
+	StartedAt   *string `json:"startedAt"`
+	CompletedAt *string `json:"completedAt"`
 }
 
 // runs lists every run of a batch through the paginated endpoint.
@@ -116,14 +121,16 @@ func (s *stack) runs(t *testing.T, key, batchID string) []runJSON {
 }
 
 type batchJSON struct {
-	ID            string  `json:"id"`
-	Status        string  `json:"status"`
-	Sealed        bool    `json:"sealed"`
-	RunCount      int     `json:"runCount"`
-	EnqueuedCount int     `json:"enqueuedCount"`
-	FailedCount   int     `json:"failedCount"`
-	SealedAt      *string `json:"sealedAt"`
-	WorkflowID    string  `json:"workflowId"`
+	ID            string         `json:"id"`
+	Status        string         `json:"status"`
+	Sealed        bool           `json:"sealed"`
+	RunCount      int            `json:"runCount"`
+	EnqueuedCount int            `json:"enqueuedCount"`
+	FailedCount   int            `json:"failedCount"`
+	SealedAt      *string        `json:"sealedAt"`
+	CompletedAt   *string        `json:"completedAt"`
+	RunCounts     map[string]int `json:"runCounts"`
+	WorkflowID    string         `json:"workflowId"`
 }
 
 func (s *stack) batchStatus(t *testing.T, key, batchID string) batchJSON {

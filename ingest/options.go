@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/streambatch/streambatch/batch"
 )
 
 // Item option limits (trigger.dev's zod schema; "characters" are UTF-16 code
@@ -34,7 +37,7 @@ type itemOption struct {
 // __errorCode) is dropped.
 var itemOptions = [...]itemOption{
 	{"concurrencyKey", checkConcurrencyKey},
-	{"delay", checkOptString},
+	{"delay", checkDelay},
 	{"idempotencyKey", checkOptStringMaxChars(optMaxIdempotencyKeyChars)},
 	{"idempotencyKeyTTL", checkOptString},
 	{"idempotencyKeyOptions", checkIdempotencyKeyOptions},
@@ -298,6 +301,9 @@ func checkTags(dst, raw []byte) ([]byte, string) {
 func checkTTL(dst, raw []byte) ([]byte, string) {
 	switch jsonKind(raw) {
 	case "string":
+		if _, err := batch.ParseTriggerDuration(string(jsonStringBytes(raw))); err != nil {
+			return dst, `must be a duration such as "10m" or "1h", or a number of seconds`
+		}
 		return append(dst, raw...), ""
 	case "number":
 		if n, ok := parseJSONNonNegInt(raw, maxOptionInt); ok {
@@ -363,7 +369,34 @@ func checkIdempotencyKeyOptions(dst, raw []byte) ([]byte, string) {
 }
 
 var optQueueFields = []nestedOption{
-	{"name", true, checkOptString},
+	{"name", true, checkQueueName},
+}
+
+// checkQueueName accepts a name that can become part of a task queue
+// (runs.<env>.<name>).
+func checkQueueName(dst, raw []byte) ([]byte, string) {
+	if jsonKind(raw) != "string" {
+		return dst, optionKindProblem("must be a string", raw)
+	}
+	if !batch.ValidQueueName(string(jsonStringBytes(raw))) {
+		return dst, "must be 1–128 letters, digits and . _ - / : characters"
+	}
+	return append(dst, raw...), ""
+}
+
+// checkDelay accepts a duration string ("30s", "1h30m", "2d") or an RFC
+// 3339 date, the forms a run's start can be delayed by.
+func checkDelay(dst, raw []byte) ([]byte, string) {
+	if jsonKind(raw) != "string" {
+		return dst, optionKindProblem("must be a string", raw)
+	}
+	v := string(jsonStringBytes(raw))
+	if _, err := batch.ParseTriggerDuration(v); err != nil {
+		if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+			return dst, `must be a duration such as "30s", "10m" or "1h30m", or an RFC 3339 date`
+		}
+	}
+	return append(dst, raw...), ""
 }
 
 func checkQueue(dst, raw []byte) ([]byte, string) {

@@ -30,6 +30,9 @@ type Metrics struct {
 	activity        *prometheus.HistogramVec
 	activityFailure *prometheus.CounterVec
 	rateLimited     *prometheus.CounterVec
+	runsStarted     prometheus.Counter
+	runsFinished    *prometheus.CounterVec
+	runSeconds      prometheus.Histogram
 }
 
 // latencyBuckets span 1 ms to ~1 min.
@@ -63,8 +66,15 @@ func New() *Metrics {
 		Help: "Failed activity attempts by activity."}, []string{"activity"})
 	m.rateLimited = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streambatch_rate_limited_total",
 		Help: "Requests refused with 429 by route."}, []string{"route"})
+	m.runsStarted = prometheus.NewCounter(prometheus.CounterOpts{Name: "streambatch_runs_started_total",
+		Help: "Runs dispatched to task workers (scheduled as activities)."})
+	m.runsFinished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streambatch_runs_finished_total",
+		Help: "Runs that reached a final status, by status (COMPLETED, FAILED, EXPIRED, TIMED_OUT, CANCELED)."}, []string{"status"})
+	m.runSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "streambatch_run_seconds",
+		Help: "Run latency: from dispatch to final outcome, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 3, 14)})
 	for _, c := range []prometheus.Collector{m.httpRequests, m.httpDuration, m.items, m.bodyBytes, m.offloadedBytes,
 		m.phase2, m.chunkStage, m.signal, m.activity, m.activityFailure, m.rateLimited,
+		m.runsStarted, m.runsFinished, m.runSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
@@ -139,6 +149,25 @@ func (m *Metrics) Activity(name string, d time.Duration, err error) {
 func (m *Metrics) RateLimited(route string) {
 	if m != nil {
 		m.rateLimited.WithLabelValues(route).Inc()
+	}
+}
+
+// RunsStarted records n runs dispatched to task workers.
+func (m *Metrics) RunsStarted(n int) {
+	if m != nil && n > 0 {
+		m.runsStarted.Add(float64(n))
+	}
+}
+
+// RunFinished records a run's final status and, when it was dispatched,
+// the time from dispatch to that outcome.
+func (m *Metrics) RunFinished(status string, latency time.Duration) {
+	if m == nil {
+		return
+	}
+	m.runsFinished.WithLabelValues(status).Inc()
+	if latency > 0 {
+		m.runSeconds.Observe(latency.Seconds())
 	}
 }
 

@@ -26,11 +26,28 @@ type Batch struct {
 	SealedAt       *time.Time
 	AbortedAt      *time.Time
 	AbortReason    *string
+	CompletedAt    *time.Time
+	// Replays counts replays of the batch's failed runs.
+	Replays int
+	// ParentRunID and ResumeParentOnCompletion come from Phase 1: the
+	// workflow to signal when the batch ends.
+	ParentRunID              *string
+	ResumeParentOnCompletion bool
+	ParentNotifiedAt         *time.Time
 }
 
 // Done reports whether the batch accepts no more items because it was
 // sealed (Phase 2 then answers sealed:true without reading the body).
-func (b *Batch) Done() bool { return b.Sealed || b.Status == batch.StatusProcessing }
+func (b *Batch) Done() bool { return b.Sealed }
+
+// ParentWorkflow returns the workflow id to signal when the batch ends, or
+// "" when none was asked for.
+func (b *Batch) ParentWorkflow() string {
+	if !b.ResumeParentOnCompletion || b.ParentRunID == nil {
+		return ""
+	}
+	return *b.ParentRunID
+}
 
 // NewBatch holds the Phase 1 request fields stored with a batch.
 type NewBatch struct {
@@ -106,7 +123,8 @@ func scanBatch(row pgx.Row) (Batch, error) {
 	var b Batch
 	var status string
 	err := row.Scan(&b.ID, &b.EnvironmentID, &b.EnvName, &b.RunCount, &status, &b.Sealed, &b.IdempotencyKey,
-		&b.CreatedAt, &b.UpdatedAt, &b.SealedAt, &b.AbortedAt, &b.AbortReason)
+		&b.CreatedAt, &b.UpdatedAt, &b.SealedAt, &b.AbortedAt, &b.AbortReason,
+		&b.CompletedAt, &b.Replays, &b.ParentRunID, &b.ResumeParentOnCompletion, &b.ParentNotifiedAt)
 	b.Status = batch.Status(status)
 	return b, err
 }
@@ -138,28 +156,31 @@ func (s *Store) SealBatch(ctx context.Context, id string) (Batch, error) {
 	return b, fmt.Errorf("store: seal %s: %w: %d of %d runs exist", id, ErrIncomplete, total, b.RunCount)
 }
 
-// AbortBatch marks a PENDING batch ABORTED and its queued runs CANCELED, in
+// AbortBatch marks a PENDING batch ABORTED and its open runs CANCELED, in
 // one transaction that first takes the batch's advisory lock exclusively,
 // so it waits for run inserts in flight (they hold it shared) and later
 // inserts see the batch ABORTED. It returns the batch as it is afterwards.
-// Aborting an aborted batch changes nothing; a sealed batch gives
-// ErrNotPending.
-func (s *Store) AbortBatch(ctx context.Context, id, reason string) (Batch, error) {
+// Aborting an aborted batch cancels what is still open; a sealed batch
+// gives ErrNotPending unless sealedToo, which aborts a PROCESSING batch as
+// well (its executing runs are cancelled).
+func (s *Store) AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (Batch, error) {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, s.q.get("lock_batch_exclusive"), id); err != nil {
 			return err
 		}
 		var at time.Time
-		err := tx.QueryRow(ctx, s.q.get("abort_batch"), id, reason).Scan(&at)
+		err := tx.QueryRow(ctx, s.q.get("abort_batch"), id, reason, sealedToo).Scan(&at)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // not pending: reported below from the row
-		}
-		if err != nil {
+			var status string
+			if err := tx.QueryRow(ctx, s.q.get("batch_status"), id).Scan(&status); err != nil || status != string(batch.StatusAborted) {
+				return nil // not pending: reported below from the row
+			}
+		} else if err != nil {
 			return err
 		}
 		// Every insert that held the lock has committed: a new statement
 		// sees their runs.
-		_, err = tx.Exec(ctx, s.q.get("cancel_queued_runs"), id, "batch aborted: "+reason)
+		_, err = tx.Exec(ctx, s.q.get("cancel_open_runs"), id, "batch aborted: "+reason)
 		return err
 	})
 	if err != nil {

@@ -23,14 +23,16 @@ RETURNING created_at;
 
 -- name: get_batch_by_idempotency_key
 SELECT b.id, b.environment_id, e.name, b.run_count, b.status, b.sealed, b.idempotency_key,
-       b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason
+       b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.environment_id = $1 AND b.idempotency_key_hash = streambatch_key_hash($2::text)
   AND b.idempotency_key = $2;
 
 -- name: get_batch
 SELECT b.id, b.environment_id, e.name, b.run_count, b.status, b.sealed, b.idempotency_key,
-       b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason
+       b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.id = $1;
 
@@ -42,13 +44,13 @@ WITH b AS (
     WHERE id = $1 AND status = 'PENDING'
 )
 INSERT INTO runs (batch_id, batch_index, environment_id, task, payload, payload_type, options,
-                  status, error_code, error_message, queue_timestamp)
+                  status, error_code, error_message, queue_timestamp, delay_until)
 SELECT b.id, u.idx, b.environment_id, u.task, u.payload, u.payload_type, u.options::jsonb,
-       CASE WHEN u.error_code IS NULL THEN 'QUEUED' ELSE 'FAILED' END,
-       u.error_code, u.error_message,
-       b.created_at + u.idx * interval '1 millisecond'
-FROM b, unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-        AS u (idx, task, payload, payload_type, options, error_code, error_message)
+       u.status, u.error_code, u.error_message,
+       b.created_at + u.idx * interval '1 millisecond', u.delay_until
+FROM b, unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+               $9::text[], $10::timestamptz[])
+        AS u (idx, task, payload, payload_type, options, error_code, error_message, status, delay_until)
 ON CONFLICT (batch_id, batch_index) DO NOTHING;
 
 -- name: seal_batch
@@ -61,14 +63,15 @@ WHERE id = $1 AND status = 'PENDING'
 RETURNING sealed_at;
 
 -- name: abort_batch
+-- $3 also aborts a sealed batch whose runs are executing (PROCESSING).
 UPDATE batches
 SET status = 'ABORTED', aborted_at = now(), abort_reason = $2, updated_at = now()
-WHERE id = $1 AND status = 'PENDING'
+WHERE id = $1 AND (status = 'PENDING' OR ($3 AND status = 'PROCESSING'))
 RETURNING aborted_at;
 
--- name: cancel_queued_runs
-UPDATE runs SET status = 'CANCELED', error_message = $2
-WHERE batch_id = $1 AND status = 'QUEUED';
+-- name: cancel_open_runs
+UPDATE runs SET status = 'CANCELED', error_code = 'CANCELED', error_message = $2, completed_at = now()
+WHERE batch_id = $1 AND status IN ('QUEUED', 'DELAYED', 'EXECUTING');
 
 -- name: count_runs
 SELECT count(*), count(*) FILTER (WHERE status = 'FAILED')
@@ -76,7 +79,7 @@ FROM runs WHERE batch_id = $1;
 
 -- name: list_runs
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until
 FROM runs
 WHERE batch_id = $1 AND batch_index > $2
 ORDER BY batch_index
@@ -98,8 +101,123 @@ SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0));
 -- name: lock_batch_exclusive
 SELECT pg_advisory_xact_lock(hashtextextended($1, 0));
 
+-- name: batch_status
+SELECT status FROM batches WHERE id = $1;
+
 -- name: pending_batch
 SELECT environment_id, created_at FROM batches WHERE id = $1 AND status = 'PENDING';
 
 -- name: count_batches_by_state
 SELECT status, count(*) FROM batches GROUP BY status;
+
+-- name: get_run
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until
+FROM runs
+WHERE batch_id = $1 AND batch_index = $2;
+
+-- name: run_counts
+SELECT status, count(*) FROM runs WHERE batch_id = $1 GROUP BY status;
+
+-- name: promote_delayed_runs
+-- DELAYED runs whose time has come become QUEUED (and claimable).
+UPDATE runs SET status = 'QUEUED'
+WHERE batch_id = $1 AND status = 'DELAYED' AND delay_until <= $2;
+
+-- name: claim_runs
+-- Claims up to $4 open runs in index order for dispatch step $2 of the
+-- workflow run whose claims start with $3 (claimed_by = "<run id>:<step>"),
+-- at most $5 bytes of payload and
+-- options (the first run always). Runs claimed by another workflow run are
+-- stale (BatchRuns drains before it continues as new) and claimed again. A
+-- retried step gets back exactly what it claimed before.
+WITH mine AS (
+    SELECT batch_index FROM runs
+    WHERE claimed_by = $2 AND status IN ('QUEUED', 'EXECUTING')
+), fresh AS (
+    SELECT batch_index,
+           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
+    FROM runs
+    WHERE batch_id = $1 AND status IN ('QUEUED', 'EXECUTING')
+      AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $3))
+      AND NOT EXISTS (SELECT 1 FROM mine)
+    ORDER BY batch_index
+    LIMIT $4
+), picked AS (
+    SELECT batch_index FROM mine
+    UNION ALL
+    SELECT batch_index FROM (
+        SELECT batch_index, sum(size) OVER w AS total, row_number() OVER w AS n
+        FROM fresh WINDOW w AS (ORDER BY batch_index)
+    ) f
+    WHERE n = 1 OR total <= $5
+)
+UPDATE runs r SET claimed_by = $2, attempt_base = r.attempts
+FROM picked p
+WHERE r.batch_id = $1 AND r.batch_index = p.batch_index
+RETURNING r.batch_index, r.task, r.payload, r.payload_type, r.options, r.attempts, r.queue_timestamp, r.delay_until;
+
+-- name: next_delay
+SELECT min(delay_until) FROM runs WHERE batch_id = $1 AND status = 'DELAYED';
+
+-- name: has_open_runs
+SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status IN ('QUEUED', 'EXECUTING'))
+    OR EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status = 'DELAYED');
+
+-- name: record_results
+-- Final outcomes of runs, in bulk. A run that is already final (cancelled
+-- meanwhile) keeps its state.
+UPDATE runs r
+SET status = u.status, output = u.output, output_type = u.output_type,
+    error_code = u.error_code, error_message = u.error_message,
+    attempts = greatest(r.attempts, r.attempt_base + u.attempts),
+    completed_at = u.completed_at
+FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[])
+        AS u (idx, status, output, output_type, error_code, error_message, attempts, completed_at)
+WHERE r.batch_id = $1 AND r.batch_index = u.idx AND r.status IN ('QUEUED', 'DELAYED', 'EXECUTING');
+
+-- name: mark_executing
+-- Runs a task worker has started (from the workflow's pending activities).
+UPDATE runs r
+SET status = 'EXECUTING', attempts = greatest(r.attempts, r.attempt_base + u.attempt), started_at = u.started_at
+FROM unnest($2::int[], $3::int[], $4::timestamptz[]) AS u (idx, attempt, started_at)
+WHERE r.batch_id = $1 AND r.batch_index = u.idx AND r.status IN ('QUEUED', 'EXECUTING')
+  AND starts_with(r.claimed_by, $5);
+
+-- name: reconcile_attempts
+-- Exact attempt counts and start times of runs dispatched by workflow run
+-- $5, read from its history.
+UPDATE runs r
+SET attempts = r.attempt_base + u.attempt, started_at = u.started_at
+FROM unnest($2::int[], $3::int[], $4::timestamptz[]) AS u (idx, attempt, started_at)
+WHERE r.batch_id = $1 AND r.batch_index = u.idx AND starts_with(r.claimed_by, $5);
+
+-- name: complete_batch
+-- PROCESSING → COMPLETED once no run is open.
+UPDATE batches SET status = 'COMPLETED', completed_at = now(), updated_at = now()
+WHERE id = $1 AND status = 'PROCESSING'
+  AND NOT EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status IN ('QUEUED', 'EXECUTING'))
+  AND NOT EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status = 'DELAYED')
+RETURNING completed_at;
+
+-- name: mark_parent_notified
+UPDATE batches SET parent_notified_at = now() WHERE id = $1 AND parent_notified_at IS NULL;
+
+-- name: cancel_run
+-- Cancels a run no dispatcher holds (DELAYED, or QUEUED and unclaimed).
+UPDATE runs SET status = 'CANCELED', error_code = 'CANCELED', error_message = $3, completed_at = now()
+WHERE batch_id = $1 AND batch_index = $2
+  AND (status = 'DELAYED' OR (status = 'QUEUED' AND claimed_by IS NULL));
+
+-- name: replay_batch
+UPDATE batches
+SET status = 'PROCESSING', completed_at = NULL, parent_notified_at = NULL, replays = replays + 1, updated_at = now()
+WHERE id = $1 AND status = 'COMPLETED';
+
+-- name: replay_runs
+-- Runs that failed while executing go back to the queue; runs that failed
+-- before they could run ($2: creation error codes) stay failed.
+UPDATE runs
+SET status = 'QUEUED', output = NULL, output_type = NULL, error_code = NULL, error_message = NULL,
+    started_at = NULL, completed_at = NULL, claimed_by = NULL
+WHERE batch_id = $1 AND status IN ('FAILED', 'EXPIRED', 'TIMED_OUT') AND error_code <> ALL ($2::text[]);

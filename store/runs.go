@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,7 +57,25 @@ func (s *Store) lockedPending(ctx context.Context, batchID string) (tx pgx.Tx, e
 
 // runColumns are the columns copyRuns fills.
 var runColumns = []string{"batch_id", "batch_index", "environment_id", "task", "payload", "payload_type", "options",
-	"status", "error_code", "error_message", "queue_timestamp"}
+	"status", "error_code", "error_message", "queue_timestamp", "delay_until"}
+
+// initialState returns the status a new run starts in and, for a delayed
+// run, when it may start. An item with a delay that has already passed is
+// QUEUED at once.
+func initialState(it *batch.Item, created, now time.Time) (batch.RunStatus, *time.Time) {
+	if it.ErrorCode != "" {
+		return batch.RunFailed, nil
+	}
+	if len(it.Options) == 0 || !bytes.Contains(it.Options, []byte(`"delay"`)) {
+		return batch.RunQueued, nil
+	}
+	o, err := batch.ParseRunOptions(it.Options)
+	at := o.StartAfter(created)
+	if err != nil || at.IsZero() || !at.After(now) {
+		return batch.RunQueued, nil // an unusable delay is reported when the run is dispatched
+	}
+	return batch.RunDelayed, &at
+}
 
 func (s *Store) copyRuns(ctx context.Context, batchID string, items []batch.Item) (int, error) {
 	tx, envID, created, pending, err := s.lockedPending(ctx, batchID)
@@ -67,18 +86,20 @@ func (s *Store) copyRuns(ctx context.Context, batchID string, items []batch.Item
 	if !pending {
 		return 0, nil // nothing may be inserted
 	}
+	now := time.Now()
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"runs"}, runColumns, pgx.CopyFromSlice(len(items), func(k int) ([]any, error) {
 		it := &items[k]
 		var opts any
 		if len(it.Options) > 0 {
 			opts = string(it.Options)
 		}
-		status, code, msg := string(batch.RunQueued), any(nil), any(nil)
+		status, delayUntil := initialState(it, created, now)
+		code, msg := any(nil), any(nil)
 		if it.ErrorCode != "" {
-			status, code, msg = string(batch.RunFailed), it.ErrorCode, it.ErrorMessage
+			code, msg = it.ErrorCode, it.ErrorMessage
 		}
-		return []any{batchID, int32(it.Index), envID, it.Task, it.Payload, it.PayloadType, opts, status, code, msg,
-			created.Add(time.Duration(it.Index) * time.Millisecond)}, nil
+		return []any{batchID, int32(it.Index), envID, it.Task, it.Payload, it.PayloadType, opts, string(status), code, msg,
+			created.Add(time.Duration(it.Index) * time.Millisecond), delayUntil}, nil
 	}))
 	if err != nil {
 		return 0, err
@@ -100,6 +121,17 @@ func (s *Store) insertRunsSkippingDuplicates(ctx context.Context, batchID string
 	opts := make([]*string, n)
 	ecode := make([]*string, n)
 	emsg := make([]*string, n)
+	status := make([]string, n)
+	delay := make([]*time.Time, n)
+	tx, _, created, pending, err := s.lockedPending(ctx, batchID)
+	if err != nil {
+		return 0, fmt.Errorf("store: insert runs of %s: %w", batchID, err)
+	}
+	defer tx.Rollback(ctx)
+	if !pending {
+		return 0, nil
+	}
+	now := time.Now()
 	for k := range items {
 		it := &items[k]
 		idx[k] = int32(it.Index)
@@ -113,16 +145,10 @@ func (s *Store) insertRunsSkippingDuplicates(ctx context.Context, batchID string
 		if it.ErrorCode != "" {
 			ecode[k], emsg[k] = &it.ErrorCode, &it.ErrorMessage
 		}
+		st, at := initialState(it, created, now)
+		status[k], delay[k] = string(st), at
 	}
-	tx, _, _, pending, err := s.lockedPending(ctx, batchID)
-	if err != nil {
-		return 0, fmt.Errorf("store: insert runs of %s: %w", batchID, err)
-	}
-	defer tx.Rollback(ctx)
-	if !pending {
-		return 0, nil
-	}
-	tag, err := tx.Exec(ctx, s.q.get("insert_runs"), batchID, idx, task, payload, ptype, opts, ecode, emsg)
+	tag, err := tx.Exec(ctx, s.q.get("insert_runs"), batchID, idx, task, payload, ptype, opts, ecode, emsg, status, delay)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
 	}
@@ -154,6 +180,40 @@ type Run struct {
 	ErrorMessage   *string
 	QueueTimestamp time.Time
 	CreatedAt      time.Time
+	// Output is the task's result (JSON text, or an object key when
+	// OutputType is application/store).
+	Output      *string
+	OutputType  *string
+	Attempts    int
+	StartedAt   *time.Time
+	CompletedAt *time.Time
+	DelayUntil  *time.Time
+}
+
+func scanRun(row pgx.Row) (Run, error) {
+	var r Run
+	var status string
+	var opts []byte
+	err := row.Scan(&r.ID, &r.Index, &r.Task, &status, &r.PayloadType, &r.Payload, &opts,
+		&r.ErrorCode, &r.ErrorMessage, &r.QueueTimestamp, &r.CreatedAt,
+		&r.Output, &r.OutputType, &r.Attempts, &r.StartedAt, &r.CompletedAt, &r.DelayUntil)
+	r.Status = batch.RunStatus(status)
+	if opts != nil {
+		r.Options = json.RawMessage(opts)
+	}
+	return r, err
+}
+
+// GetRun returns the run at index of a batch, or ErrNotFound.
+func (s *Store) GetRun(ctx context.Context, batchID string, index int) (Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, s.q.get("get_run"), batchID, index))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Run{}, ErrNotFound
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("store: get run %d of %s: %w", index, batchID, err)
+	}
+	return r, nil
 }
 
 // ListRuns returns up to limit runs of a batch with index > after, ordered
@@ -166,16 +226,9 @@ func (s *Store) ListRuns(ctx context.Context, batchID string, after, limit int) 
 	defer rows.Close()
 	var out []Run
 	for rows.Next() {
-		var r Run
-		var status string
-		var opts []byte
-		if err := rows.Scan(&r.ID, &r.Index, &r.Task, &status, &r.PayloadType, &r.Payload, &opts,
-			&r.ErrorCode, &r.ErrorMessage, &r.QueueTimestamp, &r.CreatedAt); err != nil {
+		r, err := scanRun(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: list runs of %s: %w", batchID, err)
-		}
-		r.Status = batch.RunStatus(status)
-		if opts != nil {
-			r.Options = json.RawMessage(opts)
 		}
 		out = append(out, r)
 	}

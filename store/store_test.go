@@ -6,6 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -84,11 +86,27 @@ func TestQueriesParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"upsert_environment", "insert_api_key", "lookup_api_key", "insert_batch", "get_batch",
-		"get_batch_by_idempotency_key", "insert_runs", "seal_batch", "abort_batch", "cancel_queued_runs", "count_runs", "list_runs", "run_indexes"} {
-		if q[name] == "" {
-			t.Errorf("statement %s missing", name)
+	// Every statement the Go code asks for exists.
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := regexp.MustCompile(`q\.get\("([a-z_]+)"\)`)
+	n := 0
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, m := range used.FindAllSubmatch(src, -1) {
+			n++
+			if q[string(m[1])] == "" {
+				t.Errorf("%s uses statement %s, which queries.sql lacks", f, m[1])
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("found only %d statement uses", n)
 	}
 	if _, err := parseQueries("-- name: a\nselect 1;\n-- name: a\nselect 2;"); err == nil {
 		t.Error("duplicate names accepted")
@@ -231,7 +249,7 @@ func TestSealNeedsEveryRunAndIsIdempotent(t *testing.T) {
 	if err != nil || !again.SealedAt.Equal(*sealed.SealedAt) {
 		t.Fatalf("second seal changed the row: %+v %v", again, err)
 	}
-	if _, err := s.AbortBatch(ctx, b.ID, "late"); !errors.Is(err, ErrNotPending) {
+	if _, err := s.AbortBatch(ctx, b.ID, "late", false); !errors.Is(err, ErrNotPending) {
 		t.Fatalf("aborting a sealed batch: %v", err)
 	}
 }
@@ -243,11 +261,11 @@ func TestAbortCancelsRunsAndStopsInserts(t *testing.T) {
 	if _, err := s.InsertRuns(ctx, b.ID, items(0, 5)); err != nil {
 		t.Fatal(err)
 	}
-	ab, err := s.AbortBatch(ctx, b.ID, "seal timeout")
+	ab, err := s.AbortBatch(ctx, b.ID, "seal timeout", false)
 	if err != nil || ab.Status != batch.StatusAborted || *ab.AbortReason != "seal timeout" {
 		t.Fatalf("abort: %+v %v", ab, err)
 	}
-	if _, err := s.AbortBatch(ctx, b.ID, "again"); err != nil {
+	if _, err := s.AbortBatch(ctx, b.ID, "again", false); err != nil {
 		t.Fatalf("second abort: %v", err)
 	}
 	n, err := s.InsertRuns(ctx, b.ID, items(5, 10))
@@ -279,7 +297,7 @@ func TestAbortRacingInsertsLeavesNoQueuedRun(t *testing.T) {
 				_, _ = s.InsertRuns(ctx, b.ID, items(500*k, 500*k+500))
 			}()
 		}
-		if _, err := s.AbortBatch(ctx, b.ID, "race"); err != nil {
+		if _, err := s.AbortBatch(ctx, b.ID, "race", false); err != nil {
 			t.Fatal(err)
 		}
 		wg.Wait()

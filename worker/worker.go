@@ -1,7 +1,8 @@
-// Package worker runs the Temporal worker of streambatch: BatchIngest and
-// its activities on one task queue, with MaxConcurrentActivityExecutionSize
-// as the worker-wide bound on chunk activities. It also registers the
-// search attributes the workflow uses.
+// Package worker runs the Temporal worker of streambatch: BatchIngest,
+// BatchRuns and their activities on one task queue, with
+// MaxConcurrentActivityExecutionSize as the worker-wide bound on chunk
+// activities. (The runs themselves execute on the users' task workers.) It
+// also registers the search attributes the workflows use.
 package worker
 
 import (
@@ -43,6 +44,7 @@ func New(c client.Client, acts *activities.Activities, opts Options) worker.Work
 		WorkerStopTimeout: 30 * time.Second,
 	})
 	w.RegisterWorkflowWithOptions(workflows.BatchIngest, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.BatchRuns, workflow.RegisterOptions{Name: workflows.RunsWorkflowName})
 	acts.Register(w)
 	return w
 }

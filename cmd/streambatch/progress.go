@@ -19,6 +19,10 @@ type progressBar struct {
 	last     time.Time
 	now      func() time.Time
 	every    time.Duration
+	// label, when set, counts finished runs instead of items sent, and
+	// summary follows the counts ("180 completed, 20 failed").
+	label   string
+	summary string
 }
 
 func newProgressBar(w io.Writer, terminal bool, total int) *progressBar {
@@ -74,6 +78,9 @@ func (p *progressBar) render(items int, bytes int64, now time.Time) string {
 		eta = "0s"
 	}
 	stats := fmt.Sprintf("%3.0f%% %d/%d items  %.1f MiB  %.0f items/s  ETA %s", frac*100, items, p.total, float64(bytes)/(1<<20), rate, eta)
+	if p.label != "" {
+		stats = fmt.Sprintf("%3.0f%% %d/%d %s finished  %.0f/s  ETA %s  (%s)", frac*100, items, p.total, p.label, rate, eta, p.summary)
+	}
 	if !p.terminal {
 		return stats
 	}

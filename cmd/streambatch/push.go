@@ -10,6 +10,7 @@ import (
 	"io"
 	"iter"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/streambatch/streambatch/client"
@@ -19,6 +20,7 @@ import (
 // Exit codes of push, for scripts.
 const (
 	exitNotSealed = 3 // the batch is incomplete after every attempt
+	exitRunsBad   = 4 // --wait: the batch ended with runs that did not complete
 )
 
 // exitError carries a specific exit code.
@@ -38,12 +40,17 @@ func runPush(ctx context.Context, args []string, stdout, stderr io.Writer) error
 Each line is an item {"task", "payload"?, "options"?, "index"?} (index defaults
 to the line's position among non-blank lines), or with --task any JSON value,
 sent as the payload of an item of that task.
-Exit codes: 0 sealed, 1 error, 2 usage, 3 not sealed after every attempt.`, stderr)
+With --wait it then follows the runs' execution (a second progress line) until
+the batch is COMPLETED or ABORTED.
+Exit codes: 0 sealed (with --wait: every run completed), 1 error, 2 usage,
+3 not sealed after every attempt, 4 (--wait) some runs failed, expired, timed
+out or were cancelled.`, stderr)
 	baseURL := fs.String("url", envOr("STREAMBATCH_URL", "http://127.0.0.1:8080"), "API base URL (env STREAMBATCH_URL)")
 	key := fs.String("key", os.Getenv("STREAMBATCH_API_KEY"), "API key (env STREAMBATCH_API_KEY)")
 	task := fs.String("task", "", "wrap each line as the payload of an item of this task")
 	idem := fs.String("idempotency-key", "", "batch idempotency key (a repeat with the same key reuses the batch)")
 	attempts := fs.Int("attempts", 5, "attempts per request, the first included")
+	wait := fs.Bool("wait", false, "after the seal, follow the runs until the batch is COMPLETED or ABORTED")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -108,7 +115,60 @@ Exit codes: 0 sealed, 1 error, 2 usage, 3 not sealed after every attempt.`, stde
 	}
 	fmt.Fprintf(stdout, "batch %s sealed: %d items accepted, %d deduplicated, %d attempt(s), %s\n",
 		b.ID, res.ItemsAccepted, res.ItemsDeduplicated, res.Attempts, time.Since(start).Round(time.Millisecond))
+	if !*wait {
+		return nil
+	}
+	return followRuns(ctx, c, b.ID, count, terminal, stdout, stderr)
+}
+
+// followRuns shows the execution of a batch's runs until it ends and
+// reports how it ended: exit 0 when every run completed, 4 otherwise.
+func followRuns(ctx context.Context, c *client.Client, id string, count int, terminal bool, stdout, stderr io.Writer) error {
+	start := time.Now()
+	bar := newProgressBar(stderr, terminal, count)
+	bar.label = "runs"
+	every := 5 * time.Second
+	if terminal {
+		every = time.Second
+	}
+	st, err := c.WatchBatch(ctx, id, every, func(b *client.BatchStatus) {
+		bar.summary = runSummary(b.RunCounts)
+		bar.update(finished(b.RunCounts), 0)
+	})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "batch %s %s in %s: %s\n", id, st.Status, time.Since(start).Round(time.Millisecond), runSummary(st.RunCounts))
+	if st.Status != "COMPLETED" || st.RunCounts["COMPLETED"] != st.RunCount {
+		return &exitError{code: exitRunsBad, err: fmt.Errorf("batch %s: %d of %d runs completed", id, st.RunCounts["COMPLETED"], st.RunCount)}
+	}
 	return nil
+}
+
+// finished counts runs in a final status.
+func finished(counts map[string]int) int {
+	n := 0
+	for st, k := range counts {
+		if st != "QUEUED" && st != "DELAYED" && st != "EXECUTING" {
+			n += k
+		}
+	}
+	return n
+}
+
+// runSummary lists run counts in a fixed order: "180 completed, 20 failed".
+func runSummary(counts map[string]int) string {
+	var parts []string
+	for _, st := range []string{"COMPLETED", "FAILED", "TIMED_OUT", "EXPIRED", "CANCELED", "EXECUTING", "QUEUED", "DELAYED"} {
+		if counts[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], strings.ToLower(strings.ReplaceAll(st, "_", " "))))
+		}
+	}
+	if len(parts) == 0 {
+		return "no runs"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func envOr(name, fallback string) string {

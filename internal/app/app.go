@@ -137,7 +137,7 @@ func (a *App) API() *api.Server {
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
 		CreateRate: c.CreateRate, CreateBurst: c.CreateBurst, BodyIdleTimeout: c.BodyIdleTimeout,
 	}, api.Deps{
-		Store: a.Store, Workflows: wf, Ingester: ing, Log: a.Log, Packets: a.Blob, Metrics: a.Metrics,
+		Store: a.Store, Workflows: wf, Runs: a.Runs(), Ingester: ing, Log: a.Log, Packets: a.Blob, Metrics: a.Metrics,
 		Ready: map[string]api.Checker{
 			"postgres": a.Store.Ping,
 			"s3":       a.Blob.CheckBucket,
@@ -149,9 +149,19 @@ func (a *App) API() *api.Server {
 	})
 }
 
-// Worker builds the Temporal worker with the activities.
+// Runs returns the client of BatchRuns workflows, with the configured run
+// defaults.
+func (a *App) Runs() *workflows.RunsClient {
+	c := a.Config
+	return workflows.NewRunsClient(a.Temporal, c.TaskQueue, workflows.RunsInput{
+		Concurrency: c.RunConcurrency, MaxAttempts: c.RunMaxAttempts, MaxDuration: c.RunMaxDuration,
+	})
+}
+
+// Worker builds the Temporal worker with the workflows and activities.
 func (a *App) Worker() sdkworker.Worker {
-	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics}
+	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics,
+		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold}
 	return worker.New(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency})
 }
 

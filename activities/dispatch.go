@@ -1,0 +1,280 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+// Execution is the part of store.Store that run execution uses.
+type Execution interface {
+	DispatchStep(ctx context.Context, st store.Step) (store.StepResult, error)
+	ReconcileAttempts(ctx context.Context, batchID, owner string, starts []store.RunStart) error
+	CompleteBatch(ctx context.Context, id string) (store.Batch, bool, error)
+	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
+	RunCounts(ctx context.Context, id string) (map[batch.RunStatus]int, error)
+	MarkParentNotified(ctx context.Context, id string) (bool, error)
+}
+
+// Histories reads BatchRuns' own pending activities and history (a
+// client.Client).
+type Histories interface {
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+	GetWorkflowHistory(ctx context.Context, workflowID, runID string, isLongPoll bool, filterType enumspb.HistoryEventFilterType) client.HistoryEventIterator
+}
+
+// RunsNotifier hands enqueued runs to a batch's BatchRuns workflow
+// (workflows.RunsClient).
+type RunsNotifier interface {
+	Notify(ctx context.Context, batchID, env string, hint workflows.RunsHint) error
+	Abort(ctx context.Context, batchID, env, reason string) error
+}
+
+// PayloadURLTTL is how long a run's presigned payloadUrl stays valid.
+const PayloadURLTTL = 24 * time.Hour
+
+// maxClaimBytes bounds the payload and option bytes one dispatch step
+// claims: its result is written to history (Temporal refuses 2 MiB).
+const maxClaimBytes = 1 << 20
+
+// DispatchStep (a local activity of BatchRuns) records the outcomes of
+// finished runs in one transaction (offloading large outputs to S3),
+// refreshes EXECUTING runs from the workflow's pending activities when
+// asked, and claims the next runs, turned into envelopes.
+func (a *Activities) DispatchStep(ctx context.Context, in workflows.StepInput) (out workflows.StepResult, err error) {
+	defer a.observe(workflows.ActivityDispatchStep, time.Now(), &err)
+	results, err := a.storeResults(ctx, in)
+	if err != nil {
+		return out, err
+	}
+	owner := in.RunID + ":"
+	st := store.Step{BatchID: in.BatchID, Results: results, Owner: owner, Token: owner + strconv.Itoa(in.Step),
+		Claim: in.Claim, MaxBytes: maxClaimBytes, Now: in.Now}
+	if in.Describe && a.Temporal != nil {
+		if st.Started, err = a.startedRuns(ctx, in.WorkflowID, in.RunID); err != nil {
+			return out, err
+		}
+	}
+	res, err := a.Exec.DispatchStep(ctx, st)
+	if err != nil {
+		return out, err
+	}
+	for _, o := range in.Results {
+		a.Metrics.RunFinished(string(o.Status), o.Latency)
+	}
+	out.Status, out.Open, out.NextDelay = res.Batch.Status, res.Open, res.NextDelay
+	for _, r := range res.Runs {
+		d, failed, err := a.dispatch(ctx, in, r)
+		switch {
+		case err != nil:
+			return workflows.StepResult{}, err
+		case failed != nil:
+			out.Failed = append(out.Failed, *failed)
+		default:
+			out.Runs = append(out.Runs, d)
+		}
+	}
+	a.Metrics.RunsStarted(len(out.Runs))
+	return out, nil
+}
+
+// storeResults turns the workflow's outcomes into rows, moving outputs at
+// or above the offload threshold to S3.
+func (a *Activities) storeResults(ctx context.Context, in workflows.StepInput) ([]store.RunResult, error) {
+	out := make([]store.RunResult, len(in.Results))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
+	for k, o := range in.Results {
+		r := store.RunResult{Index: o.Index, Status: o.Status, Attempts: o.Attempts, CompletedAt: o.CompletedAt}
+		if o.ErrorCode != "" {
+			r.ErrorCode, r.ErrorMessage = ptr(o.ErrorCode), ptr(o.ErrorMessage)
+		}
+		if o.Output != nil {
+			r.Output, r.OutputType = ptr(string(o.Output)), ptr(o.OutputType)
+			if a.OutputOffloadThreshold > 0 && len(o.Output) >= a.OutputOffloadThreshold {
+				key := batch.OutputKey(in.Env, in.BatchID, o.Index)
+				data := o.Output
+				g.Go(func() error {
+					return a.Objects.Put(gctx, key, o.OutputType, strings.NewReader(string(data)), int64(len(data)))
+				})
+				r.Output, r.OutputType = ptr(key), ptr(batch.PayloadTypeStore)
+			}
+		}
+		out[k] = r
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("offload outputs: %w", err)
+	}
+	return out, nil
+}
+
+func ptr(s string) *string { return &s }
+
+// startedRuns lists the runs whose activity a task worker has started,
+// from the workflow's pending activities.
+func (a *Activities) startedRuns(ctx context.Context, workflowID, runID string) ([]store.RunStart, error) {
+	resp, err := a.Temporal.DescribeWorkflowExecution(ctx, workflowID, runID)
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", workflowID, err)
+	}
+	var out []store.RunStart
+	for _, p := range resp.GetPendingActivities() {
+		index, ok := runIndex(p.GetActivityId())
+		if !ok || p.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
+			continue
+		}
+		out = append(out, store.RunStart{Index: index, Attempt: int(p.GetAttempt()), StartedAt: p.GetLastStartedTime().AsTime()})
+	}
+	return out, nil
+}
+
+// runIndex parses the activity ID of a run ("run-<index>").
+func runIndex(activityID string) (int, bool) {
+	s, ok := strings.CutPrefix(activityID, "run-")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil && n >= 0
+}
+
+// dispatch builds a claimed run's activity, or its outcome when it cannot
+// run (options that cannot be honoured, a ttl that already passed).
+func (a *Activities) dispatch(ctx context.Context, in workflows.StepInput, r store.ClaimedRun) (workflows.Dispatch, *workflows.RunOutcome, error) {
+	fail := func(status batch.RunStatus, code, msg string) (workflows.Dispatch, *workflows.RunOutcome, error) {
+		return workflows.Dispatch{}, &workflows.RunOutcome{Index: r.Index, Status: status, ErrorCode: code, ErrorMessage: msg, CompletedAt: in.Now}, nil
+	}
+	opts, err := batch.ParseRunOptions(r.Options)
+	if err != nil {
+		return fail(batch.RunFailed, batch.ErrorInvalidOptions, err.Error())
+	}
+	if opts.Queue != "" && !batch.ValidQueueName(opts.Queue) {
+		return fail(batch.RunFailed, batch.ErrorInvalidOptions, fmt.Sprintf("options.queue.name %q: use 1–128 letters, digits and . _ - / :", opts.Queue))
+	}
+	d := workflows.Dispatch{
+		TaskQueue:    tasks.TaskQueue(in.Env, opts.Queue),
+		MaxAttempts:  in.MaxAttempts,
+		StartToClose: in.MaxDuration,
+		Envelope: tasks.Envelope{
+			ID: batch.RunID(in.BatchID, r.Index), BatchID: in.BatchID, Index: r.Index, Task: r.Task,
+			PayloadType: r.PayloadType, Attempt: r.Attempts + 1,
+			Metadata: opts.Metadata, Tags: opts.Tags, IdempotencyKey: opts.IdempotencyKey,
+		},
+	}
+	if opts.MaxAttempts > 0 {
+		d.MaxAttempts = opts.MaxAttempts
+	}
+	if opts.MaxDuration > 0 {
+		d.StartToClose = opts.MaxDuration
+	}
+	if opts.Priority > 0 {
+		d.Priority = 2 // above Temporal's default of 3
+	}
+	if opts.TTL > 0 {
+		start := r.QueueTimestamp
+		if r.DelayUntil != nil && r.DelayUntil.After(start) {
+			start = *r.DelayUntil
+		}
+		left := start.Add(opts.TTL).Sub(in.Now)
+		if left <= 0 {
+			return fail(batch.RunExpired, batch.ErrorTTLExpired, "the run's ttl passed before it could start")
+		}
+		d.ScheduleToStart = left
+	}
+	if r.Payload != nil {
+		d.Envelope.Payload = *r.Payload
+		if r.PayloadType == batch.PayloadTypeStore {
+			if !strings.HasPrefix(*r.Payload, batch.PacketPrefix(in.Env)) {
+				return fail(batch.RunFailed, batch.ErrorInvalidOptions, "stored payload outside the environment")
+			}
+			url, err := a.Objects.PresignGet(ctx, *r.Payload, PayloadURLTTL)
+			if err != nil {
+				return workflows.Dispatch{}, nil, err
+			}
+			d.Envelope.PayloadURL = url
+		}
+	}
+	return d, nil, nil
+}
+
+// FinishRuns (a local activity of BatchRuns) completes the batch when no
+// run is open, or aborts it (cancelling its open runs), and reports its
+// run counts and the parent workflow still to be told.
+func (a *Activities) FinishRuns(ctx context.Context, in workflows.FinishInput) (out workflows.FinishResult, err error) {
+	defer a.observe(workflows.ActivityFinishRuns, time.Now(), &err)
+	var b store.Batch
+	if in.Abort != "" {
+		b, err = a.Exec.AbortBatch(ctx, in.BatchID, in.Abort, true)
+		if errors.Is(err, store.ErrNotPending) {
+			err = nil // completed before the abort: it stays completed
+		}
+	} else {
+		b, _, err = a.Exec.CompleteBatch(ctx, in.BatchID)
+	}
+	if err != nil {
+		return out, err
+	}
+	counts, err := a.Exec.RunCounts(ctx, in.BatchID)
+	if err != nil {
+		return out, err
+	}
+	out.Status, out.RunCounts = b.Status, make(map[string]int, len(counts))
+	for s, n := range counts {
+		out.RunCounts[string(s)] = n
+	}
+	if b.Status.Terminal() && b.ParentNotifiedAt == nil {
+		out.Parent = b.ParentWorkflow()
+	}
+	return out, nil
+}
+
+// ParentNotified (a local activity of BatchRuns) records that the batch's
+// parent workflow was signalled.
+func (a *Activities) ParentNotified(ctx context.Context, batchID string) error {
+	_, err := a.Exec.MarkParentNotified(ctx, batchID)
+	return err
+}
+
+// ReconcileAttempts (a local activity of BatchRuns) reads the calling
+// run's history and records, for each run it dispatched, the exact number
+// of attempts and when the last one started: what the workflow cannot see.
+func (a *Activities) ReconcileAttempts(ctx context.Context, in workflows.ReconcileInput) (err error) {
+	defer a.observe(workflows.ActivityReconcileAttempts, time.Now(), &err)
+	if a.Temporal == nil {
+		return nil
+	}
+	it := a.Temporal.GetWorkflowHistory(ctx, in.WorkflowID, in.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	scheduled := map[int64]int{}
+	var starts []store.RunStart
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			return fmt.Errorf("history of %s: %w", in.WorkflowID, err)
+		}
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			if i, ok := runIndex(ev.GetActivityTaskScheduledEventAttributes().GetActivityId()); ok {
+				scheduled[ev.GetEventId()] = i
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			attrs := ev.GetActivityTaskStartedEventAttributes()
+			if i, ok := scheduled[attrs.GetScheduledEventId()]; ok {
+				starts = append(starts, store.RunStart{Index: i, Attempt: int(attrs.GetAttempt()), StartedAt: ev.GetEventTime().AsTime()})
+			}
+		}
+	}
+	return a.Exec.ReconcileAttempts(ctx, in.BatchID, in.RunID+":", starts)
+}

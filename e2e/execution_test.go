@@ -1,0 +1,335 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/tasks/batchwait"
+)
+
+// taskWorker is a real Temporal task worker for one environment: the tasks
+// an end-to-end batch runs, and a count of executions per run.
+type taskWorker struct {
+	mu    sync.Mutex
+	execs map[string]int // run id → attempts executed
+	seen  map[string]bool
+	w     sdkworker.Worker
+}
+
+type echoIn struct {
+	N int `json:"n"`
+}
+
+func (tw *taskWorker) count(ctx context.Context) int {
+	run, _ := tasks.FromContext(ctx)
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	tw.execs[run.ID]++
+	return run.Attempt
+}
+
+func startTaskWorker(t *testing.T, s *stack, env string) *taskWorker {
+	t.Helper()
+	tw := &taskWorker{execs: map[string]int{}}
+	// More slots than a batch's window, so that every dispatched run runs.
+	w := tasks.NewWorker(s.app.Temporal, env, "", sdkworker.Options{MaxConcurrentActivityExecutionSize: 200})
+	tasks.Register(w, "echo", func(ctx context.Context, in echoIn) (map[string]any, error) {
+		tw.count(ctx)
+		return map[string]any{"doubled": in.N * 2}, nil
+	})
+	tasks.Register(w, "flaky", func(ctx context.Context, in echoIn) (int, error) {
+		if tw.count(ctx) == 1 {
+			return 0, errors.New("first attempt fails")
+		}
+		return in.N, nil
+	})
+	tasks.Register(w, "broken", func(ctx context.Context, in echoIn) (int, error) {
+		tw.count(ctx)
+		return 0, fmt.Errorf("broken task for %d", in.N)
+	})
+	tasks.RegisterRun(w, "big", func(ctx context.Context, run *tasks.Run) (map[string]any, error) {
+		tw.count(ctx)
+		data, err := run.Payload(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"bytes": len(data), "sha256": sha(string(data)), "type": run.PayloadType}, nil
+	})
+	tasks.RegisterRun(w, "slow", func(ctx context.Context, run *tasks.Run) (string, error) {
+		tw.count(ctx)
+		for {
+			activity.RecordHeartbeat(ctx)
+			select {
+			case <-ctx.Done():
+				return "", ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+	})
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	tw.w = w
+	return tw
+}
+
+func (tw *taskWorker) executions(runID string) int {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	return tw.execs[runID]
+}
+
+func (tw *taskWorker) total() int {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	n := 0
+	for _, v := range tw.execs {
+		n += v
+	}
+	return n
+}
+
+// waitBatch long-polls GET /api/v3/batches/:id?wait= until the batch is
+// COMPLETED or ABORTED.
+func (s *stack) waitBatch(t *testing.T, key, id string, limit time.Duration) batchJSON {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		var b batchJSON
+		resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"?wait=20s", key, nil, "", &b)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("wait for batch: %d %s", resp.StatusCode, raw)
+		}
+		if b.Status == "COMPLETED" || b.Status == "ABORTED" {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("batch %s still %s after %s: %+v", id, b.Status, limit, b.RunCounts)
+		}
+	}
+}
+
+// A 200-run batch on a real task worker: runs that succeed, fail once and
+// then succeed, always fail (maxAttempts 2), and read a 600 KiB stored
+// payload through payloadUrl. The batch completes with the right counts,
+// outputs, errors and attempts; a replay re-runs only the failed runs; a
+// run of another environment never reaches this worker.
+func TestRunsExecuteOnTaskWorkers(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	env, key := s.newKey(t)
+	_, otherKey := s.newKey(t)
+	tw := startTaskWorker(t, s, env)
+
+	const n = 200
+	stored := strings.Repeat("b", 600<<10) // a string payload is stored as is
+	big := `"` + stored + `"`
+	var body bytes.Buffer
+	for i := range n {
+		var line string
+		switch {
+		case i%50 == 7:
+			line = fmt.Sprintf(`{"index":%d,"task":"big","payload":%s}`, i, big)
+		case i%10 == 3:
+			line = fmt.Sprintf(`{"index":%d,"task":"flaky","payload":{"n":%d}}`, i, i)
+		case i%10 == 5:
+			line = fmt.Sprintf(`{"index":%d,"task":"broken","payload":{"n":%d},"options":{"maxAttempts":2}}`, i, i)
+		default:
+			line = fmt.Sprintf(`{"index":%d,"task":"echo","payload":{"n":%d},"options":{"tags":["e2e"],"metadata":{"i":%d}}}`, i, i, i)
+		}
+		body.WriteString(line + "\n")
+	}
+	id := s.mustCreate(t, key, n)
+	if code, res, raw := s.stream(t, key, id, body.Bytes()); code != 200 || !res.Sealed {
+		t.Fatalf("stream: %d %s", code, raw)
+	}
+	// Another environment's batch with the same task names: its runs must
+	// never reach this environment's worker.
+	otherID := s.mustCreate(t, otherKey, 3)
+	if code, _, raw := s.stream(t, otherKey, otherID, []byte(`{"index":0,"task":"echo","payload":{"n":1}}`+"\n"+`{"index":1,"task":"echo"}`+"\n"+`{"index":2,"task":"echo"}`+"\n")); code != 200 {
+		t.Fatalf("stream other: %d %s", code, raw)
+	}
+
+	b := s.waitBatch(t, key, id, 2*time.Minute)
+	want := map[string]int{"COMPLETED": 180, "FAILED": 20}
+	if b.Status != "COMPLETED" || fmt.Sprint(b.RunCounts) != fmt.Sprint(want) || b.CompletedAt == nil {
+		t.Fatalf("batch %+v, want COMPLETED with %v", b, want)
+	}
+	for _, r := range s.runs(t, key, id) {
+		i := r.Index
+		switch {
+		case i%50 == 7:
+			var out struct {
+				Bytes  int    `json:"bytes"`
+				SHA256 string `json:"sha256"`
+				Type   string `json:"type"`
+			}
+			if r.Status != "COMPLETED" || r.Output == nil || json.Unmarshal([]byte(*r.Output), &out) != nil {
+				t.Fatalf("big run %d: %+v", i, r)
+			}
+			if out.Bytes != len(stored) || out.SHA256 != sha(stored) || out.Type != "application/store" {
+				t.Fatalf("big run %d read %+v, want %d bytes of the stored payload", i, out, len(stored))
+			}
+		case i%10 == 3:
+			if r.Status != "COMPLETED" || r.Attempts != 2 || r.Output == nil || *r.Output != fmt.Sprint(i) {
+				t.Fatalf("flaky run %d: status %s attempts %d output %v", i, r.Status, r.Attempts, deref(r.Output))
+			}
+		case i%10 == 5:
+			if r.Status != "FAILED" || r.Attempts != 2 || r.Error == nil || r.Error.Message != fmt.Sprintf("broken task for %d", i) {
+				t.Fatalf("broken run %d: %+v error %+v", i, r, r.Error)
+			}
+		default:
+			if r.Status != "COMPLETED" || r.Attempts != 1 || deref(r.Output) != fmt.Sprintf(`{"doubled":%d}`, 2*i) ||
+				deref(r.OutputType) != "application/json" || r.StartedAt == nil || r.CompletedAt == nil {
+				t.Fatalf("echo run %d: %+v output %s", i, r, deref(r.Output))
+			}
+		}
+		if got, wantExec := tw.executions(r.ID), r.Attempts; got != wantExec {
+			t.Fatalf("run %d executed %d times, recorded %d attempts", i, got, wantExec)
+		}
+	}
+	executed := tw.total()
+
+	// Replay: only the 20 failed runs run again (2 attempts each).
+	var rep struct {
+		Replayed int    `json:"replayed"`
+		Status   string `json:"status"`
+	}
+	if resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/replay", key, nil, "", &rep); resp.StatusCode != http.StatusAccepted || rep.Replayed != 20 {
+		t.Fatalf("replay: %d %s", resp.StatusCode, raw)
+	}
+	b = s.waitBatch(t, key, id, 2*time.Minute)
+	if b.Status != "COMPLETED" || fmt.Sprint(b.RunCounts) != fmt.Sprint(want) {
+		t.Fatalf("after replay: %+v", b)
+	}
+	if got := tw.total() - executed; got != 40 {
+		t.Fatalf("replay executed %d attempts, want 40 (20 failed runs × 2)", got)
+	}
+	for _, r := range s.runs(t, key, id) {
+		if r.Index%10 == 5 && r.Attempts != 4 {
+			t.Fatalf("replayed run %d has %d attempts, want 4", r.Index, r.Attempts)
+		}
+	}
+	// The other environment's runs never reached this worker.
+	for _, r := range s.runs(t, otherKey, otherID) {
+		if tw.executions(r.ID) != 0 || r.Status != "QUEUED" {
+			t.Fatalf("run %s of another environment: %s, executed %d times here", r.ID, r.Status, tw.executions(r.ID))
+		}
+	}
+}
+
+// Aborting a PROCESSING batch cancels the runs executing (their activities
+// are cancelled) and the queued ones; runs that finished keep their
+// results; the batch is ABORTED.
+func TestAbortCancelsExecutingRuns(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	env, key := s.newKey(t)
+	tw := startTaskWorker(t, s, env)
+	const n = 25
+	var body bytes.Buffer
+	for i := range n {
+		task := "slow"
+		if i < 5 {
+			task = "echo"
+		}
+		fmt.Fprintf(&body, `{"index":%d,"task":%q,"payload":{"n":%d}}`+"\n", i, task, i)
+	}
+	id := s.mustCreate(t, key, n)
+	if code, res, raw := s.stream(t, key, id, body.Bytes()); code != 200 || !res.Sealed {
+		t.Fatalf("stream: %d %s", code, raw)
+	}
+	// Wait until the quick runs finished and slow ones execute.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c := s.batchStatus(t, key, id).RunCounts
+		if c["COMPLETED"] == 5 && c["EXECUTING"] > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs never reached 5 COMPLETED and some EXECUTING: %v", c)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var ab batchJSON
+	resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
+	if resp.StatusCode != http.StatusOK || ab.Status != "ABORTED" {
+		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
+	}
+	if ab.RunCounts["COMPLETED"] != 5 || ab.RunCounts["CANCELED"] != n-5 {
+		t.Fatalf("after abort: %v", ab.RunCounts)
+	}
+	if tw.total() > n {
+		t.Fatalf("%d executions of %d runs", tw.total(), n)
+	}
+	// A second abort is a no-op; a completed batch cannot be aborted.
+	if resp, _ := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("second abort: %d", resp.StatusCode)
+	}
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return "<nil>"
+	}
+	return *p
+}
+
+// waitingParent is a user's workflow that waits for a batch.
+func waitingParent(ctx workflow.Context, batchID string) (batchwait.Completed, error) {
+	return batchwait.Wait(ctx, batchID)
+}
+
+// A Temporal workflow named as the batch's parent (resumeParentOnCompletion)
+// is signalled when the batch completes; batchwait.Wait returns it.
+func TestParentWorkflowResumesOnCompletion(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	env, key := s.newKey(t)
+	startTaskWorker(t, s, env)
+	queue := "parent-" + env
+	w := sdkworker.New(s.app.Temporal, queue, sdkworker.Options{})
+	w.RegisterWorkflow(waitingParent)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	parentID := "parent-of-" + env
+	resp, created := s.createBatch(t, key, map[string]any{"runCount": 3, "parentRunId": parentID, "resumeParentOnCompletion": true})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: parentID, TaskQueue: queue}, waitingParent, created.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"index":0,"task":"echo","payload":{"n":1}}` + "\n" + `{"index":1,"task":"echo","payload":{"n":2}}` + "\n" + `{"index":2,"task":"broken","payload":{"n":3},"options":{"maxAttempts":1}}` + "\n"
+	if code, _, raw := s.stream(t, key, created.ID, []byte(body)); code != 200 {
+		t.Fatalf("stream: %d %s", code, raw)
+	}
+	var got batchwait.Completed
+	if err := run.Get(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.BatchID != created.ID || got.Status != "COMPLETED" || got.RunCounts["COMPLETED"] != 2 || got.RunCounts["FAILED"] != 1 {
+		t.Fatalf("parent got %+v", got)
+	}
+}

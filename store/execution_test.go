@@ -1,0 +1,173 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/streambatch/streambatch/batch"
+)
+
+func sealed(t *testing.T, s *Store, n int, its []batch.Item) Batch {
+	t.Helper()
+	ctx := context.Background()
+	b := newBatch(t, s, n)
+	if _, err := s.InsertRuns(ctx, b.ID, its); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SealBatch(ctx, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func strp(s string) *string { return &s }
+
+// A dispatch claims open runs in index order within its byte budget; a
+// retried step gets back exactly what it claimed; another workflow run's
+// claims are stale and taken again; results, starts and completion follow.
+func TestDispatchClaimRecordComplete(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	its := items(0, 10)
+	its[3].ErrorCode, its[3].ErrorMessage = batch.ErrorPayloadTooLarge, "too large"
+	b := sealed(t, s, 10, its)
+	now := time.Now()
+
+	step := Step{BatchID: b.ID, Owner: "runA:", Token: "runA:1", Claim: 4, MaxBytes: 1 << 20, Now: now}
+	r1, err := s.DispatchStep(ctx, step)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := indexesOf(r1.Runs); got != "[0 1 2 4]" || !r1.Open || r1.Batch.Status != batch.StatusProcessing {
+		t.Fatalf("claimed %s open=%v status=%s", got, r1.Open, r1.Batch.Status)
+	}
+	// The same step again (a retried local activity): the same runs.
+	r1b, err := s.DispatchStep(ctx, step)
+	if err != nil || indexesOf(r1b.Runs) != "[0 1 2 4]" {
+		t.Fatalf("retried step claimed %s (%v)", indexesOf(r1b.Runs), err)
+	}
+	// A byte budget smaller than two runs still claims one.
+	r2, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runA:", Token: "runA:2", Claim: 4, MaxBytes: 1, Now: now})
+	if err != nil || indexesOf(r2.Runs) != "[5]" {
+		t.Fatalf("budgeted step claimed %s (%v)", indexesOf(r2.Runs), err)
+	}
+	// Start, then finish, the first claims.
+	at := now.Add(time.Second)
+	_, err = s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runA:", Started: []RunStart{{Index: 0, Attempt: 2, StartedAt: at}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.GetRun(ctx, b.ID, 0); r.Status != batch.RunExecuting || r.Attempts != 2 || r.StartedAt == nil {
+		t.Fatalf("run 0 after start: %+v", r)
+	}
+	results := []RunResult{
+		{Index: 0, Status: batch.RunCompleted, Output: strp(`{"ok":true}`), OutputType: strp(batch.OutputTypeJSON), Attempts: 2, CompletedAt: at},
+		{Index: 1, Status: batch.RunFailed, ErrorCode: strp("Boom"), ErrorMessage: strp("boom"), Attempts: 3, CompletedAt: at},
+	}
+	if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runA:", Results: results}); err != nil {
+		t.Fatal(err)
+	}
+	// Workflow run B takes over: runA's unfinished claims (2, 4, 5) are
+	// stale and claimed again, with the rest.
+	r3, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runB:", Token: "runB:1", Claim: 100, MaxBytes: 1 << 20, Now: now})
+	if err != nil || indexesOf(r3.Runs) != "[2 4 5 6 7 8 9]" {
+		t.Fatalf("run B claimed %s (%v)", indexesOf(r3.Runs), err)
+	}
+	if _, done, _ := s.CompleteBatch(ctx, b.ID); done {
+		t.Fatal("completed with open runs")
+	}
+	var rest []RunResult
+	for _, r := range r3.Runs {
+		rest = append(rest, RunResult{Index: r.Index, Status: batch.RunCompleted, Attempts: 1, CompletedAt: at})
+	}
+	fin, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runB:", Results: rest})
+	if err != nil || fin.Open {
+		t.Fatalf("open=%v after the last results (%v)", fin.Open, err)
+	}
+	got, done, err := s.CompleteBatch(ctx, b.ID)
+	if err != nil || !done || got.Status != batch.StatusCompleted || got.CompletedAt == nil {
+		t.Fatalf("complete: %+v %v %v", got, done, err)
+	}
+	counts, _ := s.RunCounts(ctx, b.ID)
+	if counts[batch.RunCompleted] != 8 || counts[batch.RunFailed] != 2 {
+		t.Fatalf("counts %v", counts)
+	}
+
+	// Replay: only the run that failed while executing runs again.
+	n, err := s.ReplayBatch(ctx, b.ID)
+	if err != nil || n != 1 {
+		t.Fatalf("replay: %d, %v", n, err)
+	}
+	rb, _ := s.GetBatchAnyEnv(ctx, b.ID)
+	if rb.Status != batch.StatusProcessing || rb.Replays != 1 {
+		t.Fatalf("after replay: %+v", rb)
+	}
+	r4, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runC:", Token: "runC:1", Claim: 100, MaxBytes: 1 << 20, Now: now})
+	if err != nil || indexesOf(r4.Runs) != "[1]" || r4.Runs[0].Attempts != 3 {
+		t.Fatalf("after replay claimed %+v (%v)", r4.Runs, err)
+	}
+	if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runC:", Results: []RunResult{{Index: 1, Status: batch.RunCompleted, Attempts: 1, CompletedAt: at}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.GetRun(ctx, b.ID, 1); r.Status != batch.RunCompleted || r.Attempts != 4 {
+		t.Fatalf("replayed run: %+v", r)
+	}
+	if _, err := s.ReplayBatch(ctx, b.ID); !errors.Is(err, ErrNotCompleted) {
+		t.Fatalf("replay of a processing batch: %v", err)
+	}
+}
+
+// Delayed runs are DELAYED until their time, then claimable; a cancel
+// takes a run no dispatcher holds; an abort of a processing batch cancels
+// the open runs and keeps the finished ones.
+func TestDelayCancelAbort(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	its := items(0, 4)
+	its[1].Options = []byte(`{"delay":"1h"}`)
+	its[2].Options = []byte(`{"delay":"1s"}`)
+	b := sealed(t, s, 4, its)
+	if r, _ := s.GetRun(ctx, b.ID, 1); r.Status != batch.RunDelayed || r.DelayUntil == nil {
+		t.Fatalf("run 1: %+v", r)
+	}
+	r0, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Token: "w:1", Claim: 10, MaxBytes: 1 << 20, Now: time.Now()})
+	if err != nil || indexesOf(r0.Runs) != "[0 3]" || r0.NextDelay == nil {
+		t.Fatalf("claimed %s next %v (%v)", indexesOf(r0.Runs), r0.NextDelay, err)
+	}
+	r1, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Token: "w:2", Claim: 10, MaxBytes: 1 << 20, Now: time.Now().Add(2 * time.Second)})
+	if err != nil || indexesOf(r1.Runs) != "[2]" {
+		t.Fatalf("after the short delay claimed %s (%v)", indexesOf(r1.Runs), err)
+	}
+	run, canceled, err := s.CancelRun(ctx, b.ID, 1, "not needed")
+	if err != nil || !canceled || run.Status != batch.RunCanceled {
+		t.Fatalf("cancel delayed run: %+v %v %v", run, canceled, err)
+	}
+	if _, canceled, _ := s.CancelRun(ctx, b.ID, 0, "x"); canceled {
+		t.Fatal("cancelled a dispatched run in the database")
+	}
+	at := time.Now()
+	if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Results: []RunResult{{Index: 0, Status: batch.RunCompleted, Attempts: 1, CompletedAt: at}}}); err != nil {
+		t.Fatal(err)
+	}
+	ab, err := s.AbortBatch(ctx, b.ID, "stop", true)
+	if err != nil || ab.Status != batch.StatusAborted {
+		t.Fatalf("abort: %+v %v", ab, err)
+	}
+	counts, _ := s.RunCounts(ctx, b.ID)
+	if counts[batch.RunCompleted] != 1 || counts[batch.RunCanceled] != 3 {
+		t.Fatalf("counts after abort %v", counts)
+	}
+}
+
+func indexesOf(rs []ClaimedRun) string {
+	out := make([]int, len(rs))
+	for k, r := range rs {
+		out[k] = r.Index
+	}
+	return fmtInts(out)
+}
+
+func fmtInts(v []int) string { return fmt.Sprint(v) }

@@ -1,0 +1,16 @@
+// Package tasks is what a Go task worker needs to execute streambatch runs.
+//
+// Every run of a batch is a Temporal activity: its activity type is the
+// run's task identifier, its task queue is "runs.<environment>" (or
+// "runs.<environment>.<queue>" when the item named a queue), and its one
+// argument is an Envelope. The activity's return value becomes the run's
+// output; an error after the last attempt fails the run. A task worker is
+// therefore an ordinary Temporal worker polling that queue; this package
+// registers typed task functions on it, decodes envelopes and fetches
+// payloads that streambatch stored in S3 (application/store).
+//
+// Workers in other languages implement the same contract with their own
+// Temporal SDK: read the envelope's JSON, ignore fields you do not know.
+//
+// The package imports nothing of the streambatch server.
+package tasks

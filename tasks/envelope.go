@@ -1,0 +1,55 @@
+package tasks
+
+import "encoding/json"
+
+// Envelope is the one argument of a run's activity. Fields may be added
+// later; decoders must ignore unknown ones.
+type Envelope struct {
+	// ID is the run id (run_<batch>_<index>).
+	ID string `json:"id"`
+	// BatchID is the batch the run belongs to.
+	BatchID string `json:"batchId"`
+	// Index is the run's position in its batch.
+	Index int `json:"index"`
+	// Task is the task identifier (also the activity type).
+	Task string `json:"task"`
+	// Payload is the payload as the run holds it: packet text for inline
+	// payloads, the object key for application/store ones.
+	Payload string `json:"payload,omitempty"`
+	// PayloadType is the payload's content type (application/json,
+	// application/super+json, application/store, …).
+	PayloadType string `json:"payloadType"`
+	// PayloadURL is a presigned GET URL of an application/store payload
+	// (valid for at least an hour after the run was dispatched).
+	PayloadURL string `json:"payloadUrl,omitempty"`
+	// Attempt is the 1-based attempt the run was dispatched with (earlier
+	// attempts of a replayed run count). The attempt actually running is
+	// Attempt - 1 + the activity's own attempt; Run.Attempt computes it.
+	Attempt int `json:"attempt"`
+	// Metadata, Tags and IdempotencyKey are copied from the item's options
+	// when it had them.
+	Metadata       json.RawMessage `json:"metadata,omitempty"`
+	Tags           []string        `json:"tags,omitempty"`
+	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
+}
+
+// Payload types with a meaning to this package.
+const (
+	// PayloadTypeJSON is plain JSON text.
+	PayloadTypeJSON = "application/json"
+	// PayloadTypeSuperJSON is the trigger.dev SDK's superjson packet:
+	// {"json": value, "meta": …}.
+	PayloadTypeSuperJSON = "application/super+json"
+	// PayloadTypeStore marks a payload stored in S3: Payload is its key and
+	// PayloadURL a presigned URL to fetch it.
+	PayloadTypeStore = "application/store"
+)
+
+// TaskQueue returns the task queue of an environment's runs: "runs.<env>",
+// or "runs.<env>.<queue>" for runs whose item named a queue.
+func TaskQueue(env, queue string) string {
+	if queue == "" {
+		return "runs." + env
+	}
+	return "runs." + env + "." + queue
+}

@@ -1,0 +1,61 @@
+package tasks
+
+import (
+	"context"
+	"net/http"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+)
+
+// Registry is where tasks are registered: a Temporal worker.
+type Registry interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}
+
+// Options tune Register and RegisterRun.
+type Options struct {
+	// HTTPClient fetches stored payloads (default http.DefaultClient).
+	HTTPClient *http.Client
+}
+
+// Register registers fn as the task named task: each run's payload is
+// decoded from JSON into In and fn's result becomes the run's output. The
+// run itself is available to fn through FromContext.
+func Register[In, Out any](r Registry, task string, fn func(ctx context.Context, payload In) (Out, error), opts ...Options) {
+	hc := httpClient(opts)
+	r.RegisterActivityWithOptions(func(ctx context.Context, env Envelope) (Out, error) {
+		run := NewRun(ctx, env, hc)
+		var in In
+		if err := run.Decode(ctx, &in); err != nil {
+			var zero Out
+			return zero, err
+		}
+		return fn(context.WithValue(ctx, runKey{}, run), in)
+	}, activity.RegisterOptions{Name: task})
+}
+
+// RegisterRun registers fn as the task named task; fn gets the whole run
+// and reads its payload itself.
+func RegisterRun[Out any](r Registry, task string, fn func(ctx context.Context, run *Run) (Out, error), opts ...Options) {
+	hc := httpClient(opts)
+	r.RegisterActivityWithOptions(func(ctx context.Context, env Envelope) (Out, error) {
+		run := NewRun(ctx, env, hc)
+		return fn(context.WithValue(ctx, runKey{}, run), run)
+	}, activity.RegisterOptions{Name: task})
+}
+
+func httpClient(opts []Options) *http.Client {
+	if len(opts) > 0 && opts[0].HTTPClient != nil {
+		return opts[0].HTTPClient
+	}
+	return http.DefaultClient
+}
+
+// NewWorker returns a Temporal worker that polls the runs of environment
+// env (queue "" for the default queue, else the item's options.queue.name).
+// Register tasks on it, then Run or Start it.
+func NewWorker(c client.Client, env, queue string, opts worker.Options) worker.Worker {
+	return worker.New(c, TaskQueue(env, queue), opts)
+}

@@ -1,0 +1,283 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/tasks/batchwait"
+)
+
+// fakeExec stands in for PostgreSQL behind BatchRuns' local activities in
+// these unit tests of the workflow logic.
+type fakeExec struct {
+	mu       sync.Mutex
+	status   batch.Status
+	runs     map[int]batch.RunStatus
+	claimed  map[int]string
+	outcomes map[int]RunOutcome
+	steps    int
+	maxClaim int
+	parent   string
+	notified bool
+}
+
+func newFakeExec(n int) *fakeExec {
+	f := &fakeExec{status: batch.StatusProcessing, runs: map[int]batch.RunStatus{}, claimed: map[int]string{}, outcomes: map[int]RunOutcome{}}
+	for i := range n {
+		f.runs[i] = batch.RunQueued
+	}
+	return f
+}
+
+func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.steps++
+	for _, o := range in.Results {
+		if !f.runs[o.Index].Final() {
+			f.runs[o.Index] = o.Status
+			f.outcomes[o.Index] = o
+		}
+	}
+	out := StepResult{Status: f.status}
+	var open []int
+	for i, s := range f.runs {
+		if !s.Final() {
+			open = append(open, i)
+		}
+	}
+	slices.Sort(open)
+	out.Open = len(open) > 0
+	f.maxClaim = max(f.maxClaim, in.Claim)
+	for _, i := range open {
+		if len(out.Runs) >= in.Claim {
+			break
+		}
+		if c := f.claimed[i]; c != "" && c[:len(in.RunID)] == in.RunID {
+			continue // in flight in this run
+		}
+		f.claimed[i] = in.RunID + ":x"
+		task := "ok"
+		if i%5 == 4 {
+			task = "fail"
+		}
+		out.Runs = append(out.Runs, Dispatch{TaskQueue: "runs.dev", MaxAttempts: 2, StartToClose: time.Minute,
+			Envelope: tasks.Envelope{ID: batch.RunID(in.BatchID, i), BatchID: in.BatchID, Index: i, Task: task, Attempt: 1}})
+	}
+	return out, nil
+}
+
+func (f *fakeExec) finish(ctx context.Context, in FinishInput) (FinishResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if in.Abort != "" {
+		f.status = batch.StatusAborted
+		for i, s := range f.runs {
+			if !s.Final() {
+				f.runs[i] = batch.RunCanceled
+			}
+		}
+	} else {
+		open := false
+		for _, s := range f.runs {
+			open = open || !s.Final()
+		}
+		if !open && f.status == batch.StatusProcessing {
+			f.status = batch.StatusCompleted
+		}
+	}
+	res := FinishResult{Status: f.status, RunCounts: map[string]int{}}
+	for _, s := range f.runs {
+		res.RunCounts[string(s)]++
+	}
+	if f.status.Terminal() && !f.notified {
+		res.Parent = f.parent
+	}
+	return res, nil
+}
+
+func (f *fakeExec) parentNotified(ctx context.Context, batchID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.notified = true
+	return nil
+}
+
+func reconcileNothing(ctx context.Context, in ReconcileInput) error { return nil }
+
+type runsHarness struct {
+	env  *testsuite.TestWorkflowEnvironment
+	exec *fakeExec
+	mu   sync.Mutex
+	ran  map[int]int // attempts per index
+	hold chan struct{}
+}
+
+func newRunsHarness(t *testing.T, n int) *runsHarness {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	h := &runsHarness{env: s.NewTestWorkflowEnvironment(), exec: newFakeExec(n), ran: map[int]int{}}
+	h.env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: RunsWorkflowName})
+	h.env.RegisterActivityWithOptions(h.exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
+	h.env.RegisterActivityWithOptions(h.exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})
+	h.env.RegisterActivityWithOptions(h.exec.parentNotified, activity.RegisterOptions{Name: ActivityParentNotified})
+	h.env.RegisterActivityWithOptions(reconcileNothing, activity.RegisterOptions{Name: ActivityReconcileAttempts})
+	h.env.RegisterActivityWithOptions(func(ctx context.Context, e tasks.Envelope) (map[string]int, error) {
+		h.count(e.Index)
+		if h.hold != nil {
+			select {
+			case <-h.hold:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		return map[string]int{"index": e.Index}, nil
+	}, activity.RegisterOptions{Name: "ok"})
+	h.env.RegisterActivityWithOptions(func(ctx context.Context, e tasks.Envelope) (string, error) {
+		h.count(e.Index)
+		return "", temporal.NewApplicationError("always fails", "Boom")
+	}, activity.RegisterOptions{Name: "fail"})
+	return h
+}
+
+func (h *runsHarness) count(i int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ran[i]++
+}
+
+func runsInput() RunsInput {
+	return RunsInput{BatchID: "batch_test", Env: "dev", Concurrency: 4, MaxAttempts: 3, MaxDuration: time.Minute}
+}
+
+// Every run executes once per attempt within the window; outputs and
+// errors reach the store; the batch completes and the parent is told.
+func TestBatchRunsExecutesAndCompletes(t *testing.T) {
+	t.Parallel()
+	h := newRunsHarness(t, 20)
+	h.exec.parent = "parent-wf"
+	var told BatchCompleted
+	h.env.OnSignalExternalWorkflow(mock.Anything, "parent-wf", "", SignalBatchCompleted, mock.Anything).Return(
+		func(_ string, _ string, _ string, _ string, arg any) error {
+			told = arg.(BatchCompleted)
+			return nil
+		})
+	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var r RunsResult
+	if err := h.env.GetWorkflowResult(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != string(batch.StatusCompleted) || r.RunCounts["COMPLETED"] != 16 || r.RunCounts["FAILED"] != 4 {
+		t.Fatalf("result %+v", r)
+	}
+	if h.exec.maxClaim > 4 {
+		t.Fatalf("claimed %d at once with a window of 4", h.exec.maxClaim)
+	}
+	for i := range 20 {
+		want := 1
+		if i%5 == 4 {
+			want = 2 // maxAttempts 2
+		}
+		if h.ran[i] != want {
+			t.Fatalf("run %d executed %d times, want %d", i, h.ran[i], want)
+		}
+	}
+	if o := h.exec.outcomes[3]; string(o.Output) != `{"index":3}` || o.OutputType != batch.OutputTypeJSON {
+		t.Fatalf("outcome of 3: %+v", o)
+	}
+	// (The test suite reports no retry state, so Attempts stays a lower
+	// bound here; ReconcileAttempts makes it exact from the history.)
+	if o := h.exec.outcomes[4]; o.ErrorCode != "Boom" || o.ErrorMessage != "always fails" || o.Attempts < 1 {
+		t.Fatalf("outcome of 4: %+v", o)
+	}
+	if told.BatchID != "batch_test" || told.Status != "COMPLETED" || !h.exec.notified {
+		t.Fatalf("parent told %+v (notified %v)", told, h.exec.notified)
+	}
+}
+
+// A PENDING batch whose runs are done waits for the seal hint.
+func TestBatchRunsWaitsForTheSeal(t *testing.T) {
+	t.Parallel()
+	h := newRunsHarness(t, 3)
+	h.exec.status = batch.StatusPending
+	h.env.RegisterDelayedCallback(func() {
+		h.exec.mu.Lock()
+		h.exec.status = batch.StatusProcessing
+		h.exec.mu.Unlock()
+		h.env.SignalWorkflow(SignalRunsReady, RunsHint{Sealed: true})
+	}, time.Hour)
+	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	var r RunsResult
+	if err := h.env.GetWorkflowResult(&r); err != nil || r.Status != "COMPLETED" {
+		t.Fatalf("result %+v, %v", r, err)
+	}
+}
+
+// An abort cancels the runs in flight; they and the unstarted ones end
+// CANCELED.
+func TestBatchRunsAbortCancelsInFlight(t *testing.T) {
+	t.Parallel()
+	h := newRunsHarness(t, 10)
+	h.hold = make(chan struct{})
+	// Activities hold the test clock to real time: abort soon.
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, "stop it") }, 50*time.Millisecond)
+	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	var r RunsResult
+	if err := h.env.GetWorkflowResult(&r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Status != "ABORTED" || r.RunCounts["CANCELED"] != 10 {
+		t.Fatalf("result %+v", r)
+	}
+}
+
+// Continue-as-new waits for the window to drain and carries counters only.
+func TestBatchRunsContinuesAsNew(t *testing.T) {
+	t.Parallel()
+	h := newRunsHarness(t, 12)
+	h.exec.status = batch.StatusPending // keep it from completing
+	h.env.RegisterDelayedCallback(func() { h.env.SetContinueAsNewSuggested(true) }, time.Second)
+	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	var can *workflow.ContinueAsNewError
+	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
+		t.Fatalf("want continue-as-new, got %v", err)
+	}
+	var next RunsInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if next.Carried == nil || next.Carried.Segment != 1 || next.Carried.Dispatched != next.Carried.Finished {
+		t.Fatalf("carried %+v", next.Carried)
+	}
+}
+
+// The signal a parent workflow receives is the one package batchwait
+// (what users' workflow code imports) waits for, with the same fields.
+func TestParentSignalMatchesBatchwait(t *testing.T) {
+	t.Parallel()
+	if SignalBatchCompleted != batchwait.SignalName {
+		t.Fatalf("%q != %q", SignalBatchCompleted, batchwait.SignalName)
+	}
+	raw, _ := json.Marshal(BatchCompleted{BatchID: "b", Status: "COMPLETED", RunCounts: map[string]int{"COMPLETED": 1}})
+	var c batchwait.Completed
+	if err := json.Unmarshal(raw, &c); err != nil || c.BatchID != "b" || c.Status != "COMPLETED" || c.RunCounts["COMPLETED"] != 1 {
+		t.Fatalf("%s → %+v (%v)", raw, c, err)
+	}
+}

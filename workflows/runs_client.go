@@ -1,0 +1,81 @@
+package workflows
+
+import (
+	"context"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+)
+
+// RunsClient starts and signals BatchRuns workflows: the activities use it
+// to hand enqueued runs over, the API to abort, cancel and wait.
+type RunsClient struct {
+	c         client.Client
+	taskQueue string
+	defaults  RunsInput
+}
+
+// NewRunsClient wraps a Temporal client. BatchRuns runs on taskQueue;
+// defaults gives the Concurrency, MaxAttempts and MaxDuration of the
+// workflows it starts.
+func NewRunsClient(c client.Client, taskQueue string, defaults RunsInput) *RunsClient {
+	return &RunsClient{c: c, taskQueue: taskQueue, defaults: defaults}
+}
+
+func (r *RunsClient) start(batchID, env string) (client.StartWorkflowOptions, RunsInput) {
+	in := r.defaults
+	in.BatchID, in.Env, in.Carried = batchID, env, nil
+	return client.StartWorkflowOptions{
+		ID:        RunsWorkflowID(batchID),
+		TaskQueue: r.taskQueue,
+		// A replay starts the batch's runs again after BatchRuns ended.
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            fmt.Sprintf("runs of batch %s", batchID),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			SearchAttrBatchID.ValueSet(batchID),
+			SearchAttrBatchEnv.ValueSet(env),
+			SearchAttrBatchState.ValueSet("PROCESSING"),
+		),
+	}, in
+}
+
+// Notify tells the batch's BatchRuns that runs may be waiting, starting
+// it if it is not running.
+func (r *RunsClient) Notify(ctx context.Context, batchID, env string, hint RunsHint) error {
+	opts, in := r.start(batchID, env)
+	if _, err := r.c.SignalWithStartWorkflow(ctx, opts.ID, SignalRunsReady, hint, opts, RunsWorkflowName, in); err != nil {
+		return fmt.Errorf("workflows: notify runs of %s: %w", batchID, err)
+	}
+	return nil
+}
+
+// Abort asks the batch's BatchRuns to cancel what runs and abort the batch,
+// starting it if needed (so that an abort always ends in the same place).
+func (r *RunsClient) Abort(ctx context.Context, batchID, env, reason string) error {
+	opts, in := r.start(batchID, env)
+	if _, err := r.c.SignalWithStartWorkflow(ctx, opts.ID, SignalAbort, reason, opts, RunsWorkflowName, in); err != nil {
+		return fmt.Errorf("workflows: abort runs of %s: %w", batchID, err)
+	}
+	return nil
+}
+
+// CancelRun asks the batch's running BatchRuns to cancel one run.
+func (r *RunsClient) CancelRun(ctx context.Context, batchID string, index int) error {
+	if err := r.c.SignalWorkflow(ctx, RunsWorkflowID(batchID), "", SignalCancelRun, index); err != nil {
+		return fmt.Errorf("workflows: cancel run %d of %s: %w", index, batchID, err)
+	}
+	return nil
+}
+
+// Wait blocks until the batch's BatchRuns ends (following continue-as-new)
+// or ctx ends.
+func (r *RunsClient) Wait(ctx context.Context, batchID string) (RunsResult, error) {
+	var res RunsResult
+	if err := r.c.GetWorkflow(ctx, RunsWorkflowID(batchID), "").Get(ctx, &res); err != nil {
+		return res, fmt.Errorf("workflows: wait for runs of %s: %w", batchID, err)
+	}
+	return res, nil
+}

@@ -1,0 +1,186 @@
+package workflows
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/tasks"
+)
+
+// Names of the run-execution side, registered with Temporal.
+const (
+	// RunsWorkflowName is the workflow type that executes a batch's runs;
+	// its ID is RunsWorkflowID(batch id).
+	RunsWorkflowName = "BatchRuns"
+	// SignalRunsReady tells BatchRuns that runs may be waiting (a chunk was
+	// enqueued, the batch was sealed, a delay passed); its argument is a
+	// RunsHint. Hints carry no data: BatchRuns reads the runs from
+	// PostgreSQL, so a forged hint can only make it look again.
+	SignalRunsReady = "runs-ready"
+	// SignalCancelRun cancels one executing run; its argument is the run's
+	// index.
+	SignalCancelRun = "cancel-run"
+	// SignalBatchCompleted is sent to a batch's parent workflow
+	// (resumeParentOnCompletion) when the batch ends; its argument is a
+	// BatchCompleted.
+	SignalBatchCompleted = "streambatch.batch-completed"
+
+	// ActivityDispatchStep (local) records results and claims runs.
+	ActivityDispatchStep = "DispatchStep"
+	// ActivityFinishRuns (local) completes or aborts the batch.
+	ActivityFinishRuns = "FinishRuns"
+	// ActivityReconcileAttempts (local) records exact attempt counts and
+	// start times from the workflow's own history.
+	ActivityReconcileAttempts = "ReconcileAttempts"
+	// ActivityParentNotified (local) records that the parent was signalled.
+	ActivityParentNotified = "ParentNotified"
+)
+
+// RunsWorkflowID returns the workflow ID of a batch's BatchRuns workflow.
+func RunsWorkflowID(batchID string) string { return batchID + "-runs" }
+
+// RunsInput starts (or continues) a BatchRuns run.
+type RunsInput struct {
+	BatchID string `json:"batchId"`
+	Env     string `json:"env"`
+	// Concurrency is the window of runs executing at once.
+	Concurrency int `json:"concurrency"`
+	// MaxAttempts and MaxDuration apply to runs whose item sets neither.
+	MaxAttempts int           `json:"maxAttempts"`
+	MaxDuration time.Duration `json:"maxDuration"`
+	// Carried is what the previous run handed over (nil on the first).
+	Carried *RunsCarried `json:"carried,omitempty"`
+}
+
+// RunsCarried is the state a BatchRuns run hands to the next one: only
+// counters. Which runs remain is in PostgreSQL.
+type RunsCarried struct {
+	Segment    int    `json:"segment"`
+	Dispatched int    `json:"dispatched"`
+	Finished   int    `json:"finished"`
+	Abort      string `json:"abort,omitempty"`
+}
+
+// RunsHint is SignalRunsReady's argument.
+type RunsHint struct {
+	// Sealed is set by the Seal activity.
+	Sealed bool `json:"sealed,omitempty"`
+}
+
+// Dispatch is a run a DispatchStep claimed, ready to be scheduled.
+type Dispatch struct {
+	Envelope  tasks.Envelope `json:"envelope"`
+	TaskQueue string         `json:"taskQueue"`
+	// MaxAttempts, StartToClose and ScheduleToStart (0: none; the run's
+	// remaining ttl) shape the activity.
+	MaxAttempts     int           `json:"maxAttempts"`
+	StartToClose    time.Duration `json:"startToClose"`
+	ScheduleToStart time.Duration `json:"scheduleToStart,omitempty"`
+	// Priority is Temporal's priority key (0: default).
+	Priority int `json:"priority,omitempty"`
+}
+
+// RunOutcome is how one run ended, as the workflow saw it.
+type RunOutcome struct {
+	Index  int             `json:"index"`
+	Status batch.RunStatus `json:"status"`
+	// Output is the JSON text of the task's result (nil: none).
+	Output json.RawMessage `json:"output,omitempty"`
+	// OutputType is application/json, or another type for non-JSON
+	// results.
+	OutputType   string `json:"outputType,omitempty"`
+	ErrorCode    string `json:"errorCode,omitempty"`
+	ErrorMessage string `json:"errorMessage,omitempty"`
+	// Attempts is how many attempts this dispatch made, at least (the
+	// history reconciliation makes it exact).
+	Attempts    int       `json:"attempts"`
+	CompletedAt time.Time `json:"completedAt"`
+	// Latency is the time from dispatch to this outcome (0: never
+	// dispatched).
+	Latency time.Duration `json:"latency,omitempty"`
+}
+
+// StepInput is ActivityDispatchStep's input.
+type StepInput struct {
+	BatchID string `json:"batchId"`
+	Env     string `json:"env"`
+	// WorkflowID and RunID identify the calling run: claims are owned by
+	// RunID, and Describe reads its pending activities.
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+	// Step numbers the claims of this run.
+	Step int `json:"step"`
+	// Claim is how many runs to claim (0: none).
+	Claim   int          `json:"claim"`
+	Results []RunOutcome `json:"results,omitempty"`
+	// Describe refreshes EXECUTING runs from the run's pending activities.
+	Describe    bool          `json:"describe,omitempty"`
+	MaxAttempts int           `json:"maxAttempts"`
+	MaxDuration time.Duration `json:"maxDuration"`
+	Now         time.Time     `json:"now"`
+}
+
+// StepResult is ActivityDispatchStep's result.
+type StepResult struct {
+	Runs []Dispatch `json:"runs,omitempty"`
+	// Failed are claimed runs that cannot be dispatched (bad options, ttl
+	// already passed): record them with the next step.
+	Failed []RunOutcome `json:"failed,omitempty"`
+	// NextDelay is when the next DELAYED run may start.
+	NextDelay *time.Time `json:"nextDelay,omitempty"`
+	// Open reports whether runs are still QUEUED, DELAYED or EXECUTING.
+	Open   bool         `json:"open"`
+	Status batch.Status `json:"status"`
+}
+
+// FinishInput is ActivityFinishRuns's input.
+type FinishInput struct {
+	BatchID string `json:"batchId"`
+	Env     string `json:"env"`
+	// Abort, when set, aborts the batch with this reason (its open runs
+	// are cancelled); otherwise the batch is completed if no run is open.
+	Abort string `json:"abort,omitempty"`
+}
+
+// FinishResult is ActivityFinishRuns's result.
+type FinishResult struct {
+	// Status is the batch's status afterwards.
+	Status    batch.Status   `json:"status"`
+	RunCounts map[string]int `json:"runCounts"`
+	// Parent is the workflow to signal (resumeParentOnCompletion), empty
+	// when there is none or it was already told.
+	Parent string `json:"parent,omitempty"`
+}
+
+// ReconcileInput is ActivityReconcileAttempts's input.
+type ReconcileInput struct {
+	BatchID    string `json:"batchId"`
+	WorkflowID string `json:"workflowId"`
+	RunID      string `json:"runId"`
+}
+
+// BatchCompleted is SignalBatchCompleted's argument.
+type BatchCompleted struct {
+	BatchID   string         `json:"batchId"`
+	Status    string         `json:"status"`
+	RunCounts map[string]int `json:"runCounts"`
+}
+
+// RunsResult is BatchRuns' result.
+type RunsResult struct {
+	BatchID   string         `json:"batchId"`
+	Status    string         `json:"status"`
+	RunCounts map[string]int `json:"runCounts"`
+	Segments  int            `json:"segments"`
+}
+
+// RunsProgress answers the progress query of BatchRuns.
+type RunsProgress struct {
+	Status     string `json:"status"`
+	Executing  int    `json:"executing"`
+	Dispatched int    `json:"dispatched"`
+	Finished   int    `json:"finished"`
+	Segment    int    `json:"segment"`
+	Waiting    string `json:"waiting"`
+}

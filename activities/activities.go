@@ -32,6 +32,7 @@ type Runs interface {
 	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
 	SealBatch(ctx context.Context, id string) (store.Batch, error)
 	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
+	DropChunk(ctx context.Context, batchID, stream string, seq int) error
 }
 
 // Objects is the part of blob.Store the activities use.
@@ -94,6 +95,16 @@ func invalidChunk(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), workflows.ErrTypeInvalidChunk, nil)
 }
 
+// refuse reports a chunk that cannot become runs. The workflow opens its
+// indexes again, so the record of its signal goes too: a re-sent stream
+// must deliver them.
+func (a *Activities) refuse(ctx context.Context, in workflows.EnqueueInput, err error) error {
+	if derr := a.Runs.DropChunk(ctx, in.BatchID, in.Chunk.Stream, in.Chunk.Seq); derr != nil {
+		return derr // retried; the refusal comes again
+	}
+	return err
+}
+
 // OffloadAndEnqueue turns one chunk into runs. The Phase 2 handler has
 // already written every large payload to its packet key (the offload); this
 // step loads the chunk (inline or staged), checks that each of those packets
@@ -104,11 +115,17 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 	defer a.observe(workflows.ActivityOffloadAndEnqueue, time.Now(), &err)
 	heartbeat(ctx, "loading")
 	items, err := a.loadItems(ctx, in)
+	if isInvalidChunk(err) {
+		return workflows.EnqueueResult{}, a.refuse(ctx, in, err)
+	}
 	if err != nil {
 		return workflows.EnqueueResult{}, err
 	}
 	heartbeat(ctx, "checking packets")
 	if err := a.checkPackets(ctx, items); err != nil {
+		if isInvalidChunk(err) {
+			err = a.refuse(ctx, in, err)
+		}
 		return workflows.EnqueueResult{}, err
 	}
 	heartbeat(ctx, "inserting")
@@ -116,7 +133,7 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 	if errors.Is(err, store.ErrInvalidData) {
 		// Validation should have refused such an item; retrying cannot
 		// help, so reopen the chunk's indexes instead of blocking the batch.
-		return workflows.EnqueueResult{}, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err)
+		return workflows.EnqueueResult{}, a.refuse(ctx, in, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err))
 	}
 	if err != nil {
 		return workflows.EnqueueResult{}, err
@@ -140,6 +157,11 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 		return workflows.EnqueueResult{}, err
 	}
 	return workflows.EnqueueResult{Inserted: n}, nil
+}
+
+func isInvalidChunk(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == workflows.ErrTypeInvalidChunk
 }
 
 func (a *Activities) observe(name string, start time.Time, err *error) {

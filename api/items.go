@@ -145,8 +145,9 @@ func (s *Server) streamSnapshot(ctx context.Context, b store.Batch) (*batch.Inde
 // acceptedSnapshot returns the indexes accepted so far, so a re-sent stream
 // skips them without uploading or signalling anything. The workflow knows
 // them best (accepted, possibly not yet enqueued); when it cannot answer in
-// time, the runs in PostgreSQL are a safe subset (an index missing from it
-// is re-sent and deduplicated by the workflow).
+// time, PostgreSQL knows every chunk earlier requests signalled (and every
+// run): exact for requests that ended before this one; an index delivered
+// by a concurrent request is deduplicated by the workflow.
 func (s *Server) acceptedSnapshot(ctx context.Context, b store.Batch) *batch.IndexSet {
 	qctx, cancel := context.WithTimeout(ctx, s.opts.SnapshotTimeout)
 	defer cancel()
@@ -156,7 +157,7 @@ func (s *Server) acceptedSnapshot(ctx context.Context, b store.Batch) *batch.Ind
 		return set
 	}
 	s.log.WarnContext(ctx, "accepted-index query failed; using PostgreSQL", "batch_id", b.ID, "error", err, "waited_ms", time.Since(start).Milliseconds())
-	set, err = s.store.RunIndexes(ctx, b.ID, b.RunCount)
+	set, err = s.store.SignalledIndexes(ctx, b.ID, b.RunCount)
 	if err != nil {
 		s.log.WarnContext(ctx, "cannot read run indexes; re-sending everything", "batch_id", b.ID, "error", err)
 		return batch.NewIndexSet(b.RunCount)

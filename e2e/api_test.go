@@ -358,6 +358,7 @@ func TestAbortEndpoint(t *testing.T) {
 			t.Fatalf("run %d is %s", r.Index, r.Status)
 		}
 	}
+	recordHistory(t, s, id, "batch_ingest_abort")
 	if status, _, raw := abort(key, id, ""); status != http.StatusOK {
 		t.Fatalf("second abort: %d %s", status, raw)
 	}

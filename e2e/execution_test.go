@@ -204,6 +204,8 @@ func TestRunsExecuteOnTaskWorkers(t *testing.T) {
 		}
 	}
 	executed := tw.total()
+	recordHistory(t, s, id, "batch_ingest_200_runs")
+	recordHistory(t, s, id+"-runs", "batch_runs_200")
 
 	// Replay: only the 20 failed runs run again (2 attempts each).
 	var rep struct {
@@ -274,6 +276,7 @@ func TestAbortCancelsExecutingRuns(t *testing.T) {
 	if ab.RunCounts["COMPLETED"] != 5 || ab.RunCounts["CANCELED"] != n-5 {
 		t.Fatalf("after abort: %v", ab.RunCounts)
 	}
+	recordHistory(t, s, id+"-runs", "batch_runs_abort")
 	if tw.total() > n {
 		t.Fatalf("%d executions of %d runs", tw.total(), n)
 	}

@@ -2,18 +2,25 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/internal/app"
 )
 
 // The acceptance test of the core path: a 1,000-item batch with small,
@@ -62,7 +69,7 @@ func TestMixedBatchSealsWithExactRuns(t *testing.T) {
 	t.Logf("1,000 items (%.0f MiB body): phase 2 to sealed:true in %s; workflow history %d events, %d bytes",
 		float64(len(body))/(1<<20), elapsed.Round(time.Millisecond), desc.WorkflowExecutionInfo.HistoryLength, desc.WorkflowExecutionInfo.HistorySizeBytes)
 
-	recordHistory(t, s, id)
+	recordHistory(t, s, id, "batch_ingest_1000_v1")
 	runs := s.runs(t, key, id)
 	if len(runs) != n {
 		t.Fatalf("%d runs, want %d", len(runs), n)
@@ -154,15 +161,17 @@ func TestHalfThenWholeStream(t *testing.T) {
 	}
 }
 
-// recordHistory writes the workflow's history to the replay test's testdata
-// when STREAMBATCH_RECORD_HISTORY is set (after a change to BatchIngest that
-// is meant to be incompatible with running workflows).
-func recordHistory(t *testing.T, s *stack, workflowID string) {
+// recordHistory writes the history of the workflow's latest run to
+// $STREAMBATCH_RECORD_HISTORY/<name>.json when that variable names a folder
+// (workflows/testdata: the replay test replays every history there, so a
+// workflow change that would break running workflows fails CI).
+func recordHistory(t *testing.T, s *stack, workflowID, name string) {
 	t.Helper()
-	path := os.Getenv("STREAMBATCH_RECORD_HISTORY")
-	if path == "" {
+	dir := os.Getenv("STREAMBATCH_RECORD_HISTORY")
+	if dir == "" {
 		return
 	}
+	path := filepath.Join(dir, name+".json")
 	hist := &historypb.History{}
 	it := s.app.Temporal.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
@@ -180,4 +189,42 @@ func recordHistory(t *testing.T, s *stack, workflowID string) {
 		t.Fatal(err)
 	}
 	t.Logf("history of %s (%d events) written to %s", workflowID, len(hist.Events), path)
+}
+
+// failingQueries is a Temporal client whose workflow queries fail, as they
+// do when no worker answers in time (a loaded machine, a worker outage).
+type failingQueries struct{ client.Client }
+
+func (failingQueries) QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error) {
+	return nil, errors.New("query refused by the test")
+}
+
+// The counts of a re-sent stream are exact even when the workflow cannot
+// tell which indexes it accepted and no run exists yet (no worker serves
+// the batch's task queue): the first half's chunks are recorded when they
+// are signalled, so the whole stream after it counts 500 new and 500
+// deduplicated (issue 11.6; before, it answered 1000 and 0).
+func TestHalfThenWholeStreamWithoutWorker(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	cfg := s.cfg
+	cfg.TaskQueue = "no-worker-" + batch.NewStreamID()
+	cfg.SealWait = time.Second
+	ns := s.withApp(t, &app.App{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Store: s.app.Store, Blob: s.app.Blob, Temporal: failingQueries{s.app.Temporal}})
+	_, key := s.newKey(t)
+	const n = 1000
+	items := simpleItems(n)
+	id := ns.mustCreate(t, key, n)
+	status, res, raw := ns.stream(t, key, id, ndjson(items[:500]))
+	if status != http.StatusOK || res.ItemsAccepted != 500 || res.Sealed {
+		t.Fatalf("first half: %d %s", status, raw)
+	}
+	status, res, raw = ns.stream(t, key, id, ndjson(items))
+	if status != http.StatusOK || res.ItemsAccepted != 500 || res.ItemsDeduplicated != 500 {
+		t.Fatalf("whole stream: %d %s", status, raw)
+	}
+	if got := len(s.runs(t, key, id)); got != 0 {
+		t.Fatalf("%d runs without a worker", got)
+	}
 }

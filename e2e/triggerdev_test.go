@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -37,18 +38,7 @@ func TestTriggerDevSDK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if why := nodeModulesStale(dir); why != "" {
-		t.Logf("npm ci in %s: %s", dir, why)
-		start := time.Now()
-		out, err := runTool(t, dir, 5*time.Minute, nil, npm, "ci", "--no-audit", "--no-fund")
-		if err != nil {
-			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-		}
-		t.Logf("npm ci took %s", time.Since(start).Round(time.Millisecond))
-		if why := nodeModulesStale(dir); why != "" {
-			t.Fatalf("after npm ci in %s: %s", dir, why)
-		}
-	}
+	npmInstall(t, npm, dir)
 	_, key := s.newKey(t)
 
 	const items, cutAfterLines = 2000, 1000 // the Node test streams 2,000 items
@@ -125,12 +115,33 @@ func requireNode(t *testing.T) (node, npm string) {
 	return node, npm
 }
 
+// npmInstall runs npm ci in dir unless its node_modules already holds
+// exactly what package.json pins.
+func npmInstall(t *testing.T, npm, dir string) {
+	t.Helper()
+	why := nodeModulesStale(dir)
+	if why == "" {
+		return
+	}
+	t.Logf("npm ci in %s: %s", dir, why)
+	start := time.Now()
+	out, err := runTool(t, dir, 5*time.Minute, nil, npm, "ci", "--no-audit", "--no-fund")
+	if err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+	t.Logf("npm ci took %s", time.Since(start).Round(time.Millisecond))
+	if why := nodeModulesStale(dir); why != "" {
+		t.Fatalf("after npm ci in %s: %s", dir, why)
+	}
+}
+
 // nodeModulesStale says why dir's node_modules does not hold exactly the
 // versions package.json pins ("" when it does): missing, or installed before
 // the pins changed.
 func nodeModulesStale(dir string) string {
 	var pkg struct {
-		Dependencies map[string]string `json:"dependencies"`
+		Dependencies    map[string]string `json:"dependencies"`
+		DevDependencies map[string]string `json:"devDependencies"`
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "package.json"))
 	if err != nil {
@@ -139,6 +150,10 @@ func nodeModulesStale(dir string) string {
 	if err := json.Unmarshal(raw, &pkg); err != nil {
 		return "package.json: " + err.Error()
 	}
+	if pkg.Dependencies == nil {
+		pkg.Dependencies = map[string]string{}
+	}
+	maps.Copy(pkg.Dependencies, pkg.DevDependencies)
 	for name, want := range pkg.Dependencies {
 		var got struct {
 			Version string `json:"version"`

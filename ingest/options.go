@@ -58,6 +58,8 @@ var itemOptions = [...]itemOption{
 	{"priority", checkOptNumber},
 	{"region", checkOptString},
 	{"debounce", checkDebounce},
+	{"gates", checkGates},
+	{"concurrency", checkConcurrency},
 }
 
 // itemOptionIndex maps an option name to its position in itemOptions.
@@ -370,6 +372,73 @@ func checkIdempotencyKeyOptions(dst, raw []byte) ([]byte, string) {
 
 var optQueueFields = []nestedOption{
 	{"name", true, checkQueueName},
+	{"concurrencyLimit", false, checkOptNonNegInt(maxItemInt)},
+}
+
+var optGateFields = []nestedOption{
+	{"queue", true, checkOptStringChars(1, 128)},
+	{"concurrencyKey", false, checkOptStringChars(1, 128)},
+}
+
+// checkGates accepts trigger.dev's gates: at most 3 {queue, concurrencyKey?}.
+func checkGates(dst, raw []byte) ([]byte, string) {
+	return checkOptArray(dst, raw, 3, func(dst, v []byte) ([]byte, string) { return checkNestedObject(dst, v, optGateFields) })
+}
+
+// checkConcurrency accepts trigger.dev's concurrency limit names: at most 2
+// of 1–122 letters, digits, _ and -.
+func checkConcurrency(dst, raw []byte) ([]byte, string) {
+	return checkOptArray(dst, raw, 2, func(dst, v []byte) ([]byte, string) {
+		if jsonKind(v) != "string" {
+			return dst, optionKindProblem("must be a string", v)
+		}
+		name := jsonStringBytes(v)
+		ok := len(name) >= 1 && len(name) <= 122
+		for _, c := range name {
+			ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-')
+		}
+		if !ok {
+			return dst, "must be 1-122 letters, digits, underscores and hyphens"
+		}
+		return append(dst, v...), ""
+	})
+}
+
+// checkOptArray checks an array of at most max elements with check.
+func checkOptArray(dst, raw []byte, max int, check func(dst, v []byte) ([]byte, string)) ([]byte, string) {
+	if jsonKind(raw) != "array" {
+		return dst, optionKindProblem("must be an array", raw)
+	}
+	start := len(dst)
+	dst = append(dst, '[')
+	n := 0
+	it := newJSONArrayIter(raw)
+	for v, ok := it.next(); ok; v, ok = it.next() {
+		if n++; n > max {
+			return dst[:start], fmt.Sprintf("must have at most %d elements", max)
+		}
+		if n > 1 {
+			dst = append(dst, ',')
+		}
+		var p string
+		if dst, p = check(dst, v); p != "" {
+			return dst[:start], fmt.Sprintf("[%d] %s", n-1, strings.TrimPrefix(p, "."))
+		}
+	}
+	return append(dst, ']'), ""
+}
+
+// checkOptStringChars accepts a string of min to max characters.
+func checkOptStringChars(min, max int) func(dst, raw []byte) ([]byte, string) {
+	return func(dst, raw []byte) ([]byte, string) {
+		if jsonKind(raw) != "string" {
+			return dst, optionKindProblem("must be a string", raw)
+		}
+		if n := jsStringLen(jsonStringBytes(raw)); n < min || n > max {
+			return dst, fmt.Sprintf("must be %d to %d characters", min, max)
+		}
+		return append(dst, raw...), ""
+	}
 }
 
 // checkQueueName accepts a name that can become part of a task queue

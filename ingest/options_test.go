@@ -217,3 +217,26 @@ func TestOptionIsJSSpace(t *testing.T) {
 		}
 	}
 }
+
+// trigger.dev 4.8's gates and concurrency options are kept, checked.
+func TestGatesAndConcurrencyKept(t *testing.T) {
+	t.Parallel()
+	opts, _, problem := decodeItemOptions([]byte(`{"gates":[{"queue":"q1","concurrencyKey":"k","x":1}],"concurrency":["a_b","c-d"],"queue":{"name":"email","concurrencyLimit":5}}`))
+	if problem != "" || string(opts) != `{"queue":{"name":"email","concurrencyLimit":5},"gates":[{"queue":"q1","concurrencyKey":"k"}],"concurrency":["a_b","c-d"]}` {
+		t.Fatalf("kept %s (%s)", opts, problem)
+	}
+	for raw, want := range map[string]string{
+		`{"gates":[{"queue":"a"},{"queue":"b"},{"queue":"c"},{"queue":"d"}]}`: "at most 3",
+		`{"gates":[{"concurrencyKey":"k"}]}`:                                  "queue is required",
+		`{"gates":[{"queue":""}]}`:                                            "1 to 128 characters",
+		`{"concurrency":["a","b","c"]}`:                                       "at most 2",
+		`{"concurrency":["no spaces"]}`:                                       "letters, digits",
+		`{"queue":{"name":"bad name"}}`:                                       "letters, digits",
+		`{"delay":"soon"}`:                                                    "duration",
+		`{"ttl":"forever"}`:                                                   "duration",
+	} {
+		if _, _, problem := decodeItemOptions([]byte(raw)); !strings.Contains(problem, want) {
+			t.Errorf("%s: problem %q, want %q", raw, problem, want)
+		}
+	}
+}

@@ -221,3 +221,13 @@ UPDATE runs
 SET status = 'QUEUED', output = NULL, output_type = NULL, error_code = NULL, error_message = NULL,
     started_at = NULL, completed_at = NULL, claimed_by = NULL
 WHERE batch_id = $1 AND status IN ('FAILED', 'EXPIRED', 'TIMED_OUT') AND error_code <> ALL ($2::text[]);
+
+-- name: record_chunk
+INSERT INTO batch_chunks (batch_id, stream, seq, ranges) VALUES ($1, $2, $3, $4)
+ON CONFLICT (batch_id, stream, seq) DO NOTHING;
+
+-- name: drop_chunk
+DELETE FROM batch_chunks WHERE batch_id = $1 AND stream = $2 AND seq = $3;
+
+-- name: chunk_ranges
+SELECT ranges FROM batch_chunks WHERE batch_id = $1;

@@ -21,6 +21,7 @@ import (
 
 	"github.com/streambatch/streambatch/activities"
 	"github.com/streambatch/streambatch/api"
+	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/ingest"
@@ -131,7 +132,7 @@ func (a *App) API() *api.Server {
 		ItemMaxBytes: c.ItemMaxBytes, OffloadThreshold: c.OffloadThreshold, ChunkItems: c.ChunkItems,
 		ChunkBytes: c.ChunkBytes, ChunkInlineBytes: c.ChunkInlineBytes, ChunksInFlight: c.ChunksInFlight,
 		UploadsInFlight: c.UploadsInFlight, UploadBytesInFlight: c.UploadBytesInFlight, Memory: c.IngestMemory,
-	}, a.Blob, wf, a.Log, a.Metrics)
+	}, a.Blob, recordingSignaler{wf: wf, store: a.Store}, a.Log, a.Metrics)
 	return api.New(api.Options{
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
@@ -156,6 +157,21 @@ func (a *App) Runs() *workflows.RunsClient {
 	return workflows.NewRunsClient(a.Temporal, c.TaskQueue, workflows.RunsInput{
 		Concurrency: c.RunConcurrency, MaxAttempts: c.RunMaxAttempts, MaxDuration: c.RunMaxDuration,
 	})
+}
+
+// recordingSignaler signals a chunk to its batch's workflow, then records it
+// in PostgreSQL, so that a later Phase 2 request skips its indexes even when
+// the workflow cannot answer the accepted-index query in time.
+type recordingSignaler struct {
+	wf    *workflows.Client
+	store *store.Store
+}
+
+func (r recordingSignaler) SignalChunk(ctx context.Context, in workflows.Input, ch batch.ChunkRef) error {
+	if err := r.wf.SignalChunk(ctx, in, ch); err != nil {
+		return err
+	}
+	return r.store.RecordChunk(ctx, in.BatchID, ch.Stream, ch.Seq, ch.Indexes)
 }
 
 // Worker builds the Temporal worker with the workflows and activities.

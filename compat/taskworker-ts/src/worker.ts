@@ -1,0 +1,80 @@
+// A streambatch task worker written with the Temporal TypeScript SDK.
+//
+// Every run of a batch is a Temporal activity: its type is the run's task,
+// its task queue "runs.<environment>", its one argument the run envelope
+// (JSON). The return value becomes the run's output; a thrown error fails
+// the attempt. Nothing here is specific to Go or to streambatch's code:
+// only the envelope contract.
+//
+//   TEMPORAL_ADDRESS=127.0.0.1:7233 STREAMBATCH_ENV=dev node dist/worker.js
+import { Context } from "@temporalio/activity";
+import { NativeConnection, Worker } from "@temporalio/worker";
+import { createHash } from "node:crypto";
+
+/** The run envelope (unknown fields are ignored). */
+export interface Envelope {
+  id: string;
+  batchId: string;
+  index: number;
+  task: string;
+  payload?: string;
+  payloadType: string;
+  payloadUrl?: string;
+  attempt: number;
+  metadata?: unknown;
+  tags?: string[];
+  idempotencyKey?: string;
+}
+
+/** The payload's bytes: inline packet text, or the stored object. */
+async function payloadOf(run: Envelope): Promise<string> {
+  if (run.payloadType !== "application/store") return run.payload ?? "";
+  if (!run.payloadUrl) throw new Error(`run ${run.id}: stored payload without payloadUrl`);
+  const res = await fetch(run.payloadUrl);
+  if (!res.ok) throw new Error(`run ${run.id}: fetch payload: HTTP ${res.status}`);
+  return await res.text();
+}
+
+/** The attempt running now (1-based; replays count). */
+function attempt(run: Envelope): number {
+  return run.attempt - 1 + Context.current().info.attempt;
+}
+
+const activities = {
+  /** Greets {name}; answers which language did it. */
+  async hello(run: Envelope) {
+    const { name } = JSON.parse((await payloadOf(run)) || "{}");
+    return { greeting: `hello, ${name}`, from: "typescript", attempt: attempt(run) };
+  },
+  /** Size and SHA-256 of any payload, stored ones included. */
+  async checksum(run: Envelope) {
+    const data = await payloadOf(run);
+    return { bytes: Buffer.byteLength(data), sha256: createHash("sha256").update(data).digest("hex") };
+  },
+  /** Fails its first attempt, then succeeds. */
+  async flaky(run: Envelope) {
+    if (attempt(run) === 1) throw new Error(`first attempt of ${run.id} fails`);
+    return { attempt: attempt(run) };
+  },
+};
+
+async function main() {
+  const address = process.env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233";
+  const env = process.env.STREAMBATCH_ENV ?? "dev";
+  const connection = await NativeConnection.connect({ address });
+  const worker = await Worker.create({
+    connection,
+    namespace: process.env.TEMPORAL_NAMESPACE ?? "default",
+    taskQueue: `runs.${env}`,
+    activities,
+    maxConcurrentActivityTaskExecutions: 50,
+  });
+  console.log(`ready: executing runs of environment ${env} on task queue runs.${env}`);
+  await worker.run();
+  await connection.close();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

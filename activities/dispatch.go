@@ -75,7 +75,7 @@ func (a *Activities) DispatchStep(ctx context.Context, in workflows.StepInput) (
 	for _, o := range in.Results {
 		a.Metrics.RunFinished(string(o.Status), o.Latency)
 	}
-	out.Status, out.Open, out.NextDelay = res.Batch.Status, res.Open, res.NextDelay
+	out.Status, out.Open, out.Ready, out.NextDelay = res.Batch.Status, res.Open, res.Ready, res.NextDelay
 	for _, r := range res.Runs {
 		d, failed, err := a.dispatch(ctx, in, r)
 		switch {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/streambatch/streambatch/tasks"
 	"github.com/streambatch/streambatch/tasks/batchwait"
+	"github.com/streambatch/streambatch/workflows"
 )
 
 // taskWorker is a real Temporal task worker for one environment: the tasks
@@ -119,6 +120,7 @@ func (s *stack) waitBatch(t *testing.T, key, id string, limit time.Duration) bat
 			return b
 		}
 		if time.Now().After(deadline) {
+			s.dumpRuns(t, id)
 			t.Fatalf("batch %s still %s after %s: %+v", id, b.Status, limit, b.RunCounts)
 		}
 	}
@@ -335,4 +337,47 @@ func TestParentWorkflowResumesOnCompletion(t *testing.T) {
 	if got.BatchID != created.ID || got.Status != "COMPLETED" || got.RunCounts["COMPLETED"] != 2 || got.RunCounts["FAILED"] != 1 {
 		t.Fatalf("parent got %+v", got)
 	}
+}
+
+// dumpRuns logs what the batch's BatchRuns workflow is doing (for a test
+// that waited in vain).
+func (s *stack) dumpRuns(t *testing.T, id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	wid := workflows.RunsWorkflowID(id)
+	d, err := s.app.Temporal.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		t.Logf("describe %s: %v", wid, err)
+		return
+	}
+	info := d.GetWorkflowExecutionInfo()
+	t.Logf("%s run %s: status %s, history %d events, %d pending activities, details %q",
+		wid, info.GetExecution().GetRunId(), info.GetStatus(), info.GetHistoryLength(), len(d.GetPendingActivities()),
+		d.GetWorkflowExtendedInfo().GetResetRunId())
+	for k, p := range d.GetPendingActivities() {
+		if k == 5 {
+			break
+		}
+		t.Logf("pending %s %s attempt %d state %s last failure %v", p.GetActivityId(), p.GetActivityType().GetName(), p.GetAttempt(), p.GetState(), p.GetLastFailure())
+	}
+	if v, err := s.app.Temporal.QueryWorkflow(ctx, wid, "", workflows.QueryProgress); err == nil {
+		var p workflows.RunsProgress
+		_ = v.Get(&p)
+		t.Logf("progress %+v", p)
+	} else {
+		t.Logf("query: %v", err)
+	}
+	it := s.app.Temporal.GetWorkflowHistory(ctx, wid, "", false, 0)
+	var last []string
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			break
+		}
+		last = append(last, fmt.Sprintf("%d %s %v", ev.GetEventId(), ev.GetEventType(), ev.GetEventTime().AsTime().Format("15:04:05.000")))
+		if len(last) > 15 {
+			last = last[1:]
+		}
+	}
+	t.Logf("last events:\n%s", strings.Join(last, "\n"))
 }

@@ -68,7 +68,7 @@ func TestItemOptionsAccepted(t *testing.T) {
 		{"payloadType 256 bytes", `{"payloadType":"` + long("x", 256) + `"}`, `{"payloadType":"` + long("x", 256) + `"}`},
 		{"payloadSize", `{"payloadSize":1048576}`, `{"payloadSize":1048576}`},
 		{"payloadSize large", `{"payloadSize":5e9}`, `{"payloadSize":5000000000}`},
-		{"queue", `{"queue":{"name":"q","concurrencyLimit":5}}`, `{"queue":{"name":"q"}}`},
+		{"queue", `{"queue":{"name":"q","concurrencyLimit":5,"x":1}}`, `{"queue":{"name":"q","concurrencyLimit":5}}`},
 		{"tags string", `{"tags":"one"}`, `{"tags":"one"}`},
 		{"tags array", `{"tags":["a","b"]}`, `{"tags":["a","b"]}`},
 		{"tags empty array", `{"tags":[]}`, `{"tags":[]}`},

@@ -70,8 +70,9 @@ type StepResult struct {
 	Runs  []ClaimedRun
 	// NextDelay is when the next DELAYED run may start (nil: none).
 	NextDelay *time.Time
-	// Open reports whether any run is still QUEUED, DELAYED or EXECUTING.
-	Open bool
+	// Open reports whether any run is still QUEUED, DELAYED or EXECUTING;
+	// Ready whether any is QUEUED or EXECUTING.
+	Open, Ready bool
 }
 
 // DispatchStep runs a Step in one transaction and one round trip.
@@ -128,9 +129,11 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 		if err := br.QueryRow().Scan(&res.NextDelay); err != nil {
 			return err
 		}
-		if err := br.QueryRow().Scan(&res.Open); err != nil {
+		var delayed bool
+		if err := br.QueryRow().Scan(&res.Ready, &delayed); err != nil {
 			return err
 		}
+		res.Open = res.Ready || delayed
 		bt, err := scanBatch(br.QueryRow())
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound

@@ -171,3 +171,22 @@ func indexesOf(rs []ClaimedRun) string {
 }
 
 func fmtInts(v []int) string { return fmt.Sprint(v) }
+
+// A step retried with a larger claim (its workflow task failed after the
+// claim committed, and the retry saw more finished runs) gets back what it
+// claimed and fresh runs up to the new limit, so "fewer than asked" still
+// means "caught up".
+func TestRetriedStepClaimsMore(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b := sealed(t, s, 10, items(0, 10))
+	step := Step{BatchID: b.ID, Owner: "w:", Token: "w:7", Claim: 3, MaxBytes: 1 << 20, Now: time.Now()}
+	if r, err := s.DispatchStep(ctx, step); err != nil || indexesOf(r.Runs) != "[0 1 2]" {
+		t.Fatalf("first attempt claimed %s (%v)", indexesOf(r.Runs), err)
+	}
+	step.Claim = 5
+	r, err := s.DispatchStep(ctx, step)
+	if err != nil || indexesOf(r.Runs) != "[0 1 2 3 4]" || !r.Ready {
+		t.Fatalf("retried with a larger claim: %s ready=%v (%v)", indexesOf(r.Runs), r.Ready, err)
+	}
+}

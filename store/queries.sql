@@ -127,30 +127,35 @@ WHERE batch_id = $1 AND status = 'DELAYED' AND delay_until <= $2;
 -- name: claim_runs
 -- Claims up to $4 open runs in index order for dispatch step $2 of the
 -- workflow run whose claims start with $3 (claimed_by = "<run id>:<step>"),
--- at most $5 bytes of payload and
--- options (the first run always). Runs claimed by another workflow run are
--- stale (BatchRuns drains before it continues as new) and claimed again. A
--- retried step gets back exactly what it claimed before.
+-- at most $5 bytes of payload and options (the first run always). Runs
+-- claimed by another workflow run are stale (BatchRuns drains before it
+-- continues as new) and claimed again. A retried step (its workflow task
+-- failed after the claim committed) gets back what it claimed before, plus
+-- fresh runs up to $4 and $5.
 WITH mine AS (
-    SELECT batch_index FROM runs
+    SELECT batch_index,
+           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
+    FROM runs
     WHERE claimed_by = $2 AND status IN ('QUEUED', 'EXECUTING')
+), held AS (
+    SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM mine
 ), fresh AS (
     SELECT batch_index,
            coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
     FROM runs
     WHERE batch_id = $1 AND status IN ('QUEUED', 'EXECUTING')
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $3))
-      AND NOT EXISTS (SELECT 1 FROM mine)
     ORDER BY batch_index
-    LIMIT $4
+    LIMIT greatest($4 - (SELECT n FROM held), 0)
 ), picked AS (
     SELECT batch_index FROM mine
     UNION ALL
-    SELECT batch_index FROM (
-        SELECT batch_index, sum(size) OVER w AS total, row_number() OVER w AS n
+    SELECT f.batch_index
+    FROM (
+        SELECT batch_index, sum(size) OVER w AS total, row_number() OVER w AS k
         FROM fresh WINDOW w AS (ORDER BY batch_index)
-    ) f
-    WHERE n = 1 OR total <= $5
+    ) f, held
+    WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= $5
 )
 UPDATE runs r SET claimed_by = $2, attempt_base = r.attempts
 FROM picked p
@@ -161,8 +166,9 @@ RETURNING r.batch_index, r.task, r.payload, r.payload_type, r.options, r.attempt
 SELECT min(delay_until) FROM runs WHERE batch_id = $1 AND status = 'DELAYED';
 
 -- name: has_open_runs
-SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status IN ('QUEUED', 'EXECUTING'))
-    OR EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status = 'DELAYED');
+-- Whether runs are QUEUED or EXECUTING (ready), and whether any is DELAYED.
+SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status IN ('QUEUED', 'EXECUTING')),
+       EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status = 'DELAYED');
 
 -- name: record_results
 -- Final outcomes of runs, in bulk. A run that is already final (cancelled

@@ -261,8 +261,13 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	d.results = res.Failed
 	d.c.Finished += len(res.Failed)
 	d.status = res.Status
-	if claim > 0 && len(res.Runs)+len(res.Failed) < claim {
+	got := len(res.Runs) + len(res.Failed)
+	if claim > 0 && got < claim {
 		d.wake = false // caught up: wait for a hint
+	}
+	if res.Ready && !d.wake && len(d.inflight)+len(res.Runs) == 0 && (claim == 0 || got > 0) {
+		// Runs wait and nothing runs: whatever hint was missed, look again.
+		d.wake = true
 	}
 	return res, nil
 }

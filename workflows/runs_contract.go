@@ -129,8 +129,10 @@ type StepResult struct {
 	Failed []RunOutcome `json:"failed,omitempty"`
 	// NextDelay is when the next DELAYED run may start.
 	NextDelay *time.Time `json:"nextDelay,omitempty"`
-	// Open reports whether runs are still QUEUED, DELAYED or EXECUTING.
+	// Open reports whether runs are still QUEUED, DELAYED or EXECUTING;
+	// Ready whether any is QUEUED or EXECUTING.
 	Open   bool         `json:"open"`
+	Ready  bool         `json:"ready,omitempty"`
 	Status batch.Status `json:"status"`
 }
 

@@ -23,7 +23,8 @@ PostgreSQL and S3, with a fixed delay added to every S3 request. It starts its
 own stack (PostgreSQL unless DATABASE_URL is set, versitygw, Temporal, and
 streambatch serve + worker as separate processes) under a temporary folder.
 Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`, stderr)
-	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C) or a comma-separated list of "+scenarioNames())
+	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C) or a comma-separated list of "+scenarioNames()+",E (runs executed: see --runs)")
+	runs := fs.Int("runs", 100_000, "scenario E: no-op runs to execute")
 	latencies := fs.String("s3-latency", "0ms", "comma-separated S3 latencies to inject, e.g. 0ms,50ms,200ms")
 	systems := fs.String("systems", strings.Join(bench.AllSystems, ","), "systems to run")
 	jsonOut := fs.String("json", "", "write one JSON object per line per (scenario, latency, system) to this file (- for stdout)")
@@ -32,8 +33,13 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		return err
 	}
 	opts := bench.Options{Table: stdout}
+	execution := false
 	for _, name := range strings.Split(*scenarios, ",") {
 		name = strings.TrimSpace(name)
+		if strings.EqualFold(name, "E") {
+			execution = true
+			continue
+		}
 		if name == "all" {
 			opts.Scenarios = append(opts.Scenarios, bench.Scenarios...)
 			continue
@@ -122,6 +128,20 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		opts.CPU[name] = pid
 	}
 	fmt.Fprintf(stderr, "machine: %s\n", machineSummary())
+	if execution {
+		if *runs < 1 {
+			fmt.Fprintln(stderr, "--runs must be at least 1")
+			return errUsage
+		}
+		_, err := bench.RunExecution(ctx, sb, tc, bench.ExecOptions{Runs: *runs, Window: st.Config.RunConcurrency,
+			Env: "bench", JSON: opts.JSON, Table: opts.Table, CPU: opts.CPU})
+		if err != nil {
+			return err
+		}
+	}
+	if len(opts.Scenarios) == 0 {
+		return nil
+	}
 	results, err := bench.Run(ctx, sb, baselines, st.Proxy, opts)
 	if err != nil {
 		return err

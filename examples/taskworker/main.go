@@ -5,8 +5,9 @@
 //
 // "hello" answers {"greeting": "hello, <name>"} for a payload {"name": …};
 // "checksum" reads any payload (also a large one stored in S3) and answers
-// its size and SHA-256. Runs of other tasks fail with "unable to find
-// activityType" and are retried as their maxAttempts allows.
+// its size and SHA-256; "sleep" waits {"ms": …} milliseconds, heartbeating,
+// and stops early when its run is cancelled. Runs of other tasks fail with
+// "unable to find activityType" and are retried as their maxAttempts allows.
 package main
 
 import (
@@ -20,7 +21,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -57,6 +60,29 @@ func checksum(ctx context.Context, run *tasks.Run) (checksumOut, error) {
 	return checksumOut{Bytes: len(data), SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
+type sleepIn struct {
+	MS int `json:"ms"`
+}
+
+type sleepOut struct {
+	Slept   int `json:"slept"`
+	Attempt int `json:"attempt"`
+}
+
+func sleep(ctx context.Context, in sleepIn) (sleepOut, error) {
+	run, _ := tasks.FromContext(ctx)
+	deadline := time.Now().Add(time.Duration(in.MS) * time.Millisecond)
+	for time.Now().Before(deadline) {
+		activity.RecordHeartbeat(ctx) // delivers a cancellation
+		select {
+		case <-ctx.Done():
+			return sleepOut{}, ctx.Err()
+		case <-time.After(min(time.Until(deadline), time.Second)):
+		}
+	}
+	return sleepOut{Slept: in.MS, Attempt: run.Attempt}, nil
+}
+
 func main() {
 	env := flag.String("env", "dev", "the environment whose runs to execute (keys create --env NAME)")
 	queue := flag.String("queue", "", "the item queue (options.queue.name) to serve; empty for the default")
@@ -73,6 +99,7 @@ func main() {
 	w := tasks.NewWorker(c, *env, *queue, worker.Options{MaxConcurrentActivityExecutionSize: *concurrency})
 	tasks.Register(w, "hello", hello)
 	tasks.RegisterRun(w, "checksum", checksum)
+	tasks.Register(w, "sleep", sleep)
 	fmt.Printf("executing runs of environment %q on task queue %s\n", *env, tasks.TaskQueue(*env, *queue))
 
 	stop := make(chan os.Signal, 1)

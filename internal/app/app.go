@@ -132,7 +132,7 @@ func (a *App) API() *api.Server {
 		ItemMaxBytes: c.ItemMaxBytes, OffloadThreshold: c.OffloadThreshold, ChunkItems: c.ChunkItems,
 		ChunkBytes: c.ChunkBytes, ChunkInlineBytes: c.ChunkInlineBytes, ChunksInFlight: c.ChunksInFlight,
 		UploadsInFlight: c.UploadsInFlight, UploadBytesInFlight: c.UploadBytesInFlight, Memory: c.IngestMemory,
-	}, a.Blob, recordingSignaler{wf: wf, store: a.Store}, a.Log, a.Metrics)
+	}, a.Blob, recordingSignaler{wf: wf, store: a.Store, log: a.Log}, a.Log, a.Metrics)
 	return api.New(api.Options{
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
@@ -161,17 +161,23 @@ func (a *App) Runs() *workflows.RunsClient {
 
 // recordingSignaler signals a chunk to its batch's workflow, then records it
 // in PostgreSQL, so that a later Phase 2 request skips its indexes even when
-// the workflow cannot answer the accepted-index query in time.
+// the workflow cannot answer the accepted-index query in time. The record
+// is best effort: the signal alone is what makes the chunk durable, and a
+// PostgreSQL outage must not fail streams that need nothing else from it.
 type recordingSignaler struct {
 	wf    *workflows.Client
 	store *store.Store
+	log   *slog.Logger
 }
 
 func (r recordingSignaler) SignalChunk(ctx context.Context, in workflows.Input, ch batch.ChunkRef) error {
 	if err := r.wf.SignalChunk(ctx, in, ch); err != nil {
 		return err
 	}
-	return r.store.RecordChunk(ctx, in.BatchID, ch.Stream, ch.Seq, ch.Indexes)
+	if err := r.store.RecordChunk(ctx, in.BatchID, ch.Stream, ch.Seq, ch.Indexes); err != nil {
+		r.log.WarnContext(ctx, "signalled chunk not recorded; a re-send may count its items again", "batch_id", in.BatchID, "error", err)
+	}
+	return nil
 }
 
 // Worker builds the Temporal worker with the workflows and activities.

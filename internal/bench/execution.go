@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"text/tabwriter"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
+	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/client"
+	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+// Scenario E: runs executed to COMPLETED (streambatch) beside the anchor,
+// the same no-op activities driven directly by a minimal sliding-window
+// workflow on the same Temporal server and task worker process.
+
+// ExecResult is one system's measurement of scenario E.
+type ExecResult struct {
+	Scenario string  `json:"scenario"`
+	System   string  `json:"system"` // streambatch or anchor
+	Runs     int     `json:"runs"`
+	Seconds  float64 `json:"seconds"`
+	RunsPerS float64 `json:"runs_per_s"`
+	// HistoryEvents sums every workflow run of the batch (BatchIngest and
+	// BatchRuns, or the anchor's chain).
+	HistoryEvents int64   `json:"history_events"`
+	EventsPerRun  float64 `json:"events_per_run"`
+	WorkflowRuns  int     `json:"workflow_runs"`
+	// CPUSeconds is the CPU time by process during the measurement.
+	CPUSeconds map[string]float64 `json:"cpu_seconds,omitempty"`
+	Error      string             `json:"error,omitempty"`
+}
+
+// ExecOptions configure RunExecution.
+type ExecOptions struct {
+	Runs   int
+	Window int    // the anchor's window: STREAMBATCH_RUN_CONCURRENCY
+	Env    string // the streambatch environment of the API key
+	JSON   io.Writer
+	Table  io.Writer
+	CPU    map[string]int
+}
+
+// AnchorInput is the anchor workflow's input.
+type AnchorInput struct {
+	N, Window, Done int
+	Queue           string
+}
+
+// Anchor is the minimal sliding-window workflow: N no-op activities, Window
+// at a time, continuing as new when suggested after draining.
+func Anchor(ctx workflow.Context, in AnchorInput) (int, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: in.Queue, StartToCloseTimeout: time.Minute})
+	sel := workflow.NewSelector(ctx)
+	pending, next := 0, in.Done
+	for next < in.N || pending > 0 {
+		suggested := workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+		for !suggested && pending < in.Window && next < in.N {
+			f := workflow.ExecuteActivity(ctx, "noop", next)
+			pending++
+			next++
+			sel.AddFuture(f, func(workflow.Future) { pending-- })
+		}
+		if suggested && pending == 0 {
+			in.Done = next
+			return 0, workflow.NewContinueAsNewError(ctx, Anchor, in)
+		}
+		sel.Select(ctx)
+	}
+	return in.N, nil
+}
+
+// RunExecution measures scenario E: the anchor, then streambatch, each
+// executing opts.Runs no-op runs on a task worker in this process.
+func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts ExecOptions) ([]ExecResult, error) {
+	const anchorQueue = "bench-anchor"
+	tw := tasks.NewWorker(tc, opts.Env, "", worker.Options{MaxConcurrentActivityExecutionSize: 4 * opts.Window})
+	tasks.RegisterRun(tw, "noop", func(context.Context, *tasks.Run) (any, error) { return nil, nil })
+	// The same worker settings for both: tasks.NewWorker's (pollers included).
+	aw := worker.New(tc, anchorQueue, worker.Options{MaxConcurrentActivityExecutionSize: 4 * opts.Window,
+		MaxConcurrentActivityTaskPollers: tasks.DefaultActivityPollers})
+	aw.RegisterWorkflow(Anchor)
+	aw.RegisterActivityWithOptions(func(context.Context, int) error { return nil }, activityName("noop"))
+	for _, w := range []worker.Worker{tw, aw} {
+		if err := w.Start(); err != nil {
+			return nil, err
+		}
+		defer w.Stop()
+	}
+	var out []ExecResult
+	for _, sys := range []string{"anchor", "streambatch"} {
+		cpu0 := cpuTimes(opts.CPU)
+		var r ExecResult
+		var err error
+		if sys == "anchor" {
+			r, err = runAnchor(ctx, tc, anchorQueue, opts)
+		} else {
+			r, err = runBatch(ctx, sb, opts)
+		}
+		r.Scenario, r.System, r.Runs = "E", sys, opts.Runs
+		if err != nil {
+			r.Error = err.Error()
+		}
+		r.CPUSeconds = cpuTimes(opts.CPU)
+		for n, v := range cpu0 {
+			r.CPUSeconds[n] -= v
+		}
+		if r.Seconds > 0 {
+			r.RunsPerS = float64(opts.Runs) / r.Seconds
+		}
+		if r.HistoryEvents > 0 {
+			r.EventsPerRun = float64(r.HistoryEvents) / float64(opts.Runs)
+		}
+		out = append(out, r)
+		if opts.JSON != nil {
+			raw, _ := json.Marshal(r)
+			fmt.Fprintln(opts.JSON, string(raw))
+		}
+		if err != nil {
+			return out, fmt.Errorf("scenario E, %s: %w", sys, err)
+		}
+	}
+	printExecTable(opts.Table, out)
+	return out, nil
+}
+
+func runAnchor(ctx context.Context, tc tclient.Client, queue string, opts ExecOptions) (ExecResult, error) {
+	var r ExecResult
+	id := fmt.Sprintf("bench-anchor-%d", time.Now().UnixNano())
+	start := time.Now()
+	run, err := tc.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: queue}, Anchor,
+		AnchorInput{N: opts.Runs, Window: opts.Window, Queue: queue})
+	if err != nil {
+		return r, err
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		return r, err
+	}
+	r.Seconds = time.Since(start).Seconds()
+	r.HistoryEvents, r.WorkflowRuns, err = historyOf(ctx, tc, id)
+	return r, err
+}
+
+func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions) (ExecResult, error) {
+	var r ExecResult
+	start := time.Now()
+	b, err := sb.Client.CreateBatch(ctx, client.CreateBatchRequest{RunCount: opts.Runs})
+	if err != nil {
+		return r, err
+	}
+	items := iter.Seq2[client.Item, error](func(yield func(client.Item, error) bool) {
+		for i := range opts.Runs {
+			if !yield(client.Item{Index: i, Task: "noop"}, nil) {
+				return
+			}
+		}
+	})
+	if _, err := sb.Client.StreamItems(ctx, b.ID, items); err != nil {
+		return r, err
+	}
+	st, err := sb.Client.WaitBatch(ctx, b.ID, nil)
+	if err != nil {
+		return r, err
+	}
+	r.Seconds = time.Since(start).Seconds()
+	if st.Status != "COMPLETED" || st.RunCounts["COMPLETED"] != opts.Runs {
+		return r, fmt.Errorf("batch %s ended %s with %v", b.ID, st.Status, st.RunCounts)
+	}
+	for _, id := range []string{b.ID, workflows.RunsWorkflowID(b.ID)} {
+		events, runs, err := historyOf(ctx, sb.Temporal, id)
+		if err != nil {
+			return r, err
+		}
+		r.HistoryEvents += events
+		r.WorkflowRuns += runs
+	}
+	return r, nil
+}
+
+// historyOf sums the history length of every run of a workflow id.
+func historyOf(ctx context.Context, tc tclient.Client, id string) (int64, int, error) {
+	list, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: `WorkflowId="` + id + `"`, PageSize: 1000})
+	if err != nil {
+		return 0, 0, err
+	}
+	var events int64
+	for _, e := range list.GetExecutions() {
+		events += e.GetHistoryLength()
+	}
+	return events, len(list.GetExecutions()), nil
+}
+
+func printExecTable(w io.Writer, rows []ExecResult) {
+	if w == nil || len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nscenario E: %d no-op runs executed to COMPLETED\n", rows[0].Runs)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "system\tseconds\truns/s\t× anchor\thistory events\tevents/run\tworkflow runs\tCPU s (temporal, worker, api, postgres, bench)\t")
+	var anchor float64
+	for _, r := range rows {
+		if r.System == "anchor" {
+			anchor = r.RunsPerS
+		}
+	}
+	for _, r := range rows {
+		ratio := 0.0
+		if anchor > 0 {
+			ratio = r.RunsPerS / anchor
+		}
+		c := r.CPUSeconds
+		fmt.Fprintf(tw, "%s\t%.2f\t%.0f\t%.2f\t%d\t%.1f\t%d\t%.1f, %.1f, %.1f, %.1f, %.1f\t\n", r.System, r.Seconds, r.RunsPerS, ratio,
+			r.HistoryEvents, r.EventsPerRun, r.WorkflowRuns, c["temporal"], c["worker"], c["api"], c["postgres"], c["bench"])
+	}
+	tw.Flush()
+}
+
+func activityName(name string) activity.RegisterOptions { return activity.RegisterOptions{Name: name} }

@@ -117,3 +117,25 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// push --wait follows the runs on a real task worker: exit 0 when every run
+// completed, 4 when some failed, with the counts in its last line.
+func TestPushWait(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	env, key := s.newKey(t)
+	startTaskWorker(t, s, env)
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.ndjson")
+	os.WriteFile(good, []byte(`{"task":"echo","payload":{"n":1}}`+"\n"+`{"task":"echo","payload":{"n":2}}`+"\n"), 0o644)
+	out, errOut, code := s.push(t, key, "--wait", good)
+	if code != 0 || !strings.Contains(out, "COMPLETED") || !strings.Contains(out, "2 completed") || !strings.Contains(errOut, "runs finished") {
+		t.Fatalf("push --wait: exit %d\n%s\n%s", code, out, errOut)
+	}
+	bad := filepath.Join(dir, "bad.ndjson")
+	os.WriteFile(bad, []byte(`{"task":"echo","payload":{"n":1}}`+"\n"+`{"task":"broken","payload":{"n":2},"options":{"maxAttempts":1}}`+"\n"), 0o644)
+	out, errOut, code = s.push(t, key, "--wait", bad)
+	if code != 4 || !strings.Contains(out, "1 completed, 1 failed") {
+		t.Fatalf("push --wait with a failing run: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

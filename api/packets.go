@@ -11,9 +11,11 @@ import (
 	"github.com/streambatch/streambatch/batch"
 )
 
-// Presigner issues presigned upload URLs.
+// Presigner issues presigned URLs: uploads of packets, downloads of stored
+// payloads and outputs.
 type Presigner interface {
 	PresignPut(ctx context.Context, key string, ttl time.Duration) (string, error)
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
 }
 
 // packetURLTTL is how long a presigned packet upload URL stays valid.

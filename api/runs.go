@@ -25,41 +25,36 @@ const cancelWait = 5 * time.Second
 // does not change), 202 when the cancellation is requested but not yet
 // recorded.
 func (s *Server) cancelRun(c *gin.Context) {
-	batchID, index, ok := batch.ParseRunID(c.Param("runId"))
+	b, r, ok := s.runOfRequest(c)
 	if !ok {
-		fail(c, http.StatusNotFound, "Run "+truncate(c.Param("runId"), 64)+" not found")
 		return
 	}
-	ctx := c.Request.Context()
-	b, err := s.store.GetBatch(ctx, envOf(c).ID, batchID)
-	if errors.Is(err, store.ErrNotFound) {
-		fail(c, http.StatusNotFound, "Run "+c.Param("runId")+" not found")
-		return
-	}
+	run, err := s.cancel(c.Request.Context(), b, r.Index)
 	if err != nil {
 		s.failInternal(c, err, true)
 		return
-	}
-	run, _, err := s.store.CancelRun(ctx, b.ID, index, "canceled through the API")
-	if errors.Is(err, store.ErrNotFound) {
-		fail(c, http.StatusNotFound, "Run "+c.Param("runId")+" not found")
-		return
-	}
-	if err != nil {
-		s.failInternal(c, err, true)
-		return
-	}
-	if !run.Status.Final() {
-		if run, err = s.cancelExecuting(ctx, b.ID, index); err != nil {
-			s.failInternal(c, err, true)
-			return
-		}
 	}
 	status := http.StatusOK
 	if !run.Status.Final() {
 		status = http.StatusAccepted
 	}
 	c.JSON(status, newRunResponse(run))
+}
+
+// cancel cancels run index of b and returns it as it is afterwards: a run
+// no worker holds at once (then BatchRuns is told, as the batch may now be
+// complete), an executing one through BatchRuns. A final run is unchanged.
+func (s *Server) cancel(ctx context.Context, b store.Batch, index int) (store.Run, error) {
+	run, canceled, err := s.store.CancelRun(ctx, b.ID, index, "canceled through the API")
+	switch {
+	case err != nil:
+		return run, err
+	case canceled:
+		return run, s.runs.Notify(ctx, b.ID, b.EnvName, workflows.RunsHint{})
+	case !run.Status.Final():
+		return s.cancelExecuting(ctx, b.ID, index)
+	}
+	return run, nil
 }
 
 // cancelExecuting signals BatchRuns to cancel a dispatched run and waits,

@@ -111,6 +111,14 @@ func (s *Server) Handler() http.Handler {
 	v3.POST("/runs/:runId/cancel", s.authenticate, s.cancelRun)
 
 	r.PUT("/api/v2/packets/*filename", s.authenticate, s.presignPacket)
+
+	// The trigger.dev SDK's read side (triggerdev.go).
+	v3.GET("/runs/:runId", s.authenticate, s.tdRetrieveRun)
+	r.GET("/api/v1/batches/:batchId", s.authenticate, s.tdRetrieveBatch(false))
+	r.GET("/api/v2/batches/:batchId", s.authenticate, s.tdRetrieveBatch(true))
+	r.GET("/api/v1/batches/:batchId/results", s.authenticate, s.tdBatchResults)
+	r.GET("/api/v1/runs", s.authenticate, s.tdListRuns)
+	r.POST("/api/v2/runs/:runId/cancel", s.authenticate, s.tdCancelRun)
 	return r
 }
 

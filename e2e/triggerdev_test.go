@@ -52,9 +52,16 @@ func TestTriggerDevSDK(t *testing.T) {
 			env = append(env, kv)
 		}
 	}
+	// The read-side test executes its runs on a task worker of its own
+	// environment; another environment checks isolation.
+	execEnv, execKey := s.newKey(t)
+	startTaskWorker(t, s, execEnv)
+	_, otherKey := s.newKey(t)
 	env = append(env,
 		"STREAMBATCH_URL="+s.api.URL,
 		"STREAMBATCH_API_KEY="+key,
+		"STREAMBATCH_EXEC_API_KEY="+execKey,
+		"STREAMBATCH_OTHER_API_KEY="+otherKey,
 		"STREAMBATCH_PROXY_URL="+proxy.srv.URL,
 		"NO_COLOR=1",
 	)

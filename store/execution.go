@@ -284,3 +284,28 @@ func (s *Store) ReplayBatch(ctx context.Context, id string) (int, error) {
 func sortClaimed(rs []ClaimedRun) {
 	slices.SortFunc(rs, func(a, b ClaimedRun) int { return a.Index - b.Index })
 }
+
+// CreationError is a run that failed before it could run.
+type CreationError struct {
+	Index   int
+	Task    string
+	Code    string
+	Message string
+}
+
+// CreationErrors lists a batch's runs that failed at creation (such as
+// PAYLOAD_TOO_LARGE), by index.
+func (s *Store) CreationErrors(ctx context.Context, batchID string) ([]CreationError, error) {
+	rows, err := s.pool.Query(ctx, s.q.get("creation_errors"), batchID, batch.CreationErrors)
+	if err != nil {
+		return nil, fmt.Errorf("store: creation errors of %s: %w", batchID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CreationError, error) {
+		var e CreationError
+		return e, row.Scan(&e.Index, &e.Task, &e.Code, &e.Message)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: creation errors of %s: %w", batchID, err)
+	}
+	return out, nil
+}

@@ -237,3 +237,10 @@ DELETE FROM batch_chunks WHERE batch_id = $1 AND stream = $2 AND seq = $3;
 
 -- name: chunk_ranges
 SELECT ranges FROM batch_chunks WHERE batch_id = $1;
+
+-- name: creation_errors
+-- Runs that failed before they could run (trigger.dev's batch processing errors).
+SELECT batch_index, task, error_code, coalesce(error_message, '')
+FROM runs
+WHERE batch_id = $1 AND status = 'FAILED' AND error_code = ANY ($2::text[])
+ORDER BY batch_index;

@@ -1,0 +1,368 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store"
+)
+
+// The trigger.dev read routes: what the unchanged SDK calls to see a batch
+// and its runs (batch.retrieve, runs.retrieve, runs.list({batch}),
+// runs.cancel, the batch results route). Shapes in triggerdev_wire.go.
+
+// downloadURLTTL is how long presigned payload and output URLs stay valid.
+const downloadURLTTL = time.Hour
+
+// tdBatchStatus maps a batch to trigger.dev's BatchStatus: a completed
+// batch some of whose items could not become runs is PARTIAL_FAILED.
+func tdBatchStatus(b store.Batch, creationErrors int) string {
+	if b.Status == batch.StatusCompleted && creationErrors > 0 {
+		return "PARTIAL_FAILED"
+	}
+	return string(b.Status)
+}
+
+// tdRetrieveBatch is GET /api/v1/batches/:batchId (RetrieveBatchResponse)
+// and, with processing, GET /api/v2/batches/:batchId (V2). runs lists the
+// run ids in index order; it is written as it is produced, so a batch of
+// a million runs costs no million-element slice.
+func (s *Server) tdRetrieveBatch(v2 bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		b, ok := s.loadBatch(c, http.StatusNotFound)
+		if !ok {
+			return
+		}
+		ctx := c.Request.Context()
+		errs, err := s.store.CreationErrors(ctx, b.ID)
+		if err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+		var indexes *batch.IndexSet
+		if !b.Sealed {
+			if indexes, err = s.store.RunIndexes(ctx, b.ID, b.RunCount); err != nil {
+				s.failInternal(c, err, true)
+				return
+			}
+		}
+		out := tdBatch{ID: b.ID, Status: tdBatchStatus(b, len(errs)), IdempotencyKey: b.IdempotencyKey,
+			CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt, RunCount: b.RunCount}
+		if v2 {
+			out.Processing = &tdProcessing{CompletedAt: b.SealedAt, Errors: make([]tdProcessingError, len(errs))}
+			for k, e := range errs {
+				out.Processing.Errors[k] = tdProcessingError{Index: e.Index, TaskIdentifier: e.Task, Error: e.Message, ErrorCode: e.Code}
+			}
+		}
+		head, err := json.Marshal(out)
+		if err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+		c.Header("Content-Type", "application/json; charset=utf-8")
+		c.Status(http.StatusOK)
+		w := c.Writer
+		var buf bytes.Buffer
+		buf.Write(head[:len(head)-1])
+		buf.WriteString(`,"runs":[`)
+		first := true
+		for i := range b.RunCount {
+			if indexes != nil && !indexes.Has(i) {
+				continue
+			}
+			if !first {
+				buf.WriteByte(',')
+			}
+			first = false
+			buf.WriteByte('"')
+			buf.WriteString(batch.RunID(b.ID, i))
+			buf.WriteByte('"')
+			if buf.Len() > 64<<10 {
+				if _, err := w.Write(buf.Bytes()); err != nil {
+					return // the client left
+				}
+				buf.Reset()
+			}
+		}
+		buf.WriteString("]}")
+		_, _ = w.Write(buf.Bytes())
+	}
+}
+
+// runOfRequest resolves :runId in the caller's environment.
+func (s *Server) runOfRequest(c *gin.Context) (store.Batch, store.Run, bool) {
+	id := c.Param("runId")
+	batchID, index, ok := batch.ParseRunID(id)
+	notFound := func() (store.Batch, store.Run, bool) {
+		fail(c, http.StatusNotFound, "Run "+truncate(id, 64)+" not found")
+		return store.Batch{}, store.Run{}, false
+	}
+	if !ok {
+		return notFound()
+	}
+	ctx := c.Request.Context()
+	b, err := s.store.GetBatch(ctx, envOf(c).ID, batchID)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound()
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return store.Batch{}, store.Run{}, false
+	}
+	r, err := s.store.GetRun(ctx, b.ID, index)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound()
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return store.Batch{}, store.Run{}, false
+	}
+	return b, r, true
+}
+
+// tdRetrieveRun is GET /api/v3/runs/:runId (RetrieveRunResponse).
+func (s *Server) tdRetrieveRun(c *gin.Context) {
+	b, r, ok := s.runOfRequest(c)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	out := tdRetrievedRun{tdRun: newTDRun(r), TriggerFunction: "batchTrigger", BatchID: b.ID, AttemptCount: r.Attempts}
+	var err error
+	if out.Payload, out.PayloadPresignedURL, err = s.tdPacket(ctx, r.Payload, r.PayloadType); err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
+	if r.OutputType != nil {
+		if out.Output, out.OutputPresignedURL, err = s.tdPacket(ctx, r.Output, *r.OutputType); err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+	}
+	if r.ErrorCode != nil && r.Status != batch.RunCompleted {
+		out.Error = &tdSerializedError{Name: *r.ErrorCode, Message: deref(r.ErrorMessage)}
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// tdPacket turns a stored packet into what the SDK expects: JSON as its
+// value, superjson as its "json" member, other text as a string, and an
+// application/store object as a presigned URL the SDK fetches itself.
+func (s *Server) tdPacket(ctx context.Context, data *string, typ string) (json.RawMessage, string, error) {
+	if data == nil {
+		return nil, "", nil
+	}
+	switch typ {
+	case batch.PayloadTypeStore:
+		url, err := s.packets.PresignGet(ctx, *data, downloadURLTTL)
+		return nil, url, err
+	case batch.PayloadTypeJSON:
+		if json.Valid([]byte(*data)) {
+			return json.RawMessage(*data), "", nil
+		}
+	case "application/super+json":
+		var sj struct {
+			JSON json.RawMessage `json:"json"`
+		}
+		if json.Unmarshal([]byte(*data), &sj) == nil && sj.JSON != nil {
+			return sj.JSON, "", nil
+		}
+	}
+	raw, err := json.Marshal(*data)
+	return raw, "", err
+}
+
+// newTDRun fills trigger.dev's common run fields. Every status of ours is
+// one of trigger.dev's, with the same name.
+func newTDRun(r store.Run) tdRun {
+	st := r.Status
+	out := tdRun{ID: r.ID, Status: string(st), TaskIdentifier: r.Task,
+		IsQueued:    st == batch.RunQueued || st == batch.RunDelayed,
+		IsExecuting: st == batch.RunExecuting,
+		IsCompleted: st.Final(),
+		IsSuccess:   st == batch.RunCompleted,
+		IsFailed:    st == batch.RunFailed || st == batch.RunTimedOut || st == batch.RunExpired,
+		IsCancelled: st == batch.RunCanceled,
+		CreatedAt:   r.CreatedAt, UpdatedAt: r.CreatedAt,
+		StartedAt: r.StartedAt, FinishedAt: r.CompletedAt, DelayedUntil: r.DelayUntil, Tags: []string{},
+	}
+	if r.CompletedAt != nil {
+		out.UpdatedAt = *r.CompletedAt
+	} else if r.StartedAt != nil {
+		out.UpdatedAt = *r.StartedAt
+	}
+	if r.StartedAt != nil && r.CompletedAt != nil {
+		out.DurationMs = r.CompletedAt.Sub(*r.StartedAt).Milliseconds()
+	}
+	if o, err := batch.ParseRunOptions(r.Options); err == nil {
+		out.IdempotencyKey = o.IdempotencyKey
+		if o.Tags != nil {
+			out.Tags = o.Tags
+		}
+		if len(o.Metadata) > 0 && o.Metadata[0] == '{' {
+			out.Metadata = o.Metadata
+		}
+		if o.TTL > 0 {
+			out.TTL = o.TTL.String()
+		}
+	}
+	return out
+}
+
+// Page sizes of GET /api/v1/runs (trigger.dev's page[size]).
+const (
+	defaultTDPage = 25
+	maxTDPage     = 100
+)
+
+// tdListRuns is GET /api/v1/runs?filter[batch]=…&page[size]=&page[after]=
+// (runs.list({batch})), in index order. Only the batch filter is supported
+// (streambatch lists runs per batch).
+func (s *Server) tdListRuns(c *gin.Context) {
+	batchID := c.Query("filter[batch]")
+	if batchID == "" {
+		fail(c, http.StatusBadRequest, "filter[batch] is required: streambatch lists the runs of one batch (runs.list({ batch }))")
+		return
+	}
+	size := defaultTDPage
+	if v := c.Query("page[size]"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxTDPage {
+			fail(c, http.StatusBadRequest, "page[size] must be an integer from 1 to 100")
+			return
+		}
+		size = n
+	}
+	if c.Query("page[before]") != "" {
+		fail(c, http.StatusBadRequest, "page[before] is not supported: page forward with page[after]")
+		return
+	}
+	after := -1
+	if v := c.Query("page[after]"); v != "" {
+		bid, i, ok := batch.ParseRunID(v)
+		if !ok || bid != batchID {
+			fail(c, http.StatusBadRequest, "page[after] must be a run id of the batch (pagination.next of the previous page)")
+			return
+		}
+		after = i
+	}
+	if !batch.ValidBatchID(batchID) {
+		fail(c, http.StatusNotFound, "Batch "+truncate(batchID, 64)+" not found")
+		return
+	}
+	ctx := c.Request.Context()
+	env := envOf(c)
+	b, err := s.store.GetBatch(ctx, env.ID, batchID)
+	if errors.Is(err, store.ErrNotFound) {
+		fail(c, http.StatusNotFound, "Batch "+batchID+" not found")
+		return
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
+	runs, err := s.store.ListRuns(ctx, b.ID, after, size+1)
+	if err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
+	var page tdRunsPage
+	page.Data = make([]tdListedRun, 0, size)
+	for k, r := range runs {
+		if k == size {
+			page.Pagination.Next = runs[k-1].ID
+			break
+		}
+		page.Data = append(page.Data, tdListedRun{tdRun: newTDRun(r), Env: tdEnv{ID: strconv.FormatInt(env.ID, 10), Name: env.Name}})
+	}
+	if after >= 0 && len(page.Data) > 0 {
+		page.Pagination.Previous = page.Data[0].ID
+	}
+	c.JSON(http.StatusOK, page)
+}
+
+// tdCancelRun is POST /api/v2/runs/:runId/cancel (runs.cancel): {id}.
+func (s *Server) tdCancelRun(c *gin.Context) {
+	b, r, ok := s.runOfRequest(c)
+	if !ok {
+		return
+	}
+	if !r.Status.Final() {
+		if _, err := s.cancel(c.Request.Context(), b, r.Index); err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"id": r.ID})
+}
+
+// tdBatchResults is GET /api/v1/batches/:batchId/results
+// (BatchTaskRunExecutionResult): the result of every finished run, in index
+// order, written page by page.
+func (s *Server) tdBatchResults(c *gin.Context) {
+	b, ok := s.loadBatch(c, http.StatusNotFound)
+	if !ok {
+		return
+	}
+	ctx := c.Request.Context()
+	c.Header("Content-Type", "application/json; charset=utf-8")
+	c.Status(http.StatusOK)
+	w := c.Writer
+	head, _ := json.Marshal(b.ID)
+	var buf bytes.Buffer
+	buf.WriteString(`{"id":`)
+	buf.Write(head)
+	buf.WriteString(`,"items":[`)
+	first, after := true, -1
+	for {
+		runs, err := s.store.ListRuns(ctx, b.ID, after, maxRunsLimit)
+		if err != nil {
+			// Headers are sent: end the body so the client sees it broken.
+			s.log.ErrorContext(ctx, "batch results", "batch_id", b.ID, "error", err)
+			return
+		}
+		for _, r := range runs {
+			after = r.Index
+			if !r.Status.Final() {
+				continue
+			}
+			item := tdResult{ID: r.ID, TaskIdentifier: r.Task}
+			if r.Status == batch.RunCompleted {
+				item.OK, item.Output, item.OutputType = true, r.Output, batch.OutputTypeJSON
+				if r.OutputType != nil {
+					item.OutputType = *r.OutputType
+				}
+			} else {
+				code := string(r.Status)
+				if r.ErrorCode != nil {
+					code = *r.ErrorCode
+				}
+				item.Error = &tdTaskError{Type: "BUILT_IN_ERROR", Name: code, Message: deref(r.ErrorMessage)}
+			}
+			raw, _ := json.Marshal(item)
+			if !first {
+				buf.WriteByte(',')
+			}
+			first = false
+			buf.Write(raw)
+		}
+		if buf.Len() > 64<<10 || len(runs) < maxRunsLimit {
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return
+			}
+			buf.Reset()
+		}
+		if len(runs) < maxRunsLimit {
+			break
+		}
+	}
+	_, _ = w.Write([]byte("]}"))
+}

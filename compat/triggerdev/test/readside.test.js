@@ -1,0 +1,118 @@
+// The SDK's read side against streambatch, with the runs executed by a real
+// task worker (the Go test starts one for this key's environment, serving
+// "echo" and "broken"): batch.retrieve until COMPLETED, runs.retrieve of a
+// completed and a failed run, runs.list({ batch }) page by page, runs.cancel
+// of a delayed run, and the batch results route.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ApiClient } from "@trigger.dev/core/v3";
+import { configure, batch, runs, tasks } from "@trigger.dev/sdk";
+import { requireEnv } from "../lib/streambatch.js";
+
+const {
+  STREAMBATCH_URL: baseUrl,
+  STREAMBATCH_EXEC_API_KEY: apiKey,
+  STREAMBATCH_OTHER_API_KEY: otherKey,
+} = requireEnv("STREAMBATCH_URL", "STREAMBATCH_EXEC_API_KEY", "STREAMBATCH_OTHER_API_KEY");
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function untilDone(batchId) {
+  for (let i = 0; i < 240; i++) {
+    const b = await batch.retrieve(batchId);
+    if (b.status === "COMPLETED" || b.status === "PARTIAL_FAILED" || b.status === "ABORTED") return b;
+    await sleep(250);
+  }
+  throw new Error(`batch ${batchId} did not complete`);
+}
+
+test("batchTrigger → executed → batch.retrieve, runs.retrieve, runs.list, results", async () => {
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  const items = Array.from({ length: 30 }, (_, i) => ({ payload: { n: i } }));
+  const handle = await tasks.batchTrigger("echo", items);
+  const done = await untilDone(handle.batchId);
+  assert.equal(done.status, "COMPLETED");
+  assert.equal(done.runCount, 30);
+  assert.equal(done.runs.length, 30);
+  assert.deepEqual(done.processing.errors, []);
+  assert.ok(done.processing.completedAt instanceof Date);
+
+  const run = await runs.retrieve(done.runs[7]);
+  assert.equal(run.status, "COMPLETED");
+  assert.equal(run.isSuccess, true);
+  assert.equal(run.isCompleted, true);
+  assert.equal(run.batchId, handle.batchId);
+  assert.equal(run.triggerFunction, "batchTrigger");
+  assert.equal(run.taskIdentifier, "echo");
+  assert.deepEqual(run.payload, { n: 7 });
+  assert.deepEqual(run.output, { doubled: 14 });
+  assert.equal(run.attemptCount, 1);
+  assert.ok(run.finishedAt instanceof Date);
+
+  // runs.list({ batch }) pages through every run (page size 10).
+  const seen = [];
+  for await (const r of runs.list({ batch: handle.batchId, limit: 10 })) {
+    seen.push(r.id);
+    assert.equal(r.status, "COMPLETED");
+  }
+  assert.deepEqual(seen, done.runs);
+
+  // The results route of the low-level client.
+  const client = new ApiClient(baseUrl, apiKey);
+  const results = await client.getBatchResults(handle.batchId);
+  assert.equal(results.id, handle.batchId);
+  assert.equal(results.items.length, 30);
+  assert.ok(results.items.every((it) => it.ok));
+  assert.deepEqual(JSON.parse(results.items[3].output), { doubled: 6 });
+
+  // Another environment sees nothing of it.
+  const other = new ApiClient(baseUrl, otherKey);
+  await assert.rejects(other.retrieveBatch(handle.batchId), /404|not found/i);
+  await assert.rejects(other.retrieveRun(done.runs[0]), /404|not found/i);
+});
+
+test("a failed run: runs.retrieve shows its error and attempts", async () => {
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  const handle = await batch.trigger([
+    { id: "echo", payload: { n: 1 } },
+    { id: "broken", payload: { n: 2 }, options: { maxAttempts: 2 } },
+  ]);
+  const done = await untilDone(handle.batchId);
+  assert.equal(done.status, "COMPLETED");
+  const failed = await runs.retrieve(done.runs[1]);
+  assert.equal(failed.status, "FAILED");
+  assert.equal(failed.isFailed, true);
+  assert.equal(failed.isSuccess, false);
+  assert.equal(failed.attemptCount, 2);
+  assert.match(failed.error.message, /broken task for 2/);
+  const client = new ApiClient(baseUrl, apiKey);
+  const results = await client.getBatchResults(handle.batchId);
+  assert.equal(results.items[1].ok, false);
+  assert.match(results.items[1].error.message, /broken task for 2/);
+});
+
+test("runs.cancel of a delayed run", async () => {
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  const handle = await batch.trigger([
+    { id: "echo", payload: { n: 1 }, options: { delay: "1h" } },
+    { id: "echo", payload: { n: 2 } },
+  ]);
+  let delayed;
+  for (let i = 0; i < 100; i++) {
+    const b = await batch.retrieve(handle.batchId);
+    if (b.runs.length === 2) {
+      delayed = await runs.retrieve(b.runs[0]);
+      if (delayed.status === "DELAYED") break;
+    }
+    await sleep(100);
+  }
+  assert.equal(delayed.status, "DELAYED");
+  assert.ok(delayed.delayedUntil instanceof Date);
+  const canceled = await runs.cancel(delayed.id);
+  assert.equal(canceled.id, delayed.id);
+  const after = await runs.retrieve(delayed.id);
+  assert.equal(after.status, "CANCELED");
+  assert.equal(after.isCancelled, true);
+  const done = await untilDone(handle.batchId);
+  assert.equal(done.status, "COMPLETED");
+});

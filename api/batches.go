@@ -55,11 +55,16 @@ func (s *Server) createBatch(c *gin.Context) {
 		return s.wf.Start(ctx, s.workflowInput(b))
 	})
 	if err != nil {
-		s.failInternal(c, err, true)
+		// As trigger.dev: the SDK must not retry a create on its own (a
+		// retry without an idempotency key could create a second batch).
+		s.failInternal(c, err, false)
 		return
 	}
-	if err := s.setBatchToken(c, env.ID, b.ID); err != nil {
-		s.failInternal(c, err, true)
+	// A browser client (x-trigger-client: browser) may also stream the
+	// items with the token, as trigger.dev allows.
+	write := strings.EqualFold(c.GetHeader("x-trigger-client"), "browser")
+	if err := s.setBatchToken(c, env.ID, keyIDOf(c), b.ID, write); err != nil {
+		s.failInternal(c, err, false)
 		return
 	}
 	if cached {

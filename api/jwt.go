@@ -1,30 +1,57 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/streambatch/streambatch/store"
 )
 
 // tokenTTL is the lifetime of the public access tokens of Phase 1.
 const tokenTTL = time.Hour
 
+// Issuers of the tokens the API accepts as Bearer credentials.
+const (
+	// issuerStreambatch signs the x-trigger-jwt of Phase 1 with
+	// STREAMBATCH_JWT_SECRET; kid names the API key that created the batch.
+	issuerStreambatch = "streambatch"
+	// issuerTriggerDev is what the trigger.dev SDK writes when it signs a
+	// public token itself with the environment's API key
+	// (auth.createPublicToken, generateJWT in @trigger.dev/core).
+	issuerTriggerDev   = "https://id.trigger.dev"
+	audienceTriggerDev = "https://api.trigger.dev"
+)
+
+// tokenClaims are the claims streambatch reads. Sub is the environment id.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Scopes []string `json:"scopes"`
+	Pub    bool     `json:"pub"`
+	KeyID  int64    `json:"kid,omitempty"`
+}
+
 // setBatchToken sends the x-trigger-jwt header (an HS256 token scoped to
-// reading one batch, which the trigger.dev SDK returns as publicAccessToken)
-// and x-trigger-jwt-claims.
-func (s *Server) setBatchToken(c *gin.Context, envID int64, batchID string) error {
+// reading one batch, and writing its items when write; the trigger.dev SDK
+// returns it as publicAccessToken) and x-trigger-jwt-claims.
+func (s *Server) setBatchToken(c *gin.Context, envID, keyID int64, batchID string, write bool) error {
 	now := time.Now()
+	scopes := []string{"read:batch:" + batchID}
+	if write {
+		scopes = append(scopes, "write:batch:"+batchID)
+	}
 	sub := strconv.FormatInt(envID, 10)
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
-		"sub":    sub,
-		"pub":    true,
-		"scopes": []string{"read:batch:" + batchID},
-		"iat":    now.Unix(),
-		"exp":    now.Add(tokenTTL).Unix(),
-		"iss":    "streambatch",
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: sub, Issuer: issuerStreambatch,
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(tokenTTL))},
+		Scopes: scopes, Pub: true, KeyID: keyID,
 	})
 	signed, err := tok.SignedString(s.jwtSecret)
 	if err != nil {
@@ -34,4 +61,83 @@ func (s *Server) setBatchToken(c *gin.Context, envID int64, batchID string) erro
 	c.Header("x-trigger-jwt", signed)
 	c.Header("x-trigger-jwt-claims", string(claims))
 	return nil
+}
+
+// jwtClaims is POST /api/v1/auth/jwt/claims: the claims the trigger.dev SDK
+// puts in the public tokens it signs itself with the API key.
+func (s *Server) jwtClaims(c *gin.Context) {
+	c.JSON(200, gin.H{"sub": strconv.FormatInt(envOf(c).ID, 10), "pub": true})
+}
+
+// errToken is any refused token; the reason is logged, not sent.
+var errToken = errors.New("invalid public access token")
+
+// looksLikeJWT tells a token from an API key (sb_…).
+func looksLikeJWT(s string) bool {
+	return strings.HasPrefix(s, "eyJ") && strings.Count(s, ".") == 2
+}
+
+// verifyToken checks a public access token: HS256 only, an expiry, and a
+// signature by STREAMBATCH_JWT_SECRET (our Phase 1 tokens, whose creating
+// key must still be active) or by one of the environment's active API keys
+// (tokens the SDK signed itself). It returns the environment and scopes.
+func (s *Server) verifyToken(ctx context.Context, raw string) (store.Environment, []string, error) {
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(), jwt.WithLeeway(5*time.Second))
+	var peek tokenClaims
+	if _, _, err := parser.ParseUnverified(raw, &peek); err != nil {
+		return store.Environment{}, nil, fmt.Errorf("%w: %v", errToken, err)
+	}
+	envID, err := strconv.ParseInt(peek.Subject, 10, 64)
+	if err != nil {
+		return store.Environment{}, nil, fmt.Errorf("%w: sub %q is not an environment", errToken, peek.Subject)
+	}
+	var claims tokenClaims
+	switch peek.Issuer {
+	case issuerStreambatch:
+		if _, err := parser.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return s.jwtSecret, nil }); err != nil {
+			return store.Environment{}, nil, fmt.Errorf("%w: %v", errToken, err)
+		}
+		env, err := s.store.ActiveKeyEnvironment(ctx, claims.KeyID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && env.ID != envID) {
+			return store.Environment{}, nil, fmt.Errorf("%w: its key is revoked or of another environment", errToken)
+		}
+		return env, claims.Scopes, err
+	case issuerTriggerDev:
+		env, secrets, err := s.store.EnvironmentKeySecrets(ctx, envID)
+		if err != nil {
+			return store.Environment{}, nil, err
+		}
+		sdk := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(), jwt.WithLeeway(5*time.Second), jwt.WithAudience(audienceTriggerDev))
+		for _, k := range secrets {
+			claims = tokenClaims{}
+			if _, err := sdk.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return k.Secret, nil }); err == nil {
+				return env, claims.Scopes, nil
+			}
+		}
+		return store.Environment{}, nil, fmt.Errorf("%w: no active key of environment %d signed it", errToken, envID)
+	}
+	return store.Environment{}, nil, fmt.Errorf("%w: issuer %q", errToken, peek.Issuer)
+}
+
+// allows reports whether scopes grant access: read of a batch (and its
+// runs), read of a run, or write (streaming items) of a batch. read:all and
+// read:runs grant every read in the token's environment.
+func allows(scopes []string, write bool, batchID, runID string) bool {
+	for _, sc := range scopes {
+		switch {
+		case write:
+			if batchID != "" && sc == "write:batch:"+batchID {
+				return true
+			}
+		case sc == "read:all", sc == "read:runs", sc == "write:batch:"+batchID && batchID != "":
+			return true
+		case batchID != "" && sc == "read:batch:"+batchID:
+			return true
+		case runID != "" && sc == "read:runs:"+runID:
+			return true
+		}
+	}
+	return false
 }

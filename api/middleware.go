@@ -16,20 +16,42 @@ import (
 
 const (
 	envKey       = "streambatch.env"
+	keyIDKey     = "streambatch.key_id" // the API key of the request (0: a token)
 	requestIDKey = "streambatch.request_id"
 	batchIDKey   = "streambatch.batch_id" // a batch created by the request
 )
 
-// authenticate resolves the Bearer API key to its environment.
-func (s *Server) authenticate(c *gin.Context) {
-	h := c.GetHeader("Authorization")
-	key, ok := strings.CutPrefix(h, "Bearer ")
+// bearer returns the request's Bearer credential, or answers 401.
+func bearer(c *gin.Context) (string, bool) {
+	key, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
 	key = strings.TrimSpace(key)
-	if !ok || key == "" || len(key) > 512 {
+	if !ok || key == "" || len(key) > 4096 {
 		fail(c, http.StatusUnauthorized, "Invalid or missing API key: send Authorization: Bearer <key>")
+		return "", false
+	}
+	return key, true
+}
+
+// authenticate resolves the Bearer API key to its environment. Routes
+// behind it do not take public access tokens.
+func (s *Server) authenticate(c *gin.Context) {
+	key, ok := bearer(c)
+	if !ok {
 		return
 	}
-	env, err := s.store.Authenticate(c.Request.Context(), key)
+	if looksLikeJWT(key) {
+		fail(c, http.StatusUnauthorized, "This route needs a secret API key (sb_…): a public access token can only read its batch and runs")
+		return
+	}
+	s.authenticateKey(c, key)
+}
+
+func (s *Server) authenticateKey(c *gin.Context, key string) {
+	if len(key) > 512 {
+		fail(c, http.StatusUnauthorized, "Invalid API key")
+		return
+	}
+	env, id, err := s.store.AuthenticateKey(c.Request.Context(), key)
 	if errors.Is(err, store.ErrNotFound) {
 		fail(c, http.StatusUnauthorized, "Invalid API key")
 		return
@@ -39,7 +61,56 @@ func (s *Server) authenticate(c *gin.Context) {
 		return
 	}
 	c.Set(envKey, env)
+	c.Set(keyIDKey, id)
 }
+
+// authenticateScoped accepts an API key, or a public access token whose
+// scopes grant the request: reading (or, with write, streaming the items
+// of) the batch or run that target names.
+func (s *Server) authenticateScoped(write bool, target func(c *gin.Context) (batchID, runID string)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		cred, ok := bearer(c)
+		if !ok {
+			return
+		}
+		if !looksLikeJWT(cred) {
+			s.authenticateKey(c, cred)
+			return
+		}
+		env, scopes, err := s.verifyToken(c.Request.Context(), cred)
+		if errors.Is(err, errToken) {
+			s.log.InfoContext(c.Request.Context(), "public access token refused", "reason", err.Error(), "request_id", requestID(c))
+			fail(c, http.StatusUnauthorized, "Invalid public access token")
+			return
+		}
+		if err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
+		batchID, runID := target(c)
+		if !allows(scopes, write, batchID, runID) {
+			fail(c, http.StatusForbidden, "The public access token does not grant access to this resource")
+			return
+		}
+		c.Set(envKey, env)
+		c.Set(keyIDKey, int64(0))
+	}
+}
+
+// batchTarget names the batch of :batchId.
+func batchTarget(c *gin.Context) (string, string) { return c.Param("batchId"), "" }
+
+// runTarget names :runId and its batch.
+func runTarget(c *gin.Context) (string, string) {
+	batchID, _, _ := batch.ParseRunID(c.Param("runId"))
+	return batchID, c.Param("runId")
+}
+
+// listTarget names the batch of ?filter[batch]=.
+func listTarget(c *gin.Context) (string, string) { return c.Query("filter[batch]"), "" }
+
+// keyIDOf returns the id of the request's API key (0 for a token).
+func keyIDOf(c *gin.Context) int64 { return c.GetInt64(keyIDKey) }
 
 func envOf(c *gin.Context) store.Environment {
 	return c.MustGet(envKey).(store.Environment)

@@ -59,7 +59,8 @@ func (s *Server) limitCreates(c *gin.Context) {
 	}
 	secs := int(math.Ceil(wait.Seconds()))
 	reset := now.Add(wait)
-	c.Header("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	// Milliseconds since the epoch, as the trigger.dev SDK reads it.
+	c.Header("X-RateLimit-Reset", strconv.FormatInt(reset.UnixMilli(), 10))
 	c.Header("Retry-After", strconv.Itoa(max(secs, 1)))
 	s.metrics.RateLimited(c.FullPath())
 	fail(c, http.StatusTooManyRequests, "Batch rate limit exceeded. Limit resets at "+reset.UTC().Format(time.RFC3339))

@@ -99,26 +99,28 @@ func (s *Server) Handler() http.Handler {
 	v3 := r.Group("/api/v3")
 	v3.POST("/batches", s.authenticate, s.limitCreates, s.createBatch)
 	// Content type is checked before authentication, as trigger.dev does.
-	v3.POST("/batches/:batchId/items", s.requireNDJSON, s.authenticate, s.streamItems)
+	v3.POST("/batches/:batchId/items", s.requireNDJSON, s.authenticateScoped(true, batchTarget), s.streamItems)
 	v3.GET("/batches/:batchId/items", func(c *gin.Context) {
 		fail(c, http.StatusMethodNotAllowed, "Method not allowed. Use POST to stream batch items as NDJSON.")
 	})
-	v3.GET("/batches/:batchId", s.authenticate, s.getBatch)
-	v3.GET("/batches/:batchId/runs", s.authenticate, s.listRuns)
+	read := s.authenticateScoped(false, batchTarget)
+	v3.GET("/batches/:batchId", read, s.getBatch)
+	v3.GET("/batches/:batchId/runs", read, s.listRuns)
 	v3.POST("/batches/:batchId/abort", s.authenticate, s.abortBatch)
-	v3.GET("/batches/:batchId/missing", s.authenticate, s.missingIndexes)
+	v3.GET("/batches/:batchId/missing", read, s.missingIndexes)
 	v3.POST("/batches/:batchId/replay", s.authenticate, s.replayBatch)
 	v3.POST("/runs/:runId/cancel", s.authenticate, s.cancelRun)
 
 	r.PUT("/api/v2/packets/*filename", s.authenticate, s.presignPacket)
 
 	// The trigger.dev SDK's read side (triggerdev.go).
-	v3.GET("/runs/:runId", s.authenticate, s.tdRetrieveRun)
-	r.GET("/api/v1/batches/:batchId", s.authenticate, s.tdRetrieveBatch(false))
-	r.GET("/api/v2/batches/:batchId", s.authenticate, s.tdRetrieveBatch(true))
-	r.GET("/api/v1/batches/:batchId/results", s.authenticate, s.tdBatchResults)
-	r.GET("/api/v1/runs", s.authenticate, s.tdListRuns)
+	v3.GET("/runs/:runId", s.authenticateScoped(false, runTarget), s.tdRetrieveRun)
+	r.GET("/api/v1/batches/:batchId", read, s.tdRetrieveBatch(false))
+	r.GET("/api/v2/batches/:batchId", read, s.tdRetrieveBatch(true))
+	r.GET("/api/v1/batches/:batchId/results", read, s.tdBatchResults)
+	r.GET("/api/v1/runs", s.authenticateScoped(false, listTarget), s.tdListRuns)
 	r.POST("/api/v2/runs/:runId/cancel", s.authenticate, s.tdCancelRun)
+	r.POST("/api/v1/auth/jwt/claims", s.authenticate, s.jwtClaims)
 	return r
 }
 

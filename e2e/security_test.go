@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -45,7 +46,24 @@ func secEndpoints(id string) []secEndpoint {
 		{"GET missing", http.MethodGet, "/api/v3/batches/" + id + "/missing", "", ""},
 		{"POST abort", http.MethodPost, "/api/v3/batches/" + id + "/abort", "application/json", `{"reason":"x"}`},
 		{"PUT packets", http.MethodPut, "/api/v2/packets/x.json", "", ""},
+		{"POST replay", http.MethodPost, "/api/v3/batches/" + id + "/replay", "", ""},
+		{"POST run cancel", http.MethodPost, "/api/v3/runs/" + batch.RunID(id, 0) + "/cancel", "", ""},
+		{"GET v1 batch", http.MethodGet, "/api/v1/batches/" + id, "", ""},
+		{"GET v2 batch", http.MethodGet, "/api/v2/batches/" + id, "", ""},
+		{"GET results", http.MethodGet, "/api/v1/batches/" + id + "/results", "", ""},
+		{"GET v3 run", http.MethodGet, "/api/v3/runs/" + batch.RunID(id, 0), "", ""},
+		{"GET v1 runs", http.MethodGet, "/api/v1/runs?filter[batch]=" + id, "", ""},
+		{"POST v2 run cancel", http.MethodPost, "/api/v2/runs/" + batch.RunID(id, 0) + "/cancel", "", ""},
+		{"POST jwt claims", http.MethodPost, "/api/v1/auth/jwt/claims", "", ""},
 	}
+}
+
+// tokenGrants is what the batch's own x-trigger-jwt (read:batch:<id>) may
+// do on each endpoint: 0 means refused like a missing key (401).
+var tokenGrants = map[string]int{
+	"GET batch": 200, "GET runs": 200, "GET missing": 200, "GET v1 batch": 200, "GET v2 batch": 200,
+	"GET results": 200, "GET v3 run": 404, "GET v1 runs": 200,
+	"POST items": 403, // read scope only: streaming needs write:batch:<id>
 }
 
 func (s *stack) secCall(t *testing.T, e secEndpoint, authorization *string) hxResp {
@@ -104,7 +122,6 @@ func TestSecurityAuthenticationOnEveryEndpoint(t *testing.T) {
 		{"Bearer, the key's stored prefix", str("Bearer " + key[:8])},
 		{"Bearer, SQL", str("Bearer ' OR '1'='1")},
 		{"Bearer, non-ASCII", str("Bearer sb_ключ")},
-		{"Bearer, the batch's x-trigger-jwt", str("Bearer " + token)},
 	}
 	for _, e := range secEndpoints(id) {
 		for _, v := range variants {
@@ -113,6 +130,23 @@ func TestSecurityAuthenticationOnEveryEndpoint(t *testing.T) {
 				hxWantError(t, e.name+" with "+v.name, r, 401, "API key")
 			})
 		}
+		// The batch's public access token reads the batch and its runs
+		// (run 0 does not exist yet: 404) and nothing else.
+		t.Run(e.name+"/the batch's x-trigger-jwt", func(t *testing.T) {
+			r := s.secCall(t, e, str("Bearer "+token))
+			switch want := tokenGrants[e.name]; want {
+			case 0:
+				hxWantError(t, e.name+" with the token", r, 401, "API key")
+			case 200:
+				if r.Status != 200 {
+					t.Errorf("%s with the token: %s", e.name, r)
+				}
+			default:
+				if r.Status != want {
+					t.Errorf("%s with the token: %s, want %d", e.name, r, want)
+				}
+			}
+		})
 	}
 	// Lenient but not unsafe: a valid key with extra spaces around it
 	// authenticates (the server trims them).
@@ -359,9 +393,17 @@ func TestSecurityBatchToken(t *testing.T) {
 		t.Fatalf("cached: %d %+v", resp2.StatusCode, again)
 	}
 	check("cached batch", resp2.Header.Get("x-trigger-jwt"), created.ID)
-	// The token is not an API key.
-	if r := hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v3/batches/"+created.ID, nil, hxAuth(resp.Header.Get("x-trigger-jwt"), "")); r.Status != 401 {
-		t.Errorf("the token used as an API key: %s", r)
+	// The token reads its batch, not another one, and is not an API key.
+	tok := resp.Header.Get("x-trigger-jwt")
+	if r := hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v3/batches/"+created.ID, nil, hxAuth(tok, "")); r.Status != 200 {
+		t.Errorf("the token reading its batch: %s", r)
+	}
+	other := s.mustCreate(t, key, 1)
+	if r := hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v3/batches/"+other, nil, hxAuth(tok, "")); r.Status != 403 {
+		t.Errorf("the token reading another batch: %s", r)
+	}
+	if r := hxDo(t, hxClient, http.MethodPost, s.api.URL+"/api/v3/batches", strings.NewReader(`{"runCount":1}`), hxAuth(tok, "application/json")); r.Status != 401 {
+		t.Errorf("the token creating a batch: %s", r)
 	}
 }
 
@@ -448,4 +490,84 @@ func TestSecurityNothingSecretInLogs(t *testing.T) {
 		}
 	}
 	t.Logf("%d log records checked", len(lines))
+}
+
+// sdkToken signs a token as the trigger.dev SDK does (generateJWT: HS256
+// with the API key as the secret, its issuer and audience).
+func sdkToken(t *testing.T, key string, claims jwt.MapClaims, method jwt.SigningMethod) string {
+	t.Helper()
+	c := jwt.MapClaims{"iss": "https://id.trigger.dev", "aud": "https://api.trigger.dev", "pub": true,
+		"iat": time.Now().Unix(), "exp": time.Now().Add(15 * time.Minute).Unix()}
+	maps.Copy(c, claims)
+	signed, err := jwt.NewWithClaims(method, c).SignedString([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// Public access tokens as credentials: the batch's x-trigger-jwt and tokens
+// the SDK signs with the API key read what their scopes name; a token
+// signed with another environment's key, an expired one, one signed with
+// another algorithm and every token of a revoked key are refused.
+func TestSecurityPublicTokens(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	ctx := context.Background()
+	envName, key := s.newKey(t)
+	_, otherKey := s.newKey(t)
+	env, err := s.app.Store.EnsureEnvironment(ctx, envName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := strconv.FormatInt(env.ID, 10)
+	resp, created := s.createBatch(t, key, map[string]any{"runCount": 2})
+	if resp.StatusCode != 202 {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	id := created.ID
+	own := resp.Header.Get("x-trigger-jwt")
+	read := jwt.MapClaims{"sub": sub, "scopes": []string{"read:batch:" + id}}
+	get := func(token string) int {
+		return hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v2/batches/"+id, nil, hxAuth(token, "")).Status
+	}
+	cases := []struct {
+		name  string
+		token string
+		want  int
+	}{
+		{"x-trigger-jwt", own, 200},
+		{"SDK-signed with the key", sdkToken(t, key, read, jwt.SigningMethodHS256), 200},
+		{"SDK-signed, read:runs", sdkToken(t, key, jwt.MapClaims{"sub": sub, "scopes": []string{"read:runs"}}, jwt.SigningMethodHS256), 200},
+		{"SDK-signed, another batch's scope", sdkToken(t, key, jwt.MapClaims{"sub": sub, "scopes": []string{"read:batch:batch_x"}}, jwt.SigningMethodHS256), 403},
+		{"SDK-signed, no scopes", sdkToken(t, key, jwt.MapClaims{"sub": sub}, jwt.SigningMethodHS256), 403},
+		{"signed with another environment's key, claiming this one", sdkToken(t, otherKey, read, jwt.SigningMethodHS256), 401},
+		{"signed with the key, HS512", sdkToken(t, key, read, jwt.SigningMethodHS512), 401},
+		{"expired", sdkToken(t, key, jwt.MapClaims{"sub": sub, "scopes": []string{"read:batch:" + id}, "exp": time.Now().Add(-time.Minute).Unix()}, jwt.SigningMethodHS256), 401},
+		{"no expiry", sdkToken(t, key, jwt.MapClaims{"sub": sub, "scopes": []string{"read:batch:" + id}, "exp": nil}, jwt.SigningMethodHS256), 401},
+		{"wrong audience", sdkToken(t, key, jwt.MapClaims{"sub": sub, "scopes": []string{"read:batch:" + id}, "aud": "https://evil"}, jwt.SigningMethodHS256), 401},
+		{"sub not a number", sdkToken(t, key, jwt.MapClaims{"sub": "x", "scopes": []string{"read:batch:" + id}}, jwt.SigningMethodHS256), 401},
+		{"alg none", base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + strings.Split(own, ".")[1] + ".", 401},
+	}
+	for _, c := range cases {
+		if got := get(c.token); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+	// Revoking the key ends the key and every token of it.
+	keys, err := s.app.Store.ListAPIKeys(ctx, envName)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys %+v %v", keys, err)
+	}
+	if err := s.app.Store.RevokeAPIKey(ctx, keys[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases[:2] {
+		if got := get(c.token); got != 401 {
+			t.Errorf("%s after the key was revoked: %d", c.name, got)
+		}
+	}
+	if got := get(key); got != 401 {
+		t.Errorf("the revoked key itself: %d", got)
+	}
 }

@@ -7,12 +7,33 @@ ON CONFLICT (name) DO UPDATE SET name = excluded.name
 RETURNING id, name;
 
 -- name: insert_api_key
-INSERT INTO api_keys (environment_id, key_hash, key_prefix) VALUES ($1, $2, $3);
+INSERT INTO api_keys (environment_id, key_hash, key_prefix, secret_sealed) VALUES ($1, $2, $3, $4)
+RETURNING id;
 
 -- name: lookup_api_key
-SELECT k.key_hash, e.id, e.name
+SELECT k.key_hash, k.id, e.id, e.name
 FROM api_keys k JOIN environments e ON e.id = k.environment_id
 WHERE k.key_hash = $1 AND k.revoked_at IS NULL;
+
+-- name: environment_key_secrets
+-- The sealed secrets of an environment's active keys, with their hashes.
+SELECT k.id, k.key_hash, k.secret_sealed, e.name
+FROM api_keys k JOIN environments e ON e.id = k.environment_id
+WHERE k.environment_id = $1 AND k.revoked_at IS NULL AND k.secret_sealed IS NOT NULL;
+
+-- name: active_key_environment
+SELECT e.id, e.name
+FROM api_keys k JOIN environments e ON e.id = k.environment_id
+WHERE k.id = $1 AND k.revoked_at IS NULL;
+
+-- name: list_api_keys
+SELECT k.id, k.key_prefix, e.name, k.created_at, k.revoked_at, k.secret_sealed IS NOT NULL
+FROM api_keys k JOIN environments e ON e.id = k.environment_id
+WHERE ($1::text IS NULL OR e.name = $1)
+ORDER BY k.id;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL;
 
 -- name: insert_batch
 INSERT INTO batches (id, environment_id, run_count, idempotency_key, idempotency_key_options,

@@ -10,8 +10,9 @@ import (
 // Store is the PostgreSQL state of streambatch. It is safe for concurrent
 // use.
 type Store struct {
-	pool *pgxpool.Pool
-	q    queries
+	pool   *pgxpool.Pool
+	q      queries
+	sealer Sealer // seals API key secrets (nil: hashes only)
 }
 
 // Open connects a pool to databaseURL with at most maxConns connections

@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"text/tabwriter"
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/store"
 )
 
 // open loads the configuration and connects what need asks for.
@@ -130,16 +134,30 @@ func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(stderr, "Usage: streambatch keys create --env NAME")
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			return nil
-		}
+	usage := "Usage: streambatch keys create --env NAME | keys list [--env NAME] | keys revoke ID"
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
 		return errUsage
 	}
-	fs := newFlags("keys create", "Creates the environment NAME if needed and a new API key for it. The key is\nprinted once, alone on the last line of stdout; only its hash is stored.", stderr)
+	switch args[0] {
+	case "create":
+		return runKeysCreate(ctx, args[1:], stdout, stderr)
+	case "list":
+		return runKeysList(ctx, args[1:], stdout, stderr)
+	case "revoke":
+		return runKeysRevoke(ctx, args[1:], stdout, stderr)
+	case "-h", "--help":
+		fmt.Fprintln(stderr, usage)
+		return nil
+	}
+	fmt.Fprintln(stderr, usage)
+	return errUsage
+}
+
+func runKeysCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys create", "Creates the environment NAME if needed and a new API key for it. The key is\nprinted once, alone on the last line of stdout; it is stored as a hash and, when\nSTREAMBATCH_JWT_SECRET is set, sealed (so tokens the trigger.dev SDK signs\nwith it verify).", stderr)
 	env := fs.String("env", "", "environment name (lowercase letters, digits, '-' and '_')")
-	if err := parse(fs, args[1:]); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := batch.ValidateEnvName(*env); err != nil {
@@ -152,6 +170,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer a.Close()
+	if a.Config.JWTSecret == "" {
+		fmt.Fprintf(stderr, "warning: %s is not set: this key's secret is not kept, so public tokens the trigger.dev SDK signs with it will not verify\n", config.EnvJWTSecret)
+	}
 	e, err := a.Store.EnsureEnvironment(ctx, *env)
 	if err != nil {
 		return err
@@ -161,5 +182,64 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprintf(stdout, "Created an API key for environment %q. Store it now: it is not shown again.\n%s\n", e.Name, key)
+	return nil
+}
+
+func runKeysList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys list", "Lists API keys (id, prefix, environment, created, revoked); never their secrets.", stderr)
+	env := fs.String("env", "", "only this environment")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	a, err := open(ctx, config.NeedDatabase)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	keys, err := a.Store.ListAPIKeys(ctx, *env)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPREFIX\tENVIRONMENT\tCREATED\tREVOKED\tSDK TOKENS")
+	for _, k := range keys {
+		revoked := "-"
+		if k.RevokedAt != nil {
+			revoked = k.RevokedAt.UTC().Format(time.RFC3339)
+		}
+		sdk := "no"
+		if k.Sealed {
+			sdk = "yes"
+		}
+		fmt.Fprintf(tw, "%d\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Env, k.CreatedAt.UTC().Format(time.RFC3339), revoked, sdk)
+	}
+	return tw.Flush()
+}
+
+func runKeysRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("keys revoke ID", "Revokes an API key (see keys list): requests with it, and every public\ntoken it created or signed, are refused from now on.", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "keys revoke needs exactly one key ID (from keys list)")
+		return errUsage
+	}
+	id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+	if err != nil || id < 1 {
+		fmt.Fprintf(stderr, "keys revoke: %q is not a key ID (from keys list)\n", fs.Arg(0))
+		return errUsage
+	}
+	a, err := open(ctx, config.NeedDatabase)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.Store.RevokeAPIKey(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no active key with ID %d", id)
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Revoked key %d.\n", id)
 	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/internal/sealbox"
 	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/store"
 	"github.com/streambatch/streambatch/worker"
@@ -65,6 +66,16 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 			return nil, err
 		}
 		a.Store = st
+		if cfg.JWTSecret != "" {
+			// API key secrets are kept sealed under a key derived from the
+			// JWT secret, so tokens the trigger.dev SDK signs verify.
+			box, err := sealbox.New(cfg.JWTSecret)
+			if err != nil {
+				a.Close()
+				return nil, fmt.Errorf("%s: %w", config.EnvJWTSecret, err)
+			}
+			st.UseSealer(box)
+		}
 		a.Metrics.Register(metrics.NewBatchStates(st.CountBatchesByState))
 		applied, err := st.Migrate(ctx)
 		if err != nil {

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient } from "@trigger.dev/core/v3";
-import { configure, batch, runs, tasks } from "@trigger.dev/sdk";
+import { auth, configure, batch, runs, tasks } from "@trigger.dev/sdk";
 import { requireEnv } from "../lib/streambatch.js";
 
 const {
@@ -115,4 +115,28 @@ test("runs.cancel of a delayed run", async () => {
   assert.equal(after.isCancelled, true);
   const done = await untilDone(handle.batchId);
   assert.equal(done.status, "COMPLETED");
+});
+
+test("public access tokens: the batch's own and one the SDK signs itself read that batch only", async () => {
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  const a = await tasks.batchTrigger("echo", [{ payload: { n: 1 } }]);
+  const b = await tasks.batchTrigger("echo", [{ payload: { n: 2 } }]);
+  await untilDone(a.batchId);
+  const signed = await auth.createPublicToken({ scopes: { read: { batch: a.batchId } } });
+
+  for (const [name, token] of [["x-trigger-jwt", a.publicAccessToken], ["SDK-signed", signed]]) {
+    configure({ baseURL: baseUrl, accessToken: token });
+    const got = await batch.retrieve(a.batchId);
+    assert.equal(got.id, a.batchId, name);
+    const run = await runs.retrieve(got.runs[0]);
+    assert.deepEqual(run.output, { doubled: 2 }, name);
+    await assert.rejects(batch.retrieve(b.batchId), /403|grant/, `${name} reads another batch`);
+    await assert.rejects(tasks.batchTrigger("echo", [{ payload: { n: 3 } }]), /401|API key/, `${name} creates a batch`);
+  }
+
+  // A token of another environment does not see this environment's batch.
+  configure({ baseURL: baseUrl, accessToken: otherKey });
+  const foreign = await auth.createPublicToken({ scopes: { read: { batch: a.batchId } } });
+  configure({ baseURL: baseUrl, accessToken: foreign });
+  await assert.rejects(batch.retrieve(a.batchId), /404|not found/i);
 });

@@ -153,7 +153,13 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 	// a lost answer signals again; BatchRuns reads what is open from the
 	// database, so a second hint costs one look.)
 	heartbeat(ctx, "handing over")
-	if err := a.notify(ctx, in.BatchID, in.Env, workflows.RunsHint{}); err != nil {
+	from := 0
+	if owned := in.Owned; owned != nil && len(owned) > 0 {
+		from = owned[0][0]
+	} else if len(in.Chunk.Indexes) > 0 {
+		from = in.Chunk.Indexes[0][0]
+	}
+	if err := a.notify(ctx, in.BatchID, in.Env, workflows.HintFrom(from)); err != nil {
 		return workflows.EnqueueResult{}, err
 	}
 	return workflows.EnqueueResult{Inserted: n}, nil

@@ -62,7 +62,7 @@ func (a *Activities) DispatchStep(ctx context.Context, in workflows.StepInput) (
 	}
 	owner := in.RunID + ":"
 	st := store.Step{BatchID: in.BatchID, Results: results, Owner: owner, Token: owner + strconv.Itoa(in.Step),
-		Claim: in.Claim, MaxBytes: maxClaimBytes, Now: in.Now}
+		Claim: in.Claim, MaxBytes: maxClaimBytes, From: in.From, Now: in.Now}
 	if in.Describe && a.Temporal != nil {
 		if st.Started, err = a.startedRuns(ctx, in.WorkflowID, in.RunID); err != nil {
 			return out, err
@@ -75,7 +75,7 @@ func (a *Activities) DispatchStep(ctx context.Context, in workflows.StepInput) (
 	for _, o := range in.Results {
 		a.Metrics.RunFinished(string(o.Status), o.Latency)
 	}
-	out.Status, out.Open, out.Ready, out.NextDelay = res.Batch.Status, res.Open, res.Ready, res.NextDelay
+	out.Status, out.Open, out.Ready, out.NextDelay, out.Promoted = res.Batch.Status, res.Open, res.Ready, res.NextDelay, res.Promoted
 	for _, r := range res.Runs {
 		d, failed, err := a.dispatch(ctx, in, r)
 		switch {

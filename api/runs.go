@@ -95,7 +95,7 @@ func (s *Server) replayBatch(c *gin.Context) {
 		if b.Status == batch.StatusProcessing {
 			// Perhaps a replay whose hand-over failed: make sure its
 			// BatchRuns runs (a hint to a running one costs one look).
-			if err := s.runs.Notify(ctx, b.ID, b.EnvName, workflows.RunsHint{}); err != nil {
+			if err := s.runs.Notify(ctx, b.ID, b.EnvName, workflows.HintFrom(0)); err != nil {
 				s.failInternal(c, err, true)
 				return
 			}
@@ -109,7 +109,7 @@ func (s *Server) replayBatch(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	if err := s.runs.Notify(ctx, b.ID, b.EnvName, workflows.RunsHint{}); err != nil {
+	if err := s.runs.Notify(ctx, b.ID, b.EnvName, workflows.HintFrom(0)); err != nil {
 		// The runs are queued again; the next hint (or an operator) starts
 		// them. Report the fault so the client can retry the call.
 		s.failInternal(c, err, true)

@@ -57,9 +57,12 @@ type Step struct {
 	Owner, Token string
 	// Claim is how many runs to claim at most (0: none), MaxBytes the
 	// most payload and option bytes they may hold together (the first run
-	// is always claimed).
+	// is always claimed), From the lowest index to claim (a cursor: the
+	// scan of open runs starts there, not at the batch's first run, whose
+	// finished rows may still sit in the index until vacuum).
 	Claim    int
 	MaxBytes int
+	From     int
 	// Now promotes DELAYED runs whose time has come.
 	Now time.Time
 }
@@ -73,6 +76,9 @@ type StepResult struct {
 	// Open reports whether any run is still QUEUED, DELAYED or EXECUTING;
 	// Ready whether any is QUEUED or EXECUTING.
 	Open, Ready bool
+	// Promoted is the lowest index of the DELAYED runs made QUEUED (nil:
+	// none).
+	Promoted *int
 }
 
 // DispatchStep runs a Step in one transaction and one round trip.
@@ -88,7 +94,7 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 		}
 		if st.Claim > 0 {
 			b.Queue(s.q.get("promote_delayed_runs"), st.BatchID, st.Now)
-			b.Queue(s.q.get("claim_runs"), st.BatchID, st.Token, st.Owner, st.Claim, st.MaxBytes)
+			b.Queue(s.q.get("claim_runs"), st.BatchID, st.Token, st.Owner, st.Claim, st.MaxBytes, st.From)
 		}
 		b.Queue(s.q.get("next_delay"), st.BatchID)
 		b.Queue(s.q.get("has_open_runs"), st.BatchID)
@@ -106,7 +112,7 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 			}
 		}
 		if st.Claim > 0 {
-			if _, err := br.Exec(); err != nil {
+			if err := br.QueryRow().Scan(&res.Promoted); err != nil {
 				return err
 			}
 			rows, err := br.Query()

@@ -137,9 +137,14 @@ func TestDelayCancelAbort(t *testing.T) {
 	if err != nil || indexesOf(r0.Runs) != "[0 3]" || r0.NextDelay == nil {
 		t.Fatalf("claimed %s next %v (%v)", indexesOf(r0.Runs), r0.NextDelay, err)
 	}
-	r1, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Token: "w:2", Claim: 10, MaxBytes: 1 << 20, Now: time.Now().Add(2 * time.Second)})
-	if err != nil || indexesOf(r1.Runs) != "[2]" {
-		t.Fatalf("after the short delay claimed %s (%v)", indexesOf(r1.Runs), err)
+	// From a cursor past it, the promoted run is not claimed, but reported.
+	r1, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Token: "w:2", Claim: 10, MaxBytes: 1 << 20, From: 4, Now: time.Now().Add(2 * time.Second)})
+	if err != nil || len(r1.Runs) != 0 || r1.Promoted == nil || *r1.Promoted != 2 {
+		t.Fatalf("after the short delay, from 4: claimed %s, promoted %v (%v)", indexesOf(r1.Runs), r1.Promoted, err)
+	}
+	r1, err = s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Token: "w:3", Claim: 10, MaxBytes: 1 << 20, From: 2, Now: time.Now().Add(2 * time.Second)})
+	if err != nil || indexesOf(r1.Runs) != "[2]" || r1.Promoted != nil {
+		t.Fatalf("from the promoted run: claimed %s (%v)", indexesOf(r1.Runs), err)
 	}
 	run, canceled, err := s.CancelRun(ctx, b.ID, 1, "not needed")
 	if err != nil || !canceled || run.Status != batch.RunCanceled {

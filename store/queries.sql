@@ -141,14 +141,20 @@ WHERE batch_id = $1 AND batch_index = $2;
 SELECT status, count(*) FROM runs WHERE batch_id = $1 GROUP BY status;
 
 -- name: promote_delayed_runs
--- DELAYED runs whose time has come become QUEUED (and claimable).
-UPDATE runs SET status = 'QUEUED'
-WHERE batch_id = $1 AND status = 'DELAYED' AND delay_until <= $2;
+-- DELAYED runs whose time has come become QUEUED (and claimable); the
+-- lowest index promoted, or NULL.
+WITH promoted AS (
+    UPDATE runs SET status = 'QUEUED'
+    WHERE batch_id = $1 AND status = 'DELAYED' AND delay_until <= $2
+    RETURNING batch_index
+)
+SELECT min(batch_index) FROM promoted;
 
 -- name: claim_runs
--- Claims up to $4 open runs in index order for dispatch step $2 of the
--- workflow run whose claims start with $3 (claimed_by = "<run id>:<step>"),
--- at most $5 bytes of payload and options (the first run always). Runs
+-- Claims up to $4 open runs from index $6 on, in index order, for dispatch
+-- step $2 of the workflow run whose claims start with $3 (claimed_by =
+-- "<run id>:<step>"), at most $5 bytes of payload and options (the first
+-- run always). Runs
 -- claimed by another workflow run are stale (BatchRuns drains before it
 -- continues as new) and claimed again. A retried step (its workflow task
 -- failed after the claim committed) gets back what it claimed before, plus
@@ -164,7 +170,7 @@ WITH mine AS (
     SELECT batch_index,
            coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
     FROM runs
-    WHERE batch_id = $1 AND status IN ('QUEUED', 'EXECUTING')
+    WHERE batch_id = $1 AND batch_index >= $6 AND status IN ('QUEUED', 'EXECUTING')
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $3))
     ORDER BY batch_index
     LIMIT greatest($4 - (SELECT n FROM held), 0)

@@ -59,6 +59,7 @@ type dispatcher struct {
 	abort    string
 	status   batch.Status
 	step     int
+	from     int // the claim cursor (RunsCarried.From)
 
 	lastDescribe time.Time
 	refreshArmed bool
@@ -85,6 +86,7 @@ func newDispatcher(in RunsInput) *dispatcher {
 	if in.Carried != nil {
 		d.c = *in.Carried
 		d.abort = in.Carried.Abort
+		d.from = in.Carried.From
 	}
 	return d
 }
@@ -120,7 +122,7 @@ func (d *dispatcher) run(ctx workflow.Context) (RunsResult, error) {
 	sel.AddReceive(hints, func(c workflow.ReceiveChannel, _ bool) {
 		var h RunsHint
 		c.Receive(ctx, &h)
-		d.wake = true
+		d.hint(h)
 	})
 	sel.AddReceive(aborts, func(c workflow.ReceiveChannel, _ bool) {
 		var reason string
@@ -182,6 +184,7 @@ func (d *dispatcher) run(ctx workflow.Context) (RunsResult, error) {
 				next := d.in
 				c := d.c
 				c.Segment++
+				c.From = d.from
 				next.Carried = &c
 				return RunsResult{}, workflow.NewContinueAsNewError(ctx, BatchRuns, next)
 			}
@@ -209,10 +212,21 @@ func (d *dispatcher) waitingFor() string {
 	return "idle"
 }
 
+// hint takes a RunsHint: look for runs, from its From if lower.
+func (d *dispatcher) hint(h RunsHint) {
+	d.wake = true
+	if h.From != nil && *h.From < d.from {
+		d.from = max(*h.From, 0)
+	}
+}
+
 // drainForContinueAsNew reads every signal delivered so far (they would be
 // lost with the run) and reports whether the run may continue as new.
 func (d *dispatcher) drainForContinueAsNew(ctx workflow.Context, hints, aborts, cancels workflow.ReceiveChannel) bool {
-	for hints.ReceiveAsync(nil) {
+	var h RunsHint
+	for hints.ReceiveAsync(&h) {
+		d.hint(h) // the cursor it moves is carried
+		h = RunsHint{}
 	}
 	for cancels.ReceiveAsync(nil) { // nothing is in flight
 	}
@@ -245,7 +259,7 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	in := StepInput{
 		BatchID: d.in.BatchID, Env: d.in.Env,
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
-		Step: d.step, Claim: claim, Results: d.results,
+		Step: d.step, Claim: claim, From: d.from, Results: d.results,
 		MaxAttempts: d.in.MaxAttempts, MaxDuration: d.in.MaxDuration, Now: now,
 	}
 	if len(d.inflight) > 0 && (d.describe || now.Sub(d.lastDescribe) >= refreshFirst) {
@@ -265,9 +279,19 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	if claim > 0 && got < claim {
 		d.wake = false // caught up: wait for a hint
 	}
-	if res.Ready && !d.wake && len(d.inflight)+len(res.Runs) == 0 && (claim == 0 || got > 0) {
-		// Runs wait and nothing runs: whatever hint was missed, look again.
-		d.wake = true
+	for _, r := range res.Runs {
+		d.from = max(d.from, r.Envelope.Index+1)
+	}
+	for _, o := range res.Failed {
+		d.from = max(d.from, o.Index+1)
+	}
+	if res.Promoted != nil {
+		d.hint(HintFrom(*res.Promoted)) // delayed runs became claimable
+	}
+	if res.Ready && !d.wake && len(d.inflight)+len(res.Runs) == 0 && (claim == 0 || d.from > 0) {
+		// Runs wait and nothing runs: whatever hint was missed, look again
+		// from the first run.
+		d.hint(HintFrom(0))
 	}
 	return res, nil
 }

@@ -57,6 +57,8 @@ type RunsInput struct {
 // counters. Which runs remain is in PostgreSQL.
 type RunsCarried struct {
 	Segment    int    `json:"segment"`
+	// From is the claim cursor: no run below it waits to be claimed.
+	From       int    `json:"from"`
 	Dispatched int    `json:"dispatched"`
 	Finished   int    `json:"finished"`
 	Abort      string `json:"abort,omitempty"`
@@ -66,7 +68,15 @@ type RunsCarried struct {
 type RunsHint struct {
 	// Sealed is set by the Seal activity.
 	Sealed bool `json:"sealed,omitempty"`
+	// From, when set, is the lowest index of the runs that may be waiting
+	// (an enqueued chunk's first index; 0 after a replay): BatchRuns claims
+	// runs in index order from a cursor and moves it back to From. A
+	// forged From only makes it scan more.
+	From *int `json:"from,omitempty"`
 }
+
+// HintFrom returns a hint whose runs start at index from.
+func HintFrom(from int) RunsHint { return RunsHint{From: &from} }
 
 // Dispatch is a run a DispatchStep claimed, ready to be scheduled.
 type Dispatch struct {
@@ -111,8 +121,10 @@ type StepInput struct {
 	RunID      string `json:"runId"`
 	// Step numbers the claims of this run.
 	Step int `json:"step"`
-	// Claim is how many runs to claim (0: none).
+	// Claim is how many runs to claim (0: none), From the lowest index to
+	// claim from.
 	Claim   int          `json:"claim"`
+	From    int          `json:"from"`
 	Results []RunOutcome `json:"results,omitempty"`
 	// Describe refreshes EXECUTING runs from the run's pending activities.
 	Describe    bool          `json:"describe,omitempty"`
@@ -129,6 +141,9 @@ type StepResult struct {
 	Failed []RunOutcome `json:"failed,omitempty"`
 	// NextDelay is when the next DELAYED run may start.
 	NextDelay *time.Time `json:"nextDelay,omitempty"`
+	// Promoted is the lowest index of DELAYED runs this step made QUEUED
+	// (nil: none): the cursor moves back to it.
+	Promoted *int `json:"promoted,omitempty"`
 	// Open reports whether runs are still QUEUED, DELAYED or EXECUTING;
 	// Ready whether any is QUEUED or EXECUTING.
 	Open   bool         `json:"open"`

@@ -56,7 +56,7 @@ type RunsInput struct {
 // RunsCarried is the state a BatchRuns run hands to the next one: only
 // counters. Which runs remain is in PostgreSQL.
 type RunsCarried struct {
-	Segment    int    `json:"segment"`
+	Segment int `json:"segment"`
 	// From is the claim cursor: no run below it waits to be claimed.
 	From       int    `json:"from"`
 	Dispatched int    `json:"dispatched"`

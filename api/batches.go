@@ -43,6 +43,9 @@ func (s *Server) createBatch(c *gin.Context) {
 		fail(c, http.StatusBadRequest, msg)
 		return
 	}
+	if !s.limitCreate(c, req.RunCount) {
+		return
+	}
 	env := envOf(c)
 	nb := store.NewBatch{
 		ID: batch.NewBatchID(), Env: env, RunCount: req.RunCount, IdempotencyKey: req.IdempotencyKey,

@@ -26,7 +26,8 @@ type Options struct {
 	// falling back to PostgreSQL (default 3s).
 	SnapshotTimeout time.Duration
 	// CreateRate and CreateBurst are each environment's token bucket for
-	// batch creation (batches per second, bucket size); 0 rate disables it.
+	// batch creation, counted in runs (runs per second, bucket size); 0
+	// rate disables it.
 	CreateRate  float64
 	CreateBurst int
 	// BodyIdleTimeout ends a Phase 2 request whose body sends nothing for
@@ -97,7 +98,7 @@ func (s *Server) Handler() http.Handler {
 	}
 
 	v3 := r.Group("/api/v3")
-	v3.POST("/batches", s.authenticate, s.limitCreates, s.createBatch)
+	v3.POST("/batches", s.authenticate, s.createBatch)
 	// Content type is checked before authentication, as trigger.dev does.
 	v3.POST("/batches/:batchId/items", s.requireNDJSON, s.authenticateScoped(true, batchTarget), s.streamItems)
 	v3.GET("/batches/:batchId/items", func(c *gin.Context) {

@@ -139,13 +139,15 @@ type Config struct {
 	// (STREAMBATCH_DEBUG_ADDR, default empty = off). Bind it to loopback.
 	DebugAddr string
 
-	// CreateRate is each environment's sustained batch creation rate per
-	// API process, in batches per second (STREAMBATCH_CREATE_RATE, default
-	// 10; 0 disables the limit). Beyond it Phase 1 answers 429 with
+	// CreateRate is each environment's sustained creation rate per API
+	// process, counted in runs per second as trigger.dev does
+	// (STREAMBATCH_CREATE_RATE, default 1000; 0 disables the limit): a
+	// batch takes runCount tokens. Beyond it Phase 1 answers 429 with
 	// Retry-After.
 	CreateRate float64
-	// CreateBurst is the size of that token bucket
-	// (STREAMBATCH_CREATE_BURST, default 100).
+	// CreateBurst is the size of that token bucket in runs
+	// (STREAMBATCH_CREATE_BURST, default 10000); a batch larger than it
+	// takes a full bucket.
 	CreateBurst int
 	// BodyIdleTimeout ends a Phase 2 request whose body sends nothing for
 	// this long, with 408 (STREAMBATCH_BODY_IDLE_TIMEOUT, default 60s; 0
@@ -182,8 +184,8 @@ func Default() Config {
 		RunConcurrency:      100,
 		RunMaxAttempts:      3,
 		RunMaxDuration:      time.Hour,
-		CreateRate:          10,
-		CreateBurst:         100,
+		CreateRate:          1000,
+		CreateBurst:         10_000,
 		BodyIdleTimeout:     time.Minute,
 		LogLevel:            "info",
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -402,18 +403,25 @@ func TestCreateRateLimit(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
 	cfg := s.cfg
-	cfg.CreateRate, cfg.CreateBurst = 0.5, 2
+	// The bucket counts runs: 100 runs/s, 1,000 at once.
+	cfg.CreateRate, cfg.CreateBurst = 100, 1000
 	limited := s.withConfig(t, cfg)
 	_, key := s.newKey(t)
 	_, other := s.newKey(t)
-	for range 2 {
-		if resp, out := limited.createBatch(t, key, map[string]any{"runCount": 1}); resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("within the burst: %d %+v", resp.StatusCode, out)
+	// Many small batches and one that fills the rest of the bucket pass.
+	for range 20 {
+		if resp, out := limited.createBatch(t, key, map[string]any{"runCount": 10}); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("small batch within the burst: %d %+v", resp.StatusCode, out)
 		}
 	}
-	resp, out := limited.createBatch(t, key, map[string]any{"runCount": 1})
+	if resp, out := limited.createBatch(t, key, map[string]any{"runCount": 790}); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the rest of the burst: %d %+v", resp.StatusCode, out)
+	}
+	resp, out := limited.createBatch(t, key, map[string]any{"runCount": 500})
+	ms, _ := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(out.Error, "rate limit") ||
-		resp.Header.Get("Retry-After") == "" || resp.Header.Get("X-RateLimit-Limit") != "2" || resp.Header.Get("X-RateLimit-Reset") == "" {
+		resp.Header.Get("Retry-After") == "" || resp.Header.Get("X-RateLimit-Limit") != "1000" ||
+		ms < time.Now().UnixMilli() || ms > time.Now().Add(time.Minute).UnixMilli() {
 		t.Fatalf("over the limit: %d %+v %v", resp.StatusCode, out, resp.Header)
 	}
 	if resp, _ := limited.createBatch(t, other, map[string]any{"runCount": 1}); resp.StatusCode != http.StatusAccepted {

@@ -88,7 +88,7 @@ func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
 		return
 	}
 	res := batchResponse{
-		ID: b.ID, Status: string(b.Status), Sealed: b.Sealed, RunCount: b.RunCount,
+		ID: b.ID, Status: string(b.Status), Sealed: b.Done(), RunCount: b.RunCount,
 		FailedCount: counts[batch.RunFailed], CreatedAt: b.CreatedAt, SealedAt: b.SealedAt,
 		AbortedAt: b.AbortedAt, AbortReason: b.AbortReason, CompletedAt: b.CompletedAt, Replays: b.Replays,
 		RunCounts: make(map[string]int, len(counts)), WorkflowID: b.ID, RunsWorkflowID: workflows.RunsWorkflowID(b.ID),

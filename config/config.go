@@ -76,8 +76,9 @@ type Config struct {
 	// aborts it (BATCH_SEAL_TIMEOUT, default 30m).
 	SealTimeout time.Duration
 	// SealWait is how long a Phase 2 request that delivered every index
-	// waits for the seal before answering sealed:false
-	// (STREAMBATCH_SEAL_WAIT, default 30s).
+	// waits for the seal before answering sealed:true on the strength of
+	// the durably accepted items (STREAMBATCH_SEAL_WAIT, default 30s); also
+	// how long an abort waits.
 	SealWait time.Duration
 
 	// ChunkItems is the most items one chunk signal carries

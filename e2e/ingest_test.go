@@ -203,7 +203,9 @@ func (failingQueries) QueryWorkflow(ctx context.Context, workflowID, runID, quer
 // tell which indexes it accepted and no run exists yet (no worker serves
 // the batch's task queue): the first half's chunks are recorded when they
 // are signalled, so the whole stream after it counts 500 new and 500
-// deduplicated (issue 11.6; before, it answered 1000 and 0).
+// deduplicated (issue 11.6; before, it answered 1000 and 0), and, every
+// item being durably accepted, sealed:true (issue 12; before, sealed:false
+// and the SDK retried for minutes).
 func TestHalfThenWholeStreamWithoutWorker(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
@@ -220,11 +222,21 @@ func TestHalfThenWholeStreamWithoutWorker(t *testing.T) {
 	if status != http.StatusOK || res.ItemsAccepted != 500 || res.Sealed {
 		t.Fatalf("first half: %d %s", status, raw)
 	}
+	// Every index is now durably accepted: with no worker to seal, the
+	// answer after the seal wait is still sealed:true (issue 12), and GET
+	// says so while the batch is PENDING without runs.
 	status, res, raw = ns.stream(t, key, id, ndjson(items))
-	if status != http.StatusOK || res.ItemsAccepted != 500 || res.ItemsDeduplicated != 500 {
+	if status != http.StatusOK || res.ItemsAccepted != 500 || res.ItemsDeduplicated != 500 || !res.Sealed {
 		t.Fatalf("whole stream: %d %s", status, raw)
 	}
 	if got := len(s.runs(t, key, id)); got != 0 {
 		t.Fatalf("%d runs without a worker", got)
+	}
+	if b := ns.batchStatus(t, key, id); !b.Sealed || b.Status != "PENDING" {
+		t.Fatalf("GET after an accepted stream: %+v", b)
+	}
+	// A re-send is answered sealed without reading the body.
+	if status, res, raw := ns.stream(t, key, id, ndjson(items)); status != http.StatusOK || !res.Sealed || res.ItemsAccepted != 0 {
+		t.Fatalf("re-send: %d %s", status, raw)
 	}
 }

@@ -54,7 +54,7 @@ func New() *Metrics {
 	m.offloadedBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "streambatch_ingest_offloaded_bytes_total",
 		Help: "Payload bytes written to S3 packet keys during Phase 2."})
 	m.phase2 = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "streambatch_phase2_requests_total",
-		Help: "Phase 2 requests by result: sealed, not_sealed, client_error, server_error."}, []string{"result"})
+		Help: "Phase 2 requests by result: sealed, accepted (every item durably accepted, the seal not reported in time), not_sealed, client_error, server_error."}, []string{"result"})
 	m.chunkStage = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "streambatch_chunk_stage_seconds",
 		Help:    "Time a chunk spends in each stage of Phase 2: uploads (waiting for its packets), stage (S3 PUT of a staged chunk), signal (SignalWithStart).",
 		Buckets: latencyBuckets}, []string{"stage"})

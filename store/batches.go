@@ -34,11 +34,18 @@ type Batch struct {
 	ParentRunID              *string
 	ResumeParentOnCompletion bool
 	ParentNotifiedAt         *time.Time
+	// AcceptedAt is when every index was known durably accepted while the
+	// batch was still PENDING (Phase 2 answered sealed:true before Seal
+	// ran, no worker being up).
+	AcceptedAt *time.Time
 }
 
-// Done reports whether the batch accepts no more items because it was
-// sealed (Phase 2 then answers sealed:true without reading the body).
-func (b *Batch) Done() bool { return b.Sealed }
+// Done reports whether the batch accepts no more items: it was sealed, or
+// every item is durably accepted (Phase 2 then answers sealed:true without
+// reading the body).
+func (b *Batch) Done() bool {
+	return b.Sealed || (b.AcceptedAt != nil && b.Status == batch.StatusPending)
+}
 
 // ParentWorkflow returns the workflow id to signal when the batch ends, or
 // "" when none was asked for.
@@ -124,7 +131,7 @@ func scanBatch(row pgx.Row) (Batch, error) {
 	var status string
 	err := row.Scan(&b.ID, &b.EnvironmentID, &b.EnvName, &b.RunCount, &status, &b.Sealed, &b.IdempotencyKey,
 		&b.CreatedAt, &b.UpdatedAt, &b.SealedAt, &b.AbortedAt, &b.AbortReason,
-		&b.CompletedAt, &b.Replays, &b.ParentRunID, &b.ResumeParentOnCompletion, &b.ParentNotifiedAt)
+		&b.CompletedAt, &b.Replays, &b.ParentRunID, &b.ResumeParentOnCompletion, &b.ParentNotifiedAt, &b.AcceptedAt)
 	b.Status = batch.Status(status)
 	return b, err
 }
@@ -224,4 +231,13 @@ func (s *Store) CountBatchesByState(ctx context.Context) (map[string]int, error)
 		out[state] = n
 	}
 	return out, rows.Err()
+}
+
+// MarkAccepted records that every index of a PENDING batch is durably
+// accepted (see Batch.AcceptedAt).
+func (s *Store) MarkAccepted(ctx context.Context, id string) error {
+	if _, err := s.pool.Exec(ctx, s.q.get("mark_accepted"), id); err != nil {
+		return fmt.Errorf("store: mark %s accepted: %w", id, err)
+	}
+	return nil
 }

@@ -45,7 +45,7 @@ RETURNING created_at;
 -- name: get_batch_by_idempotency_key
 SELECT b.id, b.environment_id, e.name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.environment_id = $1 AND b.idempotency_key_hash = streambatch_key_hash($2::text)
   AND b.idempotency_key = $2;
@@ -53,7 +53,7 @@ WHERE b.environment_id = $1 AND b.idempotency_key_hash = streambatch_key_hash($2
 -- name: get_batch
 SELECT b.id, b.environment_id, e.name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.id = $1;
 
@@ -271,3 +271,7 @@ SELECT batch_index, task, error_code, coalesce(error_message, '')
 FROM runs
 WHERE batch_id = $1 AND status = 'FAILED' AND error_code = ANY ($2::text[])
 ORDER BY batch_index;
+
+-- name: mark_accepted
+UPDATE batches SET accepted_at = coalesce(accepted_at, now()), updated_at = now()
+WHERE id = $1 AND status = 'PENDING';

@@ -118,7 +118,7 @@ func TestFaultWorkersKilledMidExecution(t *testing.T) {
 	t.Logf("%d of %d runs retried after the task worker died", retried, n)
 }
 
-// A batch of 5,000 no-op runs executes to COMPLETED across several
+// A batch of 3,000 no-op runs executes to COMPLETED across several
 // BatchRuns runs (continue-as-new), each history far below Temporal's
 // limits, with every run executed once.
 func TestRunsAcrossContinueAsNew(t *testing.T) {

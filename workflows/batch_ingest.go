@@ -202,14 +202,18 @@ func (w *ingest) carryBytes() int {
 }
 
 // requestAbort records the first abort reason.
-func (w *ingest) requestAbort(reason, fallback string) {
-	if w.abortReason != "" {
+func (w *ingest) requestAbort(reason, fallback string) { keepFirst(&w.abortReason, reason, fallback) }
+
+// keepFirst sets *dst to reason (fallback when reason is empty) unless it
+// is already set: the first abort reason wins.
+func keepFirst(dst *string, reason, fallback string) {
+	if *dst != "" {
 		return
 	}
 	if reason == "" {
 		reason = fallback
 	}
-	w.abortReason = reason
+	*dst = reason
 }
 
 // accept records a chunk's new indexes and queues it; a chunk that brings

@@ -102,15 +102,7 @@ func (d *dispatcher) report(ctx workflow.Context) {
 		p.Status, p.Finished, p.Executing, d.window, p.Segment, p.Waiting))
 }
 
-func (d *dispatcher) requestAbort(reason, fallback string) {
-	if d.abort != "" {
-		return
-	}
-	if reason == "" {
-		reason = fallback
-	}
-	d.abort = reason
-}
+func (d *dispatcher) requestAbort(reason, fallback string) { keepFirst(&d.abort, reason, fallback) }
 
 func (d *dispatcher) run(ctx workflow.Context) (RunsResult, error) {
 	hints := workflow.GetSignalChannel(ctx, SignalRunsReady)

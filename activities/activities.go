@@ -217,7 +217,11 @@ func (a *Activities) loadItems(ctx context.Context, in workflows.EnqueueInput) (
 }
 
 // checkPackets verifies that every payload the handler offloaded is in the
-// bucket with the size it wrote.
+// bucket with the size it wrote. A packet that is not there (lost after the
+// handler's PUT succeeded) cannot appear by retrying: its item becomes a
+// run that failed at creation (PAYLOAD_MISSING) instead of holding the
+// batch until its seal timeout. A packet of another size means a damaged
+// chunk: refused, so that a re-sent stream delivers it again.
 func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error {
 	g, gctx := errgroup.WithContext(ctx)
 	limit := a.PacketChecks
@@ -232,6 +236,11 @@ func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error
 		}
 		g.Go(func() error {
 			size, err := a.Objects.Size(gctx, *it.Payload)
+			if errors.Is(err, blob.ErrNotFound) {
+				it.ErrorCode = batch.ErrorPayloadMissing
+				it.ErrorMessage = fmt.Sprintf("the payload of item %d was lost: %s is not in the bucket", it.Index, *it.Payload)
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("packet of item %d: %w", it.Index, err)
 			}

@@ -15,7 +15,8 @@ func (s *Server) healthz(c *gin.Context) {
 }
 
 // readyz checks every dependency (PostgreSQL, Temporal, S3) and answers 200
-// only when all answer within 2 s each.
+// only when all answer within 2 s each; a failing one reads "unavailable"
+// (the details are logged, not shown to whoever asks).
 func (s *Server) readyz(c *gin.Context) {
 	names := make([]string, 0, len(s.ready))
 	for n := range s.ready {
@@ -29,7 +30,10 @@ func (s *Server) readyz(c *gin.Context) {
 		err := s.ready[n](ctx)
 		cancel()
 		if err != nil {
-			checks[n] = err.Error()
+			// The error can name hosts, users and databases: it goes to the
+			// log, the answer only says which dependency failed.
+			s.log.WarnContext(c.Request.Context(), "readiness check failed", "dependency", n, "error", err)
+			checks[n] = "unavailable"
 			status = http.StatusServiceUnavailable
 		} else {
 			checks[n] = "ok"

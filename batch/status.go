@@ -50,11 +50,14 @@ func (s RunStatus) Final() bool {
 const (
 	// ErrorPayloadTooLarge marks a line longer than the item size limit.
 	ErrorPayloadTooLarge = "PAYLOAD_TOO_LARGE"
+	// ErrorPayloadMissing marks an item whose offloaded payload was not in
+	// the bucket when its run was created.
+	ErrorPayloadMissing = "PAYLOAD_MISSING"
 )
 
 // CreationErrors are the codes of runs that failed before they could run;
 // a replay does not re-run them (it would fail the same way).
-var CreationErrors = []string{ErrorPayloadTooLarge, ErrorInvalidOptions}
+var CreationErrors = []string{ErrorPayloadTooLarge, ErrorPayloadMissing, ErrorInvalidOptions}
 
 // Error codes of runs that failed while executing.
 const (

@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 )
@@ -315,6 +316,9 @@ func (c *Config) Validate(need Need) error {
 	if c.UploadBytesInFlight < c.ItemMaxBytes {
 		bad(EnvUploadBytesInFlight, "must be at least %s (%d), got %d", EnvItemMaxBytes, c.ItemMaxBytes, c.UploadBytesInFlight)
 	}
+	if c.DebugAddr != "" && !loopback(c.DebugAddr) {
+		bad(EnvDebugAddr, "must listen on loopback (127.0.0.1:PORT, [::1]:PORT or localhost:PORT): profiles expose the process's memory, got %q", c.DebugAddr)
+	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 32<<20 {
 		bad(EnvMemoryLimit, "must be 0 (automatic) or at least 32 MiB, got %d", c.MemoryLimit)
 	}
@@ -358,4 +362,17 @@ func joinIndented(errs []error) error {
 		msgs[k] = e.Error()
 	}
 	return errors.New(strings.Join(msgs, "\n  "))
+}
+
+// loopback reports whether addr (host:port) names a loopback host.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -146,3 +146,17 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 		t.Fatalf("found only %d variables in env.go", n)
 	}
 }
+
+// Profiles expose memory: the debug address must be loopback (issue 11.13).
+func TestDebugAddrMustBeLoopback(t *testing.T) {
+	t.Parallel()
+	for addr, ok := range map[string]bool{"127.0.0.1:6060": true, "[::1]:6060": true, "localhost:6060": true,
+		":6060": false, "0.0.0.0:6060": false, "10.0.0.5:6060": false, "example.com:6060": false, "6060": false} {
+		c := Default()
+		c.DebugAddr = addr
+		err := c.Validate(0)
+		if ok != (err == nil) {
+			t.Errorf("%q: %v", addr, err)
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -347,7 +348,13 @@ func TestFaultPostgresRestart(t *testing.T) {
 	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz while PostgreSQL is down: %v %v, want 503", resp, err)
 	} else {
+		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		// It names the dependency, not its address, user or database
+		// (issue 11.13).
+		if !strings.Contains(string(raw), `"postgres":"unavailable"`) || strings.Contains(string(raw), "127.0.0.1") || strings.Contains(string(raw), "user=") {
+			t.Fatalf("/readyz while PostgreSQL is down: %s", raw)
+		}
 	}
 	time.Sleep(time.Until(killed.Add(outage)))
 	if err := ds.StartService(ctx, devstack.ServicePostgres); err != nil {

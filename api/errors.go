@@ -22,9 +22,20 @@ func fail(c *gin.Context, status int, msg string) {
 	c.AbortWithStatusJSON(status, errorBody{Error: msg})
 }
 
+// retryAfterUnavailable is the Retry-After of a 503.
+const retryAfterUnavailable = "5"
+
 // failInternal logs err and answers 500 (retryable by clients) or, when
-// retry is false, 500 with x-should-retry: false.
+// retry is false, 500 with x-should-retry: false. An error that shows a
+// dependency down or unreachable answers 503 with Retry-After, naming it,
+// so clients and operators can tell a fault from a bug.
 func (s *Server) failInternal(c *gin.Context, err error, retry bool) {
+	if dep := unavailableDependency(err); dep != "" {
+		s.log.WarnContext(c.Request.Context(), "dependency unavailable", "dependency", dep, "error", err, "path", c.FullPath(), "request_id", requestID(c))
+		c.Header("Retry-After", retryAfterUnavailable)
+		fail(c, http.StatusServiceUnavailable, dep+" is unavailable: retry in a few seconds")
+		return
+	}
 	s.log.ErrorContext(c.Request.Context(), "request failed", "error", err, "path", c.FullPath(), "request_id", requestID(c))
 	if !retry {
 		c.Header("x-should-retry", "false")

@@ -331,7 +331,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	items.Resume() // the stream goes on; the worker's inserts fail
-	// While PostgreSQL is down the API answers 500 (retryable) at once,
+	// While PostgreSQL is down the API answers 503 (retryable) at once,
 	// and is not ready; it does not hang.
 	probe, _ := http.NewRequest(http.MethodGet, base+"/api/v3/batches/"+id, nil)
 	probe.Header.Set("Authorization", "Bearer "+key)
@@ -342,8 +342,9 @@ func TestFaultPostgresRestart(t *testing.T) {
 		t.Fatalf("status request while PostgreSQL is down: %v", err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusInternalServerError || resp.Header.Get("x-should-retry") == "false" {
-		t.Fatalf("status request while PostgreSQL is down: %d (x-should-retry %q), want a retryable 500", resp.StatusCode, resp.Header.Get("x-should-retry"))
+	// A dependency outage is a 503 naming it, with Retry-After (issue 11.14).
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("x-should-retry") == "false" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("status request while PostgreSQL is down: %d (x-should-retry %q), want a retryable 503", resp.StatusCode, resp.Header.Get("x-should-retry"))
 	}
 	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz while PostgreSQL is down: %v %v, want 503", resp, err)

@@ -3,7 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -31,4 +34,25 @@ func classify(err error) error {
 		return fmt.Errorf("%w: %s (SQLSTATE %s)", ErrInvalidData, pgErr.Message, pgErr.Code)
 	}
 	return err
+}
+
+// Unavailable reports whether err shows PostgreSQL down or unreachable (a
+// refused or lost connection, a server shutting down) rather than a query
+// or data problem: a fault to wait out.
+func Unavailable(err error) bool {
+	var connect *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	var op *net.OpError
+	switch {
+	case errors.As(err, &connect), errors.As(err, &op):
+		return true
+	case errors.As(err, &pgErr):
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "53300": // admin/crash shutdown, cannot connect now, too many clients
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		pgconn.Timeout(err) || strings.Contains(err.Error(), "conn closed")
 }

@@ -18,8 +18,9 @@ type Presigner interface {
 	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
 }
 
-// packetURLTTL is how long a presigned packet upload URL stays valid.
-const packetURLTTL = time.Hour
+// packetURLTTL is how long a presigned packet upload URL stays valid: the
+// SDK uploads right after asking, so a leaked URL is useless soon.
+const packetURLTTL = 10 * time.Minute
 
 // presignPacket is PUT /api/v2/packets/<filename>: the trigger.dev SDK
 // (≥ 4.5.2) asks for an upload URL for each payload of 128 KiB or more,

@@ -53,9 +53,12 @@ const MaxStorePathLen = 1024
 
 // StoreRefKey maps the path of a payload that a client uploaded itself (an
 // application/store reference, relative to the environment's packet prefix)
-// to its object key. Paths that are absolute, contain "." or ".." segments,
-// empty segments, backslashes or control characters are refused, so a
-// reference can never reach another environment's objects.
+// to its object key. Paths that are absolute, contain "." or ".." segments
+// (plain or percent-encoded), empty segments, backslashes or control
+// characters are refused, so a reference can never reach another
+// environment's objects; so are paths under a batch's own folder
+// (batch_…/), so a client can neither overwrite a packet streambatch wrote
+// nor point a run at another batch's payload.
 func StoreRefKey(env, path string) (string, error) {
 	if path == "" || len(path) > MaxStorePathLen || !utf8.ValidString(path) {
 		return "", ErrInvalidStorePath
@@ -69,6 +72,13 @@ func StoreRefKey(env, path string) (string, error) {
 		if seg == "" || seg == "." || seg == ".." {
 			return "", ErrInvalidStorePath
 		}
+	}
+	// Percent-encoded dots would become "." or ".." segments for whatever
+	// decodes the key later; the batches' own folders (batch_…/) hold the
+	// packets streambatch wrote and are not the client's to reference or
+	// overwrite.
+	if strings.Contains(strings.ToLower(path), "%2e") || strings.HasPrefix(path, "batch_") {
+		return "", ErrInvalidStorePath
 	}
 	return PacketPrefix(env) + path, nil
 }

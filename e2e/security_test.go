@@ -266,12 +266,13 @@ func TestSecurityEnvironmentIsolation(t *testing.T) {
 		return string(line) + "\n"
 	}
 	for _, path := range []string{"../" + envB + "/secret.json", "../../" + secretKey, "/" + secretKey, `..\` + envB + `\secret.json`,
-		"./../" + envB + "/secret.json", "a/../../" + envB + "/secret.json", "x/../../" + envB + "/secret.json"} {
+		"./../" + envB + "/secret.json", "a/../../" + envB + "/secret.json", "x/../../" + envB + "/secret.json",
+		"%2e%2e/" + envB + "/secret.json", "batch_abcdefghijklmnopqrstuvwx/item_0/payload.json"} {
 		id := s.mustCreate(t, keyA, 1)
 		r := s.hxStream(t, keyA, id, []byte(store(0, path)))
 		hxWantError(t, "store path "+path, r, 422, "application/store")
 	}
-	odd := []string{secretKey, "%2e%2e/" + envB + "/secret.json", "．．/" + envB + "/secret.json", envB + "/secret.json", "secret.json", "...", "..../" + envB}
+	odd := []string{secretKey, "．．/" + envB + "/secret.json", envB + "/secret.json", "secret.json", "...", "..../" + envB}
 	id := s.mustCreate(t, keyA, len(odd))
 	var body strings.Builder
 	for k, p := range odd {

@@ -23,8 +23,11 @@ PostgreSQL and S3, with a fixed delay added to every S3 request. It starts its
 own stack (PostgreSQL unless DATABASE_URL is set, versitygw, Temporal, and
 streambatch serve + worker as separate processes) under a temporary folder.
 Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`, stderr)
-	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C) or a comma-separated list of "+scenarioNames()+",E (runs executed: see --runs)")
+	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C) or a comma-separated list of "+scenarioNames()+",E (runs executed: see --runs),B (small batches: see --batches, --clients, --duration)")
 	runs := fs.Int("runs", 100_000, "scenario E: no-op runs to execute")
+	clients := fs.Int("clients", 20, "scenario B: concurrent clients of the load mode")
+	loadFor := fs.Duration("duration", 20*time.Second, "scenario B: how long the load mode runs")
+	sequential := fs.Int("batches", 50, "scenario B: batches of the one-client latency mode")
 	latencies := fs.String("s3-latency", "0ms", "comma-separated S3 latencies to inject, e.g. 0ms,50ms,200ms")
 	systems := fs.String("systems", strings.Join(bench.AllSystems, ","), "systems to run")
 	jsonOut := fs.String("json", "", "write one JSON object per line per (scenario, latency, system) to this file (- for stdout)")
@@ -33,11 +36,15 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		return err
 	}
 	opts := bench.Options{Table: stdout}
-	execution := false
+	execution, small := false, false
 	for _, name := range strings.Split(*scenarios, ",") {
 		name = strings.TrimSpace(name)
 		if strings.EqualFold(name, "E") {
 			execution = true
+			continue
+		}
+		if strings.EqualFold(name, "B") {
+			small = true
 			continue
 		}
 		if name == "all" {
@@ -134,6 +141,28 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 			return errUsage
 		}
 		_, err := bench.RunExecution(ctx, sb, tc, bench.ExecOptions{Runs: *runs, Window: st.Config.RunConcurrency,
+			Env: "bench", JSON: opts.JSON, Table: opts.Table, CPU: opts.CPU})
+		if err != nil {
+			return err
+		}
+	}
+	if small {
+		// A second API answers sealed:true as soon as the items are
+		// durably accepted (no seal wait), beside the default one.
+		fastURL, fastAPI, err := st.StartAPI(ctx, "serve-accepted", config.EnvSealWait+"=0s")
+		if err != nil {
+			return err
+		}
+		defer fastAPI.Stop(10 * time.Second)
+		fast, err := client.New(fastURL, st.APIKey)
+		if err != nil {
+			return err
+		}
+		const items = 10
+		_, err = bench.RunSmall(ctx, tc, pool, []bench.SmallSystem{
+			bench.StreambatchSmall("streambatch", c, items),
+			bench.StreambatchSmall("streambatch-accepted", fast, items),
+		}, bench.SmallOptions{Items: items, Sequential: *sequential, Clients: *clients, Duration: *loadFor,
 			Env: "bench", JSON: opts.JSON, Table: opts.Table, CPU: opts.CPU})
 		if err != nil {
 			return err

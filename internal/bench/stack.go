@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/streambatch/streambatch/blob"
@@ -31,6 +32,9 @@ type Stack struct {
 	Worker   *proc.Process
 	Store    *store.Store
 	Objects  *blob.Store // through the proxy
+
+	bin string   // the streambatch binary
+	env []string // the environment of serve and worker
 }
 
 // StartStack brings the stack up with data under dir. bin is the
@@ -75,6 +79,7 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, log *s
 		return s, err
 	}
 	env := append(os.Environ(), envOf(cfg)...)
+	s.bin, s.env = bin, env
 	// With STREAMBATCH_BENCH_PPROF set, serve and worker expose profiles on
 	// 127.0.0.1:6061 and :6062.
 	debug := func(port string) []string {
@@ -99,6 +104,26 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, log *s
 	}
 	s.APIKey, err = s.Store.CreateAPIKey(ctx, e)
 	return s, err
+}
+
+// StartAPI starts one more `streambatch serve` beside the stack's, with
+// extra settings (KEY=VALUE), and returns its base URL; Stop stops it.
+func (s *Stack) StartAPI(ctx context.Context, name string, extra ...string) (string, *proc.Process, error) {
+	addr, err := proc.FreeAddr()
+	if err != nil {
+		return "", nil, err
+	}
+	env := append(append(slices.Clone(s.env), extra...), config.EnvHTTPAddr+"="+addr)
+	p, err := proc.StartProcess(filepath.Join(s.Services.LogDir, "bench-"+name+".log"), env, s.bin, "serve")
+	if err != nil {
+		return "", nil, err
+	}
+	url := "http://" + addr
+	if err := waitReady(ctx, url+"/readyz", p); err != nil {
+		p.Stop(10 * time.Second)
+		return "", nil, err
+	}
+	return url, p, nil
 }
 
 // envOf renders the settings serve and worker need as environment

@@ -51,3 +51,60 @@ func failBodyRead(c *gin.Context, err error) {
 	}
 	fail(c, http.StatusBadRequest, "Cannot read the request body")
 }
+
+// drainAfterEarlyAnswer wraps Phase 2: when its answer came before the body
+// was read (a sealed batch, a refusal), the rest of the body is read and
+// discarded, so that a client that sends its whole body before it reads the
+// answer (Python's http.client, requests) gets the answer instead of a
+// broken pipe. Reading stops at the body idle timeout; for a caller that
+// did not authenticate, also after drainUnauthenticated in all.
+func (s *Server) drainAfterEarlyAnswer(c *gin.Context) {
+	body := &eofReader{r: c.Request.Body}
+	c.Request.Body = body
+	c.Next()
+	if body.eof || c.Request.ContentLength == 0 {
+		return
+	}
+	rc := http.NewResponseController(c.Writer)
+	_ = rc.Flush()
+	var total time.Time
+	if _, ok := c.Get(envKey); !ok {
+		total = time.Now().Add(drainUnauthenticated)
+	}
+	idle := s.opts.BodyIdleTimeout
+	if idle <= 0 {
+		idle = time.Minute
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		deadline := time.Now().Add(idle)
+		if !total.IsZero() && total.Before(deadline) {
+			deadline = total
+		}
+		_ = rc.SetReadDeadline(deadline)
+		if _, err := body.Read(buf); err != nil {
+			break
+		}
+	}
+	_ = rc.SetReadDeadline(time.Time{})
+}
+
+// drainUnauthenticated bounds how long the body of a refused,
+// unauthenticated Phase 2 request is read.
+const drainUnauthenticated = 2 * time.Minute
+
+// eofReader remembers whether its reader reached the end.
+type eofReader struct {
+	r   io.ReadCloser
+	eof bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		e.eof = true
+	}
+	return n, err
+}
+
+func (e *eofReader) Close() error { return e.r.Close() }

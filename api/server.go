@@ -100,7 +100,7 @@ func (s *Server) Handler() http.Handler {
 	v3 := r.Group("/api/v3")
 	v3.POST("/batches", s.authenticate, s.createBatch)
 	// Content type is checked before authentication, as trigger.dev does.
-	v3.POST("/batches/:batchId/items", s.requireNDJSON, s.authenticateScoped(true, batchTarget), s.streamItems)
+	v3.POST("/batches/:batchId/items", s.drainAfterEarlyAnswer, s.requireNDJSON, s.authenticateScoped(true, batchTarget), s.streamItems)
 	v3.GET("/batches/:batchId/items", func(c *gin.Context) {
 		fail(c, http.StatusMethodNotAllowed, "Method not allowed. Use POST to stream batch items as NDJSON.")
 	})

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 )
@@ -29,6 +30,25 @@ type Config struct {
 	// TemporalNamespace is the namespace (TEMPORAL_NAMESPACE, default
 	// "default").
 	TemporalNamespace string
+	// TemporalTLS turns on TLS to the Temporal frontend with the system's
+	// roots (TEMPORAL_TLS, default false); it is implied by any of the
+	// settings below and by TemporalAPIKey.
+	TemporalTLS bool
+	// TemporalTLSCAFile is a PEM bundle of the CAs that sign the frontend's
+	// certificate (TEMPORAL_TLS_CA_FILE; empty = the system's roots).
+	TemporalTLSCAFile string
+	// TemporalTLSCertFile and TemporalTLSKeyFile are the client certificate
+	// and key for mutual TLS (TEMPORAL_TLS_CERT_FILE, TEMPORAL_TLS_KEY_FILE;
+	// both or neither).
+	TemporalTLSCertFile string
+	TemporalTLSKeyFile  string
+	// TemporalTLSServerName overrides the name the frontend's certificate
+	// is checked against (TEMPORAL_TLS_SERVER_NAME; empty = the host of
+	// TemporalAddress).
+	TemporalTLSServerName string
+	// TemporalAPIKey authenticates to Temporal Cloud (TEMPORAL_API_KEY;
+	// sent as a bearer credential over TLS). Never logged.
+	TemporalAPIKey string
 	// TaskQueue is the Temporal task queue of workflows and activities
 	// (STREAMBATCH_TASK_QUEUE, default "streambatch").
 	TaskQueue string
@@ -216,6 +236,12 @@ func (c *Config) SoftMemoryLimit(role string) int64 {
 	return serve + worker
 }
 
+// TemporalUsesTLS reports whether the connection to Temporal uses TLS.
+func (c *Config) TemporalUsesTLS() bool {
+	return c.TemporalTLS || c.TemporalTLSCAFile != "" || c.TemporalTLSCertFile != "" ||
+		c.TemporalTLSServerName != "" || c.TemporalAPIKey != ""
+}
+
 // MaxConns returns the pgx pool size to use.
 func (c *Config) MaxConns() int {
 	if c.DBMaxConns > 0 {
@@ -249,6 +275,17 @@ func (c *Config) Validate(need Need) error {
 	if need&NeedTemporal != 0 {
 		if c.TemporalAddress == "" {
 			bad(EnvTemporalAddress, "must not be empty")
+		}
+		if (c.TemporalTLSCertFile == "") != (c.TemporalTLSKeyFile == "") {
+			bad(EnvTemporalTLSCertFile, "set both %s and %s (mutual TLS), or neither", EnvTemporalTLSCertFile, EnvTemporalTLSKeyFile)
+		}
+		for env, path := range map[string]string{EnvTemporalTLSCAFile: c.TemporalTLSCAFile,
+			EnvTemporalTLSCertFile: c.TemporalTLSCertFile, EnvTemporalTLSKeyFile: c.TemporalTLSKeyFile} {
+			if path != "" {
+				if _, err := os.Stat(path); err != nil {
+					bad(env, "cannot read %q: %v", path, err)
+				}
+			}
 		}
 		if c.TemporalNamespace == "" {
 			bad(EnvTemporalNamespace, "must not be empty")

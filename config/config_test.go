@@ -160,3 +160,29 @@ func TestDebugAddrMustBeLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TLS settings for Temporal: a certificate needs its key, files must exist,
+// and any of them (or an API key) turns TLS on.
+func TestTemporalTLSSettings(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	if c.TemporalUsesTLS() {
+		t.Fatal("TLS on by default")
+	}
+	c.TemporalTLSCertFile = "/nonexistent/client.pem"
+	err := c.Validate(NeedTemporal)
+	if err == nil || !strings.Contains(err.Error(), EnvTemporalTLSCertFile) || !strings.Contains(err.Error(), EnvTemporalTLSKeyFile) {
+		t.Fatalf("certificate without key: %v", err)
+	}
+	c = Default()
+	c.TemporalAPIKey = "key"
+	if !c.TemporalUsesTLS() {
+		t.Fatal("an API key without TLS")
+	}
+	got, err := FromEnv(func(k string) string {
+		return map[string]string{EnvTemporalTLS: "yes please"}[k]
+	})
+	if err == nil || !strings.Contains(err.Error(), EnvTemporalTLS) {
+		t.Fatalf("TEMPORAL_TLS=yes please: %v %+v", err, got.TemporalTLS)
+	}
+}

@@ -10,43 +10,49 @@ import (
 // Environment variable names. Operators and tooling rely on them; the
 // README's configuration table lists each one.
 const (
-	EnvDatabaseURL         = "DATABASE_URL"
-	EnvDBMaxConns          = "STREAMBATCH_DB_MAX_CONNS"
-	EnvTemporalAddress     = "TEMPORAL_ADDRESS"
-	EnvTemporalNamespace   = "TEMPORAL_NAMESPACE"
-	EnvTaskQueue           = "STREAMBATCH_TASK_QUEUE"
-	EnvS3Endpoint          = "S3_ENDPOINT"
-	EnvS3Bucket            = "S3_BUCKET"
-	EnvS3PublicEndpoint    = "S3_PUBLIC_ENDPOINT"
-	EnvS3Region            = "AWS_REGION"
-	EnvS3AccessKeyID       = "AWS_ACCESS_KEY_ID"
-	EnvS3SecretAccessKey   = "AWS_SECRET_ACCESS_KEY"
-	EnvHTTPAddr            = "STREAMBATCH_HTTP_ADDR"
-	EnvJWTSecret           = "STREAMBATCH_JWT_SECRET"
-	EnvMaxItems            = "STREAMING_BATCH_MAX_ITEMS"
-	EnvItemMaxBytes        = "STREAMING_BATCH_ITEM_MAXIMUM_SIZE"
-	EnvOffloadThreshold    = "BATCH_PAYLOAD_OFFLOAD_THRESHOLD"
-	EnvIngestConcurrency   = "STREAMING_BATCH_INGEST_CONCURRENCY"
-	EnvSealTimeout         = "BATCH_SEAL_TIMEOUT"
-	EnvSealWait            = "STREAMBATCH_SEAL_WAIT"
-	EnvChunkItems          = "STREAMBATCH_CHUNK_ITEMS"
-	EnvChunkBytes          = "STREAMBATCH_CHUNK_BYTES"
-	EnvChunkInlineBytes    = "STREAMBATCH_CHUNK_INLINE_BYTES"
-	EnvChunksInFlight      = "STREAMBATCH_CHUNKS_IN_FLIGHT"
-	EnvUploadsInFlight     = "STREAMBATCH_UPLOADS_IN_FLIGHT"
-	EnvUploadBytesInFlight = "STREAMBATCH_UPLOAD_BYTES_IN_FLIGHT"
-	EnvWorkflowWindow      = "STREAMBATCH_WORKFLOW_WINDOW"
-	EnvRunConcurrency      = "STREAMBATCH_RUN_CONCURRENCY"
-	EnvRunMaxAttempts      = "STREAMBATCH_RUN_MAX_ATTEMPTS"
-	EnvRunMaxDuration      = "STREAMBATCH_RUN_MAX_DURATION"
-	EnvIngestMemory        = "STREAMBATCH_INGEST_MEMORY"
-	EnvMemoryLimit         = "STREAMBATCH_MEMORY_LIMIT"
-	EnvLogLevel            = "STREAMBATCH_LOG_LEVEL"
-	EnvDebugAddr           = "STREAMBATCH_DEBUG_ADDR"
-	EnvMetricsAddr         = "STREAMBATCH_METRICS_ADDR"
-	EnvCreateRate          = "STREAMBATCH_CREATE_RATE"
-	EnvCreateBurst         = "STREAMBATCH_CREATE_BURST"
-	EnvBodyIdleTimeout     = "STREAMBATCH_BODY_IDLE_TIMEOUT"
+	EnvDatabaseURL           = "DATABASE_URL"
+	EnvDBMaxConns            = "STREAMBATCH_DB_MAX_CONNS"
+	EnvTemporalAddress       = "TEMPORAL_ADDRESS"
+	EnvTemporalNamespace     = "TEMPORAL_NAMESPACE"
+	EnvTemporalTLS           = "TEMPORAL_TLS"
+	EnvTemporalTLSCAFile     = "TEMPORAL_TLS_CA_FILE"
+	EnvTemporalTLSCertFile   = "TEMPORAL_TLS_CERT_FILE"
+	EnvTemporalTLSKeyFile    = "TEMPORAL_TLS_KEY_FILE"
+	EnvTemporalTLSServerName = "TEMPORAL_TLS_SERVER_NAME"
+	EnvTemporalAPIKey        = "TEMPORAL_API_KEY"
+	EnvTaskQueue             = "STREAMBATCH_TASK_QUEUE"
+	EnvS3Endpoint            = "S3_ENDPOINT"
+	EnvS3Bucket              = "S3_BUCKET"
+	EnvS3PublicEndpoint      = "S3_PUBLIC_ENDPOINT"
+	EnvS3Region              = "AWS_REGION"
+	EnvS3AccessKeyID         = "AWS_ACCESS_KEY_ID"
+	EnvS3SecretAccessKey     = "AWS_SECRET_ACCESS_KEY"
+	EnvHTTPAddr              = "STREAMBATCH_HTTP_ADDR"
+	EnvJWTSecret             = "STREAMBATCH_JWT_SECRET"
+	EnvMaxItems              = "STREAMING_BATCH_MAX_ITEMS"
+	EnvItemMaxBytes          = "STREAMING_BATCH_ITEM_MAXIMUM_SIZE"
+	EnvOffloadThreshold      = "BATCH_PAYLOAD_OFFLOAD_THRESHOLD"
+	EnvIngestConcurrency     = "STREAMING_BATCH_INGEST_CONCURRENCY"
+	EnvSealTimeout           = "BATCH_SEAL_TIMEOUT"
+	EnvSealWait              = "STREAMBATCH_SEAL_WAIT"
+	EnvChunkItems            = "STREAMBATCH_CHUNK_ITEMS"
+	EnvChunkBytes            = "STREAMBATCH_CHUNK_BYTES"
+	EnvChunkInlineBytes      = "STREAMBATCH_CHUNK_INLINE_BYTES"
+	EnvChunksInFlight        = "STREAMBATCH_CHUNKS_IN_FLIGHT"
+	EnvUploadsInFlight       = "STREAMBATCH_UPLOADS_IN_FLIGHT"
+	EnvUploadBytesInFlight   = "STREAMBATCH_UPLOAD_BYTES_IN_FLIGHT"
+	EnvWorkflowWindow        = "STREAMBATCH_WORKFLOW_WINDOW"
+	EnvRunConcurrency        = "STREAMBATCH_RUN_CONCURRENCY"
+	EnvRunMaxAttempts        = "STREAMBATCH_RUN_MAX_ATTEMPTS"
+	EnvRunMaxDuration        = "STREAMBATCH_RUN_MAX_DURATION"
+	EnvIngestMemory          = "STREAMBATCH_INGEST_MEMORY"
+	EnvMemoryLimit           = "STREAMBATCH_MEMORY_LIMIT"
+	EnvLogLevel              = "STREAMBATCH_LOG_LEVEL"
+	EnvDebugAddr             = "STREAMBATCH_DEBUG_ADDR"
+	EnvMetricsAddr           = "STREAMBATCH_METRICS_ADDR"
+	EnvCreateRate            = "STREAMBATCH_CREATE_RATE"
+	EnvCreateBurst           = "STREAMBATCH_CREATE_BURST"
+	EnvBodyIdleTimeout       = "STREAMBATCH_BODY_IDLE_TIMEOUT"
 )
 
 // FromEnv returns Default overridden by the environment, read through
@@ -107,6 +113,18 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(EnvTemporalAddress, &c.TemporalAddress)
 	str(EnvTemporalNamespace, &c.TemporalNamespace)
 	str(EnvTaskQueue, &c.TaskQueue)
+	str(EnvTemporalTLSCAFile, &c.TemporalTLSCAFile)
+	str(EnvTemporalTLSCertFile, &c.TemporalTLSCertFile)
+	str(EnvTemporalTLSKeyFile, &c.TemporalTLSKeyFile)
+	str(EnvTemporalTLSServerName, &c.TemporalTLSServerName)
+	c.TemporalAPIKey = strings.TrimSpace(getenv(EnvTemporalAPIKey))
+	if v := strings.TrimSpace(getenv(EnvTemporalTLS)); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want true or false, got %q", EnvTemporalTLS, v))
+		}
+		c.TemporalTLS = b
+	}
 	str(EnvS3Endpoint, &c.S3Endpoint)
 	str(EnvS3Bucket, &c.S3Bucket)
 	str(EnvS3PublicEndpoint, &c.S3PublicEndpoint)

@@ -49,10 +49,47 @@ func New(c client.Client, acts *activities.Activities, opts Options) worker.Work
 	return w
 }
 
+// ErrNoNamespace reports that the Temporal namespace does not exist.
+var ErrNoNamespace = errors.New("the Temporal namespace does not exist")
+
+// errNotVisible reports search attributes registered but not yet listed.
+var errNotVisible = errors.New("search attributes registered but not yet visible")
+
 // EnsureSearchAttributes registers BatchId, BatchState and BatchEnv
-// (Keyword) in the namespace when they are missing. It is idempotent and
-// safe to call from every process at start-up.
-func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string, log *slog.Logger) error {
+// (Keyword) in the namespace when they are missing, and returns once the
+// namespace lists all three (on a server with SQL visibility they become
+// usable a moment after registration; starting a workflow with them before
+// fails). While the namespace does not exist yet or the server is
+// unavailable it retries, for up to wait. It is idempotent and safe to call
+// from every process at start-up.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string, wait time.Duration, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	backoff := 200 * time.Millisecond
+	for {
+		err := ensureOnce(ctx, c, namespace, log)
+		if err == nil {
+			return nil
+		}
+		var nsNotFound *serviceerror.NamespaceNotFound
+		var notFound *serviceerror.NotFound
+		var unavailable *serviceerror.Unavailable
+		if !errors.Is(err, errNotVisible) && !errors.As(err, &nsNotFound) && !errors.As(err, &notFound) && !errors.As(err, &unavailable) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			if errors.As(err, &nsNotFound) || errors.As(err, &notFound) {
+				return fmt.Errorf("worker: %w: %q (create it: temporal operator namespace create --namespace %s): %w", ErrNoNamespace, namespace, namespace, err)
+			}
+			return fmt.Errorf("worker: search attributes of %q after %s: %w", namespace, wait, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func ensureOnce(ctx context.Context, c client.Client, namespace string, log *slog.Logger) error {
 	op := c.OperatorService()
 	have, err := op.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 	if err != nil {
@@ -73,5 +110,5 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("worker: add search attributes: %w", err)
 	}
 	log.Info("registered search attributes", "namespace", namespace, "count", len(missing))
-	return nil
+	return errNotVisible // list again until they show
 }

@@ -96,18 +96,29 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 		a.Blob = b
 	}
 	if need&config.NeedTemporal != 0 {
-		c, err := client.DialContext(ctx, client.Options{
+		opts := client.Options{
 			HostPort:       cfg.TemporalAddress,
 			Namespace:      cfg.TemporalNamespace,
 			Logger:         log.NewStructuredLogger(logger.With("component", "temporal")),
 			MetricsHandler: a.Metrics.TemporalHandler(),
-		})
+		}
+		if err := temporalOptions(cfg, &opts); err != nil {
+			a.Close()
+			return nil, err
+		}
+		c, err := client.DialContext(ctx, opts)
 		if err != nil {
 			a.Close()
 			return nil, fmt.Errorf("temporal: connect to %s (%s): %w", cfg.TemporalAddress, config.EnvTemporalAddress, err)
 		}
 		a.Temporal = c
-		if err := worker.EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace, logger); err != nil {
+		if err := worker.EnsureSearchAttributes(ctx, c, cfg.TemporalNamespace, time.Minute, logger); err != nil {
+			if errors.Is(err, worker.ErrNoNamespace) {
+				a.Close()
+				return nil, err
+			}
+			// Permission denied (Temporal Cloud registers them with tcld)
+			// or a server that lacks the operator API: say what to do.
 			logger.Warn("search attributes not registered; register BatchId, BatchState, BatchEnv (Keyword) yourself", "error", err)
 		}
 	}

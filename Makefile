@@ -7,9 +7,14 @@ export GOTOOLCHAIN := local
 TEMPORAL   := github.com/temporalio/cli/cmd/temporal@v1.5.1
 VERSITYGW  := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 UI_SERVER  := github.com/temporalio/ui-server/v2/cmd/server@v2.55.0
+TEMPORAL_SERVER := go.temporal.io/server/cmd/server@v1.29.1
+TEMPORAL_SQL    := go.temporal.io/server/cmd/tools/sql@v1.29.1
 TOOLS_DIR ?= $(HOME)/.cache/streambatch/tools
 export STREAMBATCH_TOOLS_DIR := $(TOOLS_DIR)
-TOOL_BINS := $(TOOLS_DIR)/temporal-v1.5.1 $(TOOLS_DIR)/versitygw-v1.8.0 $(TOOLS_DIR)/temporal-ui-server-v2.55.0
+# DEV_TOOLS run the local stack; the tests also need the real Temporal
+# server and its schema tool (the production-topology suite).
+DEV_TOOLS := $(TOOLS_DIR)/temporal-v1.5.1 $(TOOLS_DIR)/versitygw-v1.8.0 $(TOOLS_DIR)/temporal-ui-server-v2.55.0
+TOOL_BINS := $(DEV_TOOLS) $(TOOLS_DIR)/temporal-server-v1.29.1 $(TOOLS_DIR)/temporal-sql-tool-v1.29.1
 
 # install-tool PACKAGE@VERSION NAME: go install into a scratch GOBIN, then
 # move the binary to its versioned name.
@@ -25,7 +30,7 @@ endef
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-tools: $(TOOL_BINS) ## install the pinned Temporal CLI, Temporal UI server and versitygw (cached)
+tools: $(TOOL_BINS) ## install the pinned Temporal CLI, UI server, server + SQL tool and versitygw (cached)
 
 $(TOOLS_DIR)/temporal-v1.5.1:
 	$(call install-tool,$(TEMPORAL),temporal)
@@ -36,7 +41,13 @@ $(TOOLS_DIR)/versitygw-v1.8.0:
 $(TOOLS_DIR)/temporal-ui-server-v2.55.0:
 	$(call install-tool,$(UI_SERVER),server)
 
-dev: tools ## install what the local stack needs, then run it (streambatch dev)
+$(TOOLS_DIR)/temporal-server-v1.29.1:
+	$(call install-tool,$(TEMPORAL_SERVER),server)
+
+$(TOOLS_DIR)/temporal-sql-tool-v1.29.1:
+	$(call install-tool,$(TEMPORAL_SQL),sql)
+
+dev: $(DEV_TOOLS) ## install what the local stack needs, then run it (streambatch dev)
 	go run ./cmd/streambatch dev $(DEV_FLAGS)
 
 build: ## build ./bin/streambatch

@@ -45,6 +45,10 @@ func buildTaskWorker(t *testing.T, s *stack) string {
 func TestFaultWorkersKilledMidExecution(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
+	testWorkersKilledMidExecution(t, s)
+}
+
+func testWorkersKilledMidExecution(t *testing.T, s *stack) {
 	k := newFaultKit(t, s)
 	env, key := s.newKey(t)
 	cfg := s.config("fault-exec-" + batch.NewStreamID())

@@ -451,21 +451,33 @@ var lbItemsPath = regexp.MustCompile(`^/api/v3/batches/([^/]+)/items$`)
 
 func newBalancer(t *testing.T, upstreams ...string) *balancer {
 	t.Helper()
+	b, err := startBalancer(upstreams...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.close)
+	return b
+}
+
+// startBalancer starts a round-robin balancer over the upstream base URLs;
+// close stops it.
+func startBalancer(upstreams ...string) (*balancer, error) {
 	b := &balancer{down: make([]bool, len(upstreams)), served: make([]int, len(upstreams)),
 		transport: http.DefaultTransport.(*http.Transport).Clone()}
 	for _, u := range upstreams {
 		pu, err := url.Parse(u)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		b.upstreams = append(b.upstreams, pu)
 	}
 	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
-	t.Cleanup(func() {
-		b.srv.Close()
-		b.transport.CloseIdleConnections()
-	})
-	return b
+	return b, nil
+}
+
+func (b *balancer) close() {
+	b.srv.Close()
+	b.transport.CloseIdleConnections()
 }
 
 func (b *balancer) pick(path string) int {

@@ -447,6 +447,10 @@ func TestFaultTemporalRestart(t *testing.T) {
 func TestFaultReplicaAndWorkerKilled(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
+	testReplicaAndWorkerKilled(t, s)
+}
+
+func testReplicaAndWorkerKilled(t *testing.T, s *stack) {
 	k := newFaultKit(t, s)
 	env, key := s.newKey(t)
 	cfg := s.config("fault-replicas-" + batch.NewStreamID())

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"go.temporal.io/sdk/testsuite"
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streambatch/streambatch/batch"
@@ -29,12 +28,20 @@ type stack struct {
 	dbURL    string
 	s3       *testenv.S3
 	bucket   string
-	temporal *testsuite.DevServer
+	temporal temporalServer
 	cfg      config.Config
 	app      *app.App
 	api      *httptest.Server
-	worker   sdkworker.Worker
-	bin      string // the streambatch binary, for process-level tests
+	worker   sdkworker.Worker // nil in the cluster, whose workers are processes
+	bin      string           // the streambatch binary, for process-level tests
+	cluster  bool             // the production topology (cluster_test.go)
+}
+
+// temporalServer is the dev server (testsuite.DevServer) or a real one
+// (testenv.TemporalServer).
+type temporalServer interface {
+	FrontendHostPort() string
+	Stop() error
 }
 
 var st *stack
@@ -53,6 +60,7 @@ func TestMain(m *testing.M) {
 	}
 	st = s
 	code := m.Run()
+	stopCluster()
 	cleanup()
 	os.Exit(code)
 }
@@ -89,10 +97,12 @@ func startStack() (*stack, func(), error) {
 	}
 	cleanups = append(cleanups, s.s3.Stop)
 
-	if s.temporal, err = testenv.StartTemporal(ctx, dir, ""); err != nil {
+	dev, err := testenv.StartTemporal(ctx, dir, "")
+	if err != nil {
 		return nil, cleanup, err
 	}
-	cleanups = append(cleanups, func() { _ = s.temporal.Stop() })
+	s.temporal = dev
+	cleanups = append(cleanups, func() { _ = dev.Stop() })
 
 	s.bin = filepath.Join(dir, "streambatch")
 	build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "../cmd/streambatch")

@@ -22,6 +22,10 @@ var (
 	TemporalCLI = Tool{"temporal", "github.com/temporalio/cli/cmd/temporal", "v1.5.1"}
 	VersityGW   = Tool{"versitygw", "github.com/versity/versitygw/cmd/versitygw", "v1.8.0"}
 	UIServer    = Tool{"temporal-ui-server", "github.com/temporalio/ui-server/v2/cmd/server", "v2.55.0"}
+	// TemporalServer and TemporalSQLTool are the real server behind the
+	// pinned CLI and its schema tool, for the production-topology tests.
+	TemporalServer  = Tool{"temporal-server", "go.temporal.io/server/cmd/server", "v1.29.1"}
+	TemporalSQLTool = Tool{"temporal-sql-tool", "go.temporal.io/server/cmd/tools/sql", "v1.29.1"}
 )
 
 // ToolsDir is where `make tools` installs: STREAMBATCH_TOOLS_DIR, else

@@ -1,8 +1,9 @@
 // Package testenv starts the real components integration tests run
 // against: a fresh PostgreSQL database on the server named by
 // STREAMBATCH_TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
-// a versitygw S3 server and a Temporal CLI dev server as child processes on
-// free loopback ports. The pinned binaries are found as package proc says;
+// a versitygw S3 server, and a Temporal CLI dev server or the real Temporal
+// server on PostgreSQL (StartTemporalServer), as child processes on free
+// loopback ports. The pinned binaries are found as package proc says;
 // `make tools` installs them.
 //
 // Nothing here is a fake: it exists so tests exercise the real thing.

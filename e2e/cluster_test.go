@@ -1,0 +1,163 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/internal/proc"
+	"github.com/streambatch/streambatch/internal/testenv"
+)
+
+// The production topology: a real Temporal server (go.temporal.io/server,
+// the version behind the pinned CLI) persisting in PostgreSQL with SQL
+// visibility, its schema applied with temporal-sql-tool; streambatch in
+// its own database and bucket, as two `streambatch serve` replicas behind
+// a round-robin balancer and two `streambatch worker` processes. Started
+// on first use by the TestCluster* tests, which run the core ingest test,
+// a replica and a worker killed mid-stream, and run execution with both
+// workers killed, on it; the rest of the suite keeps the dev server.
+var (
+	clusterOnce sync.Once
+	clusterSt   *stack
+	clusterErr  error
+	clusterStop func()
+)
+
+// requireCluster returns the production-topology stack, starting it the
+// first time.
+func requireCluster(t *testing.T) *stack {
+	t.Helper()
+	s := requireStack(t)
+	clusterOnce.Do(func() {
+		start := time.Now()
+		clusterSt, clusterStop, clusterErr = s.startCluster()
+		if clusterErr == nil {
+			t.Logf("production topology up in %s (real Temporal server on PostgreSQL, 2 API replicas, 2 workers)", time.Since(start).Round(time.Millisecond))
+		}
+	})
+	if clusterErr != nil {
+		t.Fatalf("production topology: %v", clusterErr)
+	}
+	return clusterSt
+}
+
+// stopCluster stops the production topology if a test started it.
+func stopCluster() {
+	if clusterStop != nil {
+		clusterStop()
+	}
+}
+
+func (s *stack) startCluster() (_ *stack, _ func(), err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stops []func()
+	stop := func() {
+		for k := len(stops) - 1; k >= 0; k-- {
+			stops[k]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	c := *s
+	c.dir = filepath.Join(s.dir, "cluster")
+	c.bucket = "streambatch-cluster"
+	c.cluster = true
+	c.worker = nil
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	srv, err := testenv.StartTemporalServer(ctx, filepath.Join(c.dir, "temporal"), testenv.TemporalServerOptions{})
+	if err != nil {
+		return nil, nil, err
+	}
+	stops = append(stops, func() { _ = srv.Stop() })
+	c.temporal = srv
+	url, drop, err := testenv.CreateDatabase(ctx, "e2ecluster")
+	if err != nil {
+		return nil, nil, err
+	}
+	stops = append(stops, drop)
+	c.dbURL = url
+	c.cfg = c.config("e2e-cluster")
+
+	// The test's own connections. Opening them registers the search
+	// attributes and waits until the namespace lists them, as every
+	// streambatch process does at start-up.
+	a, err := app.Open(ctx, c.cfg, config.NeedDatabase|config.NeedS3|config.NeedTemporal|config.NeedJWT, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return nil, nil, err
+	}
+	stops = append(stops, a.Close)
+	c.app = a
+	if err := a.Blob.EnsureBucket(ctx); err != nil {
+		return nil, nil, err
+	}
+
+	env := c.env(c.cfg)
+	for k := range 2 {
+		p, err := proc.StartProcess(filepath.Join(c.dir, fmt.Sprintf("worker%d.log", k+1)), env, c.bin, "worker")
+		if err != nil {
+			return nil, nil, err
+		}
+		stops = append(stops, p.Kill)
+	}
+	var bases []string
+	for k := range 2 {
+		addr, err := proc.FreeAddr()
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := proc.StartProcess(filepath.Join(c.dir, fmt.Sprintf("serve%d.log", k+1)), append(slices.Clone(env), config.EnvHTTPAddr+"="+addr), c.bin, "serve")
+		if err != nil {
+			return nil, nil, err
+		}
+		stops = append(stops, p.Kill)
+		if err := waitHTTP("http://"+addr+"/readyz", time.Minute); err != nil {
+			return nil, nil, fmt.Errorf("serve%d not ready (log %s): %w", k+1, p.Log, err)
+		}
+		bases = append(bases, "http://"+addr)
+	}
+	lb, err := startBalancer(bases...)
+	if err != nil {
+		return nil, nil, err
+	}
+	stops = append(stops, lb.close)
+	c.api = lb.srv
+	return &c, stop, nil
+}
+
+// The core ingest test through the balancer on the production topology.
+func TestClusterMixedBatchSealsWithExactRuns(t *testing.T) {
+	s := requireCluster(t)
+	t.Parallel()
+	testMixedBatch(t, s)
+}
+
+// A replica and a worker SIGKILLed mid-stream on the production topology.
+func TestClusterReplicaAndWorkerKilled(t *testing.T) {
+	s := requireCluster(t)
+	t.Parallel()
+	testReplicaAndWorkerKilled(t, s)
+}
+
+// Runs execute on a task worker while it and the streambatch worker are
+// SIGKILLed, on the production topology.
+func TestClusterWorkersKilledMidExecution(t *testing.T) {
+	s := requireCluster(t)
+	t.Parallel()
+	testWorkersKilledMidExecution(t, s)
+}

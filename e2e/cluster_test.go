@@ -1,10 +1,12 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
+	sdkclient "go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
 	"github.com/streambatch/streambatch/internal/proc"
@@ -80,7 +87,7 @@ func (s *stack) startCluster() (_ *stack, _ func(), err error) {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, nil, err
 	}
-	srv, err := testenv.StartTemporalServer(ctx, filepath.Join(c.dir, "temporal"), testenv.TemporalServerOptions{})
+	srv, err := testenv.StartTemporalServer(ctx, filepath.Join(c.dir, "temporal"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -160,4 +167,43 @@ func TestClusterWorkersKilledMidExecution(t *testing.T) {
 	s := requireCluster(t)
 	t.Parallel()
 	testWorkersKilledMidExecution(t, s)
+}
+
+// A namespace created a moment ago: `streambatch serve` and `worker`
+// wait for it, register the search attributes and become ready only once
+// the server accepts them, so the very first batch, created the moment
+// the API is ready, is accepted and seals (the real server with SQL
+// visibility answered its start "no mapping defined for search attribute
+// BatchEnv", a 500, for a moment after registration).
+func TestClusterFreshNamespaceServesAtOnce(t *testing.T) {
+	s := requireCluster(t)
+	t.Parallel()
+	ns := "fresh-" + batch.NewStreamID()
+	nc, err := sdkclient.NewNamespaceClient(sdkclient.Options{HostPort: s.temporal.FrontendHostPort()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := nc.Register(context.Background(), &workflowservice.RegisterNamespaceRequest{Namespace: ns, WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	k := newFaultKit(t, s)
+	_, key := s.newKey(t)
+	cfg := s.config("fresh-" + batch.NewStreamID())
+	env := append(s.env(cfg), config.EnvTemporalNamespace+"="+ns)
+	k.worker(t, "worker", env)
+	addr, err := proc.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.serve(t, "serve", env, addr)
+	base := "http://" + addr
+	id := rawCreate(t, base, key, 10)
+	var body bytes.Buffer
+	for i := range 10 {
+		fmt.Fprintf(&body, `{"index":%d,"task":"t","payload":{"i":%d}}`+"\n", i, i)
+	}
+	if code, res, raw := rawStream(t, base, key, id, body.Bytes()); code != http.StatusOK || !res.Sealed || res.ItemsAccepted != 10 {
+		t.Fatalf("stream: %d %s", code, raw)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -57,9 +58,9 @@ var errNotVisible = errors.New("search attributes registered but not yet visible
 
 // EnsureSearchAttributes registers BatchId, BatchState and BatchEnv
 // (Keyword) in the namespace when they are missing, and returns once the
-// namespace lists all three (on a server with SQL visibility they become
-// usable a moment after registration; starting a workflow with them before
-// fails). While the namespace does not exist yet or the server is
+// namespace lists all three and accepts them in a query (on a server with
+// SQL visibility they become usable a moment after registration; starting
+// a workflow with them before fails). While the namespace does not exist yet or the server is
 // unavailable it retries, for up to wait. It is idempotent and safe to call
 // from every process at start-up.
 func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string, wait time.Duration, log *slog.Logger) error {
@@ -102,7 +103,7 @@ func ensureOnce(ctx context.Context, c client.Client, namespace string, log *slo
 		}
 	}
 	if len(missing) == 0 {
-		return nil
+		return usable(ctx, c, namespace)
 	}
 	_, err = op.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: namespace, SearchAttributes: missing})
 	var exists *serviceerror.AlreadyExists
@@ -111,4 +112,25 @@ func ensureOnce(ctx context.Context, c client.Client, namespace string, log *slo
 	}
 	log.Info("registered search attributes", "namespace", namespace, "count", len(missing))
 	return errNotVisible // list again until they show
+}
+
+// probeQuery uses every search attribute streambatch sets.
+const probeQuery = "BatchId = '' AND BatchState = '' AND BatchEnv = ''"
+
+// usable checks that the namespace accepts the attributes, with a count
+// query that uses them all: a server with SQL visibility lists new
+// attributes at once but maps them (and accepts workflow starts that set
+// them) only once its namespace cache has refreshed. A server that denies
+// the query (permissions) is not probed further.
+func usable(ctx context.Context, c client.Client, namespace string) error {
+	_, err := c.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: namespace, Query: probeQuery})
+	var invalid *serviceerror.InvalidArgument
+	var unavailable *serviceerror.Unavailable
+	switch {
+	case errors.As(err, &invalid):
+		return fmt.Errorf("%w: %s", errNotVisible, invalid.Message)
+	case errors.As(err, &unavailable):
+		return err
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -16,6 +17,12 @@ import (
 // ErrClosed reports that a batch's workflow has already finished (the batch
 // is sealed or aborted), so it takes no more chunks.
 var ErrClosed = errors.New("batch workflow has finished")
+
+// ErrSearchAttributesNotReady reports a server that has the search
+// attributes registered but does not accept them yet: a new server with SQL
+// visibility answers so for a moment after registration (until its
+// namespace cache refreshes). It passes; callers retry.
+var ErrSearchAttributesNotReady = errors.New("the Temporal namespace does not accept streambatch's search attributes yet")
 
 // Client is the API side's handle on batch workflows.
 type Client struct {
@@ -112,5 +119,23 @@ func (c *Client) wrap(op, batchID string, err error) error {
 	if errors.As(err, &started) {
 		return fmt.Errorf("workflows: %s %s: %w", op, batchID, ErrClosed)
 	}
-	return fmt.Errorf("workflows: %s %s: %w", op, batchID, err)
+	return fmt.Errorf("workflows: %s %s: %w", op, batchID, notReady(err))
+}
+
+// notReady marks a start refused for unmapped search attributes with
+// ErrSearchAttributesNotReady.
+func notReady(err error) error {
+	if searchAttributesNotReady(err) {
+		return fmt.Errorf("%w: %w", ErrSearchAttributesNotReady, err)
+	}
+	return err
+}
+
+// searchAttributesNotReady recognises the server's answer to a start with
+// search attributes it has not mapped yet ("Namespace default has no
+// mapping defined for search attribute BatchEnv"). The server offers no
+// error detail for it; the message is the only sign.
+func searchAttributesNotReady(err error) bool {
+	var invalid *serviceerror.InvalidArgument
+	return errors.As(err, &invalid) && strings.Contains(invalid.Message, "no mapping defined for search attribute")
 }

@@ -47,7 +47,7 @@ func (r *RunsClient) start(batchID, env string) (client.StartWorkflowOptions, Ru
 func (r *RunsClient) Notify(ctx context.Context, batchID, env string, hint RunsHint) error {
 	opts, in := r.start(batchID, env)
 	if _, err := r.c.SignalWithStartWorkflow(ctx, opts.ID, SignalRunsReady, hint, opts, RunsWorkflowName, in); err != nil {
-		return fmt.Errorf("workflows: notify runs of %s: %w", batchID, err)
+		return fmt.Errorf("workflows: notify runs of %s: %w", batchID, notReady(err))
 	}
 	return nil
 }
@@ -57,7 +57,7 @@ func (r *RunsClient) Notify(ctx context.Context, batchID, env string, hint RunsH
 func (r *RunsClient) Abort(ctx context.Context, batchID, env, reason string) error {
 	opts, in := r.start(batchID, env)
 	if _, err := r.c.SignalWithStartWorkflow(ctx, opts.ID, SignalAbort, reason, opts, RunsWorkflowName, in); err != nil {
-		return fmt.Errorf("workflows: abort runs of %s: %w", batchID, err)
+		return fmt.Errorf("workflows: abort runs of %s: %w", batchID, notReady(err))
 	}
 	return nil
 }

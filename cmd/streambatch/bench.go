@@ -32,8 +32,19 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 	systems := fs.String("systems", strings.Join(bench.AllSystems, ","), "systems to run")
 	jsonOut := fs.String("json", "", "write one JSON object per line per (scenario, latency, system) to this file (- for stdout)")
 	keep := fs.String("data-dir", "", "keep the stack's data here (default: a temporary folder, removed after)")
+	temporal := fs.String("temporal", "dev", "Temporal: dev (the CLI dev server, in memory) or server (the real server on PostgreSQL, SQL visibility)")
+	workers := fs.Int("workers", 1, "streambatch worker processes")
+	replicas := fs.Int("replicas", 1, "streambatch serve processes; batches are spread over them round-robin")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *temporal != "dev" && *temporal != "server" {
+		fmt.Fprintf(stderr, "bad --temporal %q: want dev or server\n", *temporal)
+		return errUsage
+	}
+	if *workers < 1 || *workers > 16 || *replicas < 1 || *replicas > 16 {
+		fmt.Fprintln(stderr, "--workers and --replicas must be between 1 and 16")
+		return errUsage
 	}
 	opts := bench.Options{Table: stdout}
 	execution, small := false, false
@@ -106,15 +117,20 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	fmt.Fprintln(stderr, "starting the benchmark stack…")
-	st, err := bench.StartStack(ctx, dir, bin, base, logger)
+	st, err := bench.StartStack(ctx, dir, bin, base, bench.StackOptions{TemporalServer: *temporal == "server", Workers: *workers, Replicas: *replicas}, logger)
 	if err != nil {
 		return err
 	}
 	defer st.Stop()
-	c, err := client.New(st.APIURL, st.APIKey, client.WithRetry(client.RetryPolicy{MaxAttempts: 10}))
-	if err != nil {
-		return err
+	var replicaClients []*client.Client
+	for _, u := range st.APIURLs {
+		c, err := client.New(u, st.APIKey, client.WithRetry(client.RetryPolicy{MaxAttempts: 10}))
+		if err != nil {
+			return err
+		}
+		replicaClients = append(replicaClients, c)
 	}
+	c := replicaClients[0]
 	tc, err := dialTemporal(ctx, st.Config.TemporalAddress)
 	if err != nil {
 		return err
@@ -129,8 +145,14 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 	if err := baselines.Prepare(ctx); err != nil {
 		return err
 	}
-	sb := &bench.Streambatch{Client: c, Temporal: tc, Namespace: st.Config.TemporalNamespace, APIPid: st.API.Pid(), WorkerPid: st.Worker.Pid()}
-	opts.CPU = map[string]int{"api": st.API.Pid(), "worker": st.Worker.Pid(), "bench": os.Getpid()}
+	sb := &bench.Streambatch{Client: c, Replicas: replicaClients, Temporal: tc, Namespace: st.Config.TemporalNamespace, APIPid: st.API.Pid(), WorkerPid: st.Worker.Pid()}
+	opts.CPU = map[string]int{"bench": os.Getpid()}
+	for k, p := range st.APIs {
+		opts.CPU[numbered("api", k)] = p.Pid()
+	}
+	for k, p := range st.Workers {
+		opts.CPU[numbered("worker", k)] = p.Pid()
+	}
 	for name, pid := range st.Services.Pids() {
 		opts.CPU[name] = pid
 	}
@@ -181,6 +203,14 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		}
 	}
 	return nil
+}
+
+// numbered names the k-th process of a kind: api, api2, api3, …
+func numbered(kind string, k int) string {
+	if k == 0 {
+		return kind
+	}
+	return fmt.Sprintf("%s%d", kind, k+1)
 }
 
 func scenarioNames() string {

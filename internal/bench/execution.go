@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -206,7 +207,7 @@ func printExecTable(w io.Writer, rows []ExecResult) {
 	}
 	fmt.Fprintf(w, "\nscenario E: %d no-op runs executed to COMPLETED\n", rows[0].Runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\tseconds\truns/s\t× anchor\thistory events\tevents/run\tworkflow runs\tCPU s (temporal, worker, api, postgres, bench)\t")
+	fmt.Fprintln(tw, "system\tseconds\truns/s\t× anchor\thistory events\tevents/run\tworkflow runs\tCPU s (temporal, workers, apis, postgres, bench)\t")
 	var anchor float64
 	for _, r := range rows {
 		if r.System == "anchor" {
@@ -220,9 +221,21 @@ func printExecTable(w io.Writer, rows []ExecResult) {
 		}
 		c := r.CPUSeconds
 		fmt.Fprintf(tw, "%s\t%.2f\t%.0f\t%.2f\t%d\t%.1f\t%d\t%.1f, %.1f, %.1f, %.1f, %.1f\t\n", r.System, r.Seconds, r.RunsPerS, ratio,
-			r.HistoryEvents, r.EventsPerRun, r.WorkflowRuns, c["temporal"], c["worker"], c["api"], c["postgres"], c["bench"])
+			r.HistoryEvents, r.EventsPerRun, r.WorkflowRuns, c["temporal"], sumKind(c, "worker"), sumKind(c, "api"), c["postgres"], c["bench"])
 	}
 	tw.Flush()
+}
+
+// sumKind adds up the CPU seconds of every process of a kind (worker,
+// worker2, …).
+func sumKind(cpu map[string]float64, kind string) float64 {
+	total := 0.0
+	for name, v := range cpu {
+		if strings.HasPrefix(name, kind) {
+			total += v
+		}
+	}
+	return total
 }
 
 func activityName(name string) activity.RegisterOptions { return activity.RegisterOptions{Name: name} }

@@ -26,27 +26,45 @@ type Stack struct {
 	Services *devstack.Stack
 	Proxy    *LatencyProxy
 	Config   config.Config // as given to serve and worker
-	APIURL   string
+	APIURL   string        // the first replica's
 	APIKey   string
-	API      *proc.Process
-	Worker   *proc.Process
-	Store    *store.Store
-	Objects  *blob.Store // through the proxy
+	API      *proc.Process // the first replica
+	Worker   *proc.Process // the first worker
+	// APIURLs, APIs and Workers list every replica and worker
+	// (StackOptions).
+	APIURLs []string
+	APIs    []*proc.Process
+	Workers []*proc.Process
+	Store   *store.Store
+	Objects *blob.Store // through the proxy
 
 	bin string   // the streambatch binary
 	env []string // the environment of serve and worker
 }
 
+// StackOptions shape the stack: the scale-out runs use the real Temporal
+// server and several workers and API replicas.
+type StackOptions struct {
+	// TemporalServer runs the real Temporal server on PostgreSQL instead
+	// of the in-memory dev server.
+	TemporalServer bool
+	// Workers and Replicas count `streambatch worker` and `streambatch
+	// serve` processes (default 1 each).
+	Workers, Replicas int
+}
+
 // StartStack brings the stack up with data under dir. bin is the
 // streambatch binary; base holds the settings to pass on (tuning knobs).
-func StartStack(ctx context.Context, dir, bin string, base config.Config, log *slog.Logger) (s *Stack, err error) {
+func StartStack(ctx context.Context, dir, bin string, base config.Config, opts StackOptions, log *slog.Logger) (s *Stack, err error) {
 	s = &Stack{}
 	defer func() {
 		if err != nil {
 			s.Stop()
 		}
 	}()
-	if s.Services, err = devstack.Start(ctx, devstack.Options{DataDir: dir, DatabaseURL: base.DatabaseURL, Log: log, TemporalInMemory: true}); err != nil {
+	opts.Workers, opts.Replicas = max(opts.Workers, 1), max(opts.Replicas, 1)
+	if s.Services, err = devstack.Start(ctx, devstack.Options{DataDir: dir, DatabaseURL: base.DatabaseURL, Log: log,
+		TemporalInMemory: !opts.TemporalServer, TemporalServer: opts.TemporalServer}); err != nil {
 		return s, err
 	}
 	if s.Proxy, err = NewLatencyProxy(s.Services.S3Endpoint); err != nil {
@@ -81,23 +99,41 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, log *s
 	env := append(os.Environ(), envOf(cfg)...)
 	s.bin, s.env = bin, env
 	// With STREAMBATCH_BENCH_PPROF set, serve and worker expose profiles on
-	// 127.0.0.1:6061 and :6062.
+	// 127.0.0.1:6061 and :6062 (further replicas and workers: +2 each).
 	debug := func(port string) []string {
 		if os.Getenv("STREAMBATCH_BENCH_PPROF") == "" {
 			return nil
 		}
 		return []string{config.EnvDebugAddr + "=127.0.0.1:" + port}
 	}
-	if s.Worker, err = proc.StartProcess(filepath.Join(s.Services.LogDir, "bench-worker.log"), append(env, debug("6062")...), bin, "worker"); err != nil {
-		return s, err
+	for k := range opts.Workers {
+		p, err := proc.StartProcess(filepath.Join(s.Services.LogDir, fmt.Sprintf("bench-worker%d.log", k+1)), append(env, debug(fmt.Sprint(6062+2*k))...), bin, "worker")
+		if err != nil {
+			return s, err
+		}
+		s.Workers = append(s.Workers, p)
 	}
-	if s.API, err = proc.StartProcess(filepath.Join(s.Services.LogDir, "bench-serve.log"), append(env, debug("6061")...), bin, "serve"); err != nil {
-		return s, err
+	s.Worker = s.Workers[0]
+	for k := range opts.Replicas {
+		addr := cfg.HTTPAddr
+		if k > 0 {
+			if addr, err = proc.FreeAddr(); err != nil {
+				return s, err
+			}
+		}
+		p, err := proc.StartProcess(filepath.Join(s.Services.LogDir, fmt.Sprintf("bench-serve%d.log", k+1)),
+			append(append(slices.Clone(env), debug(fmt.Sprint(6061+2*k))...), config.EnvHTTPAddr+"="+addr), bin, "serve")
+		if err != nil {
+			return s, err
+		}
+		s.APIs = append(s.APIs, p)
+		url := "http://" + addr
+		if err = waitReady(ctx, url+"/readyz", p); err != nil {
+			return s, err
+		}
+		s.APIURLs = append(s.APIURLs, url)
 	}
-	s.APIURL = "http://" + cfg.HTTPAddr
-	if err = waitReady(ctx, s.APIURL+"/readyz", s.API); err != nil {
-		return s, err
-	}
+	s.API, s.APIURL = s.APIs[0], s.APIURLs[0]
 	e, err := s.Store.EnsureEnvironment(ctx, "bench")
 	if err != nil {
 		return s, err
@@ -182,11 +218,8 @@ func waitReady(ctx context.Context, url string, p *proc.Process) error {
 
 // Stop stops everything the stack started.
 func (s *Stack) Stop() {
-	if s.API != nil {
-		s.API.Stop(10 * time.Second)
-	}
-	if s.Worker != nil {
-		s.Worker.Stop(10 * time.Second)
+	for _, p := range slices.Concat(s.APIs, s.Workers) {
+		p.Stop(10 * time.Second)
 	}
 	if s.Store != nil {
 		s.Store.Close()

@@ -14,7 +14,10 @@ import (
 
 // Streambatch runs scenarios through a streambatch API with the Go client.
 type Streambatch struct {
-	Client    *client.Client
+	Client *client.Client
+	// Replicas, when set, spread the batches: batch b goes to
+	// Replicas[b % len(Replicas)] (Client is then unused by Run).
+	Replicas  []*client.Client
 	Temporal  tclient.Client // for history sizes; optional
 	Namespace string
 	// APIPid and WorkerPid are measured for peak RSS when non-zero.
@@ -37,7 +40,7 @@ func (sb *Streambatch) Run(ctx context.Context, s Scenario) (Measure, error) {
 	var m Measure
 	ids := make([]string, s.Batches)
 	for b := range ids {
-		batch, err := sb.Client.CreateBatch(ctx, client.CreateBatchRequest{RunCount: s.Items})
+		batch, err := sb.clientFor(b).CreateBatch(ctx, client.CreateBatchRequest{RunCount: s.Items})
 		if err != nil {
 			return m, err
 		}
@@ -53,7 +56,7 @@ func (sb *Streambatch) Run(ctx context.Context, s Scenario) (Measure, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	for b, id := range ids {
 		g.Go(func() error {
-			res, err := sb.Client.StreamItems(gctx, id, s.items(b))
+			res, err := sb.clientFor(b).StreamItems(gctx, id, s.items(b))
 			if res != nil {
 				attempts[b] = res.Attempts
 			}
@@ -94,4 +97,12 @@ func (sb *Streambatch) Run(ctx context.Context, s Scenario) (Measure, error) {
 		}
 	}
 	return m, nil
+}
+
+// clientFor returns the client of batch b.
+func (sb *Streambatch) clientFor(b int) *client.Client {
+	if len(sb.Replicas) == 0 {
+		return sb.Client
+	}
+	return sb.Replicas[b%len(sb.Replicas)]
 }

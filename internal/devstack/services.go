@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/streambatch/streambatch/internal/proc"
+	"github.com/streambatch/streambatch/internal/temporalserver"
 )
 
 // S3 credentials of the dev stack's versitygw (loopback only).
@@ -97,4 +101,49 @@ func waitTCP(ctx context.Context, p *proc.Process, addr string) error {
 		return err
 	}
 	return nil
+}
+
+// startTemporalServer starts the real Temporal server on fresh databases of
+// the stack's PostgreSQL, logging under dir.
+func (s *Stack) startTemporalServer(ctx context.Context, dir string) error {
+	var urls []string
+	for _, name := range []string{"streambatch_temporal", "streambatch_temporal_visibility"} {
+		u, err := recreateDatabase(ctx, s.DatabaseURL, name)
+		if err != nil {
+			return err
+		}
+		urls = append(urls, u)
+	}
+	srv, err := temporalserver.Start(ctx, temporalserver.Options{Dir: dir, DefaultStore: urls[0], Visibility: urls[1]})
+	if err != nil {
+		return err
+	}
+	s.children = append(s.children, srv.Process())
+	s.pids[ServiceTemporal] = srv.Process().Pid()
+	s.TemporalAddress = srv.FrontendHostPort()
+	return nil
+}
+
+// recreateDatabase drops and creates the database name on the server of
+// dbURL and returns its URL.
+func recreateDatabase(ctx context.Context, dbURL, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	id := pgx.Identifier{name}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+id+" WITH (FORCE)"); err != nil {
+		return "", fmt.Errorf("devstack: drop %s: %w", name, err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+id); err != nil {
+		return "", fmt.Errorf("devstack: create %s: %w", name, err)
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	u.RawQuery = ""
+	return u.String(), nil
 }

@@ -28,6 +28,13 @@ type Options struct {
 	// under DataDir (the benchmark: a stand-in for a Temporal cluster on
 	// other machines, without SQLite's fsyncs on this one).
 	TemporalInMemory bool
+	// TemporalServer runs the real Temporal server (package
+	// temporalserver) on the stack's PostgreSQL instead of the dev server,
+	// in the databases streambatch_temporal and
+	// streambatch_temporal_visibility, recreated empty at every start: the
+	// production topology, for the benchmark's scale-out runs. It cannot
+	// be stopped and started again (StopService, StartService).
+	TemporalServer bool
 	// AnyPorts puts every service on a free loopback port instead of its
 	// usual one (54329, 7070, 7233, 8233 when free), for tests that start
 	// several stacks at once: stacks starting together can both see a
@@ -116,11 +123,16 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}); err != nil {
 		return s, err
 	}
-	dbFile := filepath.Join(dir, "temporal.db")
-	if opts.TemporalInMemory {
-		dbFile = ""
-	}
-	if s.TemporalAddress, err = launch(ServiceTemporal, "Temporal dev server", "127.0.0.1:7233", func(ctx context.Context, addr string) (*proc.Process, string, error) {
+	if opts.TemporalServer {
+		if err := s.startTemporalServer(ctx, filepath.Join(dir, "temporal-server")); err != nil {
+			return s, err
+		}
+		opts.Log.Info("started the Temporal server on PostgreSQL", "at", s.TemporalAddress, "log", s.LogDir)
+	} else if s.TemporalAddress, err = launch(ServiceTemporal, "Temporal dev server", "127.0.0.1:7233", func(ctx context.Context, addr string) (*proc.Process, string, error) {
+		dbFile := filepath.Join(dir, "temporal.db")
+		if opts.TemporalInMemory {
+			dbFile = ""
+		}
 		return startTemporal(ctx, dbFile, s.LogDir, addr)
 	}); err != nil {
 		return s, err

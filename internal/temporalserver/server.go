@@ -1,0 +1,223 @@
+// Package temporalserver runs the real Temporal server
+// (go.temporal.io/server at the version behind the pinned CLI) as a child
+// process: frontend, history, matching and worker services in one process,
+// persisting in two PostgreSQL databases with SQL visibility, their schema
+// applied with temporal-sql-tool as Temporal's admin-tools image does.
+// Unlike the CLI dev server it registers no search attributes and makes
+// new ones usable only after its caches refresh: it behaves as a cluster
+// does in production. The production-topology tests and the benchmark's
+// scale-out runs use it.
+package temporalserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/streambatch/streambatch/internal/proc"
+)
+
+// Options configure Start.
+type Options struct {
+	// Dir receives the configuration, the server's log (temporal-server.log)
+	// and the schema tool's (schema.log).
+	Dir string
+	// DefaultStore and Visibility are URLs of two empty PostgreSQL
+	// databases (postgres://user[:password]@host:port/name).
+	DefaultStore, Visibility string
+	// HistoryShards is persistence.numHistoryShards (default 4, as in
+	// Temporal's development configuration; fixed for a cluster's life).
+	HistoryShards int
+	// Namespace is created with one day of retention (default "default").
+	Namespace string
+}
+
+// Server is a running Temporal server.
+type Server struct {
+	addr  string
+	child *proc.Process
+}
+
+// Start applies the schema to both databases, starts the server on free
+// loopback ports and returns once the namespace exists. ctx bounds the
+// start-up only.
+func Start(ctx context.Context, opts Options) (_ *Server, err error) {
+	if opts.HistoryShards == 0 {
+		opts.HistoryShards = 4
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	serverBin, err := proc.TemporalServer.Path()
+	if err != nil {
+		return nil, err
+	}
+	sqlTool, err := proc.TemporalSQLTool.Path()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "config"), 0o755); err != nil {
+		return nil, err
+	}
+	cfg := serverConfig{Shards: opts.HistoryShards}
+	for _, store := range []struct {
+		url    string
+		dsn    *dsn
+		schema string
+	}{{opts.DefaultStore, &cfg.Default, "postgresql/v12/temporal"}, {opts.Visibility, &cfg.Visibility, "postgresql/v12/visibility"}} {
+		if *store.dsn, err = parseDSN(store.url); err != nil {
+			return nil, err
+		}
+		if err := applySchema(ctx, sqlTool, filepath.Join(opts.Dir, "schema.log"), *store.dsn, store.schema); err != nil {
+			return nil, err
+		}
+	}
+	ports, err := lowPorts(9)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Frontend, cfg.FrontendHTTP, cfg.FrontendMembership = ports[0], ports[1], ports[2]
+	cfg.History, cfg.HistoryMembership = ports[3], ports[4]
+	cfg.Matching, cfg.MatchingMembership = ports[5], ports[6]
+	cfg.Worker, cfg.WorkerMembership = ports[7], ports[8]
+	if err := writeConfig(filepath.Join(opts.Dir, "config", "development.yaml"), cfg); err != nil {
+		return nil, err
+	}
+	s := &Server{addr: fmt.Sprintf("127.0.0.1:%d", cfg.Frontend)}
+	logPath := filepath.Join(opts.Dir, "temporal-server.log")
+	s.child, err = proc.StartProcess(logPath, nil, serverBin,
+		"--root", opts.Dir, "--config", "config", "--env", "development", "--allow-no-auth", "start")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.createNamespace(ctx, opts.Namespace); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("temporalserver (log: %s): %w", logPath, err)
+	}
+	return s, nil
+}
+
+// FrontendHostPort is the frontend's gRPC address.
+func (s *Server) FrontendHostPort() string { return s.addr }
+
+// Process is the server's child process.
+func (s *Server) Process() *proc.Process { return s.child }
+
+// Stop stops the server: SIGTERM, then SIGKILL after 15 s.
+func (s *Server) Stop() {
+	if s.child != nil {
+		s.child.Stop(15 * time.Second)
+		s.child = nil
+	}
+}
+
+// createNamespace registers the namespace once the frontend answers (the
+// server needs a few seconds to start its services and join membership).
+func (s *Server) createNamespace(ctx context.Context, namespace string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	nc, err := client.NewNamespaceClient(client.Options{HostPort: s.addr, Logger: log.NewStructuredLogger(discard)})
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	for {
+		err := nc.Register(ctx, &workflowservice.RegisterNamespaceRequest{
+			Namespace:                        namespace,
+			WorkflowExecutionRetentionPeriod: durationpb.New(24 * time.Hour),
+		})
+		var exists *serviceerror.NamespaceAlreadyExists
+		if err == nil || errors.As(err, &exists) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("register namespace %q: %w", namespace, err)
+		case <-s.child.Done():
+			return errors.New("the server exited while starting")
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// lowPorts returns n distinct loopback ports that were free a moment ago,
+// below 32768: the server stores its membership ports in a PostgreSQL
+// smallint column, and the kernel's ephemeral ports lie above it.
+func lowPorts(n int) ([]int, error) {
+	var ports []int
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, errors.New("temporalserver: no free loopback port below 32768")
+		}
+		p := 20000 + rand.IntN(12000)
+		if slices.Contains(ports, p) {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		ports = append(ports, p)
+	}
+	return ports, nil
+}
+
+// dsn is where one of the server's databases lives.
+type dsn struct {
+	Host, Port, User, Password, Database string
+}
+
+func parseDSN(raw string) (dsn, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || len(u.Path) < 2 {
+		return dsn{}, fmt.Errorf("temporalserver: want postgres://user@host:port/database, got %q", raw)
+	}
+	d := dsn{Host: u.Hostname(), Port: u.Port(), User: u.User.Username(), Database: strings.TrimPrefix(u.Path, "/")}
+	d.Password, _ = u.User.Password()
+	if d.Port == "" {
+		d.Port = "5432"
+	}
+	return d, nil
+}
+
+// applySchema runs temporal-sql-tool setup-schema and update-schema with
+// the schema embedded in the tool, as the admin-tools image does.
+func applySchema(ctx context.Context, sqlTool, logPath string, d dsn, schema string) error {
+	base := []string{"--plugin", "postgres12", "--ep", d.Host, "-p", d.Port, "-u", d.User, "--db", d.Database}
+	if d.Password != "" {
+		base = append(base, "--pw", d.Password)
+	}
+	for _, step := range [][]string{{"setup-schema", "-v", "0.0"}, {"update-schema", "--schema-name", schema}} {
+		out, err := exec.CommandContext(ctx, sqlTool, append(base, step...)...).CombinedOutput()
+		appendFile(logPath, out)
+		if err != nil {
+			return fmt.Errorf("temporalserver: temporal-sql-tool %s on %s: %w (log: %s)", step[0], d.Database, err, logPath)
+		}
+	}
+	return nil
+}
+
+func appendFile(path string, data []byte) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	_, _ = f.Write(data)
+}

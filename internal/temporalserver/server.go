@@ -79,7 +79,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		url    string
 		dsn    *dsn
 		schema string
-	}{{opts.DefaultStore, &cfg.Default, "postgresql/v12/temporal"}, {opts.Visibility, &cfg.Visibility, "postgresql/v12/visibility"}} {
+	}{{opts.DefaultStore, &cfg.Default, SchemaDefault}, {opts.Visibility, &cfg.Visibility, SchemaVisibility}} {
 		if *store.dsn, err = parseDSN(store.url); err != nil {
 			return nil, err
 		}
@@ -196,6 +196,19 @@ func parseDSN(raw string) (dsn, error) {
 	return d, nil
 }
 
+// The schemas embedded in temporal-sql-tool that the two databases get.
+const (
+	SchemaDefault    = "postgresql/v12/temporal"
+	SchemaVisibility = "postgresql/v12/visibility"
+)
+
+// SchemaSteps are the temporal-sql-tool commands that set up a database
+// with an embedded schema, after the connection flags (docker-compose.yml's
+// schema job runs the same).
+func SchemaSteps(schema string) [][]string {
+	return [][]string{{"setup-schema", "-v", "0.0"}, {"update-schema", "--schema-name", schema}}
+}
+
 // applySchema runs temporal-sql-tool setup-schema and update-schema with
 // the schema embedded in the tool, as the admin-tools image does.
 func applySchema(ctx context.Context, sqlTool, logPath string, d dsn, schema string) error {
@@ -203,7 +216,7 @@ func applySchema(ctx context.Context, sqlTool, logPath string, d dsn, schema str
 	if d.Password != "" {
 		base = append(base, "--pw", d.Password)
 	}
-	for _, step := range [][]string{{"setup-schema", "-v", "0.0"}, {"update-schema", "--schema-name", schema}} {
+	for _, step := range SchemaSteps(schema) {
 		out, err := exec.CommandContext(ctx, sqlTool, append(base, step...)...).CombinedOutput()
 		appendFile(logPath, out)
 		if err != nil {

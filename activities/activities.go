@@ -152,6 +152,9 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 	// The runs exist: they may start now, before the seal. (A retry after
 	// a lost answer signals again; BatchRuns reads what is open from the
 	// database, so a second hint costs one look.)
+	if in.SkipNotify {
+		return workflows.EnqueueResult{Inserted: n}, nil // the Seal right after tells BatchRuns
+	}
 	heartbeat(ctx, "handing over")
 	from := 0
 	if owned := in.Owned; owned != nil && len(owned) > 0 {
@@ -253,7 +256,8 @@ func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error
 	return g.Wait()
 }
 
-// Seal seals the batch (it has every run) and deletes its staged chunks.
+// Seal seals the batch (it has every run), deletes its staged chunks
+// (unless none was staged) and tells BatchRuns.
 func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (res workflows.SealResult, err error) {
 	defer a.observe(workflows.ActivitySeal, time.Now(), &err)
 	b, err := a.Runs.SealBatch(ctx, in.BatchID)
@@ -263,11 +267,13 @@ func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (res work
 	if err != nil {
 		return workflows.SealResult{}, err
 	}
-	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
-		return workflows.SealResult{}, err
+	if !in.InlineOnly {
+		if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
+			return workflows.SealResult{}, err
+		}
 	}
 	// BatchRuns completes the batch only once it is sealed.
-	if err := a.notify(ctx, in.BatchID, in.Env, workflows.RunsHint{Sealed: true}); err != nil {
+	if err := a.notify(ctx, in.BatchID, in.Env, workflows.RunsHint{Sealed: true, From: in.From}); err != nil {
 		return workflows.SealResult{}, err
 	}
 	if b.SealedAt != nil {

@@ -110,9 +110,10 @@ type Config struct {
 	ChunkBytes int
 	// ChunkInlineBytes is the encoded size up to which a chunk travels
 	// inside its signal; larger chunks are staged in S3 and the signal
-	// carries the key (STREAMBATCH_CHUNK_INLINE_BYTES, default 4 KiB: an inline
-	// chunk is written to workflow history twice, as signal and as activity
-	// input, so only a stream's small tail chunk should travel inline).
+	// carries the key (STREAMBATCH_CHUNK_INLINE_BYTES, default 128 KiB). Only
+	// a stream's last chunk may travel inline; it is written to workflow
+	// history once, as the signal (a local activity enqueues it), and saves
+	// the staging PUT, GET and DELETE of a small batch.
 	ChunkInlineBytes int
 	// ChunksInFlight bounds the chunks one Phase 2 request has between
 	// "full" and "signalled" (STREAMBATCH_CHUNKS_IN_FLIGHT, default 4).
@@ -197,7 +198,7 @@ func Default() Config {
 		SealWait:            30 * time.Second,
 		ChunkItems:          5000,
 		ChunkBytes:          32 << 20,
-		ChunkInlineBytes:    4 << 10,
+		ChunkInlineBytes:    128 << 10,
 		ChunksInFlight:      4,
 		UploadsInFlight:     32,
 		UploadBytesInFlight: 64 << 20,
@@ -336,7 +337,7 @@ func (c *Config) Validate(need Need) error {
 		bad(EnvItemMaxBytes, "must be at most 64 MiB, got %d", c.ItemMaxBytes)
 	}
 	if c.ChunkInlineBytes > 256<<10 {
-		bad(EnvChunkInlineBytes, "must be at most 256 KiB (it is written to workflow history twice), got %d", c.ChunkInlineBytes)
+		bad(EnvChunkInlineBytes, "must be at most 256 KiB (it is written to workflow history), got %d", c.ChunkInlineBytes)
 	}
 	if c.WorkflowWindow > 1000 {
 		bad(EnvWorkflowWindow, "must be at most 1000 (Temporal refuses 2,000 pending activities), got %d", c.WorkflowWindow)

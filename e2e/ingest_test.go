@@ -244,3 +244,48 @@ func TestHalfThenWholeStreamWithoutWorker(t *testing.T) {
 		t.Fatalf("re-send: %d %s", status, raw)
 	}
 }
+
+// A small batch that fits in its signal (10 items of 1 KiB) is enqueued
+// and sealed inside the workflow task that received it: local activities,
+// no activity dispatch, nothing staged in S3 (issue 12).
+func TestSmallBatchStaysInItsSignal(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	const n = 10
+	items := make([]item, n)
+	for i := range items {
+		items[i] = item{Index: i, Task: "email", Payload: randomText(uint64(i), 1<<10)}
+	}
+	id := s.mustCreate(t, key, n)
+	status, res, raw := s.stream(t, key, id, ndjson(items))
+	if status != http.StatusOK || !res.Sealed {
+		t.Fatalf("stream: %d %s", status, raw)
+	}
+	if got := len(s.runs(t, key, id)); got != n {
+		t.Fatalf("%d runs, want %d", got, n)
+	}
+	events, markers, scheduled := 0, 0, []string{}
+	it := s.app.Temporal.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		events++
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			scheduled = append(scheduled, a.GetActivityType().GetName())
+		}
+		if a := ev.GetMarkerRecordedEventAttributes(); a != nil && a.GetMarkerName() == "LocalActivity" {
+			markers++
+		}
+		if a := ev.GetWorkflowExecutionSignaledEventAttributes(); a != nil && strings.Contains(a.GetInput().String(), `\"key\"`) {
+			t.Fatalf("the chunk was staged in S3: %s", a.GetInput())
+		}
+	}
+	if len(scheduled) != 0 || markers < 2 {
+		t.Fatalf("activities %v and %d local activity markers: want the enqueue and the seal as local activities", scheduled, markers)
+	}
+	t.Logf("10-item batch: workflow history %d events", events)
+	recordHistory(t, s, id, "batch_ingest_small")
+}

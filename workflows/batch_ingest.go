@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -62,6 +63,14 @@ type ingest struct {
 	pending     int
 	state       string
 	abortReason string
+
+	// small is changeLocalSmall's version, read once per run when first
+	// needed (smallKnown).
+	small      workflow.Version
+	smallKnown bool
+	// sealFrom goes into the Seal's hint when the last chunk's activity
+	// left telling BatchRuns to it (EnqueueInput.SkipNotify).
+	sealFrom *int
 }
 
 func newIngest(ctx workflow.Context, in Input) *ingest {
@@ -71,6 +80,8 @@ func newIngest(ctx workflow.Context, in Input) *ingest {
 	}
 	if in.Carried != nil {
 		w.c = *in.Carried
+	} else {
+		w.c.InlineOnly = true
 	}
 	if w.c.Accepted == nil || w.c.Accepted.Cap() != in.RunCount {
 		w.c.Accepted = batch.NewIndexSet(in.RunCount)
@@ -134,6 +145,9 @@ func (w *ingest) run(ctx workflow.Context) (Result, error) {
 			cancelActivities()
 			return w.abort(ctx, items)
 		case w.c.Enqueued == w.in.RunCount && w.pending == 0:
+			if w.localSmall(ctx) {
+				return w.sealSmall(ctx, sel, items, abort)
+			}
 			if workflow.GetVersion(ctx, changeAbortableSeal, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 				cancelTimer()
 				return w.seal(ctx, items)
@@ -220,6 +234,9 @@ func keepFirst(dst *string, reason, fallback string) {
 // nothing new is a duplicate (a retried signal or a re-sent stream).
 func (w *ingest) accept(ctx workflow.Context, ch batch.ChunkRef) {
 	w.c.ChunksReceived++
+	if ch.Key != "" {
+		w.c.InlineOnly = false // its staged object is the seal's to delete
+	}
 	if !ch.Indexes.Valid(w.in.RunCount) || len(ch.Indexes) == 0 {
 		workflow.GetLogger(ctx).Error("dropping malformed chunk", "stream", ch.Stream, "seq", ch.Seq)
 		return
@@ -245,20 +262,39 @@ func (w *ingest) accept(ctx workflow.Context, ch batch.ChunkRef) {
 }
 
 // schedule starts activities for queued chunks while the window has room.
+// Since changeLocalSmall an inline chunk runs as a local activity inside
+// the workflow task that received it (no activity dispatch); if its local
+// attempts fail it goes to the regular activity, which retries visibly.
 func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 	for w.pending < w.window && len(w.c.Queue) > 0 {
 		work := w.c.Queue[0]
 		w.c.Queue = w.c.Queue[1:]
 		w.c.NextActivity++
-		opts := workflow.ActivityOptions{
-			ActivityID:          fmt.Sprintf("chunk-%d", w.c.NextActivity),
-			Summary:             work.Chunk.Summary(),
-			StartToCloseTimeout: enqueueTimeout,
-			HeartbeatTimeout:    enqueueHeartbeat,
-			RetryPolicy:         retryForever(ErrTypeInvalidChunk, ErrTypeBatchNotPending),
+		in := EnqueueInput{BatchID: w.in.BatchID, Env: w.in.Env, Chunk: work.Chunk, Owned: work.Owned}
+		id := fmt.Sprintf("chunk-%d", w.c.NextActivity)
+		var f workflow.Future
+		local := work.Chunk.Key == "" && !work.Remote && w.localSmall(ctx)
+		if local {
+			if w.pending == 0 && len(w.c.Queue) == 0 && w.c.Accepted.Len() == w.in.RunCount {
+				// The last chunk: the Seal that follows tells BatchRuns.
+				in.SkipNotify = true
+				from := work.firstIndex()
+				w.sealFrom = &from
+			}
+			f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(actCtx, workflow.LocalActivityOptions{
+				StartToCloseTimeout: localTimeout,
+				RetryPolicy:         localRetry(ErrTypeInvalidChunk, ErrTypeBatchNotPending),
+				Summary:             work.Chunk.Summary(),
+			}), ActivityOffloadAndEnqueue, in)
+		} else {
+			f = workflow.ExecuteActivity(workflow.WithActivityOptions(actCtx, workflow.ActivityOptions{
+				ActivityID:          id,
+				Summary:             work.Chunk.Summary(),
+				StartToCloseTimeout: enqueueTimeout,
+				HeartbeatTimeout:    enqueueHeartbeat,
+				RetryPolicy:         retryForever(ErrTypeInvalidChunk, ErrTypeBatchNotPending),
+			}), ActivityOffloadAndEnqueue, in)
 		}
-		f := workflow.ExecuteActivity(workflow.WithActivityOptions(actCtx, opts), ActivityOffloadAndEnqueue,
-			EnqueueInput{BatchID: w.in.BatchID, Env: w.in.Env, Chunk: work.Chunk, Owned: work.Owned})
 		w.pending++
 		sel.AddFuture(f, func(f workflow.Future) {
 			w.pending--
@@ -269,6 +305,11 @@ func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 				w.c.Enqueued += work.OwnedCount
 				w.c.Failed += work.OwnedFailed
 			case temporal.IsCanceledError(err):
+			case local && !isErrorType(err, ErrTypeInvalidChunk, ErrTypeBatchNotPending):
+				workflow.GetLogger(ctx).Warn("local enqueue failed; retrying it as an activity", "chunk", id, "error", err)
+				work.Remote = true
+				w.sealFrom = nil
+				w.c.Queue = append([]Work{work}, w.c.Queue...)
 			default:
 				// Not retryable: give the indexes back so that a re-sent
 				// stream can deliver them again.
@@ -277,10 +318,50 @@ func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 					owned = work.Chunk.Indexes
 				}
 				w.c.Accepted.RemoveRanges(owned)
-				workflow.GetLogger(ctx).Error("chunk failed; its indexes are open again", "activity", opts.ActivityID, "items", owned.String(), "error", err)
+				workflow.GetLogger(ctx).Error("chunk failed; its indexes are open again", "activity", id, "items", owned.String(), "error", err)
 			}
 		})
 	}
+}
+
+// firstIndex is the lowest index the work inserts.
+func (work Work) firstIndex() int {
+	if len(work.Owned) > 0 {
+		return work.Owned[0][0]
+	}
+	if len(work.Chunk.Indexes) > 0 {
+		return work.Chunk.Indexes[0][0]
+	}
+	return 0
+}
+
+// Local attempts (changeLocalSmall) are few and short: a failure that
+// outlasts them is handed to a regular activity, which retries for ever
+// and shows its attempts in Temporal UI.
+const localTimeout = 30 * time.Second
+
+func localRetry(nonRetryable ...string) *temporal.RetryPolicy {
+	return &temporal.RetryPolicy{
+		InitialInterval:        500 * time.Millisecond,
+		BackoffCoefficient:     2,
+		MaximumAttempts:        3,
+		NonRetryableErrorTypes: nonRetryable,
+	}
+}
+
+// isErrorType reports an application error of one of the types.
+func isErrorType(err error, types ...string) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && slices.Contains(types, app.Type())
+}
+
+// localSmall reports whether this run takes changeLocalSmall's paths.
+func (w *ingest) localSmall(ctx workflow.Context) bool {
+	if !w.smallKnown {
+		w.small = workflow.GetVersion(ctx, changeLocalSmall, workflow.DefaultVersion, 1)
+		w.smallKnown = true
+	}
+	return w.small == 1
 }
 
 // report publishes live progress for Temporal UI.
@@ -312,6 +393,13 @@ const (
 	// changeDrainSeesCancel: a cancellation that arrives while the run
 	// drains for continue-as-new aborts instead of being dropped.
 	changeDrainSeesCancel = "drain-sees-cancel"
+	// changeLocalSmall: inline chunks are enqueued by local activities, a
+	// batch that staged nothing seals with a local activity that skips
+	// the staging cleanup, the last chunk leaves its BatchRuns hint to the
+	// seal, and the SEALING state is not upserted: a batch that arrives in
+	// one signal completes in one workflow task. Local attempts that fail
+	// fall back to the regular activities (abortable seal included).
+	changeLocalSmall = "local-small"
 )
 
 func (w *ingest) sealActivity(ctx workflow.Context) workflow.Future {
@@ -321,7 +409,7 @@ func (w *ingest) sealActivity(ctx workflow.Context) workflow.Future {
 		StartToCloseTimeout: 2 * time.Minute,
 		RetryPolicy:         retryForever(ErrTypeBatchNotPending),
 	})
-	return workflow.ExecuteActivity(actx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env})
+	return workflow.ExecuteActivity(actx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env, From: w.sealFrom})
 }
 
 // sealAbortable runs the Seal activity as the final durable step while
@@ -346,6 +434,42 @@ func (w *ingest) sealAbortable(ctx workflow.Context, sel workflow.Selector, item
 		return w.abort(ctx, items)
 	}
 	return w.sealed(ctx, items, res, err)
+}
+
+// sealSmall seals since changeLocalSmall: with a local activity in the
+// same workflow task when nothing was staged (unless an abort or a
+// cancellation is already waiting), else, or when the local attempts
+// fail, with the abortable Seal activity.
+func (w *ingest) sealSmall(ctx workflow.Context, sel workflow.Selector, items, abort workflow.ReceiveChannel) (Result, error) {
+	var reason string
+	switch {
+	case abort.ReceiveAsync(&reason):
+		w.requestAbort(reason, "aborted by request")
+		return w.abort(ctx, items)
+	case ctx.Err() != nil:
+		w.requestAbort("workflow canceled", "")
+		return w.abort(ctx, items)
+	}
+	if w.c.InlineOnly {
+		w.state = StateSealing
+		w.report(ctx)
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: localTimeout,
+			RetryPolicy:         localRetry(ErrTypeBatchNotPending),
+			Summary:             fmt.Sprintf("seal %d runs", w.in.RunCount),
+		})
+		var res SealResult
+		err := workflow.ExecuteLocalActivity(lctx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env, InlineOnly: true, From: w.sealFrom}).Get(ctx, &res)
+		switch {
+		case err == nil || isErrorType(err, ErrTypeBatchNotPending):
+			return w.sealed(ctx, items, res, err)
+		case ctx.Err() != nil:
+			w.requestAbort("workflow canceled", "")
+			return w.abort(ctx, items)
+		}
+		workflow.GetLogger(ctx).Warn("local seal failed; sealing with the activity", "error", err)
+	}
+	return w.sealAbortable(ctx, sel, items)
 }
 
 // seal runs the Seal activity: the final durable step (before

@@ -27,6 +27,7 @@ type fakeRuns struct {
 	rows     map[int]batch.Item
 	calls    []EnqueueInput
 	sealed   bool
+	sealIn   SealInput
 	aborted  string
 	fail     func(EnqueueInput) error
 	dups     int
@@ -90,6 +91,7 @@ func (f *fakeRuns) seal(ctx context.Context, in SealInput) (SealResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sealed = true
+	f.sealIn = in
 	return SealResult{SealedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}, nil
 }
 
@@ -535,5 +537,107 @@ func TestCancelWhileDrainingAborts(t *testing.T) {
 	r := h.result(t)
 	if r.State != StateAborted || h.runs.aborted != "workflow canceled" {
 		t.Fatalf("result = %+v, abort reason %q", r, h.runs.aborted)
+	}
+}
+
+// activityCounts counts the activities the workflow started, local and
+// regular, by name.
+type activityCounts struct {
+	mu            sync.Mutex
+	local, remote map[string]int
+}
+
+func (h *harness) countActivities() *activityCounts {
+	c := &activityCounts{local: map[string]int{}, remote: map[string]int{}}
+	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []interface{}) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.local[info.ActivityType.Name]++
+	})
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.remote[info.ActivityType.Name]++
+	})
+	return c
+}
+
+// A batch that arrives in one inline chunk (changeLocalSmall) is enqueued
+// and sealed by local activities, with one BatchRuns hint (the seal's,
+// carrying the chunk's first index) and no staging cleanup.
+func TestSmallBatchRunsLocally(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(10)
+	h.env.SetStartTime(in.CreatedAt)
+	counts := h.countActivities()
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateSealed || r.Enqueued != 10 {
+		t.Fatalf("result = %+v", r)
+	}
+	if counts.local[ActivityOffloadAndEnqueue] != 1 || counts.local[ActivitySeal] != 1 || len(counts.remote) != 0 {
+		t.Fatalf("local %v, regular %v: want one local enqueue and one local seal", counts.local, counts.remote)
+	}
+	if len(h.runs.calls) != 1 || !h.runs.calls[0].SkipNotify {
+		t.Fatalf("enqueue calls %+v: want one that leaves the hint to the seal", h.runs.calls)
+	}
+	if s := h.runs.sealIn; !s.InlineOnly || s.From == nil || *s.From != 0 {
+		t.Fatalf("seal input %+v: want InlineOnly and From 0", s)
+	}
+}
+
+// Local enqueue attempts that fail hand the chunk to the regular activity,
+// which then notifies BatchRuns itself; the batch seals.
+func TestLocalEnqueueFailureFallsBackToActivity(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(10)
+	h.env.SetStartTime(in.CreatedAt)
+	counts := h.countActivities()
+	failures := 0
+	h.runs.fail = func(EnqueueInput) error {
+		if failures < 3 { // every local attempt
+			failures++
+			return errors.New("postgres is down")
+		}
+		return nil
+	}
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateSealed || r.Enqueued != 10 || len(h.runs.rows) != 10 {
+		t.Fatalf("result = %+v, %d rows", r, len(h.runs.rows))
+	}
+	if counts.local[ActivityOffloadAndEnqueue] != 3 || counts.remote[ActivityOffloadAndEnqueue] != 1 {
+		t.Fatalf("local %v, regular %v: want 3 local attempts, then the activity", counts.local, counts.remote)
+	}
+	last := h.runs.calls[len(h.runs.calls)-1]
+	if last.SkipNotify || h.runs.sealIn.From != nil {
+		t.Fatalf("the regular enqueue must notify BatchRuns itself: %+v, seal %+v", last, h.runs.sealIn)
+	}
+}
+
+// A batch with a staged chunk seals with the regular activity, which
+// deletes the staging.
+func TestStagedChunkSealsWithCleanup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input(20)
+	h.env.SetStartTime(in.CreatedAt)
+	counts := h.countActivities()
+	staged := batch.ChunkRef{Stream: "s", Seq: 1, Indexes: batch.RangesOf(span(10, 20)), Key: "staging/dev/batch_test/s/1"}
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...), staged)
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateSealed || r.Enqueued != 20 {
+		t.Fatalf("result = %+v", r)
+	}
+	if counts.remote[ActivityOffloadAndEnqueue] != 1 || counts.remote[ActivitySeal] != 1 || counts.local[ActivitySeal] != 0 {
+		t.Fatalf("local %v, regular %v: the staged chunk and the seal must be regular activities", counts.local, counts.remote)
+	}
+	if h.runs.sealIn.InlineOnly {
+		t.Fatal("the seal skipped the staging cleanup of a batch that staged a chunk")
 	}
 }

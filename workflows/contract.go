@@ -77,6 +77,11 @@ type Carried struct {
 	Run                int             `json:"run"`
 	ChunksReceived     int             `json:"chunksReceived"`
 	ChunksDeduplicated int             `json:"chunksDeduplicated"`
+	// InlineOnly holds while every chunk the batch received travelled
+	// inside its signal: nothing was staged in S3, so the seal has no
+	// staging to clean up (changeLocalSmall). False in state carried by
+	// runs before that change, which then clean up as before.
+	InlineOnly bool `json:"inlineOnly,omitempty"`
 }
 
 // Work is an accepted chunk waiting for (or running) its activity.
@@ -88,6 +93,9 @@ type Work struct {
 	Owned       batch.Ranges `json:"owned,omitempty"`
 	OwnedCount  int          `json:"ownedCount"`
 	OwnedFailed int          `json:"ownedFailed"`
+	// Remote is set when a local attempt failed: the chunk then goes to
+	// the regular activity, which retries visibly (changeLocalSmall).
+	Remote bool `json:"remote,omitempty"`
 }
 
 // EnqueueInput is the OffloadAndEnqueue activity's input.
@@ -96,6 +104,9 @@ type EnqueueInput struct {
 	Env     string         `json:"env"`
 	Chunk   batch.ChunkRef `json:"chunk"`
 	Owned   batch.Ranges   `json:"owned,omitempty"`
+	// SkipNotify leaves telling BatchRuns about the new runs to the Seal
+	// that follows at once (its hint carries From), saving a signal.
+	SkipNotify bool `json:"skipNotify,omitempty"`
 }
 
 // EnqueueResult is the OffloadAndEnqueue activity's result.
@@ -109,6 +120,12 @@ type EnqueueResult struct {
 type SealInput struct {
 	BatchID string `json:"batchId"`
 	Env     string `json:"env"`
+	// InlineOnly skips the staging cleanup: no chunk of the batch was
+	// staged (no S3 request for a batch that fits in its signals).
+	InlineOnly bool `json:"inlineOnly,omitempty"`
+	// From, when set, goes into the seal's hint to BatchRuns: the runs of
+	// a chunk enqueued with SkipNotify start there.
+	From *int `json:"from,omitempty"`
 }
 
 // SealResult is the Seal activity's result.

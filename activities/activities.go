@@ -68,6 +68,9 @@ type Activities struct {
 	// OutputOffloadThreshold: run outputs this size or larger are stored in
 	// S3 (0: never).
 	OutputOffloadThreshold int
+	// Signer verifies that each chunk was signed by the API (nil: every
+	// chunk is refused).
+	Signer *batch.ChunkSigner
 }
 
 // Register registers the activities under their contract names.
@@ -185,21 +188,39 @@ func heartbeat(ctx context.Context, step string) {
 	}
 }
 
+// logError logs through the activity's logger (nothing outside one).
+func logError(ctx context.Context, msg string, keyvals ...any) {
+	if activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Error(msg, keyvals...)
+	}
+}
+
 // loadItems returns the chunk's owned items, validated against its reference.
 func (a *Activities) loadItems(ctx context.Context, in workflows.EnqueueInput) ([]batch.Item, error) {
 	items := in.Chunk.Items
+	var body []byte
 	if in.Chunk.Key != "" {
 		max := a.MaxChunkBytes
 		if max <= 0 {
 			max = 1 << 30
 		}
-		body, err := a.Objects.Get(ctx, in.Chunk.Key, max)
+		var err error
+		body, err = a.Objects.Get(ctx, in.Chunk.Key, max)
 		if errors.Is(err, blob.ErrNotFound) {
 			return nil, invalidChunk("staged chunk %s is missing", in.Chunk.Key)
 		}
 		if err != nil {
 			return nil, err // transient: retried
 		}
+	}
+	// Trust nothing a signal carries that the API did not sign: not the
+	// indexes, not the items, not the staged object's key or content.
+	if err := a.Signer.Verify(in.BatchID, in.Env, &in.Chunk, body); err != nil {
+		logError(ctx, "refusing a chunk the API did not sign", "batch_id", in.BatchID, "env", in.Env, "stream", in.Chunk.Stream, "seq", in.Chunk.Seq, "error", err)
+		return nil, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err)
+	}
+	if in.Chunk.Key != "" {
+		var err error
 		if items, err = batch.DecodeItems(body); err != nil {
 			return nil, invalidChunk("staged chunk %s: %v", in.Chunk.Key, err)
 		}

@@ -28,6 +28,10 @@ type ChunkRef struct {
 	// PayloadBytes is the total packet size of the chunk's items, offloaded
 	// or not, for progress reporting.
 	PayloadBytes int64 `json:"bytes,omitempty"`
+	// MAC is the API's signature over the reference and its content
+	// (ChunkSigner): the enqueue activity refuses a chunk without a
+	// matching one.
+	MAC string `json:"mac,omitempty"`
 }
 
 // Count returns the number of items in the chunk.

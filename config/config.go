@@ -74,8 +74,11 @@ type Config struct {
 	// HTTPAddr is the API listen address (STREAMBATCH_HTTP_ADDR, default
 	// 127.0.0.1:8080).
 	HTTPAddr string
-	// JWTSecret signs the x-trigger-jwt tokens of Phase 1 responses
-	// (STREAMBATCH_JWT_SECRET). Required by serve; at least 32 bytes.
+	// JWTSecret is the server secret (STREAMBATCH_JWT_SECRET): it signs the
+	// x-trigger-jwt tokens of Phase 1 responses, seals API key secrets, and
+	// keys the signatures of the chunks the API signals, which the worker
+	// verifies. Required by serve and worker (the same value); at least 32
+	// bytes.
 	JWTSecret string
 
 	// MaxItems is the largest runCount a batch may have

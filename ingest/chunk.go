@@ -176,6 +176,11 @@ func (s *stream) send(ctx context.Context, c *chunk, seq int, last bool) error {
 		ref.Items = c.items
 	} else {
 		ref.Key = batch.StagedChunkKey(s.req.Batch.Env, s.req.Batch.BatchID, s.id, seq)
+	}
+	if err := s.g.signer.Sign(s.req.Batch.BatchID, s.req.Batch.Env, &ref, body); err != nil {
+		return err
+	}
+	if !inline {
 		start := time.Now()
 		if err := s.g.objects.Put(ctx, ref.Key, "application/octet-stream", bytes.NewReader(body), ref.Size); err != nil {
 			return err

@@ -53,15 +53,17 @@ type Ingester struct {
 	limits   Limits
 	objects  Objects
 	signaler Signaler
+	signer   *batch.ChunkSigner
 	log      *slog.Logger
 	mem      *semaphore.Weighted // process-wide memory budget (nil: none)
 	memCap   int64
 	metrics  *metrics.Metrics
 }
 
-// New returns an Ingester; m may be nil.
-func New(limits Limits, objects Objects, signaler Signaler, log *slog.Logger, m *metrics.Metrics) *Ingester {
-	g := &Ingester{limits: limits, objects: objects, signaler: signaler, log: log, metrics: m}
+// New returns an Ingester that signs every chunk it signals with signer;
+// m may be nil.
+func New(limits Limits, objects Objects, signaler Signaler, signer *batch.ChunkSigner, log *slog.Logger, m *metrics.Metrics) *Ingester {
+	g := &Ingester{limits: limits, objects: objects, signaler: signaler, signer: signer, log: log, metrics: m}
 	if limits.Memory > 0 {
 		g.memCap = int64(limits.Memory)
 		g.mem = semaphore.NewWeighted(g.memCap)

@@ -88,14 +88,23 @@ var testLimits = Limits{
 }
 
 type pipe struct {
-	objs *fakeObjects
-	sig  *fakeSignaler
-	ing  *Ingester
+	objs   *fakeObjects
+	sig    *fakeSignaler
+	signer *batch.ChunkSigner
+	ing    *Ingester
 }
 
+var testSigner = func() *batch.ChunkSigner {
+	s, err := batch.NewChunkSigner("test-secret-test-secret-test-secret")
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
 func newPipe(l Limits) *pipe {
-	p := &pipe{objs: newFakeObjects(), sig: &fakeSignaler{}}
-	p.ing = New(l, p.objs, p.sig, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	p := &pipe{objs: newFakeObjects(), sig: &fakeSignaler{}, signer: testSigner}
+	p.ing = New(l, p.objs, p.sig, p.signer, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	return p
 }
 
@@ -162,6 +171,43 @@ func TestChunksCoverEveryItemOnce(t *testing.T) {
 	}
 	if res.Staged != 2 || len(p.objs.objects) != 2 || inline != 50 {
 		t.Fatalf("staged %d, objects %d", res.Staged, len(p.objs.objects))
+	}
+}
+
+// Every chunk the pipeline signals carries the API's signature, which
+// verifies after the JSON round trip of a Temporal signal, with the staged
+// object's content for a staged chunk (issue 11.9).
+func TestChunksAreSigned(t *testing.T) {
+	t.Parallel()
+	l := testLimits
+	l.ChunkInlineBytes = 64 << 10
+	p := newPipe(l)
+	if _, err := p.run(250, lines(250, func(i int) string { return fmt.Sprintf("<&%020d>", i) }), nil); err != nil {
+		t.Fatal(err)
+	}
+	staged := 0
+	for _, c := range p.sig.chunks {
+		raw, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got batch.ChunkRef
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatal(err)
+		}
+		body := p.objs.objects[got.Key]
+		if got.Key != "" {
+			staged++
+		}
+		if err := p.signer.Verify("batch_aaaaaaaaaaaaaaaaaaaaaaaa", "dev", &got, body); err != nil {
+			t.Fatalf("chunk %d (key %q): %v", got.Seq, got.Key, err)
+		}
+		if err := p.signer.Verify("batch_aaaaaaaaaaaaaaaaaaaaaaab", "dev", &got, body); err == nil {
+			t.Fatalf("chunk %d verifies for another batch", got.Seq)
+		}
+	}
+	if staged != 2 || len(p.sig.chunks) != 3 {
+		t.Fatalf("%d chunks, %d staged", len(p.sig.chunks), staged)
 	}
 }
 

@@ -52,11 +52,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("worker", "Runs the Temporal worker on STREAMBATCH_TASK_QUEUE, with at most\nSTREAMING_BATCH_INGEST_CONCURRENCY activities at once. Needs DATABASE_URL and S3_BUCKET.", stderr)
+	fs := newFlags("worker", "Runs the Temporal worker on STREAMBATCH_TASK_QUEUE, with at most\nSTREAMBATCH_INGEST_CONCURRENCY activities at once. Needs DATABASE_URL, S3_BUCKET and\nSTREAMBATCH_JWT_SECRET (the same as the API's: it verifies the chunks the API signs).", stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	a, err := open(ctx, config.NeedDatabase|config.NeedS3|config.NeedTemporal)
+	a, err := open(ctx, config.NeedDatabase|config.NeedS3|config.NeedTemporal|config.NeedJWT)
 	if err != nil {
 		return err
 	}

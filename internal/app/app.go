@@ -154,7 +154,7 @@ func (a *App) API() *api.Server {
 		ItemMaxBytes: c.ItemMaxBytes, OffloadThreshold: c.OffloadThreshold, ChunkItems: c.ChunkItems,
 		ChunkBytes: c.ChunkBytes, ChunkInlineBytes: c.ChunkInlineBytes, ChunksInFlight: c.ChunksInFlight,
 		UploadsInFlight: c.UploadsInFlight, UploadBytesInFlight: c.UploadBytesInFlight, Memory: c.IngestMemory,
-	}, a.Blob, recordingSignaler{wf: wf, store: a.Store, log: a.Log}, a.Log, a.Metrics)
+	}, a.Blob, recordingSignaler{wf: wf, store: a.Store, log: a.Log}, a.chunkSigner(), a.Log, a.Metrics)
 	return api.New(api.Options{
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
@@ -170,6 +170,17 @@ func (a *App) API() *api.Server {
 			},
 		},
 	})
+}
+
+// chunkSigner derives the signer of chunk references from the server
+// secret (STREAMBATCH_JWT_SECRET, which serve and worker require); without
+// one, nothing signs and every chunk is refused.
+func (a *App) chunkSigner() *batch.ChunkSigner {
+	s, err := batch.NewChunkSigner(a.Config.JWTSecret)
+	if err != nil {
+		return nil
+	}
+	return s
 }
 
 // Runs returns the client of BatchRuns workflows, with the configured run
@@ -204,7 +215,7 @@ func (r recordingSignaler) SignalChunk(ctx context.Context, in workflows.Input, 
 
 // Worker builds the Temporal worker with the workflows and activities.
 func (a *App) Worker() sdkworker.Worker {
-	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics,
+	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics, Signer: a.chunkSigner(),
 		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold}
 	return worker.New(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency})
 }

@@ -8,6 +8,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/streambatch/streambatch/codec"
 	"net"
 	"os"
 	"strings"
@@ -52,6 +53,22 @@ type Config struct {
 	// TaskQueue is the Temporal task queue of workflows and activities
 	// (STREAMBATCH_TASK_QUEUE, default "streambatch").
 	TaskQueue string
+	// PayloadKeys encrypt every payload handed to Temporal
+	// (STREAMBATCH_PAYLOAD_KEYS: comma-separated id:base64-key pairs of
+	// 32-byte AES keys; the first encrypts, all decrypt; see package codec).
+	// Required wherever Temporal is; task workers need the same. Never
+	// logged.
+	PayloadKeys string
+	// CodecAddr is where `streambatch codec-server` listens
+	// (STREAMBATCH_CODEC_ADDR, default 127.0.0.1:8089).
+	CodecAddr string
+	// CodecOrigins are the browser origins (Temporal UI) the codec server
+	// answers (STREAMBATCH_CODEC_ORIGINS, comma-separated, default
+	// http://localhost:8233,http://127.0.0.1:8233).
+	CodecOrigins []string
+	// CodecToken, when set, is the bearer token the codec server requires
+	// (STREAMBATCH_CODEC_TOKEN). Never logged.
+	CodecToken string
 
 	// S3Endpoint is the S3 endpoint URL (S3_ENDPOINT); empty means AWS.
 	// Requests use path-style addressing when it is set.
@@ -191,6 +208,8 @@ func Default() Config {
 		TemporalAddress:     "127.0.0.1:7233",
 		TemporalNamespace:   "default",
 		TaskQueue:           "streambatch",
+		CodecAddr:           "127.0.0.1:8089",
+		CodecOrigins:        []string{"http://localhost:8233", "http://127.0.0.1:8233"},
 		S3Region:            "us-east-1",
 		HTTPAddr:            "127.0.0.1:8080",
 		MaxItems:            1_000_000,
@@ -264,6 +283,9 @@ const (
 	NeedTemporal
 	NeedS3
 	NeedJWT
+	// NeedPayloadKeys: a valid STREAMBATCH_PAYLOAD_KEYS (NeedTemporal
+	// implies it).
+	NeedPayloadKeys
 )
 
 // Validate checks ranges and relations, and that the settings the caller
@@ -309,6 +331,16 @@ func (c *Config) Validate(need Need) error {
 	}
 	if (c.S3AccessKeyID == "") != (c.S3SecretAccessKey == "") {
 		bad(EnvS3AccessKeyID, "set both %s and %s, or neither", EnvS3AccessKeyID, EnvS3SecretAccessKey)
+	}
+	if need&(NeedTemporal|NeedPayloadKeys) != 0 {
+		if _, err := codec.ParseKeys(c.PayloadKeys); err != nil {
+			bad(EnvPayloadKeys, "%v", err)
+		}
+	}
+	for _, o := range c.CodecOrigins {
+		if !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			bad(EnvCodecOrigins, "each origin must be an http:// or https:// URL (Temporal UI's), got %q", o)
+		}
 	}
 	if need&NeedJWT != 0 && len(c.JWTSecret) < 32 {
 		bad(EnvJWTSecret, "required, at least 32 bytes (for example: openssl rand -hex 32)")

@@ -43,6 +43,7 @@ func TestFromEnvOverrides(t *testing.T) {
 		EnvIngestConcurrency: " 7 ",
 		EnvS3Bucket:          "b",
 		EnvJWTSecret:         strings.Repeat("s", 32),
+		EnvPayloadKeys:       "k1:" + strings.Repeat("A", 43) + "=",
 	}))
 	if err != nil {
 		t.Fatal(err)

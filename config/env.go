@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/streambatch/streambatch/codec"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,10 @@ const (
 	EnvTemporalTLSServerName = "TEMPORAL_TLS_SERVER_NAME"
 	EnvTemporalAPIKey        = "TEMPORAL_API_KEY"
 	EnvTaskQueue             = "STREAMBATCH_TASK_QUEUE"
+	EnvPayloadKeys           = codec.EnvKeys
+	EnvCodecAddr             = "STREAMBATCH_CODEC_ADDR"
+	EnvCodecOrigins          = "STREAMBATCH_CODEC_ORIGINS"
+	EnvCodecToken            = "STREAMBATCH_CODEC_TOKEN"
 	EnvS3Endpoint            = "S3_ENDPOINT"
 	EnvS3Bucket              = "S3_BUCKET"
 	EnvS3PublicEndpoint      = "S3_PUBLIC_ENDPOINT"
@@ -105,6 +110,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	// Secrets are read verbatim (no trimming surprises) but never echoed.
 	if v := getenv(EnvJWTSecret); v != "" {
 		c.JWTSecret = v
+	}
+	c.PayloadKeys = getenv(EnvPayloadKeys)
+	c.CodecToken = getenv(EnvCodecToken)
+	str(EnvCodecAddr, &c.CodecAddr)
+	if v := strings.TrimSpace(getenv(EnvCodecOrigins)); v != "" {
+		c.CodecOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.CodecOrigins = append(c.CodecOrigins, strings.TrimRight(o, "/"))
+			}
+		}
 	}
 	c.S3AccessKeyID = strings.TrimSpace(getenv(EnvS3AccessKeyID))
 	c.S3SecretAccessKey = getenv(EnvS3SecretAccessKey)

@@ -91,7 +91,8 @@ func TestComposeMatchesClusterTopology(t *testing.T) {
 		need    config.Need
 	}{
 		"api":     {[]string{"serve"}, config.NeedDatabase | config.NeedS3 | config.NeedTemporal | config.NeedJWT},
-		"worker":  {[]string{"worker"}, config.NeedDatabase | config.NeedS3 | config.NeedTemporal},
+		"worker":  {[]string{"worker"}, config.NeedDatabase | config.NeedS3 | config.NeedTemporal | config.NeedJWT},
+		"codec":   {[]string{"codec-server"}, config.NeedPayloadKeys},
 		"migrate": {[]string{"migrate", "--create-bucket"}, config.NeedDatabase | config.NeedS3},
 	} {
 		s := svc[name]
@@ -144,6 +145,9 @@ func interpolate(v string) string {
 		p := composeVar.FindStringSubmatch(m)
 		if p[2] == ":-" {
 			return p[3]
+		}
+		if p[1] == config.EnvPayloadKeys {
+			return "k1:cGxhY2Vob2xkZXItcGxhY2Vob2xkZXItcGxhY2Vob2w="
 		}
 		return fmt.Sprintf("placeholder-%s-0123456789abcdef0123456789abcdef", strings.ToLower(p[1]))
 	})

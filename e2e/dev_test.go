@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +17,10 @@ import (
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/internal/proc"
 )
 
@@ -51,13 +57,13 @@ func TestDevCommand(t *testing.T) {
 	lines := map[string]string{}
 	sc := bufio.NewScanner(stdout)
 	deadline := time.AfterFunc(2*time.Minute, func() { cmd.Process.Kill() })
-	for sc.Scan() && len(lines) < 3 {
-		if k, v, ok := strings.Cut(sc.Text(), ": "); ok && (k == "API" || k == "Temporal UI" || k == "API key") {
-			lines[k] = v
+	for sc.Scan() && len(lines) < 4 {
+		if k, v, ok := strings.Cut(sc.Text(), ": "); ok && (k == "API" || k == "Temporal UI" || k == "API key" || k == "Codec endpoint") {
+			lines[k] = strings.Fields(v)[0]
 		}
 	}
 	deadline.Stop()
-	if len(lines) != 3 {
+	if len(lines) != 4 {
 		log, _ := os.ReadFile(filepath.Join(dir, "dev.log"))
 		t.Fatalf("dev printed %v\n%s", lines, log)
 	}
@@ -105,6 +111,40 @@ func TestDevCommand(t *testing.T) {
 		t.Fatalf("BatchState = %s", state)
 	}
 
+	// The UI decodes payloads through dev's codec endpoint, which answers
+	// the UI's origin and decrypts with the keys dev keeps.
+	codecURL := lines["Codec endpoint"]
+	req, _ = http.NewRequest(http.MethodGet, ui+"/api/v1/settings", nil)
+	var settings struct {
+		Codec struct{ Endpoint string } `json:"Codec"`
+	}
+	doJSON(t, req, http.StatusOK, &settings)
+	if settings.Codec.Endpoint != codecURL {
+		t.Fatalf("the UI's codec endpoint is %q, want %q", settings.Codec.Endpoint, codecURL)
+	}
+	rawKeys, err := os.ReadFile(filepath.Join(dir, "data", "payload-keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := codec.ParseKeys(strings.TrimSpace(string(rawKeys)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, _ := codec.DataConverter(keys).ToPayload("shown in the UI")
+	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{enc}})
+	req, _ = http.NewRequest(http.MethodPost, codecURL+"/decode", bytes.NewReader(body))
+	req.Header.Set("Origin", ui)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decoded, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != ui || !strings.Contains(string(decoded), base64.StdEncoding.EncodeToString([]byte(`"shown in the UI"`))) {
+		t.Fatalf("codec endpoint: %d, CORS %q, %s", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), decoded)
+	}
+
 	// Ctrl-C: the command exits cleanly and its services stop listening.
 	uiAddr := strings.TrimPrefix(ui, "http://")
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -120,7 +160,7 @@ func TestDevCommand(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("dev did not stop within 60 s of SIGINT")
 	}
-	for _, a := range []string{strings.TrimPrefix(base, "http://"), uiAddr} {
+	for _, a := range []string{strings.TrimPrefix(base, "http://"), uiAddr, strings.TrimPrefix(codecURL, "http://")} {
 		if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
 			c.Close()
 			t.Fatalf("%s still listening after dev stopped", a)

@@ -146,11 +146,15 @@ func (s *stack) config(taskQueue string) config.Config {
 	c.S3Region = s.s3.Region
 	c.S3AccessKeyID, c.S3SecretAccessKey = s.s3.AccessKey, s.s3.SecretKey
 	c.JWTSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
+	c.PayloadKeys = e2ePayloadKeys
 	c.ChunkItems = 100
 	c.SealWait = 90 * time.Second
 	c.LogLevel = "debug"
 	return c
 }
+
+// e2ePayloadKeys encrypt the suite's Temporal payloads (a fixed test key).
+const e2ePayloadKeys = "e2e:ZTJlLXBheWxvYWQta2V5LWUyZS1wYXlsb2FkLWtleSE="
 
 // env returns the process environment for a streambatch subprocess.
 func (s *stack) env(c config.Config) []string {
@@ -159,6 +163,7 @@ func (s *stack) env(c config.Config) []string {
 		config.EnvTemporalAddress+"="+c.TemporalAddress,
 		config.EnvTaskQueue+"="+c.TaskQueue,
 		config.EnvJWTSecret+"="+c.JWTSecret,
+		config.EnvPayloadKeys+"="+c.PayloadKeys,
 		config.EnvChunkItems+"="+fmt.Sprint(c.ChunkItems),
 		config.EnvSealWait+"="+c.SealWait.String(),
 	)...)

@@ -82,7 +82,7 @@ func startNodeWorker(t *testing.T, node, dir, env string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, node, "dist/worker.js")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+st.temporal.FrontendHostPort(), "STREAMBATCH_ENV="+env)
+	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+st.temporal.FrontendHostPort(), "STREAMBATCH_ENV="+env, "STREAMBATCH_PAYLOAD_KEYS="+e2ePayloadKeys)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stdout, err := cmd.StdoutPipe()

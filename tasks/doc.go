@@ -9,8 +9,14 @@
 // registers typed task functions on it, decodes envelopes and fetches
 // payloads that streambatch stored in S3 (application/store).
 //
+// streambatch encrypts every payload it hands to Temporal, envelopes
+// included: build the worker's Temporal client with codec.Apply and the
+// key set of STREAMBATCH_PAYLOAD_KEYS, or its runs fail to decode.
+//
 // Workers in other languages implement the same contract with their own
-// Temporal SDK: read the envelope's JSON, ignore fields you do not know.
+// Temporal SDK and a payload codec that follows package codec (see
+// compat/taskworker-ts/src/codec.ts): read the envelope's JSON, ignore
+// fields you do not know.
 //
 // The package imports nothing of the streambatch server.
 package tasks

@@ -3,10 +3,12 @@ package tasks_test
 import (
 	"context"
 	"log"
+	"os"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/tasks"
 )
 
@@ -14,7 +16,14 @@ import (
 // arrive as activities on task queue runs.prod; each payload is decoded
 // into an email and the function's result becomes the run's output.
 func Example() {
-	c, err := client.Dial(client.Options{HostPort: "127.0.0.1:7233"})
+	// The key set streambatch encrypts payloads with (STREAMBATCH_PAYLOAD_KEYS).
+	keys, err := codec.ParseKeys(os.Getenv(codec.EnvKeys))
+	if err != nil {
+		log.Fatal(err)
+	}
+	opts := client.Options{HostPort: "127.0.0.1:7233"}
+	codec.Apply(&opts, keys)
+	c, err := client.Dial(opts)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -131,7 +131,7 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		replicaClients = append(replicaClients, c)
 	}
 	c := replicaClients[0]
-	tc, err := dialTemporal(ctx, st.Config.TemporalAddress)
+	tc, err := dialTemporal(ctx, st.Config.TemporalAddress, st.Config.PayloadKeys)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
 	"github.com/streambatch/streambatch/internal/devstack"
@@ -44,7 +45,27 @@ Prints "API: <url>", "Temporal UI: <url>" and "API key: <key>".`, stderr)
 	}
 	defer ln.Close()
 
-	stack, err := devstack.Start(ctx, devstack.Options{DataDir: *dataDir, DatabaseURL: cfg.DatabaseURL, UI: !*noUI, Log: logger})
+	// Temporal UI decodes streambatch's encrypted payloads through this
+	// process's codec endpoint.
+	if cfg.PayloadKeys == "" {
+		if cfg.PayloadKeys, err = persistentPayloadKey(filepath.Join(*dataDir, "payload-keys")); err != nil {
+			return err
+		}
+	}
+	keys, err := codec.ParseKeys(cfg.PayloadKeys)
+	if err != nil {
+		return fmt.Errorf("%s: %w", config.EnvPayloadKeys, err)
+	}
+	codecLn, err := net.Listen("tcp", cfg.CodecAddr)
+	if err != nil {
+		if codecLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+	}
+	defer codecLn.Close()
+	codecURL := "http://" + codecLn.Addr().String()
+
+	stack, err := devstack.Start(ctx, devstack.Options{DataDir: *dataDir, DatabaseURL: cfg.DatabaseURL, UI: !*noUI, CodecEndpoint: codecURL, Log: logger})
 	if err != nil {
 		return err
 	}
@@ -84,6 +105,7 @@ Prints "API: <url>", "Temporal UI: <url>" and "API key: <key>".`, stderr)
 		fmt.Fprintf(stdout, "Temporal UI: %s\n", stack.UIURL)
 	}
 	fmt.Fprintf(stdout, "API key: %s\n", key)
+	fmt.Fprintf(stdout, "Codec endpoint: %s  payload keys (for task workers: %s): %s\n", codecURL, config.EnvPayloadKeys, filepath.Join(*dataDir, "payload-keys"))
 	fmt.Fprintf(stdout, "Temporal: %s  PostgreSQL: %s  S3: %s (bucket %s)  logs: %s\n", stack.TemporalAddress, redactURL(stack.DatabaseURL), stack.S3Endpoint, cfg.S3Bucket, stack.LogDir)
 
 	sctx, cancel := context.WithCancel(ctx)
@@ -94,6 +116,16 @@ Prints "API: <url>", "Temporal UI: <url>" and "API key: <key>".`, stderr)
 			logger.Error("stopping", "error", err)
 			cancel()
 		case <-sctx.Done():
+		}
+	}()
+	origins := cfg.CodecOrigins
+	if stack.UIURL != "" {
+		origins = append(origins, stack.UIURL)
+	}
+	go func() {
+		h := codec.Handler(keys, codec.HandlerOptions{Origins: origins, Token: cfg.CodecToken})
+		if err := app.Serve(sctx, codecLn, h, logger); err != nil {
+			logger.Warn("codec endpoint stopped", "error", err)
 		}
 	}()
 	// Serve returns after in-flight requests finished; the deferred calls
@@ -134,6 +166,21 @@ func persistentSecret(path string) (string, error) {
 	}
 	s := hex.EncodeToString(b)
 	return s, os.WriteFile(path, []byte(s+"\n"), 0o600)
+}
+
+// persistentPayloadKey returns the payload key set kept in path across
+// runs (payloads in the dev stack's Temporal stay readable), creating one.
+func persistentPayloadKey(path string) (string, error) {
+	if raw, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(raw)); s != "" {
+			return s, nil
+		}
+	}
+	entry, err := codec.NewKey("dev")
+	if err != nil {
+		return "", err
+	}
+	return entry, os.WriteFile(path, []byte(entry+"\n"), 0o600)
 }
 
 func parseLevel(s string) slog.Level {

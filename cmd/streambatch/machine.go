@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"github.com/streambatch/streambatch/codec"
 	"os"
 	"runtime"
 	"strings"
@@ -34,6 +35,13 @@ func machineSummary() string {
 	return fmt.Sprintf("%d CPUs (%s), %s RAM, %s %s/%s", runtime.NumCPU(), cpu, mem, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-func dialTemporal(ctx context.Context, addr string) (client.Client, error) {
-	return client.DialContext(ctx, client.Options{HostPort: addr, Logger: log.NewStructuredLogger(discardLogger())})
+// dialTemporal connects to Temporal with the stack's payload keys.
+func dialTemporal(ctx context.Context, addr, payloadKeys string) (client.Client, error) {
+	keys, err := codec.ParseKeys(payloadKeys)
+	if err != nil {
+		return nil, err
+	}
+	opts := client.Options{HostPort: addr, Logger: log.NewStructuredLogger(discardLogger())}
+	codec.Apply(&opts, keys)
+	return client.DialContext(ctx, opts)
 }

@@ -30,6 +30,8 @@ func commands() []command {
 		{"serve", "run the HTTP API", runServe},
 		{"worker", "run the Temporal worker (BatchIngest and its activities)", runWorker},
 		{"migrate", "apply database migrations and exit", runMigrate},
+		{"codec-server", "serve Temporal's codec endpoint, so Temporal UI shows encrypted payloads", runCodecServer},
+		{"payload-key", "print a new key for STREAMBATCH_PAYLOAD_KEYS", runPayloadKey},
 		{"keys", "manage API keys: keys create --env NAME", runKeys},
 		{"push", "create a batch from an NDJSON file and stream it, with progress", runPush},
 		{"bench", "benchmark streambatch against sequential, pmap10 and the floor", runBench},

@@ -27,6 +27,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/tasks"
 )
 
@@ -91,7 +92,15 @@ func main() {
 	concurrency := flag.Int("concurrency", 50, "runs this worker executes at once")
 	flag.Parse()
 
-	c, err := client.Dial(client.Options{HostPort: *address, Namespace: *namespace})
+	// streambatch encrypts what it hands to Temporal: the worker needs the
+	// same key set to read run envelopes and to write outputs.
+	keys, err := codec.ParseKeys(os.Getenv(codec.EnvKeys))
+	if err != nil {
+		log.Fatalf("%s: %v", codec.EnvKeys, err)
+	}
+	opts := client.Options{HostPort: *address, Namespace: *namespace}
+	codec.Apply(&opts, keys)
+	c, err := client.Dial(opts)
 	if err != nil {
 		log.Fatalf("connect to Temporal at %s: %v", *address, err)
 	}

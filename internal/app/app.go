@@ -23,6 +23,7 @@ import (
 	"github.com/streambatch/streambatch/api"
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
+	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/ingest"
 	"github.com/streambatch/streambatch/internal/sealbox"
@@ -102,6 +103,12 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 			Logger:         log.NewStructuredLogger(logger.With("component", "temporal")),
 			MetricsHandler: a.Metrics.TemporalHandler(),
 		}
+		keys, err := codec.ParseKeys(cfg.PayloadKeys)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("%s: %w", config.EnvPayloadKeys, err)
+		}
+		codec.Apply(&opts, keys)
 		if err := temporalOptions(cfg, &opts); err != nil {
 			a.Close()
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/blob"
+	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/devstack"
 	"github.com/streambatch/streambatch/internal/proc"
@@ -78,6 +79,9 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, opts S
 		cfg.S3Bucket = "streambatch-bench"
 	}
 	cfg.JWTSecret = "bench-bench-bench-bench-bench-bench-bench"
+	if cfg.PayloadKeys, err = codec.NewKey("bench"); err != nil {
+		return s, err
+	}
 	cfg.LogLevel = "debug" // to files under the stack's logs folder
 	if cfg.HTTPAddr, err = proc.FreeAddr(); err != nil {
 		return s, err
@@ -176,6 +180,7 @@ func envOf(c config.Config) []string {
 		config.EnvS3SecretAccessKey + "=" + c.S3SecretAccessKey,
 		config.EnvHTTPAddr + "=" + c.HTTPAddr,
 		config.EnvJWTSecret + "=" + c.JWTSecret,
+		config.EnvPayloadKeys + "=" + c.PayloadKeys,
 		config.EnvLogLevel + "=" + c.LogLevel,
 		config.EnvMaxItems + "=" + fmt.Sprint(c.MaxItems),
 		config.EnvOffloadThreshold + "=" + fmt.Sprint(c.OffloadThreshold),

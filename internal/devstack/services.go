@@ -70,7 +70,8 @@ func startTemporal(ctx context.Context, dbFile, logDir, addr string) (*proc.Proc
 
 // startUI runs the Temporal Web UI server (a newer UI than the CLI embeds:
 // it has the activity pause / unpause / reset screens) on addr (host:port).
-func startUI(ctx context.Context, dir, temporalAddr, logDir, addr string) (*proc.Process, string, error) {
+// A codecEndpoint makes the UI decode payloads through it.
+func startUI(ctx context.Context, dir, temporalAddr, codecEndpoint, logDir, addr string) (*proc.Process, string, error) {
 	bin, err := proc.UIServer.Path()
 	if err != nil {
 		return nil, "", err
@@ -80,6 +81,9 @@ func startUI(ctx context.Context, dir, temporalAddr, logDir, addr string) (*proc
 		return nil, "", err
 	}
 	cfg := fmt.Sprintf("temporalGrpcAddress: %s\nhost: %s\nport: %s\nenableUi: true\ndefaultNamespace: default\nhideLogs: true\ncors:\n  cookieInsecure: true\n", temporalAddr, host, port)
+	if codecEndpoint != "" {
+		cfg += fmt.Sprintf("codec:\n  endpoint: %s\n", codecEndpoint)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config", "development.yaml"), []byte(cfg), 0o644); err != nil {
 		return nil, "", err
 	}

@@ -24,6 +24,9 @@ type Options struct {
 	DatabaseURL string
 	// UI starts the Temporal Web UI server.
 	UI bool
+	// CodecEndpoint, when set, is the codec endpoint the UI decodes
+	// payloads with (streambatch's encrypted payloads).
+	CodecEndpoint string
 	// TemporalInMemory keeps Temporal's state in memory instead of a file
 	// under DataDir (the benchmark: a stand-in for a Temporal cluster on
 	// other machines, without SQLite's fsyncs on this one).
@@ -140,7 +143,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if opts.UI {
 		uiDir := filepath.Join(dir, "temporal-ui")
 		if s.UIURL, err = launch(ServiceUI, "Temporal UI", "127.0.0.1:8233", func(ctx context.Context, addr string) (*proc.Process, string, error) {
-			return startUI(ctx, uiDir, s.TemporalAddress, s.LogDir, addr)
+			return startUI(ctx, uiDir, s.TemporalAddress, opts.CodecEndpoint, s.LogDir, addr)
 		}); err != nil {
 			return s, err
 		}

@@ -3,6 +3,10 @@
 // resumeParentOnCompletion = true; streambatch then signals the workflow
 // (SignalName) with a Completed when the batch is COMPLETED or ABORTED.
 //
+// The signal's payload is encrypted like every payload streambatch hands
+// to Temporal: the waiting workflow's worker needs codec.Apply with the
+// same key set.
+//
 // It imports nothing of the streambatch server.
 package batchwait
 

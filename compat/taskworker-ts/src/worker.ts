@@ -6,10 +6,14 @@
 // the attempt. Nothing here is specific to Go or to streambatch's code:
 // only the envelope contract.
 //
-//   TEMPORAL_ADDRESS=127.0.0.1:7233 STREAMBATCH_ENV=dev node dist/worker.js
+// Payloads are encrypted with streambatch's keys (STREAMBATCH_PAYLOAD_KEYS,
+// the same set the streambatch worker has): see codec.ts.
+//
+//   TEMPORAL_ADDRESS=127.0.0.1:7233 STREAMBATCH_ENV=dev STREAMBATCH_PAYLOAD_KEYS=k1:… node dist/worker.js
 import { Context } from "@temporalio/activity";
 import { NativeConnection, Worker } from "@temporalio/worker";
 import { createHash } from "node:crypto";
+import { StreambatchCodec } from "./codec.js";
 
 /** The run envelope (unknown fields are ignored). */
 export interface Envelope {
@@ -67,6 +71,7 @@ async function main() {
     namespace: process.env.TEMPORAL_NAMESPACE ?? "default",
     taskQueue: `runs.${env}`,
     activities,
+    dataConverter: { payloadCodecs: [new StreambatchCodec(process.env.STREAMBATCH_PAYLOAD_KEYS ?? "")] },
     maxConcurrentActivityTaskExecutions: 50,
   });
   console.log(`ready: executing runs of environment ${env} on task queue runs.${env}`);

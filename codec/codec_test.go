@@ -1,0 +1,151 @@
+package codec
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+func mustKeys(t *testing.T, ids ...string) (*Keys, []string) {
+	t.Helper()
+	var entries []string
+	for _, id := range ids {
+		e, err := NewKey(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, e)
+	}
+	k, err := ParseKeys(strings.Join(entries, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, entries
+}
+
+func TestRoundTripHidesTheData(t *testing.T) {
+	t.Parallel()
+	keys, _ := mustKeys(t, "k1")
+	dc := DataConverter(keys)
+	p, err := dc.ToPayload(map[string]string{"secret": "tenant-a-card-4242"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(p.GetData(), []byte("4242")) || string(p.GetMetadata()["encoding"]) != MetadataEncoding ||
+		string(p.GetMetadata()[MetadataKeyID]) != "k1" {
+		t.Fatalf("payload not encrypted: %v", p)
+	}
+	var got map[string]string
+	if err := dc.FromPayload(p, &got); err != nil || got["secret"] != "tenant-a-card-4242" {
+		t.Fatalf("%v %v", got, err)
+	}
+}
+
+func TestRotationKeepsOldPayloadsReadable(t *testing.T) {
+	t.Parallel()
+	_, e1 := mustKeys(t, "k1")
+	_, e2 := mustKeys(t, "k2")
+	old, _ := ParseKeys(e1[0])
+	rotated, err := ParseKeys(e2[0] + "," + e1[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := DataConverter(old).ToPayload("written before the rotation")
+	var s string
+	if err := DataConverter(rotated).FromPayload(p, &s); err != nil || s != "written before the rotation" {
+		t.Fatalf("%q %v", s, err)
+	}
+	q, _ := DataConverter(rotated).ToPayload("after")
+	if id := string(q.GetMetadata()[MetadataKeyID]); id != "k2" || rotated.ActiveID() != "k2" {
+		t.Fatalf("encrypted with %q", id)
+	}
+	if err := DataConverter(old).FromPayload(q, &s); err == nil || !strings.Contains(err.Error(), `"k2"`) {
+		t.Fatalf("a key set without k2 decoded it: %v", err)
+	}
+}
+
+func TestPlainPayloadsPassThroughAndDamageIsRefused(t *testing.T) {
+	t.Parallel()
+	keys, _ := mustKeys(t, "k1")
+	plain, _ := converter.GetDefaultDataConverter().ToPayload("from the CLI")
+	var s string
+	if err := DataConverter(keys).FromPayload(plain, &s); err != nil || s != "from the CLI" {
+		t.Fatalf("%q %v", s, err)
+	}
+	enc, _ := New(keys).Encode([]*commonpb.Payload{plain})
+	enc[0].Data[len(enc[0].Data)-1] ^= 1
+	if _, err := New(keys).Decode(enc); err == nil {
+		t.Fatal("a damaged payload decoded")
+	}
+	enc[0].Data = enc[0].Data[:5]
+	if _, err := New(keys).Decode(enc); err == nil {
+		t.Fatal("a truncated payload decoded")
+	}
+}
+
+func TestParseKeysRefusesBadSets(t *testing.T) {
+	t.Parallel()
+	_, good := mustKeys(t, "k1")
+	for _, bad := range []string{"", "k1", "k1:notbase64!", "k1:" + "c2hvcnQ=", "bad id:" + strings.SplitN(good[0], ":", 2)[1], good[0] + "," + good[0]} {
+		if _, err := ParseKeys(bad); err == nil {
+			t.Errorf("ParseKeys(%q) accepted", bad)
+		}
+	}
+}
+
+func TestHandlerDecodesForAuthorizedCallers(t *testing.T) {
+	t.Parallel()
+	keys, _ := mustKeys(t, "k1")
+	srv := httptest.NewServer(Handler(keys, HandlerOptions{Origins: []string{"http://localhost:8233"}, Token: "op-token"}))
+	defer srv.Close()
+	p, _ := DataConverter(keys).ToPayload("visible to operators")
+	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{p}})
+	call := func(token string) *http.Response {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/decode", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "http://localhost:8233")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if r := call(""); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", r.StatusCode)
+	}
+	if r := call("wrong"); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", r.StatusCode)
+	}
+	r := call("op-token")
+	var out commonpb.Payloads
+	raw := new(bytes.Buffer)
+	raw.ReadFrom(r.Body)
+	if err := protojson.Unmarshal(raw.Bytes(), &out); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s %v", r.StatusCode, raw, err)
+	}
+	var s string
+	if err := converter.GetDefaultDataConverter().FromPayload(out.Payloads[0], &s); err != nil || s != "visible to operators" {
+		t.Fatalf("%q %v", s, err)
+	}
+	if got := r.Header.Get("Access-Control-Allow-Origin"); got != "http://localhost:8233" {
+		t.Fatalf("CORS origin %q", got)
+	}
+	pre, _ := http.NewRequest(http.MethodOptions, srv.URL+"/decode", nil)
+	pre.Header.Set("Origin", "http://evil.example")
+	resp, err := http.DefaultClient.Do(pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("CORS allowed an unlisted origin")
+	}
+}

@@ -71,6 +71,9 @@ type Activities struct {
 	// Signer verifies that each chunk was signed by the API (nil: every
 	// chunk is refused).
 	Signer *batch.ChunkSigner
+	// SweepDB and SweepBlob serve the sweeper (SweepObjects).
+	SweepDB   SweepStore
+	SweepBlob SweepObjects
 }
 
 // Register registers the activities under their contract names.
@@ -80,6 +83,7 @@ func (a *Activities) Register(r interface {
 	r.RegisterActivityWithOptions(a.OffloadAndEnqueue, activity.RegisterOptions{Name: workflows.ActivityOffloadAndEnqueue})
 	r.RegisterActivityWithOptions(a.Seal, activity.RegisterOptions{Name: workflows.ActivitySeal})
 	r.RegisterActivityWithOptions(a.Abort, activity.RegisterOptions{Name: workflows.ActivityAbort})
+	r.RegisterActivityWithOptions(a.SweepObjects, activity.RegisterOptions{Name: workflows.ActivitySweepObjects})
 	r.RegisterActivityWithOptions(a.DispatchStep, activity.RegisterOptions{Name: workflows.ActivityDispatchStep})
 	r.RegisterActivityWithOptions(a.FinishRuns, activity.RegisterOptions{Name: workflows.ActivityFinishRuns})
 	r.RegisterActivityWithOptions(a.ReconcileAttempts, activity.RegisterOptions{Name: workflows.ActivityReconcileAttempts})
@@ -321,7 +325,7 @@ func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (res wo
 	// The staged chunks, and the offloaded payloads: the batch's runs are
 	// canceled, and payloads uploaded by streams that never delivered their
 	// items would otherwise stay forever.
-	for _, prefix := range []string{batch.StagingPrefix(in.Env, in.BatchID), batch.PacketPrefix(in.Env) + in.BatchID + "/"} {
+	for _, prefix := range []string{batch.StagingPrefix(in.Env, in.BatchID), batch.BatchPacketPrefix(in.Env, in.BatchID)} {
 		if _, err := a.Objects.DeletePrefix(ctx, prefix); err != nil {
 			return workflows.AbortResult{}, err
 		}

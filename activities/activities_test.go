@@ -69,7 +69,7 @@ func (f *fakeObjects) PresignGet(context.Context, string, time.Duration) (string
 // (issue 11.5).
 func TestMissingPacketFailsItsRun(t *testing.T) {
 	t.Parallel()
-	present, lost := batch.PacketKey("dev", "batch_x", 0), batch.PacketKey("dev", "batch_x", 1)
+	present, lost := batch.PacketKey("dev", "batch_x", 0, "s"), batch.PacketKey("dev", "batch_x", 1, "s")
 	runs := &fakeRuns{}
 	a := &Activities{Runs: runs, Objects: &fakeObjects{sizes: map[string]int64{present: 600}}, Signer: testSigner}
 	items := []batch.Item{
@@ -103,7 +103,7 @@ var testSigner = func() *batch.ChunkSigner {
 // stream can deliver them (issue 11.9).
 func TestUnsignedChunkIsRefused(t *testing.T) {
 	t.Parallel()
-	theirs := batch.PacketKey("tenant-a", "batch_a", 0)
+	theirs := batch.PacketKey("tenant-a", "batch_a", 0, "s")
 	items := []batch.Item{{Index: 0, Task: "t", Payload: &theirs, PayloadType: batch.PayloadTypeStore, PacketSize: 600}}
 	forged := workflows.EnqueueInput{BatchID: "batch_b", Env: "tenant-b",
 		Chunk: batch.ChunkRef{Stream: "s", Indexes: batch.Ranges{{0, 1}}, Items: items}}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -22,15 +23,38 @@ func ValidateEnvName(name string) error {
 // live.
 func PacketPrefix(env string) string { return "packets/" + env + "/" }
 
-// PacketKey is the deterministic key of an offloaded payload, so a retried
-// upload overwrites the same object.
-func PacketKey(env, batchID string, index int) string {
-	return fmt.Sprintf("packets/%s/%s/item_%d/payload.json", env, batchID, index)
+// PacketKey is the key of the payload that a Phase 2 request (stream)
+// offloaded for an item: deterministic, so a retried upload overwrites its
+// own object, and distinct per delivery, so a re-sent stream never
+// overwrites the object of the run that owns the index (the first
+// delivery's); the sweeper removes the others.
+func PacketKey(env, batchID string, index int, stream string) string {
+	return fmt.Sprintf("%sitem_%d/payload-%s.json", BatchPacketPrefix(env, batchID), index, stream)
+}
+
+// BatchPacketPrefix is the key prefix of a batch's packets and outputs.
+func BatchPacketPrefix(env, batchID string) string {
+	return PacketPrefix(env) + batchID + "/"
+}
+
+// PacketIndex returns the item index of a key under BatchPacketPrefix
+// (item_<index>/…).
+func PacketIndex(prefix, key string) (int, bool) {
+	rest, ok := strings.CutPrefix(key, prefix+"item_")
+	if !ok {
+		return 0, false
+	}
+	digits, _, ok := strings.Cut(rest, "/")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil && n >= 0
 }
 
 // OutputKey is the key of a run output too large to keep in PostgreSQL.
 func OutputKey(env, batchID string, index int) string {
-	return fmt.Sprintf("packets/%s/%s/item_%d/output.json", env, batchID, index)
+	return fmt.Sprintf("%sitem_%d/output.json", BatchPacketPrefix(env, batchID), index)
 }
 
 // StagingPrefix is the key prefix of a batch's staged chunk objects, which

@@ -173,47 +173,69 @@ func (s *Store) Size(ctx context.Context, key string) (int64, error) {
 // returns how many it deleted.
 func (s *Store) DeletePrefix(ctx context.Context, prefix string) (int, error) {
 	deleted := 0
+	err := s.ListPages(ctx, prefix, func(keys []string) error {
+		if err := s.Delete(ctx, keys); err != nil {
+			return err
+		}
+		deleted += len(keys)
+		return nil
+	})
+	return deleted, err
+}
+
+// ListPages calls fn with each page of keys under prefix (up to 1,000, in
+// key order) until the listing ends or fn fails.
+func (s *Store) ListPages(ctx context.Context, prefix string, fn func(keys []string) error) error {
 	p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return deleted, fmt.Errorf("blob: list %s: %w", prefix, err)
+			return fmt.Errorf("blob: list %s: %w", prefix, err)
 		}
 		if len(page.Contents) == 0 {
 			continue
 		}
-		ids := make([]types.ObjectIdentifier, len(page.Contents))
+		keys := make([]string, len(page.Contents))
 		for k, o := range page.Contents {
-			ids[k] = types.ObjectIdentifier{Key: o.Key}
+			keys[k] = aws.ToString(o.Key)
 		}
-		out, err := s.s3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &s.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
-		if err != nil {
-			return deleted, fmt.Errorf("blob: delete under %s: %w", prefix, err)
+		if err := fn(keys); err != nil {
+			return err
 		}
-		if len(out.Errors) > 0 {
-			e := out.Errors[0]
-			return deleted, fmt.Errorf("blob: delete %s: %s %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
-		}
-		deleted += len(ids)
 	}
-	return deleted, nil
+	return nil
 }
 
 // List returns the keys under prefix (for tests and tools; it reads every
 // page).
 func (s *Store) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
-	p := s3.NewListObjectsV2Paginator(s.s3, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &prefix})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("blob: list %s: %w", prefix, err)
-		}
-		for _, o := range page.Contents {
-			keys = append(keys, aws.ToString(o.Key))
-		}
+	var all []string
+	err := s.ListPages(ctx, prefix, func(keys []string) error {
+		all = append(all, keys...)
+		return nil
+	})
+	return all, err
+}
+
+// Delete deletes up to 1,000 objects in one request (missing ones are no
+// error).
+func (s *Store) Delete(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
 	}
-	return keys, nil
+	ids := make([]types.ObjectIdentifier, len(keys))
+	for k := range keys {
+		ids[k] = types.ObjectIdentifier{Key: &keys[k]}
+	}
+	out, err := s.s3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: &s.bucket, Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+	if err != nil {
+		return fmt.Errorf("blob: delete %d objects from %s: %w", len(keys), keys[0], err)
+	}
+	if len(out.Errors) > 0 {
+		e := out.Errors[0]
+		return fmt.Errorf("blob: delete %s: %s %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message))
+	}
+	return nil
 }
 
 // PresignPut returns a URL that lets its holder PUT one object at key

@@ -197,6 +197,15 @@ type Config struct {
 	// disables it). A stream may last as long as it keeps sending.
 	BodyIdleTimeout time.Duration
 
+	// SweepEvery is how often the worker's Temporal Schedule sweeps the
+	// objects finished batches no longer reference (STREAMBATCH_SWEEP_EVERY,
+	// default 10m; 0 removes the schedule).
+	SweepEvery time.Duration
+	// SweepGrace is how long after a batch is sealed or aborted its objects
+	// are swept: streams still uploading then have ended
+	// (STREAMBATCH_SWEEP_GRACE, default 15m).
+	SweepGrace time.Duration
+
 	// LogLevel is debug, info, warn or error (STREAMBATCH_LOG_LEVEL,
 	// default info).
 	LogLevel string
@@ -232,6 +241,8 @@ func Default() Config {
 		CreateRate:          1000,
 		CreateBurst:         10_000,
 		BodyIdleTimeout:     time.Minute,
+		SweepEvery:          10 * time.Minute,
+		SweepGrace:          15 * time.Minute,
 		LogLevel:            "info",
 	}
 }
@@ -403,6 +414,12 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.CreateRate > 0 && c.CreateBurst < 1 {
 		bad(EnvCreateBurst, "must be at least 1, got %d", c.CreateBurst)
+	}
+	if c.SweepEvery != 0 && c.SweepEvery < time.Minute {
+		bad(EnvSweepEvery, "must be 0 (no sweeping) or at least 1m, got %s", c.SweepEvery)
+	}
+	if c.SweepGrace < 0 {
+		bad(EnvSweepGrace, "must not be negative, got %s", c.SweepGrace)
 	}
 	if c.BodyIdleTimeout < 0 {
 		bad(EnvBodyIdleTimeout, "must not be negative, got %s", c.BodyIdleTimeout)

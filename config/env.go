@@ -58,6 +58,8 @@ const (
 	EnvCreateRate            = "STREAMBATCH_CREATE_RATE"
 	EnvCreateBurst           = "STREAMBATCH_CREATE_BURST"
 	EnvBodyIdleTimeout       = "STREAMBATCH_BODY_IDLE_TIMEOUT"
+	EnvSweepEvery            = "STREAMBATCH_SWEEP_EVERY"
+	EnvSweepGrace            = "STREAMBATCH_SWEEP_GRACE"
 )
 
 // FromEnv returns Default overridden by the environment, read through
@@ -169,6 +171,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(EnvMetricsAddr, &c.MetricsAddr)
 	num(EnvCreateBurst, &c.CreateBurst)
 	dur(EnvBodyIdleTimeout, &c.BodyIdleTimeout)
+	dur(EnvSweepEvery, &c.SweepEvery)
+	dur(EnvSweepGrace, &c.SweepGrace)
 	if v := strings.TrimSpace(getenv(EnvCreateRate)); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {

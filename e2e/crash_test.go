@@ -98,8 +98,14 @@ func TestWorkerKilledMidBatch(t *testing.T) {
 	if err != nil || len(keys) != len(large) {
 		t.Fatalf("%d packet objects, want %d: %v", len(keys), len(large), err)
 	}
+	byIndex := map[int]string{}
+	for _, r := range s.runs(t, key, id) {
+		if r.Payload != nil {
+			byIndex[r.Index] = *r.Payload
+		}
+	}
 	for i, want := range large {
-		obj, err := s.app.Blob.Get(ctx, batch.PacketKey(env, id, i), 1<<20)
+		obj, err := s.app.Blob.Get(ctx, byIndex[i], 1<<20)
 		if err != nil || sha(string(obj)) != sha(want) {
 			t.Fatalf("packet %d damaged: %v", i, err)
 		}

@@ -24,6 +24,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	sdkclient "go.temporal.io/sdk/client"
 
+	"github.com/streambatch/streambatch/activities"
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/client"
@@ -329,7 +330,7 @@ func assertBatchIntact(t *testing.T, d deployment, key, env, id string, b *fault
 			t.Fatalf("run %d: %+v", k, r)
 		}
 		if _, large := b.large[k]; large {
-			if r.PayloadType != "application/store" || *r.Payload != batch.PacketKey(env, id, k) {
+			if r.PayloadType != "application/store" || !isPacketOf(*r.Payload, env, id, k) {
 				t.Fatalf("run %d: payload %s %q, want its packet key", k, r.PayloadType, *r.Payload)
 			}
 		} else if *r.Payload != b.small[k] {
@@ -337,20 +338,42 @@ func assertBatchIntact(t *testing.T, d deployment, key, env, id string, b *fault
 		}
 	}
 	for i, want := range b.large {
-		obj, err := d.blob.Get(ctx, batch.PacketKey(env, id, i), 1<<20)
+		obj, err := d.blob.Get(ctx, *runs[i].Payload, 1<<20)
 		if err != nil || sha(string(obj)) != sha(want) {
 			t.Fatalf("packet of item %d: %d bytes, sha256 %s, want %d bytes %s: %v", i, len(obj), sha(string(obj)), len(want), sha(want), err)
 		}
 	}
-	packets := batch.PacketPrefix(env) + id + "/"
+	// Packets of interrupted deliveries are the sweeper's: after it, the
+	// batch has exactly its runs' packets.
+	sweepBatch(t, d.store, d.blob, env, id)
+	packets := batch.BatchPacketPrefix(env, id)
 	keys, err := d.blob.List(ctx, packets)
 	if err != nil || len(keys) != len(b.large) {
-		t.Fatalf("%d packet objects under %s, want %d: %v", len(keys), packets, len(b.large), err)
+		t.Fatalf("%d packet objects under %s after the sweep, want %d: %v", len(keys), packets, len(b.large), err)
 	}
 	staged, err := d.blob.List(ctx, batch.StagingPrefix(env, id))
 	if err != nil || len(staged) != 0 {
 		t.Fatalf("staged chunks left: %v (%v)", staged, err)
 	}
+}
+
+// isPacketOf reports whether key is a packet streambatch offloaded for
+// item index of the batch.
+func isPacketOf(key, env, batchID string, index int) bool {
+	i, ok := batch.PacketIndex(batch.BatchPacketPrefix(env, batchID), key)
+	return ok && i == index && strings.Contains(key, "/payload-")
+}
+
+// sweepBatch runs the sweeper on one finished batch (no grace) and returns
+// how many objects it deleted and kept.
+func sweepBatch(t *testing.T, st *store.Store, objects *blob.Store, env, id string) (deleted, kept int) {
+	t.Helper()
+	a := &activities.Activities{SweepDB: st, SweepBlob: objects}
+	deleted, kept, err := a.SweepBatch(context.Background(), store.SweepTarget{BatchID: id, Env: env})
+	if err != nil {
+		t.Fatalf("sweep %s: %v", id, err)
+	}
+	return deleted, kept
 }
 
 // getJSON GETs url with the key and decodes a 200 answer.

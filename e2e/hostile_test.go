@@ -435,7 +435,11 @@ func TestHostileRefusedStreamLeavesNoUpload(t *testing.T) {
 	hxWantError(t, "large payload then a bad line", r, 422, "options must be an object")
 	// The line before the bad one is kept, so its upload has its run.
 	s.hxAssertOnlyEarlierLines(t, env, key, id, 2, map[int]bool{0: true})
-	obj, err := s.app.Blob.Get(t.Context(), batch.PacketKey(env, id, 0), 1<<20)
+	runs := s.runs(t, key, id)
+	if len(runs) == 0 || runs[0].Payload == nil {
+		t.Fatalf("runs %+v", runs)
+	}
+	obj, err := s.app.Blob.Get(t.Context(), *runs[0].Payload, 1<<20)
 	if err != nil || string(obj) != large {
 		t.Fatalf("the kept item's payload: %v", err)
 	}

@@ -94,8 +94,8 @@ func testMixedBatch(t *testing.T, s *stack) {
 			if r.Status != "QUEUED" || r.PayloadType != batch.PayloadTypeStore || r.Payload == nil {
 				t.Fatalf("large run %d: %+v", r.Index, r)
 			}
-			if wantKey := batch.PacketKey(env, id, r.Index); *r.Payload != wantKey {
-				t.Fatalf("run %d payload key %q, want %q", r.Index, *r.Payload, wantKey)
+			if !isPacketOf(*r.Payload, env, id, r.Index) {
+				t.Fatalf("run %d payload key %q, want a packet of item %d", r.Index, *r.Payload, r.Index)
 			}
 			obj, err := s.app.Blob.Get(context.Background(), *r.Payload, 4<<20)
 			if err != nil {

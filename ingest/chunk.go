@@ -99,7 +99,7 @@ func (s *stream) offload(ctx context.Context, c *chunk, it *batch.Item, held int
 	data := *it.Payload
 	size := int64(len(data))
 	contentType := it.PayloadType
-	key := batch.PacketKey(s.req.Batch.Env, s.req.Batch.BatchID, it.Index)
+	key := batch.PacketKey(s.req.Batch.Env, s.req.Batch.BatchID, it.Index, s.id)
 	if err := s.uploads.Acquire(ctx, 1); err != nil {
 		return err
 	}

@@ -230,7 +230,7 @@ func TestLargePayloadsGoToTheirPacketKeys(t *testing.T) {
 	if err != nil || res.Offloaded != 1 {
 		t.Fatalf("%+v %v", res, err)
 	}
-	key := batch.PacketKey("dev", "batch_aaaaaaaaaaaaaaaaaaaaaaaa", 0)
+	key := batch.PacketKey("dev", "batch_aaaaaaaaaaaaaaaaaaaaaaaa", 0, p.sig.chunks[0].Stream)
 	if string(p.objs.objects[key]) != big || p.objs.types[key] != "text/plain" {
 		t.Fatalf("packet object: %d bytes, type %q", len(p.objs.objects[key]), p.objs.types[key])
 	}
@@ -240,6 +240,31 @@ func TestLargePayloadsGoToTheirPacketKeys(t *testing.T) {
 	}
 	if *got[1].Payload != big[1:] || got[1].PacketSize != 0 {
 		t.Fatalf("item 1 kept inline? %d bytes", len(*got[1].Payload))
+	}
+}
+
+// A second delivery of an index (a re-send that missed the accepted
+// snapshot) writes its own object: the first delivery's, which the run
+// owns, is never overwritten (issue 11.7).
+func TestRedeliveryNeverOverwritesThePacket(t *testing.T) {
+	t.Parallel()
+	p := newPipe(testLimits)
+	first, second := strings.Repeat("a", 64<<10), strings.Repeat("b", 65<<10)
+	for _, payload := range []string{first, second} {
+		if _, err := p.run(1, fmt.Sprintf(`{"index":0,"task":"t","payload":%q}`+"\n", payload), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(p.sig.chunks) != 2 || p.sig.chunks[0].Stream == p.sig.chunks[1].Stream {
+		t.Fatalf("%d chunks", len(p.sig.chunks))
+	}
+	k1 := batch.PacketKey("dev", "batch_aaaaaaaaaaaaaaaaaaaaaaaa", 0, p.sig.chunks[0].Stream)
+	k2 := batch.PacketKey("dev", "batch_aaaaaaaaaaaaaaaaaaaaaaaa", 0, p.sig.chunks[1].Stream)
+	if k1 == k2 || string(p.objs.objects[k1]) != first || string(p.objs.objects[k2]) != second {
+		t.Fatalf("keys %q and %q: %d and %d bytes", k1, k2, len(p.objs.objects[k1]), len(p.objs.objects[k2]))
+	}
+	if i, ok := batch.PacketIndex(batch.BatchPacketPrefix("dev", "batch_aaaaaaaaaaaaaaaaaaaaaaaa"), k1); !ok || i != 0 {
+		t.Fatalf("PacketIndex(%q) = %d %v", k1, i, ok)
 	}
 }
 

@@ -275,3 +275,24 @@ ORDER BY batch_index;
 -- name: mark_accepted
 UPDATE batches SET accepted_at = coalesce(accepted_at, now()), updated_at = now()
 WHERE id = $1 AND status = 'PENDING';
+
+-- name: unswept_batches
+-- Finished batches whose objects were not swept since they finished.
+SELECT b.id, e.name
+FROM batches b JOIN environments e ON e.id = b.environment_id
+WHERE b.swept_at IS NULL AND coalesce(b.sealed_at, b.aborted_at) < $1
+ORDER BY coalesce(b.sealed_at, b.aborted_at)
+LIMIT $2;
+
+-- name: referenced_objects
+-- The object keys runs at these indexes hold (payloads and outputs).
+SELECT k FROM (
+    SELECT CASE WHEN payload_type = 'application/store' THEN payload END AS k FROM runs
+    WHERE batch_id = $1 AND batch_index = ANY ($2::int[])
+    UNION ALL
+    SELECT CASE WHEN output_type = 'application/store' THEN output END FROM runs
+    WHERE batch_id = $1 AND batch_index = ANY ($2::int[])
+) refs WHERE k IS NOT NULL;
+
+-- name: mark_swept
+UPDATE batches SET swept_at = now() WHERE id = $1;

@@ -46,6 +46,7 @@ func New(c client.Client, acts *activities.Activities, opts Options) worker.Work
 	})
 	w.RegisterWorkflowWithOptions(workflows.BatchIngest, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.BatchRuns, workflow.RegisterOptions{Name: workflows.RunsWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Sweep, workflow.RegisterOptions{Name: workflows.SweepWorkflowName})
 	acts.Register(w)
 	return w
 }

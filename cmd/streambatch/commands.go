@@ -66,6 +66,9 @@ func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := w.Start(); err != nil {
 		return err
 	}
+	if err := a.EnsureSweepSchedule(ctx); err != nil {
+		logger.Warn("object sweeper not scheduled; unreferenced objects of finished batches stay until it is", "error", err)
+	}
 	app.StartDebug(ctx, cfg.DebugAddr, logger)
 	app.StartMetrics(ctx, cfg.MetricsAddr, a.Metrics, logger)
 	app.SetMemoryLimit(cfg, config.RoleWorker, logger)

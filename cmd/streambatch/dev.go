@@ -99,6 +99,9 @@ Prints "API: <url>", "Temporal UI: <url>" and "API key: <key>".`, stderr)
 		return err
 	}
 	defer w.Stop()
+	if err := a.EnsureSweepSchedule(ctx); err != nil {
+		logger.Warn("object sweeper not scheduled", "error", err)
+	}
 
 	fmt.Fprintf(stdout, "API: http://%s\n", ln.Addr())
 	if stack.UIURL != "" {

@@ -179,6 +179,15 @@ func (a *App) API() *api.Server {
 	})
 }
 
+// EnsureSweepSchedule creates or updates the Temporal Schedule of the
+// object sweeper from the configuration.
+func (a *App) EnsureSweepSchedule(ctx context.Context) error {
+	c := a.Config
+	return worker.EnsureSweepSchedule(ctx, a.Temporal, worker.SweepOptions{
+		TaskQueue: c.TaskQueue, Every: c.SweepEvery, Grace: c.SweepGrace, Limit: 50,
+	})
+}
+
 // chunkSigner derives the signer of chunk references from the server
 // secret (STREAMBATCH_JWT_SECRET, which serve and worker require); without
 // one, nothing signs and every chunk is refused.
@@ -223,6 +232,7 @@ func (r recordingSignaler) SignalChunk(ctx context.Context, in workflows.Input, 
 // Worker builds the Temporal worker with the workflows and activities.
 func (a *App) Worker() sdkworker.Worker {
 	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics, Signer: a.chunkSigner(),
+		SweepDB: a.Store, SweepBlob: a.Blob,
 		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold}
 	return worker.New(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency})
 }

@@ -1,0 +1,111 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+// No object is orphaned (issue 11.8): the Sweep workflow deletes what a
+// sealed or aborted batch no longer references (a duplicate delivery's
+// packet, a failed stream's packet, staged chunks and packets written after
+// the seal or the abort) and keeps every object a run holds and every
+// object of a batch still receiving items. The worker schedules it.
+func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	ctx := context.Background()
+	env, key := s.newKey(t)
+	put := func(k string) {
+		t.Helper()
+		if err := s.app.Blob.Put(ctx, k, "application/json", bytes.NewReader([]byte(`"x"`)), 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	large := randomText(7, s.cfg.OffloadThreshold+1)
+
+	// A sealed batch, then objects its runs do not hold.
+	sealed := s.mustCreate(t, key, 2)
+	if code, res, raw := s.stream(t, key, sealed, ndjson([]item{{Index: 0, Task: "t", Payload: large}, {Index: 1, Task: "t"}})); code != http.StatusOK || !res.Sealed {
+		t.Fatalf("stream: %d %s", code, raw)
+	}
+	put(batch.PacketKey(env, sealed, 0, "redelivery"))
+	put(batch.PacketKey(env, sealed, 1, "failedstream"))
+	put(batch.StagedChunkKey(env, sealed, "late", 0))
+
+	// An aborted batch with a packet and a staged chunk written after the
+	// abort cleaned its prefixes.
+	aborted := s.mustCreate(t, key, 2)
+	if code, _, raw := s.stream(t, key, aborted, ndjson([]item{{Index: 0, Task: "t", Payload: large}})); code != http.StatusOK {
+		t.Fatalf("stream: %d %s", code, raw)
+	}
+	if resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+aborted+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
+	}
+	put(batch.PacketKey(env, aborted, 1, "late"))
+	put(batch.StagedChunkKey(env, aborted, "late", 0))
+
+	// A batch still receiving items keeps everything.
+	open := s.mustCreate(t, key, 2)
+	if code, _, raw := s.stream(t, key, open, ndjson([]item{{Index: 0, Task: "t", Payload: large}})); code != http.StatusOK {
+		t.Fatalf("stream: %d %s", code, raw)
+	}
+	put(batch.PacketKey(env, open, 1, "inflight"))
+	openBefore, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, open))
+
+	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "sweep-" + env, TaskQueue: s.cfg.TaskQueue},
+		workflows.SweepWorkflowName, workflows.SweepInput{Grace: 0, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res workflows.SweepResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Batches < 2 || res.Deleted < 5 {
+		t.Fatalf("sweep: %+v", res)
+	}
+
+	runs := s.runs(t, key, sealed)
+	if len(runs) != 2 || runs[0].Payload == nil {
+		t.Fatalf("runs %+v", runs)
+	}
+	left, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, sealed))
+	if !slices.Equal(left, []string{*runs[0].Payload}) {
+		t.Fatalf("sealed batch keeps %v, want only its run's packet %s", left, *runs[0].Payload)
+	}
+	obj, err := s.app.Blob.Get(ctx, *runs[0].Payload, 4<<20)
+	if err != nil || string(obj) != large {
+		t.Fatalf("the run's packet: %d bytes, %v", len(obj), err)
+	}
+	for _, prefix := range []string{batch.StagingPrefix(env, sealed), batch.StagingPrefix(env, aborted), batch.BatchPacketPrefix(env, aborted)} {
+		if keys, _ := s.app.Blob.List(ctx, prefix); len(keys) != 0 {
+			t.Fatalf("left under %s: %v", prefix, keys)
+		}
+	}
+	if after, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, open)); !slices.Equal(after, openBefore) || len(after) != 2 {
+		t.Fatalf("the open batch's objects changed: %v → %v", openBefore, after)
+	}
+
+	// The worker's schedule runs it.
+	if err := s.app.EnsureSweepSchedule(ctx); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := s.app.Temporal.ScheduleClient().GetHandle(ctx, workflows.SweepScheduleID).Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
+	if !ok || action.Workflow != workflows.SweepWorkflowName || len(desc.Schedule.Spec.Intervals) != 1 ||
+		desc.Schedule.Spec.Intervals[0].Every != s.cfg.SweepEvery || !strings.Contains(desc.Schedule.State.Note, "streambatch") {
+		t.Fatalf("schedule %+v, action %+v", desc.Schedule.Spec, desc.Schedule.Action)
+	}
+}

@@ -71,7 +71,9 @@ type Progress struct {
 type StreamOption func(*streamConfig)
 
 type streamConfig struct {
-	progress func(Progress)
+	progress        func(Progress)
+	uploadThreshold int
+	uploadParallel  int
 }
 
 // WithProgress calls fn after each item written (from the goroutine that
@@ -141,6 +143,10 @@ func (c *Client) StreamItems(ctx context.Context, batchID string, items iter.Seq
 func (c *Client) streamOnce(ctx context.Context, batchID string, items iter.Seq2[Item, error], missing [][2]int, attempt int, cfg streamConfig) (*StreamResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if cfg.uploadThreshold > 0 {
+		sends := func(i int) bool { return missing == nil || contains(missing, i) }
+		items = c.offloaded(ctx, batchID, items, sends, cfg.uploadThreshold, cfg.uploadParallel)
+	}
 	pr, pw := io.Pipe()
 	var srcErr atomic.Pointer[error]
 	done := make(chan struct{})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/client"
+	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/ndjson"
 )
 
@@ -51,6 +52,8 @@ out or were cancelled.`, stderr)
 	idem := fs.String("idempotency-key", "", "batch idempotency key (a repeat with the same key reuses the batch)")
 	attempts := fs.Int("attempts", 5, "attempts per request, the first included")
 	wait := fs.Bool("wait", false, "after the seal, follow the runs until the batch is COMPLETED or ABORTED")
+	uploadAt := fs.String("upload-threshold", "", "upload payloads of at least this size (e.g. 128KiB) to presigned URLs from this machine, as the trigger.dev SDK does, instead of sending them in the stream")
+	uploads := fs.Int("uploads", 16, "payload uploads in flight (with --upload-threshold)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -65,6 +68,15 @@ out or were cancelled.`, stderr)
 	if *key == "" {
 		fmt.Fprintln(stderr, "push needs an API key: --key or STREAMBATCH_API_KEY")
 		return errUsage
+	}
+	threshold := 0
+	if *uploadAt != "" {
+		n, err := config.ParseSize(*uploadAt)
+		if err != nil || n <= 0 || *uploads < 1 || *uploads > 256 {
+			fmt.Fprintf(stderr, "--upload-threshold wants a positive size such as 128KiB (got %q) and --uploads 1 to 256 (got %d)\n", *uploadAt, *uploads)
+			return errUsage
+		}
+		threshold = n
 	}
 	c, err := client.New(*baseURL, *key, client.WithRetry(client.RetryPolicy{MaxAttempts: *attempts}))
 	if err != nil {
@@ -101,9 +113,13 @@ out or were cancelled.`, stderr)
 	terminal := stderr == os.Stderr && fi != nil && fi.Mode()&os.ModeCharDevice != 0
 	bar := newProgressBar(stderr, terminal, count)
 	start := time.Now()
-	res, err := c.StreamItems(ctx, b.ID, fileItems(path, *task), client.WithProgress(func(p client.Progress) {
+	opts := []client.StreamOption{client.WithProgress(func(p client.Progress) {
 		bar.update(p.Items+p.Skipped, p.Bytes)
-	}))
+	})}
+	if threshold > 0 {
+		opts = append(opts, client.WithPayloadUploads(threshold, *uploads))
+	}
+	res, err := c.StreamItems(ctx, b.ID, fileItems(path, *task), opts...)
 	bar.done()
 	var ns *client.NotSealedError
 	if errors.As(err, &ns) {

@@ -1,0 +1,153 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"iter"
+	"net/http"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// WithPayloadUploads makes the client upload every payload of at least
+// threshold bytes itself, before streaming its item, as the trigger.dev
+// SDK does for payloads of 128 KiB or more: it asks the server for a
+// presigned URL (PUT /api/v2/packets/…), PUTs the payload there with at
+// most parallel uploads in flight, and sends the item as an
+// application/store reference. The request body then carries references
+// only, and the payload bytes go to object storage once, straight from
+// the client. threshold ≤ 0 turns it off (the default: the server offloads
+// large payloads itself).
+func WithPayloadUploads(threshold, parallel int) StreamOption {
+	return func(s *streamConfig) {
+		s.uploadThreshold = threshold
+		s.uploadParallel = max(parallel, 1)
+	}
+}
+
+// offloaded returns items with every payload of at least threshold bytes
+// uploaded and replaced by its storage path (only for items that sends
+// reports true for: the others are not sent in this attempt), in the
+// source's order, with at most parallel uploads (and items held) in flight.
+func (c *Client) offloaded(ctx context.Context, batchID string, items iter.Seq2[Item, error], sends func(index int) bool, threshold, parallel int) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type result struct {
+			item Item
+			err  error
+		}
+		queue := make(chan chan result, parallel)
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(parallel)
+		go func() {
+			defer close(queue)
+			for it, err := range items {
+				done := make(chan result, 1)
+				switch {
+				case err != nil:
+					done <- result{err: err}
+				case len(it.Payload) < threshold || !sends(it.Index):
+					done <- result{item: it}
+				default:
+					g.Go(func() error {
+						up, uerr := c.uploadPayload(gctx, batchID, it)
+						done <- result{item: up, err: uerr}
+						return nil
+					})
+				}
+				select {
+				case queue <- done:
+				case <-ctx.Done():
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		defer func() {
+			cancel()
+			for range queue { // let the producer finish
+			}
+			_ = g.Wait()
+		}()
+		for done := range queue {
+			var r result
+			select {
+			case r = <-done:
+			case <-ctx.Done():
+				yield(Item{}, ctx.Err())
+				return
+			}
+			if !yield(r.item, r.err) || r.err != nil {
+				return
+			}
+		}
+	}
+}
+
+// uploadPayload uploads it's payload to a presigned URL and returns the
+// item with an application/store reference in its place. The object is
+// named after the batch and the index, so a retried attempt overwrites
+// its own upload with the same bytes.
+func (c *Client) uploadPayload(ctx context.Context, batchID string, it Item) (Item, error) {
+	data := []byte(it.Payload)
+	var s string
+	if len(data) > 0 && data[0] == '"' && json.Unmarshal(data, &s) == nil {
+		data = []byte(s) // a string payload is stored as the string itself
+	}
+	filename := fmt.Sprintf("uploads/%s/item_%d.json", batchID, it.Index)
+	var ps struct {
+		PresignedURL string `json:"presignedUrl"`
+		StoragePath  string `json:"storagePath"`
+	}
+	if _, err := c.do(ctx, http.MethodPut, "/api/v2/packets/"+filename, nil, &ps); err != nil {
+		return it, fmt.Errorf("streambatch: presign the payload of item %d: %w", it.Index, err)
+	}
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		lastErr = c.put(ctx, ps.PresignedURL, data)
+		if lastErr == nil || !retryable(lastErr) || attempt >= c.retry.MaxAttempts {
+			break
+		}
+		if err := sleep(ctx, c.retry.backoff(attempt, lastErr)); err != nil {
+			break
+		}
+	}
+	if lastErr != nil {
+		return it, fmt.Errorf("streambatch: upload the payload of item %d: %w", it.Index, lastErr)
+	}
+	opts := map[string]any{}
+	if len(it.Options) > 0 {
+		if err := json.Unmarshal(it.Options, &opts); err != nil {
+			return it, &SourceError{Err: fmt.Errorf("item %d: options: %w", it.Index, err)}
+		}
+	}
+	opts["payloadType"] = "application/store"
+	it.Options, _ = json.Marshal(opts)
+	it.Payload = StringPayload(ps.StoragePath)
+	return it, nil
+}
+
+// put PUTs data to a presigned URL (no API key: the URL is the credential).
+func (c *Client) put(ctx context.Context, presigned string, data []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, presigned, bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.ContentLength = int64(len(data))
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return apiError(req, resp, body)
+	}
+	return nil
+}

@@ -10,18 +10,37 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/streambatch/streambatch/client"
 )
 
 // Systems in the order they run for each scenario.
 const (
 	SystemFloor       = "floor"
 	SystemStreambatch = "streambatch"
-	SystemPMap10      = "pmap10"
-	SystemSequential  = "sequential"
+	// SystemStreambatchUpload is streambatch with the client uploading
+	// payloads of 128 KiB or more to presigned URLs itself (the trigger.dev
+	// SDK's path), the stream carrying references.
+	SystemStreambatchUpload = "streambatch-upload"
+	SystemPMap10            = "pmap10"
+	SystemSequential        = "sequential"
 )
 
 // AllSystems lists every system.
-var AllSystems = []string{SystemFloor, SystemStreambatch, SystemPMap10, SystemSequential}
+var AllSystems = []string{SystemFloor, SystemStreambatch, SystemStreambatchUpload, SystemPMap10, SystemSequential}
+
+// isStreambatch reports the systems that run through the API.
+func isStreambatch(sys string) bool {
+	return sys == SystemStreambatch || sys == SystemStreambatchUpload
+}
+
+// ClientUploadThreshold is the payload size from which the
+// streambatch-upload system uploads payloads itself (the trigger.dev
+// SDK's), and ClientUploads its uploads in flight.
+const (
+	ClientUploadThreshold = 128 << 10
+	ClientUploads         = 32
+)
 
 // Result is one (scenario, latency, system) measurement; --json writes one
 // per line.
@@ -105,9 +124,13 @@ func measure(ctx context.Context, sb *Streambatch, base *Baselines, proxy *Laten
 	var d time.Duration
 	var err error
 	switch sys {
-	case SystemStreambatch:
+	case SystemStreambatch, SystemStreambatchUpload:
+		var opts []client.StreamOption
+		if sys == SystemStreambatchUpload {
+			opts = append(opts, client.WithPayloadUploads(ClientUploadThreshold, ClientUploads))
+		}
 		var m Measure
-		m, err = sb.Run(ctx, sc)
+		m, err = sb.Run(ctx, sc, opts...)
 		d = time.Duration(m.Seconds * float64(time.Second))
 		r.APIRSSBytes, r.WorkerRSSBytes = m.APIRSS, m.WorkerRSS
 		r.PeakRSSBytes = m.APIRSS + m.WorkerRSS
@@ -119,7 +142,7 @@ func measure(ctx context.Context, sb *Streambatch, base *Baselines, proxy *Laten
 	case SystemSequential:
 		d, err = base.Sequential(ctx, sc)
 	}
-	if sys != SystemStreambatch {
+	if !isStreambatch(sys) {
 		r.PeakRSSBytes, _ = PeakRSS(self)
 	}
 	c := proxy.Counts()
@@ -133,7 +156,7 @@ func measure(ctx context.Context, sb *Streambatch, base *Baselines, proxy *Laten
 		r.ItemsPerS = float64(r.Items) / r.Seconds
 		r.MiBPerS = float64(r.PayloadBytes) / (1 << 20) / r.Seconds
 	}
-	if sys != SystemStreambatch {
+	if !isStreambatch(sys) {
 		if cerr := base.Cleanup(ctx); cerr != nil && r.Error == "" {
 			r.Error = "cleanup: " + cerr.Error()
 		}
@@ -173,7 +196,7 @@ func printTable(w io.Writer, sc Scenario, lat time.Duration, rows []Result) {
 			ratio = fmt.Sprintf("%.2f", r.Seconds/floor)
 		}
 		hist, runs := "-", "-"
-		if r.System == SystemStreambatch {
+		if isStreambatch(r.System) {
 			hist, runs = fmt.Sprint(r.HistoryEvents), fmt.Sprint(r.WorkflowRuns)
 		}
 		fmt.Fprintf(tw, "%s\t%.2f\t%.0f\t%.1f\t%s\t%.0f\t%s\t%s\t%d\t\n", r.System, r.Seconds, r.ItemsPerS, r.MiBPerS, ratio,

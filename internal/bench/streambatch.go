@@ -36,7 +36,7 @@ type Measure struct {
 
 // Run creates the scenario's batches (untimed), then times Phase 2 of all
 // of them, concurrently, until every one reported sealed:true.
-func (sb *Streambatch) Run(ctx context.Context, s Scenario) (Measure, error) {
+func (sb *Streambatch) Run(ctx context.Context, s Scenario, opts ...client.StreamOption) (Measure, error) {
 	var m Measure
 	ids := make([]string, s.Batches)
 	for b := range ids {
@@ -56,7 +56,7 @@ func (sb *Streambatch) Run(ctx context.Context, s Scenario) (Measure, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	for b, id := range ids {
 		g.Go(func() error {
-			res, err := sb.clientFor(b).StreamItems(gctx, id, s.items(b))
+			res, err := sb.clientFor(b).StreamItems(gctx, id, s.items(b), opts...)
 			if res != nil {
 				attempts[b] = res.Attempts
 			}

@@ -23,7 +23,7 @@ const maxAbortBody = 4 << 10
 // ABORTED and its open runs CANCELED); a PROCESSING one through BatchRuns
 // (it cancels the runs executing, marks the rest CANCELED and the batch
 // ABORTED; finished runs keep their results). The handler waits for that,
-// bounded by SealWait (202 when the wait runs out). Aborting an aborted
+// bounded by AbortWait (202 when the wait runs out). Aborting an aborted
 // batch is a no-op; a completed batch cannot be aborted.
 func (s *Server) abortBatch(c *gin.Context) {
 	reason, ok := readAbortReason(c)
@@ -35,7 +35,7 @@ func (s *Server) abortBatch(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	wctx, cancel := context.WithTimeout(ctx, s.opts.SealWait)
+	wctx, cancel := context.WithTimeout(ctx, s.opts.AbortWait)
 	defer cancel()
 	if b.Status == batch.StatusPending {
 		if err := s.abortPending(ctx, wctx, b, reason); err != nil {

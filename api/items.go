@@ -76,8 +76,12 @@ func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsRespon
 	wctx, cancel := context.WithTimeout(ctx, s.opts.SealWait)
 	defer cancel()
 	start := time.Now()
-	r, err := s.wf.Wait(wctx, b.ID)
-	s.log.DebugContext(ctx, "seal wait", "batch_id", b.ID, "wait_ms", time.Since(start).Milliseconds(), "error", err)
+	var r workflows.Result
+	err := wctx.Err() // a zero wait: answer on the durable acceptance
+	if s.opts.SealWait > 0 {
+		r, err = s.wf.Wait(wctx, b.ID)
+		s.log.DebugContext(ctx, "seal wait", "batch_id", b.ID, "wait_ms", time.Since(start).Milliseconds(), "error", err)
+	}
 	switch {
 	case err == nil && r.State == workflows.StateSealed:
 		resp.Sealed = true
@@ -113,7 +117,9 @@ func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsRespon
 		s.failInternal(c, aerr, true)
 		return
 	}
-	s.log.WarnContext(ctx, "seal not reported in time; every item is accepted", "batch_id", b.ID, "wait", s.opts.SealWait, "error", err)
+	if s.opts.SealWait > 0 {
+		s.log.WarnContext(ctx, "seal not reported in time; every item is accepted", "batch_id", b.ID, "wait", s.opts.SealWait, "error", err)
+	}
 	resp.Sealed = true
 	s.metrics.Phase2("accepted")
 	c.JSON(http.StatusOK, resp)

@@ -20,6 +20,7 @@ type Options struct {
 	MaxItems       int
 	SealTimeout    time.Duration
 	SealWait       time.Duration
+	AbortWait      time.Duration
 	WorkflowWindow int
 	JWTSecret      string
 	// SnapshotTimeout bounds the query for already-accepted indexes before

@@ -117,10 +117,15 @@ type Config struct {
 	// aborts it (BATCH_SEAL_TIMEOUT, default 30m).
 	SealTimeout time.Duration
 	// SealWait is how long a Phase 2 request that delivered every index
-	// waits for the seal before answering sealed:true on the strength of
-	// the durably accepted items (STREAMBATCH_SEAL_WAIT, default 30s); also
-	// how long an abort waits.
+	// waits for the seal (every run created) before answering sealed:true
+	// on the strength of the durably accepted items (STREAMBATCH_SEAL_WAIT,
+	// default 0: answer as soon as every index is durably accepted, as
+	// trigger.dev answers once items are in its queue; GET then shows the
+	// batch sealed with status PENDING until the runs exist).
 	SealWait time.Duration
+	// AbortWait is how long an abort request waits for the batch to be
+	// aborted before answering 202 (STREAMBATCH_ABORT_WAIT, default 30s).
+	AbortWait time.Duration
 
 	// ChunkItems is the most items one chunk signal carries
 	// (STREAMBATCH_CHUNK_ITEMS, default 5000).
@@ -227,7 +232,7 @@ func Default() Config {
 		OffloadThreshold:    512 << 10,
 		IngestConcurrency:   32,
 		SealTimeout:         30 * time.Minute,
-		SealWait:            30 * time.Second,
+		AbortWait:           30 * time.Second,
 		ChunkItems:          5000,
 		ChunkBytes:          32 << 20,
 		ChunkInlineBytes:    128 << 10,
@@ -430,6 +435,9 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.SealWait < 0 || c.SealWait > 10*time.Minute {
 		bad(EnvSealWait, "must be between 0s and 10m, got %s", c.SealWait)
+	}
+	if c.AbortWait < 0 || c.AbortWait > 10*time.Minute {
+		bad(EnvAbortWait, "must be between 0s and 10m, got %s", c.AbortWait)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -40,6 +40,7 @@ const (
 	EnvIngestConcurrency     = "STREAMING_BATCH_INGEST_CONCURRENCY"
 	EnvSealTimeout           = "BATCH_SEAL_TIMEOUT"
 	EnvSealWait              = "STREAMBATCH_SEAL_WAIT"
+	EnvAbortWait             = "STREAMBATCH_ABORT_WAIT"
 	EnvChunkItems            = "STREAMBATCH_CHUNK_ITEMS"
 	EnvChunkBytes            = "STREAMBATCH_CHUNK_BYTES"
 	EnvChunkInlineBytes      = "STREAMBATCH_CHUNK_INLINE_BYTES"
@@ -154,6 +155,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	num(EnvIngestConcurrency, &c.IngestConcurrency)
 	dur(EnvSealTimeout, &c.SealTimeout)
 	dur(EnvSealWait, &c.SealWait)
+	dur(EnvAbortWait, &c.AbortWait)
 	num(EnvChunkItems, &c.ChunkItems)
 	size(EnvChunkBytes, &c.ChunkBytes)
 	size(EnvChunkInlineBytes, &c.ChunkInlineBytes)

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -189,7 +190,8 @@ func (s *stack) hxServe(t *testing.T, name string, extra ...string) string {
 	}
 	t.Cleanup(p.Kill)
 	if err := waitHTTP("http://"+addr+"/readyz", 60*time.Second); err != nil {
-		t.Fatalf("serve not ready: %v (log %s)", err, p.Log)
+		log, _ := os.ReadFile(p.Log)
+		t.Fatalf("serve not ready (exited: %v): %v; its log ends:\n%s", p.Exited(), err, tail(string(log), 3000))
 	}
 	return addr
 }

@@ -119,6 +119,15 @@ func newHarness(t *testing.T) *harness {
 	return &harness{env: env, runs: f}
 }
 
+// newHarnessFor returns a harness whose clock starts at the creation of a
+// batch of runCount items, and that batch's input.
+func newHarnessFor(t *testing.T, runCount int) (*harness, Input) {
+	t.Helper()
+	h, in := newHarness(t), input(runCount)
+	h.env.SetStartTime(in.CreatedAt)
+	return h, in
+}
+
 // chunkOf builds an inline chunk of the given indexes.
 func chunkOf(seq int, indexes ...int) batch.ChunkRef {
 	items := make([]batch.Item, len(indexes))
@@ -249,9 +258,7 @@ func (f *fakeRuns) inFlightNow() int {
 
 func TestContinueAsNewCarriesStateAndLosesNoChunk(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(40)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 40)
 	h.signalAt(time.Second, chunkOf(0, span(0, 10)...), chunkOf(1, span(10, 20)...))
 	h.env.RegisterDelayedCallback(func() {
 		h.env.SetContinueAsNewSuggested(true)
@@ -297,9 +304,7 @@ func TestContinueAsNewCarriesStateAndLosesNoChunk(t *testing.T) {
 
 func TestSealTimeoutAborts(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(20)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 20)
 	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
 	h.env.ExecuteWorkflow(BatchIngest, in)
 	r := h.result(t)
@@ -313,9 +318,7 @@ func TestSealTimeoutAborts(t *testing.T) {
 
 func TestAbortSignal(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(20)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 20)
 	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
 	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, "operator said so") }, time.Minute)
 	h.env.ExecuteWorkflow(BatchIngest, in)
@@ -327,9 +330,7 @@ func TestAbortSignal(t *testing.T) {
 
 func TestFailedChunkReopensItsIndexes(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(10)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 10)
 	var once sync.Once
 	h.runs.fail = func(EnqueueInput) error {
 		var err error
@@ -365,9 +366,7 @@ func TestFailedChunkReopensItsIndexes(t *testing.T) {
 
 func TestProgressQueryAndFailedCount(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(10)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 10)
 	c := chunkOf(0, span(0, 5)...)
 	c.Failed = []int{1, 3}
 	h.signalAt(time.Second, c)
@@ -395,9 +394,7 @@ func TestProgressQueryAndFailedCount(t *testing.T) {
 // batch through the Abort activity.
 func TestCancellationAborts(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(20)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 20)
 	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
 	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Minute)
 	h.env.ExecuteWorkflow(BatchIngest, in)
@@ -490,9 +487,7 @@ func TestMillionItemsAcrossContinueAsNew(t *testing.T) {
 // (issue 11.2).
 func TestCancelDuringSealAborts(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(10)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 10)
 	h.env.OnActivity(ActivitySeal, mock.Anything, mock.Anything).Return(SealResult{}, errors.New("postgres is down"))
 	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
 	h.env.RegisterDelayedCallback(h.env.CancelWorkflow, time.Minute)
@@ -524,9 +519,7 @@ func TestSealTimeoutWhileSealRetries(t *testing.T) {
 // two, so the same-task case of issue 11.3 is TestDevServerCancelWithChunkWhileDraining.)
 func TestCancelWhileDrainingAborts(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(30)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 30)
 	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
 	h.env.RegisterDelayedCallback(func() {
 		h.env.SetContinueAsNewSuggested(true)
@@ -567,9 +560,7 @@ func (h *harness) countActivities() *activityCounts {
 // carrying the chunk's first index) and no staging cleanup.
 func TestSmallBatchRunsLocally(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(10)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 10)
 	counts := h.countActivities()
 	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
 	h.env.ExecuteWorkflow(BatchIngest, in)
@@ -592,9 +583,7 @@ func TestSmallBatchRunsLocally(t *testing.T) {
 // which then notifies BatchRuns itself; the batch seals.
 func TestLocalEnqueueFailureFallsBackToActivity(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(10)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 10)
 	counts := h.countActivities()
 	failures := 0
 	h.runs.fail = func(EnqueueInput) error {
@@ -623,9 +612,7 @@ func TestLocalEnqueueFailureFallsBackToActivity(t *testing.T) {
 // deletes the staging.
 func TestStagedChunkSealsWithCleanup(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	in := input(20)
-	h.env.SetStartTime(in.CreatedAt)
+	h, in := newHarnessFor(t, 20)
 	counts := h.countActivities()
 	staged := batch.ChunkRef{Stream: "s", Seq: 1, Indexes: batch.RangesOf(span(10, 20)), Key: "staging/dev/batch_test/s/1"}
 	h.signalAt(time.Second, chunkOf(0, span(0, 10)...), staged)

@@ -169,8 +169,9 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		}
 	}
 	if small {
-		// A second API answers sealed:true as soon as the items are
-		// durably accepted (no seal wait), beside the default one.
+		// A second API with the default STREAMBATCH_SEAL_WAIT answers
+		// sealed:true as soon as the items are durably accepted, beside
+		// the bench's, which waits for the seal (every run created).
 		fastURL, fastAPI, err := st.StartAPI(ctx, "serve-accepted", config.EnvSealWait+"=0s")
 		if err != nil {
 			return err
@@ -182,8 +183,8 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		}
 		const items = 10
 		_, err = bench.RunSmall(ctx, tc, pool, []bench.SmallSystem{
-			bench.StreambatchSmall("streambatch", c, items),
-			bench.StreambatchSmall("streambatch-accepted", fast, items),
+			bench.StreambatchSmall("streambatch", fast, items),
+			bench.StreambatchSmall("streambatch-seal-wait", c, items),
 		}, bench.SmallOptions{Items: items, Sequential: *sequential, Clients: *clients, Duration: *loadFor,
 			Env: "bench", JSON: opts.JSON, Table: opts.Table, CPU: opts.CPU})
 		if err != nil {

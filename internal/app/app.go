@@ -163,7 +163,7 @@ func (a *App) API() *api.Server {
 		UploadsInFlight: c.UploadsInFlight, UploadBytesInFlight: c.UploadBytesInFlight, Memory: c.IngestMemory,
 	}, a.Blob, recordingSignaler{wf: wf, store: a.Store, log: a.Log}, a.chunkSigner(), a.Log, a.Metrics)
 	return api.New(api.Options{
-		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait,
+		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait, AbortWait: c.AbortWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
 		CreateRate: c.CreateRate, CreateBurst: c.CreateBurst, BodyIdleTimeout: c.BodyIdleTimeout,
 	}, api.Deps{

@@ -79,6 +79,9 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, opts S
 		cfg.S3Bucket = "streambatch-bench"
 	}
 	cfg.JWTSecret = "bench-bench-bench-bench-bench-bench-bench"
+	// The scenarios time Phase 2 until every run exists, as the baselines
+	// do: the API waits for the seal instead of answering on acceptance.
+	cfg.SealWait = 2 * time.Minute
 	if cfg.PayloadKeys, err = codec.NewKey("bench"); err != nil {
 		return s, err
 	}

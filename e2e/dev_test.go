@@ -89,26 +89,34 @@ func TestDevCommand(t *testing.T) {
 		t.Fatalf("not sealed: %+v", streamed)
 	}
 
-	// The UI answers, and its API lists the workflow with its attributes.
+	// The UI answers, and its API lists the workflow with its attributes;
+	// the batch reaches SEALED once its runs exist (the answer came on the
+	// items' durable acceptance).
 	ui := lines["Temporal UI"]
 	req, _ = http.NewRequest(http.MethodGet, ui+"/", nil)
 	doJSON(t, req, http.StatusOK, nil)
-	req, _ = http.NewRequest(http.MethodGet, ui+"/api/v1/namespaces/default/workflows?query="+urlQuery(`BatchId="`+created.ID+`" AND WorkflowType="BatchIngest"`), nil)
-	var listed struct {
-		Executions []struct {
-			Execution        struct{ WorkflowID string } `json:"execution"`
-			SearchAttributes struct {
-				IndexedFields map[string]struct{ Data string } `json:"indexedFields"`
-			} `json:"searchAttributes"`
-		} `json:"executions"`
-	}
-	doJSON(t, req, http.StatusOK, &listed)
-	if len(listed.Executions) != 1 || listed.Executions[0].Execution.WorkflowID != created.ID {
-		t.Fatalf("UI lists %+v", listed)
-	}
-	state, _ := base64.StdEncoding.DecodeString(listed.Executions[0].SearchAttributes.IndexedFields["BatchState"].Data)
-	if string(state) != `"SEALED"` {
-		t.Fatalf("BatchState = %s", state)
+	var state []byte
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		req, _ = http.NewRequest(http.MethodGet, ui+"/api/v1/namespaces/default/workflows?query="+urlQuery(`BatchId="`+created.ID+`" AND WorkflowType="BatchIngest"`), nil)
+		var listed struct {
+			Executions []struct {
+				Execution        struct{ WorkflowID string } `json:"execution"`
+				SearchAttributes struct {
+					IndexedFields map[string]struct{ Data string } `json:"indexedFields"`
+				} `json:"searchAttributes"`
+			} `json:"executions"`
+		}
+		doJSON(t, req, http.StatusOK, &listed)
+		if len(listed.Executions) != 1 || listed.Executions[0].Execution.WorkflowID != created.ID {
+			t.Fatalf("UI lists %+v", listed)
+		}
+		state, _ = base64.StdEncoding.DecodeString(listed.Executions[0].SearchAttributes.IndexedFields["BatchState"].Data)
+		if string(state) == `"SEALED"` {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("BatchState = %s a minute after the answer", state)
+		}
 	}
 
 	// The UI decodes payloads through dev's codec endpoint, which answers

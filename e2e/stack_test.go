@@ -147,6 +147,7 @@ func (s *stack) config(taskQueue string) config.Config {
 	c.S3AccessKeyID, c.S3SecretAccessKey = s.s3.AccessKey, s.s3.SecretKey
 	c.JWTSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
 	c.PayloadKeys = e2ePayloadKeys
+	c.DBMaxConns = 12
 	c.ChunkItems = 100
 	c.SealWait = 90 * time.Second
 	c.LogLevel = "debug"
@@ -164,6 +165,8 @@ func (s *stack) env(c config.Config) []string {
 		config.EnvTaskQueue+"="+c.TaskQueue,
 		config.EnvJWTSecret+"="+c.JWTSecret,
 		config.EnvPayloadKeys+"="+c.PayloadKeys,
+		// Many processes share the CI's PostgreSQL (100 connections).
+		config.EnvDBMaxConns+"="+fmt.Sprint(c.MaxConns()),
 		config.EnvChunkItems+"="+fmt.Sprint(c.ChunkItems),
 		config.EnvSealWait+"="+c.SealWait.String(),
 	)...)

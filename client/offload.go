@@ -10,6 +10,7 @@ import (
 	"net/http"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 )
 
 // WithPayloadUploads makes the client upload every payload of at least
@@ -39,8 +40,15 @@ func (c *Client) offloaded(ctx context.Context, batchID string, items iter.Seq2[
 		type result struct {
 			item Item
 			err  error
+			held int64 // bytes of the queue's budget it holds
 		}
-		queue := make(chan chan result, parallel)
+		// The queue keeps the source's order. Small items wait in it while
+		// the large ones before them upload: bounded by count and by bytes
+		// (queueBytes), so that a large item every few small ones still
+		// keeps every upload slot busy; large payloads are bounded by the
+		// uploads in flight.
+		queue := make(chan chan result, queueItems)
+		held := semaphore.NewWeighted(queueBytes)
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(parallel)
 		go func() {
@@ -51,7 +59,10 @@ func (c *Client) offloaded(ctx context.Context, batchID string, items iter.Seq2[
 				case err != nil:
 					done <- result{err: err}
 				case len(it.Payload) < threshold || !sends(it.Index):
-					done <- result{item: it}
+					if err := held.Acquire(ctx, weight(it)); err != nil {
+						return
+					}
+					done <- result{item: it, held: weight(it)}
 				default:
 					g.Go(func() error {
 						up, uerr := c.uploadPayload(gctx, batchID, it)
@@ -83,11 +94,25 @@ func (c *Client) offloaded(ctx context.Context, batchID string, items iter.Seq2[
 				yield(Item{}, ctx.Err())
 				return
 			}
+			held.Release(r.held)
 			if !yield(r.item, r.err) || r.err != nil {
 				return
 			}
 		}
 	}
+}
+
+// The queue of items waiting for the uploads before them: at most
+// queueItems items holding at most queueBytes of small payloads.
+const (
+	queueItems = 4096
+	queueBytes = 16 << 20
+)
+
+// weight is what an item waiting in the queue holds, bounded by the
+// budget so that one item never waits for more than all of it.
+func weight(it Item) int64 {
+	return min(int64(len(it.Payload)+len(it.Options)+64), queueBytes)
 }
 
 // uploadPayload uploads it's payload to a presigned URL and returns the

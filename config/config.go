@@ -128,7 +128,8 @@ type Config struct {
 	AbortWait time.Duration
 
 	// ChunkItems is the most items one chunk signal carries
-	// (STREAMBATCH_CHUNK_ITEMS, default 5000).
+	// (STREAMBATCH_CHUNK_ITEMS, default 20000: fewer, larger COPYs and
+	// fewer signals, activities and history events per batch).
 	ChunkItems int
 	// ChunkBytes is the most payload bytes one chunk groups, offloaded
 	// packets included (STREAMBATCH_CHUNK_BYTES, default 32 MiB).
@@ -233,7 +234,7 @@ func Default() Config {
 		IngestConcurrency:   32,
 		SealTimeout:         30 * time.Minute,
 		AbortWait:           30 * time.Second,
-		ChunkItems:          5000,
+		ChunkItems:          20000,
 		ChunkBytes:          32 << 20,
 		ChunkInlineBytes:    128 << 10,
 		ChunksInFlight:      4,

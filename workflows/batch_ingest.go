@@ -68,6 +68,9 @@ type ingest struct {
 	// needed (smallKnown).
 	small      workflow.Version
 	smallKnown bool
+	// staged is changeLocalStaged's version, likewise.
+	staged      workflow.Version
+	stagedKnown bool
 	// sealFrom goes into the Seal's hint when the last chunk's activity
 	// left telling BatchRuns to it (EnqueueInput.SkipNotify).
 	sealFrom *int
@@ -273,9 +276,13 @@ func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 		in := EnqueueInput{BatchID: w.in.BatchID, Env: w.in.Env, Chunk: work.Chunk, Owned: work.Owned}
 		id := fmt.Sprintf("chunk-%d", w.c.NextActivity)
 		var f workflow.Future
+		last := w.pending == 0 && len(w.c.Queue) == 0 && w.c.Accepted.Len() == w.in.RunCount
 		local := work.Chunk.Key == "" && !work.Remote && w.localSmall(ctx)
+		if !local && !work.Remote && last && w.localStaged(ctx) {
+			local = true // the last chunk, staged (changeLocalStaged)
+		}
 		if local {
-			if w.pending == 0 && len(w.c.Queue) == 0 && w.c.Accepted.Len() == w.in.RunCount {
+			if last {
 				// The last chunk: the Seal that follows tells BatchRuns.
 				in.SkipNotify = true
 				from := work.firstIndex()
@@ -364,6 +371,15 @@ func (w *ingest) localSmall(ctx workflow.Context) bool {
 	return w.small == 1
 }
 
+// localStaged reports whether this run takes changeLocalStaged's paths.
+func (w *ingest) localStaged(ctx workflow.Context) bool {
+	if !w.stagedKnown {
+		w.staged = workflow.GetVersion(ctx, changeLocalStaged, workflow.DefaultVersion, 1)
+		w.stagedKnown = true
+	}
+	return w.staged == 1
+}
+
 // report publishes live progress for Temporal UI.
 func (w *ingest) report(ctx workflow.Context) {
 	p := w.progress()
@@ -400,6 +416,11 @@ const (
 	// one signal completes in one workflow task. Local attempts that fail
 	// fall back to the regular activities (abortable seal included).
 	changeLocalSmall = "local-small"
+	// changeLocalStaged: a batch's last chunk is enqueued by a local
+	// activity even when it was staged, and the seal is local whatever was
+	// staged (it then deletes the staging): a batch of one staged chunk
+	// (1,000 items of 4 KiB) needs no activity dispatch either.
+	changeLocalStaged = "local-staged"
 )
 
 func (w *ingest) sealActivity(ctx workflow.Context) workflow.Future {
@@ -437,9 +458,10 @@ func (w *ingest) sealAbortable(ctx workflow.Context, sel workflow.Selector, item
 }
 
 // sealSmall seals since changeLocalSmall: with a local activity in the
-// same workflow task when nothing was staged (unless an abort or a
-// cancellation is already waiting), else, or when the local attempts
-// fail, with the abortable Seal activity.
+// same workflow task when nothing was staged, or whatever was staged since
+// changeLocalStaged (unless an abort or a cancellation is already
+// waiting); else, or when the local attempts fail, with the abortable Seal
+// activity.
 func (w *ingest) sealSmall(ctx workflow.Context, sel workflow.Selector, items, abort workflow.ReceiveChannel) (Result, error) {
 	var reason string
 	switch {
@@ -450,7 +472,7 @@ func (w *ingest) sealSmall(ctx workflow.Context, sel workflow.Selector, items, a
 		w.requestAbort("workflow canceled", "")
 		return w.abort(ctx, items)
 	}
-	if w.c.InlineOnly {
+	if w.c.InlineOnly || w.localStaged(ctx) {
 		w.state = StateSealing
 		w.report(ctx)
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
@@ -459,7 +481,7 @@ func (w *ingest) sealSmall(ctx workflow.Context, sel workflow.Selector, items, a
 			Summary:             fmt.Sprintf("seal %d runs", w.in.RunCount),
 		})
 		var res SealResult
-		err := workflow.ExecuteLocalActivity(lctx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env, InlineOnly: true, From: w.sealFrom}).Get(ctx, &res)
+		err := workflow.ExecuteLocalActivity(lctx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env, InlineOnly: w.c.InlineOnly, From: w.sealFrom}).Get(ctx, &res)
 		switch {
 		case err == nil || isErrorType(err, ErrTypeBatchNotPending):
 			return w.sealed(ctx, items, res, err)

@@ -608,8 +608,8 @@ func TestLocalEnqueueFailureFallsBackToActivity(t *testing.T) {
 	}
 }
 
-// A batch with a staged chunk seals with the regular activity, which
-// deletes the staging.
+// A staged chunk that is not the batch's last runs as a regular activity;
+// the seal is local (changeLocalStaged) and deletes the staging.
 func TestStagedChunkSealsWithCleanup(t *testing.T) {
 	t.Parallel()
 	h, in := newHarnessFor(t, 20)
@@ -621,10 +621,30 @@ func TestStagedChunkSealsWithCleanup(t *testing.T) {
 	if r.State != StateSealed || r.Enqueued != 20 {
 		t.Fatalf("result = %+v", r)
 	}
-	if counts.remote[ActivityOffloadAndEnqueue] != 1 || counts.remote[ActivitySeal] != 1 || counts.local[ActivitySeal] != 0 {
-		t.Fatalf("local %v, regular %v: the staged chunk and the seal must be regular activities", counts.local, counts.remote)
+	if counts.remote[ActivityOffloadAndEnqueue] != 1 || counts.local[ActivityOffloadAndEnqueue] != 1 || counts.local[ActivitySeal] != 1 || counts.remote[ActivitySeal] != 0 {
+		t.Fatalf("local %v, regular %v: want the staged chunk regular, the inline one and the seal local", counts.local, counts.remote)
 	}
 	if h.runs.sealIn.InlineOnly {
 		t.Fatal("the seal skipped the staging cleanup of a batch that staged a chunk")
+	}
+}
+
+// A batch of one staged chunk (1,000 items of 4 KiB) is enqueued and
+// sealed by local activities: no activity dispatch (changeLocalStaged).
+func TestSingleStagedChunkRunsLocally(t *testing.T) {
+	t.Parallel()
+	h, in := newHarnessFor(t, 10)
+	counts := h.countActivities()
+	h.signalAt(time.Second, batch.ChunkRef{Stream: "s", Seq: 0, Indexes: batch.RangesOf(span(0, 10)), Key: "staging/dev/batch_test/s-000000.json"})
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateSealed || r.Enqueued != 10 {
+		t.Fatalf("result = %+v", r)
+	}
+	if counts.local[ActivityOffloadAndEnqueue] != 1 || counts.local[ActivitySeal] != 1 || len(counts.remote) != 0 {
+		t.Fatalf("local %v, regular %v: want one local enqueue and one local seal", counts.local, counts.remote)
+	}
+	if s := h.runs.sealIn; s.InlineOnly || s.From == nil || *s.From != 0 || !h.runs.calls[0].SkipNotify {
+		t.Fatalf("seal input %+v, enqueue %+v: want the cleanup and the hint on the seal", s, h.runs.calls[0])
 	}
 }

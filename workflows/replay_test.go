@@ -11,6 +11,8 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/codec"
 )
 
 // TestReplayRecordedHistories replays every history in testdata (recorded
@@ -29,10 +31,22 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Fatalf("only %d recorded histories", len(files))
 	}
 	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// Histories recorded since payloads are encrypted hold the e2e suite's
+	// test key's payloads (older ones are plain, which the codec passes).
+	keys, err := codec.ParseKeys(recordedPayloadKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			t.Parallel()
-			r := worker.NewWorkflowReplayer()
+			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+				DataConverter:    codec.DataConverter(keys),
+				FailureConverter: codec.FailureConverter(keys),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			r.RegisterWorkflowWithOptions(BatchIngest, workflow.RegisterOptions{Name: WorkflowName})
 			r.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: RunsWorkflowName})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(logger, f); err != nil {
@@ -41,6 +55,10 @@ func TestReplayRecordedHistories(t *testing.T) {
 		})
 	}
 }
+
+// recordedPayloadKeys is the e2e suite's payload key (e2e/stack_test.go),
+// with which the histories it records are encrypted.
+const recordedPayloadKeys = "e2e:ZTJlLXBheWxvYWQta2V5LWUyZS1wYXlsb2FkLWtleSE="
 
 // workflowType reads the workflow type a recorded history starts.
 func workflowType(t *testing.T, path string) string {

@@ -149,3 +149,52 @@ func TestHandlerDecodesForAuthorizedCallers(t *testing.T) {
 		t.Fatal("CORS allowed an unlisted origin")
 	}
 }
+
+// A run activity's payloads are encrypted under its environment's key
+// (task queue runs.<env>…): that environment's key set (EnvKeys) reads
+// them and encrypts its results so that streambatch reads them; another
+// environment's key set reads nothing of it.
+func TestEnvironmentKeysIsolateTenants(t *testing.T) {
+	t.Parallel()
+	keys, _ := mustKeys(t, "k1")
+	runOf := func(env string) converter.DataConverter {
+		return converter.WithDataConverterSerializationContext(DataConverter(keys), converter.ActivitySerializationContext{TaskQueue: "runs." + env + ".emails"})
+	}
+	p, err := runOf("tenant-a").ToPayload("tenant A's envelope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := string(p.GetMetadata()[MetadataKeyID]); id != "k1.env-tenant-a" {
+		t.Fatalf("a run of tenant-a encrypted with %q", id)
+	}
+	setA, err := keys.EnvKeys("tenant-a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	setB, _ := keys.EnvKeys("tenant-b")
+	a, err := ParseKeys(setA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ParseKeys(setB)
+	var s string
+	if err := DataConverter(a).FromPayload(p, &s); err != nil || s != "tenant A's envelope" {
+		t.Fatalf("tenant-a's workers: %q %v", s, err)
+	}
+	if err := DataConverter(b).FromPayload(p, &s); err == nil {
+		t.Fatal("tenant-b's key set read tenant-a's run")
+	}
+	// The task worker's result, in its own context, comes back readable.
+	out, _ := converter.WithDataConverterSerializationContext(DataConverter(a), converter.ActivitySerializationContext{TaskQueue: "runs.tenant-a"}).ToPayload("done")
+	if err := DataConverter(keys).FromPayload(out, &s); err != nil || s != "done" || string(out.GetMetadata()[MetadataKeyID]) != "k1.env-tenant-a" {
+		t.Fatalf("the result: %q %v (%s)", s, err, out.GetMetadata()[MetadataKeyID])
+	}
+	// streambatch's own payloads stay under its key, which no environment holds.
+	own, _ := DataConverter(keys).ToPayload("workflow input")
+	if err := DataConverter(a).FromPayload(own, &s); err == nil {
+		t.Fatal("an environment's key set read streambatch's own payload")
+	}
+	if _, err := a.EnvKeys("x"); err == nil {
+		t.Fatal("an environment's set derived further keys")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,11 +13,15 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	sdklog "go.temporal.io/sdk/log"
+	sdkworker "go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/streambatch/streambatch/codec"
+	"github.com/streambatch/streambatch/tasks"
 )
 
 // Tenant data never reaches Temporal in the clear: the items, the run
@@ -108,5 +113,83 @@ func TestPayloadsEncryptedInTemporal(t *testing.T) {
 	}
 	if decoded == 0 {
 		t.Fatal("the codec endpoint decoded no payload that holds the items")
+	}
+}
+
+// A task worker that holds only its environment's keys (payload-key --env)
+// executes that environment's runs, and reads nothing of another
+// environment's: a run envelope of tenant B does not decrypt with tenant
+// A's keys (issue 11.10, "readable by the wrong tenant").
+func TestTaskWorkerHoldsOnlyItsEnvironmentKeys(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	ctx := context.Background()
+	envA, keyA := s.newKey(t)
+	_, keyB := s.newKey(t)
+	master, err := codec.ParseKeys(e2ePayloadKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setA, err := master.EnvKeys(envA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keysA, err := codec.ParseKeys(setA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := client.Options{HostPort: s.temporal.FrontendHostPort(), Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))}
+	codec.Apply(&opts, keysA)
+	ca, err := client.Dial(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ca.Close()
+	w := tasks.NewWorker(ca, envA, "", sdkworker.Options{})
+	tasks.Register(w, "double", func(ctx context.Context, in echoIn) (int, error) { return 2 * in.N, nil })
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+
+	idA := s.mustCreate(t, keyA, 1)
+	if code, res, raw := s.stream(t, keyA, idA, []byte(`{"index":0,"task":"double","payload":{"n":21}}`+"\n")); code != http.StatusOK || !res.Sealed {
+		t.Fatalf("stream A: %d %s", code, raw)
+	}
+	if b := s.waitBatch(t, keyA, idA, time.Minute); b.Status != "COMPLETED" {
+		t.Fatalf("batch A %+v", b)
+	}
+	if runs := s.runs(t, keyA, idA); len(runs) != 1 || runs[0].Output == nil || *runs[0].Output != "42" {
+		t.Fatalf("run of A: %+v", runs)
+	}
+
+	// Tenant B's run (no worker of B runs, so it waits, scheduled) in B's
+	// BatchRuns history: A's keys cannot read its envelope.
+	idB := s.mustCreate(t, keyB, 1)
+	if code, res, raw := s.stream(t, keyB, idB, []byte(`{"index":0,"task":"double","payload":{"n":7}}`+"\n")); code != http.StatusOK || !res.Sealed {
+		t.Fatalf("stream B: %d %s", code, raw)
+	}
+	var envelope *commonpb.Payload
+	for deadline := time.Now().Add(time.Minute); envelope == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("B's run was never scheduled")
+		}
+		it := s.app.Temporal.GetWorkflowHistory(ctx, idB+"-runs", "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				break
+			}
+			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && len(a.GetInput().GetPayloads()) == 1 {
+				envelope = a.GetInput().GetPayloads()[0]
+			}
+		}
+	}
+	var env map[string]any
+	if err := codec.DataConverter(keysA).FromPayload(envelope, &env); err == nil {
+		t.Fatalf("tenant A's keys read tenant B's run: %v", env)
+	}
+	if err := codec.DataConverter(master).FromPayload(envelope, &env); err != nil || env["batchId"] != idB {
+		t.Fatalf("streambatch's keys: %v %v", env, err)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/streambatch/streambatch/codec"
 )
 
 // Tasks can be written outside Go: compat/taskworker-ts, a task worker on
@@ -82,7 +84,16 @@ func startNodeWorker(t *testing.T, node, dir, env string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, node, "dist/worker.js")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+st.temporal.FrontendHostPort(), "STREAMBATCH_ENV="+env, "STREAMBATCH_PAYLOAD_KEYS="+e2ePayloadKeys)
+	// The worker holds its environment's keys only (payload-key --env).
+	keys, err := codec.ParseKeys(e2ePayloadKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envKeys, err := keys.EnvKeys(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+st.temporal.FrontendHostPort(), "STREAMBATCH_ENV="+env, "STREAMBATCH_PAYLOAD_KEYS="+envKeys)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stdout, err := cmd.StdoutPipe()

@@ -9,9 +9,10 @@
 // registers typed task functions on it, decodes envelopes and fetches
 // payloads that streambatch stored in S3 (application/store).
 //
-// streambatch encrypts every payload it hands to Temporal, envelopes
-// included: build the worker's Temporal client with codec.Apply and the
-// key set of STREAMBATCH_PAYLOAD_KEYS, or its runs fail to decode.
+// streambatch encrypts every payload it hands to Temporal, a run's
+// envelope under its environment's key: build the worker's Temporal client
+// with codec.Apply and that environment's key set (`streambatch
+// payload-key --env NAME`), or its runs fail to decode.
 //
 // Workers in other languages implement the same contract with their own
 // Temporal SDK and a payload codec that follows package codec (see

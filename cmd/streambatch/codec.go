@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
@@ -47,10 +48,27 @@ func loopback(a net.Addr) bool {
 }
 
 func runPayloadKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("payload-key", "Prints a new payload key entry (id:base64 of 32 random bytes) for\nSTREAMBATCH_PAYLOAD_KEYS. To rotate, put the new entry first and keep the old ones\nuntil no open workflow holds payloads under them.", stderr)
+	fs := newFlags("payload-key", "Prints a new payload key entry (id:base64 of 32 random bytes) for\nSTREAMBATCH_PAYLOAD_KEYS. To rotate, put the new entry first and keep the old ones\nuntil no open workflow holds payloads under them. With --env, prints instead the key\nset of that environment's task workers, derived from STREAMBATCH_PAYLOAD_KEYS: it reads\nthat environment's runs and nothing else.", stderr)
 	id := fs.String("id", "", "key id (default: k<unix time>)")
+	env := fs.String("env", "", "print the key set of this environment's task workers")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *env != "" {
+		if err := batch.ValidateEnvName(*env); err != nil {
+			fmt.Fprintln(stderr, err)
+			return errUsage
+		}
+		keys, err := codec.ParseKeys(os.Getenv(codec.EnvKeys))
+		if err != nil {
+			return fmt.Errorf("%s: %w", codec.EnvKeys, err)
+		}
+		set, err := keys.EnvKeys(*env)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, set)
+		return nil
 	}
 	if *id == "" {
 		*id = fmt.Sprintf("k%d", time.Now().Unix())

@@ -284,6 +284,11 @@ func (c *Config) TemporalUsesTLS() bool {
 }
 
 // MaxConns returns the pgx pool size to use.
+// RunsTaskQueue is the task queue of the BatchRuns workflows:
+// TaskQueue + "-runs", apart from BatchIngest's so that a backlog of runs
+// never delays taking items in and sealing.
+func (c *Config) RunsTaskQueue() string { return c.TaskQueue + "-runs" }
+
 func (c *Config) MaxConns() int {
 	if c.DBMaxConns > 0 {
 		return c.DBMaxConns
@@ -336,6 +341,9 @@ func (c *Config) Validate(need Need) error {
 		}
 		if c.TaskQueue == "" {
 			bad(EnvTaskQueue, "must not be empty")
+		}
+		if strings.HasPrefix(c.TaskQueue, "runs.") {
+			bad(EnvTaskQueue, "must not start with \"runs.\" (the task workers' queues), got %q", c.TaskQueue)
 		}
 	}
 	if c.S3PublicEndpoint != "" && !strings.HasPrefix(c.S3PublicEndpoint, "http://") && !strings.HasPrefix(c.S3PublicEndpoint, "https://") {

@@ -14,12 +14,12 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
 	"github.com/streambatch/streambatch/internal/testenv"
+	sbworker "github.com/streambatch/streambatch/worker"
 )
 
 // stack is the shared real environment of this package's tests.
@@ -32,9 +32,9 @@ type stack struct {
 	cfg      config.Config
 	app      *app.App
 	api      *httptest.Server
-	worker   sdkworker.Worker // nil in the cluster, whose workers are processes
-	bin      string           // the streambatch binary, for process-level tests
-	cluster  bool             // the production topology (cluster_test.go)
+	worker   sbworker.Group // nil in the cluster, whose workers are processes
+	bin      string         // the streambatch binary, for process-level tests
+	cluster  bool           // the production topology (cluster_test.go)
 }
 
 // temporalServer is the dev server (testsuite.DevServer) or a real one

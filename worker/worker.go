@@ -135,3 +135,44 @@ func usable(ctx context.Context, c client.Client, namespace string) error {
 	}
 	return nil
 }
+
+// Group is the workers of one process: BatchIngest's queue and BatchRuns'
+// own queue, so that a backlog of runs never holds back the workflow tasks
+// that take items in and seal batches.
+type Group []worker.Worker
+
+// Start starts every worker; on a failure it stops those it started.
+func (g Group) Start() error {
+	for i, w := range g {
+		if err := w.Start(); err != nil {
+			for _, started := range g[:i] {
+				started.Stop()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Stop stops every worker.
+func (g Group) Stop() {
+	for _, w := range g {
+		w.Stop()
+	}
+}
+
+// NewGroup returns the workers of a streambatch worker process: one on
+// opts.TaskQueue with everything registered (BatchRuns too, for the
+// batches started on it before BatchRuns had a queue of its own), and one
+// on runsQueue with BatchRuns and the activities.
+func NewGroup(c client.Client, acts *activities.Activities, opts Options, runsQueue string) Group {
+	main := New(c, acts, opts)
+	runs := worker.New(c, runsQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: opts.ActivityConcurrency,
+		Identity:                           opts.Identity,
+		WorkerStopTimeout:                  30 * time.Second,
+	})
+	runs.RegisterWorkflowWithOptions(workflows.BatchRuns, workflow.RegisterOptions{Name: workflows.RunsWorkflowName})
+	acts.Register(runs)
+	return Group{main, runs}
+}

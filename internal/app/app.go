@@ -17,7 +17,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
-	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/streambatch/streambatch/activities"
 	"github.com/streambatch/streambatch/api"
@@ -203,7 +202,7 @@ func (a *App) chunkSigner() *batch.ChunkSigner {
 // defaults.
 func (a *App) Runs() *workflows.RunsClient {
 	c := a.Config
-	return workflows.NewRunsClient(a.Temporal, c.TaskQueue, workflows.RunsInput{
+	return workflows.NewRunsClient(a.Temporal, c.RunsTaskQueue(), workflows.RunsInput{
 		Concurrency: c.RunConcurrency, MaxAttempts: c.RunMaxAttempts, MaxDuration: c.RunMaxDuration,
 	})
 }
@@ -229,12 +228,12 @@ func (r recordingSignaler) SignalChunk(ctx context.Context, in workflows.Input, 
 	return nil
 }
 
-// Worker builds the Temporal worker with the workflows and activities.
-func (a *App) Worker() sdkworker.Worker {
+// Worker builds the Temporal workers with the workflows and activities.
+func (a *App) Worker() worker.Group {
 	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics, Signer: a.chunkSigner(),
 		SweepDB: a.Store, SweepBlob: a.Blob,
 		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold}
-	return worker.New(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency})
+	return worker.NewGroup(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())
 }
 
 // ShutdownTimeout bounds how long in-flight requests may run after a stop

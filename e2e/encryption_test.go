@@ -130,11 +130,7 @@ func TestTaskWorkerHoldsOnlyItsEnvironmentKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setA, err := master.EnvKeys(envA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keysA, err := codec.ParseKeys(setA)
+	keysA, err := codec.ParseKeys(envPayloadKeys(t, envA))
 	if err != nil {
 		t.Fatal(err)
 	}

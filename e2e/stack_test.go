@@ -16,6 +16,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
 	"github.com/streambatch/streambatch/internal/testenv"
@@ -156,6 +157,21 @@ func (s *stack) config(taskQueue string) config.Config {
 
 // e2ePayloadKeys encrypt the suite's Temporal payloads (a fixed test key).
 const e2ePayloadKeys = "e2e:ZTJlLXBheWxvYWQta2V5LWUyZS1wYXlsb2FkLWtleSE="
+
+// envPayloadKeys returns the key set of environment env's task workers
+// (what `streambatch payload-key --env` prints), derived from the suite's.
+func envPayloadKeys(t *testing.T, env string) string {
+	t.Helper()
+	keys, err := codec.ParseKeys(e2ePayloadKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := keys.EnvKeys(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
 
 // env returns the process environment for a streambatch subprocess.
 func (s *stack) env(c config.Config) []string {

@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/streambatch/streambatch/codec"
 )
 
 // Tasks can be written outside Go: compat/taskworker-ts, a task worker on
@@ -85,15 +83,8 @@ func startNodeWorker(t *testing.T, node, dir, env string) {
 	cmd := exec.CommandContext(ctx, node, "dist/worker.js")
 	cmd.Dir = dir
 	// The worker holds its environment's keys only (payload-key --env).
-	keys, err := codec.ParseKeys(e2ePayloadKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	envKeys, err := keys.EnvKeys(env)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+st.temporal.FrontendHostPort(), "STREAMBATCH_ENV="+env, "STREAMBATCH_PAYLOAD_KEYS="+envKeys)
+	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+st.temporal.FrontendHostPort(), "STREAMBATCH_ENV="+env,
+		"STREAMBATCH_PAYLOAD_KEYS="+envPayloadKeys(t, env))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stdout, err := cmd.StdoutPipe()

@@ -35,15 +35,20 @@ type Options struct {
 	Identity string
 }
 
-// New returns a worker with BatchIngest and the activities registered; call
-// Run or Start on it.
-func New(c client.Client, acts *activities.Activities, opts Options) worker.Worker {
-	w := worker.New(c, opts.TaskQueue, worker.Options{
+// sdk is the SDK worker options of opts.
+func (opts Options) sdk() worker.Options {
+	return worker.Options{
 		MaxConcurrentActivityExecutionSize: opts.ActivityConcurrency,
 		Identity:                           opts.Identity,
 		// On stop, running chunk activities get this long to finish.
 		WorkerStopTimeout: 30 * time.Second,
-	})
+	}
+}
+
+// New returns a worker with BatchIngest and the activities registered; call
+// Run or Start on it.
+func New(c client.Client, acts *activities.Activities, opts Options) worker.Worker {
+	w := worker.New(c, opts.TaskQueue, opts.sdk())
 	w.RegisterWorkflowWithOptions(workflows.BatchIngest, workflow.RegisterOptions{Name: workflows.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.BatchRuns, workflow.RegisterOptions{Name: workflows.RunsWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Sweep, workflow.RegisterOptions{Name: workflows.SweepWorkflowName})
@@ -167,11 +172,7 @@ func (g Group) Stop() {
 // on runsQueue with BatchRuns and the activities.
 func NewGroup(c client.Client, acts *activities.Activities, opts Options, runsQueue string) Group {
 	main := New(c, acts, opts)
-	runs := worker.New(c, runsQueue, worker.Options{
-		MaxConcurrentActivityExecutionSize: opts.ActivityConcurrency,
-		Identity:                           opts.Identity,
-		WorkerStopTimeout:                  30 * time.Second,
-	})
+	runs := worker.New(c, runsQueue, opts.sdk())
 	runs.RegisterWorkflowWithOptions(workflows.BatchRuns, workflow.RegisterOptions{Name: workflows.RunsWorkflowName})
 	acts.Register(runs)
 	return Group{main, runs}

@@ -17,13 +17,21 @@ const longPoll = 30 * time.Second
 // when the batch ends, so waiting costs one request per 30 s. progress, when
 // not nil, is called with every status seen.
 func (c *Client) WaitBatch(ctx context.Context, batchID string, progress func(*BatchStatus)) (*BatchStatus, error) {
+	return c.WatchBatch(ctx, batchID, longPoll, progress)
+}
+
+// WatchBatch is WaitBatch with long polls of at most interval (rounded to
+// whole seconds, at least one), for progress displays: it reports the
+// status at least every interval, and returns as soon as the batch ends.
+func (c *Client) WatchBatch(ctx context.Context, batchID string, interval time.Duration, progress func(*BatchStatus)) (*BatchStatus, error) {
+	interval = max(interval.Round(time.Second), time.Second)
 	for {
-		wait := longPoll
+		wait := interval
 		if d, ok := ctx.Deadline(); ok {
-			wait = min(wait, max(time.Until(d), 0))
+			wait = min(wait, max(time.Until(d), 0).Round(time.Second))
 		}
 		var b BatchStatus
-		path := "/api/v3/batches/" + url.PathEscape(batchID) + "?wait=" + wait.Round(time.Second).String()
+		path := "/api/v3/batches/" + url.PathEscape(batchID) + "?wait=" + wait.String()
 		if _, err := c.do(ctx, http.MethodGet, path, nil, &b); err != nil {
 			return nil, err
 		}
@@ -35,26 +43,6 @@ func (c *Client) WaitBatch(ctx context.Context, batchID string, progress func(*B
 		}
 		if err := ctx.Err(); err != nil {
 			return &b, err
-		}
-	}
-}
-
-// WatchBatch is WaitBatch with a short poll instead of a long one, for
-// progress displays: it reports the status every interval.
-func (c *Client) WatchBatch(ctx context.Context, batchID string, interval time.Duration, progress func(*BatchStatus)) (*BatchStatus, error) {
-	for {
-		b, err := c.GetBatch(ctx, batchID)
-		if err != nil {
-			return nil, err
-		}
-		if progress != nil {
-			progress(b)
-		}
-		if b.Terminal() {
-			return b, nil
-		}
-		if err := sleep(ctx, interval); err != nil {
-			return b, err
 		}
 	}
 }

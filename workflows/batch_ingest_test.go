@@ -555,27 +555,36 @@ func (h *harness) countActivities() *activityCounts {
 	return c
 }
 
-// A batch that arrives in one inline chunk (changeLocalSmall) is enqueued
-// and sealed by local activities, with one BatchRuns hint (the seal's,
-// carrying the chunk's first index) and no staging cleanup.
-func TestSmallBatchRunsLocally(t *testing.T) {
+// A batch that arrives in one chunk, inline (changeLocalSmall) or staged
+// (changeLocalStaged), is enqueued and sealed by local activities, with
+// one BatchRuns hint (the seal's, carrying the chunk's first index); the
+// seal skips the staging cleanup only when nothing was staged.
+func TestOneChunkBatchRunsLocally(t *testing.T) {
 	t.Parallel()
-	h, in := newHarnessFor(t, 10)
-	counts := h.countActivities()
-	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
-	h.env.ExecuteWorkflow(BatchIngest, in)
-	r := h.result(t)
-	if r.State != StateSealed || r.Enqueued != 10 {
-		t.Fatalf("result = %+v", r)
-	}
-	if counts.local[ActivityOffloadAndEnqueue] != 1 || counts.local[ActivitySeal] != 1 || len(counts.remote) != 0 {
-		t.Fatalf("local %v, regular %v: want one local enqueue and one local seal", counts.local, counts.remote)
-	}
-	if len(h.runs.calls) != 1 || !h.runs.calls[0].SkipNotify {
-		t.Fatalf("enqueue calls %+v: want one that leaves the hint to the seal", h.runs.calls)
-	}
-	if s := h.runs.sealIn; !s.InlineOnly || s.From == nil || *s.From != 0 {
-		t.Fatalf("seal input %+v: want InlineOnly and From 0", s)
+	for name, ch := range map[string]batch.ChunkRef{
+		"inline": chunkOf(0, span(0, 10)...),
+		"staged": {Stream: "s", Seq: 0, Indexes: batch.RangesOf(span(0, 10)), Key: "staging/dev/batch_test/s-000000.json"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			h, in := newHarnessFor(t, 10)
+			counts := h.countActivities()
+			h.signalAt(time.Second, ch)
+			h.env.ExecuteWorkflow(BatchIngest, in)
+			r := h.result(t)
+			if r.State != StateSealed || r.Enqueued != 10 {
+				t.Fatalf("result = %+v", r)
+			}
+			if counts.local[ActivityOffloadAndEnqueue] != 1 || counts.local[ActivitySeal] != 1 || len(counts.remote) != 0 {
+				t.Fatalf("local %v, regular %v: want one local enqueue and one local seal", counts.local, counts.remote)
+			}
+			if len(h.runs.calls) != 1 || !h.runs.calls[0].SkipNotify {
+				t.Fatalf("enqueue calls %+v: want one that leaves the hint to the seal", h.runs.calls)
+			}
+			if s := h.runs.sealIn; s.InlineOnly != (ch.Key == "") || s.From == nil || *s.From != 0 {
+				t.Fatalf("seal input %+v: want the hint from 0, the cleanup only after staging", s)
+			}
+		})
 	}
 }
 
@@ -626,25 +635,5 @@ func TestStagedChunkSealsWithCleanup(t *testing.T) {
 	}
 	if h.runs.sealIn.InlineOnly {
 		t.Fatal("the seal skipped the staging cleanup of a batch that staged a chunk")
-	}
-}
-
-// A batch of one staged chunk (1,000 items of 4 KiB) is enqueued and
-// sealed by local activities: no activity dispatch (changeLocalStaged).
-func TestSingleStagedChunkRunsLocally(t *testing.T) {
-	t.Parallel()
-	h, in := newHarnessFor(t, 10)
-	counts := h.countActivities()
-	h.signalAt(time.Second, batch.ChunkRef{Stream: "s", Seq: 0, Indexes: batch.RangesOf(span(0, 10)), Key: "staging/dev/batch_test/s-000000.json"})
-	h.env.ExecuteWorkflow(BatchIngest, in)
-	r := h.result(t)
-	if r.State != StateSealed || r.Enqueued != 10 {
-		t.Fatalf("result = %+v", r)
-	}
-	if counts.local[ActivityOffloadAndEnqueue] != 1 || counts.local[ActivitySeal] != 1 || len(counts.remote) != 0 {
-		t.Fatalf("local %v, regular %v: want one local enqueue and one local seal", counts.local, counts.remote)
-	}
-	if s := h.runs.sealIn; s.InlineOnly || s.From == nil || *s.From != 0 || !h.runs.calls[0].SkipNotify {
-		t.Fatalf("seal input %+v, enqueue %+v: want the cleanup and the hint on the seal", s, h.runs.calls[0])
 	}
 }

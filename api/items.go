@@ -70,18 +70,29 @@ func (s *Server) streamItems(c *gin.Context) {
 	s.awaitSeal(c, b, resp)
 }
 
-// awaitSeal waits, bounded by SealWait, for the workflow to seal the batch.
-func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsResponse) {
-	ctx := c.Request.Context()
+// errNoSealWait stands for the wait a zero SealWait skips: the answer
+// then rests on the durable acceptance.
+var errNoSealWait = errors.New("no seal wait")
+
+// waitForSeal waits up to SealWait for the batch's workflow to end.
+func (s *Server) waitForSeal(ctx context.Context, id string) (workflows.Result, error) {
+	if s.opts.SealWait <= 0 {
+		return workflows.Result{}, errNoSealWait
+	}
 	wctx, cancel := context.WithTimeout(ctx, s.opts.SealWait)
 	defer cancel()
 	start := time.Now()
-	var r workflows.Result
-	err := wctx.Err() // a zero wait: answer on the durable acceptance
-	if s.opts.SealWait > 0 {
-		r, err = s.wf.Wait(wctx, b.ID)
-		s.log.DebugContext(ctx, "seal wait", "batch_id", b.ID, "wait_ms", time.Since(start).Milliseconds(), "error", err)
-	}
+	r, err := s.wf.Wait(wctx, id)
+	s.log.DebugContext(ctx, "seal wait", "batch_id", id, "wait_ms", time.Since(start).Milliseconds(), "error", err)
+	return r, err
+}
+
+// awaitSeal answers a stream that delivered every index: sealed when the
+// workflow reports the seal within SealWait, else on the strength of the
+// durably accepted items.
+func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsResponse) {
+	ctx := c.Request.Context()
+	r, err := s.waitForSeal(ctx, b.ID)
 	switch {
 	case err == nil && r.State == workflows.StateSealed:
 		resp.Sealed = true
@@ -117,7 +128,7 @@ func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsRespon
 		s.failInternal(c, aerr, true)
 		return
 	}
-	if s.opts.SealWait > 0 {
+	if !errors.Is(err, errNoSealWait) {
 		s.log.WarnContext(ctx, "seal not reported in time; every item is accepted", "batch_id", b.ID, "wait", s.opts.SealWait, "error", err)
 	}
 	resp.Sealed = true

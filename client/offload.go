@@ -59,10 +59,11 @@ func (c *Client) offloaded(ctx context.Context, batchID string, items iter.Seq2[
 				case err != nil:
 					done <- result{err: err}
 				case len(it.Payload) < threshold || !sends(it.Index):
-					if err := held.Acquire(ctx, weight(it)); err != nil {
+					w := weight(it)
+					if err := held.Acquire(ctx, w); err != nil {
 						return
 					}
-					done <- result{item: it, held: weight(it)}
+					done <- result{item: it, held: w}
 				default:
 					g.Go(func() error {
 						up, uerr := c.uploadPayload(gctx, batchID, it)

@@ -156,7 +156,7 @@ func (s *stack) config(taskQueue string) config.Config {
 }
 
 // e2ePayloadKeys encrypt the suite's Temporal payloads (a fixed test key).
-const e2ePayloadKeys = "e2e:ZTJlLXBheWxvYWQta2V5LWUyZS1wYXlsb2FkLWtleSE="
+const e2ePayloadKeys = testenv.PayloadKeys
 
 // envPayloadKeys returns the key set of environment env's task workers
 // (what `streambatch payload-key --env` prints), derived from the suite's.

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/streambatch/streambatch/codec"
+	"github.com/streambatch/streambatch/internal/testenv"
 )
 
 // TestReplayRecordedHistories replays every history in testdata (recorded
@@ -33,7 +34,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	// Histories recorded since payloads are encrypted hold the e2e suite's
 	// test key's payloads (older ones are plain, which the codec passes).
-	keys, err := codec.ParseKeys(recordedPayloadKeys)
+	keys, err := codec.ParseKeys(testenv.PayloadKeys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +56,6 @@ func TestReplayRecordedHistories(t *testing.T) {
 		})
 	}
 }
-
-// recordedPayloadKeys is the e2e suite's payload key (e2e/stack_test.go),
-// with which the histories it records are encrypted.
-const recordedPayloadKeys = "e2e:ZTJlLXBheWxvYWQta2V5LWUyZS1wYXlsb2FkLWtleSE="
 
 // workflowType reads the workflow type a recorded history starts.
 func workflowType(t *testing.T, path string) string {

@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
+
+	"github.com/streambatch/streambatch/internal/jsonscan"
 )
 
 // WithPayloadUploads makes the client upload every payload of at least
@@ -121,11 +123,7 @@ func weight(it Item) int64 {
 // named after the batch and the index, so a retried attempt overwrites
 // its own upload with the same bytes.
 func (c *Client) uploadPayload(ctx context.Context, batchID string, it Item) (Item, error) {
-	data := []byte(it.Payload)
-	var s string
-	if len(data) > 0 && data[0] == '"' && json.Unmarshal(data, &s) == nil {
-		data = []byte(s) // a string payload is stored as the string itself
-	}
+	data := storedForm(it.Payload)
 	filename := fmt.Sprintf("uploads/%s/item_%d.json", batchID, it.Index)
 	var ps struct {
 		PresignedURL string `json:"presignedUrl"`
@@ -157,6 +155,23 @@ func (c *Client) uploadPayload(ctx context.Context, batchID string, it Item) (It
 	it.Options, _ = json.Marshal(opts)
 	it.Payload = StringPayload(ps.StoragePath)
 	return it, nil
+}
+
+// storedForm is what an uploaded payload's object holds: a JSON string is
+// stored as the string itself (decoded without encoding/json, which takes
+// ~10 ms per MiB), any other JSON as its text.
+func storedForm(payload json.RawMessage) []byte {
+	data := bytes.TrimSpace(payload)
+	if len(data) < 2 || data[0] != '"' || jsonscan.SkipString(data, 0) != len(data) {
+		return payload
+	}
+	if bytes.IndexByte(data, '\\') < 0 {
+		return data[1 : len(data)-1]
+	}
+	if s, ok := jsonscan.Unquote(data); ok {
+		return []byte(s)
+	}
+	return payload
 }
 
 // put PUTs data to a presigned URL (no API key: the URL is the credential).

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/streambatch/streambatch/internal/jsonscan"
 )
 
 // Item is one batch item as sent in Phase 2.
@@ -31,8 +33,7 @@ type Item struct {
 // StringPayload returns s as a JSON string payload (what the trigger.dev
 // SDK sends: the serialized packet).
 func StringPayload(s string) json.RawMessage {
-	b, _ := json.Marshal(s)
-	return b
+	return jsonscan.Quote(s)
 }
 
 // Items adapts a slice to the iterator StreamItems takes.

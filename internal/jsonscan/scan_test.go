@@ -97,3 +97,45 @@ func FuzzUnquote(f *testing.F) {
 		}
 	})
 }
+
+func TestQuote(t *testing.T) {
+	for _, s := range []string{"", "abc", strings.Repeat("x", 41), "a\"b", `back\slash`, "tab\there",
+		strings.Repeat("y", 17) + "\x01", "<html> & ü 😀", "\u2028", "bad \xff utf8", strings.Repeat("z", 16) + `"`} {
+		got := Quote(s)
+		if !Valid(got) {
+			t.Errorf("Quote(%q) = %s: not valid JSON", s, got)
+			continue
+		}
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("Quote(%q) = %s: %v", s, got, err)
+		}
+		if want, _ := json.Marshal(s); utf8.ValidString(s) && back != s || !utf8.ValidString(s) && string(got) != string(want) {
+			t.Errorf("Quote(%q) = %s, decodes to %q", s, got, back)
+		}
+	}
+}
+
+func FuzzQuote(f *testing.F) {
+	for _, s := range []string{"a", "x\"y", "\\", "\x00", "ü", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Quote(s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil || !Valid(got) {
+			t.Fatalf("Quote(%q) = %s: %v", s, got, err)
+		}
+		if utf8.ValidString(s) && back != s {
+			t.Fatalf("Quote(%q) = %s decodes to %q", s, got, back)
+		}
+	})
+}
+
+func BenchmarkQuote(b *testing.B) {
+	s := strings.Repeat("x", 1<<20)
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		_ = Quote(s)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -196,5 +197,25 @@ func TestEnvironmentKeysIsolateTenants(t *testing.T) {
 	}
 	if _, err := a.EnvKeys("x"); err == nil {
 		t.Fatal("an environment's set derived further keys")
+	}
+}
+
+// TestApplyTurnsGzipOff checks that Apply sets the converters and turns the
+// SDK's default gzip off (ciphertext does not compress), but keeps a
+// compression the caller chose.
+func TestApplyTurnsGzipOff(t *testing.T) {
+	keys, _ := mustKeys(t, "k1")
+	var opts client.Options
+	Apply(&opts, keys)
+	if opts.DataConverter == nil || opts.FailureConverter == nil {
+		t.Fatal("Apply left a converter unset")
+	}
+	if _, ok := opts.ConnectionOptions.GrpcCompression.(*client.GrpcCompressionNone); !ok {
+		t.Fatalf("GrpcCompression = %T, want none", opts.ConnectionOptions.GrpcCompression)
+	}
+	chosen := client.Options{ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionGzip{}}}
+	Apply(&chosen, keys)
+	if _, ok := chosen.ConnectionOptions.GrpcCompression.(*client.GrpcCompressionGzip); !ok {
+		t.Fatalf("Apply replaced the caller's compression with %T", chosen.ConnectionOptions.GrpcCompression)
 	}
 }

@@ -23,7 +23,7 @@ PostgreSQL and S3, with a fixed delay added to every S3 request. It starts its
 own stack (PostgreSQL unless DATABASE_URL is set, versitygw, Temporal, and
 streambatch serve + worker as separate processes) under a temporary folder.
 Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`, stderr)
-	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C) or a comma-separated list of "+scenarioNames()+",E (runs executed: see --runs),B (small batches: see --batches, --clients, --duration)")
+	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C,C1) or a comma-separated list of "+scenarioNames()+",E (runs executed: see --runs),B (small batches: see --batches, --clients, --duration)")
 	runs := fs.Int("runs", 100_000, "scenario E: no-op runs to execute")
 	clients := fs.Int("clients", 20, "scenario B: concurrent clients of the load mode")
 	loadFor := fs.Duration("duration", 20*time.Second, "scenario B: how long the load mode runs")

@@ -72,4 +72,5 @@ fuzz: ## run each fuzz target briefly (FUZZTIME executions, default 100000x; a c
 	go test ./ingest -run '^$$' -fuzz '^FuzzDecodeItem$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./internal/jsonscan -run '^$$' -fuzz '^FuzzValidJSON$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./internal/jsonscan -run '^$$' -fuzz '^FuzzUnquote$$' -fuzztime $${FUZZTIME:-100000x}
+	go test ./internal/jsonscan -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./batch -run '^$$' -fuzz '^FuzzDecodeItems$$' -fuzztime $${FUZZTIME:-100000x}

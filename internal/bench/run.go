@@ -39,7 +39,7 @@ func isStreambatch(sys string) bool {
 // SDK's), and ClientUploads its uploads in flight.
 const (
 	ClientUploadThreshold = 128 << 10
-	ClientUploads         = 32
+	ClientUploads         = 64
 )
 
 // Result is one (scenario, latency, system) measurement; --json writes one

@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -132,10 +133,26 @@ func FuzzQuote(f *testing.F) {
 	})
 }
 
+// BenchmarkQuote compares Quote with encoding/json on a 1 MiB plain text
+// payload, both ways (the Go client's StringPayload and the decoding of an
+// uploaded payload).
 func BenchmarkQuote(b *testing.B) {
 	s := strings.Repeat("x", 1<<20)
-	b.SetBytes(int64(len(s)))
-	for b.Loop() {
-		_ = Quote(s)
+	q := Quote(s)
+	for _, bc := range []struct {
+		name string
+		f    func()
+	}{
+		{"Quote", func() { _ = Quote(s) }},
+		{"encoding/json.Marshal", func() { _, _ = json.Marshal(s) }},
+		{"SkipString+slice", func() { _ = SkipString(q, 0) == len(q) && bytes.IndexByte(q, '\\') < 0 }},
+		{"encoding/json.Unmarshal", func() { var out string; _ = json.Unmarshal(q, &out) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			for b.Loop() {
+				bc.f()
+			}
+		})
 	}
 }

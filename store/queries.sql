@@ -76,12 +76,19 @@ ON CONFLICT (batch_id, batch_index) DO NOTHING;
 
 -- name: seal_batch
 -- Seals only when every index has its run; idempotent callers re-read the
--- row when this updates nothing.
+-- row when this updates nothing. runs_inserted answers in O(1); the count
+-- (evaluated only when the counter falls short) covers runs inserted
+-- without it (before migration 00011, or by an older worker).
 UPDATE batches
 SET status = 'PROCESSING', sealed = true, sealed_at = now(), updated_at = now()
 WHERE id = $1 AND status = 'PENDING'
-  AND (SELECT count(*) FROM runs WHERE batch_id = $1) = run_count
+  AND (runs_inserted = run_count OR (SELECT count(*) FROM runs WHERE batch_id = $1) = run_count)
 RETURNING sealed_at;
+
+-- name: add_runs_inserted
+-- Counts the runs a transaction inserted into its batch (the last
+-- statement before its commit: the row lock is held for the commit only).
+UPDATE batches SET runs_inserted = runs_inserted + $2 WHERE id = $1;
 
 -- name: abort_batch
 -- $3 also aborts a sealed batch whose runs are executing (PROCESSING).

@@ -104,10 +104,23 @@ func (s *Store) copyRuns(ctx context.Context, batchID string, items []batch.Item
 	if err != nil {
 		return 0, err
 	}
+	if err := s.countInserted(ctx, tx, batchID, n); err != nil {
+		return 0, fmt.Errorf("store: copy runs of %s: %w", batchID, err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("store: copy runs of %s: %w", batchID, err)
 	}
 	return int(n), nil
+}
+
+// countInserted adds n runs to the batch's runs_inserted in tx, which the
+// seal reads instead of counting the batch's runs.
+func (s *Store) countInserted(ctx context.Context, tx pgx.Tx, batchID string, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, s.q.get("add_runs_inserted"), batchID, n)
+	return err
 }
 
 // insertRunsSkippingDuplicates inserts in one round trip, skipping indexes
@@ -150,6 +163,9 @@ func (s *Store) insertRunsSkippingDuplicates(ctx context.Context, batchID string
 	}
 	tag, err := tx.Exec(ctx, s.q.get("insert_runs"), batchID, idx, task, payload, ptype, opts, ecode, emsg, status, delay)
 	if err != nil {
+		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
+	}
+	if err := s.countInserted(ctx, tx, batchID, tag.RowsAffected()); err != nil {
 		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -310,3 +310,48 @@ func TestAbortRacingInsertsLeavesNoQueuedRun(t *testing.T) {
 		}
 	}
 }
+
+// TestRunsInsertedCounterIsExact checks that runs_inserted counts every run
+// once — COPY, the duplicate-skipping path, and concurrent inserts of
+// overlapping chunks — and that the seal still counts the runs when the
+// counter falls short (runs inserted by a worker that predates it).
+func TestRunsInsertedCounterIsExact(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	counter := func(id string) int {
+		t.Helper()
+		var n int
+		if err := s.pool.QueryRow(ctx, `SELECT runs_inserted FROM batches WHERE id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	b := newBatch(t, s, 400)
+	var g errgroup.Group
+	for k := range 8 { // chunks of 100 at offsets of 50: every index is sent twice
+		g.Go(func() error {
+			_, err := s.InsertRuns(ctx, b.ID, items(k*50, min(k*50+100, 400)))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter(b.ID); got != 400 {
+		t.Fatalf("runs_inserted = %d after 400 distinct runs", got)
+	}
+	if _, err := s.SealBatch(ctx, b.ID); err != nil {
+		t.Fatalf("seal: %v", err)
+	}
+
+	old := newBatch(t, s, 3)
+	if _, err := s.InsertRuns(ctx, old.ID, items(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE batches SET runs_inserted = 0 WHERE id = $1`, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	if sealed, err := s.SealBatch(ctx, old.ID); err != nil || !sealed.Sealed {
+		t.Fatalf("seal of a batch whose runs the counter missed: %+v %v", sealed, err)
+	}
+}

@@ -23,7 +23,8 @@ import (
 // application/store reference. The request body then carries references
 // only, and the payload bytes go to object storage once, straight from
 // the client. threshold ≤ 0 turns it off (the default: the server offloads
-// large payloads itself).
+// large payloads itself). Uploads run while the source is still being read:
+// a source must not reuse an item's Payload buffer for later items.
 func WithPayloadUploads(threshold, parallel int) StreamOption {
 	return func(s *streamConfig) {
 		s.uploadThreshold = threshold
@@ -161,7 +162,7 @@ func (c *Client) uploadPayload(ctx context.Context, batchID string, it Item) (It
 // stored as the string itself (decoded without encoding/json, which takes
 // ~10 ms per MiB), any other JSON as its text.
 func storedForm(payload json.RawMessage) []byte {
-	data := bytes.TrimSpace(payload)
+	data := bytes.Trim(payload, " \t\r\n") // JSON's whitespace only
 	if len(data) < 2 || data[0] != '"' || jsonscan.SkipString(data, 0) != len(data) {
 		return payload
 	}

@@ -18,6 +18,7 @@ func TestStoredForm(t *testing.T) {
 		{`"cut off`, `"cut off`},
 		{`"two" "strings"`, `"two" "strings"`},
 		{`""`, ""},
+		{"\v\"not JSON\"", "\v\"not JSON\""}, // \v is not JSON whitespace: stored as sent
 	} {
 		if got := string(storedForm(json.RawMessage(tc.payload))); got != tc.want {
 			t.Errorf("storedForm(%s) = %q, want %q", tc.payload, got, tc.want)

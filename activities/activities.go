@@ -1,7 +1,8 @@
 // Package activities implements the I/O steps of the workflows: for
 // BatchIngest OffloadAndEnqueue (chunk → runs), Seal and Abort; for
 // BatchRuns the local activities DispatchStep (record outcomes, claim
-// runs), FinishRuns, ReconcileAttempts and ParentNotified. Each is
+// runs), FinishRuns, ReconcileAttempts, NotifyParent (and ParentNotified,
+// for histories from before NotifyParent). Each is
 // idempotent, so Temporal may retry it at will.
 //
 // It depends on the store and blob packages through the small interfaces
@@ -21,6 +22,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
+	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/store"
 	"github.com/streambatch/streambatch/workflows"
@@ -71,6 +73,11 @@ type Activities struct {
 	// Signer verifies that each chunk was signed by the API (nil: every
 	// chunk is refused).
 	Signer *batch.ChunkSigner
+	// Parents describes and signals batches' parent workflows and Keys
+	// encrypts the signal under the batch's environment's key
+	// (NotifyParent; nil: no parent is ever signalled).
+	Parents Parents
+	Keys    *codec.Keys
 	// SweepDB and SweepBlob serve the sweeper (SweepObjects).
 	SweepDB   SweepStore
 	SweepBlob SweepObjects
@@ -88,6 +95,7 @@ func (a *Activities) Register(r interface {
 	r.RegisterActivityWithOptions(a.FinishRuns, activity.RegisterOptions{Name: workflows.ActivityFinishRuns})
 	r.RegisterActivityWithOptions(a.ReconcileAttempts, activity.RegisterOptions{Name: workflows.ActivityReconcileAttempts})
 	r.RegisterActivityWithOptions(a.ParentNotified, activity.RegisterOptions{Name: workflows.ActivityParentNotified})
+	r.RegisterActivityWithOptions(a.NotifyParent, activity.RegisterOptions{Name: workflows.ActivityNotifyParent})
 }
 
 // notify hands a batch's enqueued runs to its BatchRuns workflow.

@@ -27,6 +27,7 @@ type Execution interface {
 	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
 	RunCounts(ctx context.Context, id string) (map[batch.RunStatus]int, error)
 	MarkParentNotified(ctx context.Context, id string) (bool, error)
+	MarkParentRefused(ctx context.Context, id, reason string) error
 }
 
 // Histories reads BatchRuns' own pending activities and history (a
@@ -235,7 +236,7 @@ func (a *Activities) FinishRuns(ctx context.Context, in workflows.FinishInput) (
 	for s, n := range counts {
 		out.RunCounts[string(s)] = n
 	}
-	if b.Status.Terminal() && b.ParentNotifiedAt == nil {
+	if b.Status.Terminal() && b.ParentNotifiedAt == nil && b.ParentRefused == nil {
 		out.Parent = b.ParentWorkflow()
 	}
 	return out, nil

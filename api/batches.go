@@ -13,6 +13,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/workflows"
 )
 
 // maxCreateBody is Phase 1's body limit (128 KiB, as trigger.dev).
@@ -41,6 +42,11 @@ func (s *Server) createBatch(c *gin.Context) {
 	req, msg := parseCreateBatch(body, s.opts.MaxItems)
 	if msg != "" {
 		fail(c, http.StatusBadRequest, msg)
+		return
+	}
+	if req.ParentRunID != nil && workflows.IsOwnWorkflowID(*req.ParentRunID) {
+		fail(c, http.StatusUnprocessableEntity, "parentRunId "+truncate(*req.ParentRunID, 64)+
+			" names one of streambatch's own workflows (batch_…, streambatch-…): name the workflow that waits for the batch")
 		return
 	}
 	if !s.limitCreate(c, req.RunCount) {

@@ -97,6 +97,9 @@ func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
 		res.EnqueuedCount += n
 		res.RunCounts[string(st)] = n
 	}
+	if p := b.ParentWorkflow(); p != "" {
+		res.Parent = &parentResponse{WorkflowID: p, NotifiedAt: b.ParentNotifiedAt, Refused: b.ParentRefused}
+	}
 	c.JSON(status, res)
 }
 

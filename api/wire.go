@@ -46,6 +46,19 @@ type batchResponse struct {
 	// workflow that executes the runs.
 	WorkflowID     string `json:"workflowId"`
 	RunsWorkflowID string `json:"runsWorkflowId"`
+	// Parent is the workflow the batch resumes when it ends
+	// (resumeParentOnCompletion), and what came of it.
+	Parent *parentResponse `json:"parent,omitempty"`
+}
+
+// parentResponse is a batch's parent workflow: signalled at NotifiedAt, or
+// refused (Refused says why: not running, or not carrying the search
+// attribute BatchEnv equal to the batch's environment); neither while the
+// batch runs.
+type parentResponse struct {
+	WorkflowID string     `json:"workflowId"`
+	NotifiedAt *time.Time `json:"notifiedAt,omitempty"`
+	Refused    *string    `json:"refused,omitempty"`
 }
 
 // runResponse is one run in GET /api/v3/batches/:batchId/runs.

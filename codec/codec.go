@@ -297,6 +297,15 @@ func DataConverter(keys *Keys) converter.DataConverter {
 	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), New(keys))
 }
 
+// EnvDataConverter is the SDK's default data converter with the codec of
+// keys bound to environment env: it encrypts under env's key, which the
+// environment's own key set (Keys.EnvKeys) decrypts. streambatch encodes
+// with it what it sends to an environment's own workflows (the completion
+// signal of a batch's parent).
+func EnvDataConverter(keys *Keys, env string) converter.DataConverter {
+	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), &Codec{keys: keys, env: env})
+}
+
 // FailureConverter moves failure messages and stack traces into encrypted
 // attributes, so that error texts (which may quote tenant data) are not
 // readable in history either.

@@ -219,3 +219,40 @@ func TestApplyTurnsGzipOff(t *testing.T) {
 		t.Fatalf("Apply replaced the caller's compression with %T", chosen.ConnectionOptions.GrpcCompression)
 	}
 }
+
+// TestEnvDataConverterEncryptsForTheEnvironment checks that what
+// streambatch sends an environment's own workflows is readable with that
+// environment's key set alone, and with no other environment's.
+func TestEnvDataConverterEncryptsForTheEnvironment(t *testing.T) {
+	t.Parallel()
+	keys, _ := mustKeys(t, "k1")
+	p, err := EnvDataConverter(keys, "tenant-a").ToPayload("batch done")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("the environment reads it", func(t *testing.T) {
+		set, _ := keys.EnvKeys("tenant-a")
+		a, err := ParseKeys(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s string
+		if err := DataConverter(a).FromPayload(p, &s); err != nil || s != "batch done" {
+			t.Fatalf("tenant-a's key set: %q %v", s, err)
+		}
+	})
+	t.Run("another environment does not", func(t *testing.T) {
+		set, _ := keys.EnvKeys("tenant-b")
+		b, _ := ParseKeys(set)
+		var s string
+		if err := DataConverter(b).FromPayload(p, &s); err == nil {
+			t.Fatal("tenant-b's key set read tenant-a's signal")
+		}
+	})
+	t.Run("streambatch's own set reads it", func(t *testing.T) {
+		var s string
+		if err := DataConverter(keys).FromPayload(p, &s); err != nil || s != "batch done" {
+			t.Fatalf("own key set: %q %v", s, err)
+		}
+	})
+}

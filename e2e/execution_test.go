@@ -6,17 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/tasks"
 	"github.com/streambatch/streambatch/tasks/batchwait"
 	"github.com/streambatch/streambatch/workflows"
@@ -295,25 +299,74 @@ func deref(p *string) string {
 	return *p
 }
 
-// waitingParent is a user's workflow that waits for a batch.
-func waitingParent(ctx workflow.Context, batchID string) (batchwait.Completed, error) {
+// waitingParent is a user's workflow that waits for a batch of
+// environment env.
+func waitingParent(ctx workflow.Context, env, batchID string) (batchwait.Completed, error) {
+	if err := batchwait.Allow(ctx, env); err != nil {
+		return batchwait.Completed{}, err
+	}
 	return batchwait.Wait(ctx, batchID)
 }
 
+// envTemporalClient is a Temporal client holding only environment env's
+// payload keys (`streambatch payload-key --env`), as a tenant's worker.
+func envTemporalClient(t *testing.T, s *stack, env string) client.Client {
+	t.Helper()
+	keys, err := codec.ParseKeys(envPayloadKeys(t, env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := client.Options{HostPort: s.temporal.FrontendHostPort(), Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))}
+	codec.Apply(&opts, keys)
+	c, err := client.Dial(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// startParent starts waitingParent as workflow id on a worker that holds
+// only env's keys, and returns once it carries BatchEnv (so that a batch
+// ending right away finds it).
+func startParent(ctx context.Context, t *testing.T, s *stack, c client.Client, env, id, batchID string) client.WorkflowRun {
+	t.Helper()
+	queue := "parent-" + id
+	w := sdkworker.New(c, queue, sdkworker.Options{})
+	w.RegisterWorkflow(waitingParent)
+	if err := w.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: queue}, waitingParent, env, batchID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		d, err := c.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()["BatchEnv"]; ok {
+			return run
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("parent %s never carried BatchEnv", id)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // A Temporal workflow named as the batch's parent (resumeParentOnCompletion)
-// is signalled when the batch completes; batchwait.Wait returns it.
+// that holds only its environment's payload keys is signalled when the
+// batch completes; batchwait.Wait returns it and the batch's GET says the
+// parent was notified.
 func TestParentWorkflowResumesOnCompletion(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
 	env, key := s.newKey(t)
 	startTaskWorker(t, s, env)
-	queue := "parent-" + env
-	w := sdkworker.New(s.app.Temporal, queue, sdkworker.Options{})
-	w.RegisterWorkflow(waitingParent)
-	if err := w.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -322,10 +375,7 @@ func TestParentWorkflowResumesOnCompletion(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("create: %d", resp.StatusCode)
 	}
-	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: parentID, TaskQueue: queue}, waitingParent, created.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	run := startParent(ctx, t, s, envTemporalClient(t, s, env), env, parentID, created.ID)
 	body := `{"index":0,"task":"echo","payload":{"n":1}}` + "\n" + `{"index":1,"task":"echo","payload":{"n":2}}` + "\n" + `{"index":2,"task":"broken","payload":{"n":3},"options":{"maxAttempts":1}}` + "\n"
 	if code, _, raw := s.stream(t, key, created.ID, []byte(body)); code != 200 {
 		t.Fatalf("stream: %d %s", code, raw)
@@ -336,6 +386,81 @@ func TestParentWorkflowResumesOnCompletion(t *testing.T) {
 	}
 	if got.BatchID != created.ID || got.Status != "COMPLETED" || got.RunCounts["COMPLETED"] != 2 || got.RunCounts["FAILED"] != 1 {
 		t.Fatalf("parent got %+v", got)
+	}
+	if p := s.batchStatus(t, key, created.ID).Parent; p == nil || p.WorkflowID != parentID || p.NotifiedAt == nil || p.Refused != nil {
+		t.Fatalf("GET batch says parent %+v, want notified", p)
+	}
+	recordHistory(t, s, workflows.RunsWorkflowID(created.ID), "batch_runs_parent_v1")
+}
+
+// A batch of environment A that names environment B's waiting workflow as
+// its parent does not signal it: B's workflow carries BatchEnv=B. A's GET
+// says the parent was refused and why; B's workflow still waits.
+func TestParentOfAnotherEnvironmentIsNotSignalled(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	envA, keyA := s.newKey(t)
+	envB, _ := s.newKey(t)
+	startTaskWorker(t, s, envA)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	victim := "parent-of-" + envB
+	resp, created := s.createBatch(t, keyA, map[string]any{"runCount": 1, "parentRunId": victim, "resumeParentOnCompletion": true})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	// B waits for a batch of that ID: a forged completion would end it.
+	run := startParent(ctx, t, s, envTemporalClient(t, s, envB), envB, victim, created.ID)
+	if code, _, raw := s.stream(t, keyA, created.ID, []byte(`{"index":0,"task":"echo","payload":{"n":1}}`+"\n")); code != 200 {
+		t.Fatalf("stream: %d %s", code, raw)
+	}
+	b := s.waitBatch(t, keyA, created.ID, time.Minute)
+	if b.Status != "COMPLETED" {
+		t.Fatalf("batch %s", b.Status)
+	}
+	var p *parentJSON
+	for p == nil || (p.Refused == nil && p.NotifiedAt == nil) {
+		if ctx.Err() != nil {
+			t.Fatalf("GET batch never said what came of the parent: %+v", p)
+		}
+		time.Sleep(50 * time.Millisecond)
+		p = s.batchStatus(t, keyA, created.ID).Parent
+	}
+	if p.NotifiedAt != nil || p.Refused == nil || !strings.Contains(*p.Refused, "BatchEnv="+envA) {
+		t.Fatalf("parent %+v, want refused for BatchEnv", p)
+	}
+	d, err := s.app.Temporal.DescribeWorkflowExecution(ctx, victim, run.GetRunID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := d.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		t.Fatalf("environment B's workflow is %s: it was signalled", st)
+	}
+	it := s.app.Temporal.GetWorkflowHistory(ctx, victim, run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED {
+			t.Fatalf("environment B's workflow received signal %s", ev.GetWorkflowExecutionSignaledEventAttributes().GetSignalName())
+		}
+	}
+}
+
+// streambatch's own workflows are never a batch's parent: create refuses
+// them with 422.
+func TestParentIsNeverAStreambatchWorkflow(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	other := s.mustCreate(t, key, 1)
+	for _, id := range []string{other, other + "-runs", "streambatch-sweep-2026"} {
+		resp, _ := s.createBatch(t, key, map[string]any{"runCount": 1, "parentRunId": id, "resumeParentOnCompletion": true})
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Errorf("parentRunId %s: %d, want 422", id, resp.StatusCode)
+		}
 	}
 }
 

@@ -131,6 +131,13 @@ type batchJSON struct {
 	CompletedAt   *string        `json:"completedAt"`
 	RunCounts     map[string]int `json:"runCounts"`
 	WorkflowID    string         `json:"workflowId"`
+	Parent        *parentJSON    `json:"parent"`
+}
+
+type parentJSON struct {
+	WorkflowID string  `json:"workflowId"`
+	NotifiedAt *string `json:"notifiedAt"`
+	Refused    *string `json:"refused"`
 }
 
 func (s *stack) batchStatus(t *testing.T, key, batchID string) batchJSON {

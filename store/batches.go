@@ -34,6 +34,9 @@ type Batch struct {
 	ParentRunID              *string
 	ResumeParentOnCompletion bool
 	ParentNotifiedAt         *time.Time
+	// ParentRefused says why the parent workflow was not signalled (nil:
+	// it was, or it was not yet tried, or none was asked for).
+	ParentRefused *string
 	// AcceptedAt is when every index was known durably accepted while the
 	// batch was still PENDING (Phase 2 answered sealed:true before Seal
 	// ran, no worker being up).
@@ -131,7 +134,7 @@ func scanBatch(row pgx.Row) (Batch, error) {
 	var status string
 	err := row.Scan(&b.ID, &b.EnvironmentID, &b.EnvName, &b.RunCount, &status, &b.Sealed, &b.IdempotencyKey,
 		&b.CreatedAt, &b.UpdatedAt, &b.SealedAt, &b.AbortedAt, &b.AbortReason,
-		&b.CompletedAt, &b.Replays, &b.ParentRunID, &b.ResumeParentOnCompletion, &b.ParentNotifiedAt, &b.AcceptedAt)
+		&b.CompletedAt, &b.Replays, &b.ParentRunID, &b.ResumeParentOnCompletion, &b.ParentNotifiedAt, &b.AcceptedAt, &b.ParentRefused)
 	b.Status = batch.Status(status)
 	return b, err
 }

@@ -220,6 +220,15 @@ func (s *Store) MarkParentNotified(ctx context.Context, id string) (bool, error)
 	return tag.RowsAffected() == 1, nil
 }
 
+// MarkParentRefused records why the batch's parent workflow was not
+// signalled.
+func (s *Store) MarkParentRefused(ctx context.Context, id, reason string) error {
+	if _, err := s.pool.Exec(ctx, s.q.get("mark_parent_refused"), id, reason); err != nil {
+		return fmt.Errorf("store: mark parent of %s refused: %w", id, err)
+	}
+	return nil
+}
+
 // RunCounts returns how many runs of a batch are in each status.
 func (s *Store) RunCounts(ctx context.Context, batchID string) (map[batch.RunStatus]int, error) {
 	rows, err := s.pool.Query(ctx, s.q.get("run_counts"), batchID)

@@ -45,7 +45,7 @@ RETURNING created_at;
 -- name: get_batch_by_idempotency_key
 SELECT b.id, b.environment_id, e.name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.environment_id = $1 AND b.idempotency_key_hash = streambatch_key_hash($2::text)
   AND b.idempotency_key = $2;
@@ -53,7 +53,7 @@ WHERE b.environment_id = $1 AND b.idempotency_key_hash = streambatch_key_hash($2
 -- name: get_batch
 SELECT b.id, b.environment_id, e.name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.id = $1;
 
@@ -243,6 +243,10 @@ RETURNING completed_at;
 -- name: mark_parent_notified
 UPDATE batches SET parent_notified_at = now() WHERE id = $1 AND parent_notified_at IS NULL;
 
+-- name: mark_parent_refused
+-- The parent workflow was not signalled, and why.
+UPDATE batches SET parent_refused = $2 WHERE id = $1 AND parent_notified_at IS NULL;
+
 -- name: cancel_run
 -- Cancels a run no dispatcher holds (DELAYED, or QUEUED and unclaimed).
 UPDATE runs SET status = 'CANCELED', error_code = 'CANCELED', error_message = $3, completed_at = now()
@@ -251,7 +255,7 @@ WHERE batch_id = $1 AND batch_index = $2
 
 -- name: replay_batch
 UPDATE batches
-SET status = 'PROCESSING', completed_at = NULL, parent_notified_at = NULL, replays = replays + 1, updated_at = now()
+SET status = 'PROCESSING', completed_at = NULL, parent_notified_at = NULL, parent_refused = NULL, replays = replays + 1, updated_at = now()
 WHERE id = $1 AND status = 'COMPLETED';
 
 -- name: replay_runs

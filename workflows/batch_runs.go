@@ -490,11 +490,32 @@ func (d *dispatcher) finishAborted(ctx workflow.Context) (RunsResult, error) {
 	return d.result(dctx, res), nil
 }
 
-// notifyParent signals the batch's parent workflow, once.
+// notifyParent tells the batch's parent workflow that the batch ended,
+// once: the NotifyParent local activity signals it only when it runs and
+// belongs to the batch's environment, under that environment's key.
+// Histories from before changeCheckedParent replay the unchecked signal.
 func (d *dispatcher) notifyParent(ctx workflow.Context, res FinishResult) {
 	if res.Parent == "" {
 		return
 	}
+	if workflow.GetVersion(ctx, changeCheckedParent, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		d.notifyParentUnchecked(ctx, res)
+		return
+	}
+	in := NotifyParentInput{BatchID: d.in.BatchID, Env: d.in.Env, Parent: res.Parent,
+		Status: string(res.Status), RunCounts: res.RunCounts}
+	var out NotifyParentResult
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx, "notify parent "+res.Parent), ActivityNotifyParent, in).Get(ctx, &out); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot notify the parent workflow", "parent", res.Parent, "error", err)
+		return
+	}
+	if out.Refused != "" {
+		workflow.GetLogger(ctx).Warn("parent workflow refused", "parent", res.Parent, "reason", out.Refused)
+	}
+}
+
+// notifyParentUnchecked is notifyParent before changeCheckedParent.
+func (d *dispatcher) notifyParentUnchecked(ctx workflow.Context, res FinishResult) {
 	msg := BatchCompleted{BatchID: d.in.BatchID, Status: string(res.Status), RunCounts: res.RunCounts}
 	if err := workflow.SignalExternalWorkflow(ctx, res.Parent, "", SignalBatchCompleted, msg).Get(ctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("cannot signal the parent workflow", "parent", res.Parent, "error", err)
@@ -504,6 +525,16 @@ func (d *dispatcher) notifyParent(ctx workflow.Context, res FinishResult) {
 		workflow.GetLogger(ctx).Warn("cannot record the parent notification", "error", err)
 	}
 }
+
+// Changes to BatchRuns that alter its commands, for workflow.GetVersion:
+// histories recorded before a change replay the old branch.
+const (
+	// changeCheckedParent: the parent is signalled by the NotifyParent
+	// local activity (checked: running, BatchEnv equal to the batch's
+	// environment; encrypted under the environment's key) instead of a
+	// SignalExternalWorkflow command.
+	changeCheckedParent = "checked-parent"
+)
 
 func (d *dispatcher) result(ctx workflow.Context, res FinishResult) RunsResult {
 	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrBatchState.ValueSet(string(res.Status))); err != nil {

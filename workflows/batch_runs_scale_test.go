@@ -66,7 +66,9 @@ func runSegment(t *testing.T, exec *cursorExec, in RunsInput) (*testsuite.TestWo
 	env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: RunsWorkflowName})
 	env.RegisterActivityWithOptions(exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	env.RegisterActivityWithOptions(exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})
-	env.RegisterActivityWithOptions(func(context.Context, string) error { return nil }, activity.RegisterOptions{Name: ActivityParentNotified})
+	env.RegisterActivityWithOptions(func(context.Context, NotifyParentInput) (NotifyParentResult, error) {
+		return NotifyParentResult{}, nil
+	}, activity.RegisterOptions{Name: ActivityNotifyParent})
 	env.RegisterActivityWithOptions(reconcileNothing, activity.RegisterOptions{Name: ActivityReconcileAttempts})
 	env.RegisterActivityWithOptions(func(context.Context, tasks.Envelope) error { return nil }, activity.RegisterOptions{Name: "noop"})
 	env.ExecuteWorkflow(BatchRuns, in)

@@ -33,6 +33,7 @@ type fakeExec struct {
 	maxClaim int
 	parent   string
 	notified bool
+	told     *NotifyParentInput // what NotifyParent was asked
 }
 
 func newFakeExec(n int) *fakeExec {
@@ -110,11 +111,11 @@ func (f *fakeExec) finish(ctx context.Context, in FinishInput) (FinishResult, er
 	return res, nil
 }
 
-func (f *fakeExec) parentNotified(ctx context.Context, batchID string) error {
+func (f *fakeExec) notifyParent(ctx context.Context, in NotifyParentInput) (NotifyParentResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.notified = true
-	return nil
+	f.notified, f.told = true, &in
+	return NotifyParentResult{}, nil
 }
 
 func reconcileNothing(ctx context.Context, in ReconcileInput) error { return nil }
@@ -134,7 +135,7 @@ func newRunsHarness(t *testing.T, n int) *runsHarness {
 	h.env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: RunsWorkflowName})
 	h.env.RegisterActivityWithOptions(h.exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	h.env.RegisterActivityWithOptions(h.exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})
-	h.env.RegisterActivityWithOptions(h.exec.parentNotified, activity.RegisterOptions{Name: ActivityParentNotified})
+	h.env.RegisterActivityWithOptions(h.exec.notifyParent, activity.RegisterOptions{Name: ActivityNotifyParent})
 	h.env.RegisterActivityWithOptions(reconcileNothing, activity.RegisterOptions{Name: ActivityReconcileAttempts})
 	h.env.RegisterActivityWithOptions(func(ctx context.Context, e tasks.Envelope) (map[string]int, error) {
 		h.count(e.Index)
@@ -165,17 +166,18 @@ func runsInput() RunsInput {
 }
 
 // Every run executes once per attempt within the window; outputs and
-// errors reach the store; the batch completes and the parent is told.
+// errors reach the store; the batch completes and the parent is told
+// through NotifyParent (which checks it), never by a signal of the
+// workflow's own.
 func TestBatchRunsExecutesAndCompletes(t *testing.T) {
 	t.Parallel()
 	h := newRunsHarness(t, 20)
 	h.exec.parent = "parent-wf"
-	var told BatchCompleted
-	h.env.OnSignalExternalWorkflow(mock.Anything, "parent-wf", "", SignalBatchCompleted, mock.Anything).Return(
-		func(_ string, _ string, _ string, _ string, arg any) error {
-			told = arg.(BatchCompleted)
+	h.env.OnSignalExternalWorkflow(mock.Anything, mock.Anything, mock.Anything, mock.Anything, mock.Anything).Return(
+		func(_ string, id string, _ string, _ string, _ any) error {
+			t.Errorf("BatchRuns signalled %s itself: an unchecked signal", id)
 			return nil
-		})
+		}).Maybe()
 	h.env.ExecuteWorkflow(BatchRuns, runsInput())
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -207,8 +209,9 @@ func TestBatchRunsExecutesAndCompletes(t *testing.T) {
 	if o := h.exec.outcomes[4]; o.ErrorCode != "Boom" || o.ErrorMessage != "always fails" || o.Attempts < 1 {
 		t.Fatalf("outcome of 4: %+v", o)
 	}
-	if told.BatchID != "batch_test" || told.Status != "COMPLETED" || !h.exec.notified {
-		t.Fatalf("parent told %+v (notified %v)", told, h.exec.notified)
+	if told := h.exec.told; told == nil || told.BatchID != "batch_test" || told.Parent != "parent-wf" || told.Env != runsInput().Env ||
+		told.Status != "COMPLETED" || told.RunCounts["COMPLETED"] != 16 {
+		t.Fatalf("NotifyParent asked %+v", told)
 	}
 }
 

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
@@ -33,9 +34,21 @@ const (
 	// ActivityReconcileAttempts (local) records exact attempt counts and
 	// start times from the workflow's own history.
 	ActivityReconcileAttempts = "ReconcileAttempts"
-	// ActivityParentNotified (local) records that the parent was signalled.
+	// ActivityParentNotified (local) records that the parent was signalled
+	// (histories from before changeCheckedParent only).
 	ActivityParentNotified = "ParentNotified"
+	// ActivityNotifyParent (local) checks the batch's parent workflow,
+	// signals it under the environment's key and records the outcome.
+	ActivityNotifyParent = "NotifyParent"
 )
+
+// IsOwnWorkflowID reports whether id is, or could be, the ID of one of
+// streambatch's own workflows (BatchIngest and BatchRuns: "batch_…"; the
+// sweeper and other service workflows: "streambatch-…"): never a batch's
+// parent.
+func IsOwnWorkflowID(id string) bool {
+	return strings.HasPrefix(id, "batch_") || strings.HasPrefix(id, "streambatch-")
+}
 
 // RunsWorkflowID returns the workflow ID of a batch's BatchRuns workflow.
 func RunsWorkflowID(batchID string) string { return batchID + "-runs" }
@@ -168,6 +181,24 @@ type FinishResult struct {
 	// Parent is the workflow to signal (resumeParentOnCompletion), empty
 	// when there is none or it was already told.
 	Parent string `json:"parent,omitempty"`
+}
+
+// NotifyParentInput is ActivityNotifyParent's input.
+type NotifyParentInput struct {
+	BatchID string `json:"batchId"`
+	Env     string `json:"env"`
+	// Parent is the workflow to signal.
+	Parent    string         `json:"parent"`
+	Status    string         `json:"status"`
+	RunCounts map[string]int `json:"runCounts"`
+}
+
+// NotifyParentResult is ActivityNotifyParent's result.
+type NotifyParentResult struct {
+	// Refused, when set, says why the parent was not signalled (it is not
+	// running, or it does not carry the search attribute BatchEnv equal to
+	// the batch's environment).
+	Refused string `json:"refused,omitempty"`
 }
 
 // ReconcileInput is ActivityReconcileAttempts's input.

@@ -230,8 +230,13 @@ func (r recordingSignaler) SignalChunk(ctx context.Context, in workflows.Input, 
 
 // Worker builds the Temporal workers with the workflows and activities.
 func (a *App) Worker() worker.Group {
+	// The worker's configuration was validated with its payload keys.
+	keys, err := codec.ParseKeys(a.Config.PayloadKeys)
+	if err != nil {
+		keys = nil // NotifyParent then refuses every parent, saying why
+	}
 	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics, Signer: a.chunkSigner(),
-		SweepDB: a.Store, SweepBlob: a.Blob,
+		SweepDB: a.Store, SweepBlob: a.Blob, Parents: a.Temporal, Keys: keys,
 		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold}
 	return worker.NewGroup(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())
 }

@@ -1,21 +1,44 @@
 // Package batchwait lets Temporal workflow code wait for a streambatch
-// batch to end. Create the batch with parentRunId = the workflow's ID and
+// batch to end. Call Allow with the batch's environment first, then create
+// the batch with parentRunId = the workflow's ID and
 // resumeParentOnCompletion = true; streambatch then signals the workflow
 // (SignalName) with a Completed when the batch is COMPLETED or ABORTED.
 //
-// The signal's payload is encrypted like every payload streambatch hands
-// to Temporal: the waiting workflow's worker needs codec.Apply with the
-// same key set.
+// streambatch signals a parent only while it runs and carries the search
+// attribute BatchEnv (Keyword) equal to the batch's environment: a batch
+// names its parent by a free-form ID, and this is how a workflow says
+// which environment's batches may resume it. Allow sets it; a workflow
+// started by another SDK sets it at start (search attributes) or with an
+// upsert. A parent that does not carry it is refused, and the batch's GET
+// says so (parent.refused).
+//
+// The signal's payload is encrypted under the environment's key: the
+// waiting workflow's worker needs codec.Apply with the environment's key
+// set (`streambatch payload-key --env NAME`) or streambatch's own.
 //
 // It imports nothing of the streambatch server.
 package batchwait
 
 import (
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
 
 // SignalName is the signal streambatch sends to a batch's parent workflow.
 const SignalName = "streambatch.batch-completed"
+
+// SearchAttribute is the Keyword search attribute a parent workflow
+// carries to be signalled by the batches of one environment: BatchEnv =
+// the environment's name.
+var SearchAttribute = temporal.NewSearchAttributeKeyKeyword("BatchEnv")
+
+// Allow lets the batches of environment env resume the calling workflow:
+// it sets the search attribute BatchEnv to env. Call it before the
+// activity that creates the batch, so that it is in place when the batch
+// ends (a batch that ends before finds no BatchEnv and is refused).
+func Allow(ctx workflow.Context, env string) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttribute.ValueSet(env))
+}
 
 // Completed is the signal's argument.
 type Completed struct {

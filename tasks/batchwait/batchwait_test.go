@@ -39,3 +39,28 @@ func TestWaiterKeepsOtherBatches(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+// allowing declares the environment whose batches may resume it and
+// returns the BatchEnv it then carries.
+func allowing(ctx workflow.Context, env string) (string, error) {
+	if err := Allow(ctx, env); err != nil {
+		return "", err
+	}
+	got, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(SearchAttribute)
+	return got, nil
+}
+
+func TestAllowSetsBatchEnv(t *testing.T) {
+	t.Parallel()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(allowing)
+	env.ExecuteWorkflow(allowing, "tenant-a")
+	var got string
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "tenant-a" {
+		t.Fatalf("BatchEnv = %q, want tenant-a", got)
+	}
+}

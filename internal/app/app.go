@@ -77,6 +77,7 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 			st.UseSealer(box)
 		}
 		a.Metrics.Register(metrics.NewBatchStates(st.CountBatchesByState))
+		a.Metrics.Register(metrics.NewRunsWaiting(waitingByQueue(st)))
 		applied, err := st.Migrate(ctx)
 		if err != nil {
 			a.Close()
@@ -267,4 +268,17 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, logger *s
 		return err
 	}
 	return nil
+}
+
+// waitingByQueue reads the runs waiting for a task worker for the
+// streambatch_runs_waiting_for_worker gauges.
+func waitingByQueue(st *store.Store) func(ctx context.Context) ([]metrics.QueueWaiting, error) {
+	return func(ctx context.Context) ([]metrics.QueueWaiting, error) {
+		all, err := st.WaitingByQueue(ctx)
+		out := make([]metrics.QueueWaiting, len(all))
+		for k, w := range all {
+			out[k] = metrics.QueueWaiting{Env: w.Env, Queue: w.Queue, Runs: w.Runs, Since: w.Since}
+		}
+		return out, err
+	}
 }

@@ -183,7 +183,13 @@ func (a *Activities) dispatch(ctx context.Context, in workflows.StepInput, r sto
 	if opts.Priority > 0 {
 		d.Priority = 2 // above Temporal's default of 3
 	}
-	if opts.TTL > 0 {
+	switch {
+	case opts.TTL <= 0:
+		// No ttl of its own: the default, if any, bounds the wait for a
+		// task worker from now (a replayed or long-queued run is not
+		// expired before it is dispatched).
+		d.ScheduleToStart = a.RunDefaultTTL
+	default:
 		start := r.QueueTimestamp
 		if r.DelayUntil != nil && r.DelayUntil.After(start) {
 			start = *r.DelayUntil

@@ -233,7 +233,8 @@ func (r recordingSignaler) SignalChunk(ctx context.Context, in workflows.Input, 
 func (a *App) Worker() worker.Group {
 	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics, Signer: a.chunkSigner(),
 		SweepDB: a.Store, SweepBlob: a.Blob,
-		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold}
+		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold,
+		RunDefaultTTL: a.Config.RunDefaultTTL}
 	return worker.NewGroup(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())
 }
 

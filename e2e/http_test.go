@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // call sends a request and decodes a JSON answer into out (if non-nil).
@@ -127,10 +128,15 @@ type batchJSON struct {
 	RunCount      int            `json:"runCount"`
 	EnqueuedCount int            `json:"enqueuedCount"`
 	FailedCount   int            `json:"failedCount"`
+	CreatedAt     time.Time      `json:"createdAt"`
 	SealedAt      *string        `json:"sealedAt"`
 	CompletedAt   *string        `json:"completedAt"`
 	RunCounts     map[string]int `json:"runCounts"`
 	WorkflowID    string         `json:"workflowId"`
+	// RunsWaitingForWorker and WaitingForWorkerSince: runs dispatched and
+	// not started by a task worker.
+	RunsWaitingForWorker  int     `json:"runsWaitingForWorker"`
+	WaitingForWorkerSince *string `json:"waitingForWorkerSince"`
 }
 
 func (s *stack) batchStatus(t *testing.T, key, batchID string) batchJSON {

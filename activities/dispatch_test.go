@@ -3,8 +3,14 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
@@ -58,5 +64,39 @@ func TestDispatchDefaultTTL(t *testing.T) {
 				t.Fatalf("schedule-to-start %s, want %s", d.ScheduleToStart, tc.want)
 			}
 		})
+	}
+}
+
+// fakeHistories answers DescribeWorkflowExecution with fixed pending
+// activities.
+type fakeHistories struct {
+	Histories
+	pending []*workflowpb.PendingActivityInfo
+}
+
+func (f fakeHistories) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	return &workflowservice.DescribeWorkflowExecutionResponse{PendingActivities: f.pending}, nil
+}
+
+// A run whose attempt runs, and a run waiting for its retry after a failed
+// attempt, were both started by a task worker (they are not waiting for
+// one); a run scheduled and never started is left QUEUED.
+func TestStartedRunsCountRetryBackoff(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	ts := timestamppb.New
+	a := &Activities{Temporal: fakeHistories{pending: []*workflowpb.PendingActivityInfo{
+		{ActivityId: "run-1", State: enumspb.PENDING_ACTIVITY_STATE_STARTED, Attempt: 1, LastStartedTime: ts(t0)},
+		{ActivityId: "run-2", State: enumspb.PENDING_ACTIVITY_STATE_SCHEDULED, Attempt: 3, LastStartedTime: ts(t0)},
+		{ActivityId: "run-3", State: enumspb.PENDING_ACTIVITY_STATE_SCHEDULED, Attempt: 2, LastAttemptCompleteTime: ts(t0)},
+		{ActivityId: "run-4", State: enumspb.PENDING_ACTIVITY_STATE_SCHEDULED, Attempt: 1},
+		{ActivityId: "other", State: enumspb.PENDING_ACTIVITY_STATE_STARTED, Attempt: 1, LastStartedTime: ts(t0)},
+	}}}
+	got, err := a.startedRuns(context.Background(), "batch_x-runs", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.RunStart{{Index: 1, Attempt: 1, StartedAt: t0}, {Index: 2, Attempt: 2, StartedAt: t0}, {Index: 3, Attempt: 1, StartedAt: t0}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }

@@ -70,6 +70,10 @@ type Activities struct {
 	// OutputOffloadThreshold: run outputs this size or larger are stored in
 	// S3 (0: never).
 	OutputOffloadThreshold int
+	// RunDefaultTTL is the schedule-to-start timeout of runs whose item
+	// sets no ttl: how long a dispatched run may wait for a task worker
+	// before it ends EXPIRED (0: for ever).
+	RunDefaultTTL time.Duration
 	// Signer verifies that each chunk was signed by the API (nil: every
 	// chunk is refused).
 	Signer *batch.ChunkSigner

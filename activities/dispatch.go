@@ -125,7 +125,9 @@ func (a *Activities) storeResults(ctx context.Context, in workflows.StepInput) (
 func ptr(s string) *string { return &s }
 
 // startedRuns lists the runs whose activity a task worker has started,
-// from the workflow's pending activities.
+// from the workflow's pending activities: the attempt running, or, for a
+// run waiting for its next attempt (retry backoff), the attempts before
+// it, so that such a run shows EXECUTING and not waiting for a worker.
 func (a *Activities) startedRuns(ctx context.Context, workflowID, runID string) ([]store.RunStart, error) {
 	resp, err := a.Temporal.DescribeWorkflowExecution(ctx, workflowID, runID)
 	if err != nil {
@@ -134,10 +136,23 @@ func (a *Activities) startedRuns(ctx context.Context, workflowID, runID string) 
 	var out []store.RunStart
 	for _, p := range resp.GetPendingActivities() {
 		index, ok := runIndex(p.GetActivityId())
-		if !ok || p.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
+		if !ok {
 			continue
 		}
-		out = append(out, store.RunStart{Index: index, Attempt: int(p.GetAttempt()), StartedAt: p.GetLastStartedTime().AsTime()})
+		switch {
+		case p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED:
+			out = append(out, store.RunStart{Index: index, Attempt: int(p.GetAttempt()), StartedAt: p.GetLastStartedTime().AsTime()})
+		case p.GetAttempt() > 1:
+			// Only a started attempt is retried (a schedule-to-start
+			// timeout is final): a worker served this run.
+			at := p.GetLastStartedTime()
+			if at == nil || at.AsTime().IsZero() {
+				at = p.GetLastAttemptCompleteTime()
+			}
+			if at != nil && !at.AsTime().IsZero() {
+				out = append(out, store.RunStart{Index: index, Attempt: int(p.GetAttempt()) - 1, StartedAt: at.AsTime()})
+			}
+		}
 	}
 	return out, nil
 }
@@ -184,7 +199,13 @@ func (a *Activities) dispatch(ctx context.Context, in workflows.StepInput, r sto
 	if opts.Priority > 0 {
 		d.Priority = 2 // above Temporal's default of 3
 	}
-	if opts.TTL > 0 {
+	switch {
+	case opts.TTL <= 0:
+		// No ttl of its own: the default, if any, bounds the wait for a
+		// task worker from now (a replayed or long-queued run is not
+		// expired before it is dispatched).
+		d.ScheduleToStart = a.RunDefaultTTL
+	default:
 		start := r.QueueTimestamp
 		if r.DelayUntil != nil && r.DelayUntil.After(start) {
 			start = *r.DelayUntil

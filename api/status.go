@@ -80,9 +80,10 @@ func (s *Server) waitTerminal(ctx context.Context, b store.Batch, deadline time.
 	return b, nil
 }
 
-// writeBatch answers with a batch's status and run counts.
+// writeBatch answers with a batch's status, run counts and the runs that
+// wait for a task worker.
 func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
-	counts, err := s.store.RunCounts(c.Request.Context(), b.ID)
+	counts, waiting, err := s.store.RunCountsWaiting(c.Request.Context(), b.ID)
 	if err != nil {
 		s.failInternal(c, err, true)
 		return
@@ -92,6 +93,7 @@ func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
 		FailedCount: counts[batch.RunFailed], CreatedAt: b.CreatedAt, SealedAt: b.SealedAt,
 		AbortedAt: b.AbortedAt, AbortReason: b.AbortReason, CompletedAt: b.CompletedAt, Replays: b.Replays,
 		RunCounts: make(map[string]int, len(counts)), WorkflowID: b.ID, RunsWorkflowID: workflows.RunsWorkflowID(b.ID),
+		RunsWaitingForWorker: waiting.Runs, WaitingForWorkerSince: waiting.Since,
 	}
 	for st, n := range counts {
 		res.EnqueuedCount += n

@@ -42,6 +42,11 @@ type batchResponse struct {
 	// RunCounts maps each run status present to its count.
 	RunCounts map[string]int `json:"runCounts"`
 	Replays   int            `json:"replays,omitempty"`
+	// RunsWaitingForWorker is how many runs were dispatched to their task
+	// queue and not started by a task worker (omitted when none),
+	// WaitingForWorkerSince when the longest-waiting was dispatched.
+	RunsWaitingForWorker  int        `json:"runsWaitingForWorker,omitempty"`
+	WaitingForWorkerSince *time.Time `json:"waitingForWorkerSince,omitempty"`
 	// WorkflowID is the BatchIngest workflow, RunsWorkflowID the BatchRuns
 	// workflow that executes the runs.
 	WorkflowID     string `json:"workflowId"`

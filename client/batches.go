@@ -69,10 +69,17 @@ type BatchStatus struct {
 	CompletedAt   *time.Time `json:"completedAt,omitempty"`
 	// RunCounts maps run statuses (QUEUED, DELAYED, EXECUTING, COMPLETED,
 	// FAILED, CANCELED, EXPIRED, TIMED_OUT) to counts.
-	RunCounts      map[string]int `json:"runCounts"`
-	Replays        int            `json:"replays,omitempty"`
-	WorkflowID     string         `json:"workflowId"`
-	RunsWorkflowID string         `json:"runsWorkflowId"`
+	RunCounts map[string]int `json:"runCounts"`
+	Replays   int            `json:"replays,omitempty"`
+	// RunsWaitingForWorker is how many runs were dispatched to their task
+	// queue and not yet started by a task worker (refreshed at most a
+	// minute late), WaitingForWorkerSince when the longest-waiting was
+	// dispatched. Runs that wait long mean no worker serves their task
+	// queue (runs.<env>[.<queue>]) or registered their task.
+	RunsWaitingForWorker  int        `json:"runsWaitingForWorker,omitempty"`
+	WaitingForWorkerSince *time.Time `json:"waitingForWorkerSince,omitempty"`
+	WorkflowID            string     `json:"workflowId"`
+	RunsWorkflowID        string     `json:"runsWorkflowId"`
 }
 
 // Terminal reports whether the batch is COMPLETED or ABORTED.

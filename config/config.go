@@ -182,6 +182,13 @@ type Config struct {
 	// start-to-close timeout) when its item sets no maxDuration
 	// (STREAMBATCH_RUN_MAX_DURATION, default 1h).
 	RunMaxDuration time.Duration
+	// RunDefaultTTL is how long a dispatched run whose item sets no ttl may
+	// wait for a task worker to start it (the activity's schedule-to-start
+	// timeout) before it ends EXPIRED (STREAMBATCH_RUN_DEFAULT_TTL, default
+	// 0 = waits for ever). Unlike an item's ttl it counts from the dispatch,
+	// not from the run's queue time, so runs waiting for their batch's
+	// window, and replayed runs, are not expired by it.
+	RunDefaultTTL time.Duration
 
 	// MetricsAddr serves the worker's Prometheus metrics at /metrics when
 	// set (STREAMBATCH_METRICS_ADDR, default empty = off); the API serves
@@ -413,6 +420,9 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.RunMaxDuration < time.Second {
 		bad(EnvRunMaxDuration, "must be at least 1s, got %s", c.RunMaxDuration)
+	}
+	if c.RunDefaultTTL != 0 && c.RunDefaultTTL < time.Second {
+		bad(EnvRunDefaultTTL, "must be 0 (off) or at least 1s, got %s", c.RunDefaultTTL)
 	}
 	if c.UploadBytesInFlight < c.ItemMaxBytes {
 		bad(EnvUploadBytesInFlight, "must be at least %s (%d), got %d", EnvItemMaxBytes, c.ItemMaxBytes, c.UploadBytesInFlight)

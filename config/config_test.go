@@ -24,7 +24,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := c.Validate(0); err != nil {
 		t.Fatal(err)
 	}
-	if c.ItemMaxBytes != 3<<20 || c.OffloadThreshold != 512<<10 || c.SealTimeout != 30*time.Minute || c.MaxItems < 1_000_000 {
+	if c.ItemMaxBytes != 3<<20 || c.OffloadThreshold != 512<<10 || c.SealTimeout != 30*time.Minute || c.MaxItems < 1_000_000 || c.RunDefaultTTL != 0 {
 		t.Fatalf("unexpected defaults: %+v", c)
 	}
 	if got := c.MaxConns(); got != c.IngestConcurrency+8 {
@@ -44,11 +44,12 @@ func TestFromEnvOverrides(t *testing.T) {
 		EnvS3Bucket:          "b",
 		EnvJWTSecret:         strings.Repeat("s", 32),
 		EnvPayloadKeys:       "k1:" + strings.Repeat("A", 43) + "=",
+		EnvRunDefaultTTL:     "10m",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ItemMaxBytes != 1<<20 || c.OffloadThreshold != 1000 || c.SealTimeout != 2*time.Minute || c.MaxItems != 2000 || c.IngestConcurrency != 7 {
+	if c.ItemMaxBytes != 1<<20 || c.OffloadThreshold != 1000 || c.SealTimeout != 2*time.Minute || c.MaxItems != 2000 || c.IngestConcurrency != 7 || c.RunDefaultTTL != 10*time.Minute {
 		t.Fatalf("overrides not applied: %+v", c)
 	}
 	if err := c.Validate(NeedDatabase | NeedS3 | NeedJWT | NeedTemporal); err != nil {
@@ -81,11 +82,12 @@ func TestValidateNamesEachProblem(t *testing.T) {
 	c.LogLevel = "loud"
 	c.S3Endpoint = "127.0.0.1:7070"
 	c.WorkflowWindow = 5000
+	c.RunDefaultTTL = time.Millisecond
 	err := c.Validate(NeedDatabase | NeedS3 | NeedJWT)
 	if err == nil {
 		t.Fatal("want error")
 	}
-	for _, name := range []string{EnvDatabaseURL, EnvS3Bucket, EnvJWTSecret, EnvMaxItems, EnvUploadBytesInFlight, EnvLogLevel, EnvS3Endpoint, EnvWorkflowWindow} {
+	for _, name := range []string{EnvDatabaseURL, EnvS3Bucket, EnvJWTSecret, EnvMaxItems, EnvUploadBytesInFlight, EnvLogLevel, EnvS3Endpoint, EnvWorkflowWindow, EnvRunDefaultTTL} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

@@ -51,6 +51,7 @@ const (
 	EnvRunConcurrency        = "STREAMBATCH_RUN_CONCURRENCY"
 	EnvRunMaxAttempts        = "STREAMBATCH_RUN_MAX_ATTEMPTS"
 	EnvRunMaxDuration        = "STREAMBATCH_RUN_MAX_DURATION"
+	EnvRunDefaultTTL         = "STREAMBATCH_RUN_DEFAULT_TTL"
 	EnvIngestMemory          = "STREAMBATCH_INGEST_MEMORY"
 	EnvMemoryLimit           = "STREAMBATCH_MEMORY_LIMIT"
 	EnvLogLevel              = "STREAMBATCH_LOG_LEVEL"
@@ -166,6 +167,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	num(EnvRunConcurrency, &c.RunConcurrency)
 	num(EnvRunMaxAttempts, &c.RunMaxAttempts)
 	dur(EnvRunMaxDuration, &c.RunMaxDuration)
+	dur(EnvRunDefaultTTL, &c.RunDefaultTTL)
 	size(EnvIngestMemory, &c.IngestMemory)
 	size(EnvMemoryLimit, &c.MemoryLimit)
 	str(EnvLogLevel, &c.LogLevel)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"testing"
+	"time"
 )
 
 // call sends a request and decodes a JSON answer into out (if non-nil).
@@ -127,11 +128,16 @@ type batchJSON struct {
 	RunCount      int            `json:"runCount"`
 	EnqueuedCount int            `json:"enqueuedCount"`
 	FailedCount   int            `json:"failedCount"`
+	CreatedAt     time.Time      `json:"createdAt"`
 	SealedAt      *string        `json:"sealedAt"`
 	CompletedAt   *string        `json:"completedAt"`
 	RunCounts     map[string]int `json:"runCounts"`
 	WorkflowID    string         `json:"workflowId"`
 	Parent        *parentJSON    `json:"parent"`
+	// RunsWaitingForWorker and WaitingForWorkerSince: runs dispatched and
+	// not started by a task worker.
+	RunsWaitingForWorker  int     `json:"runsWaitingForWorker"`
+	WaitingForWorkerSince *string `json:"waitingForWorkerSince"`
 }
 
 type parentJSON struct {

@@ -8,6 +8,7 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -198,4 +199,78 @@ func (b *BatchStates) Collect(ch chan<- prometheus.Metric) {
 	for state, n := range counts {
 		ch <- prometheus.MustNewConstMetric(b.desc, prometheus.GaugeValue, float64(n), state)
 	}
+}
+
+// QueueWaiting is the runs of one environment and queue that were
+// dispatched to their task queue and wait for a task worker.
+type QueueWaiting struct {
+	Env, Queue string
+	Runs       int
+	// Since is when the longest-waiting was dispatched (nil: unknown).
+	Since *time.Time
+}
+
+// maxWaitingSeries bounds the series RunsWaiting exposes: queue names are
+// the tenants' own; the rest are summed under env and queue "(other)".
+const maxWaitingSeries = 200
+
+// RunsWaiting is a collector of the runs waiting for a task worker, by
+// environment and queue, read from the database at scrape time:
+// streambatch_runs_waiting_for_worker and
+// streambatch_runs_waiting_for_worker_oldest_seconds.
+type RunsWaiting struct {
+	runs, oldest *prometheus.Desc
+	list         func(ctx context.Context) ([]QueueWaiting, error)
+	now          func() time.Time
+}
+
+// NewRunsWaiting returns the collector; list queries the database.
+func NewRunsWaiting(list func(ctx context.Context) ([]QueueWaiting, error)) *RunsWaiting {
+	labels := []string{"env", "queue"}
+	return &RunsWaiting{
+		runs: prometheus.NewDesc("streambatch_runs_waiting_for_worker",
+			"Runs dispatched to their task queue (runs.<env>[.<queue>]) that no task worker has started, by environment and options.queue name (\"\" for none).", labels, nil),
+		oldest: prometheus.NewDesc("streambatch_runs_waiting_for_worker_oldest_seconds",
+			"How long the longest-waiting of those runs has waited since its dispatch.", labels, nil),
+		list: list, now: time.Now,
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (r *RunsWaiting) Describe(ch chan<- *prometheus.Desc) { ch <- r.runs; ch <- r.oldest }
+
+// Collect implements prometheus.Collector.
+func (r *RunsWaiting) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	all, err := r.list(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(r.runs, err)
+		return
+	}
+	now := r.now()
+	for _, w := range capSeries(all, maxWaitingSeries) {
+		ch <- prometheus.MustNewConstMetric(r.runs, prometheus.GaugeValue, float64(w.Runs), w.Env, w.Queue)
+		if w.Since != nil {
+			ch <- prometheus.MustNewConstMetric(r.oldest, prometheus.GaugeValue, max(now.Sub(*w.Since).Seconds(), 0), w.Env, w.Queue)
+		}
+	}
+}
+
+// capSeries keeps the n-1 groups with the most runs and sums the rest
+// under "(other)" when there are more than n.
+func capSeries(all []QueueWaiting, n int) []QueueWaiting {
+	if len(all) <= n {
+		return all
+	}
+	sorted := slices.Clone(all)
+	slices.SortStableFunc(sorted, func(a, b QueueWaiting) int { return b.Runs - a.Runs })
+	other := QueueWaiting{Env: "(other)", Queue: "(other)"}
+	for _, w := range sorted[n-1:] {
+		other.Runs += w.Runs
+		if w.Since != nil && (other.Since == nil || w.Since.Before(*other.Since)) {
+			other.Since = w.Since
+		}
+	}
+	return append(sorted[:n-1:n-1], other)
 }

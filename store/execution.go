@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -246,6 +247,141 @@ func (s *Store) RunCounts(ctx context.Context, batchID string) (map[batch.RunSta
 		return nil, fmt.Errorf("store: run counts of %s: %w", batchID, err)
 	}
 	return out, nil
+}
+
+// Waiting describes runs dispatched to their task queue (claimed by a
+// BatchRuns step) that no task worker has started: with a wrong queue, a
+// task no worker registered or no worker running they wait for ever unless
+// a ttl expires them.
+type Waiting struct {
+	// Runs is how many runs wait for a worker.
+	Runs int
+	// Since is when the longest-waiting of them was dispatched (nil: none
+	// waits, or only runs claimed before claimed_at was recorded).
+	Since *time.Time
+}
+
+// WaitingForWorker derives Waiting from a batch's runs grouped by status:
+// a run waits for a worker when it is QUEUED and claimed (dispatched); a
+// worker's start makes it EXECUTING (seen by BatchRuns' periodic refresh,
+// at most a minute late, or by its outcome).
+func WaitingForWorker(groups []StatusGroup) Waiting {
+	var w Waiting
+	for _, g := range groups {
+		if g.Status != batch.RunQueued || g.Claimed == 0 {
+			continue
+		}
+		w.Runs += g.Claimed
+		if g.OldestClaim != nil && (w.Since == nil || g.OldestClaim.Before(*w.Since)) {
+			t := *g.OldestClaim
+			w.Since = &t
+		}
+	}
+	return w
+}
+
+// StatusGroup is a batch's runs in one status: how many, how many of them
+// a dispatch step claimed, and the oldest claim.
+type StatusGroup struct {
+	Status      batch.RunStatus
+	Count       int
+	Claimed     int
+	OldestClaim *time.Time
+}
+
+// RunCountsWaiting returns RunCounts and the batch's runs waiting for a
+// task worker, from one read of its runs.
+func (s *Store) RunCountsWaiting(ctx context.Context, batchID string) (map[batch.RunStatus]int, Waiting, error) {
+	rows, err := s.pool.Query(ctx, s.q.get("run_counts_waiting"), batchID)
+	if err != nil {
+		return nil, Waiting{}, fmt.Errorf("store: run counts of %s: %w", batchID, err)
+	}
+	groups, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StatusGroup, error) {
+		var g StatusGroup
+		var status string
+		err := row.Scan(&status, &g.Count, &g.Claimed, &g.OldestClaim)
+		g.Status = batch.RunStatus(status)
+		return g, err
+	})
+	if err != nil {
+		return nil, Waiting{}, fmt.Errorf("store: run counts of %s: %w", batchID, err)
+	}
+	counts := make(map[batch.RunStatus]int, len(groups))
+	for _, g := range groups {
+		counts[g.Status] = g.Count
+	}
+	return counts, WaitingForWorker(groups), nil
+}
+
+// QueueWaiting is the runs of one environment and queue (options.queue
+// name, "" for none) that wait for a task worker.
+type QueueWaiting struct {
+	Env, Queue string
+	Waiting
+}
+
+// WaitingByQueue returns the runs waiting for a task worker across every
+// batch, by environment and queue, sorted. It reads only claimed open runs
+// (runs_claimed_only), at most the runs in flight.
+func (s *Store) WaitingByQueue(ctx context.Context) ([]QueueWaiting, error) {
+	rows, err := s.pool.Query(ctx, s.q.get("waiting_for_worker_by_queue"))
+	if err != nil {
+		return nil, fmt.Errorf("store: runs waiting for a worker: %w", err)
+	}
+	var out []QueueWaiting
+	var queue []byte
+	var q QueueWaiting
+	_, err = pgx.ForEachRow(rows, []any{&q.Env, &queue, &q.Runs, &q.Since}, func() error {
+		w := q
+		w.Queue = queueName(queue)
+		if q.Since != nil {
+			t := *q.Since
+			w.Since = &t
+		}
+		out = append(out, w)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: runs waiting for a worker: %w", err)
+	}
+	return mergeQueues(out), nil
+}
+
+// queueName reads options.queue as batch.ParseRunOptions does (its name,
+// matched without regard to case); "" when absent or unreadable.
+func queueName(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	o, err := batch.ParseRunOptions(json.RawMessage(`{"queue":` + string(raw) + `}`))
+	if err != nil {
+		return ""
+	}
+	return o.Queue
+}
+
+// mergeQueues folds groups that name the same queue (options.queue JSON
+// that differs only in spelling) and sorts by environment and queue.
+func mergeQueues(in []QueueWaiting) []QueueWaiting {
+	slices.SortFunc(in, func(a, b QueueWaiting) int {
+		if c := strings.Compare(a.Env, b.Env); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Queue, b.Queue)
+	})
+	var out []QueueWaiting
+	for _, w := range in {
+		if n := len(out); n > 0 && out[n-1].Env == w.Env && out[n-1].Queue == w.Queue {
+			last := &out[n-1]
+			last.Runs += w.Runs
+			if w.Since != nil && (last.Since == nil || w.Since.Before(*last.Since)) {
+				last.Since = w.Since
+			}
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
 }
 
 // CancelRun cancels a run that no dispatcher holds (DELAYED, or QUEUED and

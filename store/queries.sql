@@ -147,6 +147,25 @@ WHERE batch_id = $1 AND batch_index = $2;
 -- name: run_counts
 SELECT status, count(*) FROM runs WHERE batch_id = $1 GROUP BY status;
 
+-- name: run_counts_waiting
+-- run_counts, and for each status how many of its runs a dispatch step
+-- claimed and the oldest claim: QUEUED runs that were claimed are
+-- dispatched to their task queue but not started by a task worker. One
+-- read of the batch's runs, as run_counts.
+SELECT status, count(*), count(*) FILTER (WHERE claimed_by IS NOT NULL),
+       min(claimed_at) FILTER (WHERE claimed_by IS NOT NULL)
+FROM runs WHERE batch_id = $1 GROUP BY status;
+
+-- name: waiting_for_worker_by_queue
+-- Runs waiting for a task worker across every batch, by environment and
+-- options.queue: a scan of runs_claimed_only (its predicate is repeated so
+-- that the planner uses it), whose size is bounded by the runs in flight
+-- (each batch's window), not by the runs stored.
+SELECT e.name, r.options -> 'queue', count(*), min(r.claimed_at)
+FROM runs r JOIN environments e ON e.id = r.environment_id
+WHERE r.claimed_by IS NOT NULL AND r.status IN ('QUEUED', 'EXECUTING') AND r.status = 'QUEUED'
+GROUP BY e.name, r.options -> 'queue';
+
 -- name: promote_delayed_runs
 -- DELAYED runs whose time has come become QUEUED (and claimable); the
 -- lowest index promoted, or NULL.
@@ -191,7 +210,9 @@ WITH mine AS (
     ) f, held
     WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= $5
 )
-UPDATE runs r SET claimed_by = $2, attempt_base = r.attempts
+UPDATE runs r SET claimed_by = $2, attempt_base = r.attempts,
+    -- A retried step keeps the time of its claim.
+    claimed_at = CASE WHEN r.claimed_by = $2 THEN coalesce(r.claimed_at, now()) ELSE now() END
 FROM picked p
 WHERE r.batch_id = $1 AND r.batch_index = p.batch_index
 RETURNING r.batch_index, r.task, r.payload, r.payload_type, r.options, r.attempts, r.queue_timestamp, r.delay_until;
@@ -263,7 +284,7 @@ WHERE id = $1 AND status = 'COMPLETED';
 -- before they could run ($2: creation error codes) stay failed.
 UPDATE runs
 SET status = 'QUEUED', output = NULL, output_type = NULL, error_code = NULL, error_message = NULL,
-    started_at = NULL, completed_at = NULL, claimed_by = NULL
+    started_at = NULL, completed_at = NULL, claimed_by = NULL, claimed_at = NULL
 WHERE batch_id = $1 AND status IN ('FAILED', 'EXPIRED', 'TIMED_OUT') AND error_code <> ALL ($2::text[]);
 
 -- name: record_chunk

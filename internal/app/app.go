@@ -77,6 +77,7 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 			st.UseSealer(box)
 		}
 		a.Metrics.Register(metrics.NewBatchStates(st.CountBatchesByState))
+		a.Metrics.Register(metrics.NewRunsWaiting(waitingByQueue(st)))
 		applied, err := st.Migrate(ctx)
 		if err != nil {
 			a.Close()
@@ -237,7 +238,8 @@ func (a *App) Worker() worker.Group {
 	}
 	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics, Signer: a.chunkSigner(),
 		SweepDB: a.Store, SweepBlob: a.Blob, Parents: a.Temporal, Keys: keys,
-		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold}
+		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold,
+		RunDefaultTTL: a.Config.RunDefaultTTL}
 	return worker.NewGroup(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())
 }
 
@@ -272,4 +274,17 @@ func Serve(ctx context.Context, ln net.Listener, handler http.Handler, logger *s
 		return err
 	}
 	return nil
+}
+
+// waitingByQueue reads the runs waiting for a task worker for the
+// streambatch_runs_waiting_for_worker gauges.
+func waitingByQueue(st *store.Store) func(ctx context.Context) ([]metrics.QueueWaiting, error) {
+	return func(ctx context.Context) ([]metrics.QueueWaiting, error) {
+		all, err := st.WaitingByQueue(ctx)
+		out := make([]metrics.QueueWaiting, len(all))
+		for k, w := range all {
+			out[k] = metrics.QueueWaiting{Env: w.Env, Queue: w.Queue, Runs: w.Runs, Since: w.Since}
+		}
+		return out, err
+	}
 }

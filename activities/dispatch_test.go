@@ -1,0 +1,102 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/workflows"
+)
+
+// A run without a ttl of its own gets STREAMBATCH_RUN_DEFAULT_TTL as its
+// schedule-to-start timeout, counted from its dispatch (a run queued long
+// ago is dispatched, not expired); a run's own ttl wins and still counts
+// from its queue time; with no default a run waits for ever.
+func TestDispatchDefaultTTL(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	in := workflows.StepInput{BatchID: "batch_x", Env: "prod", Now: now, MaxAttempts: 3, MaxDuration: time.Hour}
+	old := now.Add(-24 * time.Hour)
+	run := func(opts string, queued time.Time) store.ClaimedRun {
+		r := store.ClaimedRun{Index: 1, Task: "t", PayloadType: batch.PayloadTypeJSON, QueueTimestamp: queued}
+		if opts != "" {
+			r.Options = json.RawMessage(opts)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name       string
+		defaultTTL time.Duration
+		run        store.ClaimedRun
+		want       time.Duration
+		expired    bool
+	}{
+		{"no ttl, no default: waits for ever", 0, run("", old), 0, false},
+		{"no ttl: the default, from now", 10 * time.Minute, run("", old), 10 * time.Minute, false},
+		{"no ttl, other options: the default", 10 * time.Minute, run(`{"tags":["a"]}`, now), 10 * time.Minute, false},
+		{"own ttl wins, from its queue time", 10 * time.Minute, run(`{"ttl":"1h"}`, now.Add(-30*time.Minute)), 30 * time.Minute, false},
+		{"own ttl passed: expired without dispatch", 10 * time.Minute, run(`{"ttl":"1h"}`, old), 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := &Activities{RunDefaultTTL: tc.defaultTTL}
+			d, failed, err := a.dispatch(context.Background(), in, tc.run)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.expired {
+				if failed == nil || failed.Status != batch.RunExpired || failed.ErrorCode != batch.ErrorTTLExpired {
+					t.Fatalf("want EXPIRED, got %+v", failed)
+				}
+				return
+			}
+			if failed != nil {
+				t.Fatalf("failed: %+v", failed)
+			}
+			if d.ScheduleToStart != tc.want {
+				t.Fatalf("schedule-to-start %s, want %s", d.ScheduleToStart, tc.want)
+			}
+		})
+	}
+}
+
+// fakeHistories answers DescribeWorkflowExecution with fixed pending
+// activities.
+type fakeHistories struct {
+	Histories
+	pending []*workflowpb.PendingActivityInfo
+}
+
+func (f fakeHistories) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	return &workflowservice.DescribeWorkflowExecutionResponse{PendingActivities: f.pending}, nil
+}
+
+// A run whose attempt runs, and a run waiting for its retry after a failed
+// attempt, were both started by a task worker (they are not waiting for
+// one); a run scheduled and never started is left QUEUED.
+func TestStartedRunsCountRetryBackoff(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	ts := timestamppb.New
+	a := &Activities{Temporal: fakeHistories{pending: []*workflowpb.PendingActivityInfo{
+		{ActivityId: "run-1", State: enumspb.PENDING_ACTIVITY_STATE_STARTED, Attempt: 1, LastStartedTime: ts(t0)},
+		{ActivityId: "run-2", State: enumspb.PENDING_ACTIVITY_STATE_SCHEDULED, Attempt: 3, LastStartedTime: ts(t0)},
+		{ActivityId: "run-3", State: enumspb.PENDING_ACTIVITY_STATE_SCHEDULED, Attempt: 2, LastAttemptCompleteTime: ts(t0)},
+		{ActivityId: "run-4", State: enumspb.PENDING_ACTIVITY_STATE_SCHEDULED, Attempt: 1},
+		{ActivityId: "other", State: enumspb.PENDING_ACTIVITY_STATE_STARTED, Attempt: 1, LastStartedTime: ts(t0)},
+	}}}
+	got, err := a.startedRuns(context.Background(), "batch_x-runs", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.RunStart{{Index: 1, Attempt: 1, StartedAt: t0}, {Index: 2, Attempt: 2, StartedAt: t0}, {Index: 3, Attempt: 1, StartedAt: t0}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}

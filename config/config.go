@@ -205,6 +205,16 @@ type Config struct {
 	// this long, with 408 (STREAMBATCH_BODY_IDLE_TIMEOUT, default 60s; 0
 	// disables it). A stream may last as long as it keeps sending.
 	BodyIdleTimeout time.Duration
+	// HTTPReadTimeout bounds the time a client takes to send a request's
+	// body, a Phase 2 stream excepted (STREAMBATCH_HTTP_READ_TIMEOUT,
+	// default 30s): beyond it the request ends with 408, or, when the
+	// answer came before the body (a 401), the connection is closed.
+	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds the time a client takes to read an answer
+	// from its first byte, Phase 2's excepted (STREAMBATCH_HTTP_WRITE_TIMEOUT,
+	// default 60s): beyond it the connection is closed, so a client that
+	// stops reading does not hold a page in memory.
+	HTTPWriteTimeout time.Duration
 
 	// SweepEvery is how often the worker's Temporal Schedule sweeps the
 	// objects finished batches no longer reference (STREAMBATCH_SWEEP_EVERY,
@@ -250,6 +260,8 @@ func Default() Config {
 		CreateRate:          1000,
 		CreateBurst:         10_000,
 		BodyIdleTimeout:     time.Minute,
+		HTTPReadTimeout:     30 * time.Second,
+		HTTPWriteTimeout:    time.Minute,
 		SweepEvery:          10 * time.Minute,
 		SweepGrace:          15 * time.Minute,
 		LogLevel:            "info",
@@ -440,6 +452,12 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.BodyIdleTimeout < 0 {
 		bad(EnvBodyIdleTimeout, "must not be negative, got %s", c.BodyIdleTimeout)
+	}
+	if c.HTTPReadTimeout < time.Second {
+		bad(EnvHTTPReadTimeout, "must be at least 1s, got %s", c.HTTPReadTimeout)
+	}
+	if c.HTTPWriteTimeout < time.Second {
+		bad(EnvHTTPWriteTimeout, "must be at least 1s, got %s", c.HTTPWriteTimeout)
 	}
 	if c.SealTimeout < time.Minute {
 		bad(EnvSealTimeout, "must be at least 1m, got %s", c.SealTimeout)

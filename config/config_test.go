@@ -81,11 +81,13 @@ func TestValidateNamesEachProblem(t *testing.T) {
 	c.LogLevel = "loud"
 	c.S3Endpoint = "127.0.0.1:7070"
 	c.WorkflowWindow = 5000
+	c.HTTPReadTimeout = 0
+	c.HTTPWriteTimeout = time.Millisecond
 	err := c.Validate(NeedDatabase | NeedS3 | NeedJWT)
 	if err == nil {
 		t.Fatal("want error")
 	}
-	for _, name := range []string{EnvDatabaseURL, EnvS3Bucket, EnvJWTSecret, EnvMaxItems, EnvUploadBytesInFlight, EnvLogLevel, EnvS3Endpoint, EnvWorkflowWindow} {
+	for _, name := range []string{EnvDatabaseURL, EnvS3Bucket, EnvJWTSecret, EnvMaxItems, EnvUploadBytesInFlight, EnvLogLevel, EnvS3Endpoint, EnvWorkflowWindow, EnvHTTPReadTimeout, EnvHTTPWriteTimeout} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

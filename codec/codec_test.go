@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -217,5 +218,59 @@ func TestApplyTurnsGzipOff(t *testing.T) {
 	Apply(&chosen, keys)
 	if _, ok := chosen.ConnectionOptions.GrpcCompression.(*client.GrpcCompressionGzip); !ok {
 		t.Fatalf("Apply replaced the caller's compression with %T", chosen.ConnectionOptions.GrpcCompression)
+	}
+}
+
+// The endpoint answers only requests addressed to a loopback name or a
+// configured one: a page whose own name was rebound to 127.0.0.1 (DNS
+// rebinding) sends its own name as Host and is refused, preflight included.
+func TestHandlerRefusesForeignHosts(t *testing.T) {
+	t.Parallel()
+	keys, _ := mustKeys(t, "k1")
+	srv := httptest.NewServer(Handler(keys, HandlerOptions{Origins: []string{"http://localhost:8233"}, Hosts: []string{"codec.example.com", "ops.example.com:9443"}}))
+	defer srv.Close()
+	p, _ := DataConverter(keys).ToPayload("visible to operators")
+	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{p}})
+	do := func(method, host string) (*http.Response, string) {
+		t.Helper()
+		var rd io.Reader
+		if method == http.MethodPost {
+			rd = bytes.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, srv.URL+"/decode", rd)
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "http://localhost:8233")
+		if method == http.MethodOptions {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp, string(raw)
+	}
+	for _, host := range []string{"localhost:8081", "localhost", "LOCALHOST.:8081", "127.0.0.1:8089", "127.0.0.2", "[::1]:8089", "codec.example.com", "Codec.Example.com:443", "ops.example.com:9443"} {
+		resp, raw := do(http.MethodPost, host)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(raw, `"payloads"`) {
+			t.Errorf("Host %s: %d %s", host, resp.StatusCode, raw)
+		}
+		resp, raw = do(http.MethodOptions, host)
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:8233" {
+			t.Errorf("preflight, Host %s: %d %s %v", host, resp.StatusCode, raw, resp.Header)
+		}
+	}
+	for _, host := range []string{"evil.example", "evil.example:8089", "localhost.evil.example", "127.0.0.1.nip.io:8089", "ops.example.com:443", "codec.example.com.evil.example"} {
+		for _, method := range []string{http.MethodPost, http.MethodOptions} {
+			resp, raw := do(method, host)
+			if resp.StatusCode != http.StatusMisdirectedRequest || !strings.Contains(raw, "STREAMBATCH_CODEC_HOSTS") || strings.Contains(raw, "payloads") {
+				t.Errorf("%s with Host %s: %d %s", method, host, resp.StatusCode, raw)
+			}
+			if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("%s with Host %s: CORS answered", method, host)
+			}
+		}
 	}
 }

@@ -2,6 +2,8 @@ package codec
 
 import (
 	"crypto/subtle"
+	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -18,6 +20,12 @@ type HandlerOptions struct {
 	// (Temporal UI sends its user's access token with "pass access
 	// token").
 	Token string
+	// Hosts are the names, besides loopback ones, by which clients reach
+	// the endpoint: a name (any port) or a name:port. A request whose Host
+	// header names anything else is refused with 421, so that a page in an
+	// operator's browser that points its own name at a loopback address
+	// (DNS rebinding) cannot call a local endpoint.
+	Hosts []string
 }
 
 // Handler serves Temporal's remote codec protocol (POST /encode and
@@ -27,6 +35,11 @@ type HandlerOptions struct {
 func Handler(keys *Keys, opts HandlerOptions) http.Handler {
 	inner := converter.NewPayloadCodecHTTPHandler(New(keys))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !HostAllowed(r.Host, opts.Hosts) {
+			msg := fmt.Sprintf("Host %.100q is not a name of this codec endpoint: reach it by a loopback name (localhost, 127.0.0.1, [::1]) or add the name to STREAMBATCH_CODEC_HOSTS", r.Host)
+			http.Error(w, msg, http.StatusMisdirectedRequest)
+			return
+		}
 		if origin := r.Header.Get("Origin"); origin != "" && slices.Contains(opts.Origins, origin) {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
@@ -55,6 +68,41 @@ func Handler(keys *Keys, opts HandlerOptions) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxRequestBytes)
 		inner.ServeHTTP(w, r)
 	})
+}
+
+// HostAllowed reports whether a request's Host header (host or host:port)
+// is a loopback name (localhost, 127.0.0.0/8, ::1) with any port, or one of
+// hosts: an entry without a port matches that name with any port, an entry
+// with a port only that port. Names compare case-insensitively, without a
+// final dot.
+func HostAllowed(host string, hosts []string) bool {
+	name, port := splitHost(host)
+	if name == "" {
+		return false
+	}
+	if name == "localhost" {
+		return true
+	}
+	if ip := net.ParseIP(name); ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, h := range hosts {
+		n, p := splitHost(h)
+		if n == name && (p == "" || p == port) {
+			return true
+		}
+	}
+	return false
+}
+
+// splitHost returns the normalized name and the port of host[:port].
+func splitHost(host string) (name, port string) {
+	name = host
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		name, port = h, p
+	}
+	name = strings.TrimSuffix(strings.Trim(name, "[]"), ".")
+	return strings.ToLower(name), port
 }
 
 // maxRequestBytes bounds one request (Temporal's payload limit is 2 MiB;

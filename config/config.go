@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"github.com/streambatch/streambatch/codec"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -69,6 +70,11 @@ type Config struct {
 	// CodecToken, when set, is the bearer token the codec server requires
 	// (STREAMBATCH_CODEC_TOKEN). Never logged.
 	CodecToken string
+	// CodecHosts are the names, besides loopback ones, by which browsers
+	// and the CLI reach the codec server (STREAMBATCH_CODEC_HOSTS,
+	// comma-separated name or name:port, default none): it refuses any
+	// other Host with 421, against DNS rebinding.
+	CodecHosts []string
 
 	// S3Endpoint is the S3 endpoint URL (S3_ENDPOINT); empty means AWS.
 	// Requests use path-style addressing when it is set.
@@ -358,6 +364,11 @@ func (c *Config) Validate(need Need) error {
 		}
 		if strings.HasPrefix(c.TaskQueue, "runs.") {
 			bad(EnvTaskQueue, "must not start with \"runs.\" (the task workers' queues), got %q", c.TaskQueue)
+		}
+	}
+	for _, h := range c.CodecHosts {
+		if u, err := url.Parse("http://" + h); err != nil || u.Host != h || u.Hostname() == "" {
+			bad(EnvCodecHosts, "each entry must be a host name or address, optionally with :port (no scheme or path), got %q", h)
 		}
 	}
 	if c.S3PublicEndpoint != "" && !strings.HasPrefix(c.S3PublicEndpoint, "http://") && !strings.HasPrefix(c.S3PublicEndpoint, "https://") {

@@ -189,3 +189,24 @@ func TestTemporalTLSSettings(t *testing.T) {
 		t.Fatalf("TEMPORAL_TLS=yes please: %v %+v", err, got.TemporalTLS)
 	}
 }
+
+func TestCodecHosts(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(map[string]string{EnvCodecHosts: " codec.example.com, ops.example.com:9443 ,[::1],"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.CodecHosts, "|") != "codec.example.com|ops.example.com:9443|[::1]" {
+		t.Fatalf("CodecHosts %q", c.CodecHosts)
+	}
+	if err := c.Validate(0); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"https://codec.example.com", "codec.example.com/decode", "user@codec.example.com", ":8089"} {
+		c := Default()
+		c.CodecHosts = []string{bad}
+		if err := c.Validate(0); err == nil || !strings.Contains(err.Error(), EnvCodecHosts) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -26,6 +26,7 @@ const (
 	EnvCodecAddr             = "STREAMBATCH_CODEC_ADDR"
 	EnvCodecOrigins          = "STREAMBATCH_CODEC_ORIGINS"
 	EnvCodecToken            = "STREAMBATCH_CODEC_TOKEN"
+	EnvCodecHosts            = "STREAMBATCH_CODEC_HOSTS"
 	EnvS3Endpoint            = "S3_ENDPOINT"
 	EnvS3Bucket              = "S3_BUCKET"
 	EnvS3PublicEndpoint      = "S3_PUBLIC_ENDPOINT"
@@ -125,6 +126,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			if o = strings.TrimSpace(o); o != "" {
 				c.CodecOrigins = append(c.CodecOrigins, strings.TrimRight(o, "/"))
 			}
+		}
+	}
+	for _, h := range strings.Split(getenv(EnvCodecHosts), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.CodecHosts = append(c.CodecHosts, h)
 		}
 	}
 	c.S3AccessKeyID = strings.TrimSpace(getenv(EnvS3AccessKeyID))

@@ -2,11 +2,14 @@ package codec
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
@@ -271,6 +274,35 @@ func TestHandlerRefusesForeignHosts(t *testing.T) {
 			if resp.Header.Get("Access-Control-Allow-Origin") != "" {
 				t.Errorf("%s with Host %s: CORS answered", method, host)
 			}
+		}
+	}
+}
+
+// A request head whose body never comes loses its connection after the
+// timeout, whether it was refused before its body (no token) or its body
+// was being read.
+func TestHandlerCutsUnfinishedBodies(t *testing.T) {
+	t.Parallel()
+	keys, _ := mustKeys(t, "k1")
+	srv := httptest.NewServer(Handler(keys, HandlerOptions{Token: "op-token", Timeout: 200 * time.Millisecond}))
+	defer srv.Close()
+	for _, auth := range []string{"", "Authorization: Bearer op-token\r\n"} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "POST /decode HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+auth+"Content-Length: 1000\r\n\r\n{\"payloads\":"); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		got, err := io.ReadAll(conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("%q: connection still open after 30s; read %.200q", auth, got)
+		}
+		if !strings.HasPrefix(string(got), "HTTP/1.1 4") {
+			t.Errorf("%q: answered %.200q", auth, got)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/converter"
 )
@@ -26,7 +27,14 @@ type HandlerOptions struct {
 	// operator's browser that points its own name at a loopback address
 	// (DNS rebinding) cannot call a local endpoint.
 	Hosts []string
+	// Timeout bounds the time a client takes to send a request's body, and
+	// then to read its answer (default DefaultTimeout): a client that sends
+	// half a request, or stops reading, is disconnected.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is HandlerOptions.Timeout's default.
+const DefaultTimeout = time.Minute
 
 // Handler serves Temporal's remote codec protocol (POST /encode and
 // /decode with {"payloads": [...]}), the endpoint Temporal UI and the
@@ -34,7 +42,20 @@ type HandlerOptions struct {
 // operator who may read them. Browsers get CORS answers for Origins.
 func Handler(keys *Keys, opts HandlerOptions) http.Handler {
 	inner := converter.NewPayloadCodecHTTPHandler(New(keys))
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The body within timeout (Go's server lifts the read deadline once
+		// it is read), the answer within the next: an answer given before
+		// its body was read (401) is written after the server gave up
+		// reading the body.
+		rc := http.NewResponseController(w)
+		if r.ContentLength != 0 {
+			_ = rc.SetReadDeadline(time.Now().Add(timeout))
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(2 * timeout))
 		if !HostAllowed(r.Host, opts.Hosts) {
 			msg := fmt.Sprintf("Host %.100q is not a name of this codec endpoint: reach it by a loopback name (localhost, 127.0.0.1, [::1]) or add the name to STREAMBATCH_CODEC_HOSTS", r.Host)
 			http.Error(w, msg, http.StatusMisdirectedRequest)

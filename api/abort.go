@@ -106,7 +106,6 @@ func (s *Server) abortPending(ctx, wctx context.Context, b store.Batch, reason s
 // readAbortReason reads the optional JSON body {"reason": "..."}.
 func readAbortReason(c *gin.Context) (string, bool) {
 	const fallback = "aborted through the API"
-	limitSmallBody(c)
 	if c.Request.ContentLength > maxAbortBody {
 		fail(c, http.StatusRequestEntityTooLarge, "Request body too large")
 		return "", false

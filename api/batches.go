@@ -21,7 +21,6 @@ const maxCreateBody = 128 << 10
 
 // createBatch is Phase 1: POST /api/v3/batches.
 func (s *Server) createBatch(c *gin.Context) {
-	limitSmallBody(c)
 	if c.Request.ContentLength > maxCreateBody {
 		fail(c, http.StatusRequestEntityTooLarge, "Request body too large")
 		return

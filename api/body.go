@@ -10,9 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// smallBodyTimeout bounds reading the small JSON bodies (Phase 1, abort).
-const smallBodyTimeout = 30 * time.Second
-
 // idleReader extends the connection's read deadline before every read, so
 // a stream may last as long as it keeps sending, but a body that stalls for
 // longer than idle fails with a timeout.
@@ -37,13 +34,8 @@ func (s *Server) streamBody(c *gin.Context) (io.Reader, func()) {
 	return &idleReader{r: c.Request.Body, rc: rc, idle: s.opts.BodyIdleTimeout}, func() { _ = rc.SetReadDeadline(time.Time{}) }
 }
 
-// limitSmallBody bounds the time to read a small request body.
-func limitSmallBody(c *gin.Context) {
-	_ = http.NewResponseController(c.Writer).SetReadDeadline(time.Now().Add(smallBodyTimeout))
-}
-
 // failBodyRead answers a small body that could not be read: 408 when it
-// stalled, 400 otherwise.
+// did not arrive within ReadTimeout (deadlines), 400 otherwise.
 func failBodyRead(c *gin.Context, err error) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		fail(c, http.StatusRequestTimeout, "Request body took too long to arrive")

@@ -34,6 +34,12 @@ type Options struct {
 	// BodyIdleTimeout ends a Phase 2 request whose body sends nothing for
 	// this long (408); 0 disables it.
 	BodyIdleTimeout time.Duration
+	// ReadTimeout bounds the time to send a request's body, Phase 2's
+	// excepted (0: unbounded; see deadlines).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the time a client takes to read an answer from
+	// its first byte, Phase 2's excepted (0: unbounded).
+	WriteTimeout time.Duration
 }
 
 // Checker is a readiness probe of one dependency.
@@ -80,12 +86,15 @@ func New(opts Options, deps Deps) *Server {
 		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst), jwtSecret: []byte(opts.JWTSecret)}
 }
 
-// Handler builds the Gin engine with every route.
-func (s *Server) Handler() http.Handler {
+// Handler builds the Gin engine with every route; serve it with
+// NewHTTPServer.
+func (s *Server) Handler() http.Handler { return s.engine() }
+
+func (s *Server) engine() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = true
-	r.Use(s.requestLog(), gin.CustomRecovery(func(c *gin.Context, err any) {
+	r.Use(s.deadlines, s.requestLog(), gin.CustomRecovery(func(c *gin.Context, err any) {
 		s.log.ErrorContext(c.Request.Context(), "panic", "error", err, "request_id", requestID(c))
 		fail(c, http.StatusInternalServerError, "Something went wrong")
 	}))
@@ -101,7 +110,7 @@ func (s *Server) Handler() http.Handler {
 	v3 := r.Group("/api/v3")
 	v3.POST("/batches", s.authenticate, s.createBatch)
 	// Content type is checked before authentication, as trigger.dev does.
-	v3.POST("/batches/:batchId/items", s.drainAfterEarlyAnswer, s.requireNDJSON, s.authenticateScoped(true, batchTarget), s.streamItems)
+	r.POST(itemsRoute, s.drainAfterEarlyAnswer, s.requireNDJSON, s.authenticateScoped(true, batchTarget), s.streamItems)
 	v3.GET("/batches/:batchId/items", func(c *gin.Context) {
 		fail(c, http.StatusMethodNotAllowed, "Method not allowed. Use POST to stream batch items as NDJSON.")
 	})

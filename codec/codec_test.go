@@ -2,10 +2,14 @@ package codec
 
 import (
 	"bytes"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/client"
@@ -255,4 +259,87 @@ func TestEnvDataConverterEncryptsForTheEnvironment(t *testing.T) {
 			t.Fatalf("own key set: %q %v", s, err)
 		}
 	})
+}
+
+// The endpoint answers only requests addressed to a loopback name or a
+// configured one: a page whose own name was rebound to 127.0.0.1 (DNS
+// rebinding) sends its own name as Host and is refused, preflight included.
+func TestHandlerRefusesForeignHosts(t *testing.T) {
+	t.Parallel()
+	keys, _ := mustKeys(t, "k1")
+	srv := httptest.NewServer(Handler(keys, HandlerOptions{Origins: []string{"http://localhost:8233"}, Hosts: []string{"codec.example.com", "ops.example.com:9443"}}))
+	defer srv.Close()
+	p, _ := DataConverter(keys).ToPayload("visible to operators")
+	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{p}})
+	do := func(method, host string) (*http.Response, string) {
+		t.Helper()
+		var rd io.Reader
+		if method == http.MethodPost {
+			rd = bytes.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, srv.URL+"/decode", rd)
+		req.Host = host
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Origin", "http://localhost:8233")
+		if method == http.MethodOptions {
+			req.Header.Set("Access-Control-Request-Method", "POST")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return resp, string(raw)
+	}
+	for _, host := range []string{"localhost:8081", "localhost", "LOCALHOST.:8081", "127.0.0.1:8089", "127.0.0.2", "[::1]:8089", "codec.example.com", "Codec.Example.com:443", "ops.example.com:9443"} {
+		resp, raw := do(http.MethodPost, host)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(raw, `"payloads"`) {
+			t.Errorf("Host %s: %d %s", host, resp.StatusCode, raw)
+		}
+		resp, raw = do(http.MethodOptions, host)
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:8233" {
+			t.Errorf("preflight, Host %s: %d %s %v", host, resp.StatusCode, raw, resp.Header)
+		}
+	}
+	for _, host := range []string{"evil.example", "evil.example:8089", "localhost.evil.example", "127.0.0.1.nip.io:8089", "ops.example.com:443", "codec.example.com.evil.example"} {
+		for _, method := range []string{http.MethodPost, http.MethodOptions} {
+			resp, raw := do(method, host)
+			if resp.StatusCode != http.StatusMisdirectedRequest || !strings.Contains(raw, "STREAMBATCH_CODEC_HOSTS") || strings.Contains(raw, "payloads") {
+				t.Errorf("%s with Host %s: %d %s", method, host, resp.StatusCode, raw)
+			}
+			if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+				t.Errorf("%s with Host %s: CORS answered", method, host)
+			}
+		}
+	}
+}
+
+// A request head whose body never comes loses its connection after the
+// timeout, whether it was refused before its body (no token) or its body
+// was being read.
+func TestHandlerCutsUnfinishedBodies(t *testing.T) {
+	t.Parallel()
+	keys, _ := mustKeys(t, "k1")
+	srv := httptest.NewServer(Handler(keys, HandlerOptions{Token: "op-token", Timeout: 200 * time.Millisecond}))
+	defer srv.Close()
+	for _, auth := range []string{"", "Authorization: Bearer op-token\r\n"} {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, "POST /decode HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"+auth+"Content-Length: 1000\r\n\r\n{\"payloads\":"); err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		got, err := io.ReadAll(conn)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("%q: connection still open after 30s; read %.200q", auth, got)
+		}
+		if !strings.HasPrefix(string(got), "HTTP/1.1 4") {
+			t.Errorf("%q: answered %.200q", auth, got)
+		}
+	}
 }

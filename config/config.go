@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"github.com/streambatch/streambatch/codec"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -69,6 +70,11 @@ type Config struct {
 	// CodecToken, when set, is the bearer token the codec server requires
 	// (STREAMBATCH_CODEC_TOKEN). Never logged.
 	CodecToken string
+	// CodecHosts are the names, besides loopback ones, by which browsers
+	// and the CLI reach the codec server (STREAMBATCH_CODEC_HOSTS,
+	// comma-separated name or name:port, default none): it refuses any
+	// other Host with 421, against DNS rebinding.
+	CodecHosts []string
 
 	// S3Endpoint is the S3 endpoint URL (S3_ENDPOINT); empty means AWS.
 	// Requests use path-style addressing when it is set.
@@ -212,6 +218,16 @@ type Config struct {
 	// this long, with 408 (STREAMBATCH_BODY_IDLE_TIMEOUT, default 60s; 0
 	// disables it). A stream may last as long as it keeps sending.
 	BodyIdleTimeout time.Duration
+	// HTTPReadTimeout bounds the time a client takes to send a request's
+	// body, a Phase 2 stream excepted (STREAMBATCH_HTTP_READ_TIMEOUT,
+	// default 30s): beyond it the request ends with 408, or, when the
+	// answer came before the body (a 401), the connection is closed.
+	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds the time a client takes to read an answer
+	// from its first byte, Phase 2's excepted (STREAMBATCH_HTTP_WRITE_TIMEOUT,
+	// default 60s): beyond it the connection is closed, so a client that
+	// stops reading does not hold a page in memory.
+	HTTPWriteTimeout time.Duration
 
 	// SweepEvery is how often the worker's Temporal Schedule sweeps the
 	// objects finished batches no longer reference (STREAMBATCH_SWEEP_EVERY,
@@ -257,6 +273,8 @@ func Default() Config {
 		CreateRate:          1000,
 		CreateBurst:         10_000,
 		BodyIdleTimeout:     time.Minute,
+		HTTPReadTimeout:     30 * time.Second,
+		HTTPWriteTimeout:    time.Minute,
 		SweepEvery:          10 * time.Minute,
 		SweepGrace:          15 * time.Minute,
 		LogLevel:            "info",
@@ -355,6 +373,11 @@ func (c *Config) Validate(need Need) error {
 			bad(EnvTaskQueue, "must not start with \"runs.\" (the task workers' queues), got %q", c.TaskQueue)
 		}
 	}
+	for _, h := range c.CodecHosts {
+		if u, err := url.Parse("http://" + h); err != nil || u.Host != h || u.Hostname() == "" {
+			bad(EnvCodecHosts, "each entry must be a host name or address, optionally with :port (no scheme or path), got %q", h)
+		}
+	}
 	if c.S3PublicEndpoint != "" && !strings.HasPrefix(c.S3PublicEndpoint, "http://") && !strings.HasPrefix(c.S3PublicEndpoint, "https://") {
 		bad(EnvS3PublicEndpoint, "must be an http:// or https:// URL, got %q", c.S3PublicEndpoint)
 	}
@@ -450,6 +473,12 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.BodyIdleTimeout < 0 {
 		bad(EnvBodyIdleTimeout, "must not be negative, got %s", c.BodyIdleTimeout)
+	}
+	if c.HTTPReadTimeout < time.Second {
+		bad(EnvHTTPReadTimeout, "must be at least 1s, got %s", c.HTTPReadTimeout)
+	}
+	if c.HTTPWriteTimeout < time.Second {
+		bad(EnvHTTPWriteTimeout, "must be at least 1s, got %s", c.HTTPWriteTimeout)
 	}
 	if c.SealTimeout < time.Minute {
 		bad(EnvSealTimeout, "must be at least 1m, got %s", c.SealTimeout)

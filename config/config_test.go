@@ -83,11 +83,13 @@ func TestValidateNamesEachProblem(t *testing.T) {
 	c.S3Endpoint = "127.0.0.1:7070"
 	c.WorkflowWindow = 5000
 	c.RunDefaultTTL = time.Millisecond
+	c.HTTPReadTimeout = 0
+	c.HTTPWriteTimeout = time.Millisecond
 	err := c.Validate(NeedDatabase | NeedS3 | NeedJWT)
 	if err == nil {
 		t.Fatal("want error")
 	}
-	for _, name := range []string{EnvDatabaseURL, EnvS3Bucket, EnvJWTSecret, EnvMaxItems, EnvUploadBytesInFlight, EnvLogLevel, EnvS3Endpoint, EnvWorkflowWindow, EnvRunDefaultTTL} {
+	for _, name := range []string{EnvDatabaseURL, EnvS3Bucket, EnvJWTSecret, EnvMaxItems, EnvUploadBytesInFlight, EnvLogLevel, EnvS3Endpoint, EnvWorkflowWindow, EnvHTTPReadTimeout, EnvHTTPWriteTimeout, EnvRunDefaultTTL} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}
@@ -187,5 +189,26 @@ func TestTemporalTLSSettings(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), EnvTemporalTLS) {
 		t.Fatalf("TEMPORAL_TLS=yes please: %v %+v", err, got.TemporalTLS)
+	}
+}
+
+func TestCodecHosts(t *testing.T) {
+	t.Parallel()
+	c, err := FromEnv(env(map[string]string{EnvCodecHosts: " codec.example.com, ops.example.com:9443 ,[::1],"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.CodecHosts, "|") != "codec.example.com|ops.example.com:9443|[::1]" {
+		t.Fatalf("CodecHosts %q", c.CodecHosts)
+	}
+	if err := c.Validate(0); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"https://codec.example.com", "codec.example.com/decode", "user@codec.example.com", ":8089"} {
+		c := Default()
+		c.CodecHosts = []string{bad}
+		if err := c.Validate(0); err == nil || !strings.Contains(err.Error(), EnvCodecHosts) {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 }

@@ -26,6 +26,7 @@ const (
 	EnvCodecAddr             = "STREAMBATCH_CODEC_ADDR"
 	EnvCodecOrigins          = "STREAMBATCH_CODEC_ORIGINS"
 	EnvCodecToken            = "STREAMBATCH_CODEC_TOKEN"
+	EnvCodecHosts            = "STREAMBATCH_CODEC_HOSTS"
 	EnvS3Endpoint            = "S3_ENDPOINT"
 	EnvS3Bucket              = "S3_BUCKET"
 	EnvS3PublicEndpoint      = "S3_PUBLIC_ENDPOINT"
@@ -60,6 +61,8 @@ const (
 	EnvCreateRate            = "STREAMBATCH_CREATE_RATE"
 	EnvCreateBurst           = "STREAMBATCH_CREATE_BURST"
 	EnvBodyIdleTimeout       = "STREAMBATCH_BODY_IDLE_TIMEOUT"
+	EnvHTTPReadTimeout       = "STREAMBATCH_HTTP_READ_TIMEOUT"
+	EnvHTTPWriteTimeout      = "STREAMBATCH_HTTP_WRITE_TIMEOUT"
 	EnvSweepEvery            = "STREAMBATCH_SWEEP_EVERY"
 	EnvSweepGrace            = "STREAMBATCH_SWEEP_GRACE"
 )
@@ -126,6 +129,11 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			}
 		}
 	}
+	for _, h := range strings.Split(getenv(EnvCodecHosts), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.CodecHosts = append(c.CodecHosts, h)
+		}
+	}
 	c.S3AccessKeyID = strings.TrimSpace(getenv(EnvS3AccessKeyID))
 	c.S3SecretAccessKey = getenv(EnvS3SecretAccessKey)
 	str(EnvDatabaseURL, &c.DatabaseURL)
@@ -175,6 +183,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(EnvMetricsAddr, &c.MetricsAddr)
 	num(EnvCreateBurst, &c.CreateBurst)
 	dur(EnvBodyIdleTimeout, &c.BodyIdleTimeout)
+	dur(EnvHTTPReadTimeout, &c.HTTPReadTimeout)
+	dur(EnvHTTPWriteTimeout, &c.HTTPWriteTimeout)
 	dur(EnvSweepEvery, &c.SweepEvery)
 	dur(EnvSweepGrace, &c.SweepGrace)
 	if v := strings.TrimSpace(getenv(EnvCreateRate)); v != "" {

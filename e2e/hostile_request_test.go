@@ -197,13 +197,15 @@ func (s *stack) hxServe(t *testing.T, name string, extra ...string) string {
 }
 
 // Transport-level abuse against `streambatch serve` with
-// STREAMBATCH_BODY_IDLE_TIMEOUT=1s: oversized headers, many headers, slow
-// headers (slowloris), a stalled body, and a slow but steady stream that
-// must succeed. The slow cases run concurrently.
+// STREAMBATCH_BODY_IDLE_TIMEOUT=1s and STREAMBATCH_HTTP_READ_TIMEOUT=1s:
+// oversized headers, many headers, slow headers (slowloris), a stalled
+// body, heads whose body never comes, and a slow but steady stream that
+// must succeed (Phase 2 is bounded by its idle timeout, not the read
+// timeout). The slow cases run concurrently.
 func TestHostileServeTransport(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
-	addr := s.hxServe(t, "serve-hostile", config.EnvBodyIdleTimeout+"=1s")
+	addr := s.hxServe(t, "serve-hostile", config.EnvBodyIdleTimeout+"=1s", config.EnvHTTPReadTimeout+"=1s")
 	base := "http://" + addr
 	env, key := s.newKey(t)
 	create := func(n int) (string, error) {
@@ -299,6 +301,33 @@ func TestHostileServeTransport(t *testing.T) {
 			if n, _, _ := s.app.Store.CountRuns(t.Context(), id); n != 0 {
 				report("stalled body: %d runs from a timed-out stream", n)
 			}
+		},
+		// Heads that announce a body and send none (issue 18: 20 of 40
+		// were held for ever): each connection is closed after the read
+		// timeout, whether its answer came before the body (401, 404) or
+		// while reading it (408).
+		"unfinished bodies": func() {
+			heads := map[string]string{
+				"POST /api/v3/batches HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n":                  "401",
+				"GET /api/v3/batches/batch_x/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n":                                        "401",
+				"POST /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n":                                                           "404",
+				"POST /api/v3/batches HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key + "\r\nContent-Length: 1000\r\n\r\n{\"runCount\":": "408",
+			}
+			var hw sync.WaitGroup
+			for head, status := range heads {
+				for range 10 {
+					hw.Go(func() {
+						elapsed, got, err := hxStall(addr, head, nil)
+						line := strings.SplitN(head, "\r\n", 2)[0]
+						if elapsed >= 25*time.Second {
+							report("unfinished body %q: connection still open after %s (%v)", line, elapsed, err)
+						} else if !strings.HasPrefix(got, "HTTP/1.1 "+status+" ") {
+							report("unfinished body %q: answered %.200q, want %s", line, got, status)
+						}
+					})
+				}
+			}
+			hw.Wait()
 		},
 		// A line every 200 ms for 3 s (each gap below the 1 s idle
 		// timeout): the long stream succeeds.

@@ -15,7 +15,7 @@ import (
 )
 
 func runCodecServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("codec-server", "Serves Temporal's remote codec endpoint (POST /decode, /encode) on\nSTREAMBATCH_CODEC_ADDR with STREAMBATCH_PAYLOAD_KEYS, so that Temporal UI (Settings →\nCodec Server, or the UI server's codec.endpoint) and `temporal --codec-endpoint` show\nstreambatch's encrypted payloads. Answers the browser origins in\nSTREAMBATCH_CODEC_ORIGINS; requires STREAMBATCH_CODEC_TOKEN as a bearer token when set.", stderr)
+	fs := newFlags("codec-server", "Serves Temporal's remote codec endpoint (POST /decode, /encode) on\nSTREAMBATCH_CODEC_ADDR with STREAMBATCH_PAYLOAD_KEYS, so that Temporal UI (Settings →\nCodec Server, or the UI server's codec.endpoint) and `temporal --codec-endpoint` show\nstreambatch's encrypted payloads. Answers the browser origins in\nSTREAMBATCH_CODEC_ORIGINS; requires STREAMBATCH_CODEC_TOKEN as a bearer token when set.\nRefuses (421) a Host other than a loopback name or one in STREAMBATCH_CODEC_HOSTS.", stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -38,8 +38,8 @@ func runCodecServer(ctx context.Context, args []string, stdout, stderr io.Writer
 	if cfg.CodecToken == "" && !loopback(ln.Addr()) {
 		logger.Warn("the codec endpoint decrypts for anyone who reaches it: set STREAMBATCH_CODEC_TOKEN or keep it on a loopback address", "addr", ln.Addr().String())
 	}
-	logger.Info("codec endpoint serving", "addr", ln.Addr().String(), "active_key", keys.ActiveID(), "origins", cfg.CodecOrigins)
-	return app.Serve(ctx, ln, codec.Handler(keys, codec.HandlerOptions{Origins: cfg.CodecOrigins, Token: cfg.CodecToken}), logger)
+	logger.Info("codec endpoint serving", "addr", ln.Addr().String(), "active_key", keys.ActiveID(), "origins", cfg.CodecOrigins, "hosts", cfg.CodecHosts)
+	return app.Serve(ctx, ln, codec.Handler(keys, codec.HandlerOptions{Origins: cfg.CodecOrigins, Token: cfg.CodecToken, Hosts: cfg.CodecHosts}), logger)
 }
 
 func loopback(a net.Addr) bool {

@@ -126,7 +126,7 @@ Prints "API: <url>", "Temporal UI: <url>" and "API key: <key>".`, stderr)
 		origins = append(origins, stack.UIURL)
 	}
 	go func() {
-		h := codec.Handler(keys, codec.HandlerOptions{Origins: origins, Token: cfg.CodecToken})
+		h := codec.Handler(keys, codec.HandlerOptions{Origins: origins, Token: cfg.CodecToken, Hosts: cfg.CodecHosts})
 		if err := app.Serve(sctx, codecLn, h, logger); err != nil {
 			logger.Warn("codec endpoint stopped", "error", err)
 		}

@@ -166,6 +166,7 @@ func (a *App) API() *api.Server {
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait, AbortWait: c.AbortWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
 		CreateRate: c.CreateRate, CreateBurst: c.CreateBurst, BodyIdleTimeout: c.BodyIdleTimeout,
+		ReadTimeout: c.HTTPReadTimeout, WriteTimeout: c.HTTPWriteTimeout,
 	}, api.Deps{
 		Store: a.Store, Workflows: wf, Runs: a.Runs(), Ingester: ing, Log: a.Log, Packets: a.Blob, Metrics: a.Metrics,
 		Ready: map[string]api.Checker{
@@ -250,13 +251,7 @@ const ShutdownTimeout = 60 * time.Second
 // Serve runs handler on ln until ctx ends, then lets in-flight requests
 // finish for up to ShutdownTimeout.
 func Serve(ctx context.Context, ln net.Listener, handler http.Handler, logger *slog.Logger) error {
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := api.NewHTTPServer(handler, logger)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

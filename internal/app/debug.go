@@ -39,7 +39,7 @@ func StartMetrics(ctx context.Context, addr string, m *metrics.Metrics, logger *
 
 // serveAux runs a small side server until ctx ends.
 func serveAux(ctx context.Context, addr string, h http.Handler, what string, logger *slog.Logger) {
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		logger.Info("serving "+what, "addr", addr)
 		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {

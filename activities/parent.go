@@ -65,9 +65,8 @@ func (a *Activities) checkParent(ctx context.Context, in workflows.NotifyParentI
 		return "parent " + in.Parent + " is one of streambatch's own workflows", nil
 	}
 	d, err := a.Parents.DescribeWorkflowExecution(ctx, in.Parent, "")
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return "parent workflow " + in.Parent + " not found", nil
+	if why := permanent(err); why != "" {
+		return "parent workflow " + in.Parent + ": " + why, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("describe parent workflow %s: %w", in.Parent, err)
@@ -96,9 +95,10 @@ func (a *Activities) signalParent(ctx context.Context, in workflows.NotifyParent
 	if err != nil {
 		return "", err
 	}
-	var namespace string // the workflow's: the parent's too
+	var namespace, runID string // the workflow's namespace is the parent's too
 	if activity.IsActivity(ctx) {
-		namespace = activity.GetInfo(ctx).WorkflowNamespace
+		info := activity.GetInfo(ctx)
+		namespace, runID = info.WorkflowNamespace, info.WorkflowExecution.RunID
 	}
 	_, err = a.Parents.WorkflowService().SignalWorkflowExecution(ctx, &workflowservice.SignalWorkflowExecutionRequest{
 		Namespace:         namespace,
@@ -106,17 +106,35 @@ func (a *Activities) signalParent(ctx context.Context, in workflows.NotifyParent
 		SignalName:        workflows.SignalBatchCompleted,
 		Input:             input,
 		Identity:          "streambatch batch " + in.BatchID,
-		// The same request on a retry: Temporal delivers it once.
-		RequestId: "streambatch-parent-" + in.BatchID,
+		// The same request on a retry: Temporal delivers it once. A
+		// replay's completion comes from another BatchRuns run: signalled
+		// again.
+		RequestId: "streambatch-parent-" + in.BatchID + "-" + runID,
 	})
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return "parent workflow " + in.Parent + " ended before the signal", nil
+	if why := permanent(err); why != "" {
+		return "parent workflow " + in.Parent + " could not be signalled: " + why, nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("signal parent workflow %s: %w", in.Parent, err)
 	}
 	return "", nil
+}
+
+// permanent describes a Temporal error that retrying cannot change (the
+// parent is refused), or returns "" for none or a transient one.
+func permanent(err error) string {
+	var notFound *serviceerror.NotFound
+	var denied *serviceerror.PermissionDenied
+	var invalid *serviceerror.InvalidArgument
+	switch {
+	case errors.As(err, &notFound):
+		return "not found (it ended, or never existed)"
+	case errors.As(err, &denied):
+		return "permission denied: " + denied.Message
+	case errors.As(err, &invalid):
+		return "invalid: " + invalid.Message
+	}
+	return ""
 }
 
 // keywordAttr returns a Keyword search attribute's value.

@@ -23,9 +23,17 @@ import (
 type fakeRuns struct {
 	inserted []batch.Item
 	dropped  []string
+	// refuse makes InsertRuns refuse items that are not pre-failed, as
+	// PostgreSQL refuses text it cannot store.
+	refuse bool
 }
 
 func (f *fakeRuns) InsertRuns(_ context.Context, _ string, items []batch.Item) (int, error) {
+	for _, it := range items {
+		if f.refuse && !it.Failed() {
+			return 0, fmt.Errorf("store: copy runs: %w: invalid byte sequence (SQLSTATE 22021)", store.ErrInvalidData)
+		}
+	}
 	f.inserted = append(f.inserted, items...)
 	return len(items), nil
 }
@@ -281,5 +289,22 @@ func TestForgedStagedChunkIsRefused(t *testing.T) {
 				t.Errorf("%s: a version 2 forgery read S3", name)
 			}
 		}
+	}
+}
+
+// Items PostgreSQL refuses to store (validation should have refused them)
+// are accepted items all the same: the chunk's owned indexes become runs
+// failed at creation instead of reopening (issue 18.8).
+func TestRefusedDataFailsItsRuns(t *testing.T) {
+	t.Parallel()
+	in, body := stagedChunk(t)
+	runs := &fakeRuns{refuse: true}
+	a := &Activities{Runs: runs, Objects: &fakeObjects{objects: map[string][]byte{in.Chunk.Key: body}}, Signer: testSigner}
+	if _, err := a.OffloadAndEnqueue(context.Background(), in); err != nil {
+		t.Fatalf("%v, want the chunk's runs failed at creation", err)
+	}
+	if len(runs.dropped) != 0 || len(runs.inserted) != 2 || runs.inserted[0].Index != 1 ||
+		runs.inserted[1].ErrorCode != batch.ErrorChunkUnreadable || !strings.Contains(runs.inserted[1].ErrorMessage, "PostgreSQL refused") {
+		t.Fatalf("inserted %+v, dropped %v", runs.inserted, runs.dropped)
 	}
 }

@@ -220,7 +220,7 @@ func lostItems(in workflows.EnqueueInput, reason string) []batch.Item {
 				Task:        "unknown",
 				PayloadType: batch.PayloadTypeJSON,
 				ErrorCode:   batch.ErrorChunkUnreadable,
-				ErrorMessage: fmt.Sprintf("Item %d was accepted, but its chunk (%s/%d) could not be read back to create its run: %s. Send the item again in a new batch.",
+				ErrorMessage: fmt.Sprintf("Item %d was accepted, but its chunk (%s/%d) could not become runs: %s. Send the item again in a new batch.",
 					i, in.Chunk.Stream, in.Chunk.Seq, reason),
 			})
 		}

@@ -130,32 +130,50 @@ func (a *Activities) refuse(ctx context.Context, in workflows.EnqueueInput, err 
 // exists with the size the handler wrote, and inserts the owned items in one
 // PostgreSQL round trip. Indexes that already have a run are skipped, so a
 // retry inserts nothing twice.
+//
+// A chunk the API signed has been answered as accepted, and its client may
+// have stopped sending: every index it owns ends as a run. When its items
+// cannot be read back (the staged object lost or changed, undecodable) or
+// stored, each owned index becomes a run failed at creation
+// (CHUNK_UNREADABLE) and the activity succeeds, so the batch seals. Only a
+// chunk the API did not sign is refused (its indexes reopen).
 func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.EnqueueInput) (res workflows.EnqueueResult, err error) {
 	defer a.observe(workflows.ActivityOffloadAndEnqueue, time.Now(), &err)
 	heartbeat(ctx, "loading")
 	items, err := a.loadItems(ctx, in)
-	if isInvalidChunk(err) {
+	var lost *unreadableChunk
+	switch {
+	case errors.As(err, &lost):
+		items = lostItems(in, lost.reason)
+	case isInvalidChunk(err):
 		return workflows.EnqueueResult{}, a.refuse(ctx, in, err)
-	}
-	if err != nil {
+	case err != nil:
 		return workflows.EnqueueResult{}, err
 	}
-	heartbeat(ctx, "checking packets")
-	if err := a.checkPackets(ctx, items); err != nil {
-		if isInvalidChunk(err) {
-			err = a.refuse(ctx, in, err)
+	if lost == nil {
+		heartbeat(ctx, "checking packets")
+		if err := a.checkPackets(ctx, items); err != nil {
+			return workflows.EnqueueResult{}, err
 		}
-		return workflows.EnqueueResult{}, err
 	}
 	heartbeat(ctx, "inserting")
 	n, err := a.Runs.InsertRuns(ctx, in.BatchID, items)
-	if errors.Is(err, store.ErrInvalidData) {
+	if errors.Is(err, store.ErrInvalidData) && lost == nil {
 		// Validation should have refused such an item; retrying cannot
-		// help, so reopen the chunk's indexes instead of blocking the batch.
+		// help, and the chunk was accepted: its indexes fail instead.
+		lost = &unreadableChunk{reason: fmt.Sprintf("PostgreSQL refused its items (%v)", err)}
+		items = lostItems(in, lost.reason)
+		n, err = a.Runs.InsertRuns(ctx, in.BatchID, items)
+	}
+	if errors.Is(err, store.ErrInvalidData) {
 		return workflows.EnqueueResult{}, a.refuse(ctx, in, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err))
 	}
 	if err != nil {
 		return workflows.EnqueueResult{}, err
+	}
+	if lost != nil {
+		logError(ctx, "chunk unreadable: its items are runs failed at creation", "batch_id", in.BatchID, "env", in.Env,
+			"stream", in.Chunk.Stream, "seq", in.Chunk.Seq, "runs", len(items), "code", batch.ErrorChunkUnreadable, "reason", lost.reason)
 	}
 	if n < len(items) {
 		// Either duplicates (a retry) or a batch that is no longer pending.
@@ -187,6 +205,41 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 	return workflows.EnqueueResult{Inserted: n}, nil
 }
 
+// unreadableChunk reports a chunk the API signed whose items cannot be
+// read back: retrying cannot help, and refusing it would lose indexes the
+// client was told are durable.
+type unreadableChunk struct {
+	reason string
+}
+
+func (e *unreadableChunk) Error() string { return "chunk unreadable: " + e.reason }
+
+func unreadable(format string, args ...any) error {
+	return &unreadableChunk{reason: fmt.Sprintf(format, args...)}
+}
+
+// lostItems returns a run failed at creation (CHUNK_UNREADABLE) for each
+// index the chunk owns. Its task is unknown: the item is gone.
+func lostItems(in workflows.EnqueueInput, reason string) []batch.Item {
+	var items []batch.Item
+	for _, r := range in.Chunk.Indexes {
+		for i := r[0]; i < r[1]; i++ {
+			if in.Owned != nil && !in.Owned.Contains(i) {
+				continue
+			}
+			items = append(items, batch.Item{
+				Index:       i,
+				Task:        "unknown",
+				PayloadType: batch.PayloadTypeJSON,
+				ErrorCode:   batch.ErrorChunkUnreadable,
+				ErrorMessage: fmt.Sprintf("Item %d was accepted, but its chunk (%s/%d) could not become runs: %s. Send the item again in a new batch.",
+					i, in.Chunk.Stream, in.Chunk.Seq, reason),
+			})
+		}
+	}
+	return items
+}
+
 func isInvalidChunk(err error) bool {
 	var app *temporal.ApplicationError
 	return errors.As(err, &app) && app.Type() == workflows.ErrTypeInvalidChunk
@@ -211,43 +264,60 @@ func logError(ctx context.Context, msg string, keyvals ...any) {
 	}
 }
 
-// loadItems returns the chunk's owned items, validated against its reference.
+// loadItems returns the chunk's owned items, validated against its
+// reference. It returns an InvalidChunk error for a chunk the API did not
+// sign, and an *unreadableChunk for one it signed whose items cannot be
+// read back.
 func (a *Activities) loadItems(ctx context.Context, in workflows.EnqueueInput) ([]batch.Item, error) {
-	items := in.Chunk.Items
-	var body []byte
-	if in.Chunk.Key != "" {
+	ref := &in.Chunk
+	// Trust nothing a signal carries that the API did not sign: not the
+	// indexes, not the items, not the staged object's key or content. A
+	// version 2 signature is checked before reading anything; a version 1
+	// signature of a staged chunk (an older API replica) covers its bytes.
+	refErr := a.Signer.VerifyReference(in.BatchID, in.Env, ref)
+	if refErr != nil && !errors.Is(refErr, batch.ErrChunkNeedsContent) {
+		return nil, unsigned(ctx, in, refErr)
+	}
+	genuine := refErr == nil // whatever its staged object holds now
+	items := ref.Items
+	if ref.Key != "" {
 		max := a.MaxChunkBytes
 		if max <= 0 {
 			max = 1 << 30
 		}
-		var err error
-		body, err = a.Objects.Get(ctx, in.Chunk.Key, max)
-		if errors.Is(err, blob.ErrNotFound) {
-			return nil, invalidChunk("staged chunk %s is missing", in.Chunk.Key)
+		if genuine && ref.Size < max {
+			max = ref.Size // what the API staged
 		}
-		if err != nil {
+		body, err := a.Objects.Get(ctx, ref.Key, max)
+		switch {
+		case errors.Is(err, blob.ErrNotFound) && genuine:
+			return nil, unreadable("its staged object %s is missing from the bucket", ref.Key)
+		case errors.Is(err, blob.ErrNotFound):
+			// A version 1 reference: genuine or forged cannot be told.
+			return nil, invalidChunk("staged chunk %s is missing", ref.Key)
+		case errors.Is(err, blob.ErrTooLarge) && genuine && max == ref.Size:
+			return nil, unreadable("its staged object %s holds more than the %d bytes the API staged", ref.Key, ref.Size)
+		case err != nil:
 			return nil, err // transient: retried
 		}
-	}
-	// Trust nothing a signal carries that the API did not sign: not the
-	// indexes, not the items, not the staged object's key or content.
-	if err := a.Signer.Verify(in.BatchID, in.Env, &in.Chunk, body); err != nil {
-		logError(ctx, "refusing a chunk the API did not sign", "batch_id", in.BatchID, "env", in.Env, "stream", in.Chunk.Stream, "seq", in.Chunk.Seq, "error", err)
-		return nil, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err)
-	}
-	if in.Chunk.Key != "" {
-		var err error
+		err = a.Signer.Verify(in.BatchID, in.Env, ref, body)
+		if errors.Is(err, batch.ErrChunkContent) {
+			return nil, unreadable("its staged object %s was changed (%d bytes, not the %d the API staged, or another SHA-256)", ref.Key, len(body), ref.Size)
+		}
+		if err != nil {
+			return nil, unsigned(ctx, in, err)
+		}
 		if items, err = batch.DecodeItems(body); err != nil {
-			return nil, invalidChunk("staged chunk %s: %v", in.Chunk.Key, err)
+			return nil, unreadable("its staged object %s cannot be decoded: %v", ref.Key, err)
 		}
 	}
-	if len(items) != in.Chunk.Count() {
-		return nil, invalidChunk("chunk %s/%d holds %d items, its reference says %d", in.Chunk.Stream, in.Chunk.Seq, len(items), in.Chunk.Count())
+	if len(items) != ref.Count() {
+		return nil, unreadable("it holds %d items, its reference says %d", len(items), ref.Count())
 	}
 	owned := items[:0:0]
 	for _, it := range items {
-		if !in.Chunk.Indexes.Contains(it.Index) {
-			return nil, invalidChunk("chunk %s/%d holds index %d outside %s", in.Chunk.Stream, in.Chunk.Seq, it.Index, in.Chunk.Indexes)
+		if !ref.Indexes.Contains(it.Index) {
+			return nil, unreadable("it holds index %d outside %s", it.Index, ref.Indexes)
 		}
 		if in.Owned == nil || in.Owned.Contains(it.Index) {
 			owned = append(owned, it)
@@ -256,12 +326,18 @@ func (a *Activities) loadItems(ctx context.Context, in workflows.EnqueueInput) (
 	return owned, nil
 }
 
+// unsigned refuses a chunk the API did not sign.
+func unsigned(ctx context.Context, in workflows.EnqueueInput, err error) error {
+	logError(ctx, "refusing a chunk the API did not sign", "batch_id", in.BatchID, "env", in.Env, "stream", in.Chunk.Stream, "seq", in.Chunk.Seq, "error", err)
+	return invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err)
+}
+
 // checkPackets verifies that every payload the handler offloaded is in the
 // bucket with the size it wrote. A packet that is not there (lost after the
-// handler's PUT succeeded) cannot appear by retrying: its item becomes a
-// run that failed at creation (PAYLOAD_MISSING) instead of holding the
-// batch until its seal timeout. A packet of another size means a damaged
-// chunk: refused, so that a re-sent stream delivers it again.
+// handler's PUT succeeded) or has another size (overwritten) cannot be
+// mended by retrying: its item becomes a run that failed at creation
+// (PAYLOAD_MISSING, PAYLOAD_CHANGED) instead of holding the batch until its
+// seal timeout.
 func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error {
 	g, gctx := errgroup.WithContext(ctx)
 	limit := a.PacketChecks
@@ -285,7 +361,8 @@ func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error
 				return fmt.Errorf("packet of item %d: %w", it.Index, err)
 			}
 			if size != it.PacketSize {
-				return invalidChunk("packet %s of item %d has %d bytes, the handler wrote %d", *it.Payload, it.Index, size, it.PacketSize)
+				it.ErrorCode = batch.ErrorPayloadChanged
+				it.ErrorMessage = fmt.Sprintf("the payload of item %d was changed: %s has %d bytes, the API wrote %d", it.Index, *it.Payload, size, it.PacketSize)
 			}
 			return nil
 		})

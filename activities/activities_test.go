@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,9 +23,17 @@ import (
 type fakeRuns struct {
 	inserted []batch.Item
 	dropped  []string
+	// refuse makes InsertRuns refuse items that are not pre-failed, as
+	// PostgreSQL refuses text it cannot store.
+	refuse bool
 }
 
 func (f *fakeRuns) InsertRuns(_ context.Context, _ string, items []batch.Item) (int, error) {
+	for _, it := range items {
+		if f.refuse && !it.Failed() {
+			return 0, fmt.Errorf("store: copy runs: %w: invalid byte sequence (SQLSTATE 22021)", store.ErrInvalidData)
+		}
+	}
 	f.inserted = append(f.inserted, items...)
 	return len(items), nil
 }
@@ -41,12 +50,22 @@ func (f *fakeRuns) DropChunk(_ context.Context, _ string, stream string, seq int
 }
 
 type fakeObjects struct {
-	sizes map[string]int64
-	heads atomic.Int32
+	sizes   map[string]int64
+	objects map[string][]byte // what Get reads
+	heads   atomic.Int32
+	gets    atomic.Int32
 }
 
-func (f *fakeObjects) Get(context.Context, string, int64) ([]byte, error) {
-	return nil, blob.ErrNotFound
+func (f *fakeObjects) Get(_ context.Context, key string, maxSize int64) ([]byte, error) {
+	f.gets.Add(1)
+	b, ok := f.objects[key]
+	switch {
+	case !ok:
+		return nil, blob.ErrNotFound
+	case int64(len(b)) > maxSize:
+		return nil, fmt.Errorf("get %s: %w", key, blob.ErrTooLarge)
+	}
+	return b, nil
 }
 func (f *fakeObjects) Size(_ context.Context, key string) (int64, error) {
 	f.heads.Add(1)
@@ -128,5 +147,164 @@ func TestUnsignedChunkIsRefused(t *testing.T) {
 		if len(runs.inserted) != 0 || len(runs.dropped) != 1 || objects.heads.Load() != 0 {
 			t.Fatalf("%s: inserted %d runs, dropped %v, %d HEADs", name, len(runs.inserted), runs.dropped, objects.heads.Load())
 		}
+	}
+}
+
+// stagedChunk returns the input of a staged chunk of four items (indexes
+// 0–3, two of them already delivered by another chunk: the chunk owns 1
+// and 2) and its staged object's content, signed by testSigner.
+func stagedChunk(t *testing.T) (workflows.EnqueueInput, []byte) {
+	t.Helper()
+	var items []batch.Item
+	for i := range 4 {
+		p := fmt.Sprintf(`{"n":%d}`, i)
+		items = append(items, batch.Item{Index: i, Task: "t", Payload: &p, PayloadType: batch.PayloadTypeJSON})
+	}
+	body := batch.EncodeItems(items)
+	in := workflows.EnqueueInput{BatchID: "batch_x", Env: "dev", Owned: batch.Ranges{{1, 3}},
+		Chunk: batch.ChunkRef{Stream: "s", Seq: 3, Indexes: batch.Ranges{{0, 4}},
+			Key: batch.StagedChunkKey("dev", "batch_x", "s", 3), Size: int64(len(body))}}
+	if err := testSigner.Sign(in.BatchID, in.Env, &in.Chunk, body); err != nil {
+		t.Fatal(err)
+	}
+	return in, body
+}
+
+// A chunk the API signed, answered as durably accepted, whose staged
+// object was then lost or changed, or cannot be decoded, becomes runs
+// failed at creation (CHUNK_UNREADABLE) for exactly the indexes it owns,
+// and the activity succeeds, so the batch seals; before, the chunk was
+// refused, its indexes reopened after the client had stopped sending, and
+// the seal timeout aborted the whole batch (issue 18.8).
+func TestUnreadableChunkFailsItsRuns(t *testing.T) {
+	t.Parallel()
+	in, body := stagedChunk(t)
+	garbage := workflows.EnqueueInput{BatchID: in.BatchID, Env: in.Env, Chunk: in.Chunk}
+	garbageBody := []byte("not an encoding of items")
+	garbage.Chunk.Size = int64(len(garbageBody))
+	if err := testSigner.Sign(garbage.BatchID, garbage.Env, &garbage.Chunk, garbageBody); err != nil {
+		t.Fatal(err)
+	}
+	changed := append([]byte(nil), body...)
+	changed[len(changed)/2] ^= 1
+	for name, c := range map[string]struct {
+		in     workflows.EnqueueInput
+		stored map[string][]byte
+		owned  []int
+		reason string
+	}{
+		"missing":     {in, nil, []int{1, 2}, "missing from the bucket"},
+		"changed":     {in, map[string][]byte{in.Chunk.Key: changed}, []int{1, 2}, "was changed"},
+		"longer":      {in, map[string][]byte{in.Chunk.Key: append(body, ' ')}, []int{1, 2}, "more than the"},
+		"undecodable": {garbage, map[string][]byte{in.Chunk.Key: garbageBody}, []int{0, 1, 2, 3}, "cannot be decoded"},
+	} {
+		runs := &fakeRuns{}
+		objects := &fakeObjects{objects: c.stored}
+		a := &Activities{Runs: runs, Objects: objects, Signer: testSigner}
+		res, err := a.OffloadAndEnqueue(context.Background(), c.in)
+		if err != nil {
+			t.Fatalf("%s: %v, want the chunk's runs failed at creation", name, err)
+		}
+		if len(runs.dropped) != 0 || res.Inserted != len(c.owned) || len(runs.inserted) != len(c.owned) {
+			t.Fatalf("%s: inserted %d (%+v), dropped %v; want runs %v", name, res.Inserted, runs.inserted, runs.dropped, c.owned)
+		}
+		for k, it := range runs.inserted {
+			if it.Index != c.owned[k] || it.ErrorCode != batch.ErrorChunkUnreadable || it.Task == "" || it.PayloadType == "" ||
+				!strings.Contains(it.ErrorMessage, c.in.Chunk.Key) || !strings.Contains(it.ErrorMessage, c.reason) {
+				t.Errorf("%s: run %+v, want index %d failed with %s naming %s and %q", name, it, c.owned[k], batch.ErrorChunkUnreadable, c.in.Chunk.Key, c.reason)
+			}
+		}
+	}
+
+	// The same chunk intact: its owned items, as they were sent.
+	runs := &fakeRuns{}
+	a := &Activities{Runs: runs, Objects: &fakeObjects{objects: map[string][]byte{in.Chunk.Key: body}}, Signer: testSigner}
+	if _, err := a.OffloadAndEnqueue(context.Background(), in); err != nil {
+		t.Fatal(err)
+	}
+	if len(runs.inserted) != 2 || runs.inserted[0].Index != 1 || runs.inserted[0].Failed() || runs.inserted[1].Task != "t" {
+		t.Fatalf("intact chunk: inserted %+v", runs.inserted)
+	}
+}
+
+// An offloaded packet found with another size than the API wrote makes
+// its item a run failed at creation (PAYLOAD_CHANGED); the chunk's other
+// items are enqueued. Before, the whole chunk was refused and its indexes
+// reopened (issue 18.8).
+func TestChangedPacketFailsItsRun(t *testing.T) {
+	t.Parallel()
+	good, changed := batch.PacketKey("dev", "batch_x", 0, "s"), batch.PacketKey("dev", "batch_x", 1, "s")
+	runs := &fakeRuns{}
+	a := &Activities{Runs: runs, Objects: &fakeObjects{sizes: map[string]int64{good: 600, changed: 699}}, Signer: testSigner}
+	in := workflows.EnqueueInput{BatchID: "batch_x", Env: "dev",
+		Chunk: batch.ChunkRef{Stream: "s", Indexes: batch.Ranges{{0, 2}}, Items: []batch.Item{
+			{Index: 0, Task: "t", Payload: &good, PayloadType: batch.PayloadTypeStore, PacketSize: 600},
+			{Index: 1, Task: "t", Payload: &changed, PayloadType: batch.PayloadTypeStore, PacketSize: 700},
+		}}}
+	if err := testSigner.Sign(in.BatchID, in.Env, &in.Chunk, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.OffloadAndEnqueue(context.Background(), in); err != nil {
+		t.Fatalf("%v, want item 1 failed at creation", err)
+	}
+	if len(runs.dropped) != 0 || len(runs.inserted) != 2 || runs.inserted[0].Failed() ||
+		runs.inserted[1].ErrorCode != batch.ErrorPayloadChanged || !strings.Contains(runs.inserted[1].ErrorMessage, changed) {
+		t.Fatalf("inserted %+v, dropped %v", runs.inserted, runs.dropped)
+	}
+}
+
+// A staged chunk's reference the API did not sign is still refused, its
+// staged object present or not, and a version 2 forgery without reading
+// S3: a forger cannot turn indexes into failed runs either.
+func TestForgedStagedChunkIsRefused(t *testing.T) {
+	t.Parallel()
+	in, body := stagedChunk(t)
+	other, _ := batch.NewChunkSigner("not-this-server-not-this-server-not")
+	byOther := in
+	if err := other.Sign(in.BatchID, in.Env, &byOther.Chunk, body); err != nil {
+		t.Fatal(err)
+	}
+	moreIndexes := in
+	moreIndexes.Chunk.Indexes = batch.Ranges{{0, 5}}
+	bare := in
+	bare.Chunk.MAC = strings.TrimPrefix(in.Chunk.MAC, "2.") // looks like version 1
+	unsignedRef := in
+	unsignedRef.Chunk.MAC, unsignedRef.Chunk.Digest = "", ""
+	for name, in := range map[string]workflows.EnqueueInput{
+		"another secret": byOther, "indexes changed": moreIndexes, "version 1 form": bare, "unsigned": unsignedRef,
+	} {
+		for _, stored := range []map[string][]byte{nil, {in.Chunk.Key: body}} {
+			runs := &fakeRuns{}
+			objects := &fakeObjects{objects: stored}
+			a := &Activities{Runs: runs, Objects: objects, Signer: testSigner}
+			_, err := a.OffloadAndEnqueue(context.Background(), in)
+			var app *temporal.ApplicationError
+			if !errors.As(err, &app) || app.Type() != workflows.ErrTypeInvalidChunk || !app.NonRetryable() {
+				t.Fatalf("%s (object stored: %v): %v, want a non-retryable %s", name, stored != nil, err, workflows.ErrTypeInvalidChunk)
+			}
+			if len(runs.inserted) != 0 || len(runs.dropped) != 1 {
+				t.Fatalf("%s (object stored: %v): inserted %d runs, dropped %v", name, stored != nil, len(runs.inserted), runs.dropped)
+			}
+			if strings.HasPrefix(in.Chunk.MAC, "2.") && objects.gets.Load() != 0 {
+				t.Errorf("%s: a version 2 forgery read S3", name)
+			}
+		}
+	}
+}
+
+// Items PostgreSQL refuses to store (validation should have refused them)
+// are accepted items all the same: the chunk's owned indexes become runs
+// failed at creation instead of reopening (issue 18.8).
+func TestRefusedDataFailsItsRuns(t *testing.T) {
+	t.Parallel()
+	in, body := stagedChunk(t)
+	runs := &fakeRuns{refuse: true}
+	a := &Activities{Runs: runs, Objects: &fakeObjects{objects: map[string][]byte{in.Chunk.Key: body}}, Signer: testSigner}
+	if _, err := a.OffloadAndEnqueue(context.Background(), in); err != nil {
+		t.Fatalf("%v, want the chunk's runs failed at creation", err)
+	}
+	if len(runs.dropped) != 0 || len(runs.inserted) != 2 || runs.inserted[0].Index != 1 ||
+		runs.inserted[1].ErrorCode != batch.ErrorChunkUnreadable || !strings.Contains(runs.inserted[1].ErrorMessage, "PostgreSQL refused") {
+		t.Fatalf("inserted %+v, dropped %v", runs.inserted, runs.dropped)
 	}
 }

@@ -28,6 +28,10 @@ type ChunkRef struct {
 	// PayloadBytes is the total packet size of the chunk's items, offloaded
 	// or not, for progress reporting.
 	PayloadBytes int64 `json:"bytes,omitempty"`
+	// Digest is the SHA-256 of a staged chunk's object as the API wrote it
+	// (ContentDigest); empty for an inline chunk and in references signed
+	// by API replicas older than signature version 2.
+	Digest string `json:"sha256,omitempty"`
 	// MAC is the API's signature over the reference and its content
 	// (ChunkSigner): the enqueue activity refuses a chunk without a
 	// matching one.

@@ -53,11 +53,20 @@ const (
 	// ErrorPayloadMissing marks an item whose offloaded payload was not in
 	// the bucket when its run was created.
 	ErrorPayloadMissing = "PAYLOAD_MISSING"
+	// ErrorPayloadChanged marks an item whose offloaded payload was in the
+	// bucket with another size than the API wrote when its run was
+	// created: not the payload the client sent.
+	ErrorPayloadChanged = "PAYLOAD_CHANGED"
+	// ErrorChunkUnreadable marks an item accepted by the API whose chunk
+	// could not be read back when its run was created (its staged object
+	// lost or changed, or undecodable): the item itself is gone, so its run
+	// records only the index, and the task "unknown".
+	ErrorChunkUnreadable = "CHUNK_UNREADABLE"
 )
 
 // CreationErrors are the codes of runs that failed before they could run;
 // a replay does not re-run them (it would fail the same way).
-var CreationErrors = []string{ErrorPayloadTooLarge, ErrorPayloadMissing, ErrorInvalidOptions}
+var CreationErrors = []string{ErrorPayloadTooLarge, ErrorPayloadMissing, ErrorPayloadChanged, ErrorChunkUnreadable, ErrorInvalidOptions}
 
 // Error codes of runs that failed while executing.
 const (

@@ -57,6 +57,9 @@ type Store struct {
 // ErrNotFound reports a missing object.
 var ErrNotFound = errors.New("object not found")
 
+// ErrTooLarge reports an object larger than Get was allowed to read.
+var ErrTooLarge = errors.New("object too large")
+
 // New builds a client: static credentials when given, else the standard
 // AWS credential chain (environment, profiles, roles).
 func New(ctx context.Context, cfg Config) (*Store, error) {
@@ -135,7 +138,8 @@ func (s *Store) Put(ctx context.Context, key, contentType string, body io.ReadSe
 	return nil
 }
 
-// Get reads a whole object, refusing one larger than maxSize bytes.
+// Get reads a whole object, refusing one larger than maxSize bytes
+// (ErrTooLarge).
 func (s *Store) Get(ctx context.Context, key string, maxSize int64) ([]byte, error) {
 	out, err := s.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
 	if err != nil {
@@ -143,7 +147,7 @@ func (s *Store) Get(ctx context.Context, key string, maxSize int64) ([]byte, err
 	}
 	defer out.Body.Close()
 	if out.ContentLength != nil && *out.ContentLength > maxSize {
-		return nil, fmt.Errorf("blob: get %s: %d bytes, more than the %d allowed", key, *out.ContentLength, maxSize)
+		return nil, fmt.Errorf("blob: get %s: %w: %d bytes, more than the %d allowed", key, ErrTooLarge, *out.ContentLength, maxSize)
 	}
 	size := int64(0)
 	if out.ContentLength != nil {
@@ -155,7 +159,7 @@ func (s *Store) Get(ctx context.Context, key string, maxSize int64) ([]byte, err
 		return nil, fmt.Errorf("blob: get %s: %w", key, err)
 	}
 	if n > maxSize {
-		return nil, fmt.Errorf("blob: get %s: more than the %d bytes allowed", key, maxSize)
+		return nil, fmt.Errorf("blob: get %s: %w: more than the %d bytes allowed", key, ErrTooLarge, maxSize)
 	}
 	return buf.Bytes(), nil
 }

@@ -397,8 +397,11 @@ func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (res work
 }
 
 // Abort marks the batch ABORTED and its queued runs CANCELED, and deletes
-// its staged chunks and offloaded payloads. A batch sealed before the abort
-// stays sealed.
+// its staged chunks (no run references them). It deletes no packet: runs
+// start before the seal, so a run that completed already holds its output
+// (and every run its payload) under the batch's packet prefix; the sweeper
+// deletes the packets no run holds once the batch is aborted. A batch
+// sealed before the abort stays sealed.
 func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (res workflows.AbortResult, err error) {
 	defer a.observe(workflows.ActivityAbort, time.Now(), &err)
 	b, err := a.Runs.AbortBatch(ctx, in.BatchID, in.Reason, false)
@@ -411,13 +414,11 @@ func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (res wo
 	case err != nil:
 		return workflows.AbortResult{}, err
 	}
-	// The staged chunks, and the offloaded payloads: the batch's runs are
-	// canceled, and payloads uploaded by streams that never delivered their
-	// items would otherwise stay forever.
-	for _, prefix := range []string{batch.StagingPrefix(in.Env, in.BatchID), batch.BatchPacketPrefix(in.Env, in.BatchID)} {
-		if _, err := a.Objects.DeletePrefix(ctx, prefix); err != nil {
-			return workflows.AbortResult{}, err
-		}
+	// The staged chunks only: runs hold keys of packets and outputs, never
+	// of staged chunks. Packets that no run holds (streams that never
+	// delivered their items) are the sweeper's (SweepBatch).
+	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
+		return workflows.AbortResult{}, err
 	}
 	// Runs may be executing already: BatchRuns cancels them and tells the
 	// parent workflow.

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
@@ -50,10 +52,12 @@ func (f *fakeRuns) DropChunk(_ context.Context, _ string, stream string, seq int
 }
 
 type fakeObjects struct {
-	sizes   map[string]int64
-	objects map[string][]byte // what Get reads
-	heads   atomic.Int32
-	gets    atomic.Int32
+	sizes    map[string]int64
+	objects  map[string][]byte // what Get reads
+	heads    atomic.Int32
+	gets     atomic.Int32
+	mu       sync.Mutex
+	prefixes []string // DeletePrefix calls
 }
 
 func (f *fakeObjects) Get(_ context.Context, key string, maxSize int64) ([]byte, error) {
@@ -74,7 +78,12 @@ func (f *fakeObjects) Size(_ context.Context, key string) (int64, error) {
 	}
 	return 0, blob.ErrNotFound
 }
-func (f *fakeObjects) DeletePrefix(context.Context, string) (int, error) { return 0, nil }
+func (f *fakeObjects) DeletePrefix(_ context.Context, prefix string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.prefixes = append(f.prefixes, prefix)
+	return 0, nil
+}
 func (f *fakeObjects) Put(context.Context, string, string, io.ReadSeeker, int64) error {
 	return nil
 }
@@ -306,5 +315,33 @@ func TestRefusedDataFailsItsRuns(t *testing.T) {
 	if len(runs.dropped) != 0 || len(runs.inserted) != 2 || runs.inserted[0].Index != 1 ||
 		runs.inserted[1].ErrorCode != batch.ErrorChunkUnreadable || !strings.Contains(runs.inserted[1].ErrorMessage, "PostgreSQL refused") {
 		t.Fatalf("inserted %+v, dropped %v", runs.inserted, runs.dropped)
+	}
+}
+
+// Aborting a PENDING batch deletes its staged chunks and no packet: runs
+// start before the seal, so a run that completed already holds its output
+// (item_<i>/output.json) under the batch's packet prefix, and before, the
+// abort deleted it (issue 18.3). The sweeper deletes the packets no run
+// holds.
+func TestAbortDeletesNoPacket(t *testing.T) {
+	t.Parallel()
+	objects := &fakeObjects{}
+	a := &Activities{Runs: &fakeRuns{}, Objects: objects}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(a.Abort)
+	if _, err := env.ExecuteActivity(a.Abort, workflows.AbortInput{BatchID: "batch_x", Env: "dev", Reason: "enough"}); err != nil {
+		t.Fatal(err)
+	}
+	output := batch.OutputKey("dev", "batch_x", 0)
+	staged := false
+	for _, p := range objects.prefixes {
+		if strings.HasPrefix(output, p) || strings.HasPrefix(p, batch.PacketPrefix("dev")) {
+			t.Fatalf("abort deleted prefix %s, which holds run outputs or payloads", p)
+		}
+		staged = staged || p == batch.StagingPrefix("dev", "batch_x")
+	}
+	if !staged {
+		t.Fatalf("abort deleted %v, want the staged chunks %s", objects.prefixes, batch.StagingPrefix("dev", "batch_x"))
 	}
 }

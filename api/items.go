@@ -42,7 +42,9 @@ func (s *Server) streamItems(c *gin.Context) {
 	}
 	snapshot := time.Since(start)
 	body, lift := s.streamBody(c)
-	res, err := s.ingester.Ingest(ctx, ingest.Request{Batch: s.workflowInput(b), Body: body, Seen: seen})
+	// A public access token (keyIDOf 0) may reference only the batch's own
+	// uploads: a browser must not reach the environment's other objects.
+	res, err := s.ingester.Ingest(ctx, ingest.Request{Batch: s.workflowInput(b), Body: body, Seen: seen, OwnUploadsOnly: keyIDOf(c) == 0})
 	lift()
 	if errors.Is(err, workflows.ErrClosed) {
 		// The workflow finished while we streamed: report how.

@@ -69,22 +69,8 @@ func (s *Server) authenticateKey(c *gin.Context, key string) {
 // of) the batch or run that target names.
 func (s *Server) authenticateScoped(write bool, target func(c *gin.Context) (batchID, runID string)) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		cred, ok := bearer(c)
-		if !ok {
-			return
-		}
-		if !looksLikeJWT(cred) {
-			s.authenticateKey(c, cred)
-			return
-		}
-		env, scopes, err := s.verifyToken(c.Request.Context(), cred)
-		if errors.Is(err, errToken) {
-			s.log.InfoContext(c.Request.Context(), "public access token refused", "reason", err.Error(), "request_id", requestID(c))
-			fail(c, http.StatusUnauthorized, "Invalid public access token")
-			return
-		}
-		if err != nil {
-			s.failInternal(c, err, true)
+		env, scopes, token := s.keyOrToken(c)
+		if !token {
 			return
 		}
 		batchID, runID := target(c)
@@ -95,6 +81,32 @@ func (s *Server) authenticateScoped(write bool, target func(c *gin.Context) (bat
 		c.Set(envKey, env)
 		c.Set(keyIDKey, int64(0))
 	}
+}
+
+// keyOrToken authenticates the Bearer credential. An API key is resolved
+// (or refused) here: token is false. A public access token is verified (or
+// refused: token false) and token is true: the caller decides what its
+// scopes grant and sets the environment.
+func (s *Server) keyOrToken(c *gin.Context) (env store.Environment, scopes []string, token bool) {
+	cred, ok := bearer(c)
+	if !ok {
+		return store.Environment{}, nil, false
+	}
+	if !looksLikeJWT(cred) {
+		s.authenticateKey(c, cred)
+		return store.Environment{}, nil, false
+	}
+	env, scopes, err := s.verifyToken(c.Request.Context(), cred)
+	if errors.Is(err, errToken) {
+		s.log.InfoContext(c.Request.Context(), "public access token refused", "reason", err.Error(), "request_id", requestID(c))
+		fail(c, http.StatusUnauthorized, "Invalid public access token")
+		return store.Environment{}, nil, false
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return store.Environment{}, nil, false
+	}
+	return env, scopes, true
 }
 
 // batchTarget names the batch of :batchId.

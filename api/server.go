@@ -122,7 +122,7 @@ func (s *Server) engine() *gin.Engine {
 	v3.POST("/batches/:batchId/replay", s.authenticate, s.replayBatch)
 	v3.POST("/runs/:runId/cancel", s.authenticate, s.cancelRun)
 
-	r.PUT("/api/v2/packets/*filename", s.authenticate, s.presignPacket)
+	r.PUT("/api/v2/packets/*filename", s.authenticateUpload, s.presignPacket)
 
 	// The trigger.dev SDK's read side (triggerdev.go).
 	v3.GET("/runs/:runId", s.authenticateScoped(false, runTarget), s.tdRetrieveRun)
@@ -151,12 +151,17 @@ func (s *Server) workflowInput(b store.Batch) workflows.Input {
 // loadBatch resolves :batchId in the caller's environment; a malformed id,
 // a missing batch and another environment's batch all read "not found".
 func (s *Server) loadBatch(c *gin.Context, status int) (store.Batch, bool) {
-	id := c.Param("batchId")
+	return s.findBatch(c, envOf(c).ID, c.Param("batchId"), status)
+}
+
+// findBatch reads batch id of environment envID, or answers status (not
+// found) or 500.
+func (s *Server) findBatch(c *gin.Context, envID int64, id string, status int) (store.Batch, bool) {
 	if !batch.ValidBatchID(id) {
 		fail(c, status, "Batch "+truncate(id, 64)+" not found")
 		return store.Batch{}, false
 	}
-	b, err := s.store.GetBatch(c.Request.Context(), envOf(c).ID, id)
+	b, err := s.store.GetBatch(c.Request.Context(), envID, id)
 	if err == store.ErrNotFound {
 		fail(c, status, "Batch "+id+" not found")
 		return store.Batch{}, false

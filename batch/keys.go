@@ -68,6 +68,20 @@ func StagedChunkKey(env, batchID, stream string, seq int) string {
 	return fmt.Sprintf("%s%s-%06d.json", StagingPrefix(env, batchID), stream, seq)
 }
 
+// UploadPrefix is the application/store path prefix (relative to the
+// environment's packet prefix) of the payloads uploaded for a batch: where
+// the Go client names its uploads, and where PUT /api/v2/packets binds the
+// upload a batch's public access token asks for. A stream authenticated by
+// such a token may reference only paths under it (UploadedFor).
+func UploadPrefix(batchID string) string { return "uploads/" + batchID + "/" }
+
+// UploadedFor reports whether an application/store path names a payload
+// uploaded for the batch (under UploadPrefix). Check the path with
+// StoreRefKey too: this only compares the prefix.
+func UploadedFor(batchID, path string) bool {
+	return batchID != "" && strings.HasPrefix(path, UploadPrefix(batchID))
+}
+
 // ErrInvalidStorePath is returned by StoreRefKey for a path that could
 // escape the environment's packet prefix or is otherwise unusable.
 var ErrInvalidStorePath = errors.New("invalid application/store path")

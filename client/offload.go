@@ -125,6 +125,8 @@ func weight(it Item) int64 {
 // its own upload with the same bytes.
 func (c *Client) uploadPayload(ctx context.Context, batchID string, it Item) (Item, error) {
 	data := storedForm(it.Payload)
+	// Under the batch's uploads folder: the only paths a stream sent with
+	// the batch's public access token may reference (batch.UploadPrefix).
 	filename := fmt.Sprintf("uploads/%s/item_%d.json", batchID, it.Index)
 	var ps struct {
 		PresignedURL string `json:"presignedUrl"`

@@ -63,7 +63,8 @@ func secEndpoints(id string) []secEndpoint {
 var tokenGrants = map[string]int{
 	"GET batch": 200, "GET runs": 200, "GET missing": 200, "GET v1 batch": 200, "GET v2 batch": 200,
 	"GET results": 200, "GET v3 run": 404, "GET v1 runs": 200,
-	"POST items": 403, // read scope only: streaming needs write:batch:<id>
+	"POST items":  403, // read scope only: streaming needs write:batch:<id>
+	"PUT packets": 403, // uploading too (and only for that batch)
 }
 
 func (s *stack) secCall(t *testing.T, e secEndpoint, authorization *string) hxResp {

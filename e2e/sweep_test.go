@@ -42,7 +42,7 @@ func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
 	put(batch.StagedChunkKey(env, sealed, "late", 0))
 
 	// An aborted batch with a packet and a staged chunk written after the
-	// abort cleaned its prefixes.
+	// abort (which deletes staged chunks but no packet: runs hold them).
 	aborted := s.mustCreate(t, key, 2)
 	if code, _, raw := s.stream(t, key, aborted, ndjson([]item{{Index: 0, Task: "t", Payload: large}})); code != http.StatusOK {
 		t.Fatalf("stream: %d %s", code, raw)
@@ -86,10 +86,18 @@ func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
 	if err != nil || string(obj) != large {
 		t.Fatalf("the run's packet: %d bytes, %v", len(obj), err)
 	}
-	for _, prefix := range []string{batch.StagingPrefix(env, sealed), batch.StagingPrefix(env, aborted), batch.BatchPacketPrefix(env, aborted)} {
+	for _, prefix := range []string{batch.StagingPrefix(env, sealed), batch.StagingPrefix(env, aborted)} {
 		if keys, _ := s.app.Blob.List(ctx, prefix); len(keys) != 0 {
 			t.Fatalf("left under %s: %v", prefix, keys)
 		}
+	}
+	// The aborted batch's canceled run still holds its packet.
+	abortedRuns := s.runs(t, key, aborted)
+	if len(abortedRuns) != 1 || abortedRuns[0].Payload == nil || abortedRuns[0].Status != "CANCELED" {
+		t.Fatalf("aborted batch's runs %+v", abortedRuns)
+	}
+	if left, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, aborted)); !slices.Equal(left, []string{*abortedRuns[0].Payload}) {
+		t.Fatalf("aborted batch keeps %v, want only its run's packet %s", left, *abortedRuns[0].Payload)
 	}
 	if after, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, open)); !slices.Equal(after, openBefore) || len(after) != 2 {
 		t.Fatalf("the open batch's objects changed: %v → %v", openBefore, after)

@@ -86,6 +86,11 @@ type Request struct {
 	// Seen holds the indexes accepted before this request (capacity
 	// runCount). Ingest adds every index it accepts.
 	Seen *batch.IndexSet
+	// OwnUploadsOnly restricts application/store payloads to the batch's
+	// own uploads (batch.UploadPrefix): set it for a stream authenticated
+	// by a public access token, which must not reach the other objects of
+	// its environment. An item naming another path is refused (422).
+	OwnUploadsOnly bool
 }
 
 // Result counts what a stream delivered.
@@ -122,6 +127,9 @@ func (g *Ingester) Ingest(ctx context.Context, req Request) (Result, error) {
 		chunks:  semaphore.NewWeighted(int64(max(1, g.limits.ChunksInFlight))),
 		uploads: semaphore.NewWeighted(int64(max(1, g.limits.UploadsInFlight))),
 		upBytes: semaphore.NewWeighted(int64(max(g.limits.UploadBytesInFlight, g.limits.ItemMaxBytes))),
+	}
+	if req.OwnUploadsOnly {
+		s.rules.uploadsOf = req.Batch.BatchID
 	}
 	readErr := s.read(ectx)
 	if readErr != nil {

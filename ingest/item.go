@@ -18,6 +18,9 @@ import (
 type itemRules struct {
 	runCount int    // valid indexes are [0, runCount)
 	env      string // environment name, for application/store paths
+	// uploadsOf, when set, is the only batch whose uploads an
+	// application/store path may name (batch.UploadedFor).
+	uploadsOf string
 }
 
 // maxTaskLen bounds a task identifier (bytes).
@@ -118,9 +121,16 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 		if !hasPayload || jsonKind(payloadRaw) != "string" {
 			return batch.Item{}, invalid("application/store payload must be a string path")
 		}
-		key, err := batch.StoreRefKey(rules.env, unquote(payloadRaw))
+		path := unquote(payloadRaw)
+		key, err := batch.StoreRefKey(rules.env, path)
 		if err != nil {
 			return batch.Item{}, invalid("payload is not a valid application/store path")
+		}
+		if rules.uploadsOf != "" && !batch.UploadedFor(rules.uploadsOf, path) {
+			return batch.Item{}, invalid("application/store payload %s was not uploaded for this batch: "+
+				"a stream sent with a public access token may reference only the batch's own uploads (%s…, "+
+				"what PUT /api/v2/packets/<filename> returns as storagePath for the same token)",
+				itemErrValue(payloadRaw), batch.UploadPrefix(rules.uploadsOf))
 		}
 		item.Payload = &key
 	case !hasPayload:

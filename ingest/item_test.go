@@ -447,3 +447,36 @@ func BenchmarkDecodeItem(b *testing.B) {
 		})
 	}
 }
+
+// A stream sent with a batch's public access token (write:batch:<id>) may
+// reference only that batch's uploads: a path of the environment outside
+// uploads/<id>/, such as another batch's upload the Go client named
+// predictably, is refused with the item's index (issue 18.5). A stream
+// sent with an API key keeps referencing any path of its environment.
+func TestStorePathOfTokenStreamMustBeTheBatchsUpload(t *testing.T) {
+	t.Parallel()
+	own := itemRules{runCount: 10, env: "dev", uploadsOf: "batch_aaaaaaaaaaaaaaaaaaaaaaaa"}
+	line := func(path string) []byte {
+		return []byte(`{"index":3,"task":"t","payload":"` + path + `","options":{"payloadType":"application/store"}}`)
+	}
+	it, err := decodeItem(itemTestLine, line("uploads/batch_aaaaaaaaaaaaaaaaaaaaaaaa/item_3.json"), own)
+	if err != nil || it.Payload == nil || *it.Payload != "packets/dev/uploads/batch_aaaaaaaaaaaaaaaaaaaaaaaa/item_3.json" {
+		t.Fatalf("the batch's own upload: %+v, %v", it, err)
+	}
+	for _, path := range []string{
+		"uploads/batch_bbbbbbbbbbbbbbbbbbbbbbbb/item_3.json", // another batch's upload
+		"uploads/batch_aaaaaaaaaaaaaaaaaaaaaaaab/x.json",     // a longer id with this one as prefix
+		"uploads/batch_aaaaaaaaaaaaaaaaaaaaaaaa",             // the folder itself
+		"trigger/packet_x/payload.json",                      // an SDK upload of the environment
+		"uploads/x.json",
+	} {
+		_, err := decodeItem(itemTestLine, line(path), own)
+		checkItemErr(t, err, itemValidationErr, "Invalid item at index 3 (line 7)", "not uploaded for this batch", "uploads/batch_aaaaaaaaaaaaaaaaaaaaaaaa/")
+		if _, err := decodeItem(itemTestLine, line(path), itemTestRules); err != nil {
+			t.Fatalf("%s with an API key: %v", path, err)
+		}
+	}
+	// The other checks still come first.
+	_, err = decodeItem(itemTestLine, line("uploads/batch_aaaaaaaaaaaaaaaaaaaaaaaa/../x.json"), own)
+	checkItemErr(t, err, itemValidationErr, "not a valid application/store path")
+}

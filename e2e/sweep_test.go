@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/client"
 
@@ -46,6 +47,13 @@ func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
 	aborted := s.mustCreate(t, key, 2)
 	if code, _, raw := s.stream(t, key, aborted, ndjson([]item{{Index: 0, Task: "t", Payload: large}})); code != http.StatusOK {
 		t.Fatalf("stream: %d %s", code, raw)
+	}
+	// The answer comes on durable acceptance: abort once the run exists,
+	// so that it is a run the abort cancels, holding its packet.
+	for deadline := time.Now().Add(time.Minute); len(s.runs(t, key, aborted)) == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the aborted batch's run was never created")
+		}
 	}
 	if resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+aborted+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("abort: %d %s", resp.StatusCode, raw)

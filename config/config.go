@@ -205,6 +205,17 @@ type Config struct {
 	// this long, with 408 (STREAMBATCH_BODY_IDLE_TIMEOUT, default 60s; 0
 	// disables it). A stream may last as long as it keeps sending.
 	BodyIdleTimeout time.Duration
+	// ReadPageBytes is the byte budget of one page of the read routes
+	// (GET …/runs, runs.list): a page ends before the run whose stored
+	// payload, output, options and error would pass it, and its cursor goes
+	// on from there (STREAMBATCH_READ_PAGE_BYTES, default 4 MiB).
+	ReadPageBytes int
+	// ReadConcurrency is how many heavy reads (pages of runs, a batch's
+	// results or run ids, one run with its payload and output) each
+	// environment may have in flight at once; beyond it they answer 429
+	// with Retry-After (STREAMBATCH_READ_CONCURRENCY, default 8; 0 disables
+	// the limit).
+	ReadConcurrency int
 
 	// SweepEvery is how often the worker's Temporal Schedule sweeps the
 	// objects finished batches no longer reference (STREAMBATCH_SWEEP_EVERY,
@@ -250,6 +261,8 @@ func Default() Config {
 		CreateRate:          1000,
 		CreateBurst:         10_000,
 		BodyIdleTimeout:     time.Minute,
+		ReadPageBytes:       4 << 20,
+		ReadConcurrency:     8,
 		SweepEvery:          10 * time.Minute,
 		SweepGrace:          15 * time.Minute,
 		LogLevel:            "info",
@@ -437,6 +450,12 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.SweepGrace < 0 {
 		bad(EnvSweepGrace, "must not be negative, got %s", c.SweepGrace)
+	}
+	if c.ReadPageBytes < 64<<10 {
+		bad(EnvReadPageBytes, "must be at least 64 KiB, got %d", c.ReadPageBytes)
+	}
+	if c.ReadConcurrency < 0 {
+		bad(EnvReadConcurrency, "must not be negative, got %d", c.ReadConcurrency)
 	}
 	if c.BodyIdleTimeout < 0 {
 		bad(EnvBodyIdleTimeout, "must not be negative, got %s", c.BodyIdleTimeout)

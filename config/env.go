@@ -59,6 +59,8 @@ const (
 	EnvCreateRate            = "STREAMBATCH_CREATE_RATE"
 	EnvCreateBurst           = "STREAMBATCH_CREATE_BURST"
 	EnvBodyIdleTimeout       = "STREAMBATCH_BODY_IDLE_TIMEOUT"
+	EnvReadPageBytes         = "STREAMBATCH_READ_PAGE_BYTES"
+	EnvReadConcurrency       = "STREAMBATCH_READ_CONCURRENCY"
 	EnvSweepEvery            = "STREAMBATCH_SWEEP_EVERY"
 	EnvSweepGrace            = "STREAMBATCH_SWEEP_GRACE"
 )
@@ -173,6 +175,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	str(EnvMetricsAddr, &c.MetricsAddr)
 	num(EnvCreateBurst, &c.CreateBurst)
 	dur(EnvBodyIdleTimeout, &c.BodyIdleTimeout)
+	size(EnvReadPageBytes, &c.ReadPageBytes)
+	num(EnvReadConcurrency, &c.ReadConcurrency)
 	dur(EnvSweepEvery, &c.SweepEvery)
 	dur(EnvSweepGrace, &c.SweepGrace)
 	if v := strings.TrimSpace(getenv(EnvCreateRate)); v != "" {

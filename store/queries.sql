@@ -113,6 +113,28 @@ WHERE batch_id = $1 AND batch_index > $2
 ORDER BY batch_index
 LIMIT $3;
 
+-- name: each_run
+-- Up to $3 runs of a batch after index $2, in index order, and no more than
+-- fit in $4 bytes of stored payload, output, options and error message (the
+-- first run always comes). The inner query reads one run more than $3 so
+-- that "more" tells whether runs remain beyond the page. octet_length of a
+-- text value and pg_column_size read a TOASTed value's size from its
+-- pointer: the runs past the budget are never fetched.
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       n < total AS more
+FROM (
+    SELECT r.*,
+           row_number() OVER w AS n,
+           count(*) OVER () AS total,
+           sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
+               + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
+    FROM (SELECT * FROM runs WHERE batch_id = $1 AND batch_index > $2 ORDER BY batch_index LIMIT $3 + 1) r
+    WINDOW w AS (ORDER BY r.batch_index ROWS UNBOUNDED PRECEDING)
+) page
+WHERE n <= $3 AND (n = 1 OR running <= $4)
+ORDER BY batch_index;
+
 -- name: run_indexes
 SELECT batch_index FROM runs WHERE batch_id = $1;
 

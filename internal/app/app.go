@@ -165,6 +165,7 @@ func (a *App) API() *api.Server {
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait, AbortWait: c.AbortWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
 		CreateRate: c.CreateRate, CreateBurst: c.CreateBurst, BodyIdleTimeout: c.BodyIdleTimeout,
+		ReadPageBytes: c.ReadPageBytes, ReadConcurrency: c.ReadConcurrency,
 	}, api.Deps{
 		Store: a.Store, Workflows: wf, Runs: a.Runs(), Ingester: ing, Log: a.Log, Packets: a.Blob, Metrics: a.Metrics,
 		Ready: map[string]api.Checker{

@@ -226,7 +226,7 @@ func TestResultsStreamEveryRun(t *testing.T) {
 // an {"error"}; another environment is not affected; once a read ends, the
 // next is admitted.
 func TestHeavyReadsLimitedPerEnvironment(t *testing.T) {
-	s := &Server{reads: NewLocalReadGate(2), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s := &Server{reads: newLocalReadGate(2), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	inside := make(chan struct{})
 	leave := make(chan struct{})
 	r := gin.New()
@@ -275,4 +275,35 @@ func TestHeavyReadsLimitedPerEnvironment(t *testing.T) {
 	if resp := get("/read/1"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("env 1 after its reads ended: %d", resp.StatusCode)
 	}
+}
+
+// localReadGate counts heavy reads in this process: the unit tests'
+// ReadGate.
+type localReadGate struct {
+	max    int
+	mu     sync.Mutex
+	perEnv map[int64]int
+}
+
+func newLocalReadGate(max int) ReadGate {
+	return &localReadGate{max: max, perEnv: map[int64]int{}}
+}
+
+func (g *localReadGate) Limit() int { return g.max }
+
+func (g *localReadGate) Enter(_ context.Context, env int64) (func(), time.Duration, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.perEnv[env] >= g.max {
+		return nil, readRetryAfter, nil
+	}
+	g.perEnv[env]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			g.perEnv[env]--
+		})
+	}, 0, nil
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -10,11 +11,14 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store"
 )
 
 // ReadGate bounds the heavy reads (pages of runs, a batch's results or run
 // ids, one run with its payload and output) each environment has in flight
-// at once.
+// at once, across API replicas (NewSharedReadGate).
 type ReadGate interface {
 	// Enter admits one read of env and returns the function that ends it,
 	// or, when env is at its limit, a nil release and how long to wait
@@ -28,35 +32,64 @@ type ReadGate interface {
 // environment has too many in flight: one page takes about that long.
 const readRetryAfter = time.Second
 
-// localReadGate counts heavy reads in this process only.
-type localReadGate struct {
-	max    int
-	mu     sync.Mutex
-	perEnv map[int64]int
+// readLease is how long a read's slot is leased; the read renews it every
+// third of that while it lasts, so a replica that dies frees its slots
+// within readLease.
+const readLease = 30 * time.Second
+
+// sharedReadGate keeps each environment's slots of heavy reads in
+// PostgreSQL (store.TakeReadSlot), so every API replica counts against the
+// same limit.
+type sharedReadGate struct {
+	store *store.Store
+	max   int
+	lease time.Duration
+	log   *slog.Logger
 }
 
-// NewLocalReadGate admits max heavy reads per environment at once, counted
-// in this process (a single API replica, or tests).
-func NewLocalReadGate(max int) ReadGate {
-	return &localReadGate{max: max, perEnv: map[int64]int{}}
+// NewSharedReadGate admits max heavy reads per environment at once across
+// every API replica on st's database.
+func NewSharedReadGate(st *store.Store, max int, log *slog.Logger) ReadGate {
+	return &sharedReadGate{store: st, max: max, lease: readLease, log: log}
 }
 
-func (g *localReadGate) Limit() int { return g.max }
+func (g *sharedReadGate) Limit() int { return g.max }
 
-func (g *localReadGate) Enter(_ context.Context, env int64) (func(), time.Duration, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.perEnv[env] >= g.max {
-		return nil, readRetryAfter, nil
+func (g *sharedReadGate) Enter(ctx context.Context, env int64) (func(), time.Duration, error) {
+	holder := batch.NewStreamID()
+	slot, ok, err := g.store.TakeReadSlot(ctx, env, g.max, holder, g.lease)
+	if err != nil || !ok {
+		return nil, readRetryAfter, err
 	}
-	g.perEnv[env]++
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(g.lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(context.Background(), g.lease/3)
+				if err := g.store.RenewReadSlot(rctx, env, slot, holder, g.lease); err != nil {
+					g.log.Warn("renewing a read slot", "environment_id", env, "slot", slot, "error", err)
+				}
+				cancel()
+			}
+		}
+	}()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			g.mu.Lock()
-			defer g.mu.Unlock()
-			if g.perEnv[env]--; g.perEnv[env] <= 0 {
-				delete(g.perEnv, env)
+			close(stop)
+			<-done
+			// The request's context may be over (the client left).
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := g.store.ReleaseReadSlot(rctx, env, slot, holder); err != nil {
+				g.log.Warn("releasing a read slot (it frees itself when its lease expires)", "environment_id", env, "slot", slot, "error", err)
 			}
 		})
 	}, 0, nil

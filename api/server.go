@@ -27,8 +27,8 @@ type Options struct {
 	// falling back to PostgreSQL (default 3s).
 	SnapshotTimeout time.Duration
 	// CreateRate and CreateBurst are each environment's token bucket for
-	// batch creation, counted in runs (runs per second, bucket size); 0
-	// rate disables it.
+	// batch creation, counted in runs (runs per second, bucket size), kept
+	// in PostgreSQL and shared by every replica; 0 rate disables it.
 	CreateRate  float64
 	CreateBurst int
 	// BodyIdleTimeout ends a Phase 2 request whose body sends nothing for
@@ -40,8 +40,8 @@ type Options struct {
 	// from there.
 	ReadPageBytes int
 	// ReadConcurrency is how many heavy reads each environment may have in
-	// flight at once (beyond: 429 with Retry-After); 0 means no limit.
-	// Deps.Reads, when set, counts them instead (across replicas).
+	// flight at once across replicas (beyond: 429 with Retry-After); 0
+	// means no limit.
 	ReadConcurrency int
 }
 
@@ -62,8 +62,8 @@ type Deps struct {
 	Log   *slog.Logger
 	// Metrics records request metrics and serves /metrics (nil: neither).
 	Metrics *metrics.Metrics
-	// Reads bounds each environment's heavy reads in flight (nil: a
-	// per-process count of Options.ReadConcurrency).
+	// Reads bounds each environment's heavy reads in flight (nil:
+	// NewSharedReadGate of Options.ReadConcurrency on Store).
 	Reads ReadGate
 }
 
@@ -92,11 +92,11 @@ func New(opts Options, deps Deps) *Server {
 	}
 	reads := deps.Reads
 	if reads == nil && opts.ReadConcurrency > 0 {
-		reads = NewLocalReadGate(opts.ReadConcurrency)
+		reads = NewSharedReadGate(deps.Store, opts.ReadConcurrency, deps.Log)
 	}
 	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, runs: deps.Runs, ingester: deps.Ingester,
 		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics,
-		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst), reads: reads, eachRun: deps.Store.EachRun,
+		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst, deps.Store.TakeCreateTokens), reads: reads, eachRun: deps.Store.EachRun,
 		jwtSecret: []byte(opts.JWTSecret)}
 }
 

@@ -191,8 +191,9 @@ type Config struct {
 	// (STREAMBATCH_DEBUG_ADDR, default empty = off). Bind it to loopback.
 	DebugAddr string
 
-	// CreateRate is each environment's sustained creation rate per API
-	// process, counted in runs per second as trigger.dev does
+	// CreateRate is each environment's sustained creation rate across all
+	// API replicas (a bucket kept in PostgreSQL), counted in runs per
+	// second as trigger.dev does
 	// (STREAMBATCH_CREATE_RATE, default 1000; 0 disables the limit): a
 	// batch takes runCount tokens. Beyond it Phase 1 answers 429 with
 	// Retry-After.
@@ -212,9 +213,10 @@ type Config struct {
 	ReadPageBytes int
 	// ReadConcurrency is how many heavy reads (pages of runs, a batch's
 	// results or run ids, one run with its payload and output) each
-	// environment may have in flight at once; beyond it they answer 429
-	// with Retry-After (STREAMBATCH_READ_CONCURRENCY, default 8; 0 disables
-	// the limit).
+	// environment may have in flight at once across all API replicas
+	// (leased slots in PostgreSQL); beyond it they answer 429 with
+	// Retry-After (STREAMBATCH_READ_CONCURRENCY, default 8; 0 disables the
+	// limit).
 	ReadConcurrency int
 
 	// SweepEvery is how often the worker's Temporal Schedule sweeps the

@@ -26,6 +26,7 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C,C1) or a comma-separated list of "+scenarioNames()+",E (runs executed: see --runs),B (small batches: see --batches, --clients, --duration),R (reads: API peak RSS while --clients clients list a batch of --read-runs runs of 400 KB payloads and outputs)")
 	readRuns := fs.Int("read-runs", 1000, "scenario R: runs in the batch read")
 	readAPI := fs.String("read-compare", "", "scenario R: also measure `streambatch serve` of this other binary (e.g. an older version)")
+	readCompareClients := fs.Int("read-compare-clients", 1, "scenario R: clients reading from the --read-compare API (an older version held GBs per client)")
 	runs := fs.Int("runs", 100_000, "scenario E: no-op runs to execute")
 	clients := fs.Int("clients", 20, "scenarios B and R: concurrent clients (of B's load mode; R's readers, e.g. 10)")
 	loadFor := fs.Duration("duration", 20*time.Second, "scenario B: how long the load mode runs")
@@ -205,7 +206,7 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 				return err
 			}
 			defer p.Stop(10 * time.Second)
-			apis = append(apis, bench.ReadsAPI{Name: "compare", URL: u, Pid: p.Pid()})
+			apis = append(apis, bench.ReadsAPI{Name: "compare", URL: u, Pid: p.Pid(), Clients: *readCompareClients})
 		}
 		results, err := bench.RunReads(ctx, pool, bench.ReadsOptions{Runs: *readRuns, ValueBytes: 400_000, Clients: *clients,
 			APIs: apis, Key: st.APIKey, JSON: opts.JSON, Table: opts.Table})

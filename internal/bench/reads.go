@@ -44,6 +44,9 @@ type ReadsAPI struct {
 	Name string
 	URL  string
 	Pid  int
+	// Clients overrides ReadsOptions.Clients for this API (an older
+	// version may need GBs per client).
+	Clients int
 }
 
 // ReadsResult is one (API, route) measurement of scenario R.
@@ -85,15 +88,15 @@ func RunReads(ctx context.Context, pool *pgxpool.Pool, opts ReadsOptions) ([]Rea
 		}
 	}
 	if opts.Table != nil {
+		fmt.Fprintf(opts.Table, "R: clients read %d runs of %d KB payload + %d KB output\n", opts.Runs, opts.ValueBytes/1000, opts.ValueBytes/1000)
 		tw := tabwriter.NewWriter(opts.Table, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "R: %d clients read %d runs of %d KB payload + %d KB output\t\t\t\t\t\t\n", opts.Clients, opts.Runs, opts.ValueBytes/1000, opts.ValueBytes/1000)
-		fmt.Fprintln(tw, "api\troute\trequests\t429s\ts\tMiB/s\tAPI peak RSS MiB\t")
+		fmt.Fprintln(tw, "api\troute\tclients\trequests\t429s\ts\tMiB/s\tAPI peak RSS MiB\t")
 		for _, r := range out {
 			if r.Error != "" {
-				fmt.Fprintf(tw, "%s\t%s\terror: %s\t\t\t\t\t\n", r.API, r.Route, r.Error)
+				fmt.Fprintf(tw, "%s\t%s\t%d\terror: %s\t\t\t\t\t\n", r.API, r.Route, r.Clients, r.Error)
 				continue
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.1f\t%.0f\t%.0f\t\n", r.API, r.Route, r.Requests, r.Refused, r.Seconds, r.MiBPerS, float64(r.PeakRSS)/(1<<20))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%.0f\t%.0f\t\n", r.API, r.Route, r.Clients, r.Requests, r.Refused, r.Seconds, r.MiBPerS, float64(r.PeakRSS)/(1<<20))
 		}
 		tw.Flush()
 	}
@@ -161,16 +164,20 @@ func fillRuns(ctx context.Context, pool *pgxpool.Pool, id string, n, size int) e
 // measureReads has opts.Clients clients read the batch from api, each to
 // its end, and reports the API's peak RSS meanwhile.
 func measureReads(ctx context.Context, api ReadsAPI, route, id string, opts ReadsOptions) ReadsResult {
-	r := ReadsResult{Scenario: "R", API: api.Name, Route: route, Runs: opts.Runs, ValueBytes: opts.ValueBytes, Clients: opts.Clients}
+	clients := opts.Clients
+	if api.Clients > 0 {
+		clients = api.Clients
+	}
+	r := ReadsResult{Scenario: "R", API: api.Name, Route: route, Runs: opts.Runs, ValueBytes: opts.ValueBytes, Clients: clients}
 	if err := ResetPeak(api.Pid); err != nil {
 		r.Error = err.Error()
 		return r
 	}
 	var requests, refused, bytes atomic.Int64
 	var wg sync.WaitGroup
-	errs := make(chan error, opts.Clients)
+	errs := make(chan error, clients)
 	start := time.Now()
-	for range opts.Clients {
+	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -225,25 +232,82 @@ func readAll(ctx context.Context, base, key, route, id string, requests, refused
 			}
 			continue
 		}
-		var page struct {
-			Data       []json.RawMessage `json:"data"`
-			Items      []json.RawMessage `json:"items"`
-			NextCursor *string           `json:"nextCursor"`
-		}
 		cr := &countingReader{r: resp.Body}
-		err = json.NewDecoder(cr).Decode(&page)
+		n, next, err := countItems(cr)
 		resp.Body.Close()
 		bytes.Add(cr.n)
 		if err != nil || resp.StatusCode != http.StatusOK {
 			return runs, fmt.Errorf("GET %s: %d %v", u, resp.StatusCode, err)
 		}
-		runs += len(page.Data) + len(page.Items)
-		if page.NextCursor == nil {
+		runs += n
+		if next == "" {
 			return runs, nil
 		}
-		cursor = *page.NextCursor
+		cursor = next
 	}
 	return runs, fmt.Errorf("the pages of %s never end", id)
+}
+
+// countItems reads a page token by token, holding one value at a time (a
+// page of an older API can be far larger than memory should hold): it
+// counts the elements of its "data" or "items" array and returns its
+// nextCursor.
+func countItems(r io.Reader) (n int, next string, err error) {
+	dec := json.NewDecoder(r)
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, "", fmt.Errorf("not a JSON object: %v %v", t, err)
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return n, next, err
+		}
+		switch t {
+		case "data", "items":
+			if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+				return n, next, fmt.Errorf("%v is not an array: %v", t, err)
+			}
+			for dec.More() {
+				if err := skipValue(dec); err != nil {
+					return n, next, err
+				}
+				n++
+			}
+			if _, err := dec.Token(); err != nil {
+				return n, next, err
+			}
+		case "nextCursor":
+			if err := dec.Decode(&next); err != nil {
+				return n, next, err
+			}
+		default:
+			if err := skipValue(dec); err != nil {
+				return n, next, err
+			}
+		}
+	}
+	_, err = dec.Token()
+	return n, next, err
+}
+
+// skipValue reads one JSON value token by token.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
 
 type countingReader struct {

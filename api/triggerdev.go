@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,8 +26,8 @@ const downloadURLTTL = time.Hour
 
 // tdBatchStatus maps a batch to trigger.dev's BatchStatus: a completed
 // batch some of whose items could not become runs is PARTIAL_FAILED.
-func tdBatchStatus(b store.Batch, creationErrors int) string {
-	if b.Status == batch.StatusCompleted && creationErrors > 0 {
+func tdBatchStatus(b store.Batch, creationErrors bool) string {
+	if b.Status == batch.StatusCompleted && creationErrors {
 		return "PARTIAL_FAILED"
 	}
 	return string(b.Status)
@@ -43,7 +44,7 @@ func (s *Server) tdRetrieveBatch(v2 bool) gin.HandlerFunc {
 			return
 		}
 		ctx := c.Request.Context()
-		errs, err := s.store.CreationErrors(ctx, b.ID)
+		hasErrs, err := s.store.HasCreationErrors(ctx, b.ID)
 		if err != nil {
 			s.failInternal(c, err, true)
 			return
@@ -55,24 +56,41 @@ func (s *Server) tdRetrieveBatch(v2 bool) gin.HandlerFunc {
 				return
 			}
 		}
-		out := tdBatch{ID: b.ID, Status: tdBatchStatus(b, len(errs)), IdempotencyKey: b.IdempotencyKey,
+		out := tdBatch{ID: b.ID, Status: tdBatchStatus(b, hasErrs), IdempotencyKey: b.IdempotencyKey,
 			CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt, RunCount: b.RunCount}
-		if v2 {
-			out.Processing = &tdProcessing{CompletedAt: b.SealedAt, Errors: make([]tdProcessingError, len(errs))}
-			for k, e := range errs {
-				out.Processing.Errors[k] = tdProcessingError{Index: e.Index, TaskIdentifier: e.Task, Error: e.Message, ErrorCode: e.Code}
-			}
-		}
 		head, err := json.Marshal(out)
 		if err != nil {
 			s.failInternal(c, err, true)
 			return
 		}
-		c.Header("Content-Type", "application/json; charset=utf-8")
-		c.Status(http.StatusOK)
+		start := string(head[:len(head)-1])
+		if v2 {
+			// processing.errors is written as its rows come.
+			p, _ := json.Marshal(tdProcessing{CompletedAt: b.SealedAt})
+			start += `,"processing":` + strings.TrimSuffix(string(p), `"errors":null}`) + `"errors":[`
+		}
+		errs := streamJSON(c, start, math.MaxInt)
+		if v2 && hasErrs {
+			err := s.store.EachCreationError(ctx, b.ID, func(e store.CreationError) bool {
+				return errs.add(tdProcessingError{Index: e.Index, TaskIdentifier: e.Task, Error: e.Message, ErrorCode: e.Code})
+			})
+			if err == nil && errs.err != nil {
+				return // the client left
+			}
+			if err != nil {
+				s.endBroken(c, errs, err)
+				return
+			}
+		}
+		tail := ""
+		if v2 {
+			tail = "]}"
+		}
+		if errs.end(tail) != nil {
+			return
+		}
 		w := c.Writer
 		var buf bytes.Buffer
-		buf.Write(head[:len(head)-1])
 		buf.WriteString(`,"runs":[`)
 		first := true
 		for i := range b.RunCount {

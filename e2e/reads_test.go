@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -68,5 +69,41 @@ func TestRunsPagesCutByBytes(t *testing.T) {
 	}
 	if next != n-1 || pages < 3 {
 		t.Fatalf("%d pages ending at run %d of %d", pages, next, n)
+	}
+}
+
+// TestRetrieveBatchStreamsProcessingErrors: GET /api/v2/batches/:id writes
+// processing.errors as its rows come, then the run ids; an item over the
+// line limit is one error at its index; v1 has no processing member.
+func TestRetrieveBatchStreamsProcessingErrors(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	_, key := s.newKey(t)
+	items := []item{{Index: 0, Task: "t", Payload: "a"}, {Index: 1, Task: "t", Payload: strings.Repeat("x", 3<<20+10)}, {Index: 2, Task: "t", Payload: "c"}}
+	id := s.mustCreate(t, key, 3)
+	if status, res, raw := s.stream(t, key, id, ndjson(items)); status != http.StatusOK || !res.Sealed {
+		t.Fatalf("stream: %d %s", status, raw)
+	}
+	var v2 struct {
+		ID         string   `json:"id"`
+		Runs       []string `json:"runs"`
+		Processing *struct {
+			CompletedAt *string `json:"completedAt"`
+			Errors      []struct {
+				Index     int    `json:"index"`
+				ErrorCode string `json:"errorCode"`
+				Error     string `json:"error"`
+			} `json:"errors"`
+		} `json:"processing"`
+	}
+	resp, raw := s.call(t, http.MethodGet, "/api/v2/batches/"+id, key, nil, "", &v2)
+	if resp.StatusCode != http.StatusOK || v2.ID != id || len(v2.Runs) != 3 || v2.Processing == nil || v2.Processing.CompletedAt == nil ||
+		len(v2.Processing.Errors) != 1 || v2.Processing.Errors[0].Index != 1 || v2.Processing.Errors[0].ErrorCode != "PAYLOAD_TOO_LARGE" {
+		t.Fatalf("v2: %d %s", resp.StatusCode, raw)
+	}
+	v2.Processing, v2.Runs = nil, nil
+	resp, raw = s.call(t, http.MethodGet, "/api/v1/batches/"+id, key, nil, "", &v2)
+	if resp.StatusCode != http.StatusOK || len(v2.Runs) != 3 || v2.Processing != nil {
+		t.Fatalf("v1: %d %s", resp.StatusCode, raw)
 	}
 }

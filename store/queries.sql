@@ -301,6 +301,9 @@ FROM runs
 WHERE batch_id = $1 AND status = 'FAILED' AND error_code = ANY ($2::text[])
 ORDER BY batch_index;
 
+-- name: has_creation_errors
+SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status = 'FAILED' AND error_code = ANY ($2::text[]));
+
 -- name: mark_accepted
 UPDATE batches SET accepted_at = coalesce(accepted_at, now()), updated_at = now()
 WHERE id = $1 AND status = 'PENDING';

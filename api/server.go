@@ -27,8 +27,8 @@ type Options struct {
 	// falling back to PostgreSQL (default 3s).
 	SnapshotTimeout time.Duration
 	// CreateRate and CreateBurst are each environment's token bucket for
-	// batch creation, counted in runs (runs per second, bucket size); 0
-	// rate disables it.
+	// batch creation, counted in runs (runs per second, bucket size), kept
+	// in PostgreSQL and shared by every replica; 0 rate disables it.
 	CreateRate  float64
 	CreateBurst int
 	// BodyIdleTimeout ends a Phase 2 request whose body sends nothing for
@@ -40,6 +40,15 @@ type Options struct {
 	// WriteTimeout bounds the time a client takes to read an answer from
 	// its first byte, Phase 2's excepted (0: unbounded).
 	WriteTimeout time.Duration
+	// ReadPageBytes is the byte budget of one page of a read route (stored
+	// payload, output, options and error of its runs; default 4 MiB): a
+	// page ends before the run that would pass it, and its cursor goes on
+	// from there.
+	ReadPageBytes int
+	// ReadConcurrency is how many heavy reads each environment may have in
+	// flight at once across replicas (beyond: 429 with Retry-After); 0
+	// means no limit.
+	ReadConcurrency int
 }
 
 // Checker is a readiness probe of one dependency.
@@ -59,20 +68,26 @@ type Deps struct {
 	Log   *slog.Logger
 	// Metrics records request metrics and serves /metrics (nil: neither).
 	Metrics *metrics.Metrics
+	// Reads bounds each environment's heavy reads in flight (nil:
+	// NewSharedReadGate of Options.ReadConcurrency on Store).
+	Reads ReadGate
 }
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	opts      Options
-	store     *store.Store
-	wf        *workflows.Client
-	runs      *workflows.RunsClient
-	ingester  *ingest.Ingester
-	packets   Presigner
-	ready     map[string]Checker
-	log       *slog.Logger
-	metrics   *metrics.Metrics
-	creates   *createLimiter
+	opts     Options
+	store    *store.Store
+	wf       *workflows.Client
+	runs     *workflows.RunsClient
+	ingester *ingest.Ingester
+	packets  Presigner
+	ready    map[string]Checker
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	creates  *createLimiter
+	reads    ReadGate
+	// eachRun streams a page of runs (store.EachRun; a fake in tests).
+	eachRun   func(ctx context.Context, batchID string, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
 	jwtSecret []byte
 }
 
@@ -81,9 +96,14 @@ func New(opts Options, deps Deps) *Server {
 	if opts.SnapshotTimeout == 0 {
 		opts.SnapshotTimeout = 3 * time.Second
 	}
+	reads := deps.Reads
+	if reads == nil && opts.ReadConcurrency > 0 {
+		reads = NewSharedReadGate(deps.Store, opts.ReadConcurrency, deps.Log)
+	}
 	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, runs: deps.Runs, ingester: deps.Ingester,
 		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics,
-		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst), jwtSecret: []byte(opts.JWTSecret)}
+		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst, deps.Store.TakeCreateTokens), reads: reads, eachRun: deps.Store.EachRun,
+		jwtSecret: []byte(opts.JWTSecret)}
 }
 
 // Handler builds the Gin engine with every route; serve it with
@@ -116,7 +136,9 @@ func (s *Server) engine() *gin.Engine {
 	})
 	read := s.authenticateScoped(false, batchTarget)
 	v3.GET("/batches/:batchId", read, s.getBatch)
-	v3.GET("/batches/:batchId/runs", read, s.listRuns)
+	// Heavy reads (pages of runs, results, run ids, a run with its
+	// payload and output) count against the environment's reads in flight.
+	v3.GET("/batches/:batchId/runs", read, s.heavyRead, s.listRuns)
 	v3.POST("/batches/:batchId/abort", s.authenticate, s.abortBatch)
 	v3.GET("/batches/:batchId/missing", read, s.missingIndexes)
 	v3.POST("/batches/:batchId/replay", s.authenticate, s.replayBatch)
@@ -125,11 +147,11 @@ func (s *Server) engine() *gin.Engine {
 	r.PUT("/api/v2/packets/*filename", s.authenticateUpload, s.presignPacket)
 
 	// The trigger.dev SDK's read side (triggerdev.go).
-	v3.GET("/runs/:runId", s.authenticateScoped(false, runTarget), s.tdRetrieveRun)
-	r.GET("/api/v1/batches/:batchId", read, s.tdRetrieveBatch(false))
-	r.GET("/api/v2/batches/:batchId", read, s.tdRetrieveBatch(true))
-	r.GET("/api/v1/batches/:batchId/results", read, s.tdBatchResults)
-	r.GET("/api/v1/runs", s.authenticateScoped(false, listTarget), s.tdListRuns)
+	v3.GET("/runs/:runId", s.authenticateScoped(false, runTarget), s.heavyRead, s.tdRetrieveRun)
+	r.GET("/api/v1/batches/:batchId", read, s.heavyRead, s.tdRetrieveBatch(false))
+	r.GET("/api/v2/batches/:batchId", read, s.heavyRead, s.tdRetrieveBatch(true))
+	r.GET("/api/v1/batches/:batchId/results", read, s.heavyRead, s.tdBatchResults)
+	r.GET("/api/v1/runs", s.authenticateScoped(false, listTarget), s.heavyRead, s.tdListRuns)
 	r.POST("/api/v2/runs/:runId/cancel", s.authenticate, s.tdCancelRun)
 	r.POST("/api/v1/auth/jwt/claims", s.authenticate, s.jwtClaims)
 	return r

@@ -136,20 +136,46 @@ func (s *Server) listRuns(c *gin.Context) {
 	if !ok {
 		return
 	}
-	runs, err := s.store.ListRuns(c.Request.Context(), b.ID, after, limit)
+	s.streamRunsPage(c, b, after, limit)
+}
+
+// streamRunsPage writes one page of b's runs after index after: at most
+// limit, and no more than the page's byte budget; nextCursor (the index of
+// the last run written) is given whenever runs remain.
+func (s *Server) streamRunsPage(c *gin.Context, b store.Batch, after, limit int) {
+	ctx := c.Request.Context()
+	page := streamJSON(c, `{"data":[`, s.pageBudget())
+	last := -1
+	more, err := s.eachRun(ctx, b.ID, after, limit, s.pageBudget(), func(r *store.Run) bool {
+		if !page.add(newRunResponse(*r)) {
+			return false
+		}
+		last = r.Index
+		return true
+	})
+	if err == nil && page.err != nil {
+		return // the client left
+	}
 	if err != nil {
+		s.endBroken(c, page, err)
+		return
+	}
+	tail := "]}"
+	if more && last >= 0 {
+		tail = `],"nextCursor":"` + strconv.Itoa(last) + `"}`
+	}
+	_ = page.end(tail)
+}
+
+// endBroken ends a streamed answer that failed: with an error status when
+// nothing was written yet, else by leaving its JSON unfinished, which no
+// client takes for a whole answer.
+func (s *Server) endBroken(c *gin.Context, page *jsonArray, err error) {
+	if !page.started() {
 		s.failInternal(c, err, true)
 		return
 	}
-	out := runsResponse{Data: make([]runResponse, len(runs))}
-	for k, r := range runs {
-		out.Data[k] = newRunResponse(r)
-	}
-	if len(runs) == limit && runs[len(runs)-1].Index < b.RunCount-1 {
-		next := strconv.Itoa(runs[len(runs)-1].Index)
-		out.NextCursor = &next
-	}
-	c.JSON(http.StatusOK, out)
+	s.log.ErrorContext(c.Request.Context(), "streamed answer broken", "error", err, "path", c.FullPath(), "request_id", requestID(c))
 }
 
 func newRunResponse(r store.Run) runResponse {

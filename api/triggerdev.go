@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -24,8 +26,8 @@ const downloadURLTTL = time.Hour
 
 // tdBatchStatus maps a batch to trigger.dev's BatchStatus: a completed
 // batch some of whose items could not become runs is PARTIAL_FAILED.
-func tdBatchStatus(b store.Batch, creationErrors int) string {
-	if b.Status == batch.StatusCompleted && creationErrors > 0 {
+func tdBatchStatus(b store.Batch, creationErrors bool) string {
+	if b.Status == batch.StatusCompleted && creationErrors {
 		return "PARTIAL_FAILED"
 	}
 	return string(b.Status)
@@ -42,7 +44,7 @@ func (s *Server) tdRetrieveBatch(v2 bool) gin.HandlerFunc {
 			return
 		}
 		ctx := c.Request.Context()
-		errs, err := s.store.CreationErrors(ctx, b.ID)
+		hasErrs, err := s.store.HasCreationErrors(ctx, b.ID)
 		if err != nil {
 			s.failInternal(c, err, true)
 			return
@@ -54,24 +56,41 @@ func (s *Server) tdRetrieveBatch(v2 bool) gin.HandlerFunc {
 				return
 			}
 		}
-		out := tdBatch{ID: b.ID, Status: tdBatchStatus(b, len(errs)), IdempotencyKey: b.IdempotencyKey,
+		out := tdBatch{ID: b.ID, Status: tdBatchStatus(b, hasErrs), IdempotencyKey: b.IdempotencyKey,
 			CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt, RunCount: b.RunCount}
-		if v2 {
-			out.Processing = &tdProcessing{CompletedAt: b.SealedAt, Errors: make([]tdProcessingError, len(errs))}
-			for k, e := range errs {
-				out.Processing.Errors[k] = tdProcessingError{Index: e.Index, TaskIdentifier: e.Task, Error: e.Message, ErrorCode: e.Code}
-			}
-		}
 		head, err := json.Marshal(out)
 		if err != nil {
 			s.failInternal(c, err, true)
 			return
 		}
-		c.Header("Content-Type", "application/json; charset=utf-8")
-		c.Status(http.StatusOK)
+		start := string(head[:len(head)-1])
+		if v2 {
+			// processing.errors is written as its rows come.
+			p, _ := json.Marshal(tdProcessing{CompletedAt: b.SealedAt})
+			start += `,"processing":` + strings.TrimSuffix(string(p), `"errors":null}`) + `"errors":[`
+		}
+		errs := streamJSON(c, start, math.MaxInt)
+		if v2 && hasErrs {
+			err := s.store.EachCreationError(ctx, b.ID, func(e store.CreationError) bool {
+				return errs.add(tdProcessingError{Index: e.Index, TaskIdentifier: e.Task, Error: e.Message, ErrorCode: e.Code})
+			})
+			if err == nil && errs.err != nil {
+				return // the client left
+			}
+			if err != nil {
+				s.endBroken(c, errs, err)
+				return
+			}
+		}
+		tail := ""
+		if v2 {
+			tail = "]}"
+		}
+		if errs.end(tail) != nil {
+			return
+		}
 		w := c.Writer
 		var buf bytes.Buffer
-		buf.Write(head[:len(head)-1])
 		buf.WriteString(`,"runs":[`)
 		first := true
 		for i := range b.RunCount {
@@ -269,24 +288,46 @@ func (s *Server) tdListRuns(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	runs, err := s.store.ListRuns(ctx, b.ID, after, size+1)
+	s.streamTDRunsPage(c, b, env, after, size)
+}
+
+// streamTDRunsPage writes one ListRunResponse page of b's runs after index
+// after: at most size, and no more than the page's byte budget;
+// pagination.next (the last run written) is given whenever runs remain.
+func (s *Server) streamTDRunsPage(c *gin.Context, b store.Batch, env store.Environment, after, size int) {
+	ctx := c.Request.Context()
+	page := streamJSON(c, `{"data":[`, s.pageBudget())
+	tenv := tdEnv{ID: strconv.FormatInt(env.ID, 10), Name: env.Name}
+	var first, last string
+	more, err := s.eachRun(ctx, b.ID, after, size, s.pageBudget(), func(r *store.Run) bool {
+		if !page.add(tdListedRun{tdRun: newTDRun(*r), Env: tenv}) {
+			return false
+		}
+		if first == "" {
+			first = r.ID
+		}
+		last = r.ID
+		return true
+	})
+	if err == nil && page.err != nil {
+		return // the client left
+	}
 	if err != nil {
-		s.failInternal(c, err, true)
+		s.endBroken(c, page, err)
 		return
 	}
-	var page tdRunsPage
-	page.Data = make([]tdListedRun, 0, size)
-	for k, r := range runs {
-		if k == size {
-			page.Pagination.Next = runs[k-1].ID
-			break
-		}
-		page.Data = append(page.Data, tdListedRun{tdRun: newTDRun(r), Env: tdEnv{ID: strconv.FormatInt(env.ID, 10), Name: env.Name}})
+	var p struct {
+		Next     string `json:"next,omitempty"`
+		Previous string `json:"previous,omitempty"`
 	}
-	if after >= 0 && len(page.Data) > 0 {
-		page.Pagination.Previous = page.Data[0].ID
+	if more && last != "" {
+		p.Next = last
 	}
-	c.JSON(http.StatusOK, page)
+	if after >= 0 {
+		p.Previous = first
+	}
+	tail, _ := json.Marshal(p)
+	_ = page.end(`],"pagination":` + string(tail) + "}")
 }
 
 // tdCancelRun is POST /api/v2/runs/:runId/cancel (runs.cancel): {id}.
@@ -312,57 +353,51 @@ func (s *Server) tdBatchResults(c *gin.Context) {
 	if !ok {
 		return
 	}
+	s.streamResults(c, b)
+}
+
+// streamResults writes every final run's result of b, in index order, as
+// the rows come: the runs are read page by page (each within the byte
+// budget) and written one by one, so memory holds one run at a time.
+func (s *Server) streamResults(c *gin.Context, b store.Batch) {
 	ctx := c.Request.Context()
-	c.Header("Content-Type", "application/json; charset=utf-8")
-	c.Status(http.StatusOK)
-	w := c.Writer
 	head, _ := json.Marshal(b.ID)
-	var buf bytes.Buffer
-	buf.WriteString(`{"id":`)
-	buf.Write(head)
-	buf.WriteString(`,"items":[`)
-	first, after := true, -1
-	for {
-		runs, err := s.store.ListRuns(ctx, b.ID, after, maxRunsLimit)
-		if err != nil {
-			// Headers are sent: end the body so the client sees it broken.
-			s.log.ErrorContext(ctx, "batch results", "batch_id", b.ID, "error", err)
-			return
-		}
-		for _, r := range runs {
+	// Unlimited: the route has no pages; each read below is bounded.
+	items := streamJSON(c, `{"id":`+string(head)+`,"items":[`, math.MaxInt)
+	for after, more := -1, true; more; {
+		var err error
+		more, err = s.eachRun(ctx, b.ID, after, maxRunsLimit, s.pageBudget(), func(r *store.Run) bool {
 			after = r.Index
 			if !r.Status.Final() {
-				continue
+				return true
 			}
-			item := tdResult{ID: r.ID, TaskIdentifier: r.Task}
-			if r.Status == batch.RunCompleted {
-				item.OK, item.Output, item.OutputType = true, r.Output, batch.OutputTypeJSON
-				if r.OutputType != nil {
-					item.OutputType = *r.OutputType
-				}
-			} else {
-				code := string(r.Status)
-				if r.ErrorCode != nil {
-					code = *r.ErrorCode
-				}
-				item.Error = &tdTaskError{Type: "BUILT_IN_ERROR", Name: code, Message: deref(r.ErrorMessage)}
-			}
-			raw, _ := json.Marshal(item)
-			if !first {
-				buf.WriteByte(',')
-			}
-			first = false
-			buf.Write(raw)
+			return items.add(newTDResult(r))
+		})
+		if err == nil && items.err != nil {
+			return // the client left
 		}
-		if buf.Len() > 64<<10 || len(runs) < maxRunsLimit {
-			if _, err := w.Write(buf.Bytes()); err != nil {
-				return
-			}
-			buf.Reset()
-		}
-		if len(runs) < maxRunsLimit {
-			break
+		if err != nil {
+			s.endBroken(c, items, err)
+			return
 		}
 	}
-	_, _ = w.Write([]byte("]}"))
+	_ = items.end("]}")
+}
+
+// newTDResult is a final run's TaskRunExecutionResult.
+func newTDResult(r *store.Run) tdResult {
+	item := tdResult{ID: r.ID, TaskIdentifier: r.Task}
+	if r.Status == batch.RunCompleted {
+		item.OK, item.Output, item.OutputType = true, r.Output, batch.OutputTypeJSON
+		if r.OutputType != nil {
+			item.OutputType = *r.OutputType
+		}
+	} else {
+		code := string(r.Status)
+		if r.ErrorCode != nil {
+			code = *r.ErrorCode
+		}
+		item.Error = &tdTaskError{Type: "BUILT_IN_ERROR", Name: code, Message: deref(r.ErrorMessage)}
+	}
+	return item
 }

@@ -204,8 +204,9 @@ type Config struct {
 	// (STREAMBATCH_DEBUG_ADDR, default empty = off). Bind it to loopback.
 	DebugAddr string
 
-	// CreateRate is each environment's sustained creation rate per API
-	// process, counted in runs per second as trigger.dev does
+	// CreateRate is each environment's sustained creation rate across all
+	// API replicas (a bucket kept in PostgreSQL), counted in runs per
+	// second as trigger.dev does
 	// (STREAMBATCH_CREATE_RATE, default 1000; 0 disables the limit): a
 	// batch takes runCount tokens. Beyond it Phase 1 answers 429 with
 	// Retry-After.
@@ -228,6 +229,18 @@ type Config struct {
 	// default 60s): beyond it the connection is closed, so a client that
 	// stops reading does not hold a page in memory.
 	HTTPWriteTimeout time.Duration
+	// ReadPageBytes is the byte budget of one page of the read routes
+	// (GET …/runs, runs.list): a page ends before the run whose stored
+	// payload, output, options and error would pass it, and its cursor goes
+	// on from there (STREAMBATCH_READ_PAGE_BYTES, default 4 MiB).
+	ReadPageBytes int
+	// ReadConcurrency is how many heavy reads (pages of runs, a batch's
+	// results or run ids, one run with its payload and output) each
+	// environment may have in flight at once across all API replicas
+	// (leased slots in PostgreSQL); beyond it they answer 429 with
+	// Retry-After (STREAMBATCH_READ_CONCURRENCY, default 8; 0 disables the
+	// limit).
+	ReadConcurrency int
 
 	// SweepEvery is how often the worker's Temporal Schedule sweeps the
 	// objects finished batches no longer reference (STREAMBATCH_SWEEP_EVERY,
@@ -275,6 +288,8 @@ func Default() Config {
 		BodyIdleTimeout:     time.Minute,
 		HTTPReadTimeout:     30 * time.Second,
 		HTTPWriteTimeout:    time.Minute,
+		ReadPageBytes:       4 << 20,
+		ReadConcurrency:     8,
 		SweepEvery:          10 * time.Minute,
 		SweepGrace:          15 * time.Minute,
 		LogLevel:            "info",
@@ -470,6 +485,12 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.SweepGrace < 0 {
 		bad(EnvSweepGrace, "must not be negative, got %s", c.SweepGrace)
+	}
+	if c.ReadPageBytes < 64<<10 {
+		bad(EnvReadPageBytes, "must be at least 64 KiB, got %d", c.ReadPageBytes)
+	}
+	if c.ReadConcurrency < 0 {
+		bad(EnvReadConcurrency, "must not be negative, got %d", c.ReadConcurrency)
 	}
 	if c.BodyIdleTimeout < 0 {
 		bad(EnvBodyIdleTimeout, "must not be negative, got %s", c.BodyIdleTimeout)

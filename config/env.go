@@ -63,6 +63,8 @@ const (
 	EnvBodyIdleTimeout       = "STREAMBATCH_BODY_IDLE_TIMEOUT"
 	EnvHTTPReadTimeout       = "STREAMBATCH_HTTP_READ_TIMEOUT"
 	EnvHTTPWriteTimeout      = "STREAMBATCH_HTTP_WRITE_TIMEOUT"
+	EnvReadPageBytes         = "STREAMBATCH_READ_PAGE_BYTES"
+	EnvReadConcurrency       = "STREAMBATCH_READ_CONCURRENCY"
 	EnvSweepEvery            = "STREAMBATCH_SWEEP_EVERY"
 	EnvSweepGrace            = "STREAMBATCH_SWEEP_GRACE"
 )
@@ -185,6 +187,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	dur(EnvBodyIdleTimeout, &c.BodyIdleTimeout)
 	dur(EnvHTTPReadTimeout, &c.HTTPReadTimeout)
 	dur(EnvHTTPWriteTimeout, &c.HTTPWriteTimeout)
+	size(EnvReadPageBytes, &c.ReadPageBytes)
+	num(EnvReadConcurrency, &c.ReadConcurrency)
 	dur(EnvSweepEvery, &c.SweepEvery)
 	dur(EnvSweepGrace, &c.SweepGrace)
 	if v := strings.TrimSpace(getenv(EnvCreateRate)); v != "" {

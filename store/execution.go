@@ -444,19 +444,35 @@ type CreationError struct {
 	Message string
 }
 
-// CreationErrors lists a batch's runs that failed at creation (such as
-// PAYLOAD_TOO_LARGE), by index.
-func (s *Store) CreationErrors(ctx context.Context, batchID string) ([]CreationError, error) {
+// EachCreationError calls fn with each of a batch's runs that failed at
+// creation (such as PAYLOAD_TOO_LARGE), by index, as PostgreSQL sends
+// them; fn returns false to stop.
+func (s *Store) EachCreationError(ctx context.Context, batchID string, fn func(CreationError) bool) error {
 	rows, err := s.pool.Query(ctx, s.q.get("creation_errors"), batchID, batch.CreationErrors)
 	if err != nil {
-		return nil, fmt.Errorf("store: creation errors of %s: %w", batchID, err)
+		return fmt.Errorf("store: creation errors of %s: %w", batchID, err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CreationError, error) {
+	defer rows.Close()
+	for rows.Next() {
 		var e CreationError
-		return e, row.Scan(&e.Index, &e.Task, &e.Code, &e.Message)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: creation errors of %s: %w", batchID, err)
+		if err := rows.Scan(&e.Index, &e.Task, &e.Code, &e.Message); err != nil {
+			return fmt.Errorf("store: creation errors of %s: %w", batchID, err)
+		}
+		if !fn(e) {
+			return nil
+		}
 	}
-	return out, nil
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: creation errors of %s: %w", batchID, err)
+	}
+	return nil
+}
+
+// HasCreationErrors reports whether any run of a batch failed at creation.
+func (s *Store) HasCreationErrors(ctx context.Context, batchID string) (bool, error) {
+	var has bool
+	if err := s.pool.QueryRow(ctx, s.q.get("has_creation_errors"), batchID, batch.CreationErrors).Scan(&has); err != nil {
+		return false, fmt.Errorf("store: creation errors of %s: %w", batchID, err)
+	}
+	return has, nil
 }

@@ -113,6 +113,28 @@ WHERE batch_id = $1 AND batch_index > $2
 ORDER BY batch_index
 LIMIT $3;
 
+-- name: each_run
+-- Up to $3 runs of a batch after index $2, in index order, and no more than
+-- fit in $4 bytes of stored payload, output, options and error message (the
+-- first run always comes). The inner query reads one run more than $3 so
+-- that "more" tells whether runs remain beyond the page. octet_length of a
+-- text value and pg_column_size read a TOASTed value's size from its
+-- pointer: the runs past the budget are never fetched.
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       n < total AS more
+FROM (
+    SELECT r.*,
+           row_number() OVER w AS n,
+           count(*) OVER () AS total,
+           sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
+               + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
+    FROM (SELECT * FROM runs WHERE batch_id = $1 AND batch_index > $2 ORDER BY batch_index LIMIT $3 + 1) r
+    WINDOW w AS (ORDER BY r.batch_index ROWS UNBOUNDED PRECEDING)
+) page
+WHERE n <= $3 AND (n = 1 OR running <= $4)
+ORDER BY batch_index;
+
 -- name: run_indexes
 SELECT batch_index FROM runs WHERE batch_id = $1;
 
@@ -304,6 +326,9 @@ FROM runs
 WHERE batch_id = $1 AND status = 'FAILED' AND error_code = ANY ($2::text[])
 ORDER BY batch_index;
 
+-- name: has_creation_errors
+SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status = 'FAILED' AND error_code = ANY ($2::text[]));
+
 -- name: mark_accepted
 UPDATE batches SET accepted_at = coalesce(accepted_at, now()), updated_at = now()
 WHERE id = $1 AND status = 'PENDING';
@@ -328,3 +353,43 @@ SELECT k FROM (
 
 -- name: mark_swept
 UPDATE batches SET swept_at = now() WHERE id = $1;
+
+-- name: take_create_tokens
+-- Takes $4 tokens (≤ $3, the burst) of environment $1's creation bucket,
+-- refilled at $2 tokens per second since its last take, up to $3: one
+-- statement, so concurrent takes from any replica serialise on the row.
+-- A first take finds a full bucket. now() is the statement's start, and a
+-- take that waited for the row lock behind a later one refills nothing.
+-- Returns whether it was granted and the tokens left.
+INSERT INTO create_buckets AS b (environment_id, tokens, updated_at, granted)
+VALUES ($1, $3::float8 - $4::float8, now(), true)
+ON CONFLICT (environment_id) DO UPDATE SET
+    granted = least($3::float8, b.tokens + $2::float8 * greatest(0, extract(epoch FROM now() - b.updated_at)::float8)) >= $4::float8,
+    tokens = least($3::float8, b.tokens + $2::float8 * greatest(0, extract(epoch FROM now() - b.updated_at)::float8))
+             - CASE WHEN least($3::float8, b.tokens + $2::float8 * greatest(0, extract(epoch FROM now() - b.updated_at)::float8)) >= $4::float8
+                    THEN $4::float8 ELSE 0 END,
+    updated_at = greatest(b.updated_at, now())
+RETURNING granted, tokens;
+
+-- name: take_read_slot
+-- Takes a free slot (none, or its lease expired) of environment $1's $2
+-- slots of heavy reads for holder $3 until now() + $4 seconds; no row when
+-- all are held. The slot is picked at random among the free ones, so
+-- concurrent takes seldom collide; when two do, the primary key lets one
+-- win and the other finds no row (it answers "try again").
+INSERT INTO read_slots AS r (environment_id, slot, holder, expires_at)
+SELECT $1, s, $3, now() + make_interval(secs => $4)
+FROM generate_series(0, $2::int - 1) AS s
+WHERE NOT EXISTS (SELECT 1 FROM read_slots h WHERE h.environment_id = $1 AND h.slot = s AND h.expires_at > now())
+ORDER BY random()
+LIMIT 1
+ON CONFLICT (environment_id, slot) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+    WHERE r.expires_at <= now()
+RETURNING slot;
+
+-- name: renew_read_slot
+UPDATE read_slots SET expires_at = now() + make_interval(secs => $4)
+WHERE environment_id = $1 AND slot = $2 AND holder = $3;
+
+-- name: release_read_slot
+DELETE FROM read_slots WHERE environment_id = $1 AND slot = $2 AND holder = $3;

@@ -254,6 +254,43 @@ func (s *Store) ListRuns(ctx context.Context, batchID string, after, limit int) 
 	return out, nil
 }
 
+// EachRun calls fn with the runs of a batch with index > after, in index
+// order, as PostgreSQL sends them: at most limit, and no more than fit in
+// maxBytes of stored payload, output, options and error message (the first
+// run always comes, whatever its size). Only one run is held at a time; fn
+// returns false to stop early. more reports whether runs remain after the
+// last one fn was given (true also when fn stopped).
+func (s *Store) EachRun(ctx context.Context, batchID string, after, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
+	rows, err := s.pool.Query(ctx, s.q.get("each_run"), batchID, after, limit, maxBytes)
+	if err != nil {
+		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Run
+		var status string
+		var opts []byte
+		if err := rows.Scan(&r.ID, &r.Index, &r.Task, &status, &r.PayloadType, &r.Payload, &opts,
+			&r.ErrorCode, &r.ErrorMessage, &r.QueueTimestamp, &r.CreatedAt,
+			&r.Output, &r.OutputType, &r.Attempts, &r.StartedAt, &r.CompletedAt, &r.DelayUntil, &more); err != nil {
+			return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
+		}
+		r.Status = batch.RunStatus(status)
+		if opts != nil {
+			r.Options = json.RawMessage(opts)
+		}
+		if !fn(&r) {
+			// The rest of the page (within maxBytes) is read and dropped.
+			rows.Close()
+			return true, rows.Err()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
+	}
+	return more, nil
+}
+
 // RunIndexes returns the set of indexes of a batch that have a run.
 func (s *Store) RunIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error) {
 	rows, err := s.pool.Query(ctx, s.q.get("run_indexes"), batchID)

@@ -355,3 +355,63 @@ func TestRunsInsertedCounterIsExact(t *testing.T) {
 		t.Fatalf("seal of a batch whose runs the counter missed: %+v %v", sealed, err)
 	}
 }
+
+// TestEachRunStopsAtTheByteBudget: a page of runs ends before the run whose
+// stored bytes would pass the budget (the first always comes), says whether
+// runs remain, and paging on from the last run gives every run once.
+func TestEachRunStopsAtTheByteBudget(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b := newBatch(t, s, 10)
+	its := items(0, 10)
+	for k := range its {
+		size := 300_000
+		if k == 6 {
+			size = 2_000_000 // larger than the budget: a page of its own
+		}
+		// octet_length counts the text as written, however TOAST stores it.
+		p := `"` + strings.Repeat(string(rune('a'+k)), size) + `"`
+		its[k].Payload = &p
+	}
+	if _, err := s.InsertRuns(ctx, b.ID, its); err != nil {
+		t.Fatal(err)
+	}
+	const budget = 1 << 20
+	var pages [][]int
+	for after, more := -1, true; more; {
+		var page []int
+		var err error
+		more, err = s.EachRun(ctx, b.ID, after, 100, budget, func(r *Run) bool {
+			if r.Payload == nil || *r.Payload != *its[r.Index].Payload {
+				t.Fatalf("run %d: payload differs", r.Index)
+			}
+			page = append(page, r.Index)
+			after = r.Index
+			return true
+		})
+		if err != nil || len(page) == 0 || len(pages) > 10 {
+			t.Fatalf("page %d: %v, %v", len(pages), page, err)
+		}
+		pages = append(pages, page)
+	}
+	want := "[[0 1 2] [3 4 5] [6] [7 8 9]]"
+	if got := fmt.Sprint(pages); got != want {
+		t.Fatalf("pages %s, want %s", got, want)
+	}
+	// The row limit still applies, and more is exact at the end.
+	var got []int
+	more, err := s.EachRun(ctx, b.ID, 6, 2, 100<<20, func(r *Run) bool { got = append(got, r.Index); return true })
+	if err != nil || !more || fmt.Sprint(got) != "[7 8]" {
+		t.Fatalf("limit 2 after 6: %v more=%v %v", got, more, err)
+	}
+	got = nil
+	more, err = s.EachRun(ctx, b.ID, 6, 3, 100<<20, func(r *Run) bool { got = append(got, r.Index); return true })
+	if err != nil || more || fmt.Sprint(got) != "[7 8 9]" {
+		t.Fatalf("limit 3 after 6: %v more=%v %v", got, more, err)
+	}
+	// fn stopping leaves runs behind.
+	more, err = s.EachRun(ctx, b.ID, 6, 3, 100<<20, func(r *Run) bool { return false })
+	if err != nil || !more {
+		t.Fatalf("stopped: more=%v %v", more, err)
+	}
+}

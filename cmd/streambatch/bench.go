@@ -23,9 +23,12 @@ PostgreSQL and S3, with a fixed delay added to every S3 request. It starts its
 own stack (PostgreSQL unless DATABASE_URL is set, versitygw, Temporal, and
 streambatch serve + worker as separate processes) under a temporary folder.
 Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`, stderr)
-	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C,C1) or a comma-separated list of "+scenarioNames()+",E (runs executed: see --runs),B (small batches: see --batches, --clients, --duration)")
+	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C,C1) or a comma-separated list of "+scenarioNames()+",E (runs executed: see --runs),B (small batches: see --batches, --clients, --duration),R (reads: API peak RSS while --clients clients list a batch of --read-runs runs of 400 KB payloads and outputs)")
+	readRuns := fs.Int("read-runs", 1000, "scenario R: runs in the batch read")
+	readAPI := fs.String("read-compare", "", "scenario R: also measure `streambatch serve` of this other binary (e.g. an older version)")
+	readCompareClients := fs.Int("read-compare-clients", 1, "scenario R: clients reading from the --read-compare API (an older version held GBs per client)")
 	runs := fs.Int("runs", 100_000, "scenario E: no-op runs to execute")
-	clients := fs.Int("clients", 20, "scenario B: concurrent clients of the load mode")
+	clients := fs.Int("clients", 20, "scenarios B and R: concurrent clients (of B's load mode; R's readers, e.g. 10)")
 	loadFor := fs.Duration("duration", 20*time.Second, "scenario B: how long the load mode runs")
 	sequential := fs.Int("batches", 50, "scenario B: batches of the one-client latency mode")
 	latencies := fs.String("s3-latency", "0ms", "comma-separated S3 latencies to inject, e.g. 0ms,50ms,200ms")
@@ -47,7 +50,7 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		return errUsage
 	}
 	opts := bench.Options{Table: stdout}
-	execution, small := false, false
+	execution, small, reads := false, false, false
 	for _, name := range strings.Split(*scenarios, ",") {
 		name = strings.TrimSpace(name)
 		if strings.EqualFold(name, "E") {
@@ -56,6 +59,10 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		}
 		if strings.EqualFold(name, "B") {
 			small = true
+			continue
+		}
+		if strings.EqualFold(name, "R") {
+			reads = true
 			continue
 		}
 		if name == "all" {
@@ -189,6 +196,27 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 			Env: "bench", JSON: opts.JSON, Table: opts.Table, CPU: opts.CPU})
 		if err != nil {
 			return err
+		}
+	}
+	if reads {
+		apis := []bench.ReadsAPI{{Name: "this", URL: st.APIURL, Pid: st.API.Pid()}}
+		if *readAPI != "" {
+			u, p, err := st.StartAPIFrom(ctx, "serve-compare", *readAPI)
+			if err != nil {
+				return err
+			}
+			defer p.Stop(10 * time.Second)
+			apis = append(apis, bench.ReadsAPI{Name: "compare", URL: u, Pid: p.Pid(), Clients: *readCompareClients})
+		}
+		results, err := bench.RunReads(ctx, pool, bench.ReadsOptions{Runs: *readRuns, ValueBytes: 400_000, Clients: *clients,
+			APIs: apis, Key: st.APIKey, JSON: opts.JSON, Table: opts.Table})
+		if err != nil {
+			return err
+		}
+		for _, r := range results {
+			if r.Error != "" {
+				return fmt.Errorf("R/%s/%s failed: %s", r.API, r.Route, r.Error)
+			}
 		}
 	}
 	if len(opts.Scenarios) == 0 {

@@ -152,12 +152,18 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, opts S
 // StartAPI starts one more `streambatch serve` beside the stack's, with
 // extra settings (KEY=VALUE), and returns its base URL; Stop stops it.
 func (s *Stack) StartAPI(ctx context.Context, name string, extra ...string) (string, *proc.Process, error) {
+	return s.StartAPIFrom(ctx, name, s.bin, extra...)
+}
+
+// StartAPIFrom is StartAPI with another streambatch binary (another
+// version, to compare).
+func (s *Stack) StartAPIFrom(ctx context.Context, name, bin string, extra ...string) (string, *proc.Process, error) {
 	addr, err := proc.FreeAddr()
 	if err != nil {
 		return "", nil, err
 	}
 	env := append(append(slices.Clone(s.env), extra...), config.EnvHTTPAddr+"="+addr)
-	p, err := proc.StartProcess(filepath.Join(s.Services.LogDir, "bench-"+name+".log"), env, s.bin, "serve")
+	p, err := proc.StartProcess(filepath.Join(s.Services.LogDir, "bench-"+name+".log"), env, bin, "serve")
 	if err != nil {
 		return "", nil, err
 	}

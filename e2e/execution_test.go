@@ -358,6 +358,17 @@ func startParent(ctx context.Context, t *testing.T, s *stack, c client.Client, e
 	}
 }
 
+// createWithParent creates a batch of runCount runs that resumes workflow
+// parent when it ends.
+func createWithParent(t *testing.T, s *stack, key, parent string, runCount int) createResp {
+	t.Helper()
+	resp, created := s.createBatch(t, key, map[string]any{"runCount": runCount, "parentRunId": parent, "resumeParentOnCompletion": true})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	return created
+}
+
 // A Temporal workflow named as the batch's parent (resumeParentOnCompletion)
 // that holds only its environment's payload keys is signalled when the
 // batch completes; batchwait.Wait returns it and the batch's GET says the
@@ -371,10 +382,7 @@ func TestParentWorkflowResumesOnCompletion(t *testing.T) {
 	defer cancel()
 
 	parentID := "parent-of-" + env
-	resp, created := s.createBatch(t, key, map[string]any{"runCount": 3, "parentRunId": parentID, "resumeParentOnCompletion": true})
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("create: %d", resp.StatusCode)
-	}
+	created := createWithParent(t, s, key, parentID, 3)
 	run := startParent(ctx, t, s, envTemporalClient(t, s, env), env, parentID, created.ID)
 	body := `{"index":0,"task":"echo","payload":{"n":1}}` + "\n" + `{"index":1,"task":"echo","payload":{"n":2}}` + "\n" + `{"index":2,"task":"broken","payload":{"n":3},"options":{"maxAttempts":1}}` + "\n"
 	if code, _, raw := s.stream(t, key, created.ID, []byte(body)); code != 200 {
@@ -406,10 +414,7 @@ func TestParentOfAnotherEnvironmentIsNotSignalled(t *testing.T) {
 	defer cancel()
 
 	victim := "parent-of-" + envB
-	resp, created := s.createBatch(t, keyA, map[string]any{"runCount": 1, "parentRunId": victim, "resumeParentOnCompletion": true})
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("create: %d", resp.StatusCode)
-	}
+	created := createWithParent(t, s, keyA, victim, 1)
 	// B waits for a batch of that ID: a forged completion would end it.
 	run := startParent(ctx, t, s, envTemporalClient(t, s, envB), envB, victim, created.ID)
 	if code, _, raw := s.stream(t, keyA, created.ID, []byte(`{"index":0,"task":"echo","payload":{"n":1}}`+"\n")); code != 200 {

@@ -1,4 +1,4 @@
-package workflows
+package ingest
 
 import (
 	"errors"
@@ -10,32 +10,11 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/streambatch/streambatch/batch"
-)
-
-// enqueueTimeout bounds one OffloadAndEnqueue attempt; a chunk is at most a
-// few MiB and one insert, so attempts take well under a second.
-// enqueueHeartbeat is how soon the chunk of a crashed worker is retried
-// elsewhere: the activity heartbeats between its steps.
-const (
-	enqueueTimeout   = 2 * time.Minute
-	enqueueHeartbeat = 10 * time.Second
+	"github.com/streambatch/streambatch/workflows/flow"
 )
 
 // DefaultWindow bounds outstanding chunk activities when Input.Window is 0.
 const DefaultWindow = 100
-
-// retryForever keeps retrying transient faults with capped backoff, so a
-// failing activity stays visible (attempt count, last failure) and an
-// operator can pause, fix and reset it from Temporal UI.
-func retryForever(nonRetryable ...string) *temporal.RetryPolicy {
-	return &temporal.RetryPolicy{
-		InitialInterval:        time.Second,
-		BackoffCoefficient:     2,
-		MaximumInterval:        time.Minute,
-		MaximumAttempts:        0,
-		NonRetryableErrorTypes: nonRetryable,
-	}
-}
 
 // BatchIngest is the per-batch workflow (ID = batch id). It receives chunk
 // references on SignalItems, keeps the set of accepted indexes (the first
@@ -219,18 +198,27 @@ func (w *ingest) carryBytes() int {
 }
 
 // requestAbort records the first abort reason.
-func (w *ingest) requestAbort(reason, fallback string) { keepFirst(&w.abortReason, reason, fallback) }
+func (w *ingest) requestAbort(reason, fallback string) {
+	flow.KeepFirst(&w.abortReason, reason, fallback)
+}
 
-// keepFirst sets *dst to reason (fallback when reason is empty) unless it
-// is already set: the first abort reason wins.
-func keepFirst(dst *string, reason, fallback string) {
-	if *dst != "" {
-		return
+// report publishes live progress for Temporal UI.
+func (w *ingest) report(ctx workflow.Context) {
+	p := w.progress()
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("%s: %d/%d enqueued, %d failed, %d accepted; %d activities running, %d chunks queued; run %d",
+		p.State, p.Enqueued, p.RunCount, p.Failed, p.Accepted, p.PendingActivities, p.QueuedChunks, p.Run))
+}
+
+func (w *ingest) setState(ctx workflow.Context, state string) {
+	w.state = state
+	if err := workflow.UpsertTypedSearchAttributes(ctx, flow.SearchAttrBatchState.ValueSet(state)); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot update the BatchState search attribute", "error", err)
 	}
-	if reason == "" {
-		reason = fallback
-	}
-	*dst = reason
+	w.report(ctx)
+}
+
+func (w *ingest) result(state string) Result {
+	return Result{BatchID: w.in.BatchID, State: state, Enqueued: w.c.Enqueued, Failed: w.c.Failed, Runs: w.c.Run, Reason: w.abortReason}
 }
 
 // accept records a chunk's new indexes and queues it; a chunk that brings
@@ -264,6 +252,15 @@ func (w *ingest) accept(ctx workflow.Context, ch batch.ChunkRef) {
 	w.c.Queue = append(w.c.Queue, work)
 }
 
+// enqueueTimeout bounds one OffloadAndEnqueue attempt; a chunk is at most a
+// few MiB and one insert, so attempts take well under a second.
+// enqueueHeartbeat is how soon the chunk of a crashed worker is retried
+// elsewhere: the activity heartbeats between its steps.
+const (
+	enqueueTimeout   = 2 * time.Minute
+	enqueueHeartbeat = 10 * time.Second
+)
+
 // schedule starts activities for queued chunks while the window has room.
 // Since changeLocalSmall an inline chunk runs as a local activity inside
 // the workflow task that received it (no activity dispatch); if its local
@@ -290,7 +287,7 @@ func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 			}
 			f = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(actCtx, workflow.LocalActivityOptions{
 				StartToCloseTimeout: localTimeout,
-				RetryPolicy:         localRetry(ErrTypeInvalidChunk, ErrTypeBatchNotPending),
+				RetryPolicy:         localRetry(ErrTypeInvalidChunk, flow.ErrTypeBatchNotPending),
 				Summary:             work.Chunk.Summary(),
 			}), ActivityOffloadAndEnqueue, in)
 		} else {
@@ -299,7 +296,7 @@ func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 				Summary:             work.Chunk.Summary(),
 				StartToCloseTimeout: enqueueTimeout,
 				HeartbeatTimeout:    enqueueHeartbeat,
-				RetryPolicy:         retryForever(ErrTypeInvalidChunk, ErrTypeBatchNotPending),
+				RetryPolicy:         flow.RetryForever(ErrTypeInvalidChunk, flow.ErrTypeBatchNotPending),
 			}), ActivityOffloadAndEnqueue, in)
 		}
 		w.pending++
@@ -312,7 +309,7 @@ func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 				w.c.Enqueued += work.OwnedCount
 				w.c.Failed += work.OwnedFailed
 			case temporal.IsCanceledError(err):
-			case local && !isErrorType(err, ErrTypeInvalidChunk, ErrTypeBatchNotPending):
+			case local && !isErrorType(err, ErrTypeInvalidChunk, flow.ErrTypeBatchNotPending):
 				workflow.GetLogger(ctx).Warn("local enqueue failed; retrying it as an activity", "chunk", id, "error", err)
 				work.Remote = true
 				w.sealFrom = nil
@@ -380,55 +377,12 @@ func (w *ingest) localStaged(ctx workflow.Context) bool {
 	return w.staged == 1
 }
 
-// report publishes live progress for Temporal UI.
-func (w *ingest) report(ctx workflow.Context) {
-	p := w.progress()
-	workflow.SetCurrentDetails(ctx, fmt.Sprintf("%s: %d/%d enqueued, %d failed, %d accepted; %d activities running, %d chunks queued; run %d",
-		p.State, p.Enqueued, p.RunCount, p.Failed, p.Accepted, p.PendingActivities, p.QueuedChunks, p.Run))
-}
-
-func (w *ingest) setState(ctx workflow.Context, state string) {
-	w.state = state
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrBatchState.ValueSet(state)); err != nil {
-		workflow.GetLogger(ctx).Warn("cannot update the BatchState search attribute", "error", err)
-	}
-	w.report(ctx)
-}
-
-func (w *ingest) result(state string) Result {
-	return Result{BatchID: w.in.BatchID, State: state, Enqueued: w.c.Enqueued, Failed: w.c.Failed, Runs: w.c.Run, Reason: w.abortReason}
-}
-
-// Changes to BatchIngest that alter its commands, for workflow.GetVersion:
-// histories recorded before a change replay the old branch.
-const (
-	// changeAbortableSeal: Seal runs while the abort signal, cancellation
-	// and the seal timeout are still heard; any of them cancels it and
-	// aborts (the Abort activity keeps a batch that Seal already sealed).
-	changeAbortableSeal = "abortable-seal"
-	// changeDrainSeesCancel: a cancellation that arrives while the run
-	// drains for continue-as-new aborts instead of being dropped.
-	changeDrainSeesCancel = "drain-sees-cancel"
-	// changeLocalSmall: inline chunks are enqueued by local activities, a
-	// batch that staged nothing seals with a local activity that skips
-	// the staging cleanup, the last chunk leaves its BatchRuns hint to the
-	// seal, and the SEALING state is not upserted: a batch that arrives in
-	// one signal completes in one workflow task. Local attempts that fail
-	// fall back to the regular activities (abortable seal included).
-	changeLocalSmall = "local-small"
-	// changeLocalStaged: a batch's last chunk is enqueued by a local
-	// activity even when it was staged, and the seal is local whatever was
-	// staged (it then deletes the staging): a batch of one staged chunk
-	// (1,000 items of 4 KiB) needs no activity dispatch either.
-	changeLocalStaged = "local-staged"
-)
-
 func (w *ingest) sealActivity(ctx workflow.Context) workflow.Future {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		ActivityID:          "seal",
 		Summary:             fmt.Sprintf("seal %d runs", w.in.RunCount),
 		StartToCloseTimeout: 2 * time.Minute,
-		RetryPolicy:         retryForever(ErrTypeBatchNotPending),
+		RetryPolicy:         flow.RetryForever(flow.ErrTypeBatchNotPending),
 	})
 	return workflow.ExecuteActivity(actx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env, From: w.sealFrom})
 }
@@ -477,13 +431,13 @@ func (w *ingest) sealSmall(ctx workflow.Context, sel workflow.Selector, items, a
 		w.report(ctx)
 		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: localTimeout,
-			RetryPolicy:         localRetry(ErrTypeBatchNotPending),
+			RetryPolicy:         localRetry(flow.ErrTypeBatchNotPending),
 			Summary:             fmt.Sprintf("seal %d runs", w.in.RunCount),
 		})
 		var res SealResult
 		err := workflow.ExecuteLocalActivity(lctx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env, InlineOnly: w.c.InlineOnly, From: w.sealFrom}).Get(ctx, &res)
 		switch {
-		case err == nil || isErrorType(err, ErrTypeBatchNotPending):
+		case err == nil || isErrorType(err, flow.ErrTypeBatchNotPending):
 			return w.sealed(ctx, items, res, err)
 		case ctx.Err() != nil:
 			w.requestAbort("workflow canceled", "")
@@ -508,7 +462,7 @@ func (w *ingest) sealed(ctx workflow.Context, items workflow.ReceiveChannel, res
 	w.discardLateChunks(ctx, items)
 	if err != nil {
 		var appErr *temporal.ApplicationError
-		if errors.As(err, &appErr) && appErr.Type() == ErrTypeBatchNotPending {
+		if errors.As(err, &appErr) && appErr.Type() == flow.ErrTypeBatchNotPending {
 			w.abortReason = "aborted outside the workflow"
 			w.setState(ctx, StateAborted)
 			return w.result(StateAborted), nil
@@ -529,7 +483,7 @@ func (w *ingest) abort(ctx workflow.Context, items workflow.ReceiveChannel) (Res
 		ActivityID:          "abort",
 		Summary:             w.abortReason,
 		StartToCloseTimeout: 2 * time.Minute,
-		RetryPolicy:         retryForever(),
+		RetryPolicy:         flow.RetryForever(),
 	})
 	var res AbortResult
 	if err := workflow.ExecuteActivity(actx, ActivityAbort, AbortInput{BatchID: w.in.BatchID, Env: w.in.Env, Reason: w.abortReason}).Get(ctx, &res); err != nil {
@@ -556,3 +510,27 @@ func (w *ingest) discardLateChunks(ctx workflow.Context, items workflow.ReceiveC
 		w.c.ChunksReceived++
 	}
 }
+
+// Changes to BatchIngest that alter its commands, for workflow.GetVersion:
+// histories recorded before a change replay the old branch.
+const (
+	// changeAbortableSeal: Seal runs while the abort signal, cancellation
+	// and the seal timeout are still heard; any of them cancels it and
+	// aborts (the Abort activity keeps a batch that Seal already sealed).
+	changeAbortableSeal = "abortable-seal"
+	// changeDrainSeesCancel: a cancellation that arrives while the run
+	// drains for continue-as-new aborts instead of being dropped.
+	changeDrainSeesCancel = "drain-sees-cancel"
+	// changeLocalSmall: inline chunks are enqueued by local activities, a
+	// batch that staged nothing seals with a local activity that skips
+	// the staging cleanup, the last chunk leaves its BatchRuns hint to the
+	// seal, and the SEALING state is not upserted: a batch that arrives in
+	// one signal completes in one workflow task. Local attempts that fail
+	// fall back to the regular activities (abortable seal included).
+	changeLocalSmall = "local-small"
+	// changeLocalStaged: a batch's last chunk is enqueued by a local
+	// activity even when it was staged, and the seal is local whatever was
+	// staged (it then deletes the staging): a batch of one staged chunk
+	// (1,000 items of 4 KiB) needs no activity dispatch either.
+	changeLocalStaged = "local-staged"
+)

@@ -1,4 +1,4 @@
-package workflows
+package sweep
 
 import (
 	"time"
@@ -9,25 +9,25 @@ import (
 
 // Names of the sweeper's workflow and activity.
 const (
-	// SweepWorkflowName is the workflow a Temporal Schedule
-	// (SweepScheduleID) starts to remove the objects finished batches no
+	// WorkflowName is the workflow a Temporal Schedule
+	// (ScheduleID) starts to remove the objects finished batches no
 	// longer reference.
-	SweepWorkflowName = "Sweep"
+	WorkflowName = "Sweep"
 	// ActivitySweepObjects sweeps a page of finished batches.
 	ActivitySweepObjects = "SweepObjects"
-	// SweepScheduleID is the Temporal Schedule that runs Sweep.
-	SweepScheduleID = "streambatch-sweep"
+	// ScheduleID is the Temporal Schedule that runs Sweep.
+	ScheduleID = "streambatch-sweep"
 )
 
-// SweepInput says which batches a sweep takes: those finished (sealed or
+// Input says which batches a sweep takes: those finished (sealed or
 // aborted) more than Grace ago and not swept since, Limit per activity.
-type SweepInput struct {
+type Input struct {
 	Grace time.Duration `json:"grace"`
 	Limit int           `json:"limit"`
 }
 
-// SweepResult counts what a sweep did.
-type SweepResult struct {
+// Result counts what a sweep did.
+type Result struct {
 	Batches int `json:"batches"`
 	Deleted int `json:"deleted"`
 	Kept    int `json:"kept"`
@@ -35,22 +35,22 @@ type SweepResult struct {
 	More bool `json:"more"`
 }
 
-// sweepPages bounds the activities one Sweep runs; the next scheduled run
+// pages bounds the activities one Sweep runs; the next scheduled run
 // takes the rest.
-const sweepPages = 20
+const pages = 20
 
 // Sweep removes unreferenced objects of finished batches: packets of
 // duplicate deliveries and failed streams, staged chunks written after the
 // seal or the abort. It runs SweepObjects until a page comes back short.
-func Sweep(ctx workflow.Context, in SweepInput) (SweepResult, error) {
+func Sweep(ctx workflow.Context, in Input) (Result, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
 		HeartbeatTimeout:    time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 10},
 	})
-	var total SweepResult
-	for range sweepPages {
-		var r SweepResult
+	var total Result
+	for range pages {
+		var r Result
 		if err := workflow.ExecuteActivity(ctx, ActivitySweepObjects, in).Get(ctx, &r); err != nil {
 			return total, err
 		}

@@ -1,4 +1,4 @@
-package workflows
+package runs
 
 import (
 	"encoding/json"
@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/workflows/flow"
 )
 
 // maxSegmentEvents continues a BatchRuns run as new even if the server
@@ -26,7 +27,7 @@ const (
 	refreshMax   = time.Minute
 )
 
-// BatchRuns executes a batch's runs (workflow ID RunsWorkflowID(batch)).
+// BatchRuns executes a batch's runs (workflow ID WorkflowID(batch)).
 // It is started by the first enqueued chunk (SignalWithStart from the
 // OffloadAndEnqueue activity), so runs start before the seal. Each of its
 // steps is one local activity that records the outcomes of finished runs
@@ -38,18 +39,18 @@ const (
 // aborts the batch. It continues as new when suggested, after draining its
 // window; PostgreSQL, not the workflow, holds which runs remain, so what it
 // carries is a few counters.
-func BatchRuns(ctx workflow.Context, in RunsInput) (RunsResult, error) {
+func BatchRuns(ctx workflow.Context, in Input) (Result, error) {
 	d := newDispatcher(in)
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (RunsProgress, error) { return d.progress(), nil }); err != nil {
-		return RunsResult{}, err
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return d.progress(), nil }); err != nil {
+		return Result{}, err
 	}
 	return d.run(ctx)
 }
 
 // dispatcher is one BatchRuns run's state.
 type dispatcher struct {
-	in     RunsInput
-	c      RunsCarried
+	in     Input
+	c      Carried
 	window int
 
 	inflight map[int]*flight
@@ -59,7 +60,7 @@ type dispatcher struct {
 	abort    string
 	status   batch.Status
 	step     int
-	from     int // the claim cursor (RunsCarried.From)
+	from     int // the claim cursor (Carried.From)
 
 	lastDescribe time.Time
 	refreshArmed bool
@@ -77,7 +78,7 @@ type flight struct {
 	at          time.Time // dispatched
 }
 
-func newDispatcher(in RunsInput) *dispatcher {
+func newDispatcher(in Input) *dispatcher {
 	d := &dispatcher{in: in, window: in.Concurrency, inflight: map[int]*flight{}, wake: true,
 		status: batch.StatusProcessing, refreshEvery: refreshFirst}
 	if d.window <= 0 {
@@ -91,8 +92,8 @@ func newDispatcher(in RunsInput) *dispatcher {
 	return d
 }
 
-func (d *dispatcher) progress() RunsProgress {
-	return RunsProgress{Status: string(d.status), Executing: len(d.inflight), Dispatched: d.c.Dispatched,
+func (d *dispatcher) progress() Progress {
+	return Progress{Status: string(d.status), Executing: len(d.inflight), Dispatched: d.c.Dispatched,
 		Finished: d.c.Finished, Segment: d.c.Segment, Waiting: d.waiting}
 }
 
@@ -102,9 +103,11 @@ func (d *dispatcher) report(ctx workflow.Context) {
 		p.Status, p.Finished, p.Executing, d.window, p.Segment, p.Waiting))
 }
 
-func (d *dispatcher) requestAbort(reason, fallback string) { keepFirst(&d.abort, reason, fallback) }
+func (d *dispatcher) requestAbort(reason, fallback string) {
+	flow.KeepFirst(&d.abort, reason, fallback)
+}
 
-func (d *dispatcher) run(ctx workflow.Context) (RunsResult, error) {
+func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 	hints := workflow.GetSignalChannel(ctx, SignalRunsReady)
 	aborts := workflow.GetSignalChannel(ctx, SignalAbort)
 	cancels := workflow.GetSignalChannel(ctx, SignalCancelRun)
@@ -112,7 +115,7 @@ func (d *dispatcher) run(ctx workflow.Context) (RunsResult, error) {
 
 	sel := workflow.NewSelector(ctx)
 	sel.AddReceive(hints, func(c workflow.ReceiveChannel, _ bool) {
-		var h RunsHint
+		var h Hint
 		c.Receive(ctx, &h)
 		d.hint(h)
 	})
@@ -149,7 +152,7 @@ func (d *dispatcher) run(ctx workflow.Context) (RunsResult, error) {
 		if claim > 0 || len(d.results) > 0 || d.describe {
 			res, err := d.dispatchStep(ctx, claim)
 			if err != nil {
-				return RunsResult{}, err
+				return Result{}, err
 			}
 			for _, r := range res.Runs {
 				d.schedule(ctx, actCtx, sel, r)
@@ -170,7 +173,7 @@ func (d *dispatcher) run(ctx workflow.Context) (RunsResult, error) {
 		}
 		if draining && len(d.inflight) == 0 {
 			if err := d.reconcile(ctx); err != nil {
-				return RunsResult{}, err
+				return Result{}, err
 			}
 			if d.drainForContinueAsNew(ctx, hints, aborts, cancels) {
 				next := d.in
@@ -178,7 +181,7 @@ func (d *dispatcher) run(ctx workflow.Context) (RunsResult, error) {
 				c.Segment++
 				c.From = d.from
 				next.Carried = &c
-				return RunsResult{}, workflow.NewContinueAsNewError(ctx, BatchRuns, next)
+				return Result{}, workflow.NewContinueAsNewError(ctx, BatchRuns, next)
 			}
 			continue
 		}
@@ -204,8 +207,8 @@ func (d *dispatcher) waitingFor() string {
 	return "idle"
 }
 
-// hint takes a RunsHint: look for runs, from its From if lower.
-func (d *dispatcher) hint(h RunsHint) {
+// hint takes a Hint: look for runs, from its From if lower.
+func (d *dispatcher) hint(h Hint) {
 	d.wake = true
 	if h.From != nil && *h.From < d.from {
 		d.from = max(*h.From, 0)
@@ -215,10 +218,10 @@ func (d *dispatcher) hint(h RunsHint) {
 // drainForContinueAsNew reads every signal delivered so far (they would be
 // lost with the run) and reports whether the run may continue as new.
 func (d *dispatcher) drainForContinueAsNew(ctx workflow.Context, hints, aborts, cancels workflow.ReceiveChannel) bool {
-	var h RunsHint
+	var h Hint
 	for hints.ReceiveAsync(&h) {
 		d.hint(h) // the cursor it moves is carried
-		h = RunsHint{}
+		h = Hint{}
 	}
 	for cancels.ReceiveAsync(nil) { // nothing is in flight
 	}
@@ -237,7 +240,7 @@ func (d *dispatcher) drainForContinueAsNew(ctx workflow.Context, hints, aborts, 
 func localOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         retryForever(ErrTypeBatchNotPending),
+		RetryPolicy:         flow.RetryForever(flow.ErrTypeBatchNotPending),
 		Summary:             summary,
 	})
 }
@@ -436,32 +439,32 @@ func (d *dispatcher) reconcile(ctx workflow.Context) error {
 // complete marks the batch COMPLETED and tells its parent. done is false
 // when the batch turned out not to be complete (a replay reopened it, or a
 // run is still open): the run then goes on.
-func (d *dispatcher) complete(ctx workflow.Context, hints workflow.ReceiveChannel) (RunsResult, bool, error) {
+func (d *dispatcher) complete(ctx workflow.Context, hints workflow.ReceiveChannel) (Result, bool, error) {
 	if err := d.reconcile(ctx); err != nil {
-		return RunsResult{}, false, err
+		return Result{}, false, err
 	}
 	var res FinishResult
 	err := workflow.ExecuteLocalActivity(localOptions(ctx, "complete batch"), ActivityFinishRuns,
 		FinishInput{BatchID: d.in.BatchID, Env: d.in.Env}).Get(ctx, &res)
 	if err != nil {
-		return RunsResult{}, false, err
+		return Result{}, false, err
 	}
 	d.status = res.Status
 	if res.Status != batch.StatusCompleted {
 		d.wake = true
-		return RunsResult{}, false, nil
+		return Result{}, false, nil
 	}
 	d.notifyParent(ctx, res)
 	if hints.ReceiveAsync(nil) {
 		d.wake = true // replayed meanwhile
-		return RunsResult{}, false, nil
+		return Result{}, false, nil
 	}
 	return d.result(ctx, res), true, nil
 }
 
 // finishAborted collects the runs in flight (their activities were
 // cancelled), records their outcomes and aborts the batch.
-func (d *dispatcher) finishAborted(ctx workflow.Context) (RunsResult, error) {
+func (d *dispatcher) finishAborted(ctx workflow.Context) (Result, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	indexes := make([]int, 0, len(d.inflight))
 	for i := range d.inflight {
@@ -476,14 +479,14 @@ func (d *dispatcher) finishAborted(ctx workflow.Context) (RunsResult, error) {
 	}
 	if len(d.results) > 0 {
 		if _, err := d.dispatchStep(dctx, 0); err != nil {
-			return RunsResult{}, err
+			return Result{}, err
 		}
 	}
 	var res FinishResult
 	err := workflow.ExecuteLocalActivity(localOptions(dctx, "abort batch"), ActivityFinishRuns,
 		FinishInput{BatchID: d.in.BatchID, Env: d.in.Env, Abort: d.abort}).Get(dctx, &res)
 	if err != nil {
-		return RunsResult{}, err
+		return Result{}, err
 	}
 	d.status = res.Status
 	d.notifyParent(dctx, res)
@@ -526,6 +529,15 @@ func (d *dispatcher) notifyParentUnchecked(ctx workflow.Context, res FinishResul
 	}
 }
 
+func (d *dispatcher) result(ctx workflow.Context, res FinishResult) Result {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, flow.SearchAttrBatchState.ValueSet(string(res.Status))); err != nil {
+		workflow.GetLogger(ctx).Warn("cannot update the BatchState search attribute", "error", err)
+	}
+	d.waiting = "done"
+	d.report(ctx)
+	return Result{BatchID: d.in.BatchID, Status: string(res.Status), RunCounts: res.RunCounts, Segments: d.c.Segment + 1}
+}
+
 // Changes to BatchRuns that alter its commands, for workflow.GetVersion:
 // histories recorded before a change replay the old branch.
 const (
@@ -535,12 +547,3 @@ const (
 	// SignalExternalWorkflow command.
 	changeCheckedParent = "checked-parent"
 )
-
-func (d *dispatcher) result(ctx workflow.Context, res FinishResult) RunsResult {
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrBatchState.ValueSet(string(res.Status))); err != nil {
-		workflow.GetLogger(ctx).Warn("cannot update the BatchState search attribute", "error", err)
-	}
-	d.waiting = "done"
-	d.report(ctx)
-	return RunsResult{BatchID: d.in.BatchID, Status: string(res.Status), RunCounts: res.RunCounts, Segments: d.c.Segment + 1}
-}

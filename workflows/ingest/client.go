@@ -75,7 +75,7 @@ func (c *Client) Accepted(ctx context.Context, batchID string) (*batch.IndexSet,
 	}
 	var set batch.IndexSet
 	if err := v.Get(&set); err != nil {
-		return nil, fmt.Errorf("workflows: decode accepted set of %s: %w", batchID, err)
+		return nil, fmt.Errorf("ingest: decode accepted set of %s: %w", batchID, err)
 	}
 	return &set, nil
 }
@@ -111,7 +111,7 @@ func (c *Client) Abort(ctx context.Context, batchID, reason string) error {
 func (c *Client) wrap(op, batchID string, err error) error {
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
-		return fmt.Errorf("workflows: %s %s: %w", op, batchID, ErrClosed)
+		return fmt.Errorf("ingest: %s %s: %w", op, batchID, ErrClosed)
 	}
-	return fmt.Errorf("workflows: %s %s: %w", op, batchID, flow.NotReady(err))
+	return fmt.Errorf("ingest: %s %s: %w", op, batchID, flow.NotReady(err))
 }

@@ -49,7 +49,7 @@ func (r *Client) start(batchID, env string) (client.StartWorkflowOptions, Input)
 func (r *Client) Notify(ctx context.Context, batchID, env string, hint Hint) error {
 	opts, in := r.start(batchID, env)
 	if _, err := r.c.SignalWithStartWorkflow(ctx, opts.ID, SignalRunsReady, hint, opts, WorkflowName, in); err != nil {
-		return fmt.Errorf("workflows: notify runs of %s: %w", batchID, flow.NotReady(err))
+		return fmt.Errorf("runs: notify runs of %s: %w", batchID, flow.NotReady(err))
 	}
 	return nil
 }
@@ -59,7 +59,7 @@ func (r *Client) Notify(ctx context.Context, batchID, env string, hint Hint) err
 func (r *Client) Abort(ctx context.Context, batchID, env, reason string) error {
 	opts, in := r.start(batchID, env)
 	if _, err := r.c.SignalWithStartWorkflow(ctx, opts.ID, SignalAbort, reason, opts, WorkflowName, in); err != nil {
-		return fmt.Errorf("workflows: abort runs of %s: %w", batchID, flow.NotReady(err))
+		return fmt.Errorf("runs: abort runs of %s: %w", batchID, flow.NotReady(err))
 	}
 	return nil
 }
@@ -67,7 +67,7 @@ func (r *Client) Abort(ctx context.Context, batchID, env, reason string) error {
 // CancelRun asks the batch's running BatchRuns to cancel one run.
 func (r *Client) CancelRun(ctx context.Context, batchID string, index int) error {
 	if err := r.c.SignalWorkflow(ctx, WorkflowID(batchID), "", SignalCancelRun, index); err != nil {
-		return fmt.Errorf("workflows: cancel run %d of %s: %w", index, batchID, err)
+		return fmt.Errorf("runs: cancel run %d of %s: %w", index, batchID, err)
 	}
 	return nil
 }
@@ -77,7 +77,7 @@ func (r *Client) CancelRun(ctx context.Context, batchID string, index int) error
 func (r *Client) Wait(ctx context.Context, batchID string) (Result, error) {
 	var res Result
 	if err := r.c.GetWorkflow(ctx, WorkflowID(batchID), "").Get(ctx, &res); err != nil {
-		return res, fmt.Errorf("workflows: wait for runs of %s: %w", batchID, err)
+		return res, fmt.Errorf("runs: wait for runs of %s: %w", batchID, err)
 	}
 	return res, nil
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	"github.com/streambatch/streambatch/workflows/flow"
 )
 
 // maxCreateBody is Phase 1's body limit (128 KiB, as trigger.dev).
@@ -43,7 +43,7 @@ func (s *Server) createBatch(c *gin.Context) {
 		fail(c, http.StatusBadRequest, msg)
 		return
 	}
-	if req.ParentRunID != nil && workflows.IsOwnWorkflowID(*req.ParentRunID) {
+	if req.ParentRunID != nil && flow.IsOwnWorkflowID(*req.ParentRunID) {
 		fail(c, http.StatusUnprocessableEntity, "parentRunId "+truncate(*req.ParentRunID, 64)+
 			" names one of streambatch's own workflows (batch_…, streambatch-…): name the workflow that waits for the batch")
 		return

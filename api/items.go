@@ -11,7 +11,7 @@ import (
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/ingest"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
 // streamItems is Phase 2: POST /api/v3/batches/:batchId/items.
@@ -46,7 +46,7 @@ func (s *Server) streamItems(c *gin.Context) {
 	// uploads: a browser must not reach the environment's other objects.
 	res, err := s.ingester.Ingest(ctx, ingest.Request{Batch: s.workflowInput(b), Body: body, Seen: seen, OwnUploadsOnly: keyIDOf(c) == 0})
 	lift()
-	if errors.Is(err, workflows.ErrClosed) {
+	if errors.Is(err, ingestwf.ErrClosed) {
 		// The workflow finished while we streamed: report how.
 		s.answerFinished(c, b.ID, res)
 		return
@@ -77,9 +77,9 @@ func (s *Server) streamItems(c *gin.Context) {
 var errNoSealWait = errors.New("no seal wait")
 
 // waitForSeal waits up to SealWait for the batch's workflow to end.
-func (s *Server) waitForSeal(ctx context.Context, id string) (workflows.Result, error) {
+func (s *Server) waitForSeal(ctx context.Context, id string) (ingestwf.Result, error) {
 	if s.opts.SealWait <= 0 {
-		return workflows.Result{}, errNoSealWait
+		return ingestwf.Result{}, errNoSealWait
 	}
 	wctx, cancel := context.WithTimeout(ctx, s.opts.SealWait)
 	defer cancel()
@@ -96,7 +96,7 @@ func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsRespon
 	ctx := c.Request.Context()
 	r, err := s.waitForSeal(ctx, b.ID)
 	switch {
-	case err == nil && r.State == workflows.StateSealed:
+	case err == nil && r.State == ingestwf.StateSealed:
 		resp.Sealed = true
 		s.metrics.Phase2("sealed")
 		c.JSON(http.StatusOK, resp)

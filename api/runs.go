@@ -11,7 +11,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // cancelWait bounds how long a run cancel waits for the run's BatchRuns
@@ -50,7 +50,7 @@ func (s *Server) cancel(ctx context.Context, b store.Batch, index int) (store.Ru
 	case err != nil:
 		return run, err
 	case canceled:
-		return run, s.runs.Notify(ctx, b.ID, b.EnvName, workflows.RunsHint{})
+		return run, s.runs.Notify(ctx, b.ID, b.EnvName, runswf.Hint{})
 	case !run.Status.Final():
 		return s.cancelExecuting(ctx, b.ID, index)
 	}
@@ -95,7 +95,7 @@ func (s *Server) replayBatch(c *gin.Context) {
 		if b.Status == batch.StatusProcessing {
 			// Perhaps a replay whose hand-over failed: make sure its
 			// BatchRuns runs (a hint to a running one costs one look).
-			if err := s.runs.Notify(ctx, b.ID, b.EnvName, workflows.HintFrom(0)); err != nil {
+			if err := s.runs.Notify(ctx, b.ID, b.EnvName, runswf.HintFrom(0)); err != nil {
 				s.failInternal(c, err, true)
 				return
 			}
@@ -109,7 +109,7 @@ func (s *Server) replayBatch(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	if err := s.runs.Notify(ctx, b.ID, b.EnvName, workflows.HintFrom(0)); err != nil {
+	if err := s.runs.Notify(ctx, b.ID, b.EnvName, runswf.HintFrom(0)); err != nil {
 		// The runs are queued again; the next hint (or an operator) starts
 		// them. Report the fault so the client can retry the call.
 		s.failInternal(c, err, true)

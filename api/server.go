@@ -12,7 +12,8 @@ import (
 	"github.com/streambatch/streambatch/ingest"
 	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // Options are the API's settings (see config.Config).
@@ -57,9 +58,9 @@ type Checker func(ctx context.Context) error
 // Deps are the API's collaborators.
 type Deps struct {
 	Store     *store.Store
-	Workflows *workflows.Client
+	Workflows *ingestwf.Client
 	// Runs starts, signals and waits for BatchRuns workflows.
-	Runs     *workflows.RunsClient
+	Runs     *runswf.Client
 	Ingester *ingest.Ingester
 	// Packets presigns client uploads of large payloads.
 	Packets Presigner
@@ -77,8 +78,8 @@ type Deps struct {
 type Server struct {
 	opts     Options
 	store    *store.Store
-	wf       *workflows.Client
-	runs     *workflows.RunsClient
+	wf       *ingestwf.Client
+	runs     *runswf.Client
 	ingester *ingest.Ingester
 	packets  Presigner
 	ready    map[string]Checker
@@ -159,8 +160,8 @@ func (s *Server) engine() *gin.Engine {
 
 // workflowInput derives a batch's workflow input from its row; Phase 1 and
 // every Phase 2 request derive the same one.
-func (s *Server) workflowInput(b store.Batch) workflows.Input {
-	return workflows.Input{
+func (s *Server) workflowInput(b store.Batch) ingestwf.Input {
+	return ingestwf.Input{
 		BatchID:      b.ID,
 		Env:          b.EnvName,
 		RunCount:     b.RunCount,

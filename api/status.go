@@ -12,7 +12,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // maxWait bounds the ?wait= long poll of GET /api/v3/batches/:batchId.
@@ -92,7 +92,7 @@ func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
 		ID: b.ID, Status: string(b.Status), Sealed: b.Done(), RunCount: b.RunCount,
 		FailedCount: counts[batch.RunFailed], CreatedAt: b.CreatedAt, SealedAt: b.SealedAt,
 		AbortedAt: b.AbortedAt, AbortReason: b.AbortReason, CompletedAt: b.CompletedAt, Replays: b.Replays,
-		RunCounts: make(map[string]int, len(counts)), WorkflowID: b.ID, RunsWorkflowID: workflows.RunsWorkflowID(b.ID),
+		RunCounts: make(map[string]int, len(counts)), WorkflowID: b.ID, RunsWorkflowID: runswf.WorkflowID(b.ID),
 		RunsWaitingForWorker: waiting.Runs, WaitingForWorkerSince: waiting.Since,
 	}
 	for st, n := range counts {

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	"github.com/streambatch/streambatch/workflows/flow"
 )
 
 // Dependencies an error can blame.
@@ -31,7 +31,7 @@ func unavailableDependency(err error) string {
 	var unavailable *serviceerror.Unavailable
 	var deadline *serviceerror.DeadlineExceeded
 	switch {
-	case errors.As(err, &unavailable), errors.As(err, &deadline), errors.Is(err, workflows.ErrSearchAttributesNotReady):
+	case errors.As(err, &unavailable), errors.As(err, &deadline), errors.Is(err, flow.ErrSearchAttributesNotReady):
 		return depTemporal
 	case errors.As(err, &s3Op):
 		if isConnectionFault(s3Op.Err) {

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"go.temporal.io/api/serviceerror"
 
-	"github.com/streambatch/streambatch/workflows"
+	"github.com/streambatch/streambatch/workflows/flow"
 )
 
 func TestUnavailableDependency(t *testing.T) {
@@ -28,7 +28,7 @@ func TestUnavailableDependency(t *testing.T) {
 		{fmt.Errorf("workflows: start: %w", serviceerror.NewUnavailable("frontend down")), depTemporal},
 		{fmt.Errorf("blob: put: %w", &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject", Err: refused}), depS3},
 		{fmt.Errorf("blob: put: %w", &smithy.OperationError{ServiceID: "S3", OperationName: "PutObject", Err: errors.New("AccessDenied")}), ""},
-		{fmt.Errorf("store: create batch: %w", fmt.Errorf("workflows: start b: %w", workflows.ErrSearchAttributesNotReady)), depTemporal},
+		{fmt.Errorf("store: create batch: %w", fmt.Errorf("workflows: start b: %w", flow.ErrSearchAttributesNotReady)), depTemporal},
 		{fmt.Errorf("workflows: start: %w", serviceerror.NewInvalidArgument("bad id")), ""},
 		{errors.New("a bug"), ""},
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/streambatch/streambatch/workflows"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
 func TestCreateBatchContract(t *testing.T) {
@@ -223,14 +223,14 @@ func TestAbortedBatchRefusesItems(t *testing.T) {
 		t.Fatalf("%d %s", status, raw)
 	}
 	waitRuns(t, s, id, 4)
-	wf := workflows.NewClient(s.app.Temporal, s.cfg.TaskQueue)
+	wf := ingestwf.NewClient(s.app.Temporal, s.cfg.TaskQueue)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := wf.Abort(ctx, id, "test abort"); err != nil {
 		t.Fatal(err)
 	}
 	r, err := wf.Wait(ctx, id)
-	if err != nil || r.State != workflows.StateAborted || r.Reason != "test abort" {
+	if err != nil || r.State != ingestwf.StateAborted || r.Reason != "test abort" {
 		t.Fatalf("result %+v %v", r, err)
 	}
 	status, _, raw := s.stream(t, key, id, ndjson(simpleItems(10)))

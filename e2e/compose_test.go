@@ -13,7 +13,7 @@ import (
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/proc"
 	"github.com/streambatch/streambatch/internal/temporalserver"
-	"github.com/streambatch/streambatch/workflows"
+	"github.com/streambatch/streambatch/workflows/flow"
 )
 
 // composeFile is the part of docker-compose.yml this test reads.
@@ -74,7 +74,7 @@ func TestComposeMatchesClusterTopology(t *testing.T) {
 		}
 	}
 	var names []string
-	for _, k := range workflows.SearchAttributes {
+	for _, k := range flow.SearchAttributes {
 		names = append(names, k.GetName())
 	}
 	nsJob := script(t, svc["temporal-namespace"].Command)

@@ -16,7 +16,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/internal/proc"
-	"github.com/streambatch/streambatch/workflows"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // buildTaskWorker builds examples/taskworker into the stack's folder once
@@ -146,12 +146,12 @@ func TestRunsAcrossContinueAsNew(t *testing.T) {
 		t.Fatalf("batch %+v, %d executions", b, tw.total())
 	}
 	ctx := context.Background()
-	var res workflows.RunsResult
-	if err := s.app.Temporal.GetWorkflow(ctx, workflows.RunsWorkflowID(id), "").Get(ctx, &res); err != nil {
+	var res runswf.Result
+	if err := s.app.Temporal.GetWorkflow(ctx, runswf.WorkflowID(id), "").Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
 	list, err := s.app.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("WorkflowId=%q", workflows.RunsWorkflowID(id)), PageSize: 1000})
+		Query: fmt.Sprintf("WorkflowId=%q", runswf.WorkflowID(id)), PageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

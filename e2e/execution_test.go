@@ -23,7 +23,7 @@ import (
 	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/tasks"
 	"github.com/streambatch/streambatch/tasks/batchwait"
-	"github.com/streambatch/streambatch/workflows"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // taskWorker is a real Temporal task worker for one environment: the tasks
@@ -398,7 +398,7 @@ func TestParentWorkflowResumesOnCompletion(t *testing.T) {
 	if p := s.batchStatus(t, key, created.ID).Parent; p == nil || p.WorkflowID != parentID || p.NotifiedAt == nil || p.Refused != nil {
 		t.Fatalf("GET batch says parent %+v, want notified", p)
 	}
-	recordHistory(t, s, workflows.RunsWorkflowID(created.ID), "batch_runs_parent_v1")
+	recordHistory(t, s, runswf.WorkflowID(created.ID), "batch_runs_parent_v1")
 }
 
 // A batch of environment A that names environment B's waiting workflow as
@@ -474,7 +474,7 @@ func TestParentIsNeverAStreambatchWorkflow(t *testing.T) {
 func (s *stack) dumpRuns(t *testing.T, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	wid := workflows.RunsWorkflowID(id)
+	wid := runswf.WorkflowID(id)
 	d, err := s.app.Temporal.DescribeWorkflowExecution(ctx, wid, "")
 	if err != nil {
 		t.Logf("describe %s: %v", wid, err)
@@ -490,8 +490,8 @@ func (s *stack) dumpRuns(t *testing.T, id string) {
 		}
 		t.Logf("pending %s %s attempt %d state %s last failure %v", p.GetActivityId(), p.GetActivityType().GetName(), p.GetAttempt(), p.GetState(), p.GetLastFailure())
 	}
-	if v, err := s.app.Temporal.QueryWorkflow(ctx, wid, "", workflows.QueryProgress); err == nil {
-		var p workflows.RunsProgress
+	if v, err := s.app.Temporal.QueryWorkflow(ctx, wid, "", runswf.QueryProgress); err == nil {
+		var p runswf.Progress
 		_ = v.Get(&p)
 		t.Logf("progress %+v", p)
 	} else {

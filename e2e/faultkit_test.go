@@ -24,14 +24,14 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	sdkclient "go.temporal.io/sdk/client"
 
-	"github.com/streambatch/streambatch/activities"
+	sweepact "github.com/streambatch/streambatch/activities/sweep"
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/client"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/proc"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
 // The fault tests' batch: a few thousand items with small payloads and
@@ -368,7 +368,7 @@ func isPacketOf(key, env, batchID string, index int) bool {
 // how many objects it deleted and kept.
 func sweepBatch(t *testing.T, st *store.Store, objects *blob.Store, env, id string) (deleted, kept int) {
 	t.Helper()
-	a := &activities.Activities{SweepDB: st, SweepBlob: objects}
+	a := &sweepact.Activities{Store: st, Objects: objects}
 	deleted, kept, err := a.SweepBatch(context.Background(), store.SweepTarget{BatchID: id, Env: env})
 	if err != nil {
 		t.Fatalf("sweep %s: %v", id, err)
@@ -586,7 +586,7 @@ func chunkAttempts(t *testing.T, c sdkclient.Client, id string) attemptStats {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == workflows.ActivityOffloadAndEnqueue {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == ingestwf.ActivityOffloadAndEnqueue {
 			chunkScheduled[ev.GetEventId()] = true
 			st.chunks++
 		}

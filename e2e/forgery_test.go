@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/workflows"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
 // Whoever can signal a batch's workflow but does not hold the server
@@ -33,12 +33,12 @@ func TestSecurityForgedChunkSignal(t *testing.T) {
 		{Index: 0, Task: "steal", Payload: &secret, PayloadType: batch.PayloadTypeStore, PacketSize: 10},
 		{Index: 1, Task: "steal", Payload: &secret, PayloadType: batch.PayloadTypeStore},
 	}, MAC: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
-	if err := s.app.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalItems, forged); err != nil {
+	if err := s.app.Temporal.SignalWorkflow(ctx, id, "", ingestwf.SignalItems, forged); err != nil {
 		t.Fatal(err)
 	}
 	// The workflow takes the indexes, then gives them back when the
 	// activity refuses the chunk.
-	wf := workflows.NewClient(s.app.Temporal, s.cfg.TaskQueue)
+	wf := ingestwf.NewClient(s.app.Temporal, s.cfg.TaskQueue)
 	deadline := time.Now().Add(time.Minute)
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)

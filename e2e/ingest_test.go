@@ -167,8 +167,9 @@ func TestHalfThenWholeStream(t *testing.T) {
 
 // recordHistory writes the history of the workflow's latest run to
 // $STREAMBATCH_RECORD_HISTORY/<name>.json when that variable names a folder
-// (workflows/testdata: the replay test replays every history there, so a
-// workflow change that would break running workflows fails CI).
+// (copied into workflows/ingest/testdata or workflows/runs/testdata: each
+// flow's replay test replays every history there, so a workflow change that
+// would break running workflows fails CI).
 func recordHistory(t *testing.T, s *stack, workflowID, name string) {
 	t.Helper()
 	dir := os.Getenv("STREAMBATCH_RECORD_HISTORY")

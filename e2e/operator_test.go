@@ -17,7 +17,7 @@ import (
 	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/internal/app"
 	"github.com/streambatch/streambatch/internal/testenv"
-	"github.com/streambatch/streambatch/workflows"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
 // The operator's path, driven through the Temporal API as docs/operations.md
@@ -127,8 +127,8 @@ func TestFaultDescribeResetSeal(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
-	r, err := workflows.NewClient(s.app.Temporal, cfg.TaskQueue).Wait(wctx, id)
-	if err != nil || r.State != workflows.StateSealed || r.Enqueued != n {
+	r, err := ingestwf.NewClient(s.app.Temporal, cfg.TaskQueue).Wait(wctx, id)
+	if err != nil || r.State != ingestwf.StateSealed || r.Enqueued != n {
 		t.Fatalf("result %+v, %v", r, err)
 	}
 	if got, _, _ := s.app.Store.CountRuns(ctx, id); got != n {

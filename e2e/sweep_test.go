@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/workflows"
+	sweepwf "github.com/streambatch/streambatch/workflows/sweep"
 )
 
 // No object is orphaned (issue 11.8): the Sweep workflow deletes what a
@@ -70,11 +70,11 @@ func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
 	openBefore, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, open))
 
 	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "sweep-" + env, TaskQueue: s.cfg.TaskQueue},
-		workflows.SweepWorkflowName, workflows.SweepInput{Grace: 0, Limit: 500})
+		sweepwf.WorkflowName, sweepwf.Input{Grace: 0, Limit: 500})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res workflows.SweepResult
+	var res sweepwf.Result
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -115,12 +115,12 @@ func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
 	if err := s.app.EnsureSweepSchedule(ctx); err != nil {
 		t.Fatal(err)
 	}
-	desc, err := s.app.Temporal.ScheduleClient().GetHandle(ctx, workflows.SweepScheduleID).Describe(ctx)
+	desc, err := s.app.Temporal.ScheduleClient().GetHandle(ctx, sweepwf.ScheduleID).Describe(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
-	if !ok || action.Workflow != workflows.SweepWorkflowName || len(desc.Schedule.Spec.Intervals) != 1 ||
+	if !ok || action.Workflow != sweepwf.WorkflowName || len(desc.Schedule.Spec.Intervals) != 1 ||
 		desc.Schedule.Spec.Intervals[0].Every != s.cfg.SweepEvery || !strings.Contains(desc.Schedule.State.Note, "streambatch") {
 		t.Fatalf("schedule %+v, action %+v", desc.Schedule.Spec, desc.Schedule.Action)
 	}

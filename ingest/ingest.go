@@ -14,12 +14,12 @@ import (
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/ndjson"
-	"github.com/streambatch/streambatch/workflows"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
 // Signaler delivers a chunk reference to a batch's workflow.
 type Signaler interface {
-	SignalChunk(ctx context.Context, in workflows.Input, ch batch.ChunkRef) error
+	SignalChunk(ctx context.Context, in ingestwf.Input, ch batch.ChunkRef) error
 }
 
 // Objects writes objects to the bucket.
@@ -80,7 +80,7 @@ func (g *Ingester) releaseMemory(n int64) {
 // Request is one Phase 2 stream.
 type Request struct {
 	// Batch identifies the batch and starts its workflow if needed.
-	Batch workflows.Input
+	Batch ingestwf.Input
 	// Body is the NDJSON stream.
 	Body io.Reader
 	// Seen holds the indexes accepted before this request (capacity

@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/workflows"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
 // fakeObjects and fakeSignaler stand in for S3 and Temporal in these unit
@@ -72,7 +72,7 @@ type fakeSignaler struct {
 	err    error
 }
 
-func (f *fakeSignaler) SignalChunk(ctx context.Context, in workflows.Input, ch batch.ChunkRef) error {
+func (f *fakeSignaler) SignalChunk(ctx context.Context, in ingestwf.Input, ch batch.ChunkRef) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
@@ -112,7 +112,7 @@ func (p *pipe) run(runCount int, body string, seen *batch.IndexSet) (Result, err
 	if seen == nil {
 		seen = batch.NewIndexSet(runCount)
 	}
-	in := workflows.Input{BatchID: "batch_aaaaaaaaaaaaaaaaaaaaaaaa", Env: "dev", RunCount: runCount}
+	in := ingestwf.Input{BatchID: "batch_aaaaaaaaaaaaaaaaaaaaaaaa", Env: "dev", RunCount: runCount}
 	return p.ing.Ingest(context.Background(), Request{Batch: in, Body: strings.NewReader(body), Seen: seen})
 }
 
@@ -402,14 +402,14 @@ func TestFailuresAreReportedAndLeakNothing(t *testing.T) {
 		t.Fatalf("want the upload error, got %v", err)
 	}
 	p = newPipe(testLimits)
-	p.sig.err = workflows.ErrClosed
-	if _, err := p.run(50, lines(50, func(int) string { return "s" }), nil); !errors.Is(err, workflows.ErrClosed) {
+	p.sig.err = ingestwf.ErrClosed
+	if _, err := p.run(50, lines(50, func(int) string { return "s" }), nil); !errors.Is(err, ingestwf.ErrClosed) {
 		t.Fatalf("want ErrClosed, got %v", err)
 	}
 	// A reader error (client gone) is reported as such.
 	p = newPipe(testLimits)
 	_, err := p.ing.Ingest(context.Background(), Request{
-		Batch: workflows.Input{BatchID: "batch_aaaaaaaaaaaaaaaaaaaaaaaa", Env: "dev", RunCount: 10},
+		Batch: ingestwf.Input{BatchID: "batch_aaaaaaaaaaaaaaaaaaaaaaaa", Env: "dev", RunCount: 10},
 		Body:  io.MultiReader(strings.NewReader(`{"index":0,"task":"t"}`+"\n"), errReader{io.ErrUnexpectedEOF}),
 		Seen:  batch.NewIndexSet(10),
 	})

@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/streambatch/streambatch/workflows"
+	"github.com/streambatch/streambatch/workflows/sweep"
 )
 
 // SweepOptions configure the sweeper's schedule.
@@ -31,7 +31,7 @@ type SweepOptions struct {
 // it at start; the result is the same whoever does.
 func EnsureSweepSchedule(ctx context.Context, c client.Client, opts SweepOptions) error {
 	sc := c.ScheduleClient()
-	h := sc.GetHandle(ctx, workflows.SweepScheduleID)
+	h := sc.GetHandle(ctx, sweep.ScheduleID)
 	if opts.Every <= 0 {
 		if err := h.Delete(ctx); err != nil && !isNotFound(err) {
 			return fmt.Errorf("worker: delete the sweep schedule: %w", err)
@@ -40,15 +40,15 @@ func EnsureSweepSchedule(ctx context.Context, c client.Client, opts SweepOptions
 	}
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: opts.Every}}}
 	action := &client.ScheduleWorkflowAction{
-		ID:        workflows.SweepScheduleID,
-		Workflow:  workflows.SweepWorkflowName,
-		Args:      []any{workflows.SweepInput{Grace: opts.Grace, Limit: opts.Limit}},
+		ID:        sweep.ScheduleID,
+		Workflow:  sweep.WorkflowName,
+		Args:      []any{sweep.Input{Grace: opts.Grace, Limit: opts.Limit}},
 		TaskQueue: opts.TaskQueue,
 		// A sweep that cannot finish must not hold the schedule for ever.
 		WorkflowRunTimeout: max(opts.Every, 10*time.Minute),
 	}
 	_, err := sc.Create(ctx, client.ScheduleOptions{
-		ID:      workflows.SweepScheduleID,
+		ID:      sweep.ScheduleID,
 		Spec:    spec,
 		Action:  action,
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,

@@ -1,8 +1,14 @@
-// Package worker runs the Temporal worker of streambatch: BatchIngest,
-// BatchRuns and their activities on one task queue, with
-// MaxConcurrentActivityExecutionSize as the worker-wide bound on chunk
-// activities. (The runs themselves execute on the users' task workers.) It
-// also registers the search attributes the workflows use.
+// Package worker builds the Temporal workers of streambatch and registers
+// each flow on its task queues: ingest (BatchIngest and its activities)
+// and the sweeper on the main queue, whose MaxConcurrentActivityExecutionSize
+// is the worker-wide bound on chunk activities; run execution (BatchRuns
+// and its local activities) on its own queue, and on the main queue for
+// batches started there before it had one. The runs themselves execute on
+// the users' task workers. It also registers the search attributes the
+// workflows use and keeps the sweeper's schedule.
+//
+// It holds no flow logic: the workflows live in workflows/<flow>, the
+// activities in activities/<flow>.
 package worker
 
 import (
@@ -20,8 +26,13 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/streambatch/streambatch/activities"
-	"github.com/streambatch/streambatch/workflows"
+	ingestact "github.com/streambatch/streambatch/activities/ingest"
+	runsact "github.com/streambatch/streambatch/activities/runs"
+	sweepact "github.com/streambatch/streambatch/activities/sweep"
+	"github.com/streambatch/streambatch/workflows/flow"
+	"github.com/streambatch/streambatch/workflows/ingest"
+	"github.com/streambatch/streambatch/workflows/runs"
+	"github.com/streambatch/streambatch/workflows/sweep"
 )
 
 // Options configures New.
@@ -45,15 +56,41 @@ func (opts Options) sdk() worker.Options {
 	}
 }
 
-// New returns a worker with BatchIngest and the activities registered; call
-// Run or Start on it.
-func New(c client.Client, acts *activities.Activities, opts Options) worker.Worker {
+// Flows holds each flow's activities, with their dependencies.
+type Flows struct {
+	Ingest *ingestact.Activities
+	Runs   *runsact.Activities
+	Sweep  *sweepact.Activities
+}
+
+// New returns the worker of the main queue (opts.TaskQueue): ingest, the
+// sweeper, and BatchRuns for the batches started on this queue before
+// BatchRuns had a queue of its own. Call Run or Start on it.
+func New(c client.Client, flows Flows, opts Options) worker.Worker {
 	w := worker.New(c, opts.TaskQueue, opts.sdk())
-	w.RegisterWorkflowWithOptions(workflows.BatchIngest, workflow.RegisterOptions{Name: workflows.WorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.BatchRuns, workflow.RegisterOptions{Name: workflows.RunsWorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.Sweep, workflow.RegisterOptions{Name: workflows.SweepWorkflowName})
-	acts.Register(w)
+	registerIngest(w, flows.Ingest)
+	registerRuns(w, flows.Runs)
+	registerSweep(w, flows.Sweep)
 	return w
+}
+
+// registerIngest registers BatchIngest and its activities (it runs some of
+// them as local activities, so they belong on its worker).
+func registerIngest(w worker.Worker, acts *ingestact.Activities) {
+	w.RegisterWorkflowWithOptions(ingest.BatchIngest, workflow.RegisterOptions{Name: ingest.WorkflowName})
+	acts.Register(w)
+}
+
+// registerRuns registers BatchRuns and its local activities.
+func registerRuns(w worker.Worker, acts *runsact.Activities) {
+	w.RegisterWorkflowWithOptions(runs.BatchRuns, workflow.RegisterOptions{Name: runs.WorkflowName})
+	acts.Register(w)
+}
+
+// registerSweep registers Sweep and SweepObjects.
+func registerSweep(w worker.Worker, acts *sweepact.Activities) {
+	w.RegisterWorkflowWithOptions(sweep.Sweep, workflow.RegisterOptions{Name: sweep.WorkflowName})
+	acts.Register(w)
 }
 
 // ErrNoNamespace reports that the Temporal namespace does not exist.
@@ -103,7 +140,7 @@ func ensureOnce(ctx context.Context, c client.Client, namespace string, log *slo
 		return fmt.Errorf("worker: list search attributes: %w", err)
 	}
 	missing := map[string]enumspb.IndexedValueType{}
-	for _, k := range workflows.SearchAttributes {
+	for _, k := range flow.SearchAttributes {
 		if _, ok := have.GetCustomAttributes()[k.GetName()]; !ok {
 			missing[k.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 		}
@@ -166,14 +203,12 @@ func (g Group) Stop() {
 	}
 }
 
-// NewGroup returns the workers of a streambatch worker process: one on
-// opts.TaskQueue with everything registered (BatchRuns too, for the
-// batches started on it before BatchRuns had a queue of its own), and one
-// on runsQueue with BatchRuns and the activities.
-func NewGroup(c client.Client, acts *activities.Activities, opts Options, runsQueue string) Group {
-	main := New(c, acts, opts)
-	runs := worker.New(c, runsQueue, opts.sdk())
-	runs.RegisterWorkflowWithOptions(workflows.BatchRuns, workflow.RegisterOptions{Name: workflows.RunsWorkflowName})
-	acts.Register(runs)
-	return Group{main, runs}
+// NewGroup returns the workers of a streambatch worker process: New's on
+// opts.TaskQueue, and one on runsQueue with BatchRuns and its local
+// activities only.
+func NewGroup(c client.Client, flows Flows, opts Options, runsQueue string) Group {
+	main := New(c, flows, opts)
+	w := worker.New(c, runsQueue, opts.sdk())
+	registerRuns(w, flows.Runs)
+	return Group{main, w}
 }

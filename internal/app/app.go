@@ -18,7 +18,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 
-	"github.com/streambatch/streambatch/activities"
+	ingestact "github.com/streambatch/streambatch/activities/ingest"
+	runsact "github.com/streambatch/streambatch/activities/runs"
+	sweepact "github.com/streambatch/streambatch/activities/sweep"
 	"github.com/streambatch/streambatch/api"
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
@@ -29,7 +31,8 @@ import (
 	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/store"
 	"github.com/streambatch/streambatch/worker"
-	"github.com/streambatch/streambatch/workflows"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // App is a connected set of components. Fields are nil when the Need given
@@ -156,7 +159,7 @@ func (a *App) Close() {
 // API builds the HTTP API server.
 func (a *App) API() *api.Server {
 	c := a.Config
-	wf := workflows.NewClient(a.Temporal, c.TaskQueue)
+	wf := ingestwf.NewClient(a.Temporal, c.TaskQueue)
 	ing := ingest.New(ingest.Limits{
 		ItemMaxBytes: c.ItemMaxBytes, OffloadThreshold: c.OffloadThreshold, ChunkItems: c.ChunkItems,
 		ChunkBytes: c.ChunkBytes, ChunkInlineBytes: c.ChunkInlineBytes, ChunksInFlight: c.ChunksInFlight,
@@ -203,9 +206,9 @@ func (a *App) chunkSigner() *batch.ChunkSigner {
 
 // Runs returns the client of BatchRuns workflows, with the configured run
 // defaults.
-func (a *App) Runs() *workflows.RunsClient {
+func (a *App) Runs() *runswf.Client {
 	c := a.Config
-	return workflows.NewRunsClient(a.Temporal, c.RunsTaskQueue(), workflows.RunsInput{
+	return runswf.NewClient(a.Temporal, c.RunsTaskQueue(), runswf.Input{
 		Concurrency: c.RunConcurrency, MaxAttempts: c.RunMaxAttempts, MaxDuration: c.RunMaxDuration,
 	})
 }
@@ -216,12 +219,12 @@ func (a *App) Runs() *workflows.RunsClient {
 // is best effort: the signal alone is what makes the chunk durable, and a
 // PostgreSQL outage must not fail streams that need nothing else from it.
 type recordingSignaler struct {
-	wf    *workflows.Client
+	wf    *ingestwf.Client
 	store *store.Store
 	log   *slog.Logger
 }
 
-func (r recordingSignaler) SignalChunk(ctx context.Context, in workflows.Input, ch batch.ChunkRef) error {
+func (r recordingSignaler) SignalChunk(ctx context.Context, in ingestwf.Input, ch batch.ChunkRef) error {
 	if err := r.wf.SignalChunk(ctx, in, ch); err != nil {
 		return err
 	}
@@ -238,11 +241,14 @@ func (a *App) Worker() worker.Group {
 	if err != nil {
 		keys = nil // NotifyParent then refuses every parent, saying why
 	}
-	acts := &activities.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics, Signer: a.chunkSigner(),
-		SweepDB: a.Store, SweepBlob: a.Blob, Parents: a.Temporal, Keys: keys,
-		Exec: a.Store, Temporal: a.Temporal, Dispatcher: a.Runs(), OutputOffloadThreshold: a.Config.OffloadThreshold,
-		RunDefaultTTL: a.Config.RunDefaultTTL}
-	return worker.NewGroup(a.Temporal, acts, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())
+	flows := worker.Flows{
+		Ingest: &ingestact.Activities{Runs: a.Store, Objects: a.Blob, MaxChunkBytes: 256 << 20, Metrics: a.Metrics,
+			Signer: a.chunkSigner(), Dispatcher: a.Runs()},
+		Runs: &runsact.Activities{Exec: a.Store, Objects: a.Blob, Temporal: a.Temporal, Parents: a.Temporal, Keys: keys,
+			OutputOffloadThreshold: a.Config.OffloadThreshold, RunDefaultTTL: a.Config.RunDefaultTTL, Metrics: a.Metrics},
+		Sweep: &sweepact.Activities{Store: a.Store, Objects: a.Blob, Metrics: a.Metrics},
+	}
+	return worker.NewGroup(a.Temporal, flows, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())
 }
 
 // ShutdownTimeout bounds how long in-flight requests may run after a stop

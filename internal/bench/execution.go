@@ -18,7 +18,7 @@ import (
 
 	"github.com/streambatch/streambatch/client"
 	"github.com/streambatch/streambatch/tasks"
-	"github.com/streambatch/streambatch/workflows"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // Scenario E: runs executed to COMPLETED (streambatch) beside the anchor,
@@ -177,7 +177,7 @@ func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions) (ExecResul
 	if st.Status != "COMPLETED" || st.RunCounts["COMPLETED"] != opts.Runs {
 		return r, fmt.Errorf("batch %s ended %s with %v", b.ID, st.Status, st.RunCounts)
 	}
-	for _, id := range []string{b.ID, workflows.RunsWorkflowID(b.ID)} {
+	for _, id := range []string{b.ID, runswf.WorkflowID(b.ID)} {
 		events, runs, err := historyOf(ctx, sb.Temporal, id)
 		if err != nil {
 			return r, err

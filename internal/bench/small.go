@@ -18,7 +18,7 @@ import (
 
 	"github.com/streambatch/streambatch/client"
 	"github.com/streambatch/streambatch/tasks"
-	"github.com/streambatch/streambatch/workflows"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // Scenario B: small batches. Latency of one 10-item batch from create to
@@ -217,7 +217,7 @@ func StreambatchSmall(name string, c *client.Client, items int) SmallSystem {
 		if res.Stream == nil || !res.Stream.Sealed {
 			return nil, fmt.Errorf("batch %s not sealed", res.Batch.ID)
 		}
-		return []string{res.Batch.ID, workflows.RunsWorkflowID(res.Batch.ID)}, nil
+		return []string{res.Batch.ID, runswf.WorkflowID(res.Batch.ID)}, nil
 	}}
 }
 

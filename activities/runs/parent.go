@@ -1,4 +1,4 @@
-package activities
+package runs
 
 import (
 	"context"
@@ -14,14 +14,11 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/streambatch/streambatch/codec"
-	"github.com/streambatch/streambatch/workflows"
+	"github.com/streambatch/streambatch/workflows/flow"
+	"github.com/streambatch/streambatch/workflows/ingest"
+	contract "github.com/streambatch/streambatch/workflows/runs"
+	"github.com/streambatch/streambatch/workflows/sweep"
 )
-
-// Parents reads and signals batches' parent workflows (a client.Client).
-type Parents interface {
-	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
-	WorkflowService() workflowservice.WorkflowServiceClient
-}
 
 // NotifyParent (a local activity of BatchRuns) tells a batch's parent
 // workflow that the batch ended. The parent is signalled only when it is
@@ -33,8 +30,8 @@ type Parents interface {
 // holds. The outcome is recorded on the batch (parent_notified_at, or
 // parent_refused with the reason). A retry after the signal sends the same
 // request ID, which Temporal deduplicates.
-func (a *Activities) NotifyParent(ctx context.Context, in workflows.NotifyParentInput) (out workflows.NotifyParentResult, err error) {
-	defer a.observe(workflows.ActivityNotifyParent, time.Now(), &err)
+func (a *Activities) NotifyParent(ctx context.Context, in contract.NotifyParentInput) (out contract.NotifyParentResult, err error) {
+	defer a.observe(contract.ActivityNotifyParent, time.Now(), &err)
 	if a.Parents == nil || a.Keys == nil {
 		out.Refused = "the worker holds no Temporal client or payload keys to signal the parent with"
 	} else {
@@ -60,8 +57,8 @@ func (a *Activities) NotifyParent(ctx context.Context, in workflows.NotifyParent
 }
 
 // checkParent returns why in.Parent may not be signalled, or "".
-func (a *Activities) checkParent(ctx context.Context, in workflows.NotifyParentInput) (string, error) {
-	if workflows.IsOwnWorkflowID(in.Parent) {
+func (a *Activities) checkParent(ctx context.Context, in contract.NotifyParentInput) (string, error) {
+	if flow.IsOwnWorkflowID(in.Parent) {
 		return "parent " + in.Parent + " is one of streambatch's own workflows", nil
 	}
 	d, err := a.Parents.DescribeWorkflowExecution(ctx, in.Parent, "")
@@ -76,21 +73,21 @@ func (a *Activities) checkParent(ctx context.Context, in workflows.NotifyParentI
 		return fmt.Sprintf("parent workflow %s is not running (%s)", in.Parent, st), nil
 	}
 	switch info.GetType().GetName() {
-	case workflows.WorkflowName, workflows.RunsWorkflowName, workflows.SweepWorkflowName:
+	case ingest.WorkflowName, contract.WorkflowName, sweep.WorkflowName:
 		return "parent " + in.Parent + " is one of streambatch's own workflows", nil
 	}
-	env, ok := keywordAttr(info.GetSearchAttributes(), workflows.SearchAttrBatchEnv.GetName())
+	env, ok := keywordAttr(info.GetSearchAttributes(), flow.SearchAttrBatchEnv.GetName())
 	if !ok || env != in.Env {
 		return fmt.Sprintf("parent workflow %s does not carry the search attribute %s=%s (batchwait.Allow sets it)",
-			in.Parent, workflows.SearchAttrBatchEnv.GetName(), in.Env), nil
+			in.Parent, flow.SearchAttrBatchEnv.GetName(), in.Env), nil
 	}
 	return "", nil
 }
 
 // signalParent sends the completion signal, encrypted under the batch's
 // environment's key; it returns a refusal when the parent ended meanwhile.
-func (a *Activities) signalParent(ctx context.Context, in workflows.NotifyParentInput) (string, error) {
-	msg := workflows.BatchCompleted{BatchID: in.BatchID, Status: in.Status, RunCounts: in.RunCounts}
+func (a *Activities) signalParent(ctx context.Context, in contract.NotifyParentInput) (string, error) {
+	msg := contract.BatchCompleted{BatchID: in.BatchID, Status: in.Status, RunCounts: in.RunCounts}
 	input, err := codec.EnvDataConverter(a.Keys, in.Env).ToPayloads(msg)
 	if err != nil {
 		return "", err
@@ -103,7 +100,7 @@ func (a *Activities) signalParent(ctx context.Context, in workflows.NotifyParent
 	_, err = a.Parents.WorkflowService().SignalWorkflowExecution(ctx, &workflowservice.SignalWorkflowExecutionRequest{
 		Namespace:         namespace,
 		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: in.Parent},
-		SignalName:        workflows.SignalBatchCompleted,
+		SignalName:        contract.SignalBatchCompleted,
 		Input:             input,
 		Identity:          "streambatch batch " + in.BatchID,
 		// The same request on a retry: Temporal delivers it once. A

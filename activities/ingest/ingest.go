@@ -1,19 +1,17 @@
-// Package activities implements the I/O steps of the workflows: for
-// BatchIngest OffloadAndEnqueue (chunk → runs), Seal and Abort; for
-// BatchRuns the local activities DispatchStep (record outcomes, claim
-// runs), FinishRuns, ReconcileAttempts, NotifyParent (and ParentNotified,
-// for histories from before NotifyParent). Each is
-// idempotent, so Temporal may retry it at will.
+// Package ingest implements the ingest flow's activities, the I/O steps
+// of BatchIngest: OffloadAndEnqueue (chunk → runs), Seal and Abort. Each
+// is idempotent, so Temporal may retry it at will.
 //
 // It depends on the store and blob packages through the small interfaces
-// below and on package workflows for names, types and the BatchRuns client.
-package activities
+// below, on workflows/ingest for names and types and on workflows/runs to
+// hand enqueued runs to BatchRuns. It holds no workflow code and must not
+// import another flow's activities.
+package ingest
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -22,10 +20,11 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
-	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	"github.com/streambatch/streambatch/workflows/flow"
+	contract "github.com/streambatch/streambatch/workflows/ingest"
+	"github.com/streambatch/streambatch/workflows/runs"
 )
 
 // Runs is the part of store.Store the activities use.
@@ -42,8 +41,13 @@ type Objects interface {
 	Get(ctx context.Context, key string, maxSize int64) ([]byte, error)
 	Size(ctx context.Context, key string) (int64, error)
 	DeletePrefix(ctx context.Context, prefix string) (int, error)
-	Put(ctx context.Context, key, contentType string, body io.ReadSeeker, size int64) error
-	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// RunsNotifier hands enqueued runs to a batch's BatchRuns workflow
+// (runs.Client).
+type RunsNotifier interface {
+	Notify(ctx context.Context, batchID, env string, hint runs.Hint) error
+	Abort(ctx context.Context, batchID, env, reason string) error
 }
 
 // Activities holds the dependencies of the activity methods. Register it
@@ -58,52 +62,26 @@ type Activities struct {
 	// Metrics records attempt durations and failures (nil: none).
 	Metrics *metrics.Metrics
 
-	// Exec is the run-execution part of the store (the BatchRuns local
-	// activities need it).
-	Exec Execution
-	// Temporal reads BatchRuns' pending activities and history (nil: runs
-	// never show EXECUTING and attempt counts stay lower bounds).
-	Temporal Histories
 	// Dispatcher hands enqueued runs to BatchRuns (nil: nothing executes
 	// the runs).
 	Dispatcher RunsNotifier
-	// OutputOffloadThreshold: run outputs this size or larger are stored in
-	// S3 (0: never).
-	OutputOffloadThreshold int
-	// RunDefaultTTL is the schedule-to-start timeout of runs whose item
-	// sets no ttl: how long a dispatched run may wait for a task worker
-	// before it ends EXPIRED (0: for ever).
-	RunDefaultTTL time.Duration
 	// Signer verifies that each chunk was signed by the API (nil: every
 	// chunk is refused).
 	Signer *batch.ChunkSigner
-	// Parents describes and signals batches' parent workflows and Keys
-	// encrypts the signal under the batch's environment's key
-	// (NotifyParent; nil: no parent is ever signalled).
-	Parents Parents
-	Keys    *codec.Keys
-	// SweepDB and SweepBlob serve the sweeper (SweepObjects).
-	SweepDB   SweepStore
-	SweepBlob SweepObjects
 }
 
-// Register registers the activities under their contract names.
+// Register registers the activities under their contract names (on the
+// worker that runs BatchIngest: it runs some of them as local activities).
 func (a *Activities) Register(r interface {
 	RegisterActivityWithOptions(any, activity.RegisterOptions)
 }) {
-	r.RegisterActivityWithOptions(a.OffloadAndEnqueue, activity.RegisterOptions{Name: workflows.ActivityOffloadAndEnqueue})
-	r.RegisterActivityWithOptions(a.Seal, activity.RegisterOptions{Name: workflows.ActivitySeal})
-	r.RegisterActivityWithOptions(a.Abort, activity.RegisterOptions{Name: workflows.ActivityAbort})
-	r.RegisterActivityWithOptions(a.SweepObjects, activity.RegisterOptions{Name: workflows.ActivitySweepObjects})
-	r.RegisterActivityWithOptions(a.DispatchStep, activity.RegisterOptions{Name: workflows.ActivityDispatchStep})
-	r.RegisterActivityWithOptions(a.FinishRuns, activity.RegisterOptions{Name: workflows.ActivityFinishRuns})
-	r.RegisterActivityWithOptions(a.ReconcileAttempts, activity.RegisterOptions{Name: workflows.ActivityReconcileAttempts})
-	r.RegisterActivityWithOptions(a.ParentNotified, activity.RegisterOptions{Name: workflows.ActivityParentNotified})
-	r.RegisterActivityWithOptions(a.NotifyParent, activity.RegisterOptions{Name: workflows.ActivityNotifyParent})
+	r.RegisterActivityWithOptions(a.OffloadAndEnqueue, activity.RegisterOptions{Name: contract.ActivityOffloadAndEnqueue})
+	r.RegisterActivityWithOptions(a.Seal, activity.RegisterOptions{Name: contract.ActivitySeal})
+	r.RegisterActivityWithOptions(a.Abort, activity.RegisterOptions{Name: contract.ActivityAbort})
 }
 
 // notify hands a batch's enqueued runs to its BatchRuns workflow.
-func (a *Activities) notify(ctx context.Context, batchID, env string, hint workflows.RunsHint) error {
+func (a *Activities) notify(ctx context.Context, batchID, env string, hint runs.Hint) error {
 	if a.Dispatcher == nil {
 		return nil
 	}
@@ -111,13 +89,13 @@ func (a *Activities) notify(ctx context.Context, batchID, env string, hint workf
 }
 
 func invalidChunk(format string, args ...any) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), workflows.ErrTypeInvalidChunk, nil)
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), contract.ErrTypeInvalidChunk, nil)
 }
 
 // refuse reports a chunk that cannot become runs. The workflow opens its
 // indexes again, so the record of its signal goes too: a re-sent stream
 // must deliver them.
-func (a *Activities) refuse(ctx context.Context, in workflows.EnqueueInput, err error) error {
+func (a *Activities) refuse(ctx context.Context, in contract.EnqueueInput, err error) error {
 	if derr := a.Runs.DropChunk(ctx, in.BatchID, in.Chunk.Stream, in.Chunk.Seq); derr != nil {
 		return derr // retried; the refusal comes again
 	}
@@ -137,8 +115,8 @@ func (a *Activities) refuse(ctx context.Context, in workflows.EnqueueInput, err 
 // stored, each owned index becomes a run failed at creation
 // (CHUNK_UNREADABLE) and the activity succeeds, so the batch seals. Only a
 // chunk the API did not sign is refused (its indexes reopen).
-func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.EnqueueInput) (res workflows.EnqueueResult, err error) {
-	defer a.observe(workflows.ActivityOffloadAndEnqueue, time.Now(), &err)
+func (a *Activities) OffloadAndEnqueue(ctx context.Context, in contract.EnqueueInput) (res contract.EnqueueResult, err error) {
+	defer a.observe(contract.ActivityOffloadAndEnqueue, time.Now(), &err)
 	heartbeat(ctx, "loading")
 	items, err := a.loadItems(ctx, in)
 	var lost *unreadableChunk
@@ -146,14 +124,14 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 	case errors.As(err, &lost):
 		items = lostItems(in, lost.reason)
 	case isInvalidChunk(err):
-		return workflows.EnqueueResult{}, a.refuse(ctx, in, err)
+		return contract.EnqueueResult{}, a.refuse(ctx, in, err)
 	case err != nil:
-		return workflows.EnqueueResult{}, err
+		return contract.EnqueueResult{}, err
 	}
 	if lost == nil {
 		heartbeat(ctx, "checking packets")
 		if err := a.checkPackets(ctx, items); err != nil {
-			return workflows.EnqueueResult{}, err
+			return contract.EnqueueResult{}, err
 		}
 	}
 	heartbeat(ctx, "inserting")
@@ -166,10 +144,10 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 		n, err = a.Runs.InsertRuns(ctx, in.BatchID, items)
 	}
 	if errors.Is(err, store.ErrInvalidData) {
-		return workflows.EnqueueResult{}, a.refuse(ctx, in, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err))
+		return contract.EnqueueResult{}, a.refuse(ctx, in, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err))
 	}
 	if err != nil {
-		return workflows.EnqueueResult{}, err
+		return contract.EnqueueResult{}, err
 	}
 	if lost != nil {
 		logError(ctx, "chunk unreadable: its items are runs failed at creation", "batch_id", in.BatchID, "env", in.Env,
@@ -179,18 +157,18 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 		// Either duplicates (a retry) or a batch that is no longer pending.
 		b, err := a.Runs.GetBatchAnyEnv(ctx, in.BatchID)
 		if err != nil {
-			return workflows.EnqueueResult{}, err
+			return contract.EnqueueResult{}, err
 		}
 		if b.Status == batch.StatusAborted {
-			return workflows.EnqueueResult{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("batch %s is %s", in.BatchID, b.Status), workflows.ErrTypeBatchNotPending, nil)
+			return contract.EnqueueResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("batch %s is %s", in.BatchID, b.Status), flow.ErrTypeBatchNotPending, nil)
 		}
 	}
 	// The runs exist: they may start now, before the seal. (A retry after
 	// a lost answer signals again; BatchRuns reads what is open from the
 	// database, so a second hint costs one look.)
 	if in.SkipNotify {
-		return workflows.EnqueueResult{Inserted: n}, nil // the Seal right after tells BatchRuns
+		return contract.EnqueueResult{Inserted: n}, nil // the Seal right after tells BatchRuns
 	}
 	heartbeat(ctx, "handing over")
 	from := 0
@@ -199,10 +177,10 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in workflows.Enqueue
 	} else if len(in.Chunk.Indexes) > 0 {
 		from = in.Chunk.Indexes[0][0]
 	}
-	if err := a.notify(ctx, in.BatchID, in.Env, workflows.HintFrom(from)); err != nil {
-		return workflows.EnqueueResult{}, err
+	if err := a.notify(ctx, in.BatchID, in.Env, runs.HintFrom(from)); err != nil {
+		return contract.EnqueueResult{}, err
 	}
-	return workflows.EnqueueResult{Inserted: n}, nil
+	return contract.EnqueueResult{Inserted: n}, nil
 }
 
 // unreadableChunk reports a chunk the API signed whose items cannot be
@@ -220,7 +198,7 @@ func unreadable(format string, args ...any) error {
 
 // lostItems returns a run failed at creation (CHUNK_UNREADABLE) for each
 // index the chunk owns. Its task is unknown: the item is gone.
-func lostItems(in workflows.EnqueueInput, reason string) []batch.Item {
+func lostItems(in contract.EnqueueInput, reason string) []batch.Item {
 	var items []batch.Item
 	for _, r := range in.Chunk.Indexes {
 		for i := r[0]; i < r[1]; i++ {
@@ -242,7 +220,7 @@ func lostItems(in workflows.EnqueueInput, reason string) []batch.Item {
 
 func isInvalidChunk(err error) bool {
 	var app *temporal.ApplicationError
-	return errors.As(err, &app) && app.Type() == workflows.ErrTypeInvalidChunk
+	return errors.As(err, &app) && app.Type() == contract.ErrTypeInvalidChunk
 }
 
 func (a *Activities) observe(name string, start time.Time, err *error) {
@@ -268,7 +246,7 @@ func logError(ctx context.Context, msg string, keyvals ...any) {
 // reference. It returns an InvalidChunk error for a chunk the API did not
 // sign, and an *unreadableChunk for one it signed whose items cannot be
 // read back.
-func (a *Activities) loadItems(ctx context.Context, in workflows.EnqueueInput) ([]batch.Item, error) {
+func (a *Activities) loadItems(ctx context.Context, in contract.EnqueueInput) ([]batch.Item, error) {
 	ref := &in.Chunk
 	// Trust nothing a signal carries that the API did not sign: not the
 	// indexes, not the items, not the staged object's key or content. A
@@ -327,7 +305,7 @@ func (a *Activities) loadItems(ctx context.Context, in workflows.EnqueueInput) (
 }
 
 // unsigned refuses a chunk the API did not sign.
-func unsigned(ctx context.Context, in workflows.EnqueueInput, err error) error {
+func unsigned(ctx context.Context, in contract.EnqueueInput, err error) error {
 	logError(ctx, "refusing a chunk the API did not sign", "batch_id", in.BatchID, "env", in.Env, "stream", in.Chunk.Stream, "seq", in.Chunk.Seq, "error", err)
 	return invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err)
 }
@@ -372,23 +350,23 @@ func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error
 
 // Seal seals the batch (it has every run), deletes its staged chunks
 // (unless none was staged) and tells BatchRuns.
-func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (res workflows.SealResult, err error) {
-	defer a.observe(workflows.ActivitySeal, time.Now(), &err)
+func (a *Activities) Seal(ctx context.Context, in contract.SealInput) (res contract.SealResult, err error) {
+	defer a.observe(contract.ActivitySeal, time.Now(), &err)
 	b, err := a.Runs.SealBatch(ctx, in.BatchID)
 	if errors.Is(err, store.ErrNotPending) {
-		return workflows.SealResult{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeBatchNotPending, err)
+		return contract.SealResult{}, temporal.NewNonRetryableApplicationError(err.Error(), flow.ErrTypeBatchNotPending, err)
 	}
 	if err != nil {
-		return workflows.SealResult{}, err
+		return contract.SealResult{}, err
 	}
 	if !in.InlineOnly {
 		if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
-			return workflows.SealResult{}, err
+			return contract.SealResult{}, err
 		}
 	}
 	// BatchRuns completes the batch only once it is sealed.
-	if err := a.notify(ctx, in.BatchID, in.Env, workflows.RunsHint{Sealed: true, From: in.From}); err != nil {
-		return workflows.SealResult{}, err
+	if err := a.notify(ctx, in.BatchID, in.Env, runs.Hint{Sealed: true, From: in.From}); err != nil {
+		return contract.SealResult{}, err
 	}
 	if b.SealedAt != nil {
 		res.SealedAt = *b.SealedAt
@@ -402,31 +380,31 @@ func (a *Activities) Seal(ctx context.Context, in workflows.SealInput) (res work
 // (and every run its payload) under the batch's packet prefix; the sweeper
 // deletes the packets no run holds once the batch is aborted. A batch
 // sealed before the abort stays sealed.
-func (a *Activities) Abort(ctx context.Context, in workflows.AbortInput) (res workflows.AbortResult, err error) {
-	defer a.observe(workflows.ActivityAbort, time.Now(), &err)
+func (a *Activities) Abort(ctx context.Context, in contract.AbortInput) (res contract.AbortResult, err error) {
+	defer a.observe(contract.ActivityAbort, time.Now(), &err)
 	b, err := a.Runs.AbortBatch(ctx, in.BatchID, in.Reason, false)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// The Phase 1 transaction never committed: nothing to abort.
-		return workflows.AbortResult{}, nil
+		return contract.AbortResult{}, nil
 	case errors.Is(err, store.ErrNotPending) && b.Done():
-		return workflows.AbortResult{Sealed: true}, nil
+		return contract.AbortResult{Sealed: true}, nil
 	case err != nil:
-		return workflows.AbortResult{}, err
+		return contract.AbortResult{}, err
 	}
 	// The staged chunks only: runs hold keys of packets and outputs, never
 	// of staged chunks. Packets that no run holds (streams that never
 	// delivered their items) are the sweeper's (SweepBatch).
 	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
-		return workflows.AbortResult{}, err
+		return contract.AbortResult{}, err
 	}
 	// Runs may be executing already: BatchRuns cancels them and tells the
 	// parent workflow.
 	if a.Dispatcher != nil {
 		if err := a.Dispatcher.Abort(ctx, in.BatchID, in.Env, in.Reason); err != nil {
-			return workflows.AbortResult{}, err
+			return contract.AbortResult{}, err
 		}
 	}
 	activity.GetLogger(ctx).Info("batch aborted", "batch", in.BatchID, "reason", in.Reason)
-	return workflows.AbortResult{}, nil
+	return contract.AbortResult{}, nil
 }

@@ -1,4 +1,4 @@
-package workflows
+package runs
 
 import (
 	"context"
@@ -132,7 +132,7 @@ func newRunsHarness(t *testing.T, n int) *runsHarness {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	h := &runsHarness{env: s.NewTestWorkflowEnvironment(), exec: newFakeExec(n), ran: map[int]int{}}
-	h.env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: RunsWorkflowName})
+	h.env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	h.env.RegisterActivityWithOptions(h.exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	h.env.RegisterActivityWithOptions(h.exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})
 	h.env.RegisterActivityWithOptions(h.exec.notifyParent, activity.RegisterOptions{Name: ActivityNotifyParent})
@@ -161,8 +161,8 @@ func (h *runsHarness) count(i int) {
 	h.ran[i]++
 }
 
-func runsInput() RunsInput {
-	return RunsInput{BatchID: "batch_test", Env: "dev", Concurrency: 4, MaxAttempts: 3, MaxDuration: time.Minute}
+func runsInput() Input {
+	return Input{BatchID: "batch_test", Env: "dev", Concurrency: 4, MaxAttempts: 3, MaxDuration: time.Minute}
 }
 
 // Every run executes once per attempt within the window; outputs and
@@ -182,7 +182,7 @@ func TestBatchRunsExecutesAndCompletes(t *testing.T) {
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	var r RunsResult
+	var r Result
 	if err := h.env.GetWorkflowResult(&r); err != nil {
 		t.Fatal(err)
 	}
@@ -224,10 +224,10 @@ func TestBatchRunsWaitsForTheSeal(t *testing.T) {
 		h.exec.mu.Lock()
 		h.exec.status = batch.StatusProcessing
 		h.exec.mu.Unlock()
-		h.env.SignalWorkflow(SignalRunsReady, RunsHint{Sealed: true})
+		h.env.SignalWorkflow(SignalRunsReady, Hint{Sealed: true})
 	}, time.Hour)
 	h.env.ExecuteWorkflow(BatchRuns, runsInput())
-	var r RunsResult
+	var r Result
 	if err := h.env.GetWorkflowResult(&r); err != nil || r.Status != "COMPLETED" {
 		t.Fatalf("result %+v, %v", r, err)
 	}
@@ -242,7 +242,7 @@ func TestBatchRunsAbortCancelsInFlight(t *testing.T) {
 	// Activities hold the test clock to real time: abort soon.
 	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, "stop it") }, 50*time.Millisecond)
 	h.env.ExecuteWorkflow(BatchRuns, runsInput())
-	var r RunsResult
+	var r Result
 	if err := h.env.GetWorkflowResult(&r); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +262,7 @@ func TestBatchRunsContinuesAsNew(t *testing.T) {
 	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("want continue-as-new, got %v", err)
 	}
-	var next RunsInput
+	var next Input
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package activities
+package runs
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	contract "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // A run without a ttl of its own gets STREAMBATCH_RUN_DEFAULT_TTL as its
@@ -23,7 +23,7 @@ import (
 // from its queue time; with no default a run waits for ever.
 func TestDispatchDefaultTTL(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	in := workflows.StepInput{BatchID: "batch_x", Env: "prod", Now: now, MaxAttempts: 3, MaxDuration: time.Hour}
+	in := contract.StepInput{BatchID: "batch_x", Env: "prod", Now: now, MaxAttempts: 3, MaxDuration: time.Hour}
 	old := now.Add(-24 * time.Hour)
 	run := func(opts string, queued time.Time) store.ClaimedRun {
 		r := store.ClaimedRun{Index: 1, Task: "t", PayloadType: batch.PayloadTypeJSON, QueueTimestamp: queued}

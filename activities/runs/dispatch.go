@@ -1,4 +1,4 @@
-package activities
+package runs
 
 import (
 	"context"
@@ -9,40 +9,13 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
 	"github.com/streambatch/streambatch/tasks"
-	"github.com/streambatch/streambatch/workflows"
+	contract "github.com/streambatch/streambatch/workflows/runs"
 )
-
-// Execution is the part of store.Store that run execution uses.
-type Execution interface {
-	DispatchStep(ctx context.Context, st store.Step) (store.StepResult, error)
-	ReconcileAttempts(ctx context.Context, batchID, owner string, starts []store.RunStart) error
-	CompleteBatch(ctx context.Context, id string) (store.Batch, bool, error)
-	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
-	RunCounts(ctx context.Context, id string) (map[batch.RunStatus]int, error)
-	MarkParentNotified(ctx context.Context, id string) (bool, error)
-	MarkParentRefused(ctx context.Context, id, reason string) error
-}
-
-// Histories reads BatchRuns' own pending activities and history (a
-// client.Client).
-type Histories interface {
-	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
-	GetWorkflowHistory(ctx context.Context, workflowID, runID string, isLongPoll bool, filterType enumspb.HistoryEventFilterType) client.HistoryEventIterator
-}
-
-// RunsNotifier hands enqueued runs to a batch's BatchRuns workflow
-// (workflows.RunsClient).
-type RunsNotifier interface {
-	Notify(ctx context.Context, batchID, env string, hint workflows.RunsHint) error
-	Abort(ctx context.Context, batchID, env, reason string) error
-}
 
 // PayloadURLTTL is how long a run's presigned payloadUrl stays valid.
 const PayloadURLTTL = 24 * time.Hour
@@ -55,8 +28,8 @@ const maxClaimBytes = 1 << 20
 // finished runs in one transaction (offloading large outputs to S3),
 // refreshes EXECUTING runs from the workflow's pending activities when
 // asked, and claims the next runs, turned into envelopes.
-func (a *Activities) DispatchStep(ctx context.Context, in workflows.StepInput) (out workflows.StepResult, err error) {
-	defer a.observe(workflows.ActivityDispatchStep, time.Now(), &err)
+func (a *Activities) DispatchStep(ctx context.Context, in contract.StepInput) (out contract.StepResult, err error) {
+	defer a.observe(contract.ActivityDispatchStep, time.Now(), &err)
 	results, err := a.storeResults(ctx, in)
 	if err != nil {
 		return out, err
@@ -81,7 +54,7 @@ func (a *Activities) DispatchStep(ctx context.Context, in workflows.StepInput) (
 		d, failed, err := a.dispatch(ctx, in, r)
 		switch {
 		case err != nil:
-			return workflows.StepResult{}, err
+			return contract.StepResult{}, err
 		case failed != nil:
 			out.Failed = append(out.Failed, *failed)
 		default:
@@ -94,7 +67,7 @@ func (a *Activities) DispatchStep(ctx context.Context, in workflows.StepInput) (
 
 // storeResults turns the workflow's outcomes into rows, moving outputs at
 // or above the offload threshold to S3.
-func (a *Activities) storeResults(ctx context.Context, in workflows.StepInput) ([]store.RunResult, error) {
+func (a *Activities) storeResults(ctx context.Context, in contract.StepInput) ([]store.RunResult, error) {
 	out := make([]store.RunResult, len(in.Results))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
@@ -169,9 +142,9 @@ func runIndex(activityID string) (int, bool) {
 
 // dispatch builds a claimed run's activity, or its outcome when it cannot
 // run (options that cannot be honoured, a ttl that already passed).
-func (a *Activities) dispatch(ctx context.Context, in workflows.StepInput, r store.ClaimedRun) (workflows.Dispatch, *workflows.RunOutcome, error) {
-	fail := func(status batch.RunStatus, code, msg string) (workflows.Dispatch, *workflows.RunOutcome, error) {
-		return workflows.Dispatch{}, &workflows.RunOutcome{Index: r.Index, Status: status, ErrorCode: code, ErrorMessage: msg, CompletedAt: in.Now}, nil
+func (a *Activities) dispatch(ctx context.Context, in contract.StepInput, r store.ClaimedRun) (contract.Dispatch, *contract.RunOutcome, error) {
+	fail := func(status batch.RunStatus, code, msg string) (contract.Dispatch, *contract.RunOutcome, error) {
+		return contract.Dispatch{}, &contract.RunOutcome{Index: r.Index, Status: status, ErrorCode: code, ErrorMessage: msg, CompletedAt: in.Now}, nil
 	}
 	opts, err := batch.ParseRunOptions(r.Options)
 	if err != nil {
@@ -180,7 +153,7 @@ func (a *Activities) dispatch(ctx context.Context, in workflows.StepInput, r sto
 	if opts.Queue != "" && !batch.ValidQueueName(opts.Queue) {
 		return fail(batch.RunFailed, batch.ErrorInvalidOptions, fmt.Sprintf("options.queue.name %q: use 1–128 letters, digits and . _ - / :", opts.Queue))
 	}
-	d := workflows.Dispatch{
+	d := contract.Dispatch{
 		TaskQueue:    tasks.TaskQueue(in.Env, opts.Queue),
 		MaxAttempts:  in.MaxAttempts,
 		StartToClose: in.MaxDuration,
@@ -224,7 +197,7 @@ func (a *Activities) dispatch(ctx context.Context, in workflows.StepInput, r sto
 			}
 			url, err := a.Objects.PresignGet(ctx, *r.Payload, PayloadURLTTL)
 			if err != nil {
-				return workflows.Dispatch{}, nil, err
+				return contract.Dispatch{}, nil, err
 			}
 			d.Envelope.PayloadURL = url
 		}
@@ -235,8 +208,8 @@ func (a *Activities) dispatch(ctx context.Context, in workflows.StepInput, r sto
 // FinishRuns (a local activity of BatchRuns) completes the batch when no
 // run is open, or aborts it (cancelling its open runs), and reports its
 // run counts and the parent workflow still to be told.
-func (a *Activities) FinishRuns(ctx context.Context, in workflows.FinishInput) (out workflows.FinishResult, err error) {
-	defer a.observe(workflows.ActivityFinishRuns, time.Now(), &err)
+func (a *Activities) FinishRuns(ctx context.Context, in contract.FinishInput) (out contract.FinishResult, err error) {
+	defer a.observe(contract.ActivityFinishRuns, time.Now(), &err)
 	var b store.Batch
 	if in.Abort != "" {
 		b, err = a.Exec.AbortBatch(ctx, in.BatchID, in.Abort, true)
@@ -273,8 +246,8 @@ func (a *Activities) ParentNotified(ctx context.Context, batchID string) error {
 // ReconcileAttempts (a local activity of BatchRuns) reads the calling
 // run's history and records, for each run it dispatched, the exact number
 // of attempts and when the last one started: what the workflow cannot see.
-func (a *Activities) ReconcileAttempts(ctx context.Context, in workflows.ReconcileInput) (err error) {
-	defer a.observe(workflows.ActivityReconcileAttempts, time.Now(), &err)
+func (a *Activities) ReconcileAttempts(ctx context.Context, in contract.ReconcileInput) (err error) {
+	defer a.observe(contract.ActivityReconcileAttempts, time.Now(), &err)
 	if a.Temporal == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package workflows
+package runs
 
 import (
 	"context"
@@ -58,12 +58,12 @@ func (c *cursorExec) finish(ctx context.Context, in FinishInput) (FinishResult, 
 }
 
 // segment runs one BatchRuns run of a million-run batch from in.
-func runSegment(t *testing.T, exec *cursorExec, in RunsInput) (*testsuite.TestWorkflowEnvironment, error) {
+func runSegment(t *testing.T, exec *cursorExec, in Input) (*testsuite.TestWorkflowEnvironment, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	exec.env, exec.segment = env, 0
-	env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: RunsWorkflowName})
+	env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivityWithOptions(exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	env.RegisterActivityWithOptions(exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})
 	env.RegisterActivityWithOptions(func(context.Context, NotifyParentInput) (NotifyParentResult, error) {
@@ -84,8 +84,8 @@ func TestBatchRunsMillionRunsTail(t *testing.T) {
 	t.Parallel()
 	const n, perSegment = 1_000_000, 1000
 	exec := &cursorExec{n: n, next: n - 2*perSegment, finished: n - 2*perSegment, perSegment: perSegment}
-	in := RunsInput{BatchID: "batch_million", Env: "dev", Concurrency: 100, MaxAttempts: 3, MaxDuration: time.Minute,
-		Carried: &RunsCarried{Segment: 998, Dispatched: n - 2*perSegment, Finished: n - 2*perSegment}}
+	in := Input{BatchID: "batch_million", Env: "dev", Concurrency: 100, MaxAttempts: 3, MaxDuration: time.Minute,
+		Carried: &Carried{Segment: 998, Dispatched: n - 2*perSegment, Finished: n - 2*perSegment}}
 
 	_, err := runSegment(t, exec, in)
 	var can *workflow.ContinueAsNewError
@@ -96,7 +96,7 @@ func TestBatchRunsMillionRunsTail(t *testing.T) {
 	for _, p := range can.Input.GetPayloads() {
 		size += len(p.GetData())
 	}
-	var next RunsInput
+	var next Input
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestBatchRunsMillionRunsTail(t *testing.T) {
 	if err != nil {
 		t.Fatalf("last segment: %v", err)
 	}
-	var r RunsResult
+	var r Result
 	if err := env.GetWorkflowResult(&r); err != nil {
 		t.Fatal(err)
 	}

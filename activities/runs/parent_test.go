@@ -1,4 +1,4 @@
-package activities
+package runs
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/tasks/batchwait"
-	"github.com/streambatch/streambatch/workflows"
+	contract "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // parentExec records what NotifyParent wrote on the batch.
@@ -90,10 +90,10 @@ func TestNotifyParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := workflows.NotifyParentInput{BatchID: "batch_1", Env: "tenant-a", Parent: "waiter", Status: "COMPLETED",
+	in := contract.NotifyParentInput{BatchID: "batch_1", Env: "tenant-a", Parent: "waiter", Status: "COMPLETED",
 		RunCounts: map[string]int{"COMPLETED": 3}}
 	running := enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
-	notify := func(t *testing.T, info *workflowpb.WorkflowExecutionInfo, in workflows.NotifyParentInput) (*fakeParents, *parentExec, workflows.NotifyParentResult) {
+	notify := func(t *testing.T, info *workflowpb.WorkflowExecutionInfo, in contract.NotifyParentInput) (*fakeParents, *parentExec, contract.NotifyParentResult) {
 		t.Helper()
 		p, e := &fakeParents{info: info}, &parentExec{}
 		a := &Activities{Parents: p, Keys: keys, Exec: e}
@@ -103,7 +103,7 @@ func TestNotifyParent(t *testing.T) {
 		}
 		return p, e, out
 	}
-	refused := func(t *testing.T, info *workflowpb.WorkflowExecutionInfo, in workflows.NotifyParentInput, why string) {
+	refused := func(t *testing.T, info *workflowpb.WorkflowExecutionInfo, in contract.NotifyParentInput, why string) {
 		t.Helper()
 		p, e, out := notify(t, info, in)
 		if len(p.signals) != 0 {
@@ -149,7 +149,7 @@ func TestNotifyParent(t *testing.T) {
 		refused(t, nil, in, "not found")
 	})
 	t.Run("streambatch's own workflows are refused by type", func(t *testing.T) {
-		refused(t, parentInfo(t, workflows.RunsWorkflowName, running, "tenant-a"), in, "streambatch's own")
+		refused(t, parentInfo(t, contract.WorkflowName, running, "tenant-a"), in, "streambatch's own")
 	})
 	t.Run("streambatch's own workflows are refused by ID", func(t *testing.T) {
 		own := in

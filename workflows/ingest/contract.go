@@ -1,9 +1,7 @@
-package workflows
+package ingest
 
 import (
 	"time"
-
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/streambatch/streambatch/batch"
 )
@@ -30,26 +28,14 @@ const (
 	ActivityAbort = "Abort"
 )
 
-// Application error types that activities return as non-retryable.
+// Application error types that activities return as non-retryable (and
+// flow.ErrTypeBatchNotPending: the batch was sealed or aborted elsewhere).
 const (
 	// ErrTypeInvalidChunk: a chunk cannot be read or does not match its
 	// reference; retrying cannot help. The workflow gives its indexes back
 	// so that a re-sent stream delivers them again.
 	ErrTypeInvalidChunk = "InvalidChunk"
-	// ErrTypeBatchNotPending: the batch was sealed or aborted elsewhere.
-	ErrTypeBatchNotPending = "BatchNotPending"
 )
-
-// Search attributes the workflow keeps current, so operators can find
-// batches in Temporal UI (`BatchState="PENDING"`, `BatchEnv="prod"`).
-var (
-	SearchAttrBatchID    = temporal.NewSearchAttributeKeyKeyword("BatchId")
-	SearchAttrBatchState = temporal.NewSearchAttributeKeyKeyword("BatchState")
-	SearchAttrBatchEnv   = temporal.NewSearchAttributeKeyKeyword("BatchEnv")
-)
-
-// SearchAttributes lists the keys the workflow uses, for registration.
-var SearchAttributes = []temporal.SearchAttributeKeyKeyword{SearchAttrBatchID, SearchAttrBatchState, SearchAttrBatchEnv}
 
 // Input starts (or continues) a BatchIngest run.
 type Input struct {

@@ -1,4 +1,12 @@
-package activities
+// Package sweep implements the sweeper's activity, SweepObjects: it
+// deletes the objects of finished batches that no run references (staged
+// chunks, packets of duplicate deliveries and failed streams) and marks
+// the batches swept. Safe to repeat.
+//
+// It depends on the store and blob packages through the small interfaces
+// below and on workflows/sweep for names and types. It holds no workflow
+// code and must not import another flow's activities.
+package sweep
 
 import (
 	"context"
@@ -8,30 +16,58 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/metrics"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	contract "github.com/streambatch/streambatch/workflows/sweep"
 )
 
-// SweepStore is what the sweeper needs of PostgreSQL.
-type SweepStore interface {
+// Store is what the sweeper needs of PostgreSQL.
+type Store interface {
 	UnsweptBatches(ctx context.Context, finishedBefore time.Time, limit int) ([]store.SweepTarget, error)
 	ReferencedObjects(ctx context.Context, batchID string, indexes []int32) (map[string]bool, error)
 	MarkSwept(ctx context.Context, batchID string) error
 }
 
-// SweepObjects is what the sweeper needs of S3.
-type SweepObjects interface {
+// Objects is what the sweeper needs of S3.
+type Objects interface {
 	ListPages(ctx context.Context, prefix string, fn func(keys []string) error) error
 	Delete(ctx context.Context, keys []string) error
 	DeletePrefix(ctx context.Context, prefix string) (int, error)
 }
 
+// Activities holds the sweeper's dependencies. Register it with Register.
+type Activities struct {
+	Store   Store
+	Objects Objects
+	// Metrics records attempt durations and failures (nil: none).
+	Metrics *metrics.Metrics
+}
+
+// Register registers SweepObjects under its contract name (on the worker
+// that runs the Sweep workflow).
+func (a *Activities) Register(r interface {
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}) {
+	r.RegisterActivityWithOptions(a.SweepObjects, activity.RegisterOptions{Name: contract.ActivitySweepObjects})
+}
+
+func (a *Activities) observe(name string, start time.Time, err *error) {
+	a.Metrics.Activity(name, time.Since(start), *err)
+}
+
+// heartbeat tells Temporal the attempt is alive.
+func heartbeat(ctx context.Context, details string) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details)
+	}
+}
+
 // SweepObjects sweeps up to in.Limit batches that finished more than
 // in.Grace ago and were not swept since (SweepBatch each).
-func (a *Activities) SweepObjects(ctx context.Context, in workflows.SweepInput) (res workflows.SweepResult, err error) {
-	defer a.observe(workflows.ActivitySweepObjects, time.Now(), &err)
+func (a *Activities) SweepObjects(ctx context.Context, in contract.Input) (res contract.Result, err error) {
+	defer a.observe(contract.ActivitySweepObjects, time.Now(), &err)
 	limit := max(in.Limit, 1)
-	targets, err := a.SweepDB.UnsweptBatches(ctx, time.Now().Add(-in.Grace), limit)
+	targets, err := a.Store.UnsweptBatches(ctx, time.Now().Add(-in.Grace), limit)
 	if err != nil {
 		return res, err
 	}
@@ -57,19 +93,19 @@ func (a *Activities) SweepObjects(ctx context.Context, in workflows.SweepInput) 
 // indexed query per 1,000 objects), so a batch of any size sweeps in
 // bounded memory. Safe to repeat.
 func (a *Activities) SweepBatch(ctx context.Context, t store.SweepTarget) (deleted, kept int, err error) {
-	deleted, err = a.SweepBlob.DeletePrefix(ctx, batch.StagingPrefix(t.Env, t.BatchID))
+	deleted, err = a.Objects.DeletePrefix(ctx, batch.StagingPrefix(t.Env, t.BatchID))
 	if err != nil {
 		return deleted, 0, err
 	}
 	prefix := batch.BatchPacketPrefix(t.Env, t.BatchID)
-	err = a.SweepBlob.ListPages(ctx, prefix, func(keys []string) error {
+	err = a.Objects.ListPages(ctx, prefix, func(keys []string) error {
 		indexes := make([]int32, 0, len(keys))
 		for _, k := range keys {
 			if i, ok := batch.PacketIndex(prefix, k); ok {
 				indexes = append(indexes, int32(i))
 			}
 		}
-		refs, err := a.SweepDB.ReferencedObjects(ctx, t.BatchID, indexes)
+		refs, err := a.Store.ReferencedObjects(ctx, t.BatchID, indexes)
 		if err != nil {
 			return err
 		}
@@ -83,7 +119,7 @@ func (a *Activities) SweepBatch(ctx context.Context, t store.SweepTarget) (delet
 				orphans = append(orphans, k)
 			}
 		}
-		if err := a.SweepBlob.Delete(ctx, orphans); err != nil {
+		if err := a.Objects.Delete(ctx, orphans); err != nil {
 			return err
 		}
 		deleted += len(orphans)
@@ -92,5 +128,5 @@ func (a *Activities) SweepBatch(ctx context.Context, t store.SweepTarget) (delet
 	if err != nil {
 		return deleted, kept, err
 	}
-	return deleted, kept, a.SweepDB.MarkSwept(ctx, t.BatchID)
+	return deleted, kept, a.Store.MarkSwept(ctx, t.BatchID)
 }

@@ -1,4 +1,4 @@
-package activities
+package ingest
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/store"
-	"github.com/streambatch/streambatch/workflows"
+	contract "github.com/streambatch/streambatch/workflows/ingest"
 )
 
 // fakeRuns and fakeObjects stand in for PostgreSQL and S3 in this unit test
@@ -104,7 +104,7 @@ func TestMissingPacketFailsItsRun(t *testing.T) {
 		{Index: 0, Task: "t", Payload: &present, PayloadType: batch.PayloadTypeStore, PacketSize: 600},
 		{Index: 1, Task: "t", Payload: &lost, PayloadType: batch.PayloadTypeStore, PacketSize: 700},
 	}
-	in := workflows.EnqueueInput{BatchID: "batch_x", Env: "dev",
+	in := contract.EnqueueInput{BatchID: "batch_x", Env: "dev",
 		Chunk: batch.ChunkRef{Stream: "s", Indexes: batch.Ranges{{0, 2}}, Items: items}}
 	if err := testSigner.Sign(in.BatchID, in.Env, &in.Chunk, nil); err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestUnsignedChunkIsRefused(t *testing.T) {
 	t.Parallel()
 	theirs := batch.PacketKey("tenant-a", "batch_a", 0, "s")
 	items := []batch.Item{{Index: 0, Task: "t", Payload: &theirs, PayloadType: batch.PayloadTypeStore, PacketSize: 600}}
-	forged := workflows.EnqueueInput{BatchID: "batch_b", Env: "tenant-b",
+	forged := contract.EnqueueInput{BatchID: "batch_b", Env: "tenant-b",
 		Chunk: batch.ChunkRef{Stream: "s", Indexes: batch.Ranges{{0, 1}}, Items: items}}
 	signedElsewhere := forged
 	if err := testSigner.Sign("batch_a", "tenant-a", &signedElsewhere.Chunk, nil); err != nil {
@@ -144,14 +144,14 @@ func TestUnsignedChunkIsRefused(t *testing.T) {
 	if err := other.Sign(forged.BatchID, forged.Env, &byOther.Chunk, nil); err != nil {
 		t.Fatal(err)
 	}
-	for name, in := range map[string]workflows.EnqueueInput{"unsigned": forged, "signed for another batch": signedElsewhere, "another secret": byOther} {
+	for name, in := range map[string]contract.EnqueueInput{"unsigned": forged, "signed for another batch": signedElsewhere, "another secret": byOther} {
 		runs := &fakeRuns{}
 		objects := &fakeObjects{sizes: map[string]int64{theirs: 600}}
 		a := &Activities{Runs: runs, Objects: objects, Signer: testSigner}
 		_, err := a.OffloadAndEnqueue(context.Background(), in)
 		var app *temporal.ApplicationError
-		if !errors.As(err, &app) || app.Type() != workflows.ErrTypeInvalidChunk || !app.NonRetryable() {
-			t.Fatalf("%s: %v, want a non-retryable %s", name, err, workflows.ErrTypeInvalidChunk)
+		if !errors.As(err, &app) || app.Type() != contract.ErrTypeInvalidChunk || !app.NonRetryable() {
+			t.Fatalf("%s: %v, want a non-retryable %s", name, err, contract.ErrTypeInvalidChunk)
 		}
 		if len(runs.inserted) != 0 || len(runs.dropped) != 1 || objects.heads.Load() != 0 {
 			t.Fatalf("%s: inserted %d runs, dropped %v, %d HEADs", name, len(runs.inserted), runs.dropped, objects.heads.Load())
@@ -162,7 +162,7 @@ func TestUnsignedChunkIsRefused(t *testing.T) {
 // stagedChunk returns the input of a staged chunk of four items (indexes
 // 0–3, two of them already delivered by another chunk: the chunk owns 1
 // and 2) and its staged object's content, signed by testSigner.
-func stagedChunk(t *testing.T) (workflows.EnqueueInput, []byte) {
+func stagedChunk(t *testing.T) (contract.EnqueueInput, []byte) {
 	t.Helper()
 	var items []batch.Item
 	for i := range 4 {
@@ -170,7 +170,7 @@ func stagedChunk(t *testing.T) (workflows.EnqueueInput, []byte) {
 		items = append(items, batch.Item{Index: i, Task: "t", Payload: &p, PayloadType: batch.PayloadTypeJSON})
 	}
 	body := batch.EncodeItems(items)
-	in := workflows.EnqueueInput{BatchID: "batch_x", Env: "dev", Owned: batch.Ranges{{1, 3}},
+	in := contract.EnqueueInput{BatchID: "batch_x", Env: "dev", Owned: batch.Ranges{{1, 3}},
 		Chunk: batch.ChunkRef{Stream: "s", Seq: 3, Indexes: batch.Ranges{{0, 4}},
 			Key: batch.StagedChunkKey("dev", "batch_x", "s", 3), Size: int64(len(body))}}
 	if err := testSigner.Sign(in.BatchID, in.Env, &in.Chunk, body); err != nil {
@@ -188,7 +188,7 @@ func stagedChunk(t *testing.T) (workflows.EnqueueInput, []byte) {
 func TestUnreadableChunkFailsItsRuns(t *testing.T) {
 	t.Parallel()
 	in, body := stagedChunk(t)
-	garbage := workflows.EnqueueInput{BatchID: in.BatchID, Env: in.Env, Chunk: in.Chunk}
+	garbage := contract.EnqueueInput{BatchID: in.BatchID, Env: in.Env, Chunk: in.Chunk}
 	garbageBody := []byte("not an encoding of items")
 	garbage.Chunk.Size = int64(len(garbageBody))
 	if err := testSigner.Sign(garbage.BatchID, garbage.Env, &garbage.Chunk, garbageBody); err != nil {
@@ -197,7 +197,7 @@ func TestUnreadableChunkFailsItsRuns(t *testing.T) {
 	changed := append([]byte(nil), body...)
 	changed[len(changed)/2] ^= 1
 	for name, c := range map[string]struct {
-		in     workflows.EnqueueInput
+		in     contract.EnqueueInput
 		stored map[string][]byte
 		owned  []int
 		reason string
@@ -245,7 +245,7 @@ func TestChangedPacketFailsItsRun(t *testing.T) {
 	good, changed := batch.PacketKey("dev", "batch_x", 0, "s"), batch.PacketKey("dev", "batch_x", 1, "s")
 	runs := &fakeRuns{}
 	a := &Activities{Runs: runs, Objects: &fakeObjects{sizes: map[string]int64{good: 600, changed: 699}}, Signer: testSigner}
-	in := workflows.EnqueueInput{BatchID: "batch_x", Env: "dev",
+	in := contract.EnqueueInput{BatchID: "batch_x", Env: "dev",
 		Chunk: batch.ChunkRef{Stream: "s", Indexes: batch.Ranges{{0, 2}}, Items: []batch.Item{
 			{Index: 0, Task: "t", Payload: &good, PayloadType: batch.PayloadTypeStore, PacketSize: 600},
 			{Index: 1, Task: "t", Payload: &changed, PayloadType: batch.PayloadTypeStore, PacketSize: 700},
@@ -279,7 +279,7 @@ func TestForgedStagedChunkIsRefused(t *testing.T) {
 	bare.Chunk.MAC = strings.TrimPrefix(in.Chunk.MAC, "2.") // looks like version 1
 	unsignedRef := in
 	unsignedRef.Chunk.MAC, unsignedRef.Chunk.Digest = "", ""
-	for name, in := range map[string]workflows.EnqueueInput{
+	for name, in := range map[string]contract.EnqueueInput{
 		"another secret": byOther, "indexes changed": moreIndexes, "version 1 form": bare, "unsigned": unsignedRef,
 	} {
 		for _, stored := range []map[string][]byte{nil, {in.Chunk.Key: body}} {
@@ -288,8 +288,8 @@ func TestForgedStagedChunkIsRefused(t *testing.T) {
 			a := &Activities{Runs: runs, Objects: objects, Signer: testSigner}
 			_, err := a.OffloadAndEnqueue(context.Background(), in)
 			var app *temporal.ApplicationError
-			if !errors.As(err, &app) || app.Type() != workflows.ErrTypeInvalidChunk || !app.NonRetryable() {
-				t.Fatalf("%s (object stored: %v): %v, want a non-retryable %s", name, stored != nil, err, workflows.ErrTypeInvalidChunk)
+			if !errors.As(err, &app) || app.Type() != contract.ErrTypeInvalidChunk || !app.NonRetryable() {
+				t.Fatalf("%s (object stored: %v): %v, want a non-retryable %s", name, stored != nil, err, contract.ErrTypeInvalidChunk)
 			}
 			if len(runs.inserted) != 0 || len(runs.dropped) != 1 {
 				t.Fatalf("%s (object stored: %v): inserted %d runs, dropped %v", name, stored != nil, len(runs.inserted), runs.dropped)
@@ -330,7 +330,7 @@ func TestAbortDeletesNoPacket(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	env.RegisterActivity(a.Abort)
-	if _, err := env.ExecuteActivity(a.Abort, workflows.AbortInput{BatchID: "batch_x", Env: "dev", Reason: "enough"}); err != nil {
+	if _, err := env.ExecuteActivity(a.Abort, contract.AbortInput{BatchID: "batch_x", Env: "dev", Reason: "enough"}); err != nil {
 		t.Fatal(err)
 	}
 	output := batch.OutputKey("dev", "batch_x", 0)

@@ -1,4 +1,8 @@
-package workflows
+// Package flowtest holds what the flows' tests share: replaying the
+// histories recorded from real batches (e2e with
+// STREAMBATCH_RECORD_HISTORY) against the current workflow code. Tests
+// only; production code never imports it.
+package flowtest
 
 import (
 	"encoding/json"
@@ -10,30 +14,26 @@ import (
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/internal/testenv"
 )
 
-// TestReplayRecordedHistories replays every history in testdata (recorded
-// from real batches by the e2e tests with STREAMBATCH_RECORD_HISTORY)
-// against the current BatchIngest and BatchRuns, so a change that would
-// break running workflows (non-determinism) fails here. Histories recorded
-// before a change stay: they prove the versioned branches (GetVersion) still
-// replay.
-func TestReplayRecordedHistories(t *testing.T) {
-	t.Parallel()
-	files, err := filepath.Glob("testdata/*.json")
+// Replay replays every history that glob matches (at least min of them),
+// each in its own subtest, with the workflows register adds, so a change
+// that would break running workflows (non-determinism) fails. Histories
+// recorded since payloads are encrypted hold the e2e suite's test key's
+// payloads (older ones are plain, which the codec passes).
+func Replay(t *testing.T, glob string, min int, register func(worker.WorkflowReplayer)) {
+	t.Helper()
+	files, err := filepath.Glob(glob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 3 {
-		t.Fatalf("only %d recorded histories", len(files))
+	if len(files) < min {
+		t.Fatalf("only %d recorded histories match %s", len(files), glob)
 	}
 	logger := log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	// Histories recorded since payloads are encrypted hold the e2e suite's
-	// test key's payloads (older ones are plain, which the codec passes).
 	keys, err := codec.ParseKeys(testenv.PayloadKeys)
 	if err != nil {
 		t.Fatal(err)
@@ -48,8 +48,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r.RegisterWorkflowWithOptions(BatchIngest, workflow.RegisterOptions{Name: WorkflowName})
-			r.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: RunsWorkflowName})
+			register(r)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(logger, f); err != nil {
 				t.Fatalf("%s (%s): %v", f, workflowType(t, f), err)
 			}

@@ -1,8 +1,7 @@
-package workflows
+package runs
 
 import (
 	"encoding/json"
-	"strings"
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
@@ -11,14 +10,17 @@ import (
 
 // Names of the run-execution side, registered with Temporal.
 const (
-	// RunsWorkflowName is the workflow type that executes a batch's runs;
-	// its ID is RunsWorkflowID(batch id).
-	RunsWorkflowName = "BatchRuns"
+	// WorkflowName is the workflow type that executes a batch's runs;
+	// its ID is WorkflowID(batch id).
+	WorkflowName = "BatchRuns"
 	// SignalRunsReady tells BatchRuns that runs may be waiting (a chunk was
 	// enqueued, the batch was sealed, a delay passed); its argument is a
-	// RunsHint. Hints carry no data: BatchRuns reads the runs from
+	// Hint. Hints carry no data: BatchRuns reads the runs from
 	// PostgreSQL, so a forged hint can only make it look again.
 	SignalRunsReady = "runs-ready"
+	// SignalAbort asks BatchRuns to cancel the runs in flight and abort the
+	// batch; its argument is the reason (a string).
+	SignalAbort = "abort"
 	// SignalCancelRun cancels one executing run; its argument is the run's
 	// index.
 	SignalCancelRun = "cancel-run"
@@ -26,6 +28,9 @@ const (
 	// (resumeParentOnCompletion) when the batch ends; its argument is a
 	// BatchCompleted.
 	SignalBatchCompleted = "streambatch.batch-completed"
+
+	// QueryProgress returns a Progress.
+	QueryProgress = "progress"
 
 	// ActivityDispatchStep (local) records results and claims runs.
 	ActivityDispatchStep = "DispatchStep"
@@ -42,19 +47,11 @@ const (
 	ActivityNotifyParent = "NotifyParent"
 )
 
-// IsOwnWorkflowID reports whether id is, or could be, the ID of one of
-// streambatch's own workflows (BatchIngest and BatchRuns: "batch_…"; the
-// sweeper and other service workflows: "streambatch-…"): never a batch's
-// parent.
-func IsOwnWorkflowID(id string) bool {
-	return strings.HasPrefix(id, "batch_") || strings.HasPrefix(id, "streambatch-")
-}
+// WorkflowID returns the workflow ID of a batch's BatchRuns workflow.
+func WorkflowID(batchID string) string { return batchID + "-runs" }
 
-// RunsWorkflowID returns the workflow ID of a batch's BatchRuns workflow.
-func RunsWorkflowID(batchID string) string { return batchID + "-runs" }
-
-// RunsInput starts (or continues) a BatchRuns run.
-type RunsInput struct {
+// Input starts (or continues) a BatchRuns run.
+type Input struct {
 	BatchID string `json:"batchId"`
 	Env     string `json:"env"`
 	// Concurrency is the window of runs executing at once.
@@ -63,12 +60,12 @@ type RunsInput struct {
 	MaxAttempts int           `json:"maxAttempts"`
 	MaxDuration time.Duration `json:"maxDuration"`
 	// Carried is what the previous run handed over (nil on the first).
-	Carried *RunsCarried `json:"carried,omitempty"`
+	Carried *Carried `json:"carried,omitempty"`
 }
 
-// RunsCarried is the state a BatchRuns run hands to the next one: only
+// Carried is the state a BatchRuns run hands to the next one: only
 // counters. Which runs remain is in PostgreSQL.
-type RunsCarried struct {
+type Carried struct {
 	Segment int `json:"segment"`
 	// From is the claim cursor: no run below it waits to be claimed.
 	From       int    `json:"from"`
@@ -77,8 +74,8 @@ type RunsCarried struct {
 	Abort      string `json:"abort,omitempty"`
 }
 
-// RunsHint is SignalRunsReady's argument.
-type RunsHint struct {
+// Hint is SignalRunsReady's argument.
+type Hint struct {
 	// Sealed is set by the Seal activity.
 	Sealed bool `json:"sealed,omitempty"`
 	// From, when set, is the lowest index of the runs that may be waiting
@@ -89,7 +86,7 @@ type RunsHint struct {
 }
 
 // HintFrom returns a hint whose runs start at index from.
-func HintFrom(from int) RunsHint { return RunsHint{From: &from} }
+func HintFrom(from int) Hint { return Hint{From: &from} }
 
 // Dispatch is a run a DispatchStep claimed, ready to be scheduled.
 type Dispatch struct {
@@ -215,16 +212,16 @@ type BatchCompleted struct {
 	RunCounts map[string]int `json:"runCounts"`
 }
 
-// RunsResult is BatchRuns' result.
-type RunsResult struct {
+// Result is BatchRuns' result.
+type Result struct {
 	BatchID   string         `json:"batchId"`
 	Status    string         `json:"status"`
 	RunCounts map[string]int `json:"runCounts"`
 	Segments  int            `json:"segments"`
 }
 
-// RunsProgress answers the progress query of BatchRuns.
-type RunsProgress struct {
+// Progress answers the progress query of BatchRuns.
+type Progress struct {
 	Status     string `json:"status"`
 	Executing  int    `json:"executing"`
 	Dispatched int    `json:"dispatched"`

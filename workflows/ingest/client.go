@@ -1,10 +1,9 @@
-package workflows
+package ingest
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -12,17 +11,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/workflows/flow"
 )
 
 // ErrClosed reports that a batch's workflow has already finished (the batch
 // is sealed or aborted), so it takes no more chunks.
 var ErrClosed = errors.New("batch workflow has finished")
-
-// ErrSearchAttributesNotReady reports a server that has the search
-// attributes registered but does not accept them yet: a new server with SQL
-// visibility answers so for a moment after registration (until its
-// namespace cache refreshes). It passes; callers retry.
-var ErrSearchAttributesNotReady = errors.New("the Temporal namespace does not accept streambatch's search attributes yet")
 
 // Client is the API side's handle on batch workflows.
 type Client struct {
@@ -45,9 +39,9 @@ func (c *Client) startOptions(in Input) client.StartWorkflowOptions {
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            fmt.Sprintf("batch %s: %d runs in %s", in.BatchID, in.RunCount, in.Env),
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			SearchAttrBatchID.ValueSet(in.BatchID),
-			SearchAttrBatchEnv.ValueSet(in.Env),
-			SearchAttrBatchState.ValueSet(StateReceiving),
+			flow.SearchAttrBatchID.ValueSet(in.BatchID),
+			flow.SearchAttrBatchEnv.ValueSet(in.Env),
+			flow.SearchAttrBatchState.ValueSet(StateReceiving),
 		),
 	}
 }
@@ -81,7 +75,7 @@ func (c *Client) Accepted(ctx context.Context, batchID string) (*batch.IndexSet,
 	}
 	var set batch.IndexSet
 	if err := v.Get(&set); err != nil {
-		return nil, fmt.Errorf("workflows: decode accepted set of %s: %w", batchID, err)
+		return nil, fmt.Errorf("ingest: decode accepted set of %s: %w", batchID, err)
 	}
 	return &set, nil
 }
@@ -117,25 +111,7 @@ func (c *Client) Abort(ctx context.Context, batchID, reason string) error {
 func (c *Client) wrap(op, batchID string, err error) error {
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
-		return fmt.Errorf("workflows: %s %s: %w", op, batchID, ErrClosed)
+		return fmt.Errorf("ingest: %s %s: %w", op, batchID, ErrClosed)
 	}
-	return fmt.Errorf("workflows: %s %s: %w", op, batchID, notReady(err))
-}
-
-// notReady marks a start refused for unmapped search attributes with
-// ErrSearchAttributesNotReady.
-func notReady(err error) error {
-	if searchAttributesNotReady(err) {
-		return fmt.Errorf("%w: %w", ErrSearchAttributesNotReady, err)
-	}
-	return err
-}
-
-// searchAttributesNotReady recognises the server's answer to a start with
-// search attributes it has not mapped yet ("Namespace default has no
-// mapping defined for search attribute BatchEnv"). The server offers no
-// error detail for it; the message is the only sign.
-func searchAttributesNotReady(err error) bool {
-	var invalid *serviceerror.InvalidArgument
-	return errors.As(err, &invalid) && strings.Contains(invalid.Message, "no mapping defined for search attribute")
+	return fmt.Errorf("ingest: %s %s: %w", op, batchID, flow.NotReady(err))
 }

@@ -1,0 +1,100 @@
+// Package runs implements the run-execution flow's activities, the local
+// activities of BatchRuns: DispatchStep (record outcomes, claim runs),
+// FinishRuns, ReconcileAttempts, NotifyParent (and ParentNotified, for
+// histories from before NotifyParent). Each is idempotent, so Temporal may
+// retry it at will. The runs themselves are activities of the users' task
+// workers (package tasks), not of this package.
+//
+// It depends on the store and blob packages through the small interfaces
+// below and on workflows/runs for names and types. It holds no workflow
+// code and must not import another flow's activities.
+package runs
+
+import (
+	"context"
+	"io"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/codec"
+	"github.com/streambatch/streambatch/metrics"
+	"github.com/streambatch/streambatch/store"
+	contract "github.com/streambatch/streambatch/workflows/runs"
+)
+
+// Execution is the part of store.Store that run execution uses.
+type Execution interface {
+	DispatchStep(ctx context.Context, st store.Step) (store.StepResult, error)
+	ReconcileAttempts(ctx context.Context, batchID, owner string, starts []store.RunStart) error
+	CompleteBatch(ctx context.Context, id string) (store.Batch, bool, error)
+	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
+	RunCounts(ctx context.Context, id string) (map[batch.RunStatus]int, error)
+	MarkParentNotified(ctx context.Context, id string) (bool, error)
+	MarkParentRefused(ctx context.Context, id, reason string) error
+}
+
+// Histories reads BatchRuns' own pending activities and history (a
+// client.Client).
+type Histories interface {
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+	GetWorkflowHistory(ctx context.Context, workflowID, runID string, isLongPoll bool, filterType enumspb.HistoryEventFilterType) client.HistoryEventIterator
+}
+
+// Parents reads and signals batches' parent workflows (a client.Client).
+type Parents interface {
+	DescribeWorkflowExecution(ctx context.Context, workflowID, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+	WorkflowService() workflowservice.WorkflowServiceClient
+}
+
+// Objects is the part of blob.Store run execution uses: outputs are
+// offloaded, stored payloads presigned.
+type Objects interface {
+	Put(ctx context.Context, key, contentType string, body io.ReadSeeker, size int64) error
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// Activities holds the dependencies of the run-execution activities.
+// Register it with Register.
+type Activities struct {
+	// Exec is the run-execution part of the store.
+	Exec    Execution
+	Objects Objects
+	// Temporal reads BatchRuns' pending activities and history (nil: runs
+	// never show EXECUTING and attempt counts stay lower bounds).
+	Temporal Histories
+	// OutputOffloadThreshold: run outputs this size or larger are stored in
+	// S3 (0: never).
+	OutputOffloadThreshold int
+	// RunDefaultTTL is the schedule-to-start timeout of runs whose item
+	// sets no ttl: how long a dispatched run may wait for a task worker
+	// before it ends EXPIRED (0: for ever).
+	RunDefaultTTL time.Duration
+	// Parents describes and signals batches' parent workflows and Keys
+	// encrypts the signal under the batch's environment's key
+	// (NotifyParent; nil: no parent is ever signalled).
+	Parents Parents
+	Keys    *codec.Keys
+	// Metrics records attempt durations and failures (nil: none).
+	Metrics *metrics.Metrics
+}
+
+// Register registers the activities under their contract names, on every
+// worker that runs BatchRuns: they are its local activities.
+func (a *Activities) Register(r interface {
+	RegisterActivityWithOptions(any, activity.RegisterOptions)
+}) {
+	r.RegisterActivityWithOptions(a.DispatchStep, activity.RegisterOptions{Name: contract.ActivityDispatchStep})
+	r.RegisterActivityWithOptions(a.FinishRuns, activity.RegisterOptions{Name: contract.ActivityFinishRuns})
+	r.RegisterActivityWithOptions(a.ReconcileAttempts, activity.RegisterOptions{Name: contract.ActivityReconcileAttempts})
+	r.RegisterActivityWithOptions(a.ParentNotified, activity.RegisterOptions{Name: contract.ActivityParentNotified})
+	r.RegisterActivityWithOptions(a.NotifyParent, activity.RegisterOptions{Name: contract.ActivityNotifyParent})
+}
+
+func (a *Activities) observe(name string, start time.Time, err *error) {
+	a.Metrics.Activity(name, time.Since(start), *err)
+}

@@ -1,0 +1,21 @@
+package ingest
+
+import (
+	"testing"
+
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/workflows/flow/flowtest"
+)
+
+// TestReplayRecordedHistories replays every BatchIngest history in
+// testdata against the current BatchIngest. Histories recorded before a
+// change stay: they prove the versioned branches (GetVersion) still
+// replay.
+func TestReplayRecordedHistories(t *testing.T) {
+	t.Parallel()
+	flowtest.Replay(t, "testdata/batch_ingest_*.json", 3, func(r worker.WorkflowReplayer) {
+		r.RegisterWorkflowWithOptions(BatchIngest, workflow.RegisterOptions{Name: WorkflowName})
+	})
+}

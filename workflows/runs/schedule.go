@@ -1,0 +1,204 @@
+package runs
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/workflows/flow"
+)
+
+func localOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         flow.RetryForever(flow.ErrTypeBatchNotPending),
+		Summary:             summary,
+	})
+}
+
+// dispatchStep records the buffered outcomes, refreshes EXECUTING runs when
+// due and claims up to claim runs.
+func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, error) {
+	info := workflow.GetInfo(ctx)
+	now := workflow.Now(ctx)
+	d.step++
+	in := StepInput{
+		BatchID: d.in.BatchID, Env: d.in.Env,
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID,
+		Step: d.step, Claim: claim, From: d.from, Results: d.results,
+		MaxAttempts: d.in.MaxAttempts, MaxDuration: d.in.MaxDuration, Now: now,
+	}
+	if len(d.inflight) > 0 && (d.describe || now.Sub(d.lastDescribe) >= refreshFirst) {
+		in.Describe = true
+		d.lastDescribe = now
+	}
+	d.describe = false
+	var res StepResult
+	summary := fmt.Sprintf("step %d: record %d, claim %d", d.step, len(d.results), claim)
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx, summary), ActivityDispatchStep, in).Get(ctx, &res); err != nil {
+		return res, err
+	}
+	d.results = res.Failed
+	d.c.Finished += len(res.Failed)
+	d.status = res.Status
+	got := len(res.Runs) + len(res.Failed)
+	if claim > 0 && got < claim {
+		d.wake = false // caught up: wait for a hint
+	}
+	for _, r := range res.Runs {
+		d.from = max(d.from, r.Envelope.Index+1)
+	}
+	for _, o := range res.Failed {
+		d.from = max(d.from, o.Index+1)
+	}
+	if res.Promoted != nil {
+		d.hint(HintFrom(*res.Promoted)) // delayed runs became claimable
+	}
+	if res.Ready && !d.wake && len(d.inflight)+len(res.Runs) == 0 && (claim == 0 || d.from > 0) {
+		// Runs wait and nothing runs: whatever hint was missed, look again
+		// from the first run.
+		d.hint(HintFrom(0))
+	}
+	return res, nil
+}
+
+// schedule starts the activity of one claimed run.
+func (d *dispatcher) schedule(ctx, actCtx workflow.Context, sel workflow.Selector, r Dispatch) {
+	index := r.Envelope.Index
+	rctx, cancel := workflow.WithCancel(actCtx)
+	opts := workflow.ActivityOptions{
+		ActivityID:             fmt.Sprintf("run-%d", index),
+		TaskQueue:              r.TaskQueue,
+		StartToCloseTimeout:    r.StartToClose,
+		ScheduleToStartTimeout: r.ScheduleToStart,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+			MaximumAttempts:    int32(r.MaxAttempts),
+		},
+		Summary:  fmt.Sprintf("%s · %s · #%d", r.Envelope.ID, r.Envelope.Task, index),
+		Priority: temporal.Priority{PriorityKey: r.Priority},
+	}
+	f := workflow.ExecuteActivity(workflow.WithActivityOptions(rctx, opts), r.Envelope.Task, r.Envelope)
+	fl := &flight{future: f, cancel: cancel, maxAttempts: r.MaxAttempts, at: workflow.Now(ctx)}
+	d.inflight[index] = fl
+	d.c.Dispatched++
+	d.refreshEvery = refreshFirst
+	sel.AddFuture(f, func(f workflow.Future) {
+		if d.inflight[index] != fl {
+			return // already collected by an abort
+		}
+		delete(d.inflight, index)
+		cancel()
+		d.results = append(d.results, outcome(ctx, index, f, fl))
+		d.c.Finished++
+	})
+}
+
+// armDelay makes sure a timer wakes the run when the next delayed run is
+// due.
+func (d *dispatcher) armDelay(ctx workflow.Context, sel workflow.Selector, next *time.Time) {
+	if next == nil || (!d.delayAt.IsZero() && !next.Before(d.delayAt)) {
+		return
+	}
+	if d.cancelDelay != nil {
+		d.cancelDelay()
+	}
+	tctx, cancel := workflow.WithCancel(ctx)
+	d.delayAt, d.cancelDelay = *next, cancel
+	wait := max(next.Sub(workflow.Now(ctx)), time.Millisecond)
+	t := workflow.NewTimerWithOptions(tctx, wait, workflow.TimerOptions{Summary: "next delayed run"})
+	at := *next
+	sel.AddFuture(t, func(f workflow.Future) {
+		if f.Get(ctx, nil) == nil && d.delayAt.Equal(at) {
+			d.delayAt, d.cancelDelay = time.Time{}, nil
+			d.wake = true
+		}
+	})
+}
+
+// armRefresh keeps one timer pending while runs are in flight, so that
+// runs a worker started show as EXECUTING even when none finishes for a
+// while; the interval doubles up to refreshMax.
+func (d *dispatcher) armRefresh(ctx workflow.Context, sel workflow.Selector) {
+	if d.refreshArmed || len(d.inflight) == 0 {
+		return
+	}
+	d.refreshArmed = true
+	t := workflow.NewTimerWithOptions(ctx, d.refreshEvery, workflow.TimerOptions{Summary: "refresh executing runs"})
+	sel.AddFuture(t, func(workflow.Future) {
+		d.refreshArmed = false
+		d.refreshEvery = min(2*d.refreshEvery, refreshMax)
+		if len(d.inflight) > 0 {
+			d.describe = true
+		}
+	})
+}
+
+// outcome turns a run activity's result into the run's outcome.
+func outcome(ctx workflow.Context, index int, f workflow.Future, fl *flight) RunOutcome {
+	now := workflow.Now(ctx)
+	o := RunOutcome{Index: index, Attempts: 1, CompletedAt: now, Latency: now.Sub(fl.at)}
+	var raw converter.RawValue
+	err := f.Get(ctx, &raw)
+	if err == nil {
+		o.Status = batch.RunCompleted
+		o.Output, o.OutputType = outputOf(raw)
+		return o
+	}
+	var actErr *temporal.ActivityError
+	if errors.As(err, &actErr) && actErr.RetryState() == enumspb.RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED {
+		o.Attempts = fl.maxAttempts
+	}
+	var canceled *temporal.CanceledError
+	var timeout *temporal.TimeoutError
+	var app *temporal.ApplicationError
+	switch {
+	case errors.As(err, &canceled):
+		o.Status, o.ErrorCode, o.ErrorMessage, o.Attempts = batch.RunCanceled, batch.ErrorCanceled, "canceled", 0
+	case errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START:
+		o.Status, o.ErrorCode, o.Attempts = batch.RunExpired, batch.ErrorTTLExpired, 0
+		o.ErrorMessage = "no task worker started the run within its ttl"
+	case errors.As(err, &timeout):
+		o.Status, o.ErrorCode = batch.RunTimedOut, batch.ErrorMaxDuration
+		o.ErrorMessage = "the attempt ran longer than maxDuration (" + timeout.TimeoutType().String() + ")"
+	case errors.As(err, &app):
+		o.Status, o.ErrorCode, o.ErrorMessage = batch.RunFailed, app.Type(), app.Message()
+		if o.ErrorCode == "" {
+			o.ErrorCode = batch.ErrorTaskFailed
+		}
+	default:
+		o.Status, o.ErrorCode, o.ErrorMessage = batch.RunFailed, batch.ErrorTaskFailed, err.Error()
+	}
+	return o
+}
+
+// outputOf returns a result payload as output text and type: JSON results
+// as their JSON text, an empty result as none, bytes as a base64 JSON
+// string of type application/octet-stream.
+func outputOf(raw converter.RawValue) (json.RawMessage, string) {
+	p := raw.Payload()
+	if p == nil {
+		return nil, ""
+	}
+	switch enc := string(p.GetMetadata()["encoding"]); enc {
+	case "json/plain", "json/protobuf":
+		return json.RawMessage(p.GetData()), batch.OutputTypeJSON
+	case "binary/null", "":
+		return nil, ""
+	default:
+		b, _ := json.Marshal(p.GetData())
+		if enc == "binary/plain" {
+			return b, "application/octet-stream"
+		}
+		return b, "application/x-temporal-" + enc
+	}
+}

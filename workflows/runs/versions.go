@@ -1,0 +1,11 @@
+package runs
+
+// Changes to BatchRuns that alter its commands, for workflow.GetVersion:
+// histories recorded before a change replay the old branch.
+const (
+	// changeCheckedParent: the parent is signalled by the NotifyParent
+	// local activity (checked: running, BatchEnv equal to the batch's
+	// environment; encrypted under the environment's key) instead of a
+	// SignalExternalWorkflow command.
+	changeCheckedParent = "checked-parent"
+)

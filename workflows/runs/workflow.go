@@ -1,0 +1,232 @@
+package runs
+
+import (
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/workflows/flow"
+)
+
+// maxSegmentEvents continues a BatchRuns run as new even if the server
+// never suggests it (its suggestion comes at 4,096 events by default).
+const maxSegmentEvents = 10_000
+
+// Refresh intervals of EXECUTING runs while runs are in flight: from
+// refreshFirst, doubling to refreshMax.
+const (
+	refreshFirst = 2 * time.Second
+	refreshMax   = time.Minute
+)
+
+// BatchRuns executes a batch's runs (workflow ID WorkflowID(batch)).
+// It is started by the first enqueued chunk (SignalWithStart from the
+// OffloadAndEnqueue activity), so runs start before the seal. Each of its
+// steps is one local activity that records the outcomes of finished runs
+// in bulk and claims the next open runs from PostgreSQL; each claimed run
+// becomes one activity on the environment's task queue, typed by its task,
+// within a window of Input.Concurrency. When the batch is sealed and no run
+// is open it completes the batch, signals the parent workflow if asked and
+// ends. An abort signal or a cancellation cancels the runs in flight and
+// aborts the batch. It continues as new when suggested, after draining its
+// window; PostgreSQL, not the workflow, holds which runs remain, so what it
+// carries is a few counters.
+func BatchRuns(ctx workflow.Context, in Input) (Result, error) {
+	d := newDispatcher(in)
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return d.progress(), nil }); err != nil {
+		return Result{}, err
+	}
+	return d.run(ctx)
+}
+
+// dispatcher is one BatchRuns run's state.
+type dispatcher struct {
+	in     Input
+	c      Carried
+	window int
+
+	inflight map[int]*flight
+	results  []RunOutcome
+	wake     bool // look for runs at the next step
+	describe bool // refresh EXECUTING runs at the next step
+	abort    string
+	status   batch.Status
+	step     int
+	from     int // the claim cursor (Carried.From)
+
+	lastDescribe time.Time
+	refreshArmed bool
+	refreshEvery time.Duration
+	delayAt      time.Time
+	cancelDelay  workflow.CancelFunc
+	waiting      string
+}
+
+// flight is a run whose activity is scheduled.
+type flight struct {
+	future      workflow.Future
+	cancel      workflow.CancelFunc
+	maxAttempts int
+	at          time.Time // dispatched
+}
+
+func newDispatcher(in Input) *dispatcher {
+	d := &dispatcher{in: in, window: in.Concurrency, inflight: map[int]*flight{}, wake: true,
+		status: batch.StatusProcessing, refreshEvery: refreshFirst}
+	if d.window <= 0 {
+		d.window = 100
+	}
+	if in.Carried != nil {
+		d.c = *in.Carried
+		d.abort = in.Carried.Abort
+		d.from = in.Carried.From
+	}
+	return d
+}
+
+func (d *dispatcher) progress() Progress {
+	return Progress{Status: string(d.status), Executing: len(d.inflight), Dispatched: d.c.Dispatched,
+		Finished: d.c.Finished, Segment: d.c.Segment, Waiting: d.waiting}
+}
+
+func (d *dispatcher) report(ctx workflow.Context) {
+	p := d.progress()
+	workflow.SetCurrentDetails(ctx, fmt.Sprintf("%s: %d runs finished, %d executing (window %d); segment %d; %s",
+		p.Status, p.Finished, p.Executing, d.window, p.Segment, p.Waiting))
+}
+
+func (d *dispatcher) requestAbort(reason, fallback string) {
+	flow.KeepFirst(&d.abort, reason, fallback)
+}
+
+func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
+	hints := workflow.GetSignalChannel(ctx, SignalRunsReady)
+	aborts := workflow.GetSignalChannel(ctx, SignalAbort)
+	cancels := workflow.GetSignalChannel(ctx, SignalCancelRun)
+	actCtx, cancelAll := workflow.WithCancel(ctx)
+
+	sel := workflow.NewSelector(ctx)
+	sel.AddReceive(hints, func(c workflow.ReceiveChannel, _ bool) {
+		var h Hint
+		c.Receive(ctx, &h)
+		d.hint(h)
+	})
+	sel.AddReceive(aborts, func(c workflow.ReceiveChannel, _ bool) {
+		var reason string
+		c.Receive(ctx, &reason)
+		d.requestAbort(reason, "aborted by request")
+	})
+	sel.AddReceive(cancels, func(c workflow.ReceiveChannel, _ bool) {
+		var index int
+		c.Receive(ctx, &index)
+		if f, ok := d.inflight[index]; ok {
+			f.cancel()
+		}
+	})
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {
+		d.requestAbort("workflow canceled", "")
+	})
+
+	draining := false
+	for {
+		if d.abort != "" {
+			cancelAll()
+			return d.finishAborted(ctx)
+		}
+		info := workflow.GetInfo(ctx)
+		if !draining && (info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > maxSegmentEvents) {
+			draining = true
+		}
+		claim := 0
+		if !draining && d.wake {
+			claim = d.window - len(d.inflight)
+		}
+		if claim > 0 || len(d.results) > 0 || d.describe {
+			res, err := d.dispatchStep(ctx, claim)
+			if err != nil {
+				return Result{}, err
+			}
+			for _, r := range res.Runs {
+				d.schedule(ctx, actCtx, sel, r)
+			}
+			d.armDelay(ctx, sel, res.NextDelay)
+			d.armRefresh(ctx, sel)
+			switch {
+			case res.Status == batch.StatusAborted:
+				d.requestAbort("batch aborted", "")
+			case !res.Open && len(d.inflight) == 0 && len(d.results) == 0 &&
+				(res.Status == batch.StatusProcessing || res.Status == batch.StatusCompleted):
+				r, done, err := d.complete(ctx, hints)
+				if done || err != nil {
+					return r, err
+				}
+			}
+			continue
+		}
+		if draining && len(d.inflight) == 0 {
+			if err := d.reconcile(ctx); err != nil {
+				return Result{}, err
+			}
+			if d.drainForContinueAsNew(ctx, hints, aborts, cancels) {
+				next := d.in
+				c := d.c
+				c.Segment++
+				c.From = d.from
+				next.Carried = &c
+				return Result{}, workflow.NewContinueAsNewError(ctx, BatchRuns, next)
+			}
+			continue
+		}
+		d.waiting = d.waitingFor()
+		d.report(ctx)
+		sel.Select(ctx)
+		for sel.HasPending() {
+			sel.Select(ctx)
+		}
+	}
+}
+
+// waitingFor says, for the current details, what the run waits for.
+func (d *dispatcher) waitingFor() string {
+	switch {
+	case len(d.inflight) > 0:
+		return "waiting for task workers"
+	case d.status == batch.StatusPending:
+		return "waiting for items"
+	case !d.delayAt.IsZero():
+		return "waiting for delayed runs (next at " + d.delayAt.UTC().Format(time.RFC3339) + ")"
+	}
+	return "idle"
+}
+
+// hint takes a Hint: look for runs, from its From if lower.
+func (d *dispatcher) hint(h Hint) {
+	d.wake = true
+	if h.From != nil && *h.From < d.from {
+		d.from = max(*h.From, 0)
+	}
+}
+
+// drainForContinueAsNew reads every signal delivered so far (they would be
+// lost with the run) and reports whether the run may continue as new.
+func (d *dispatcher) drainForContinueAsNew(ctx workflow.Context, hints, aborts, cancels workflow.ReceiveChannel) bool {
+	var h Hint
+	for hints.ReceiveAsync(&h) {
+		d.hint(h) // the cursor it moves is carried
+		h = Hint{}
+	}
+	for cancels.ReceiveAsync(nil) { // nothing is in flight
+	}
+	var reason string
+	if aborts.ReceiveAsync(&reason) {
+		d.requestAbort(reason, "aborted by request")
+		return false
+	}
+	if ctx.Err() != nil {
+		d.requestAbort("workflow canceled", "")
+		return false
+	}
+	return true
+}

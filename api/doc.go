@@ -4,5 +4,5 @@
 // codes and {"error": "..."} bodies.
 //
 // Handlers validate requests and delegate: Phase 2 streams go to package
-// ingest, workflow interaction to package workflows, state to package store.
+// ingest, workflow interaction to the flows' clients (workflows/ingest, workflows/runs), state to package store.
 package api

@@ -212,3 +212,27 @@ func TestCodecHosts(t *testing.T) {
 		}
 	}
 }
+
+// Env renders settings that FromEnv reads back unchanged.
+func TestEnvRoundTrips(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.DatabaseURL, c.TemporalAddress, c.TaskQueue = "postgres://u@h:5432/d", "127.0.0.1:7233", "q"
+	c.S3Endpoint, c.S3Bucket, c.S3AccessKeyID, c.S3SecretAccessKey = "http://127.0.0.1:7070", "b", "ak", "sk"
+	c.JWTSecret, c.LogLevel, c.DBMaxConns, c.SealWait, c.ChunkItems, c.MemoryLimit = "s", "debug", 12, 90*time.Second, 100, 64<<20
+	m := map[string]string{}
+	for _, kv := range c.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	got, err := FromEnv(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DatabaseURL != c.DatabaseURL || got.TemporalAddress != c.TemporalAddress || got.TaskQueue != c.TaskQueue ||
+		got.S3Endpoint != c.S3Endpoint || got.S3Bucket != c.S3Bucket || got.S3AccessKeyID != c.S3AccessKeyID ||
+		got.S3SecretAccessKey != c.S3SecretAccessKey || got.JWTSecret != c.JWTSecret || got.LogLevel != c.LogLevel ||
+		got.DBMaxConns != c.DBMaxConns || got.SealWait != c.SealWait || got.ChunkItems != c.ChunkItems || got.MemoryLimit != c.MemoryLimit {
+		t.Fatalf("FromEnv(Env()) = %+v, want %+v", got, c)
+	}
+}

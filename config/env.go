@@ -205,6 +205,42 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// Env renders the settings a streambatch process started by another
+// (serve and worker processes of the tests and the benchmark) needs as
+// KEY=value environment entries, for FromEnv on the other side: the
+// connections (database, Temporal, S3), the secrets, the HTTP address, the
+// log level and the ingest limits. Appended after os.Environ(), they win.
+func (c Config) Env() []string {
+	return []string{
+		EnvDatabaseURL + "=" + c.DatabaseURL,
+		EnvDBMaxConns + "=" + strconv.Itoa(c.DBMaxConns),
+		EnvTemporalAddress + "=" + c.TemporalAddress,
+		EnvTaskQueue + "=" + c.TaskQueue,
+		EnvS3Endpoint + "=" + c.S3Endpoint,
+		EnvS3Bucket + "=" + c.S3Bucket,
+		EnvS3Region + "=" + c.S3Region,
+		EnvS3AccessKeyID + "=" + c.S3AccessKeyID,
+		EnvS3SecretAccessKey + "=" + c.S3SecretAccessKey,
+		EnvHTTPAddr + "=" + c.HTTPAddr,
+		EnvJWTSecret + "=" + c.JWTSecret,
+		EnvPayloadKeys + "=" + c.PayloadKeys,
+		EnvLogLevel + "=" + c.LogLevel,
+		EnvMaxItems + "=" + strconv.Itoa(c.MaxItems),
+		EnvOffloadThreshold + "=" + strconv.Itoa(c.OffloadThreshold),
+		EnvIngestConcurrency + "=" + strconv.Itoa(c.IngestConcurrency),
+		EnvSealWait + "=" + c.SealWait.String(),
+		EnvChunkItems + "=" + strconv.Itoa(c.ChunkItems),
+		EnvChunkBytes + "=" + strconv.Itoa(c.ChunkBytes),
+		EnvChunkInlineBytes + "=" + strconv.Itoa(c.ChunkInlineBytes),
+		EnvChunksInFlight + "=" + strconv.Itoa(c.ChunksInFlight),
+		EnvUploadsInFlight + "=" + strconv.Itoa(c.UploadsInFlight),
+		EnvUploadBytesInFlight + "=" + strconv.Itoa(c.UploadBytesInFlight),
+		EnvWorkflowWindow + "=" + strconv.Itoa(c.WorkflowWindow),
+		EnvIngestMemory + "=" + strconv.Itoa(c.IngestMemory),
+		EnvMemoryLimit + "=" + strconv.Itoa(c.MemoryLimit),
+	}
+}
+
 // ParseSize parses a byte size: a plain integer ("3145728") or a number with
 // a unit (B, KB, MB, GB for powers of 1000; KiB, MiB, GiB for powers of
 // 1024), e.g. "512KiB" or "3 MiB".

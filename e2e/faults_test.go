@@ -203,7 +203,7 @@ func TestFaultS3Outage(t *testing.T) {
 	if err := objects.EnsureBucket(ctx); err != nil {
 		t.Fatal(err)
 	}
-	procEnv := append(s.env(cfg), s3.Env(cfg.S3Bucket)...)
+	procEnv := s.env(cfg)
 	base, _ := k.startPair(t, procEnv)
 	env, key := s.newKey(t)
 
@@ -282,13 +282,6 @@ func devStackConfig(s *stack, ds *devstack.Stack, taskQueue string) config.Confi
 	return cfg
 }
 
-// devStackEnv is the subprocess environment for cfg on a devstack.
-func devStackEnv(s *stack, cfg config.Config) []string {
-	return append(s.env(cfg),
-		config.EnvS3Endpoint+"="+cfg.S3Endpoint, config.EnvS3Region+"="+cfg.S3Region,
-		config.EnvS3AccessKeyID+"="+cfg.S3AccessKeyID, config.EnvS3SecretAccessKey+"="+cfg.S3SecretAccessKey)
-}
-
 // 3. PostgreSQL is SIGKILLed mid-batch (postmaster and backends) and
 // started again on the same data folder and port, after crash recovery.
 // The API, the worker and the test's own pools reconnect; the chunk
@@ -319,7 +312,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	procEnv := devStackEnv(s, cfg)
+	procEnv := s.env(cfg)
 	base, _ := k.startPair(t, procEnv)
 
 	run := startPausedRun(t, base, key, 4)
@@ -398,7 +391,7 @@ func TestFaultTemporalRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, key := s.newKey(t)
-	procEnv := devStackEnv(s, cfg)
+	procEnv := s.env(cfg)
 	base, _ := k.startPair(t, procEnv)
 
 	run := startPausedRun(t, base, key, 5)

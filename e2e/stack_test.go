@@ -148,10 +148,9 @@ func (s *stack) config(taskQueue string) config.Config {
 	c.S3AccessKeyID, c.S3SecretAccessKey = s.s3.AccessKey, s.s3.SecretKey
 	c.JWTSecret = "e2e-secret-e2e-secret-e2e-secret-e2e"
 	c.PayloadKeys = e2ePayloadKeys
-	c.DBMaxConns = 12
+	c.DBMaxConns = 12 // many processes share the CI's PostgreSQL (100 connections)
 	c.ChunkItems = 100
 	c.SealWait = 90 * time.Second
-	c.LogLevel = "debug"
 	return c
 }
 
@@ -175,17 +174,7 @@ func envPayloadKeys(t *testing.T, env string) string {
 
 // env returns the process environment for a streambatch subprocess.
 func (s *stack) env(c config.Config) []string {
-	return append(os.Environ(), append(s.s3.Env(c.S3Bucket),
-		config.EnvDatabaseURL+"="+c.DatabaseURL,
-		config.EnvTemporalAddress+"="+c.TemporalAddress,
-		config.EnvTaskQueue+"="+c.TaskQueue,
-		config.EnvJWTSecret+"="+c.JWTSecret,
-		config.EnvPayloadKeys+"="+c.PayloadKeys,
-		// Many processes share the CI's PostgreSQL (100 connections).
-		config.EnvDBMaxConns+"="+fmt.Sprint(c.MaxConns()),
-		config.EnvChunkItems+"="+fmt.Sprint(c.ChunkItems),
-		config.EnvSealWait+"="+c.SealWait.String(),
-	)...)
+	return append(os.Environ(), c.Env()...)
 }
 
 // withConfig returns a copy of the stack whose API runs with cfg (sharing

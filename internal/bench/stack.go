@@ -103,7 +103,7 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, opts S
 	if _, err = s.Store.Migrate(ctx); err != nil {
 		return s, err
 	}
-	env := append(os.Environ(), envOf(cfg)...)
+	env := append(os.Environ(), cfg.Env()...)
 	s.bin, s.env = bin, env
 	// With STREAMBATCH_BENCH_PPROF set, serve and worker expose profiles on
 	// 127.0.0.1:6061 and :6062 (further replicas and workers: +2 each).
@@ -173,38 +173,6 @@ func (s *Stack) StartAPIFrom(ctx context.Context, name, bin string, extra ...str
 		return "", nil, err
 	}
 	return url, p, nil
-}
-
-// envOf renders the settings serve and worker need as environment
-// variables.
-func envOf(c config.Config) []string {
-	return []string{
-		config.EnvDatabaseURL + "=" + c.DatabaseURL,
-		config.EnvTemporalAddress + "=" + c.TemporalAddress,
-		config.EnvTaskQueue + "=" + c.TaskQueue,
-		config.EnvS3Endpoint + "=" + c.S3Endpoint,
-		config.EnvS3Bucket + "=" + c.S3Bucket,
-		config.EnvS3Region + "=" + c.S3Region,
-		config.EnvS3AccessKeyID + "=" + c.S3AccessKeyID,
-		config.EnvS3SecretAccessKey + "=" + c.S3SecretAccessKey,
-		config.EnvHTTPAddr + "=" + c.HTTPAddr,
-		config.EnvJWTSecret + "=" + c.JWTSecret,
-		config.EnvPayloadKeys + "=" + c.PayloadKeys,
-		config.EnvLogLevel + "=" + c.LogLevel,
-		config.EnvMaxItems + "=" + fmt.Sprint(c.MaxItems),
-		config.EnvOffloadThreshold + "=" + fmt.Sprint(c.OffloadThreshold),
-		config.EnvIngestConcurrency + "=" + fmt.Sprint(c.IngestConcurrency),
-		config.EnvSealWait + "=" + c.SealWait.String(),
-		config.EnvChunkItems + "=" + fmt.Sprint(c.ChunkItems),
-		config.EnvChunkBytes + "=" + fmt.Sprint(c.ChunkBytes),
-		config.EnvChunkInlineBytes + "=" + fmt.Sprint(c.ChunkInlineBytes),
-		config.EnvChunksInFlight + "=" + fmt.Sprint(c.ChunksInFlight),
-		config.EnvUploadsInFlight + "=" + fmt.Sprint(c.UploadsInFlight),
-		config.EnvUploadBytesInFlight + "=" + fmt.Sprint(c.UploadBytesInFlight),
-		config.EnvWorkflowWindow + "=" + fmt.Sprint(c.WorkflowWindow),
-		config.EnvIngestMemory + "=" + fmt.Sprint(c.IngestMemory),
-		config.EnvMemoryLimit + "=" + fmt.Sprint(c.MemoryLimit),
-	}
 }
 
 func waitReady(ctx context.Context, url string, p *proc.Process) error {

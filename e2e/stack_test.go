@@ -20,6 +20,7 @@ import (
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
 	"github.com/streambatch/streambatch/internal/testenv"
+	"github.com/streambatch/streambatch/internal/versitygw"
 	sbworker "github.com/streambatch/streambatch/worker"
 )
 
@@ -27,7 +28,7 @@ import (
 type stack struct {
 	dir      string
 	dbURL    string
-	s3       *testenv.S3
+	s3       *versitygw.Server
 	bucket   string
 	temporal temporalServer
 	cfg      config.Config
@@ -38,8 +39,8 @@ type stack struct {
 	cluster  bool           // the production topology (cluster_test.go)
 }
 
-// temporalServer is the dev server (testsuite.DevServer) or a real one
-// (testenv.TemporalServer).
+// temporalServer is the dev server (testenv.DevServer) or a real one
+// (temporalserver.Server).
 type temporalServer interface {
 	FrontendHostPort() string
 	Stop() error

@@ -2,7 +2,11 @@
 // child processes on loopback with their data under one folder:
 // PostgreSQL (unless DATABASE_URL is given), versitygw (S3), the Temporal
 // CLI dev server and the Temporal Web UI server. `streambatch dev` runs the
-// API and the worker against it.
+// API and the worker against it. versitygw, the dev server and the real
+// Temporal server are started by their own packages (versitygw,
+// temporaldev, temporalserver), shared with the tests; devstack picks
+// their ports, folders and logs and can kill and restart them, and must not
+// start them another way.
 package devstack
 
 import (
@@ -14,6 +18,8 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/internal/proc"
+	"github.com/streambatch/streambatch/internal/temporaldev"
+	"github.com/streambatch/streambatch/internal/versitygw"
 )
 
 // Options configure Start.
@@ -76,7 +82,8 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Stack{LogDir: filepath.Join(dir, "logs"), S3AccessKey: devS3AccessKey, S3SecretKey: devS3SecretKey}
+	// S3 credentials of the dev stack's versitygw (loopback only).
+	s = &Stack{LogDir: filepath.Join(dir, "logs"), S3AccessKey: "streambatch-dev", S3SecretKey: "streambatch-dev-secret"}
 	if err := os.MkdirAll(s.LogDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -122,7 +129,12 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	}
 	s3Dir := filepath.Join(dir, "s3")
 	if s.S3Endpoint, err = launch(ServiceS3, "versitygw (S3)", "127.0.0.1:7070", func(ctx context.Context, addr string) (*proc.Process, string, error) {
-		return startS3(ctx, s3Dir, s.LogDir, addr)
+		srv, err := versitygw.Start(ctx, versitygw.Options{Dir: s3Dir, Addr: addr, Log: filepath.Join(s.LogDir, "versitygw.log"),
+			AccessKey: s.S3AccessKey, SecretKey: s.S3SecretKey})
+		if err != nil {
+			return nil, "", err
+		}
+		return srv.Process(), srv.Endpoint, nil
 	}); err != nil {
 		return s, err
 	}
@@ -136,7 +148,11 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		if opts.TemporalInMemory {
 			dbFile = ""
 		}
-		return startTemporal(ctx, dbFile, s.LogDir, addr)
+		srv, err := temporaldev.Start(ctx, temporaldev.Options{Addr: addr, DBFile: dbFile, Log: filepath.Join(s.LogDir, "temporal.log")})
+		if err != nil {
+			return nil, "", err
+		}
+		return srv.Process(), srv.FrontendHostPort(), nil
 	}); err != nil {
 		return s, err
 	}

@@ -1,12 +1,14 @@
 // Package temporalserver runs the real Temporal server
 // (go.temporal.io/server at the version behind the pinned CLI) as a child
 // process: frontend, history, matching and worker services in one process,
-// persisting in two PostgreSQL databases with SQL visibility, their schema
-// applied with temporal-sql-tool as Temporal's admin-tools image does.
+// persisting in two PostgreSQL databases it creates (and, for tests, drops)
+// with SQL visibility, their schema applied with temporal-sql-tool as
+// Temporal's admin-tools image does.
 // Unlike the CLI dev server it registers no search attributes and makes
 // new ones usable only after its caches refresh: it behaves as a cluster
 // does in production. The production-topology tests and the benchmark's
-// scale-out runs use it.
+// scale-out runs use it. It starts and stops the server; it must not know
+// who uses it.
 package temporalserver
 
 import (
@@ -23,6 +25,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -37,9 +40,15 @@ type Options struct {
 	// Dir receives the configuration, the server's log (temporal-server.log)
 	// and the schema tool's (schema.log).
 	Dir string
-	// DefaultStore and Visibility are URLs of two empty PostgreSQL
-	// databases (postgres://user[:password]@host:port/name).
-	DefaultStore, Visibility string
+	// Postgres is the URL of a database on the PostgreSQL server that
+	// keeps the server's two databases
+	// (postgres://user[:password]@host:port/name).
+	Postgres string
+	// Databases names them: Databases and Databases+"_visibility", dropped
+	// if they exist and created empty at every Start.
+	Databases string
+	// DropDatabases drops them again at Stop (tests).
+	DropDatabases bool
 	// HistoryShards is persistence.numHistoryShards (default 4, as in
 	// Temporal's development configuration; fixed for a cluster's life).
 	HistoryShards int
@@ -51,11 +60,13 @@ type Options struct {
 type Server struct {
 	addr  string
 	child *proc.Process
+	drop  []string // databases Stop drops (Options.DropDatabases)
+	pg    string   // Options.Postgres
 }
 
-// Start applies the schema to both databases, starts the server on free
-// loopback ports and returns once the namespace exists. ctx bounds the
-// start-up only.
+// Start creates both databases, applies the schema to them, starts the
+// server on free loopback ports and returns once the namespace exists.
+// ctx bounds the start-up only.
 func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if opts.HistoryShards == 0 {
 		opts.HistoryShards = 4
@@ -74,13 +85,26 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "config"), 0o755); err != nil {
 		return nil, err
 	}
+	s := &Server{pg: opts.Postgres}
+	defer func() {
+		if err != nil {
+			_ = s.Stop()
+		}
+	}()
 	cfg := serverConfig{Shards: opts.HistoryShards}
 	for _, store := range []struct {
-		url    string
+		name   string
 		dsn    *dsn
 		schema string
-	}{{opts.DefaultStore, &cfg.Default, SchemaDefault}, {opts.Visibility, &cfg.Visibility, SchemaVisibility}} {
-		if *store.dsn, err = parseDSN(store.url); err != nil {
+	}{{opts.Databases, &cfg.Default, SchemaDefault}, {opts.Databases + "_visibility", &cfg.Visibility, SchemaVisibility}} {
+		u, err := recreateDatabase(ctx, opts.Postgres, store.name)
+		if err != nil {
+			return nil, err
+		}
+		if opts.DropDatabases {
+			s.drop = append(s.drop, store.name)
+		}
+		if *store.dsn, err = parseDSN(u); err != nil {
 			return nil, err
 		}
 		if err := applySchema(ctx, sqlTool, filepath.Join(opts.Dir, "schema.log"), *store.dsn, store.schema); err != nil {
@@ -98,7 +122,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := writeConfig(filepath.Join(opts.Dir, "config", "development.yaml"), cfg); err != nil {
 		return nil, err
 	}
-	s := &Server{addr: fmt.Sprintf("127.0.0.1:%d", cfg.Frontend)}
+	s.addr = fmt.Sprintf("127.0.0.1:%d", cfg.Frontend)
 	logPath := filepath.Join(opts.Dir, "temporal-server.log")
 	s.child, err = proc.StartProcess(logPath, nil, serverBin,
 		"--root", opts.Dir, "--config", "config", "--env", "development", "--allow-no-auth", "start")
@@ -106,7 +130,6 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	if err := s.createNamespace(ctx, opts.Namespace); err != nil {
-		s.Stop()
 		return nil, fmt.Errorf("temporalserver (log: %s): %w", logPath, err)
 	}
 	return s, nil
@@ -118,12 +141,56 @@ func (s *Server) FrontendHostPort() string { return s.addr }
 // Process is the server's child process.
 func (s *Server) Process() *proc.Process { return s.child }
 
-// Stop stops the server: SIGTERM, then SIGKILL after 15 s.
-func (s *Server) Stop() {
+// Stop stops the server (SIGTERM, then SIGKILL after 15 s), then drops
+// its databases when Options.DropDatabases asked for it.
+func (s *Server) Stop() error {
 	if s.child != nil {
 		s.child.Stop(15 * time.Second)
 		s.child = nil
 	}
+	var errs []error
+	for _, name := range s.drop {
+		errs = append(errs, dropDatabase(context.Background(), s.pg, name))
+	}
+	s.drop = nil
+	return errors.Join(errs...)
+}
+
+// recreateDatabase drops and creates the database name on the server of
+// pgURL and returns its URL.
+func recreateDatabase(ctx context.Context, pgURL, name string) (string, error) {
+	if err := dropDatabase(ctx, pgURL, name); err != nil {
+		return "", err
+	}
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return "", fmt.Errorf("temporalserver: create %s: %w", name, err)
+	}
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + name
+	u.RawQuery = ""
+	return u.String(), nil
+}
+
+// dropDatabase drops the database name on the server of pgURL, if it
+// exists, closing its connections.
+func dropDatabase(ctx context.Context, pgURL, name string) error {
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("temporalserver: drop %s: %w", name, err)
+	}
+	return nil
 }
 
 // createNamespace registers the namespace once the frontend answers (the

@@ -20,10 +20,7 @@ const DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 // CreateDatabase creates an empty database with a unique name on the test
 // server and returns its URL and a function that drops it.
 func CreateDatabase(ctx context.Context, prefix string) (string, func(), error) {
-	base := os.Getenv("STREAMBATCH_TEST_DATABASE_URL")
-	if base == "" {
-		base = DefaultDatabaseURL
-	}
+	base := serverURL()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		return "", nil, fmt.Errorf("testenv: connect to %s (start PostgreSQL or set STREAMBATCH_TEST_DATABASE_URL): %w", redact(base), err)
@@ -48,6 +45,15 @@ func CreateDatabase(ctx context.Context, prefix string) (string, func(), error) 
 		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	}
 	return u.String(), drop, nil
+}
+
+// serverURL is the test server: STREAMBATCH_TEST_DATABASE_URL, else
+// DefaultDatabaseURL.
+func serverURL() string {
+	if u := os.Getenv("STREAMBATCH_TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultDatabaseURL
 }
 
 func redact(dsn string) string {

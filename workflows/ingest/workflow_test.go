@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/workflows/flow/flowtest"
 )
 
 // fakeRuns records what the mocked activities were asked to do; it stands
@@ -110,7 +111,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
+	env := flowtest.NewEnv(&s)
 	f := newFakeRuns()
 	env.RegisterWorkflowWithOptions(BatchIngest, workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivityWithOptions(f.enqueue, activity.RegisterOptions{Name: ActivityOffloadAndEnqueue})
@@ -423,7 +424,7 @@ func TestMillionItemsAcrossContinueAsNew(t *testing.T) {
 			t.Fatal("no seal after 20 runs")
 		}
 		var s testsuite.WorkflowTestSuite
-		env := s.NewTestWorkflowEnvironment()
+		env := flowtest.NewEnv(&s)
 		env.RegisterWorkflowWithOptions(BatchIngest, workflow.RegisterOptions{Name: WorkflowName})
 		env.RegisterActivityWithOptions(runs.enqueue, activity.RegisterOptions{Name: ActivityOffloadAndEnqueue})
 		env.RegisterActivityWithOptions(runs.seal, activity.RegisterOptions{Name: ActivitySeal})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/workflows/flow/flowtest"
 )
 
 // cursorExec stands in for PostgreSQL for a batch of n no-op runs: runs
@@ -61,7 +62,7 @@ func (c *cursorExec) finish(ctx context.Context, in FinishInput) (FinishResult, 
 func runSegment(t *testing.T, exec *cursorExec, in Input) (*testsuite.TestWorkflowEnvironment, error) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
+	env := flowtest.NewEnv(&s)
 	exec.env, exec.segment = env, 0
 	env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivityWithOptions(exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})

@@ -19,6 +19,7 @@ import (
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/tasks"
 	"github.com/streambatch/streambatch/tasks/batchwait"
+	"github.com/streambatch/streambatch/workflows/flow/flowtest"
 )
 
 // fakeExec stands in for PostgreSQL behind BatchRuns' local activities in
@@ -131,7 +132,7 @@ type runsHarness struct {
 func newRunsHarness(t *testing.T, n int) *runsHarness {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
-	h := &runsHarness{env: s.NewTestWorkflowEnvironment(), exec: newFakeExec(n), ran: map[int]int{}}
+	h := &runsHarness{env: flowtest.NewEnv(&s), exec: newFakeExec(n), ran: map[int]int{}}
 	h.env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	h.env.RegisterActivityWithOptions(h.exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	h.env.RegisterActivityWithOptions(h.exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})

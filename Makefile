@@ -25,7 +25,7 @@ define install-tool
 	mv $(TOOLS_DIR)/.gobin/$(2) $@
 endef
 
-.PHONY: help dev tools test test-short build fmt vet fuzz
+.PHONY: help dev tools test test-short build bench fmt vet fuzz
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ dev: $(DEV_TOOLS) ## install what the local stack needs, then run it (streambatc
 
 build: ## build ./bin/streambatch
 	go build -o bin/streambatch ./cmd/streambatch
+
+# BENCH_FLAGS are streambatch-bench's flags (docs/performance.md).
+BENCH_FLAGS ?= --scenario all --s3-latency 0ms,50ms,200ms
+bench: $(DEV_TOOLS) build ## build ./bin/streambatch-bench and run it on ./bin/streambatch (BENCH_FLAGS="--scenario S")
+	go build -o bin/streambatch-bench ./cmd/streambatch-bench
+	./bin/streambatch-bench --streambatch bin/streambatch $(BENCH_FLAGS)
 
 test: tools ## run every test against real PostgreSQL, Temporal and S3
 	go test -count=1 -timeout 30m ./...

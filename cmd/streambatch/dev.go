@@ -203,5 +203,3 @@ func redactURL(u string) string {
 	}
 	return u
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

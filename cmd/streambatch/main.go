@@ -1,7 +1,8 @@
 // Command streambatch is the one binary of streambatch: the HTTP API
 // (serve), the Temporal worker (worker), database migrations (migrate) and
 // API key management (keys). Configuration comes from the environment; see
-// the README's configuration table.
+// the README's configuration table. The benchmark is not in it: it is the
+// command streambatch-bench (cmd/streambatch-bench).
 package main
 
 import (
@@ -34,7 +35,6 @@ func commands() []command {
 		{"payload-key", "print a new key for STREAMBATCH_PAYLOAD_KEYS", runPayloadKey},
 		{"keys", "manage API keys: keys create --env NAME", runKeys},
 		{"push", "create a batch from an NDJSON file and stream it, with progress", runPush},
-		{"bench", "benchmark streambatch against sequential, pmap10 and the floor", runBench},
 		{"healthcheck", "exit 0 when the local API is ready (for container health checks)", runHealthcheck},
 	}
 }
@@ -55,6 +55,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "bench" {
+		fmt.Fprintln(stderr, benchMoved)
+		return 2
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
@@ -80,6 +84,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	usage(stderr)
 	return 2
 }
+
+// benchMoved answers `streambatch bench`: the benchmark is its own command,
+// so that the production binary does not carry it.
+const benchMoved = `streambatch bench is now its own command, streambatch-bench, with the same flags:
+  go build -o bin/streambatch ./cmd/streambatch
+  go build -o bin/streambatch-bench ./cmd/streambatch-bench
+  ./bin/streambatch-bench --scenario all --s3-latency 0ms,50ms,200ms
+(see docs/performance.md)`
 
 // errUsage marks an error already reported with usage text.
 var errUsage = errors.New("usage")

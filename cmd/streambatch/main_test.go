@@ -19,6 +19,7 @@ func TestCommandLine(t *testing.T) {
 		{nil, nil, 2, "Commands:"},
 		{[]string{"--help"}, nil, 0, "serve"},
 		{[]string{"nope"}, nil, 2, `unknown command "nope"`},
+		{[]string{"bench", "--scenario", "all"}, nil, 2, "streambatch bench is now its own command, streambatch-bench"},
 		{[]string{"serve", "--help"}, nil, 0, "STREAMBATCH_HTTP_ADDR"},
 		{[]string{"worker", "--bogus"}, nil, 2, "flag provided but not defined"},
 		{[]string{"migrate"}, nil, 1, "DATABASE_URL: required"},

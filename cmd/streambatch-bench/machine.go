@@ -4,13 +4,15 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/streambatch/streambatch/codec"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+
+	"github.com/streambatch/streambatch/codec"
 )
 
 // machineSummary describes the machine for benchmark reports.
@@ -41,7 +43,7 @@ func dialTemporal(ctx context.Context, addr, payloadKeys string) (client.Client,
 	if err != nil {
 		return nil, err
 	}
-	opts := client.Options{HostPort: addr, Logger: log.NewStructuredLogger(discardLogger())}
+	opts := client.Options{HostPort: addr, Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))}
 	codec.Apply(&opts, keys)
 	return client.DialContext(ctx, opts)
 }

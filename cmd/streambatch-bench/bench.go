@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,13 +19,23 @@ import (
 	"github.com/streambatch/streambatch/internal/bench"
 )
 
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("bench [flags]", `Measures streambatch against the algorithms it replaces (sequential, pmap10)
+// synopsis heads the usage text.
+const synopsis = `Measures streambatch against the algorithms it replaces (sequential, pmap10)
 and the physical floor (raw S3 PUTs + COPY), in one run, on the same
 PostgreSQL and S3, with a fixed delay added to every S3 request. It starts its
 own stack (PostgreSQL unless DATABASE_URL is set, versitygw, Temporal, and
 streambatch serve + worker as separate processes) under a temporary folder.
-Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`, stderr)
+Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`
+
+// runBench parses the flags, starts the stack and runs the chosen
+// scenarios.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("streambatch-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: streambatch-bench [flags]\n\n%s\n", synopsis)
+		fs.PrintDefaults()
+	}
 	scenarios := fs.String("scenario", "all", "scenarios: all (L,M,S,C,C1) or a comma-separated list of "+scenarioNames()+",E (runs executed: see --runs),B (small batches: see --batches, --clients, --duration),R (reads: API peak RSS while --clients clients list a batch of --read-runs runs of 400 KB payloads and outputs)")
 	readRuns := fs.Int("read-runs", 1000, "scenario R: runs in the batch read")
 	readAPI := fs.String("read-compare", "", "scenario R: also measure `streambatch serve` of this other binary (e.g. an older version)")
@@ -38,8 +51,13 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 	temporal := fs.String("temporal", "dev", "Temporal: dev (the CLI dev server, in memory) or server (the real server on PostgreSQL, SQL visibility)")
 	workers := fs.Int("workers", 1, "streambatch worker processes")
 	replicas := fs.Int("replicas", 1, "streambatch serve processes; batches are spread over them round-robin")
-	if err := parse(fs, args); err != nil {
-		return err
+	binary := fs.String("streambatch", "", "the streambatch binary whose serve and worker are measured (default: streambatch beside this command, else on PATH)")
+	if err := fs.Parse(args); err != nil {
+		return errors.Join(err, errUsage) // fs printed it, with the usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %v (see --help)\n", fs.Args())
+		return errUsage
 	}
 	if *temporal != "dev" && *temporal != "server" {
 		fmt.Fprintf(stderr, "bad --temporal %q: want dev or server\n", *temporal)
@@ -86,7 +104,7 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 	}
 	for _, s := range strings.Split(*systems, ",") {
 		s = strings.TrimSpace(s)
-		if !contains(bench.AllSystems, s) {
+		if !slices.Contains(bench.AllSystems, s) {
 			fmt.Fprintf(stderr, "unknown system %q (have %s)\n", s, strings.Join(bench.AllSystems, ","))
 			return errUsage
 		}
@@ -103,6 +121,10 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		defer f.Close()
 		opts.JSON = f
 	}
+	bin, err := streambatchBinary(*binary)
+	if err != nil {
+		return err
+	}
 	base, err := config.FromEnv(os.Getenv)
 	if err != nil {
 		return err
@@ -117,10 +139,6 @@ Tuning settings (STREAMBATCH_CHUNK_ITEMS, ...) are passed to serve and worker.`,
 		}
 		defer os.RemoveAll(dir)
 		_ = os.Chmod(dir, 0o755) // PostgreSQL may run as another user
-	}
-	bin, err := os.Executable()
-	if err != nil {
-		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	fmt.Fprintln(stderr, "starting the benchmark stack…")
@@ -242,19 +260,11 @@ func numbered(kind string, k int) string {
 	return fmt.Sprintf("%s%d", kind, k+1)
 }
 
+// scenarioNames lists the scenarios --scenario takes by name.
 func scenarioNames() string {
 	var names []string
 	for _, s := range append(bench.Scenarios, bench.Extra...) {
 		names = append(names, s.Name)
 	}
 	return strings.Join(names, ",")
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

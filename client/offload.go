@@ -164,15 +164,12 @@ func (c *Client) uploadPayload(ctx context.Context, batchID string, it Item) (It
 // stored as the string itself (decoded without encoding/json, which takes
 // ~10 ms per MiB), any other JSON as its text.
 func storedForm(payload json.RawMessage) []byte {
-	data := bytes.Trim(payload, " \t\r\n") // JSON's whitespace only
+	data := jsonscan.TrimSpace(payload)
 	if len(data) < 2 || data[0] != '"' || jsonscan.SkipString(data, 0) != len(data) {
 		return payload
 	}
-	if bytes.IndexByte(data, '\\') < 0 {
-		return data[1 : len(data)-1]
-	}
-	if s, ok := jsonscan.Unquote(data); ok {
-		return []byte(s)
+	if s, ok := jsonscan.UnquoteBytes(data); ok {
+		return s // aliases payload when it holds no escape
 	}
 	return payload
 }

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -49,16 +48,15 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	if !jsonscan.Valid(data) {
 		return batch.Item{}, itemSyntaxError(line, data)
 	}
-	start := jsonscan.SkipSpace(data, 0)
-	top := data[start:skipValue(data, start)]
-	if k := jsonKind(top); k != "object" {
+	top := data[jsonscan.SkipSpace(data, 0):] // one value, then space
+	if k := jsonscan.Kind(top); k != "object" {
 		return batch.Item{}, validationf("Invalid item at line %d: expected a JSON object, got %s", line, k)
 	}
 
 	// Duplicate keys: the last one wins, as with JSON.parse.
 	var indexRaw, taskRaw, payloadRaw, optionsRaw []byte
-	it := newJSONObjectIter(top)
-	for key, val, ok := it.next(); ok; key, val, ok = it.next() {
+	it := jsonscan.Object(top)
+	for key, val, ok := it.Next(); ok; key, val, ok = it.Next() {
 		switch string(jsonStringBytes(key)) {
 		case "index":
 			indexRaw = val
@@ -89,8 +87,8 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	if taskRaw == nil {
 		return batch.Item{}, invalid("task is required")
 	}
-	if jsonKind(taskRaw) != "string" {
-		return batch.Item{}, invalid("task must be a non-empty string, got %s", jsonKind(taskRaw))
+	if jsonscan.Kind(taskRaw) != "string" {
+		return batch.Item{}, invalid("task must be a non-empty string, got %s", jsonscan.Kind(taskRaw))
 	}
 	// An escape takes at most 6 bytes per decoded byte: a longer raw task
 	// cannot fit, and need not be decoded.
@@ -104,7 +102,7 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 
 	item := batch.Item{Index: index, Task: task, PayloadType: batch.PayloadTypeJSON}
 
-	if optionsRaw != nil && jsonKind(optionsRaw) != "null" {
+	if optionsRaw != nil && jsonscan.Kind(optionsRaw) != "null" {
 		opts, payloadType, problem := decodeItemOptions(optionsRaw)
 		if problem != "" {
 			return batch.Item{}, invalid("%s", problem)
@@ -115,10 +113,10 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 		}
 	}
 
-	hasPayload := payloadRaw != nil && jsonKind(payloadRaw) != "null"
+	hasPayload := payloadRaw != nil && jsonscan.Kind(payloadRaw) != "null"
 	switch {
 	case item.PayloadType == batch.PayloadTypeStore:
-		if !hasPayload || jsonKind(payloadRaw) != "string" {
+		if !hasPayload || jsonscan.Kind(payloadRaw) != "string" {
 			return batch.Item{}, invalid("application/store payload must be a string path")
 		}
 		path := unquote(payloadRaw)
@@ -160,7 +158,7 @@ func validTask(task string) string {
 	return ""
 }
 
-// itemSyntaxError builds the SyntaxError of a line json.Valid refused, with
+// itemSyntaxError builds the SyntaxError of a line jsonscan.Valid refused, with
 // the encoding/json parser's description of the problem.
 func itemSyntaxError(line int, data []byte) error {
 	msg := "invalid JSON"
@@ -192,20 +190,9 @@ func parseJSONNonNegInt(raw []byte, max int64) (int64, bool) {
 	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
 		return 0, false
 	}
-	// Fast path: plain digits (JSON forbids leading zeros, so this is exact).
-	if len(raw) <= 15 {
-		var n int64
-		plain := true
-		for _, c := range raw {
-			if c < '0' || c > '9' {
-				plain = false
-				break
-			}
-			n = n*10 + int64(c-'0')
-		}
-		if plain {
-			return n, n <= max
-		}
+	// Fast path: digits only, read exactly.
+	if n, ok := jsonscan.ParseDigits(raw); ok {
+		return int64(n), int64(n) <= max
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
 	if err != nil || f < 0 || f != math.Trunc(f) || f > float64(max) {
@@ -217,7 +204,7 @@ func parseJSONNonNegInt(raw []byte, max int64) (int64, bool) {
 // parseJSONFiniteNumber parses a JSON number, refusing values that overflow
 // float64 (JavaScript would read them as ±Infinity).
 func parseJSONFiniteNumber(raw []byte) (float64, bool) {
-	if jsonKind(raw) != "number" {
+	if jsonscan.Kind(raw) != "number" {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
@@ -227,160 +214,13 @@ func parseJSONFiniteNumber(raw []byte) (float64, bool) {
 	return f, true
 }
 
-// The helpers below walk JSON text that json.Valid has accepted. They never
-// index out of range even on invalid input, but only give meaningful results
-// on valid JSON.
-
-// jsonKind names the type of a raw JSON value by its first byte.
-func jsonKind(raw []byte) string {
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	default:
-		return "number"
-	}
-}
-
-// jsonObjectIter walks the members of a raw JSON object.
-type jsonObjectIter struct {
-	d   []byte
-	pos int
-}
-
-func newJSONObjectIter(obj []byte) jsonObjectIter { return jsonObjectIter{d: obj, pos: 1} }
-
-// next returns the next member's raw key (with its quotes) and raw value.
-func (it *jsonObjectIter) next() (key, val []byte, ok bool) {
-	d := it.d
-	i := jsonscan.SkipSpace(d, it.pos)
-	if i < len(d) && d[i] == ',' {
-		i = jsonscan.SkipSpace(d, i+1)
-	}
-	if i >= len(d) || d[i] != '"' {
-		it.pos = len(d)
-		return nil, nil, false
-	}
-	ke := jsonscan.SkipString(d, i)
-	key = d[i:ke]
-	i = jsonscan.SkipSpace(d, ke)
-	if i >= len(d) || d[i] != ':' {
-		it.pos = len(d)
-		return nil, nil, false
-	}
-	i = jsonscan.SkipSpace(d, i+1)
-	ve := skipValue(d, i)
-	if ve <= i {
-		it.pos = len(d)
-		return nil, nil, false
-	}
-	it.pos = ve
-	return key, d[i:ve], true
-}
-
-// jsonArrayIter walks the elements of a raw JSON array.
-type jsonArrayIter struct {
-	d   []byte
-	pos int
-}
-
-func newJSONArrayIter(arr []byte) jsonArrayIter { return jsonArrayIter{d: arr, pos: 1} }
-
-// next returns the next element's raw value.
-func (it *jsonArrayIter) next() (val []byte, ok bool) {
-	d := it.d
-	i := jsonscan.SkipSpace(d, it.pos)
-	if i < len(d) && d[i] == ',' {
-		i = jsonscan.SkipSpace(d, i+1)
-	}
-	if i >= len(d) || d[i] == ']' {
-		it.pos = len(d)
-		return nil, false
-	}
-	ve := skipValue(d, i)
-	if ve <= i {
-		it.pos = len(d)
-		return nil, false
-	}
-	it.pos = ve
-	return d[i:ve], true
-}
-
 // jsonStringBytes returns the unescaped text of a raw JSON string (a key or
-// a value, with its quotes). It allocates only when the string contains
-// escapes; the result may alias raw, so it must not be kept.
+// a value, with its quotes) of validated JSON text. It allocates only when
+// the string contains escapes; the result may alias raw, so it must not be
+// kept.
 func jsonStringBytes(raw []byte) []byte {
-	if len(raw) < 2 {
-		return nil
-	}
-	s := raw[1 : len(raw)-1]
-	if bytes.IndexByte(s, '\\') < 0 {
-		return s
-	}
-	return []byte(unquote(raw))
-}
-
-// appendJSONQuoted appends s as a JSON string, escaping only what JSON
-// requires (no HTML escaping); invalid UTF-8 becomes U+FFFD.
-func appendJSONQuoted(dst []byte, s string) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				dst = append(dst, s[start:i]...)
-				dst = append(dst, `\ufffd`...)
-				i++
-				start = i
-				continue
-			}
-			i += size
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-// skipValue returns the end of the value at d[i] in validated JSON text
-// (the end of d for a value that ends the text).
-func skipValue(d []byte, i int) int {
-	if e := jsonscan.SkipValue(d, i); e >= 0 {
-		return e
-	}
-	return len(d)
+	b, _ := jsonscan.UnquoteBytes(raw)
+	return b
 }
 
 // unquote decodes a string of validated JSON text.

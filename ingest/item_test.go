@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -346,56 +345,6 @@ func TestDecodeItemLargePayload(t *testing.T) {
 				t.Errorf("options = %s, want %s", got.Options, want)
 			}
 		})
-	}
-}
-
-func TestItemUnquoteJSONStringMatchesEncodingJSON(t *testing.T) {
-	t.Parallel()
-	for _, s := range []string{
-		`""`, `"a"`, `"\\"`, `"\""`, `"\\\""`, `"\u0041\u00e9\u4e2d"`, `"\ud83d\ude00"`, `"\ud83d"`, `"\ude00"`,
-		`"\ud83d\u0041"`, `"\ud83dx"`, `"\ud83d\ud83d\ude00"`, `"a\/b"`, `"\b\f\n\r\t"`, `"tail\\"`, `"\u0000"`,
-	} {
-		var want string
-		if err := json.Unmarshal([]byte(s), &want); err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-		if got := unquote([]byte(s)); got != want {
-			t.Errorf("unquote(%s) = %q, want %q", s, got, want)
-		}
-	}
-}
-
-func TestItemSkipJSONValue(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ in, want string }{
-		{`"a\"b"  ,`, `"a\"b"`},
-		{`"a\\"x`, `"a\\"`},
-		{`{"a":"}","b":[1,{"c":"]"}]} x`, `{"a":"}","b":[1,{"c":"]"}]}`},
-		{`[[],[[]]],`, `[[],[[]]]`},
-		{`-1.5e+3}`, `-1.5e+3`},
-		{`true]`, `true`},
-		{`null`, `null`},
-	} {
-		if got := string(tc.in[:skipValue([]byte(tc.in), 0)]); got != tc.want {
-			t.Errorf("skipValue(%s) took %s, want %s", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestItemAppendJSONQuoted(t *testing.T) {
-	t.Parallel()
-	for _, s := range []string{"", "plain", "q\"b\\s", "\x00\x01\x1f\n\r\t", "<html>&", "é😀\u2028", "bad\xffutf8"} {
-		enc := appendJSONQuoted(nil, s)
-		var back string
-		if err := json.Unmarshal(enc, &back); err != nil {
-			t.Fatalf("appendJSONQuoted(%q) = %s: %v", s, enc, err)
-		}
-		if want := strings.ToValidUTF8(s, "\uFFFD"); back != want {
-			t.Errorf("appendJSONQuoted(%q) decodes to %q, want %q", s, back, want)
-		}
-		if bytes.Contains(enc, []byte(`\u003c`)) {
-			t.Errorf("appendJSONQuoted(%q) = %s escapes HTML", s, enc)
-		}
 	}
 }
 

@@ -74,24 +74,16 @@ func jsonBadEscape(raw []byte) int {
 			i++ // skip the escaped character
 			continue
 		}
-		r, ok := jsonscan.Hex4(raw[i+2:])
+		r, n, lone := jsonscan.UnicodeEscape(raw[i:])
 		switch {
-		case !ok:
+		case n == 0:
+			n = 6 // not an escape of valid JSON text: skip it
+		case lone:
+			return badEscapeSurrogate
 		case r == 0:
 			return badEscapeNUL
-		case r >= 0xDC00 && r <= 0xDFFF:
-			return badEscapeSurrogate
-		case r >= 0xD800 && r <= 0xDBFF:
-			lo, ok := rune(0), false
-			if i+12 <= len(raw) && raw[i+6] == '\\' && raw[i+7] == 'u' {
-				lo, ok = jsonscan.Hex4(raw[i+8:])
-			}
-			if !ok || lo < 0xDC00 || lo > 0xDFFF {
-				return badEscapeSurrogate
-			}
-			i += 6 // the low half
 		}
-		i += 5
+		i += n - 1
 	}
 	return badEscapeNone
 }

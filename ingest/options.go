@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/internal/jsonscan"
 )
 
 // Item option limits (trigger.dev's zod schema; "characters" are UTF-16 code
@@ -77,12 +78,12 @@ var itemOptionIndex = func() map[string]int {
 // when the options are refused, e.g. "options.tags must have at most 10
 // tags"; the caller prefixes the item's position.
 func decodeItemOptions(raw []byte) (opts json.RawMessage, payloadType string, problem string) {
-	if jsonKind(raw) != "object" {
+	if jsonscan.Kind(raw) != "object" {
 		return nil, "", "options must be an object"
 	}
 	var vals [len(itemOptions)][]byte // the last occurrence of a key wins
-	it := newJSONObjectIter(raw)
-	for key, val, ok := it.next(); ok; key, val, ok = it.next() {
+	it := jsonscan.Object(raw)
+	for key, val, ok := it.Next(); ok; key, val, ok = it.Next() {
 		if k, known := itemOptionIndex[string(jsonStringBytes(key))]; known {
 			vals[k] = val
 		}
@@ -126,7 +127,7 @@ func decodeItemOptions(raw []byte) (opts json.RawMessage, payloadType string, pr
 
 // optionKindProblem completes a type problem with the kind of value received.
 func optionKindProblem(what string, raw []byte) string {
-	return what + ", got " + jsonKind(raw)
+	return what + ", got " + jsonscan.Kind(raw)
 }
 
 // jsStringLen is JavaScript's String.length of s: its UTF-16 code units.
@@ -143,7 +144,7 @@ func jsStringLen(s []byte) int {
 }
 
 func checkOptString(dst, raw []byte) ([]byte, string) {
-	if jsonKind(raw) != "string" {
+	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a string", raw)
 	}
 	return append(dst, raw...), ""
@@ -151,7 +152,7 @@ func checkOptString(dst, raw []byte) ([]byte, string) {
 
 func checkOptStringMaxChars(max int) func(dst, raw []byte) ([]byte, string) {
 	return func(dst, raw []byte) ([]byte, string) {
-		if jsonKind(raw) != "string" {
+		if jsonscan.Kind(raw) != "string" {
 			return dst, optionKindProblem("must be a string", raw)
 		}
 		if jsStringLen(jsonStringBytes(raw)) > max {
@@ -164,14 +165,14 @@ func checkOptStringMaxChars(max int) func(dst, raw []byte) ([]byte, string) {
 func checkOptEnum(values ...string) func(dst, raw []byte) ([]byte, string) {
 	problem := "must be one of " + strings.Join(values, ", ")
 	return func(dst, raw []byte) ([]byte, string) {
-		if jsonKind(raw) != "string" {
+		if jsonscan.Kind(raw) != "string" {
 			return dst, optionKindProblem(problem, raw)
 		}
 		s := jsonStringBytes(raw)
 		for _, v := range values {
 			if string(s) == v {
 				// Written from v: the raw text may spell it with escapes.
-				return appendJSONQuoted(dst, v), ""
+				return jsonscan.AppendQuoted(dst, v), ""
 			}
 		}
 		return dst, problem + ", got " + itemErrValue(raw)
@@ -191,7 +192,7 @@ func checkOptNonNegInt(max int64) func(dst, raw []byte) ([]byte, string) {
 
 func checkOptNumber(dst, raw []byte) ([]byte, string) {
 	if _, ok := parseJSONFiniteNumber(raw); !ok {
-		if jsonKind(raw) == "number" {
+		if jsonscan.Kind(raw) == "number" {
 			return dst, "must be a finite number"
 		}
 		return dst, optionKindProblem("must be a number", raw)
@@ -200,7 +201,7 @@ func checkOptNumber(dst, raw []byte) ([]byte, string) {
 }
 
 func checkOptBool(dst, raw []byte) ([]byte, string) {
-	if jsonKind(raw) != "boolean" {
+	if jsonscan.Kind(raw) != "boolean" {
 		return dst, optionKindProblem("must be a boolean", raw)
 	}
 	return append(dst, raw...), ""
@@ -220,7 +221,7 @@ func checkOptAny(dst, raw []byte) ([]byte, string) {
 // checkConcurrencyKey accepts a string, or a number coerced to the string
 // JavaScript's String(number) gives (12 → "12", 1e21 → "1e+21").
 func checkConcurrencyKey(dst, raw []byte) ([]byte, string) {
-	switch jsonKind(raw) {
+	switch jsonscan.Kind(raw) {
 	case "string":
 		return append(dst, raw...), ""
 	case "number":
@@ -228,7 +229,7 @@ func checkConcurrencyKey(dst, raw []byte) ([]byte, string) {
 		if !ok {
 			return dst, "must be a finite number"
 		}
-		return appendJSONQuoted(dst, jsNumberString(f)), ""
+		return jsonscan.AppendQuoted(dst, jsNumberString(f)), ""
 	}
 	return dst, optionKindProblem("must be a string or a number", raw)
 }
@@ -236,7 +237,7 @@ func checkConcurrencyKey(dst, raw []byte) ([]byte, string) {
 // checkExternalDeploymentID trims the string as JavaScript's trim() does and
 // keeps the trimmed value.
 func checkExternalDeploymentID(dst, raw []byte) ([]byte, string) {
-	if jsonKind(raw) != "string" {
+	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a string", raw)
 	}
 	s := unquote(raw)
@@ -247,11 +248,11 @@ func checkExternalDeploymentID(dst, raw []byte) ([]byte, string) {
 	if t == s {
 		return append(dst, raw...), ""
 	}
-	return appendJSONQuoted(dst, t), ""
+	return jsonscan.AppendQuoted(dst, t), ""
 }
 
 func checkPayloadType(dst, raw []byte) ([]byte, string) {
-	if jsonKind(raw) != "string" {
+	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a non-empty string", raw)
 	}
 	s := jsonStringBytes(raw)
@@ -268,7 +269,7 @@ func checkPayloadType(dst, raw []byte) ([]byte, string) {
 // most optMaxTagChars characters.
 func checkTags(dst, raw []byte) ([]byte, string) {
 	checkTag := func(v []byte) bool { return jsStringLen(jsonStringBytes(v)) <= optMaxTagChars }
-	switch jsonKind(raw) {
+	switch jsonscan.Kind(raw) {
 	case "string":
 		if !checkTag(raw) {
 			return dst, fmt.Sprintf("is longer than %d characters", optMaxTagChars)
@@ -278,10 +279,10 @@ func checkTags(dst, raw []byte) ([]byte, string) {
 		start := len(dst)
 		dst = append(dst, '[')
 		n := 0
-		it := newJSONArrayIter(raw)
-		for v, ok := it.next(); ok; v, ok = it.next() {
-			if jsonKind(v) != "string" {
-				return dst[:start], fmt.Sprintf("[%d] must be a string, got %s", n, jsonKind(v))
+		it := jsonscan.Array(raw)
+		for v, ok := it.Next(); ok; v, ok = it.Next() {
+			if jsonscan.Kind(v) != "string" {
+				return dst[:start], fmt.Sprintf("[%d] must be a string, got %s", n, jsonscan.Kind(v))
 			}
 			if !checkTag(v) {
 				return dst[:start], fmt.Sprintf("[%d] is longer than %d characters", n, optMaxTagChars)
@@ -301,7 +302,7 @@ func checkTags(dst, raw []byte) ([]byte, string) {
 
 // checkTTL accepts a duration string or a non-negative integer of seconds.
 func checkTTL(dst, raw []byte) ([]byte, string) {
-	switch jsonKind(raw) {
+	switch jsonscan.Kind(raw) {
 	case "string":
 		if _, err := batch.ParseTriggerDuration(string(jsonStringBytes(raw))); err != nil {
 			return dst, `must be a duration such as "10m" or "1h", or a number of seconds`
@@ -325,12 +326,12 @@ type nestedOption struct {
 // checkNestedObject checks an object-valued option against its known keys,
 // dropping unknown ones, and appends the reduced object.
 func checkNestedObject(dst, raw []byte, fields []nestedOption) ([]byte, string) {
-	if jsonKind(raw) != "object" {
+	if jsonscan.Kind(raw) != "object" {
 		return dst, optionKindProblem("must be an object", raw)
 	}
 	vals := make([][]byte, len(fields))
-	it := newJSONObjectIter(raw)
-	for key, val, ok := it.next(); ok; key, val, ok = it.next() {
+	it := jsonscan.Object(raw)
+	for key, val, ok := it.Next(); ok; key, val, ok = it.Next() {
 		name := jsonStringBytes(key)
 		for k := range fields {
 			if string(name) == fields[k].name {
@@ -389,7 +390,7 @@ func checkGates(dst, raw []byte) ([]byte, string) {
 // of 1–122 letters, digits, _ and -.
 func checkConcurrency(dst, raw []byte) ([]byte, string) {
 	return checkOptArray(dst, raw, 2, func(dst, v []byte) ([]byte, string) {
-		if jsonKind(v) != "string" {
+		if jsonscan.Kind(v) != "string" {
 			return dst, optionKindProblem("must be a string", v)
 		}
 		name := jsonStringBytes(v)
@@ -406,14 +407,14 @@ func checkConcurrency(dst, raw []byte) ([]byte, string) {
 
 // checkOptArray checks an array of at most max elements with check.
 func checkOptArray(dst, raw []byte, max int, check func(dst, v []byte) ([]byte, string)) ([]byte, string) {
-	if jsonKind(raw) != "array" {
+	if jsonscan.Kind(raw) != "array" {
 		return dst, optionKindProblem("must be an array", raw)
 	}
 	start := len(dst)
 	dst = append(dst, '[')
 	n := 0
-	it := newJSONArrayIter(raw)
-	for v, ok := it.next(); ok; v, ok = it.next() {
+	it := jsonscan.Array(raw)
+	for v, ok := it.Next(); ok; v, ok = it.Next() {
 		if n++; n > max {
 			return dst[:start], fmt.Sprintf("must have at most %d elements", max)
 		}
@@ -431,7 +432,7 @@ func checkOptArray(dst, raw []byte, max int, check func(dst, v []byte) ([]byte, 
 // checkOptStringChars accepts a string of min to max characters.
 func checkOptStringChars(min, max int) func(dst, raw []byte) ([]byte, string) {
 	return func(dst, raw []byte) ([]byte, string) {
-		if jsonKind(raw) != "string" {
+		if jsonscan.Kind(raw) != "string" {
 			return dst, optionKindProblem("must be a string", raw)
 		}
 		if n := jsStringLen(jsonStringBytes(raw)); n < min || n > max {
@@ -444,7 +445,7 @@ func checkOptStringChars(min, max int) func(dst, raw []byte) ([]byte, string) {
 // checkQueueName accepts a name that can become part of a task queue
 // (runs.<env>.<name>).
 func checkQueueName(dst, raw []byte) ([]byte, string) {
-	if jsonKind(raw) != "string" {
+	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a string", raw)
 	}
 	if !batch.ValidQueueName(string(jsonStringBytes(raw))) {
@@ -456,7 +457,7 @@ func checkQueueName(dst, raw []byte) ([]byte, string) {
 // checkDelay accepts a duration string ("30s", "1h30m", "2d") or an RFC
 // 3339 date, the forms a run's start can be delayed by.
 func checkDelay(dst, raw []byte) ([]byte, string) {
-	if jsonKind(raw) != "string" {
+	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a string", raw)
 	}
 	v := string(jsonStringBytes(raw))

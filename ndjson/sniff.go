@@ -1,8 +1,6 @@
 package ndjson
 
 import (
-	"bytes"
-	"math"
 	"unicode/utf8"
 
 	"github.com/streambatch/streambatch/internal/jsonscan"
@@ -30,80 +28,32 @@ func Sniff(head []byte) (index int, indexOK bool, task string, taskOK bool) {
 	if i >= len(b) || b[i] != '{' {
 		return
 	}
-	i++
+	m := jsonscan.Object(b[i:])
 	for {
-		i = jsonscan.SkipSpace(b, i)
-		if i >= len(b) || b[i] != '"' {
-			return // '}' (end of object), truncation or malformed
-		}
-		keyEnd := jsonscan.SkipString(b, i)
-		if keyEnd < 0 {
-			return
-		}
-		key := b[i+1 : keyEnd-1]
-		i = jsonscan.SkipSpace(b, keyEnd)
-		if i >= len(b) || b[i] != ':' {
-			return
-		}
-		i = jsonscan.SkipSpace(b, i+1)
-		if i >= len(b) {
-			return
-		}
-		var end int
+		// A value cut off by the window comes with its key: as the last
+		// occurrence of the key it decides, and refuses.
+		key, val, ok := m.Next()
 		switch {
+		case key == nil: // '}' (end of object), truncation or malformed
+			return
 		case keyIs(key, "index"):
-			index, indexOK, end = parseIndex(b, i)
+			index, indexOK = jsonscan.ParseDigits(val)
 		case keyIs(key, "task"):
-			task, taskOK, end = "", false, jsonscan.SkipValue(b, i)
-			if b[i] == '"' && end > 0 {
-				task, taskOK = decodeString(b[i:end])
+			task, taskOK = "", false
+			if len(val) > 0 && val[0] == '"' {
+				task, taskOK = decodeString(val)
 			}
-		default:
-			end = jsonscan.SkipValue(b, i)
 		}
-		if end < 0 {
+		if !ok {
 			return
 		}
-		i = jsonscan.SkipSpace(b, end)
-		if i >= len(b) || b[i] != ',' {
-			return
-		}
-		i++
 	}
 }
 
-// keyIs reports whether the raw (still escaped) key content equals name.
+// keyIs reports whether the raw key (with its quotes) decodes to name.
 func keyIs(raw []byte, name string) bool {
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw) == name
-	}
-	s, ok := decodeString(append(append([]byte{'"'}, raw...), '"'))
-	return ok && s == name
-}
-
-// parseIndex parses the value at b[i] as an index: a JSON integer made of
-// digits only that fits in an int. end is the offset after the value, or
-// -1 when the value is truncated or malformed.
-func parseIndex(b []byte, i int) (v int, ok bool, end int) {
-	end = jsonscan.SkipValue(b, i)
-	if end < 0 {
-		return 0, false, -1
-	}
-	lit := b[i:end]
-	if len(lit) == 0 || (lit[0] == '0' && len(lit) > 1) {
-		return 0, false, end
-	}
-	for _, c := range lit {
-		if c < '0' || c > '9' {
-			return 0, false, end // sign, fraction, exponent or not a number
-		}
-		d := int(c - '0')
-		if v > (math.MaxInt-d)/10 {
-			return 0, false, end
-		}
-		v = v*10 + d
-	}
-	return v, true, end
+	s, ok := jsonscan.UnquoteBytes(raw)
+	return ok && string(s) == name
 }
 
 // decodeString decodes a JSON string given with its quotes; ok is false

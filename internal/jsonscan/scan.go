@@ -11,6 +11,15 @@ import (
 // IsSpace reports whether c is JSON whitespace.
 func IsSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
+// TrimSpace returns b without its leading and trailing JSON whitespace.
+func TrimSpace(b []byte) []byte {
+	b = b[SkipSpace(b, 0):]
+	for len(b) > 0 && IsSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
 // SkipSpace returns the offset of the first non-whitespace byte at or
 // after i.
 func SkipSpace(b []byte, i int) int {
@@ -114,6 +123,29 @@ func Hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
+// UnicodeEscape decodes the \uXXXX escape that s begins with, joining a
+// UTF-16 surrogate pair written as two escapes. n is the number of bytes
+// decoded: 6, 12 for a pair, or 0 when the four hex digits are missing. A
+// surrogate escape that is not half of a pair decodes to U+FFFD (as in
+// encoding/json) with lone true.
+func UnicodeEscape(s []byte) (r rune, n int, lone bool) {
+	r, ok := Hex4(s[min(2, len(s)):])
+	if !ok {
+		return 0, 0, false
+	}
+	if !utf16.IsSurrogate(r) {
+		return r, 6, false
+	}
+	if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+		if r2, ok := Hex4(s[8:]); ok {
+			if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+				return d, 12, false
+			}
+		}
+	}
+	return utf8.RuneError, 6, true
+}
+
 // Unquote decodes a JSON string given with its quotes. A lone surrogate
 // escape becomes U+FFFD, as in encoding/json; ok is false for an unknown
 // or short escape (impossible in valid JSON).
@@ -126,6 +158,27 @@ func Unquote(raw []byte) (string, bool) {
 	if k < 0 {
 		return string(s), true
 	}
+	buf, ok := unescape(s, k)
+	return unsafe.String(unsafe.SliceData(buf), len(buf)), ok // buf is not used again
+}
+
+// UnquoteBytes is Unquote returning bytes, which alias raw when the string
+// holds no escape (then they must not be kept beyond raw).
+func UnquoteBytes(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 {
+		return nil, false
+	}
+	s := raw[1 : len(raw)-1]
+	k := bytes.IndexByte(s, '\\')
+	if k < 0 {
+		return s, true
+	}
+	return unescape(s, k)
+}
+
+// unescape decodes the text s of a JSON string (without its quotes) whose
+// first backslash is at s[k] into a new buffer.
+func unescape(s []byte, k int) ([]byte, bool) {
 	// One pass, copying the runs between escapes; payloads such as the
 	// trigger.dev SDK's superjson text have an escape every few bytes, so
 	// the runs are found with a plain loop rather than a call per run.
@@ -142,7 +195,7 @@ func Unquote(raw []byte) (string, bool) {
 		}
 		i = j
 		if len(s)-i < 2 {
-			return "", false
+			return nil, false
 		}
 		n := 2
 		switch c := s[i+1]; c {
@@ -159,27 +212,15 @@ func Unquote(raw []byte) (string, bool) {
 		case 't':
 			buf = append(buf, '\t')
 		case 'u':
-			r, ok := Hex4(s[i+2:])
-			if !ok {
-				return "", false
-			}
-			n = 6
-			if utf16.IsSurrogate(r) {
-				r2, ok2 := rune(-1), false
-				if len(s)-i >= 12 && s[i+6] == '\\' && s[i+7] == 'u' {
-					r2, ok2 = Hex4(s[i+8:])
-				}
-				if d := utf16.DecodeRune(r, r2); ok2 && d != utf8.RuneError {
-					r, n = d, 12
-				} else {
-					r = utf8.RuneError
-				}
+			var r rune
+			if r, n, _ = UnicodeEscape(s[i:]); n == 0 {
+				return nil, false
 			}
 			buf = utf8.AppendRune(buf, r)
 		default:
-			return "", false
+			return nil, false
 		}
 		i += n
 	}
-	return unsafe.String(unsafe.SliceData(buf), len(buf)), true // buf is not used again
+	return buf, true
 }

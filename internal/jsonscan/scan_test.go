@@ -60,6 +60,7 @@ func TestUnquote(t *testing.T) {
 		`""`, `"plain"`, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u00e9\u4e2d"`,
 		`"\ud83d\ude00 smile"`, `"lone \ud800 high"`, `"lone \udc00 low"`, `"\ud800\u0041"`,
 		`"\ud800\ud800\udc00"`, `"` + strings.Repeat(`x\n`, 100) + `"`, `"héllo"`,
+		`"\ud83d\u0041"`, `"\ud83dx"`, `"tail\\"`, `"\u0000"`, `"\\\""`,
 	} {
 		got, ok := Unquote([]byte(in))
 		var want string
@@ -69,10 +70,16 @@ func TestUnquote(t *testing.T) {
 		if !ok || got != want {
 			t.Errorf("Unquote(%s) = %q, %v; want %q (encoding/json)", in, got, ok, want)
 		}
+		if b, ok := UnquoteBytes([]byte(in)); !ok || string(b) != want {
+			t.Errorf("UnquoteBytes(%s) = %q, %v; want %q (encoding/json)", in, b, ok, want)
+		}
 	}
 	for _, in := range []string{`"`, `"\x"`, `"\u12"`, `"\u12zz"`, `"ab\"`} {
 		if got, ok := Unquote([]byte(in)); ok {
 			t.Errorf("Unquote(%s) = %q, ok; want a failure", in, got)
+		}
+		if got, ok := UnquoteBytes([]byte(in)); ok {
+			t.Errorf("UnquoteBytes(%s) = %q, ok; want a failure", in, got)
 		}
 	}
 }
@@ -113,6 +120,22 @@ func TestQuote(t *testing.T) {
 		}
 		if want, _ := json.Marshal(s); utf8.ValidString(s) && back != s || !utf8.ValidString(s) && string(got) != string(want) {
 			t.Errorf("Quote(%q) = %s, decodes to %q", s, got, back)
+		}
+	}
+}
+
+func TestAppendQuoted(t *testing.T) {
+	for _, s := range []string{"", "plain", "q\"b\\s", "\x00\x01\x1f\n\r\t", "<html>&", "é😀\u2028", "bad\xffutf8"} {
+		enc := AppendQuoted([]byte("x"), s)[1:]
+		var back string
+		if err := json.Unmarshal(enc, &back); err != nil {
+			t.Fatalf("AppendQuoted(%q) = %s: %v", s, enc, err)
+		}
+		if want := strings.ToValidUTF8(s, "\uFFFD"); back != want {
+			t.Errorf("AppendQuoted(%q) decodes to %q, want %q", s, back, want)
+		}
+		if bytes.Contains(enc, []byte(`\u003c`)) {
+			t.Errorf("AppendQuoted(%q) = %s escapes HTML", s, enc)
 		}
 	}
 }

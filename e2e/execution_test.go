@@ -358,6 +358,23 @@ func startParent(ctx context.Context, t *testing.T, s *stack, c client.Client, e
 	}
 }
 
+// parentOutcome waits until the batch's GET says what came of its parent
+// (notified or refused) and returns it.
+func (s *stack) parentOutcome(ctx context.Context, t *testing.T, key, id string) *parentJSON {
+	t.Helper()
+	for {
+		p := s.batchStatus(t, key, id).Parent
+		if p != nil && (p.Refused != nil || p.NotifiedAt != nil) {
+			return p
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("GET batch never said what came of the parent: %+v", p)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // createWithParent creates a batch of runCount runs that resumes workflow
 // parent when it ends.
 func createWithParent(t *testing.T, s *stack, key, parent string, runCount int) createResp {
@@ -395,7 +412,8 @@ func TestParentWorkflowResumesOnCompletion(t *testing.T) {
 	if got.BatchID != created.ID || got.Status != "COMPLETED" || got.RunCounts["COMPLETED"] != 2 || got.RunCounts["FAILED"] != 1 {
 		t.Fatalf("parent got %+v", got)
 	}
-	if p := s.batchStatus(t, key, created.ID).Parent; p == nil || p.WorkflowID != parentID || p.NotifiedAt == nil || p.Refused != nil {
+	// The signal precedes its record on the batch.
+	if p := s.parentOutcome(ctx, t, key, created.ID); p.WorkflowID != parentID || p.NotifiedAt == nil || p.Refused != nil {
 		t.Fatalf("GET batch says parent %+v, want notified", p)
 	}
 	recordHistory(t, s, runswf.WorkflowID(created.ID), "batch_runs_parent_v1")
@@ -424,14 +442,7 @@ func TestParentOfAnotherEnvironmentIsNotSignalled(t *testing.T) {
 	if b.Status != "COMPLETED" {
 		t.Fatalf("batch %s", b.Status)
 	}
-	var p *parentJSON
-	for p == nil || (p.Refused == nil && p.NotifiedAt == nil) {
-		if ctx.Err() != nil {
-			t.Fatalf("GET batch never said what came of the parent: %+v", p)
-		}
-		time.Sleep(50 * time.Millisecond)
-		p = s.batchStatus(t, keyA, created.ID).Parent
-	}
+	p := s.parentOutcome(ctx, t, keyA, created.ID)
 	if p.NotifiedAt != nil || p.Refused == nil || !strings.Contains(*p.Refused, "BatchEnv="+envA) {
 		t.Fatalf("parent %+v, want refused for BatchEnv", p)
 	}

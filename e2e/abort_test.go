@@ -14,6 +14,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // Aborting a PENDING batch keeps the output of a run that completed before
@@ -62,7 +63,7 @@ func TestAbortKeepsFinishedRunsOutputs(t *testing.T) {
 		t.Fatalf("batch %s, want PENDING", b.Status)
 	}
 
-	var ab batchJSON
+	var ab wire.BatchStatus
 	resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
 	if resp.StatusCode != http.StatusOK || ab.Status != "ABORTED" {
 		t.Fatalf("abort: %d %s", resp.StatusCode, raw)

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/streambatch/streambatch/wire"
 )
 
 // TestRunsPagesCutByBytes: against the real stack, GET /api/v3/batches/:id
@@ -37,10 +39,7 @@ func TestRunsPagesCutByBytes(t *testing.T) {
 		if cursor != "" {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
-		var page struct {
-			Data       []runJSON `json:"data"`
-			NextCursor *string   `json:"nextCursor"`
-		}
+		var page wire.RunsPage
 		resp, raw := s.call(t, http.MethodGet, path, key, nil, "", &page)
 		if resp.StatusCode != http.StatusOK || len(page.Data) == 0 {
 			t.Fatalf("page %d: %d, %d runs", pages, resp.StatusCode, len(page.Data))

@@ -79,10 +79,7 @@ func TestAbortKeepsFinishedRunsOutputs(t *testing.T) {
 	}
 
 	// runs.retrieve hands out a presigned URL that serves the output.
-	var run struct {
-		Status             string `json:"status"`
-		OutputPresignedURL string `json:"outputPresignedUrl"`
-	}
+	var run wire.TriggerDevRetrievedRun
 	resp, raw = s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, 0), key, nil, "", &run)
 	if resp.StatusCode != http.StatusOK || run.Status != "COMPLETED" || run.OutputPresignedURL == "" {
 		t.Fatalf("retrieve run 0: %d %.300s", resp.StatusCode, raw)

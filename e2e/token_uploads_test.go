@@ -97,9 +97,7 @@ func TestBatchTokenStreamsOnlyItsBatchsUploads(t *testing.T) {
 		t.Fatalf("token stream of the batch's own uploads: %d %s", code, raw)
 	}
 	for i, want := range []string{`{"mine":1}`, `{"mine":2}`} {
-		var run struct {
-			PayloadPresignedURL string `json:"payloadPresignedUrl"`
-		}
+		var run wire.TriggerDevRetrievedRun
 		resp, raw := s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, i), token, nil, "", &run)
 		if resp.StatusCode != http.StatusOK || run.PayloadPresignedURL == "" {
 			t.Fatalf("retrieve run %d: %d %s", i, resp.StatusCode, raw)

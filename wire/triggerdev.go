@@ -11,8 +11,8 @@ import (
 
 // TriggerDevBatch is RetrieveBatchResponse (GET /api/v1/batches/:batchId)
 // and RetrieveBatchV2Response (GET /api/v2/batches/:batchId). The server
-// writes processing.errors and the runs array (it can hold a million ids)
-// after it, as their rows come.
+// encodes it without Processing.Errors and Runs (it can hold a million ids)
+// and writes those after it, as their rows come.
 type TriggerDevBatch struct {
 	ID             string                `json:"id"`
 	Status         string                `json:"status"`
@@ -21,6 +21,8 @@ type TriggerDevBatch struct {
 	UpdatedAt      time.Time             `json:"updatedAt"`
 	RunCount       int                   `json:"runCount"`
 	Processing     *TriggerDevProcessing `json:"processing,omitempty"`
+	// Runs are the ids of the batch's runs, in index order.
+	Runs []string `json:"runs,omitempty"`
 }
 
 // TriggerDevProcessing is RetrieveBatchV2Response.processing.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // maxAbortBody bounds the optional {"reason": "..."} body.
@@ -122,19 +123,17 @@ func readAbortReason(c *gin.Context) (string, bool) {
 	if len(strings.TrimSpace(string(raw))) == 0 {
 		return fallback, true
 	}
-	var body struct {
-		Reason *string `json:"reason"`
-	}
+	var body wire.AbortRequest
 	if err := json.Unmarshal(raw, &body); err != nil {
 		fail(c, http.StatusBadRequest, `Invalid JSON: the body is optional, else {"reason": "..."}`)
 		return "", false
 	}
-	if body.Reason == nil || strings.TrimSpace(*body.Reason) == "" {
+	if strings.TrimSpace(body.Reason) == "" {
 		return fallback, true
 	}
-	if len(*body.Reason) > 1000 || strings.IndexByte(*body.Reason, 0) >= 0 {
+	if len(body.Reason) > 1000 || strings.IndexByte(body.Reason, 0) >= 0 {
 		fail(c, http.StatusBadRequest, "reason must be at most 1000 bytes of text")
 		return "", false
 	}
-	return *body.Reason, true
+	return body.Reason, true
 }

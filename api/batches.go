@@ -13,6 +13,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/wire"
 	"github.com/streambatch/streambatch/workflows/flow"
 )
 
@@ -76,10 +77,10 @@ func (s *Server) createBatch(c *gin.Context) {
 		return
 	}
 	if cached {
-		c.JSON(http.StatusOK, createBatchResponse{ID: b.ID, RunCount: b.RunCount, IsCached: true})
+		c.JSON(http.StatusOK, wire.CreateBatchResponse{ID: b.ID, RunCount: b.RunCount, IsCached: true})
 		return
 	}
-	c.JSON(http.StatusAccepted, createBatchResponse{ID: b.ID, RunCount: b.RunCount, IdempotencyKey: req.IdempotencyKey})
+	c.JSON(http.StatusAccepted, wire.CreateBatchResponse{ID: b.ID, RunCount: b.RunCount, IdempotencyKey: req.IdempotencyKey})
 }
 
 // createBatchRequest is Phase 1's body after validation.

@@ -10,16 +10,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/wire"
 )
-
-// errorBody is every error response: {"error": "..."}.
-type errorBody struct {
-	Error string `json:"error"`
-}
 
 // fail ends the request with status and a message a person can act on.
 func fail(c *gin.Context, status int, msg string) {
-	c.AbortWithStatusJSON(status, errorBody{Error: msg})
+	c.AbortWithStatusJSON(status, wire.ErrorBody{Error: msg})
 }
 
 // retryAfterUnavailable is the Retry-After of a 503.

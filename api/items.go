@@ -11,6 +11,7 @@ import (
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/ingest"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/wire"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
@@ -22,7 +23,7 @@ func (s *Server) streamItems(c *gin.Context) {
 	}
 	if b.Done() {
 		// A retry after the seal: success, and the body is not read.
-		c.JSON(http.StatusOK, streamItemsResponse{ID: b.ID, Sealed: true, RunCount: b.RunCount})
+		c.JSON(http.StatusOK, wire.StreamItemsResponse{ID: b.ID, Sealed: true, RunCount: b.RunCount})
 		return
 	}
 	if b.Status != batch.StatusPending {
@@ -60,7 +61,7 @@ func (s *Server) streamItems(c *gin.Context) {
 		"accepted", res.Accepted, "deduplicated", res.Deduplicated, "offloaded", res.Offloaded,
 		"chunks", res.Chunks, "staged", res.Staged, "bytes", res.Bytes,
 		"snapshot_ms", snapshot.Milliseconds(), "ingest_ms", (time.Since(start) - snapshot).Milliseconds())
-	resp := streamItemsResponse{ID: b.ID, ItemsAccepted: res.Accepted, ItemsDeduplicated: res.Deduplicated, RunCount: b.RunCount}
+	resp := wire.StreamItemsResponse{ID: b.ID, ItemsAccepted: res.Accepted, ItemsDeduplicated: res.Deduplicated, RunCount: b.RunCount}
 	if !seen.Full() {
 		// Indexes are missing: answer at once, the client will re-send.
 		enq, exp := seen.Len(), b.RunCount
@@ -92,7 +93,7 @@ func (s *Server) waitForSeal(ctx context.Context, id string) (ingestwf.Result, e
 // awaitSeal answers a stream that delivered every index: sealed when the
 // workflow reports the seal within SealWait, else on the strength of the
 // durably accepted items.
-func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp streamItemsResponse) {
+func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp wire.StreamItemsResponse) {
 	ctx := c.Request.Context()
 	r, err := s.waitForSeal(ctx, b.ID)
 	switch {
@@ -146,7 +147,7 @@ func (s *Server) answerFinished(c *gin.Context, id string, res ingest.Result) {
 		return
 	}
 	if b.Done() {
-		c.JSON(http.StatusOK, streamItemsResponse{ID: b.ID, ItemsDeduplicated: res.Accepted + res.Deduplicated, Sealed: true, RunCount: b.RunCount})
+		c.JSON(http.StatusOK, wire.StreamItemsResponse{ID: b.ID, ItemsDeduplicated: res.Accepted + res.Deduplicated, Sealed: true, RunCount: b.RunCount})
 		return
 	}
 	fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" is not in PENDING status (current: "+string(b.Status)+")")

@@ -7,19 +7,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/wire"
 )
-
-// missingResponse is GET /api/v3/batches/:batchId/missing.
-type missingResponse struct {
-	ID            string `json:"id"`
-	Status        string `json:"status"`
-	RunCount      int    `json:"runCount"`
-	AcceptedCount int    `json:"acceptedCount"`
-	// Missing lists index ranges [start, end) not accepted yet, in order.
-	Missing batch.Ranges `json:"missing"`
-	// More is true when there are more ranges than the limit returned.
-	More bool `json:"more,omitempty"`
-}
 
 // missingIndexes tells a client which indexes it still has to send, so a
 // retry after a failed attempt re-sends only those (the Go client does).
@@ -37,7 +26,7 @@ func (s *Server) missingIndexes(c *gin.Context) {
 	if !ok {
 		return
 	}
-	resp := missingResponse{ID: b.ID, Status: string(b.Status), RunCount: b.RunCount, Missing: batch.Ranges{}}
+	resp := wire.Missing{ID: b.ID, Status: string(b.Status), RunCount: b.RunCount, Missing: batch.Ranges{}}
 	if b.Done() {
 		resp.AcceptedCount = b.RunCount
 		c.JSON(http.StatusOK, resp)

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // Presigner issues presigned URLs: uploads of packets, downloads of stored
@@ -48,7 +49,7 @@ func (s *Server) presignPacket(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"presignedUrl": url, "storagePath": filename})
+	c.JSON(http.StatusOK, wire.Packet{PresignedURL: url, StoragePath: filename})
 }
 
 // authenticateUpload authenticates PUT /api/v2/packets/<filename>. An API

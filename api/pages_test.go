@@ -18,6 +18,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/wire"
 )
 
 func init() { gin.SetMode(gin.TestMode) }
@@ -107,7 +108,7 @@ func TestRunsPagesCutByBytes(t *testing.T) {
 					t.Fatal("the pages never end")
 				}
 				raw := page(t, func(c *gin.Context) { s.streamRunsPage(c, b, next, maxRunsLimit) })
-				var p runsResponse
+				var p wire.RunsPage
 				if err := json.Unmarshal(raw, &p); err != nil {
 					t.Fatalf("page %d: %v", pages, err)
 				}
@@ -166,7 +167,7 @@ func TestTDRunsPagesCutByBytes(t *testing.T) {
 	for {
 		pages++
 		raw := page(t, func(c *gin.Context) { s.streamTDRunsPage(c, b, env, after, maxTDPage) })
-		var p tdRunsPage
+		var p wire.TriggerDevRunsPage
 		if err := json.Unmarshal(raw, &p); err != nil {
 			t.Fatal(err)
 		}
@@ -202,8 +203,8 @@ func TestResultsStreamEveryRun(t *testing.T) {
 	s := testServer(512<<10, runs)
 	raw := page(t, func(c *gin.Context) { s.streamResults(c, store.Batch{ID: runs.id, RunCount: 25}) })
 	var res struct {
-		ID    string     `json:"id"`
-		Items []tdResult `json:"items"`
+		ID    string                  `json:"id"`
+		Items []wire.TriggerDevResult `json:"items"`
 	}
 	if err := json.Unmarshal(raw, &res); err != nil {
 		t.Fatal(err)
@@ -262,7 +263,7 @@ func TestHeavyReadsLimitedPerEnvironment(t *testing.T) {
 	resp := get("/read/1")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	var e errorBody
+	var e wire.ErrorBody
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" ||
 		json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "at most 2") {
 		t.Fatalf("third read of env 1: %d Retry-After %q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/wire"
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
@@ -115,5 +116,5 @@ func (s *Server) replayBatch(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	c.JSON(http.StatusAccepted, replayResponse{ID: b.ID, Status: string(batch.StatusProcessing), Replayed: n})
+	c.JSON(http.StatusAccepted, wire.Replay{ID: b.ID, Status: string(batch.StatusProcessing), Replayed: n})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/wire"
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
@@ -88,7 +89,7 @@ func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
 		s.failInternal(c, err, true)
 		return
 	}
-	res := batchResponse{
+	res := wire.BatchStatus{
 		ID: b.ID, Status: string(b.Status), Sealed: b.Done(), RunCount: b.RunCount,
 		FailedCount: counts[batch.RunFailed], CreatedAt: b.CreatedAt, SealedAt: b.SealedAt,
 		AbortedAt: b.AbortedAt, AbortReason: b.AbortReason, CompletedAt: b.CompletedAt, Replays: b.Replays,
@@ -100,7 +101,7 @@ func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
 		res.RunCounts[string(st)] = n
 	}
 	if p := b.ParentWorkflow(); p != "" {
-		res.Parent = &parentResponse{WorkflowID: p, NotifiedAt: b.ParentNotifiedAt, Refused: b.ParentRefused}
+		res.Parent = &wire.Parent{WorkflowID: p, NotifiedAt: b.ParentNotifiedAt, Refused: b.ParentRefused}
 	}
 	c.JSON(status, res)
 }
@@ -178,13 +179,13 @@ func (s *Server) endBroken(c *gin.Context, page *jsonArray, err error) {
 	s.log.ErrorContext(c.Request.Context(), "streamed answer broken", "error", err, "path", c.FullPath(), "request_id", requestID(c))
 }
 
-func newRunResponse(r store.Run) runResponse {
-	out := runResponse{ID: r.ID, Index: r.Index, Task: r.Task, Status: string(r.Status),
+func newRunResponse(r store.Run) wire.Run {
+	out := wire.Run{ID: r.ID, Index: r.Index, Task: r.Task, Status: string(r.Status),
 		PayloadType: r.PayloadType, Payload: r.Payload, Options: r.Options, QueueTimestamp: r.QueueTimestamp,
 		Output: r.Output, OutputType: r.OutputType, Attempts: r.Attempts, StartedAt: r.StartedAt,
 		CompletedAt: r.CompletedAt, DelayUntil: r.DelayUntil}
 	if r.ErrorCode != nil {
-		out.Error = &runError{Code: *r.ErrorCode, Message: deref(r.ErrorMessage)}
+		out.Error = &wire.RunError{Code: *r.ErrorCode, Message: deref(r.ErrorMessage)}
 	}
 	return out
 }

@@ -15,11 +15,13 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // The trigger.dev read routes: what the unchanged SDK calls to see a batch
 // and its runs (batch.retrieve, runs.retrieve, runs.list({batch}),
-// runs.cancel, the batch results route). Shapes in triggerdev_wire.go.
+// runs.cancel, the batch results route), answering with the TriggerDev
+// types of package wire.
 
 // downloadURLTTL is how long presigned payload and output URLs stay valid.
 const downloadURLTTL = time.Hour
@@ -56,7 +58,7 @@ func (s *Server) tdRetrieveBatch(v2 bool) gin.HandlerFunc {
 				return
 			}
 		}
-		out := tdBatch{ID: b.ID, Status: tdBatchStatus(b, hasErrs), IdempotencyKey: b.IdempotencyKey,
+		out := wire.TriggerDevBatch{ID: b.ID, Status: tdBatchStatus(b, hasErrs), IdempotencyKey: b.IdempotencyKey,
 			CreatedAt: b.CreatedAt, UpdatedAt: b.UpdatedAt, RunCount: b.RunCount}
 		head, err := json.Marshal(out)
 		if err != nil {
@@ -66,13 +68,13 @@ func (s *Server) tdRetrieveBatch(v2 bool) gin.HandlerFunc {
 		start := string(head[:len(head)-1])
 		if v2 {
 			// processing.errors is written as its rows come.
-			p, _ := json.Marshal(tdProcessing{CompletedAt: b.SealedAt})
+			p, _ := json.Marshal(wire.TriggerDevProcessing{CompletedAt: b.SealedAt})
 			start += `,"processing":` + strings.TrimSuffix(string(p), `"errors":null}`) + `"errors":[`
 		}
 		errs := streamJSON(c, start, math.MaxInt)
 		if v2 && hasErrs {
 			err := s.store.EachCreationError(ctx, b.ID, func(e store.CreationError) bool {
-				return errs.add(tdProcessingError{Index: e.Index, TaskIdentifier: e.Task, Error: e.Message, ErrorCode: e.Code})
+				return errs.add(wire.TriggerDevProcessingError{Index: e.Index, TaskIdentifier: e.Task, Error: e.Message, ErrorCode: e.Code})
 			})
 			if err == nil && errs.err != nil {
 				return // the client left
@@ -154,7 +156,7 @@ func (s *Server) tdRetrieveRun(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	out := tdRetrievedRun{tdRun: newTDRun(r), TriggerFunction: "batchTrigger", BatchID: b.ID, AttemptCount: r.Attempts}
+	out := wire.TriggerDevRetrievedRun{TriggerDevRun: newTDRun(r), TriggerFunction: "batchTrigger", BatchID: b.ID, AttemptCount: r.Attempts}
 	var err error
 	if out.Payload, out.PayloadPresignedURL, err = s.tdPacket(ctx, r.Payload, r.PayloadType); err != nil {
 		s.failInternal(c, err, true)
@@ -167,7 +169,7 @@ func (s *Server) tdRetrieveRun(c *gin.Context) {
 		}
 	}
 	if r.ErrorCode != nil && r.Status != batch.RunCompleted {
-		out.Error = &tdSerializedError{Name: *r.ErrorCode, Message: deref(r.ErrorMessage)}
+		out.Error = &wire.TriggerDevSerializedError{Name: *r.ErrorCode, Message: deref(r.ErrorMessage)}
 	}
 	c.JSON(http.StatusOK, out)
 }
@@ -201,9 +203,9 @@ func (s *Server) tdPacket(ctx context.Context, data *string, typ string) (json.R
 
 // newTDRun fills trigger.dev's common run fields. Every status of ours is
 // one of trigger.dev's, with the same name.
-func newTDRun(r store.Run) tdRun {
+func newTDRun(r store.Run) wire.TriggerDevRun {
 	st := r.Status
-	out := tdRun{ID: r.ID, Status: string(st), TaskIdentifier: r.Task,
+	out := wire.TriggerDevRun{ID: r.ID, Status: string(st), TaskIdentifier: r.Task,
 		IsQueued:    st == batch.RunQueued || st == batch.RunDelayed,
 		IsExecuting: st == batch.RunExecuting,
 		IsCompleted: st.Final(),
@@ -297,10 +299,10 @@ func (s *Server) tdListRuns(c *gin.Context) {
 func (s *Server) streamTDRunsPage(c *gin.Context, b store.Batch, env store.Environment, after, size int) {
 	ctx := c.Request.Context()
 	page := streamJSON(c, `{"data":[`, s.pageBudget())
-	tenv := tdEnv{ID: strconv.FormatInt(env.ID, 10), Name: env.Name}
+	tenv := wire.TriggerDevEnv{ID: strconv.FormatInt(env.ID, 10), Name: env.Name}
 	var first, last string
 	more, err := s.eachRun(ctx, b.ID, after, size, s.pageBudget(), func(r *store.Run) bool {
-		if !page.add(tdListedRun{tdRun: newTDRun(*r), Env: tenv}) {
+		if !page.add(wire.TriggerDevListedRun{TriggerDevRun: newTDRun(*r), Env: tenv}) {
 			return false
 		}
 		if first == "" {
@@ -316,10 +318,7 @@ func (s *Server) streamTDRunsPage(c *gin.Context, b store.Batch, env store.Envir
 		s.endBroken(c, page, err)
 		return
 	}
-	var p struct {
-		Next     string `json:"next,omitempty"`
-		Previous string `json:"previous,omitempty"`
-	}
+	var p wire.TriggerDevPagination
 	if more && last != "" {
 		p.Next = last
 	}
@@ -385,8 +384,8 @@ func (s *Server) streamResults(c *gin.Context, b store.Batch) {
 }
 
 // newTDResult is a final run's TaskRunExecutionResult.
-func newTDResult(r *store.Run) tdResult {
-	item := tdResult{ID: r.ID, TaskIdentifier: r.Task}
+func newTDResult(r *store.Run) wire.TriggerDevResult {
+	item := wire.TriggerDevResult{ID: r.ID, TaskIdentifier: r.Task}
 	if r.Status == batch.RunCompleted {
 		item.OK, item.Output, item.OutputType = true, r.Output, batch.OutputTypeJSON
 		if r.OutputType != nil {
@@ -397,7 +396,7 @@ func newTDResult(r *store.Run) tdResult {
 		if r.ErrorCode != nil {
 			code = *r.ErrorCode
 		}
-		item.Error = &tdTaskError{Type: "BUILT_IN_ERROR", Name: code, Message: deref(r.ErrorMessage)}
+		item.Error = &wire.TriggerDevTaskError{Type: "BUILT_IN_ERROR", Name: code, Message: deref(r.ErrorMessage)}
 	}
 	return item
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/streambatch/streambatch/wire"
 )
 
 // RetryPolicy bounds retries of one call. The zero value means the
@@ -160,9 +162,7 @@ func (c *Client) send(req *http.Request, out any) (*http.Response, error) {
 func apiError(req *http.Request, resp *http.Response, data []byte) *APIError {
 	e := &APIError{StatusCode: resp.StatusCode, Method: req.Method, Path: req.URL.Path,
 		NoRetry: strings.EqualFold(resp.Header.Get("x-should-retry"), "false")}
-	var body struct {
-		Error string `json:"error"`
-	}
+	var body wire.ErrorBody
 	if json.Unmarshal(data, &body) == nil && body.Error != "" {
 		e.Message = body.Error
 	} else {

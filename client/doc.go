@@ -5,7 +5,12 @@
 // server which indexes are still missing and re-sends only those.
 //
 //	c, _ := client.New("http://127.0.0.1:8080", os.Getenv("STREAMBATCH_API_KEY"))
-//	res, err := c.TriggerBatch(ctx, client.CreateBatchRequest{RunCount: n}, items)
+//	res, err := c.TriggerBatch(ctx, wire.CreateBatchRequest{RunCount: n}, items)
+//
+// The JSON requests it sends and the answers it returns are the types of
+// package wire, which the server itself encodes; Batch and StreamResult add
+// what the client learns besides the body. Item, the Phase 2 line it writes
+// itself, is its own.
 //
 // Errors from the server are *APIError (status and message); a batch that
 // is still incomplete when attempts run out is *NotSealedError. Both work

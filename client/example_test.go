@@ -6,6 +6,7 @@ import (
 	"log"
 
 	"github.com/streambatch/streambatch/client"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // Trigger a batch: create it and stream its items lazily.
@@ -21,7 +22,7 @@ func ExampleClient_TriggerBatch() {
 		{Index: 1, Task: "email", Payload: client.StringPayload(`{"to":"b@example.com"}`)},
 		{Index: 2, Task: "email"},
 	})
-	res, err := c.TriggerBatch(context.Background(), client.CreateBatchRequest{RunCount: 3}, items)
+	res, err := c.TriggerBatch(context.Background(), wire.CreateBatchRequest{RunCount: 3}, items)
 	if err != nil {
 		log.Fatal(err)
 	}

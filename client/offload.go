@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/streambatch/streambatch/internal/jsonscan"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // WithPayloadUploads makes the client upload every payload of at least
@@ -128,10 +129,7 @@ func (c *Client) uploadPayload(ctx context.Context, batchID string, it Item) (It
 	// Under the batch's uploads folder: the only paths a stream sent with
 	// the batch's public access token may reference (batch.UploadPrefix).
 	filename := fmt.Sprintf("uploads/%s/item_%d.json", batchID, it.Index)
-	var ps struct {
-		PresignedURL string `json:"presignedUrl"`
-		StoragePath  string `json:"storagePath"`
-	}
+	var ps wire.Packet
 	if _, err := c.do(ctx, http.MethodPut, "/api/v2/packets/"+filename, nil, &ps); err != nil {
 		return it, fmt.Errorf("streambatch: presign the payload of item %d: %w", it.Index, err)
 	}

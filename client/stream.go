@@ -14,7 +14,9 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/internal/jsonscan"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // Item is one batch item as sent in Phase 2.
@@ -49,13 +51,7 @@ func Items(items []Item) iter.Seq2[Item, error] {
 
 // StreamResult is Phase 2's outcome, summed over attempts.
 type StreamResult struct {
-	ID                string `json:"id"`
-	ItemsAccepted     int    `json:"itemsAccepted"`
-	ItemsDeduplicated int    `json:"itemsDeduplicated"`
-	Sealed            bool   `json:"sealed"`
-	EnqueuedCount     *int   `json:"enqueuedCount,omitempty"`
-	ExpectedCount     *int   `json:"expectedCount,omitempty"`
-	RunCount          int    `json:"runCount"`
+	wire.StreamItemsResponse
 	// Attempts counts the requests made.
 	Attempts int `json:"-"`
 }
@@ -95,8 +91,8 @@ func (c *Client) StreamItems(ctx context.Context, batchID string, items iter.Seq
 	for _, o := range opts {
 		o(&cfg)
 	}
-	total := &StreamResult{ID: batchID}
-	var missing [][2]int // nil: send everything
+	total := &StreamResult{StreamItemsResponse: wire.StreamItemsResponse{ID: batchID}}
+	var missing batch.Ranges // nil: send everything
 	for attempt := 1; ; attempt++ {
 		total.Attempts = attempt
 		res, err := c.streamOnce(ctx, batchID, items, missing, attempt, cfg)
@@ -133,7 +129,7 @@ func (c *Client) StreamItems(ctx context.Context, batchID string, items iter.Seq
 		if m, merr := c.MissingIndexes(ctx, batchID, 10000); merr == nil && !m.More {
 			missing = m.Missing
 			if missing == nil {
-				missing = [][2]int{}
+				missing = batch.Ranges{}
 			}
 		}
 	}
@@ -141,11 +137,11 @@ func (c *Client) StreamItems(ctx context.Context, batchID string, items iter.Seq
 
 // streamOnce sends one Phase 2 request, writing the items (only those in
 // missing, when it is non-nil) from a goroutine through a pipe.
-func (c *Client) streamOnce(ctx context.Context, batchID string, items iter.Seq2[Item, error], missing [][2]int, attempt int, cfg streamConfig) (*StreamResult, error) {
+func (c *Client) streamOnce(ctx context.Context, batchID string, items iter.Seq2[Item, error], missing batch.Ranges, attempt int, cfg streamConfig) (*wire.StreamItemsResponse, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.uploadThreshold > 0 {
-		sends := func(i int) bool { return missing == nil || contains(missing, i) }
+		sends := func(i int) bool { return missing == nil || missing.Contains(i) }
 		items = c.offloaded(ctx, batchID, items, sends, cfg.uploadThreshold, cfg.uploadParallel)
 	}
 	pr, pw := io.Pipe()
@@ -167,7 +163,7 @@ func (c *Client) streamOnce(ctx context.Context, batchID string, items iter.Seq2
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-ndjson")
-	var res StreamResult
+	var res wire.StreamItemsResponse
 	_, err = c.send(req, &res)
 	pr.CloseWithError(errors.New("request finished"))
 	<-done
@@ -194,7 +190,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 // writeItems encodes items as NDJSON into w, buffered so that the request
 // body moves in large pieces rather than one small write per item.
-func writeItems(w io.Writer, items iter.Seq2[Item, error], missing [][2]int, attempt int, progress func(Progress)) error {
+func writeItems(w io.Writer, items iter.Seq2[Item, error], missing batch.Ranges, attempt int, progress func(Progress)) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	if err := encodeItems(bw, items, missing, attempt, progress); err != nil {
 		return err
@@ -202,7 +198,7 @@ func writeItems(w io.Writer, items iter.Seq2[Item, error], missing [][2]int, att
 	return bw.Flush()
 }
 
-func encodeItems(w io.Writer, items iter.Seq2[Item, error], missing [][2]int, attempt int, progress func(Progress)) error {
+func encodeItems(w io.Writer, items iter.Seq2[Item, error], missing batch.Ranges, attempt int, progress func(Progress)) error {
 	cw := &countingWriter{w: w}
 	p := Progress{Attempt: attempt}
 	var line []byte
@@ -210,7 +206,7 @@ func encodeItems(w io.Writer, items iter.Seq2[Item, error], missing [][2]int, at
 		if err != nil {
 			return &SourceError{Err: err}
 		}
-		if missing != nil && !contains(missing, it.Index) {
+		if missing != nil && !missing.Contains(it.Index) {
 			p.Skipped++
 			continue
 		}
@@ -284,7 +280,7 @@ type TriggerResult struct {
 // TriggerBatch runs both phases: it creates the batch and streams the
 // items, unless the idempotency key found an existing batch (then nothing
 // is streamed, as the trigger.dev SDK does).
-func (c *Client) TriggerBatch(ctx context.Context, req CreateBatchRequest, items iter.Seq2[Item, error], opts ...StreamOption) (*TriggerResult, error) {
+func (c *Client) TriggerBatch(ctx context.Context, req wire.CreateBatchRequest, items iter.Seq2[Item, error], opts ...StreamOption) (*TriggerResult, error) {
 	b, err := c.CreateBatch(ctx, req)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // Aborting a PENDING batch keeps the output of a run that completed before
@@ -62,7 +63,7 @@ func TestAbortKeepsFinishedRunsOutputs(t *testing.T) {
 		t.Fatalf("batch %s, want PENDING", b.Status)
 	}
 
-	var ab batchJSON
+	var ab wire.BatchStatus
 	resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
 	if resp.StatusCode != http.StatusOK || ab.Status != "ABORTED" {
 		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
@@ -78,10 +79,7 @@ func TestAbortKeepsFinishedRunsOutputs(t *testing.T) {
 	}
 
 	// runs.retrieve hands out a presigned URL that serves the output.
-	var run struct {
-		Status             string `json:"status"`
-		OutputPresignedURL string `json:"outputPresignedUrl"`
-	}
+	var run wire.TriggerDevRetrievedRun
 	resp, raw = s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, 0), key, nil, "", &run)
 	if resp.StatusCode != http.StatusOK || run.Status != "COMPLETED" || run.OutputPresignedURL == "" {
 		t.Fatalf("retrieve run 0: %d %.300s", resp.StatusCode, raw)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/streambatch/streambatch/wire"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
@@ -289,10 +290,7 @@ func TestStatusEndpoints(t *testing.T) {
 	_, other := s.newKey(t)
 	id := s.mustCreate(t, key, 250)
 	s.stream(t, key, id, ndjson(simpleItems(250)))
-	var page struct {
-		Data       []runJSON `json:"data"`
-		NextCursor *string   `json:"nextCursor"`
-	}
+	var page wire.RunsPage
 	resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=99", key, nil, "", &page)
 	if resp.StatusCode != 200 || len(page.Data) != 100 || page.Data[0].Index != 100 || page.NextCursor == nil || *page.NextCursor != "199" {
 		t.Fatalf("page: %d, %d runs, next %v", resp.StatusCode, len(page.Data), page.NextCursor)
@@ -344,8 +342,8 @@ func TestAbortEndpoint(t *testing.T) {
 		t.Fatalf("%d %s", status, raw)
 	}
 	waitRuns(t, s, id, 6)
-	abort := func(k, batchID, body string) (int, batchJSON, string) {
-		var b batchJSON
+	abort := func(k, batchID, body string) (int, wire.BatchStatus, string) {
+		var b wire.BatchStatus
 		resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+batchID+"/abort", k, strings.NewReader(body), "application/json", nil)
 		_ = json.Unmarshal(raw, &b)
 		return resp.StatusCode, b, string(raw)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/client"
+	"github.com/streambatch/streambatch/wire"
 )
 
 func goItems(n int) []client.Item {
@@ -35,7 +36,7 @@ func TestGoClientResumesWithMissingIndexes(t *testing.T) {
 	ctx := context.Background()
 	const n = 3000
 	sent := map[int]int{} // attempt → items written
-	res, err := c.TriggerBatch(ctx, client.CreateBatchRequest{RunCount: n}, client.Items(goItems(n)),
+	res, err := c.TriggerBatch(ctx, wire.CreateBatchRequest{RunCount: n}, client.Items(goItems(n)),
 		client.WithProgress(func(p client.Progress) { sent[p.Attempt] = p.Items }))
 	if err != nil {
 		t.Fatal(err)
@@ -82,11 +83,11 @@ func TestGoClientErrorsAndAbort(t *testing.T) {
 	_, key := s.newKey(t)
 	ctx := context.Background()
 	c, _ := client.New(s.api.URL, key)
-	b, err := c.CreateBatch(ctx, client.CreateBatchRequest{RunCount: 4, IdempotencyKey: "go-client"})
+	b, err := c.CreateBatch(ctx, wire.CreateBatchRequest{RunCount: 4, IdempotencyKey: "go-client"})
 	if err != nil || b.PublicAccessToken == "" {
 		t.Fatalf("create: %+v %v", b, err)
 	}
-	again, err := c.CreateBatch(ctx, client.CreateBatchRequest{RunCount: 4, IdempotencyKey: "go-client"})
+	again, err := c.CreateBatch(ctx, wire.CreateBatchRequest{RunCount: 4, IdempotencyKey: "go-client"})
 	if err != nil || !again.IsCached || again.ID != b.ID {
 		t.Fatalf("repeat: %+v %v", again, err)
 	}
@@ -103,7 +104,7 @@ func TestGoClientErrorsAndAbort(t *testing.T) {
 		t.Fatalf("want NotSealedError 2/4, got %v", err)
 	}
 	aborted, err := c.AbortBatch(ctx, b.ID, "go client test")
-	if err != nil || aborted.Status != "ABORTED" || aborted.AbortReason != "go client test" {
+	if err != nil || aborted.Status != "ABORTED" || aborted.AbortReason == nil || *aborted.AbortReason != "go client test" {
 		t.Fatalf("abort: %+v %v", aborted, err)
 	}
 	if _, err := c.GetBatch(ctx, "batch_zzzzzzzzzzzzzzzzzzzzzzzz"); !errors.As(err, &api) || api.StatusCode != http.StatusNotFound {

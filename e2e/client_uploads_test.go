@@ -9,6 +9,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/client"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // The Go client's client-side offload (WithPayloadUploads), the path the
@@ -41,7 +42,7 @@ func TestGoClientUploadsLargePayloads(t *testing.T) {
 		}
 	}
 	var bodyBytes int64
-	res, err := c.TriggerBatch(context.Background(), client.CreateBatchRequest{RunCount: n}, client.Items(items),
+	res, err := c.TriggerBatch(context.Background(), wire.CreateBatchRequest{RunCount: n}, client.Items(items),
 		client.WithPayloadUploads(128<<10, 3), client.WithProgress(func(p client.Progress) { bodyBytes = p.Bytes }))
 	if err != nil || !res.Stream.Sealed {
 		t.Fatalf("%+v %v", res, err)

@@ -23,6 +23,7 @@ import (
 	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/tasks"
 	"github.com/streambatch/streambatch/tasks/batchwait"
+	"github.com/streambatch/streambatch/wire"
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
@@ -111,11 +112,11 @@ func (tw *taskWorker) total() int {
 
 // waitBatch long-polls GET /api/v3/batches/:id?wait= until the batch is
 // COMPLETED or ABORTED.
-func (s *stack) waitBatch(t *testing.T, key, id string, limit time.Duration) batchJSON {
+func (s *stack) waitBatch(t *testing.T, key, id string, limit time.Duration) wire.BatchStatus {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
-		var b batchJSON
+		var b wire.BatchStatus
 		resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"?wait=20s", key, nil, "", &b)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("wait for batch: %d %s", resp.StatusCode, raw)
@@ -214,10 +215,7 @@ func TestRunsExecuteOnTaskWorkers(t *testing.T) {
 	recordHistory(t, s, id+"-runs", "batch_runs_200")
 
 	// Replay: only the 20 failed runs run again (2 attempts each).
-	var rep struct {
-		Replayed int    `json:"replayed"`
-		Status   string `json:"status"`
-	}
+	var rep wire.Replay
 	if resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/replay", key, nil, "", &rep); resp.StatusCode != http.StatusAccepted || rep.Replayed != 20 {
 		t.Fatalf("replay: %d %s", resp.StatusCode, raw)
 	}
@@ -274,7 +272,7 @@ func TestAbortCancelsExecutingRuns(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	var ab batchJSON
+	var ab wire.BatchStatus
 	resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
 	if resp.StatusCode != http.StatusOK || ab.Status != "ABORTED" {
 		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
@@ -360,7 +358,7 @@ func startParent(ctx context.Context, t *testing.T, s *stack, c client.Client, e
 
 // parentOutcome waits until the batch's GET says what came of its parent
 // (notified or refused) and returns it.
-func (s *stack) parentOutcome(ctx context.Context, t *testing.T, key, id string) *parentJSON {
+func (s *stack) parentOutcome(ctx context.Context, t *testing.T, key, id string) *wire.Parent {
 	t.Helper()
 	for {
 		p := s.batchStatus(t, key, id).Parent

@@ -31,6 +31,7 @@ import (
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/proc"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/wire"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
@@ -308,7 +309,7 @@ type deployment struct {
 func assertBatchIntact(t *testing.T, d deployment, key, env, id string, b *faultBatch) {
 	t.Helper()
 	ctx := context.Background()
-	var st batchJSON
+	var st wire.BatchStatus
 	getJSON(t, d.api+"/api/v3/batches/"+id, key, &st)
 	if st.Status != "PROCESSING" || !st.Sealed || st.RunCount != b.n || st.EnqueuedCount != b.n || st.FailedCount != 0 {
 		t.Fatalf("batch status %+v, want PROCESSING, sealed, %d runs", st, b.n)
@@ -398,15 +399,12 @@ func getJSON(t *testing.T, url, key string, out any) {
 }
 
 // listRuns pages through GET /runs of one batch.
-func listRuns(t *testing.T, base, key, id string) []runJSON {
+func listRuns(t *testing.T, base, key, id string) []wire.Run {
 	t.Helper()
-	var all []runJSON
+	var all []wire.Run
 	cursor := ""
 	for {
-		var page struct {
-			Data       []runJSON `json:"data"`
-			NextCursor *string   `json:"nextCursor"`
-		}
+		var page wire.RunsPage
 		u := base + "/api/v3/batches/" + id + "/runs?limit=1000"
 		if cursor != "" {
 			u += "&cursor=" + url.QueryEscape(cursor)
@@ -662,7 +660,7 @@ func startPausedRun(t *testing.T, base, key string, seed uint64) *pausedRun {
 	if r.c, err = client.New(base, key, faultRetry); err != nil {
 		t.Fatal(err)
 	}
-	created, err := r.c.CreateBatch(context.Background(), client.CreateBatchRequest{RunCount: r.b.n})
+	created, err := r.c.CreateBatch(context.Background(), wire.CreateBatchRequest{RunCount: r.b.n})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/streambatch/streambatch/internal/devstack"
 	"github.com/streambatch/streambatch/internal/proc"
 	"github.com/streambatch/streambatch/internal/testenv"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // 1. `streambatch serve` is SIGKILLed mid-stream and a new one starts on
@@ -78,7 +79,7 @@ func TestFaultAPIKilledMidStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		created, err := c.CreateBatch(ctx, client.CreateBatchRequest{RunCount: b.n})
+		created, err := c.CreateBatch(ctx, wire.CreateBatchRequest{RunCount: b.n})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -477,7 +478,7 @@ func testReplicaAndWorkerKilled(t *testing.T, s *stack) {
 	out := make(chan outcome, 1)
 	start := time.Now()
 	go func() {
-		res, err := c.TriggerBatch(context.Background(), client.CreateBatchRequest{RunCount: b.n}, items.Seq(), sent.option())
+		res, err := c.TriggerBatch(context.Background(), wire.CreateBatchRequest{RunCount: b.n}, items.Seq(), sent.option())
 		out <- outcome{res, err, time.Since(start)}
 	}()
 	items.waitPaused(t)

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // hxDB connects to the test database (there is no exported raw pool).
@@ -200,10 +201,7 @@ func TestHostilePresign(t *testing.T) {
 	}
 	var want []string
 	for path, filename := range accepted {
-		var p struct {
-			PresignedURL string `json:"presignedUrl"`
-			StoragePath  string `json:"storagePath"`
-		}
+		var p wire.Packet
 		r := hxDo(t, hxClient, http.MethodPut, s.api.URL+"/api/v2/packets/"+path, nil, hxAuth(key, ""))
 		if r.Status != 200 || json.Unmarshal(r.Body, &p) != nil || p.StoragePath != filename {
 			t.Errorf("presign %q: %s", path, r)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // hxClient bounds every hostile request, so a hang fails the test instead
@@ -68,9 +69,7 @@ func hxDo(t *testing.T, c *http.Client, method, url string, body io.Reader, edit
 		t.Fatalf("%s %s: reading the answer: %v", method, hxCut(url, 120), err)
 	}
 	r := hxResp{Status: resp.StatusCode, Header: resp.Header, Body: raw}
-	var e struct {
-		Error string `json:"error"`
-	}
+	var e wire.ErrorBody
 	if json.Unmarshal(raw, &e) == nil {
 		r.Msg = e.Error
 	}
@@ -131,9 +130,7 @@ func hxChunked(body []byte) io.Reader { return struct{ io.Reader }{bytes.NewRead
 // which includes signalled chunks not yet written to PostgreSQL).
 func (s *stack) hxAccepted(t *testing.T, key, id string) int {
 	t.Helper()
-	var m struct {
-		AcceptedCount int `json:"acceptedCount"`
-	}
+	var m wire.Missing
 	r := hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v3/batches/"+id+"/missing", nil, hxAuth(key, ""))
 	if r.Status != 200 || json.Unmarshal(r.Body, &m) != nil {
 		t.Fatalf("missing of %s: %s", id, r)

@@ -6,7 +6,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
-	"time"
+
+	"github.com/streambatch/streambatch/wire"
 )
 
 // call sends a request and decodes a JSON answer into out (if non-nil).
@@ -39,12 +40,10 @@ func (s *stack) call(t *testing.T, method, path, key string, body io.Reader, con
 	return resp, raw
 }
 
+// createResp is Phase 1's answer, or its error body.
 type createResp struct {
-	ID             string  `json:"id"`
-	RunCount       int     `json:"runCount"`
-	IsCached       bool    `json:"isCached"`
-	IdempotencyKey *string `json:"idempotencyKey"`
-	Error          string  `json:"error"`
+	wire.CreateBatchResponse
+	wire.ErrorBody
 }
 
 func (s *stack) createBatch(t *testing.T, key string, body any) (*http.Response, createResp) {
@@ -65,15 +64,10 @@ func (s *stack) mustCreate(t *testing.T, key string, runCount int) string {
 	return out.ID
 }
 
+// streamResp is Phase 2's answer, or its error body.
 type streamResp struct {
-	ID                string `json:"id"`
-	ItemsAccepted     int    `json:"itemsAccepted"`
-	ItemsDeduplicated int    `json:"itemsDeduplicated"`
-	Sealed            bool   `json:"sealed"`
-	EnqueuedCount     *int   `json:"enqueuedCount"`
-	ExpectedCount     *int   `json:"expectedCount"`
-	RunCount          int    `json:"runCount"`
-	Error             string `json:"error"`
+	wire.StreamItemsResponse
+	wire.ErrorBody
 }
 
 // stream sends an NDJSON body with chunked transfer encoding (as the
@@ -97,58 +91,15 @@ func (s *stack) stream(t *testing.T, key, batchID string, body []byte) (int, str
 	return resp.StatusCode, out, raw
 }
 
-type runJSON struct {
-	ID          string  `json:"id"`
-	Index       int     `json:"index"`
-	Task        string  `json:"task"`
-	Status      string  `json:"status"`
-	PayloadType string  `json:"payloadType"`
-	Payload     *string `json:"payload"`
-	Error       *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-	Output      *string `json:"output"`
-	OutputType  *string `json:"outputType"`
-	Attempts    int     `json:"attempts"`
-	StartedAt   *string `json:"startedAt"`
-	CompletedAt *string `json:"completedAt"`
-}
-
 // runs lists every run of a batch through the paginated endpoint.
-func (s *stack) runs(t *testing.T, key, batchID string) []runJSON {
+func (s *stack) runs(t *testing.T, key, batchID string) []wire.Run {
 	t.Helper()
 	return listRuns(t, s.api.URL, key, batchID)
 }
 
-type batchJSON struct {
-	ID            string         `json:"id"`
-	Status        string         `json:"status"`
-	Sealed        bool           `json:"sealed"`
-	RunCount      int            `json:"runCount"`
-	EnqueuedCount int            `json:"enqueuedCount"`
-	FailedCount   int            `json:"failedCount"`
-	CreatedAt     time.Time      `json:"createdAt"`
-	SealedAt      *string        `json:"sealedAt"`
-	CompletedAt   *string        `json:"completedAt"`
-	RunCounts     map[string]int `json:"runCounts"`
-	WorkflowID    string         `json:"workflowId"`
-	Parent        *parentJSON    `json:"parent"`
-	// RunsWaitingForWorker and WaitingForWorkerSince: runs dispatched and
-	// not started by a task worker.
-	RunsWaitingForWorker  int     `json:"runsWaitingForWorker"`
-	WaitingForWorkerSince *string `json:"waitingForWorkerSince"`
-}
-
-type parentJSON struct {
-	WorkflowID string  `json:"workflowId"`
-	NotifiedAt *string `json:"notifiedAt"`
-	Refused    *string `json:"refused"`
-}
-
-func (s *stack) batchStatus(t *testing.T, key, batchID string) batchJSON {
+func (s *stack) batchStatus(t *testing.T, key, batchID string) wire.BatchStatus {
 	t.Helper()
-	var b batchJSON
+	var b wire.BatchStatus
 	resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+batchID, key, nil, "", &b)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("get batch: %d %s", resp.StatusCode, raw)

@@ -13,6 +13,7 @@ import (
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/bench"
 	"github.com/streambatch/streambatch/internal/proc"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // 50 concurrent Phase 2 streams of 1,000 items each against one API
@@ -52,7 +53,7 @@ func TestLoadFiftyConcurrentStreams(t *testing.T) {
 			for i := range items {
 				items[i] = client.Item{Index: i, Task: "load", Payload: client.StringPayload(fmt.Sprintf(`{"stream":%d,"i":%d,"pad":"%s"}`, k, i, randomText(uint64(i), 150)))}
 			}
-			res, err := c.TriggerBatch(ctx, client.CreateBatchRequest{RunCount: n}, client.Items(items))
+			res, err := c.TriggerBatch(ctx, wire.CreateBatchRequest{RunCount: n}, client.Items(items))
 			if err == nil && (!res.Stream.Sealed || res.Stream.ItemsAccepted != n) {
 				err = fmt.Errorf("stream %d: %+v", k, res.Stream)
 			}

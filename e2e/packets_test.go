@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // The presign endpoint the trigger.dev SDK uses for payloads ≥ 128 KiB:
@@ -20,10 +21,7 @@ func TestPresignedPacketUpload(t *testing.T) {
 	t.Parallel()
 	env, key := s.newKey(t)
 	filename := "trigger/packet_" + batch.NewStreamID() + "/payload.json"
-	var presigned struct {
-		PresignedURL string `json:"presignedUrl"`
-		StoragePath  string `json:"storagePath"`
-	}
+	var presigned wire.Packet
 	resp, raw := s.call(t, http.MethodPut, "/api/v2/packets/"+url.PathEscape(filename), key, nil, "", &presigned)
 	if resp.StatusCode != 200 || presigned.StoragePath != filename || !strings.Contains(presigned.PresignedURL, "X-Amz-Signature") {
 		t.Fatalf("presign: %d %s", resp.StatusCode, raw)
@@ -76,13 +74,9 @@ func TestMissingIndexes(t *testing.T) {
 	id := s.mustCreate(t, key, 100)
 	items := simpleItems(100)
 	s.stream(t, key, id, ndjson(append(append([]item{}, items[:10]...), items[20:90]...)))
-	var m struct {
-		AcceptedCount int      `json:"acceptedCount"`
-		Missing       [][2]int `json:"missing"`
-		More          bool     `json:"more"`
-	}
+	var m wire.Missing
 	resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/missing", key, nil, "", &m)
-	if resp.StatusCode != 200 || m.AcceptedCount != 80 || len(m.Missing) != 2 || m.Missing[0] != [2]int{10, 20} || m.Missing[1] != [2]int{90, 100} || m.More {
+	if resp.StatusCode != 200 || m.AcceptedCount != 80 || len(m.Missing) != 2 || m.Missing[0] != (batch.Range{10, 20}) || m.Missing[1] != (batch.Range{90, 100}) || m.More {
 		t.Fatalf("missing: %d %s", resp.StatusCode, raw)
 	}
 	resp, raw = s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/missing?limit=1", key, nil, "", &m)

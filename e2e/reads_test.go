@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/streambatch/streambatch/wire"
 )
 
 // TestRunsPagesCutByBytes: against the real stack, GET /api/v3/batches/:id
@@ -37,10 +39,7 @@ func TestRunsPagesCutByBytes(t *testing.T) {
 		if cursor != "" {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
-		var page struct {
-			Data       []runJSON `json:"data"`
-			NextCursor *string   `json:"nextCursor"`
-		}
+		var page wire.RunsPage
 		resp, raw := s.call(t, http.MethodGet, path, key, nil, "", &page)
 		if resp.StatusCode != http.StatusOK || len(page.Data) == 0 {
 			t.Fatalf("page %d: %d, %d runs", pages, resp.StatusCode, len(page.Data))
@@ -84,18 +83,7 @@ func TestRetrieveBatchStreamsProcessingErrors(t *testing.T) {
 	if status, res, raw := s.stream(t, key, id, ndjson(items)); status != http.StatusOK || !res.Sealed {
 		t.Fatalf("stream: %d %s", status, raw)
 	}
-	var v2 struct {
-		ID         string   `json:"id"`
-		Runs       []string `json:"runs"`
-		Processing *struct {
-			CompletedAt *string `json:"completedAt"`
-			Errors      []struct {
-				Index     int    `json:"index"`
-				ErrorCode string `json:"errorCode"`
-				Error     string `json:"error"`
-			} `json:"errors"`
-		} `json:"processing"`
-	}
+	var v2 wire.TriggerDevBatch
 	resp, raw := s.call(t, http.MethodGet, "/api/v2/batches/"+id, key, nil, "", &v2)
 	if resp.StatusCode != http.StatusOK || v2.ID != id || len(v2.Runs) != 3 || v2.Processing == nil || v2.Processing.CompletedAt == nil ||
 		len(v2.Processing.Errors) != 1 || v2.Processing.Errors[0].Index != 1 || v2.Processing.Errors[0].ErrorCode != "PAYLOAD_TOO_LARGE" {

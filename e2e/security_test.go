@@ -30,6 +30,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // secEndpoint is one authenticated endpoint, against a batch id.
@@ -244,9 +245,7 @@ func TestSecurityEnvironmentIsolation(t *testing.T) {
 		if r.Status == 400 {
 			continue
 		}
-		var p struct {
-			PresignedURL string `json:"presignedUrl"`
-		}
+		var p wire.Packet
 		u, err := url.Parse(func() string { json.Unmarshal(r.Body, &p); return p.PresignedURL }())
 		if r.Status != 200 || err != nil {
 			t.Errorf("presign %q: %s", name, r)

@@ -11,16 +11,14 @@ import (
 	"testing"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // presignAndPut asks PUT /api/v2/packets/<filename> with cred and uploads
 // content to the URL; it returns the storage path the API answered.
 func (s *stack) presignAndPut(t *testing.T, cred, filename, content string) string {
 	t.Helper()
-	var presigned struct {
-		PresignedURL string `json:"presignedUrl"`
-		StoragePath  string `json:"storagePath"`
-	}
+	var presigned wire.Packet
 	resp, raw := s.call(t, http.MethodPut, "/api/v2/packets/"+url.PathEscape(filename), cred, nil, "", &presigned)
 	if resp.StatusCode != http.StatusOK || presigned.StoragePath == "" {
 		t.Fatalf("presign %s: %d %s", filename, resp.StatusCode, raw)
@@ -99,9 +97,7 @@ func TestBatchTokenStreamsOnlyItsBatchsUploads(t *testing.T) {
 		t.Fatalf("token stream of the batch's own uploads: %d %s", code, raw)
 	}
 	for i, want := range []string{`{"mine":1}`, `{"mine":2}`} {
-		var run struct {
-			PayloadPresignedURL string `json:"payloadPresignedUrl"`
-		}
+		var run wire.TriggerDevRetrievedRun
 		resp, raw := s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, i), token, nil, "", &run)
 		if resp.StatusCode != http.StatusOK || run.PayloadPresignedURL == "" {
 			t.Fatalf("retrieve run %d: %d %s", i, resp.StatusCode, raw)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // Runs on a queue no task worker polls wait for ever: the batch's GET says
@@ -37,7 +38,7 @@ func TestRunsWaitingForWorkerAreVisible(t *testing.T) {
 	if code, res, raw := s.stream(t, key, id, body.Bytes()); code != 200 || !res.Sealed {
 		t.Fatalf("stream: %d %s", code, raw)
 	}
-	var b batchJSON
+	var b wire.BatchStatus
 	deadline := time.Now().Add(time.Minute)
 	for {
 		b = s.batchStatus(t, key, id)
@@ -50,9 +51,9 @@ func TestRunsWaitingForWorkerAreVisible(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	since, err := time.Parse(time.RFC3339Nano, *b.WaitingForWorkerSince)
-	if err != nil || b.Status != "PROCESSING" || b.RunCounts["QUEUED"] != stranded {
-		t.Fatalf("batch %+v (since: %v)", b, err)
+	since := *b.WaitingForWorkerSince
+	if b.Status != "PROCESSING" || b.RunCounts["QUEUED"] != stranded {
+		t.Fatalf("batch %+v", b)
 	}
 	if since.Before(b.CreatedAt) {
 		t.Fatalf("waiting since %s, before the batch was created (%s)", since, b.CreatedAt)
@@ -73,7 +74,7 @@ func TestRunsWaitingForWorkerAreVisible(t *testing.T) {
 		t.Fatalf("/metrics counts the served queue as waiting:\n%s", grepLines(raw, "waiting_for_worker"))
 	}
 
-	var ab batchJSON
+	var ab wire.BatchStatus
 	resp, raw = s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"no worker"}`), "application/json", &ab)
 	if resp.StatusCode != http.StatusOK || ab.Status != "ABORTED" {
 		t.Fatalf("abort: %d %s", resp.StatusCode, raw)

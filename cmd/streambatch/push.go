@@ -16,6 +16,7 @@ import (
 	"github.com/streambatch/streambatch/client"
 	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/ndjson"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // Exit codes of push, for scripts.
@@ -100,7 +101,7 @@ out or were cancelled.`, stderr)
 		return fmt.Errorf("%s holds no items", fs.Arg(0))
 	}
 	fmt.Fprintf(stderr, "%d items (%.1f MiB) from %s\n", count, float64(size)/(1<<20), fs.Arg(0))
-	b, err := c.CreateBatch(ctx, client.CreateBatchRequest{RunCount: count, IdempotencyKey: *idem})
+	b, err := c.CreateBatch(ctx, wire.CreateBatchRequest{RunCount: count, IdempotencyKey: *idem})
 	if err != nil {
 		return err
 	}
@@ -147,7 +148,7 @@ func followRuns(ctx context.Context, c *client.Client, id string, count int, ter
 	if terminal {
 		every = time.Second
 	}
-	st, err := c.WatchBatch(ctx, id, every, func(b *client.BatchStatus) {
+	st, err := c.WatchBatch(ctx, id, every, func(b *wire.BatchStatus) {
 		bar.summary = runSummary(b.RunCounts)
 		bar.update(finished(b.RunCounts), 0)
 	})

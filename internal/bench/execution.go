@@ -18,6 +18,7 @@ import (
 
 	"github.com/streambatch/streambatch/client"
 	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/wire"
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
@@ -155,7 +156,7 @@ func runAnchor(ctx context.Context, tc tclient.Client, queue string, opts ExecOp
 func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions) (ExecResult, error) {
 	var r ExecResult
 	start := time.Now()
-	b, err := sb.Client.CreateBatch(ctx, client.CreateBatchRequest{RunCount: opts.Runs})
+	b, err := sb.Client.CreateBatch(ctx, wire.CreateBatchRequest{RunCount: opts.Runs})
 	if err != nil {
 		return r, err
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/streambatch/streambatch/client"
 	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/wire"
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
@@ -210,7 +211,7 @@ func StreambatchSmall(name string, c *client.Client, items int) SmallSystem {
 				}
 			}
 		}
-		res, err := c.TriggerBatch(ctx, client.CreateBatchRequest{RunCount: items}, seq)
+		res, err := c.TriggerBatch(ctx, wire.CreateBatchRequest{RunCount: items}, seq)
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streambatch/streambatch/client"
+	"github.com/streambatch/streambatch/wire"
 )
 
 // Streambatch runs scenarios through a streambatch API with the Go client.
@@ -40,7 +41,7 @@ func (sb *Streambatch) Run(ctx context.Context, s Scenario, opts ...client.Strea
 	var m Measure
 	ids := make([]string, s.Batches)
 	for b := range ids {
-		batch, err := sb.clientFor(b).CreateBatch(ctx, client.CreateBatchRequest{RunCount: s.Items})
+		batch, err := sb.clientFor(b).CreateBatch(ctx, wire.CreateBatchRequest{RunCount: s.Items})
 		if err != nil {
 			return m, err
 		}

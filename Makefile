@@ -76,7 +76,7 @@ fuzz: ## run each fuzz target briefly (FUZZTIME executions, default 100000x; a c
 	go test ./ndjson -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./ndjson -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./ingest -run '^$$' -fuzz '^FuzzDecodeItem$$' -fuzztime $${FUZZTIME:-100000x}
-	go test ./internal/jsonscan -run '^$$' -fuzz '^FuzzValidJSON$$' -fuzztime $${FUZZTIME:-100000x}
-	go test ./internal/jsonscan -run '^$$' -fuzz '^FuzzUnquote$$' -fuzztime $${FUZZTIME:-100000x}
-	go test ./internal/jsonscan -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $${FUZZTIME:-100000x}
+	go test ./jsonscan -run '^$$' -fuzz '^FuzzValidJSON$$' -fuzztime $${FUZZTIME:-100000x}
+	go test ./jsonscan -run '^$$' -fuzz '^FuzzUnquote$$' -fuzztime $${FUZZTIME:-100000x}
+	go test ./jsonscan -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./batch -run '^$$' -fuzz '^FuzzDecodeItems$$' -fuzztime $${FUZZTIME:-100000x}

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/streambatch/streambatch/internal/jsonscan"
+	"github.com/streambatch/streambatch/jsonscan"
 	"github.com/streambatch/streambatch/wire"
 )
 

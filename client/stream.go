@@ -15,7 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/internal/jsonscan"
+	"github.com/streambatch/streambatch/jsonscan"
 	"github.com/streambatch/streambatch/wire"
 )
 

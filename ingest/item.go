@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/internal/jsonscan"
+	"github.com/streambatch/streambatch/jsonscan"
 )
 
 // itemRules are the per-batch rules an item is checked against.

@@ -6,7 +6,7 @@ import (
 	"unicode"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/internal/jsonscan"
+	"github.com/streambatch/streambatch/jsonscan"
 	"github.com/streambatch/streambatch/ndjson"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/internal/jsonscan"
+	"github.com/streambatch/streambatch/jsonscan"
 )
 
 // Item option limits (trigger.dev's zod schema; "characters" are UTF-16 code

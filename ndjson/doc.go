@@ -11,6 +11,6 @@
 // line so the caller can report which item it was.
 //
 // It must not decode JSON (records are handed on as raw bytes; Sniff only
-// scans a fixed 512-byte window with internal/jsonscan), and it does no I/O
+// scans a fixed 512-byte window with jsonscan), and it does no I/O
 // beyond reading the io.Reader it is given.
 package ndjson

@@ -3,7 +3,7 @@ package ndjson
 import (
 	"unicode/utf8"
 
-	"github.com/streambatch/streambatch/internal/jsonscan"
+	"github.com/streambatch/streambatch/jsonscan"
 )
 
 // Sniff extracts the top-level "index" and "task" members from the

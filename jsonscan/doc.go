@@ -8,6 +8,8 @@
 // payloads (8 bytes at a time where no quote, backslash or control byte
 // appears).
 //
-// It owns JSON's syntax only: what an item, an option or an index means is
-// for its callers (ingest, ndjson, client), and it must not import them.
+// It is a public package because the Go client, which users import, builds
+// on it. It owns JSON's syntax only: what an item, an option or an index
+// means is for its callers (ingest, ndjson, client), and it imports nothing
+// of the module.
 package jsonscan

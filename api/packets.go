@@ -53,7 +53,7 @@ func (s *Server) presignPacket(c *gin.Context) {
 }
 
 // authenticateUpload authenticates PUT /api/v2/packets/<filename>. An API
-// key uploads anywhere in its environment, as before. A public access token
+// key uploads anywhere in its environment. A public access token
 // uploads only for a batch it may write (write:batch:<id>, a browser's
 // token): the storage path becomes uploads/<id>/<filename> (kept as is when
 // it names that folder already), so the token's stream, which may reference

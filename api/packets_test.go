@@ -9,7 +9,7 @@ import (
 
 // An upload asked for with a public access token is bound to the batch the
 // token may write: its storage path is under that batch's uploads folder,
-// which is all the token's stream may reference (issue 18.5). A token that
+// which is all the token's stream may reference. A token that
 // writes no batch cannot upload; one that writes several must name the
 // batch.
 func TestUploadOfATokenIsBoundToItsBatch(t *testing.T) {

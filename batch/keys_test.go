@@ -6,7 +6,7 @@ import (
 )
 
 // Store references stay inside the environment's own packets and out of
-// the batches' folders (issue 11.13).
+// the batches' folders.
 func TestStoreRefKey(t *testing.T) {
 	t.Parallel()
 	if k, err := StoreRefKey("dev", "trigger/packet_1/payload.json"); err != nil || k != "packets/dev/trigger/packet_1/payload.json" {

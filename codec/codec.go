@@ -5,7 +5,7 @@
 // payload names its key in its metadata: a key set lists the key that
 // encrypts first and older keys after it, which still decrypt, so keys
 // rotate without breaking running workflows. Payloads that are not
-// encrypted (histories written before encryption, a signal typed into the
+// encrypted (histories written without encryption, a signal typed into the
 // Temporal CLI) decode unchanged.
 //
 // A run activity (task queue runs.<env>…) is encrypted under its

@@ -152,7 +152,7 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 	}
 }
 
-// Profiles expose memory: the debug address must be loopback (issue 11.13).
+// Profiles expose memory: the debug address must be loopback.
 func TestDebugAddrMustBeLoopback(t *testing.T) {
 	t.Parallel()
 	for addr, ok := range map[string]bool{"127.0.0.1:6060": true, "[::1]:6060": true, "localhost:6060": true,

@@ -176,7 +176,7 @@ func TestChunksCoverEveryItemOnce(t *testing.T) {
 
 // Every chunk the pipeline signals carries the API's signature, which
 // verifies after the JSON round trip of a Temporal signal, with the staged
-// object's content for a staged chunk (issue 11.9).
+// object's content for a staged chunk.
 func TestChunksAreSigned(t *testing.T) {
 	t.Parallel()
 	l := testLimits
@@ -245,7 +245,7 @@ func TestLargePayloadsGoToTheirPacketKeys(t *testing.T) {
 
 // A second delivery of an index (a re-send that missed the accepted
 // snapshot) writes its own object: the first delivery's, which the run
-// owns, is never overwritten (issue 11.7).
+// owns, is never overwritten.
 func TestRedeliveryNeverOverwritesThePacket(t *testing.T) {
 	t.Parallel()
 	p := newPipe(testLimits)
@@ -512,8 +512,7 @@ func BenchmarkChunkEncoding(b *testing.B) {
 
 // A stream that fails while a full chunk waits for a chunk slot must give
 // the chunk's bytes back to the process-wide budget: otherwise every failed
-// stream shrinks the budget until healthy streams wait for ever
-// (issue 11.1).
+// stream shrinks the budget until healthy streams wait for ever.
 func TestFailedStreamReturnsItsMemory(t *testing.T) {
 	t.Parallel()
 	l := testLimits

@@ -400,7 +400,7 @@ func BenchmarkDecodeItem(b *testing.B) {
 // A stream sent with a batch's public access token (write:batch:<id>) may
 // reference only that batch's uploads: a path of the environment outside
 // uploads/<id>/, such as another batch's upload the Go client named
-// predictably, is refused with the item's index (issue 18.5). A stream
+// predictably, is refused with the item's index. A stream
 // sent with an API key keeps referencing any path of its environment.
 func TestStorePathOfTokenStreamMustBeTheBatchsUpload(t *testing.T) {
 	t.Parallel()

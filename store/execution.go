@@ -257,7 +257,7 @@ type Waiting struct {
 	// Runs is how many runs wait for a worker.
 	Runs int
 	// Since is when the longest-waiting of them was dispatched (nil: none
-	// waits, or only runs claimed before claimed_at was recorded).
+	// waits, or none of those waiting has a claimed_at).
 	Since *time.Time
 }
 

@@ -3,7 +3,8 @@
 // and the sweeper on the main queue, whose MaxConcurrentActivityExecutionSize
 // is the worker-wide bound on chunk activities; run execution (BatchRuns
 // and its local activities) on its own queue, and on the main queue for
-// batches started there before it had one. The runs themselves execute on
+// the BatchRuns workflows started there by releases without that queue,
+// which still run there. The runs themselves execute on
 // the users' task workers. It also registers the search attributes the
 // workflows use and keeps the sweeper's schedule.
 //
@@ -64,8 +65,8 @@ type Flows struct {
 }
 
 // New returns the worker of the main queue (opts.TaskQueue): ingest, the
-// sweeper, and BatchRuns for the batches started on this queue before
-// BatchRuns had a queue of its own. Call Run or Start on it.
+// sweeper, and BatchRuns for the workflows that run on this queue (started
+// by releases without BatchRuns' own queue). Call Run or Start on it.
 func New(c client.Client, flows Flows, opts Options) worker.Worker {
 	w := worker.New(c, opts.TaskQueue, opts.sdk())
 	registerIngest(w, flows.Ingest)

@@ -92,9 +92,8 @@ func (f *fakeObjects) PresignGet(context.Context, string, time.Duration) (string
 }
 
 // A packet that is not in the bucket makes its item a run that failed at
-// creation (PAYLOAD_MISSING), and the chunk goes through; before, the
-// activity retried for ever and held the batch until its seal timeout
-// (issue 11.5).
+// creation (PAYLOAD_MISSING), and the chunk goes through: retrying for
+// ever would hold the batch until its seal timeout.
 func TestMissingPacketFailsItsRun(t *testing.T) {
 	t.Parallel()
 	present, lost := batch.PacketKey("dev", "batch_x", 0, "s"), batch.PacketKey("dev", "batch_x", 1, "s")
@@ -128,7 +127,7 @@ var testSigner = func() *batch.ChunkSigner {
 // A chunk the API did not sign (a hand-made signal: here one pointing a
 // run of this batch at another environment's object) is refused without
 // touching PostgreSQL or S3, and its indexes are dropped so that the real
-// stream can deliver them (issue 11.9).
+// stream can deliver them.
 func TestUnsignedChunkIsRefused(t *testing.T) {
 	t.Parallel()
 	theirs := batch.PacketKey("tenant-a", "batch_a", 0, "s")
@@ -182,9 +181,9 @@ func stagedChunk(t *testing.T) (contract.EnqueueInput, []byte) {
 // A chunk the API signed, answered as durably accepted, whose staged
 // object was then lost or changed, or cannot be decoded, becomes runs
 // failed at creation (CHUNK_UNREADABLE) for exactly the indexes it owns,
-// and the activity succeeds, so the batch seals; before, the chunk was
-// refused, its indexes reopened after the client had stopped sending, and
-// the seal timeout aborted the whole batch (issue 18.8).
+// and the activity succeeds, so the batch seals: refusing the chunk would
+// reopen its indexes after the client had stopped sending, and the seal
+// timeout would abort the whole batch.
 func TestUnreadableChunkFailsItsRuns(t *testing.T) {
 	t.Parallel()
 	in, body := stagedChunk(t)
@@ -238,8 +237,7 @@ func TestUnreadableChunkFailsItsRuns(t *testing.T) {
 
 // An offloaded packet found with another size than the API wrote makes
 // its item a run failed at creation (PAYLOAD_CHANGED); the chunk's other
-// items are enqueued. Before, the whole chunk was refused and its indexes
-// reopened (issue 18.8).
+// items are enqueued, and no index reopens.
 func TestChangedPacketFailsItsRun(t *testing.T) {
 	t.Parallel()
 	good, changed := batch.PacketKey("dev", "batch_x", 0, "s"), batch.PacketKey("dev", "batch_x", 1, "s")
@@ -303,7 +301,7 @@ func TestForgedStagedChunkIsRefused(t *testing.T) {
 
 // Items PostgreSQL refuses to store (validation should have refused them)
 // are accepted items all the same: the chunk's owned indexes become runs
-// failed at creation instead of reopening (issue 18.8).
+// failed at creation; no index reopens.
 func TestRefusedDataFailsItsRuns(t *testing.T) {
 	t.Parallel()
 	in, body := stagedChunk(t)
@@ -320,8 +318,8 @@ func TestRefusedDataFailsItsRuns(t *testing.T) {
 
 // Aborting a PENDING batch deletes its staged chunks and no packet: runs
 // start before the seal, so a run that completed already holds its output
-// (item_<i>/output.json) under the batch's packet prefix, and before, the
-// abort deleted it (issue 18.3). The sweeper deletes the packets no run
+// (item_<i>/output.json) under the batch's packet prefix, which the abort
+// must keep. The sweeper deletes the packets no run
 // holds.
 func TestAbortDeletesNoPacket(t *testing.T) {
 	t.Parallel()

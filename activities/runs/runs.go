@@ -1,9 +1,9 @@
 // Package runs implements the run-execution flow's activities, the local
 // activities of BatchRuns: DispatchStep (record outcomes, claim runs),
-// FinishRuns, ReconcileAttempts, NotifyParent (and ParentNotified, for
-// histories from before NotifyParent). Each is idempotent, so Temporal may
-// retry it at will. The runs themselves are activities of the users' task
-// workers (package tasks), not of this package.
+// FinishRuns, ReconcileAttempts, NotifyParent (and ParentNotified, which
+// histories without changeCheckedParent replay). Each is idempotent, so
+// Temporal may retry it at will. The runs themselves are activities of the
+// users' task workers (package tasks), not of this package.
 //
 // It depends on the store and blob packages through the small interfaces
 // below and on workflows/runs for names and types. It holds no workflow

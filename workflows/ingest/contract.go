@@ -65,8 +65,8 @@ type Carried struct {
 	ChunksDeduplicated int             `json:"chunksDeduplicated"`
 	// InlineOnly holds while every chunk the batch received travelled
 	// inside its signal: nothing was staged in S3, so the seal has no
-	// staging to clean up (changeLocalSmall). False in state carried by
-	// runs before that change, which then clean up as before.
+	// staging to clean up (changeLocalSmall). False in state carried by a
+	// run without that change, whose seal then cleans up the staging.
 	InlineOnly bool `json:"inlineOnly,omitempty"`
 }
 

@@ -49,10 +49,10 @@ func newIngestWorker(t *testing.T, c client.Client, queue string, f *fakeRuns) w
 }
 
 // A cancellation that reaches the workflow in the same workflow task as a
-// chunk, while continue-as-new is suggested, must abort the batch; before
-// the fix the run continued as new and the cancellation was lost with it
-// (issue 11.3). The worker is stopped while the signal and the cancel
-// request arrive, so both land in one task on every run of the test.
+// chunk, while continue-as-new is suggested, must abort the batch, not
+// continue as new and lose the cancellation with the run. The worker is
+// stopped while the signal and the cancel request arrive, so both land in
+// one task on every run of the test.
 func TestDevServerCancelWithChunkWhileDraining(t *testing.T) {
 	t.Parallel()
 	// Suggest continue-as-new from the 12th event on.

@@ -484,8 +484,7 @@ func TestMillionItemsAcrossContinueAsNew(t *testing.T) {
 }
 
 // A cancellation while Seal keeps failing (a PostgreSQL outage) must end
-// the batch through Abort, not leave it PENDING with a canceled workflow
-// (issue 11.2).
+// the batch through Abort, not leave it PENDING with a canceled workflow.
 func TestCancelDuringSealAborts(t *testing.T) {
 	t.Parallel()
 	h, in := newHarnessFor(t, 10)
@@ -517,7 +516,7 @@ func TestSealTimeoutWhileSealRetries(t *testing.T) {
 
 // A cancellation that arrives with a chunk while continue-as-new is
 // suggested aborts the batch. (The test suite runs the workflow between the
-// two, so the same-task case of issue 11.3 is TestDevServerCancelWithChunkWhileDraining.)
+// two, so the same-task case is TestDevServerCancelWithChunkWhileDraining.)
 func TestCancelWhileDrainingAborts(t *testing.T) {
 	t.Parallel()
 	h, in := newHarnessFor(t, 30)

@@ -101,7 +101,9 @@ func (d *dispatcher) notifyParent(ctx workflow.Context, res FinishResult) {
 	}
 }
 
-// notifyParentUnchecked is notifyParent before changeCheckedParent.
+// notifyParentUnchecked is the branch of histories without
+// changeCheckedParent: it signals the parent unchecked, then records that
+// with ParentNotified.
 func (d *dispatcher) notifyParentUnchecked(ctx workflow.Context, res FinishResult) {
 	msg := BatchCompleted{BatchID: d.in.BatchID, Status: string(res.Status), RunCounts: res.RunCounts}
 	if err := workflow.SignalExternalWorkflow(ctx, res.Parent, "", SignalBatchCompleted, msg).Get(ctx, nil); err != nil {

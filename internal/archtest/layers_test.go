@@ -18,10 +18,10 @@ const module = "github.com/streambatch/streambatch"
 // longest matching pattern decides a package's layer.
 type layer struct {
 	name string
-	// imports says what a package of this layer may import: its own layer
-	// and the layers below it, read as the rule a failure names.
-	imports string
-	pkgs    []string
+	// rule says what a package of this layer imports (its own layer and
+	// the layers below), as a failure names it.
+	rule string
+	pkgs []string
 }
 
 // layers are the module's layers, bottom first. A package imports only
@@ -30,40 +30,40 @@ type layer struct {
 // wires everything and is at the top, internal/sealbox is a library.
 var layers = []layer{
 	{
-		name:    "public",
-		imports: "public packages are what users import (the vocabulary, the wire types, the codec, task workers' packages, the Go client) and import only each other",
-		pkgs:    []string{"batch", "wire", "codec", "jsonscan", "tasks/...", "client"},
+		name: "public",
+		rule: "public packages are what users import (the vocabulary, the wire types, the codec, task workers' packages, the Go client) and import only each other",
+		pkgs: []string{"batch", "wire", "codec", "jsonscan", "tasks/...", "client"},
 	},
 	{
-		name:    "libraries",
-		imports: "the server's building blocks import only the public packages and each other",
-		pkgs:    []string{"config", "store/...", "blob", "metrics", "ndjson", "internal/sealbox"},
+		name: "libraries",
+		rule: "the server's building blocks import only the public packages and each other",
+		pkgs: []string{"config", "store/...", "blob", "metrics", "ndjson", "internal/sealbox"},
 	},
 	{
-		name:    "workflows",
-		imports: "workflow code imports only the public packages and workflows/flow",
-		pkgs:    []string{"workflows/..."},
+		name: "workflows",
+		rule: "workflow code imports only the public packages and workflows/flow",
+		pkgs: []string{"workflows/..."},
 	},
 	{
-		name:    "activities",
-		imports: "activities import the public packages, the libraries and the workflows' contracts",
-		pkgs:    []string{"activities/..."},
+		name: "activities",
+		rule: "activities import the public packages, the libraries and the workflows' contracts",
+		pkgs: []string{"activities/..."},
 	},
 	{
-		name:    "services",
-		imports: "the API, its ingest pipeline and the worker import the layers below them, never the tooling or the wiring",
-		pkgs:    []string{"ingest", "api", "worker"},
+		name: "services",
+		rule: "the API, its ingest pipeline and the worker import the layers below them, never the tooling or the wiring",
+		pkgs: []string{"ingest", "api", "worker"},
 	},
 	{
-		name:    "tooling",
-		imports: "dev and test tooling (service starters, test environment, history replay) is imported only by tests and by the wiring",
+		name: "tooling",
+		rule: "dev and test tooling (service starters, test environment, history replay) imports nothing of the wiring; only tests and the wiring import it",
 		pkgs: []string{"internal/proc", "internal/versitygw", "internal/temporaldev", "internal/temporalserver",
 			"internal/devstack", "internal/testenv", "workflows/flow/flowtest", "internal/archtest"},
 	},
 	{
-		name:    "wiring",
-		imports: "the wiring from configuration, the commands, the benchmark, the examples and the end-to-end tests may import everything",
-		pkgs:    []string{"internal/app", "internal/bench", "cmd/...", "examples/...", "e2e/..."},
+		name: "wiring",
+		rule: "the wiring from configuration, the commands, the benchmark, the examples and the end-to-end tests may import everything",
+		pkgs: []string{"internal/app", "internal/bench", "cmd/...", "examples/...", "e2e/..."},
 	},
 }
 
@@ -72,13 +72,14 @@ var layers = []layer{
 type pkg struct {
 	path        string
 	imports     []string // of the package's own code
+	deps        []string // every package its own code depends on, directly or not
 	testImports []string // of its tests, both in-package and _test
 }
 
 // listPackages runs go list on the module and keeps the imports inside it.
 func listPackages(t *testing.T) []pkg {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,TestImports,XTestImports", module+"/...")
+	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,Deps,TestImports,XTestImports", module+"/...")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -98,8 +99,8 @@ func listPackages(t *testing.T) []pkg {
 	dec := json.NewDecoder(bytes.NewReader(out))
 	for {
 		var p struct {
-			ImportPath                         string
-			Imports, TestImports, XTestImports []string
+			ImportPath                               string
+			Imports, Deps, TestImports, XTestImports []string
 		}
 		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
 			break
@@ -107,7 +108,7 @@ func listPackages(t *testing.T) []pkg {
 			t.Fatalf("go list output: %v", err)
 		}
 		path, _ := relPath(p.ImportPath)
-		pkgs = append(pkgs, pkg{path: path, imports: rel(p.Imports), testImports: rel(append(p.TestImports, p.XTestImports...))})
+		pkgs = append(pkgs, pkg{path: path, imports: rel(p.Imports), deps: rel(p.Deps), testImports: rel(append(p.TestImports, p.XTestImports...))})
 	}
 	return pkgs
 }
@@ -199,7 +200,7 @@ func TestLayers(t *testing.T) {
 				if to > from {
 					up++
 					t.Errorf("%s (%s) imports %s (%s), a layer above it: %s",
-						p.path, layers[from].name, imp, layers[to].name, layers[from].imports)
+						p.path, layers[from].name, imp, layers[to].name, layers[from].rule)
 				}
 			}
 		}
@@ -233,7 +234,25 @@ func TestLayers(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("the production binary carries no benchmark and no test tooling", func(t *testing.T) {
+		i := slices.IndexFunc(pkgs, func(p pkg) bool { return p.path == productionBinary })
+		if i < 0 {
+			t.Fatalf("no package %s", productionBinary)
+		}
+		for _, dep := range pkgs[i].deps {
+			if slices.Contains(notInProduction, dep) {
+				t.Errorf("%s depends on %s: the benchmark has its own command (cmd/streambatch-bench), and test tooling stays in tests", productionBinary, dep)
+			}
+		}
+	})
 }
+
+// productionBinary is the package of the streambatch binary, which must not
+// carry the packages notInProduction lists.
+const productionBinary = "cmd/streambatch"
+
+var notInProduction = []string{"internal/bench", "internal/testenv", "workflows/flow/flowtest", "internal/archtest"}
 
 // layerIndex returns the index of the layer called name.
 func layerIndex(t *testing.T, name string) int {

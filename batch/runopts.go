@@ -120,26 +120,6 @@ func ParseRunOptions(raw json.RawMessage) (RunOptions, error) {
 	return o, nil
 }
 
-// Bounds on run options.
-const (
-	// MaxRunAttempts is the most attempts a run may ask for.
-	MaxRunAttempts = 100
-	// MaxRunDuration is the longest maxDuration a run may ask for.
-	MaxRunDuration = 7 * 24 * time.Hour
-)
-
-// StartAfter returns when a run created at created may start: created plus
-// its delay, or its absolute delay date; the zero time when it has no delay.
-func (o *RunOptions) StartAfter(created time.Time) time.Time {
-	switch {
-	case !o.DelayUntil.IsZero():
-		return o.DelayUntil
-	case o.Delay > 0:
-		return created.Add(o.Delay)
-	}
-	return time.Time{}
-}
-
 // ParseTriggerDuration parses trigger.dev's duration strings: one or more
 // number-unit pairs with units w, d, h (hr), m (min), s (sec) or ms, such as
 // "30s", "1h30m" or "2d".

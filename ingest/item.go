@@ -103,13 +103,13 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	item := batch.Item{Index: index, Task: task, PayloadType: batch.PayloadTypeJSON}
 
 	if optionsRaw != nil && jsonscan.Kind(optionsRaw) != "null" {
-		opts, payloadType, problem := decodeItemOptions(optionsRaw)
+		opts, problem := batch.ParseItemOptions(optionsRaw)
 		if problem != "" {
 			return batch.Item{}, invalid("%s", problem)
 		}
-		item.Options = opts
-		if payloadType != "" {
-			item.PayloadType = payloadType
+		item.Options = opts.JSON
+		if opts.PayloadType != "" {
+			item.PayloadType = opts.PayloadType
 		}
 	}
 

@@ -3,6 +3,7 @@ package batch
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -67,6 +68,64 @@ func (o *ItemOptions) StartAfter(created time.Time) time.Time {
 		return created.Add(o.Delay)
 	}
 	return time.Time{}
+}
+
+// ParseTriggerDuration parses trigger.dev's duration strings: one or more
+// number-unit pairs with units w, d, h (hr), m (min), s (sec) or ms, such as
+// "30s", "1h30m" or "2d".
+func ParseTriggerDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, errors.New("empty duration")
+	}
+	var total time.Duration
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		if j == i || j-i > 9 {
+			return 0, fmt.Errorf("bad duration %q", s)
+		}
+		n, _ := strconv.Atoi(s[i:j])
+		k := j
+		for k < len(s) && (s[k] < '0' || s[k] > '9') {
+			k++
+		}
+		var unit time.Duration
+		switch s[j:k] {
+		case "w":
+			unit = 7 * 24 * time.Hour
+		case "d":
+			unit = 24 * time.Hour
+		case "h", "hr", "hrs":
+			unit = time.Hour
+		case "m", "min", "mins":
+			unit = time.Minute
+		case "s", "sec", "secs":
+			unit = time.Second
+		case "ms":
+			unit = time.Millisecond
+		default:
+			return 0, fmt.Errorf("bad duration unit in %q", s)
+		}
+		total += time.Duration(n) * unit
+		if total > 10*365*24*time.Hour {
+			return 0, fmt.Errorf("duration %q is too long", s)
+		}
+		i = k
+	}
+	return total, nil
+}
+
+// ValidQueueName reports whether name may follow "runs.<env>." in a task
+// queue: 1–128 letters, digits and . _ - / : characters.
+func ValidQueueName(name string) bool {
+	if name == "" || len(name) > 128 {
+		return false
+	}
+	return strings.IndexFunc(name, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-/:", r))
+	}) < 0
 }
 
 // Item option limits (trigger.dev's zod schema; "characters" are UTF-16 code
@@ -255,10 +314,10 @@ func checkOption(k int, dst, raw []byte, o *ItemOptions, t *optText) ([]byte, st
 }
 
 // ParseItemOptions checks a raw, non-null options value, a value of valid
-// JSON text (such as a member of a validated NDJSON line), in one scan.
-// problem is non-empty when the options are refused, e.g. "options.tags
-// must have at most 10 tags" (the caller names the item); the ItemOptions
-// are then zero. The typed fields, the JSON and Metadata (a part of it)
+// JSON text in UTF-8 (such as a member of a validated NDJSON line), and
+// reads it in the same scan. The problem it returns is non-empty when the
+// options are refused, e.g. "options.tags must have at most 10 tags" (the
+// caller names the item); the ItemOptions are then zero. The ItemOptions
 // share no memory with raw.
 func ParseItemOptions(raw []byte) (ItemOptions, string) {
 	if jsonscan.Kind(raw) != "object" {

@@ -87,3 +87,26 @@ func TestPreFailedItemsAreInsertedFailed(t *testing.T) {
 		t.Fatalf("claimed %s, want the runs that are not pre-failed", got)
 	}
 }
+
+// A step's claim token names runs of its own batch only: a token that a
+// step of another batch also holds (as tests share them) never makes a
+// claim take a run that is not open, such as a pre-failed one.
+func TestClaimWithAnotherBatchsTokenTakesOnlyOpenRuns(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	other := sealed(t, s, 4, items(0, 4))
+	its := items(0, 6)
+	its[3].ErrorCode, its[3].ErrorMessage = batch.ErrorPayloadTooLarge, "too large"
+	b := sealed(t, s, 6, its)
+	owner := "shared-" + batch.NewStreamID() + ":"
+	if r, err := s.DispatchStep(ctx, Step{BatchID: other.ID, Owner: owner, Token: owner + "1", Claim: 4, MaxBytes: 1 << 20, Now: time.Now()}); err != nil || indexesOf(r.Runs) != "[0 1 2 3]" {
+		t.Fatalf("other batch claimed %s (%v)", indexesOf(r.Runs), err)
+	}
+	r, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: owner, Token: owner + "1", Claim: 4, MaxBytes: 1 << 20, Now: time.Now()})
+	if err != nil || indexesOf(r.Runs) != "[0 1 2 4]" {
+		t.Fatalf("claimed %s (%v), want the open runs [0 1 2 4]", indexesOf(r.Runs), err)
+	}
+	if run, _ := s.GetRun(ctx, b.ID, 3); run.Status != batch.RunFailed {
+		t.Fatalf("pre-failed run is %s", run.Status)
+	}
+}

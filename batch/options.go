@@ -13,10 +13,12 @@ import (
 )
 
 // ItemOptions is an item's options object (trigger.dev's batch item
-// options) read once: the object reduced to the keys streambatch knows, as
-// stored with the run, and the values streambatch acts on, typed.
-// ParseItemOptions builds it from the item at ingest and StoredItemOptions
-// from a run's stored options; the zero value is an item without options.
+// options): the object reduced to the keys streambatch knows, as stored
+// with the run, and the values streambatch acts on, typed. ParseItemOptions
+// is the schema's one reader: it builds ItemOptions from the item at
+// ingest, and StoredItemOptions, with it, from a run's stored options
+// (the store's insert, the dispatcher, the trigger.dev read side). The
+// zero value is an item without options.
 type ItemOptions struct {
 	// JSON is the options object reduced to known keys, compact, in a fixed
 	// key order: what the runs table stores and GET returns. Nil when no
@@ -46,7 +48,7 @@ type ItemOptions struct {
 	// Refused says why a run cannot execute with these options (an
 	// attempt limit or attempt duration above what streambatch allows);
 	// "" when it can. Such an item is accepted and its run fails when it
-	// is dispatched.
+	// is dispatched; the typed fields of refused options are not used.
 	Refused string
 }
 

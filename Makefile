@@ -80,3 +80,4 @@ fuzz: ## run each fuzz target briefly (FUZZTIME executions, default 100000x; a c
 	go test ./jsonscan -run '^$$' -fuzz '^FuzzUnquote$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./jsonscan -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./batch -run '^$$' -fuzz '^FuzzDecodeItems$$' -fuzztime $${FUZZTIME:-100000x}
+	go test ./batch -run '^$$' -fuzz '^FuzzParseItemOptions$$' -fuzztime $${FUZZTIME:-100000x}

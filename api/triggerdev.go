@@ -223,7 +223,7 @@ func newTDRun(r store.Run) wire.TriggerDevRun {
 	if r.StartedAt != nil && r.CompletedAt != nil {
 		out.DurationMs = r.CompletedAt.Sub(*r.StartedAt).Milliseconds()
 	}
-	if o, err := batch.ParseRunOptions(r.Options); err == nil {
+	if o := batch.StoredItemOptions(r.Options); o.Refused == "" {
 		out.IdempotencyKey = o.IdempotencyKey
 		if o.Tags != nil {
 			out.Tags = o.Tags

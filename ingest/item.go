@@ -3,8 +3,6 @@ package ingest
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -25,12 +23,8 @@ type itemRules struct {
 // maxTaskLen bounds a task identifier (bytes).
 const maxTaskLen = 256
 
-// maxItemInt bounds index and maxAttempts: both must stay below 2^31.
+// maxItemInt bounds an index: it must stay below 2^31.
 const maxItemInt = 1<<31 - 1
-
-// maxOptionInt is JavaScript's Number.MAX_SAFE_INTEGER, the bound of the
-// integer options that are not indexes (payloadSize, ttl).
-const maxOptionInt = 1<<53 - 1
 
 // itemMaxErrValueLen bounds the raw JSON quoted in an error message.
 const itemMaxErrValueLen = 40
@@ -72,7 +66,7 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	if indexRaw == nil {
 		return batch.Item{}, validationf("Invalid item at line %d: index is required", line)
 	}
-	idx, ok := parseJSONNonNegInt(indexRaw, maxItemInt)
+	idx, ok := jsonscan.NonNegInt(indexRaw, maxItemInt)
 	if !ok {
 		return batch.Item{}, validationf("Invalid item at line %d: index must be a non-negative integer, got %s", line, itemErrValue(indexRaw))
 	}
@@ -103,13 +97,13 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	item := batch.Item{Index: index, Task: task, PayloadType: batch.PayloadTypeJSON}
 
 	if optionsRaw != nil && jsonscan.Kind(optionsRaw) != "null" {
-		opts, payloadType, problem := decodeItemOptions(optionsRaw)
+		opts, problem := batch.ParseItemOptions(optionsRaw)
 		if problem != "" {
 			return batch.Item{}, invalid("%s", problem)
 		}
-		item.Options = opts
-		if payloadType != "" {
-			item.PayloadType = payloadType
+		item.Options = opts.JSON
+		if opts.PayloadType != "" {
+			item.PayloadType = opts.PayloadType
 		}
 	}
 
@@ -172,47 +166,7 @@ func itemSyntaxError(line int, data []byte) error {
 
 // itemErrValue returns raw JSON for an error message, cut to at most
 // itemMaxErrValueLen bytes at a rune boundary ("..." marks a cut).
-func itemErrValue(raw []byte) string {
-	if len(raw) <= itemMaxErrValueLen {
-		return string(raw)
-	}
-	n := itemMaxErrValueLen
-	for n > 0 && !utf8.RuneStart(raw[n]) {
-		n--
-	}
-	return string(raw[:n]) + "..."
-}
-
-// parseJSONNonNegInt parses a JSON number that denotes a non-negative
-// integer no greater than max. Like JavaScript it reads the number as a
-// float64, so 3, 3.0, 3e0 and 30e-1 are all the integer 3, and -0 is 0.
-func parseJSONNonNegInt(raw []byte, max int64) (int64, bool) {
-	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
-		return 0, false
-	}
-	// Fast path: digits only, read exactly.
-	if n, ok := jsonscan.ParseDigits(raw); ok {
-		return int64(n), int64(n) <= max
-	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || f < 0 || f != math.Trunc(f) || f > float64(max) {
-		return 0, false
-	}
-	return int64(f), true
-}
-
-// parseJSONFiniteNumber parses a JSON number, refusing values that overflow
-// float64 (JavaScript would read them as ±Infinity).
-func parseJSONFiniteNumber(raw []byte) (float64, bool) {
-	if jsonscan.Kind(raw) != "number" {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, false
-	}
-	return f, true
-}
+func itemErrValue(raw []byte) string { return jsonscan.Excerpt(raw, itemMaxErrValueLen) }
 
 // jsonStringBytes returns the unescaped text of a raw JSON string (a key or
 // a value, with its quotes) of validated JSON text. It allocates only when

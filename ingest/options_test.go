@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"encoding/json"
-	"math"
 	"strings"
 	"testing"
 )
@@ -182,61 +181,5 @@ func TestItemOptionsRefused(t *testing.T) {
 				t.Errorf("message\n got %q\nwant %q", err.Error(), want)
 			}
 		})
-	}
-}
-
-func TestOptionJSNumberString(t *testing.T) {
-	t.Parallel()
-	// Expected values are what JavaScript's String(n) gives.
-	for _, tc := range []struct {
-		f    float64
-		want string
-	}{
-		{0, "0"}, {math.Copysign(0, -1), "0"}, {1, "1"}, {-1, "-1"}, {12, "12"}, {1.5, "1.5"}, {-0.25, "-0.25"},
-		{123456789, "123456789"}, {1e20, "100000000000000000000"}, {1e21, "1e+21"}, {1.5e21, "1.5e+21"},
-		{0.000001, "0.000001"}, {1e-7, "1e-7"}, {1.25e-7, "1.25e-7"}, {0.1, "0.1"}, {1.0 / 3, "0.3333333333333333"},
-		{9007199254740993, "9007199254740992"}, {5e-324, "5e-324"}, {math.MaxFloat64, "1.7976931348623157e+308"},
-		{123.456, "123.456"}, {100, "100"},
-	} {
-		if got := jsNumberString(tc.f); got != tc.want {
-			t.Errorf("jsNumberString(%v) = %q, want %q", tc.f, got, tc.want)
-		}
-	}
-}
-
-func TestOptionIsJSSpace(t *testing.T) {
-	t.Parallel()
-	for _, r := range " \t\n\v\f\r\u00a0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000\ufeff" {
-		if !isJSSpace(r) {
-			t.Errorf("isJSSpace(%U) = false", r)
-		}
-	}
-	for _, r := range "a0_\u0085\u200b\u180e" {
-		if isJSSpace(r) {
-			t.Errorf("isJSSpace(%U) = true", r)
-		}
-	}
-}
-
-// trigger.dev 4.8's gates and concurrency options are kept, checked.
-func TestGatesAndConcurrencyKept(t *testing.T) {
-	t.Parallel()
-	opts, _, problem := decodeItemOptions([]byte(`{"gates":[{"queue":"q1","concurrencyKey":"k","x":1}],"concurrency":["a_b","c-d"],"queue":{"name":"email","concurrencyLimit":5}}`))
-	if problem != "" || string(opts) != `{"queue":{"name":"email","concurrencyLimit":5},"gates":[{"queue":"q1","concurrencyKey":"k"}],"concurrency":["a_b","c-d"]}` {
-		t.Fatalf("kept %s (%s)", opts, problem)
-	}
-	for raw, want := range map[string]string{
-		`{"gates":[{"queue":"a"},{"queue":"b"},{"queue":"c"},{"queue":"d"}]}`: "at most 3",
-		`{"gates":[{"concurrencyKey":"k"}]}`:                                  "queue is required",
-		`{"gates":[{"queue":""}]}`:                                            "1 to 128 characters",
-		`{"concurrency":["a","b","c"]}`:                                       "at most 2",
-		`{"concurrency":["no spaces"]}`:                                       "letters, digits",
-		`{"queue":{"name":"bad name"}}`:                                       "letters, digits",
-		`{"delay":"soon"}`:                                                    "duration",
-		`{"ttl":"forever"}`:                                                   "duration",
-	} {
-		if _, _, problem := decodeItemOptions([]byte(raw)); !strings.Contains(problem, want) {
-			t.Errorf("%s: problem %q, want %q", raw, problem, want)
-		}
 	}
 }

@@ -1,6 +1,10 @@
 package jsonscan
 
-import "math"
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
 
 // Kind names the type of a raw JSON value by its first byte: "object",
 // "array", "string", "boolean", "null", "number", or "nothing" for no
@@ -126,4 +130,48 @@ func ParseDigits(lit []byte) (n int, ok bool) {
 		n = n*10 + d
 	}
 	return n, true
+}
+
+// NonNegInt parses a JSON number that denotes a non-negative integer no
+// greater than max. Like JavaScript it reads the number as a float64, so
+// 3, 3.0, 3e0 and 30e-1 are all the integer 3, and -0 is 0.
+func NonNegInt(raw []byte, max int64) (int64, bool) {
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return 0, false
+	}
+	// Fast path: digits only, read exactly.
+	if n, ok := ParseDigits(raw); ok {
+		return int64(n), int64(n) <= max
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || f < 0 || f != math.Trunc(f) || f > float64(max) {
+		return 0, false
+	}
+	return int64(f), true
+}
+
+// FiniteNumber parses a JSON number, refusing values that overflow float64
+// (JavaScript would read them as ±Infinity).
+func FiniteNumber(raw []byte) (float64, bool) {
+	if Kind(raw) != "number" {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	return f, true
+}
+
+// Excerpt returns raw JSON text for a message, cut to at most max bytes at
+// a rune boundary ("..." marks a cut).
+func Excerpt(raw []byte, max int) string {
+	if len(raw) <= max {
+		return string(raw)
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(raw[n]) {
+		n--
+	}
+	return string(raw[:n]) + "..."
 }

@@ -347,14 +347,14 @@ func (s *Store) WaitingByQueue(ctx context.Context) ([]QueueWaiting, error) {
 	return mergeQueues(out), nil
 }
 
-// queueName reads options.queue as batch.ParseRunOptions does (its name,
-// matched without regard to case); "" when absent or unreadable.
+// queueName reads a stored options.queue as the dispatcher does
+// (batch.StoredItemOptions): its name, "" when absent or refused.
 func queueName(raw []byte) string {
 	if len(raw) == 0 {
 		return ""
 	}
-	o, err := batch.ParseRunOptions(json.RawMessage(`{"queue":` + string(raw) + `}`))
-	if err != nil {
+	o := batch.StoredItemOptions([]byte(`{"queue":` + string(raw) + `}`))
+	if o.Refused != "" {
 		return ""
 	}
 	return o.Queue

@@ -211,7 +211,7 @@ WITH mine AS (
     SELECT batch_index,
            coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
     FROM runs
-    WHERE claimed_by = $2 AND status IN ('QUEUED', 'EXECUTING')
+    WHERE batch_id = $1 AND claimed_by = $2 AND status IN ('QUEUED', 'EXECUTING')
 ), held AS (
     SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM mine
 ), fresh AS (

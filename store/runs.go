@@ -60,19 +60,19 @@ var runColumns = []string{"batch_id", "batch_index", "environment_id", "task", "
 	"status", "error_code", "error_message", "queue_timestamp", "delay_until"}
 
 // initialState returns the status a new run starts in and, for a delayed
-// run, when it may start. An item with a delay that has already passed is
-// QUEUED at once.
+// run, when it may start. A pre-failed item is FAILED whatever its
+// options; an item with a delay that has already passed is QUEUED at once.
 func initialState(it *batch.Item, created, now time.Time) (batch.RunStatus, *time.Time) {
-	if it.ErrorCode != "" {
+	if it.Failed() {
 		return batch.RunFailed, nil
 	}
-	if len(it.Options) == 0 || !bytes.Contains(it.Options, []byte(`"delay"`)) {
-		return batch.RunQueued, nil
+	if !bytes.Contains(it.Options, []byte(`"delay"`)) {
+		return batch.RunQueued, nil // no delay: the options need no reading
 	}
-	o, err := batch.ParseRunOptions(it.Options)
+	o := batch.StoredItemOptions(it.Options)
 	at := o.StartAfter(created)
-	if err != nil || at.IsZero() || !at.After(now) {
-		return batch.RunQueued, nil // an unusable delay is reported when the run is dispatched
+	if o.Refused != "" || at.IsZero() || !at.After(now) {
+		return batch.RunQueued, nil // refused options are reported when the run is dispatched
 	}
 	return batch.RunDelayed, &at
 }

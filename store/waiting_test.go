@@ -118,7 +118,9 @@ func TestMergeQueues(t *testing.T) {
 	if len(got) != 2 || got[0].Env != "a" || got[1].Runs != 4 || !got[1].Since.Equal(t0) {
 		t.Fatalf("got %+v", got)
 	}
-	if queueName([]byte(`{"Name":"x"}`)) != "x" || queueName(nil) != "" || queueName([]byte(`"bad"`)) != "" {
+	// The queue's name, read as the dispatcher reads it ("" when refused).
+	if queueName([]byte(`{"name": "x", "concurrencyLimit": 2}`)) != "x" || queueName(nil) != "" ||
+		queueName([]byte(`"bad"`)) != "" || queueName([]byte(`{"name":"bad name"}`)) != "" {
 		t.Fatal("queueName")
 	}
 }

@@ -146,12 +146,9 @@ func (a *Activities) dispatch(ctx context.Context, in contract.StepInput, r stor
 	fail := func(status batch.RunStatus, code, msg string) (contract.Dispatch, *contract.RunOutcome, error) {
 		return contract.Dispatch{}, &contract.RunOutcome{Index: r.Index, Status: status, ErrorCode: code, ErrorMessage: msg, CompletedAt: in.Now}, nil
 	}
-	opts, err := batch.ParseRunOptions(r.Options)
-	if err != nil {
-		return fail(batch.RunFailed, batch.ErrorInvalidOptions, err.Error())
-	}
-	if opts.Queue != "" && !batch.ValidQueueName(opts.Queue) {
-		return fail(batch.RunFailed, batch.ErrorInvalidOptions, fmt.Sprintf("options.queue.name %q: use 1–128 letters, digits and . _ - / :", opts.Queue))
+	opts := batch.StoredItemOptions(r.Options)
+	if opts.Refused != "" {
+		return fail(batch.RunFailed, batch.ErrorInvalidOptions, opts.Refused)
 	}
 	d := contract.Dispatch{
 		TaskQueue:    tasks.TaskQueue(in.Env, opts.Queue),

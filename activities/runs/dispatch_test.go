@@ -14,6 +14,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/tasks"
 	contract "github.com/streambatch/streambatch/workflows/runs"
 )
 
@@ -98,5 +99,32 @@ func TestStartedRunsCountRetryBackoff(t *testing.T) {
 	want := []store.RunStart{{Index: 1, Attempt: 1, StartedAt: t0}, {Index: 2, Attempt: 2, StartedAt: t0}, {Index: 3, Attempt: 1, StartedAt: t0}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// The stored options shape the run's activity (PostgreSQL's rendering of
+// them, as the claim returns it); options the dispatcher cannot honour fail
+// the run with INVALID_OPTIONS.
+func TestDispatchReadsStoredOptions(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	in := contract.StepInput{BatchID: "batch_x", Env: "prod", Now: now, MaxAttempts: 3, MaxDuration: time.Hour}
+	a := &Activities{}
+	run := func(opts string) store.ClaimedRun {
+		return store.ClaimedRun{Index: 1, Task: "t", PayloadType: batch.PayloadTypeJSON, QueueTimestamp: now, Options: json.RawMessage(opts)}
+	}
+	d, failed, err := a.dispatch(context.Background(), in, run(
+		`{"tags": ["a", "b"], "queue": {"name": "gpu"}, "priority": 5, "metadata": {"k": [1, 2]}, "maxAttempts": 7, "maxDuration": 30, "idempotencyKey": "ik"}`))
+	if err != nil || failed != nil {
+		t.Fatalf("failed %+v (%v)", failed, err)
+	}
+	e := d.Envelope
+	if d.TaskQueue != tasks.TaskQueue("prod", "gpu") || d.MaxAttempts != 7 || d.StartToClose != 30*time.Second || d.Priority != 2 ||
+		fmt.Sprint(e.Tags) != "[a b]" || string(e.Metadata) != `{"k":[1,2]}` || e.IdempotencyKey != "ik" {
+		t.Fatalf("dispatch %+v", d)
+	}
+	_, failed, err = a.dispatch(context.Background(), in, run(`{"maxAttempts": 500}`))
+	if err != nil || failed == nil || failed.Status != batch.RunFailed || failed.ErrorCode != batch.ErrorInvalidOptions ||
+		failed.ErrorMessage != "options.maxAttempts must be between 1 and 100, got 500" {
+		t.Fatalf("refused options: %+v (%v)", failed, err)
 	}
 }

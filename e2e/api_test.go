@@ -83,9 +83,9 @@ func TestCreateBatchRefusesBadRequests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var out createResp
-			resp, raw := s.call(t, http.MethodPost, "/api/v3/batches", tc.key, strings.NewReader(tc.body), "application/json", &out)
+			resp := s.call(t, http.MethodPost, "/api/v3/batches", tc.key, strings.NewReader(tc.body), "application/json", &out)
 			if resp.StatusCode != tc.status || !strings.Contains(out.Error, tc.contains) {
-				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, raw, tc.status, tc.contains)
+				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, resp.Body, tc.status, tc.contains)
 			}
 		})
 	}
@@ -121,41 +121,23 @@ func TestStreamItemsRefusesBadRequests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			req, _ := http.NewRequest(http.MethodPost, s.api.URL+"/api/v3/batches/"+tc.batch+"/items", strings.NewReader(tc.body))
-			if tc.key != "" {
-				req.Header.Set("Authorization", "Bearer "+tc.key)
-			}
-			if tc.contentType != "" {
-				req.Header.Set("Content-Type", tc.contentType)
-			}
-			if tc.encoding != "" {
-				req.Header.Set("Content-Encoding", tc.encoding)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp := send(t, http.DefaultClient, http.MethodPost, s.URL+itemsPath(tc.batch), strings.NewReader(tc.body), withKey(tc.key, tc.contentType), func(r *http.Request) {
+				if tc.encoding != "" {
+					r.Header.Set("Content-Encoding", tc.encoding)
+				}
+			})
+			raw := resp.Body
 			if resp.StatusCode != tc.status || !strings.Contains(string(raw), tc.contains) || !strings.HasPrefix(string(raw), `{"error":`) {
 				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, raw, tc.status, tc.contains)
 			}
 		})
 	}
 	// Content-Length: 0 is no body at all.
-	req, _ := http.NewRequest(http.MethodPost, s.api.URL+"/api/v3/batches/"+id+"/items", http.NoBody)
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
+	if resp := s.call(t, http.MethodPost, itemsPath(id), key, http.NoBody, "application/x-ndjson", nil); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("empty body: %d", resp.StatusCode)
 	}
 	// GET on the items route is not allowed.
-	if resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/items", key, nil, "", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+	if resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/items", key, nil, "", nil); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET items: %d", resp.StatusCode)
 	}
 	// Nothing of the refused requests became a run.
@@ -291,13 +273,13 @@ func TestStatusEndpoints(t *testing.T) {
 	id := s.mustCreate(t, key, 250)
 	s.stream(t, key, id, ndjson(simpleItems(250)))
 	var page wire.RunsPage
-	resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=99", key, nil, "", &page)
+	resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=99", key, nil, "", &page)
 	if resp.StatusCode != 200 || len(page.Data) != 100 || page.Data[0].Index != 100 || page.NextCursor == nil || *page.NextCursor != "199" {
 		t.Fatalf("page: %d, %d runs, next %v", resp.StatusCode, len(page.Data), page.NextCursor)
 	}
 	page.NextCursor = nil
-	resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=199", key, nil, "", &page)
-	if resp.StatusCode != 200 || len(page.Data) != 50 || page.Data[49].Index != 249 || page.NextCursor != nil || bytes.Contains(raw, []byte("nextCursor")) {
+	resp = s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=199", key, nil, "", &page)
+	if resp.StatusCode != 200 || len(page.Data) != 50 || page.Data[49].Index != 249 || page.NextCursor != nil || bytes.Contains(resp.Body, []byte("nextCursor")) {
 		t.Fatalf("last page: %d, %d runs, next %v", resp.StatusCode, len(page.Data), page.NextCursor)
 	}
 	for _, tc := range []struct{ path, key string }{
@@ -305,26 +287,26 @@ func TestStatusEndpoints(t *testing.T) {
 		{"/api/v3/batches/" + id + "/runs", other},
 		{"/api/v3/batches/batch_zzzzzzzzzzzzzzzzzzzzzzzz", key},
 	} {
-		if resp, _ := s.call(t, http.MethodGet, tc.path, tc.key, nil, "", nil); resp.StatusCode != http.StatusNotFound {
+		if resp := s.call(t, http.MethodGet, tc.path, tc.key, nil, "", nil); resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("%s: %d, want 404", tc.path, resp.StatusCode)
 		}
 	}
 	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=-3", "cursor=abc"} {
-		if resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?"+q, key, nil, "", nil); resp.StatusCode != http.StatusBadRequest {
+		if resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?"+q, key, nil, "", nil); resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("%s: %d, want 400", q, resp.StatusCode)
 		}
 	}
-	if resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id, "", nil, "", nil); resp.StatusCode != http.StatusUnauthorized {
+	if resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id, "", nil, "", nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("no key: %d", resp.StatusCode)
 	}
 	var health struct {
 		Status string            `json:"status"`
 		Checks map[string]string `json:"checks"`
 	}
-	if resp, raw := s.call(t, http.MethodGet, "/readyz", "", nil, "", &health); resp.StatusCode != 200 || len(health.Checks) != 3 {
-		t.Fatalf("readyz: %d %s", resp.StatusCode, raw)
+	if resp := s.call(t, http.MethodGet, "/readyz", "", nil, "", &health); resp.StatusCode != 200 || len(health.Checks) != 3 {
+		t.Fatalf("readyz: %d %s", resp.StatusCode, resp.Body)
 	}
-	if resp, _ := s.call(t, http.MethodGet, "/healthz", "", nil, "", nil); resp.StatusCode != 200 {
+	if resp := s.call(t, http.MethodGet, "/healthz", "", nil, "", nil); resp.StatusCode != 200 {
 		t.Fatalf("healthz: %d", resp.StatusCode)
 	}
 }
@@ -344,9 +326,9 @@ func TestAbortEndpoint(t *testing.T) {
 	waitRuns(t, s, id, 6)
 	abort := func(k, batchID, body string) (int, wire.BatchStatus, string) {
 		var b wire.BatchStatus
-		resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+batchID+"/abort", k, strings.NewReader(body), "application/json", nil)
-		_ = json.Unmarshal(raw, &b)
-		return resp.StatusCode, b, string(raw)
+		resp := s.call(t, http.MethodPost, "/api/v3/batches/"+batchID+"/abort", k, strings.NewReader(body), "application/json", nil)
+		_ = json.Unmarshal(resp.Body, &b)
+		return resp.StatusCode, b, string(resp.Body)
 	}
 	if status, _, raw := abort(other, id, ""); status != http.StatusNotFound {
 		t.Fatalf("foreign abort: %d %s", status, raw)
@@ -453,10 +435,10 @@ func TestStalledBodyTimesOut(t *testing.T) {
 		pw.Close()
 	}()
 	var out streamResp
-	resp, raw := impatient.call(t, http.MethodPost, "/api/v3/batches/"+id+"/items", key, pr, "application/x-ndjson", nil)
-	_ = json.Unmarshal(raw, &out)
+	resp := impatient.call(t, http.MethodPost, "/api/v3/batches/"+id+"/items", key, pr, "application/x-ndjson", nil)
+	_ = json.Unmarshal(resp.Body, &out)
 	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(out.Error, "sent nothing") {
-		t.Fatalf("%d %s", resp.StatusCode, raw)
+		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 	}
 	if b := s.batchStatus(t, key, id); b.EnqueuedCount != 0 {
 		t.Fatalf("runs from a timed-out stream: %+v", b)

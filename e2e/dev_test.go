@@ -3,10 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
-	"encoding/json"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -75,29 +72,22 @@ func TestDevCommand(t *testing.T) {
 	key := lines["API key"]
 
 	// Phase 1 and Phase 2 as curl would send them.
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v3/batches", strings.NewReader(`{"runCount":3}`))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
+	api := endpoint{base}
 	var created createResp
-	doJSON(t, req, http.StatusAccepted, &created)
-	req, _ = http.NewRequest(http.MethodPost, base+"/api/v3/batches/"+created.ID+"/items", strings.NewReader(string(ndjson(simpleItems(3)))))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	var streamed streamResp
-	doJSON(t, req, http.StatusOK, &streamed)
-	if !streamed.Sealed {
-		t.Fatalf("not sealed: %+v", streamed)
+	api.call(t, http.MethodPost, "/api/v3/batches", key, strings.NewReader(`{"runCount":3}`), "application/json", nil).want(t, http.StatusAccepted, &created)
+	if code, streamed, raw := api.streamWhole(t, key, created.ID, ndjson(simpleItems(3))); code != http.StatusOK || !streamed.Sealed {
+		t.Fatalf("not sealed: %d %s", code, raw)
 	}
 
 	// The UI answers, and its API lists the workflow with its attributes;
 	// the batch reaches SEALED once its runs exist (the answer came on the
 	// items' durable acceptance).
 	ui := lines["Temporal UI"]
-	req, _ = http.NewRequest(http.MethodGet, ui+"/", nil)
-	doJSON(t, req, http.StatusOK, nil)
+	uiClient := &http.Client{Timeout: time.Minute}
+	send(t, uiClient, http.MethodGet, ui+"/", nil).want(t, http.StatusOK, nil)
 	var state []byte
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		req, _ = http.NewRequest(http.MethodGet, ui+"/api/v1/namespaces/default/workflows?query="+urlQuery(`BatchId="`+created.ID+`" AND WorkflowType="BatchIngest"`), nil)
+		query := ui + "/api/v1/namespaces/default/workflows?query=" + urlQuery(`BatchId="`+created.ID+`" AND WorkflowType="BatchIngest"`)
 		var listed struct {
 			Executions []struct {
 				Execution        struct{ WorkflowID string } `json:"execution"`
@@ -106,7 +96,7 @@ func TestDevCommand(t *testing.T) {
 				} `json:"searchAttributes"`
 			} `json:"executions"`
 		}
-		doJSON(t, req, http.StatusOK, &listed)
+		send(t, uiClient, http.MethodGet, query, nil).want(t, http.StatusOK, &listed)
 		// Visibility is eventually consistent: a loaded server lists the
 		// workflow a moment after it started.
 		if len(listed.Executions) > 1 || (len(listed.Executions) == 1 && listed.Executions[0].Execution.WorkflowID != created.ID) {
@@ -126,11 +116,10 @@ func TestDevCommand(t *testing.T) {
 	// The UI decodes payloads through dev's codec endpoint, which answers
 	// the UI's origin and decrypts with the keys dev keeps.
 	codecURL := lines["Codec endpoint"]
-	req, _ = http.NewRequest(http.MethodGet, ui+"/api/v1/settings", nil)
 	var settings struct {
 		Codec struct{ Endpoint string } `json:"Codec"`
 	}
-	doJSON(t, req, http.StatusOK, &settings)
+	send(t, uiClient, http.MethodGet, ui+"/api/v1/settings", nil).want(t, http.StatusOK, &settings)
 	if settings.Codec.Endpoint != codecURL {
 		t.Fatalf("the UI's codec endpoint is %q, want %q", settings.Codec.Endpoint, codecURL)
 	}
@@ -144,17 +133,12 @@ func TestDevCommand(t *testing.T) {
 	}
 	enc, _ := codec.DataConverter(keys).ToPayload("shown in the UI")
 	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{enc}})
-	req, _ = http.NewRequest(http.MethodPost, codecURL+"/decode", bytes.NewReader(body))
-	req.Header.Set("Origin", ui)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	decoded, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != ui || !strings.Contains(string(decoded), base64.StdEncoding.EncodeToString([]byte(`"shown in the UI"`))) {
-		t.Fatalf("codec endpoint: %d, CORS %q, %s", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), decoded)
+	resp := send(t, http.DefaultClient, http.MethodPost, codecURL+"/decode", bytes.NewReader(body), func(r *http.Request) {
+		r.Header.Set("Origin", ui)
+		r.Header.Set("Content-Type", "application/json")
+	})
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != ui || !strings.Contains(string(resp.Body), base64.StdEncoding.EncodeToString([]byte(`"shown in the UI"`))) {
+		t.Fatalf("codec endpoint: %d, CORS %q, %s", resp.StatusCode, resp.Header.Get("Access-Control-Allow-Origin"), resp.Body)
 	}
 
 	// Ctrl-C: the command exits cleanly and its services stop listening.
@@ -176,25 +160,6 @@ func TestDevCommand(t *testing.T) {
 		if c, err := net.DialTimeout("tcp", a, time.Second); err == nil {
 			c.Close()
 			t.Fatalf("%s still listening after dev stopped", a)
-		}
-	}
-}
-
-func doJSON(t *testing.T, req *http.Request, status int, out any) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != status {
-		t.Fatalf("%s %s: %d, want %d", req.Method, req.URL, resp.StatusCode, status)
-	}
-	if out != nil {
-		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-			t.Fatal(err)
 		}
 	}
 }

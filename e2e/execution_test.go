@@ -117,9 +117,9 @@ func (s *stack) waitBatch(t *testing.T, key, id string, limit time.Duration) wir
 	deadline := time.Now().Add(limit)
 	for {
 		var b wire.BatchStatus
-		resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"?wait=20s", key, nil, "", &b)
+		resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"?wait=20s", key, nil, "", &b)
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("wait for batch: %d %s", resp.StatusCode, raw)
+			t.Fatalf("wait for batch: %d %s", resp.StatusCode, resp.Body)
 		}
 		if b.Status == "COMPLETED" || b.Status == "ABORTED" {
 			return b
@@ -216,8 +216,8 @@ func TestRunsExecuteOnTaskWorkers(t *testing.T) {
 
 	// Replay: only the 20 failed runs run again (2 attempts each).
 	var rep wire.Replay
-	if resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/replay", key, nil, "", &rep); resp.StatusCode != http.StatusAccepted || rep.Replayed != 20 {
-		t.Fatalf("replay: %d %s", resp.StatusCode, raw)
+	if resp := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/replay", key, nil, "", &rep); resp.StatusCode != http.StatusAccepted || rep.Replayed != 20 {
+		t.Fatalf("replay: %d %s", resp.StatusCode, resp.Body)
 	}
 	b = s.waitBatch(t, key, id, 2*time.Minute)
 	if b.Status != "COMPLETED" || fmt.Sprint(b.RunCounts) != fmt.Sprint(want) {
@@ -273,9 +273,9 @@ func TestAbortCancelsExecutingRuns(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	var ab wire.BatchStatus
-	resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
+	resp := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
 	if resp.StatusCode != http.StatusOK || ab.Status != "ABORTED" {
-		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
+		t.Fatalf("abort: %d %s", resp.StatusCode, resp.Body)
 	}
 	if ab.RunCounts["COMPLETED"] != 5 || ab.RunCounts["CANCELED"] != n-5 {
 		t.Fatalf("after abort: %v", ab.RunCounts)
@@ -285,7 +285,7 @@ func TestAbortCancelsExecutingRuns(t *testing.T) {
 		t.Fatalf("%d executions of %d runs", tw.total(), n)
 	}
 	// A second abort is a no-op; a completed batch cannot be aborted.
-	if resp, _ := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
+	if resp := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("second abort: %d", resp.StatusCode)
 	}
 }

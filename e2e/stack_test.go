@@ -26,6 +26,8 @@ import (
 
 // stack is the shared real environment of this package's tests.
 type stack struct {
+	endpoint // the API's, the suite's way to call it (http_test.go)
+
 	dir      string
 	dbURL    string
 	s3       *versitygw.Server
@@ -133,6 +135,7 @@ func startStack() (*stack, func(), error) {
 	}
 	cleanups = append(cleanups, s.worker.Stop)
 	s.api = httptest.NewServer(a.API().Handler())
+	s.endpoint = endpoint{URL: s.URL}
 	cleanups = append(cleanups, s.api.Close)
 	return s, cleanup, nil
 }
@@ -192,6 +195,7 @@ func (s *stack) withApp(t *testing.T, a *app.App) *stack {
 	t.Cleanup(srv.Close)
 	other := *s
 	other.api = srv
+	other.endpoint = endpoint{URL: srv.URL}
 	return &other
 }
 

@@ -55,8 +55,8 @@ func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
 			t.Fatal("the aborted batch's run was never created")
 		}
 	}
-	if resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+aborted+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
+	if resp := s.call(t, http.MethodPost, "/api/v3/batches/"+aborted+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("abort: %d %s", resp.StatusCode, resp.Body)
 	}
 	put(batch.PacketKey(env, aborted, 1, "late"))
 	put(batch.StagedChunkKey(env, aborted, "late", 0))

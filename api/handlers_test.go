@@ -506,8 +506,8 @@ func TestStreamItemsRefusals(t *testing.T) {
 		{"another environment's batch", foreign, testKey, ndjsonCT, line, 422, "Batch " + foreign + " not found"},
 		{"aborted batch", aborted, testKey, ndjsonCT, line, 422, "is not in PENDING status (current: ABORTED)"},
 		{"empty body", pending, testKey, ndjsonCT, "", 400, "Request body is required"},
-		{"token that only reads the batch", pending, token(t, testEnv, testKeyID, "read:batch:" + pending), ndjsonCT, line, 403, "does not grant access"},
-		{"token that writes another batch", pending, token(t, testEnv, testKeyID, "write:batch:" + aborted), ndjsonCT, line, 403, "does not grant access"},
+		{"token that only reads the batch", pending, token(t, testEnv, testKeyID, "read:batch:"+pending), ndjsonCT, line, 403, "does not grant access"},
+		{"token that writes another batch", pending, token(t, testEnv, testKeyID, "write:batch:"+aborted), ndjsonCT, line, 403, "does not grant access"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -207,6 +207,15 @@ func (s *stack) withApp(t *testing.T, a *app.App) *stack {
 	return &other
 }
 
+// step runs one behaviour of a test whose steps share its setup and follow
+// each other: a failure names the behaviour and ends the test.
+func step(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, f) {
+		t.FailNow()
+	}
+}
+
 // requireStack skips in -short mode.
 func requireStack(t *testing.T) *stack {
 	t.Helper()

@@ -223,72 +223,77 @@ func TestSecurityEnvironmentIsolation(t *testing.T) {
 			}
 		})
 	}
-	// B's batch is untouched: PENDING, its one run QUEUED, nothing more
-	// accepted.
-	if b := s.batchStatus(t, keyB, idB); b.Status != "PENDING" || b.EnqueuedCount != 1 || b.Sealed {
-		t.Errorf("B after A's requests: %+v", b)
-	}
-	if n := s.hxAccepted(t, keyB, idB); n != 1 {
-		t.Errorf("B's workflow holds %d items, want 1", n)
-	}
-	if runs := s.runs(t, keyB, idB); len(runs) != 1 || runs[0].Status != "QUEUED" || *runs[0].Payload != "B-SECRET" {
-		t.Errorf("B's runs: %+v", runs)
-	}
-	// The same idempotency key in A makes A's own batch.
-	if resp, out := s.createBatch(t, keyA, map[string]any{"runCount": 3, "idempotencyKey": "shared-key"}); resp.StatusCode != 202 || out.ID == idB || out.IsCached {
-		t.Errorf("A with B's idempotency key: %d %+v", resp.StatusCode, out)
-	}
-
-	// Presign with A's key: only keys under packets/<A>/.
-	for _, name := range []string{"x.json", "packets/" + envB + "/x.json", envB + "/x.json", "..%2F" + envB + "%2Fx.json", "../" + envB + "/x.json"} {
-		r := send(t, noRedirectClient, http.MethodPut, s.URL+"/api/v2/packets/"+name, nil, withKey(keyA, ""))
-		if r.StatusCode == 400 {
-			continue
+	t.Run("B's batch is untouched", func(t *testing.T) {
+		// B's batch is untouched: PENDING, its one run QUEUED, nothing more
+		// accepted.
+		if b := s.batchStatus(t, keyB, idB); b.Status != "PENDING" || b.EnqueuedCount != 1 || b.Sealed {
+			t.Errorf("B after A's requests: %+v", b)
 		}
-		var p wire.Packet
-		u, err := url.Parse(func() string { json.Unmarshal(r.Body, &p); return p.PresignedURL }())
-		if r.StatusCode != 200 || err != nil {
-			t.Errorf("presign %q: %s", name, r)
-			continue
+		if n := s.hxAccepted(t, keyB, idB); n != 1 {
+			t.Errorf("B's workflow holds %d items, want 1", n)
 		}
-		if k := strings.TrimPrefix(u.Path, "/"+s.bucket+"/"); !strings.HasPrefix(k, batch.PacketPrefix(envA)) {
-			t.Errorf("presign %q with A's key gives %q, outside %s", name, k, batch.PacketPrefix(envA))
+		if runs := s.runs(t, keyB, idB); len(runs) != 1 || runs[0].Status != "QUEUED" || *runs[0].Payload != "B-SECRET" {
+			t.Errorf("B's runs: %+v", runs)
 		}
-	}
-
-	// application/store items in A never reference B's objects.
-	secretKey := batch.PacketPrefix(envB) + "secret.json"
-	if err := s.app.Blob.Put(context.Background(), secretKey, "application/json", strings.NewReader(`"B's secret"`), 12); err != nil {
-		t.Fatal(err)
-	}
-	store := func(index int, path string) string {
-		line, _ := json.Marshal(item{Index: index, Task: "ref", Payload: path, Options: map[string]any{"payloadType": "application/store"}})
-		return string(line) + "\n"
-	}
-	for _, path := range []string{"../" + envB + "/secret.json", "../../" + secretKey, "/" + secretKey, `..\` + envB + `\secret.json`,
-		"./../" + envB + "/secret.json", "a/../../" + envB + "/secret.json", "x/../../" + envB + "/secret.json",
-		"%2e%2e/" + envB + "/secret.json", "batch_abcdefghijklmnopqrstuvwx/item_0/payload.json"} {
-		id := s.mustCreate(t, keyA, 1)
-		r := s.hxStream(t, keyA, id, []byte(store(0, path)))
-		hxWantError(t, "store path "+path, r, 422, "application/store")
-	}
-	odd := []string{secretKey, "．．/" + envB + "/secret.json", envB + "/secret.json", "secret.json", "...", "..../" + envB}
-	id := s.mustCreate(t, keyA, len(odd))
-	var body strings.Builder
-	for k, p := range odd {
-		body.WriteString(store(k, p))
-	}
-	if r := s.hxStream(t, keyA, id, []byte(body.String())); r.StatusCode != 200 {
-		t.Fatalf("odd store paths: %s", r)
-	}
-	for _, run := range s.runs(t, keyA, id) {
-		if run.Payload == nil || !strings.HasPrefix(*run.Payload, batch.PacketPrefix(envA)) || *run.Payload == secretKey {
-			t.Errorf("run %d of A references %v, outside %s", run.Index, run.Payload, batch.PacketPrefix(envA))
+	})
+	t.Run("the same idempotency key in A makes A's own batch", func(t *testing.T) {
+		if resp, out := s.createBatch(t, keyA, map[string]any{"runCount": 3, "idempotencyKey": "shared-key"}); resp.StatusCode != 202 || out.ID == idB || out.IsCached {
+			t.Errorf("A with B's idempotency key: %d %+v", resp.StatusCode, out)
 		}
-	}
-	if got, err := s.app.Blob.Get(context.Background(), secretKey, 1<<10); err != nil || string(got) != `"B's secret"` {
-		t.Errorf("B's object: %q %v", got, err)
-	}
+	})
+	t.Run("presigning with A's key stays under A's packets", func(t *testing.T) {
+		// Presign with A's key: only keys under packets/<A>/.
+		for _, name := range []string{"x.json", "packets/" + envB + "/x.json", envB + "/x.json", "..%2F" + envB + "%2Fx.json", "../" + envB + "/x.json"} {
+			r := send(t, noRedirectClient, http.MethodPut, s.URL+"/api/v2/packets/"+name, nil, withKey(keyA, ""))
+			if r.StatusCode == 400 {
+				continue
+			}
+			var p wire.Packet
+			u, err := url.Parse(func() string { json.Unmarshal(r.Body, &p); return p.PresignedURL }())
+			if r.StatusCode != 200 || err != nil {
+				t.Errorf("presign %q: %s", name, r)
+				continue
+			}
+			if k := strings.TrimPrefix(u.Path, "/"+s.bucket+"/"); !strings.HasPrefix(k, batch.PacketPrefix(envA)) {
+				t.Errorf("presign %q with A's key gives %q, outside %s", name, k, batch.PacketPrefix(envA))
+			}
+		}
+	})
+	t.Run("A's store items never reference B's objects", func(t *testing.T) {
+		// application/store items in A never reference B's objects.
+		secretKey := batch.PacketPrefix(envB) + "secret.json"
+		if err := s.app.Blob.Put(context.Background(), secretKey, "application/json", strings.NewReader(`"B's secret"`), 12); err != nil {
+			t.Fatal(err)
+		}
+		store := func(index int, path string) string {
+			line, _ := json.Marshal(item{Index: index, Task: "ref", Payload: path, Options: map[string]any{"payloadType": "application/store"}})
+			return string(line) + "\n"
+		}
+		for _, path := range []string{"../" + envB + "/secret.json", "../../" + secretKey, "/" + secretKey, `..\` + envB + `\secret.json`,
+			"./../" + envB + "/secret.json", "a/../../" + envB + "/secret.json", "x/../../" + envB + "/secret.json",
+			"%2e%2e/" + envB + "/secret.json", "batch_abcdefghijklmnopqrstuvwx/item_0/payload.json"} {
+			id := s.mustCreate(t, keyA, 1)
+			r := s.hxStream(t, keyA, id, []byte(store(0, path)))
+			hxWantError(t, "store path "+path, r, 422, "application/store")
+		}
+		odd := []string{secretKey, "．．/" + envB + "/secret.json", envB + "/secret.json", "secret.json", "...", "..../" + envB}
+		id := s.mustCreate(t, keyA, len(odd))
+		var body strings.Builder
+		for k, p := range odd {
+			body.WriteString(store(k, p))
+		}
+		if r := s.hxStream(t, keyA, id, []byte(body.String())); r.StatusCode != 200 {
+			t.Fatalf("odd store paths: %s", r)
+		}
+		for _, run := range s.runs(t, keyA, id) {
+			if run.Payload == nil || !strings.HasPrefix(*run.Payload, batch.PacketPrefix(envA)) || *run.Payload == secretKey {
+				t.Errorf("run %d of A references %v, outside %s", run.Index, run.Payload, batch.PacketPrefix(envA))
+			}
+		}
+		if got, err := s.app.Blob.Get(context.Background(), secretKey, 1<<10); err != nil || string(got) != `"B's secret"` {
+			t.Errorf("B's object: %q %v", got, err)
+		}
+	})
 }
 
 // API keys are stored only as SHA-256 hashes: no column of any row holds

@@ -115,6 +115,8 @@ func TestFaultAPIKilledMidStream(t *testing.T) {
 		id := endpoint{base}.mustCreate(t, key, b.n)
 		first, rest := b.ndjson(0, faultPauseAt), b.ndjson(faultPauseAt, b.n)
 
+		// A request of its own (not send): the kill cuts it, and the test
+		// reads the transport error.
 		pr, pw := io.Pipe()
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/v3/batches/"+id+"/items", pr)
 		req.Header.Set("Authorization", "Bearer "+key)

@@ -208,6 +208,9 @@ func TestHostileServeTransport(t *testing.T) {
 	addr := s.hxServe(t, "serve-hostile", config.EnvBodyIdleTimeout+"=1s", config.EnvHTTPReadTimeout+"=1s")
 	base := "http://" + addr
 	env, key := s.newKey(t)
+	// create and paced run in the concurrent cases' goroutines: they build
+	// their requests themselves and return errors instead of failing the
+	// test from another goroutine.
 	create := func(n int) (string, error) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/v3/batches", strings.NewReader(fmt.Sprintf(`{"runCount":%d}`, n)))
 		req.Header.Set("Authorization", "Bearer "+key)

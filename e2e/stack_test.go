@@ -143,7 +143,7 @@ func startStack() (*stack, func(), error) {
 	}
 	cleanups = append(cleanups, s.worker.Stop)
 	s.api = httptest.NewServer(a.API().Handler())
-	s.endpoint = endpoint{URL: s.URL}
+	s.endpoint = endpoint{URL: s.api.URL}
 	cleanups = append(cleanups, s.api.Close)
 	return s, cleanup, nil
 }

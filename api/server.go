@@ -77,10 +77,10 @@ type Deps struct {
 // Server holds the handlers' dependencies.
 type Server struct {
 	opts     Options
-	store    *store.Store
-	wf       *ingestwf.Client
-	runs     *runswf.Client
-	ingester *ingest.Ingester
+	store    batchStore
+	wf       ingestWorkflows
+	runs     runWorkflows
+	ingester itemIngester
 	packets  Presigner
 	ready    map[string]Checker
 	log      *slog.Logger

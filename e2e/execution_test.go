@@ -117,9 +117,9 @@ func (s *stack) waitBatch(t *testing.T, key, id string, limit time.Duration) wir
 	deadline := time.Now().Add(limit)
 	for {
 		var b wire.BatchStatus
-		resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"?wait=20s", key, nil, "", &b)
+		resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"?wait=20s", key, nil, "", &b)
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("wait for batch: %d %s", resp.StatusCode, raw)
+			t.Fatalf("wait for batch: %d %s", resp.StatusCode, resp.Body)
 		}
 		if b.Status == "COMPLETED" || b.Status == "ABORTED" {
 			return b
@@ -172,71 +172,77 @@ func TestRunsExecuteOnTaskWorkers(t *testing.T) {
 		t.Fatalf("stream other: %d %s", code, raw)
 	}
 
-	b := s.waitBatch(t, key, id, 2*time.Minute)
 	want := map[string]int{"COMPLETED": 180, "FAILED": 20}
-	if b.Status != "COMPLETED" || fmt.Sprint(b.RunCounts) != fmt.Sprint(want) || b.CompletedAt == nil {
-		t.Fatalf("batch %+v, want COMPLETED with %v", b, want)
-	}
-	for _, r := range s.runs(t, key, id) {
-		i := r.Index
-		switch {
-		case i%50 == 7:
-			var out struct {
-				Bytes  int    `json:"bytes"`
-				SHA256 string `json:"sha256"`
-				Type   string `json:"type"`
+	step(t, "the batch completes with its run counts", func(t *testing.T) {
+		b := s.waitBatch(t, key, id, 2*time.Minute)
+		if b.Status != "COMPLETED" || fmt.Sprint(b.RunCounts) != fmt.Sprint(want) || b.CompletedAt == nil {
+			t.Fatalf("batch %+v, want COMPLETED with %v", b, want)
+		}
+	})
+	step(t, "each run ends as its task did, executed once per attempt", func(t *testing.T) {
+		for _, r := range s.runs(t, key, id) {
+			i := r.Index
+			switch {
+			case i%50 == 7:
+				var out struct {
+					Bytes  int    `json:"bytes"`
+					SHA256 string `json:"sha256"`
+					Type   string `json:"type"`
+				}
+				if r.Status != "COMPLETED" || r.Output == nil || json.Unmarshal([]byte(*r.Output), &out) != nil {
+					t.Fatalf("big run %d: %+v", i, r)
+				}
+				if out.Bytes != len(stored) || out.SHA256 != sha(stored) || out.Type != "application/store" {
+					t.Fatalf("big run %d read %+v, want %d bytes of the stored payload", i, out, len(stored))
+				}
+			case i%10 == 3:
+				if r.Status != "COMPLETED" || r.Attempts != 2 || r.Output == nil || *r.Output != fmt.Sprint(i) {
+					t.Fatalf("flaky run %d: status %s attempts %d output %v", i, r.Status, r.Attempts, deref(r.Output))
+				}
+			case i%10 == 5:
+				if r.Status != "FAILED" || r.Attempts != 2 || r.Error == nil || r.Error.Message != fmt.Sprintf("broken task for %d", i) {
+					t.Fatalf("broken run %d: %+v error %+v", i, r, r.Error)
+				}
+			default:
+				if r.Status != "COMPLETED" || r.Attempts != 1 || deref(r.Output) != fmt.Sprintf(`{"doubled":%d}`, 2*i) ||
+					deref(r.OutputType) != "application/json" || r.StartedAt == nil || r.CompletedAt == nil {
+					t.Fatalf("echo run %d: %+v output %s", i, r, deref(r.Output))
+				}
 			}
-			if r.Status != "COMPLETED" || r.Output == nil || json.Unmarshal([]byte(*r.Output), &out) != nil {
-				t.Fatalf("big run %d: %+v", i, r)
-			}
-			if out.Bytes != len(stored) || out.SHA256 != sha(stored) || out.Type != "application/store" {
-				t.Fatalf("big run %d read %+v, want %d bytes of the stored payload", i, out, len(stored))
-			}
-		case i%10 == 3:
-			if r.Status != "COMPLETED" || r.Attempts != 2 || r.Output == nil || *r.Output != fmt.Sprint(i) {
-				t.Fatalf("flaky run %d: status %s attempts %d output %v", i, r.Status, r.Attempts, deref(r.Output))
-			}
-		case i%10 == 5:
-			if r.Status != "FAILED" || r.Attempts != 2 || r.Error == nil || r.Error.Message != fmt.Sprintf("broken task for %d", i) {
-				t.Fatalf("broken run %d: %+v error %+v", i, r, r.Error)
-			}
-		default:
-			if r.Status != "COMPLETED" || r.Attempts != 1 || deref(r.Output) != fmt.Sprintf(`{"doubled":%d}`, 2*i) ||
-				deref(r.OutputType) != "application/json" || r.StartedAt == nil || r.CompletedAt == nil {
-				t.Fatalf("echo run %d: %+v output %s", i, r, deref(r.Output))
+			if got, wantExec := tw.executions(r.ID), r.Attempts; got != wantExec {
+				t.Fatalf("run %d executed %d times, recorded %d attempts", i, got, wantExec)
 			}
 		}
-		if got, wantExec := tw.executions(r.ID), r.Attempts; got != wantExec {
-			t.Fatalf("run %d executed %d times, recorded %d attempts", i, got, wantExec)
+		recordHistory(t, s, id, "batch_ingest_200_runs")
+		recordHistory(t, s, id+"-runs", "batch_runs_200")
+	})
+	step(t, "a replay re-runs only the failed runs", func(t *testing.T) {
+		// Only the 20 failed runs run again (2 attempts each).
+		executed := tw.total()
+		var rep wire.Replay
+		if resp := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/replay", key, nil, "", &rep); resp.StatusCode != http.StatusAccepted || rep.Replayed != 20 {
+			t.Fatalf("replay: %d %s", resp.StatusCode, resp.Body)
 		}
-	}
-	executed := tw.total()
-	recordHistory(t, s, id, "batch_ingest_200_runs")
-	recordHistory(t, s, id+"-runs", "batch_runs_200")
-
-	// Replay: only the 20 failed runs run again (2 attempts each).
-	var rep wire.Replay
-	if resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/replay", key, nil, "", &rep); resp.StatusCode != http.StatusAccepted || rep.Replayed != 20 {
-		t.Fatalf("replay: %d %s", resp.StatusCode, raw)
-	}
-	b = s.waitBatch(t, key, id, 2*time.Minute)
-	if b.Status != "COMPLETED" || fmt.Sprint(b.RunCounts) != fmt.Sprint(want) {
-		t.Fatalf("after replay: %+v", b)
-	}
-	if got := tw.total() - executed; got != 40 {
-		t.Fatalf("replay executed %d attempts, want 40 (20 failed runs × 2)", got)
-	}
-	for _, r := range s.runs(t, key, id) {
-		if r.Index%10 == 5 && r.Attempts != 4 {
-			t.Fatalf("replayed run %d has %d attempts, want 4", r.Index, r.Attempts)
+		b := s.waitBatch(t, key, id, 2*time.Minute)
+		if b.Status != "COMPLETED" || fmt.Sprint(b.RunCounts) != fmt.Sprint(want) {
+			t.Fatalf("after replay: %+v", b)
 		}
-	}
-	// The other environment's runs never reached this worker.
-	for _, r := range s.runs(t, otherKey, otherID) {
-		if tw.executions(r.ID) != 0 || r.Status != "QUEUED" {
-			t.Fatalf("run %s of another environment: %s, executed %d times here", r.ID, r.Status, tw.executions(r.ID))
+		if got := tw.total() - executed; got != 40 {
+			t.Fatalf("replay executed %d attempts, want 40 (20 failed runs × 2)", got)
 		}
-	}
+		for _, r := range s.runs(t, key, id) {
+			if r.Index%10 == 5 && r.Attempts != 4 {
+				t.Fatalf("replayed run %d has %d attempts, want 4", r.Index, r.Attempts)
+			}
+		}
+	})
+	step(t, "another environment's runs never reach this worker", func(t *testing.T) {
+		for _, r := range s.runs(t, otherKey, otherID) {
+			if tw.executions(r.ID) != 0 || r.Status != "QUEUED" {
+				t.Fatalf("run %s of another environment: %s, executed %d times here", r.ID, r.Status, tw.executions(r.ID))
+			}
+		}
+	})
 }
 
 // Aborting a PROCESSING batch cancels the runs executing (their activities
@@ -273,9 +279,9 @@ func TestAbortCancelsExecutingRuns(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	var ab wire.BatchStatus
-	resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
+	resp := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
 	if resp.StatusCode != http.StatusOK || ab.Status != "ABORTED" {
-		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
+		t.Fatalf("abort: %d %s", resp.StatusCode, resp.Body)
 	}
 	if ab.RunCounts["COMPLETED"] != 5 || ab.RunCounts["CANCELED"] != n-5 {
 		t.Fatalf("after abort: %v", ab.RunCounts)
@@ -285,7 +291,7 @@ func TestAbortCancelsExecutingRuns(t *testing.T) {
 		t.Fatalf("%d executions of %d runs", tw.total(), n)
 	}
 	// A second abort is a no-op; a completed batch cannot be aborted.
-	if resp, _ := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
+	if resp := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("second abort: %d", resp.StatusCode)
 	}
 }

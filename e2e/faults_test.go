@@ -112,9 +112,11 @@ func TestFaultAPIKilledMidStream(t *testing.T) {
 
 	t.Run("raw client", func(t *testing.T) {
 		b := newFaultBatch(2)
-		id := rawCreate(t, base, key, b.n)
+		id := endpoint{base}.mustCreate(t, key, b.n)
 		first, rest := b.ndjson(0, faultPauseAt), b.ndjson(faultPauseAt, b.n)
 
+		// A request of its own (not send): the kill cuts it, and the test
+		// reads the transport error.
 		pr, pw := io.Pipe()
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/v3/batches/"+id+"/items", pr)
 		req.Header.Set("Authorization", "Bearer "+key)
@@ -155,7 +157,7 @@ func TestFaultAPIKilledMidStream(t *testing.T) {
 		}
 		// The raw client's retry: the whole body again.
 		start := time.Now()
-		status, res, raw := rawStream(t, base, key, id, append(first, rest...))
+		status, res, raw := endpoint{base}.streamWhole(t, key, id, append(first, rest...))
 		if status != http.StatusOK || !res.Sealed || res.ItemsAccepted+res.ItemsDeduplicated != b.n || res.ItemsDeduplicated < atKill {
 			t.Fatalf("full re-send: %d %s (runs before the kill: %d)", status, raw, atKill)
 		}
@@ -327,29 +329,19 @@ func TestFaultPostgresRestart(t *testing.T) {
 	items.Resume() // the stream goes on; the worker's inserts fail
 	// While PostgreSQL is down the API answers 503 (retryable) at once,
 	// and is not ready; it does not hang.
-	probe, _ := http.NewRequest(http.MethodGet, base+"/api/v3/batches/"+id, nil)
-	probe.Header.Set("Authorization", "Bearer "+key)
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	resp, err := http.DefaultClient.Do(probe.WithContext(pctx))
-	cancel()
-	if err != nil {
-		t.Fatalf("status request while PostgreSQL is down: %v", err)
-	}
-	resp.Body.Close()
+	resp := send(t, &http.Client{Timeout: 10 * time.Second}, http.MethodGet, base+"/api/v3/batches/"+id, nil, withKey(key, ""))
 	// A dependency outage is a 503 naming it, with Retry-After (issue 11.14).
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("x-should-retry") == "false" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("status request while PostgreSQL is down: %d (x-should-retry %q), want a retryable 503", resp.StatusCode, resp.Header.Get("x-should-retry"))
 	}
-	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz while PostgreSQL is down: %v %v, want 503", resp, err)
-	} else {
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		// It names the dependency, not its address, user or database
-		// (issue 11.13).
-		if !strings.Contains(string(raw), `"postgres":"unavailable"`) || strings.Contains(string(raw), "127.0.0.1") || strings.Contains(string(raw), "user=") {
-			t.Fatalf("/readyz while PostgreSQL is down: %s", raw)
-		}
+	ready := send(t, http.DefaultClient, http.MethodGet, base+"/readyz", nil)
+	if ready.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz while PostgreSQL is down: %s, want 503", ready)
+	}
+	// It names the dependency, not its address, user or database
+	// (issue 11.13).
+	if raw := string(ready.Body); !strings.Contains(raw, `"postgres":"unavailable"`) || strings.Contains(raw, "127.0.0.1") || strings.Contains(raw, "user=") {
+		t.Fatalf("/readyz while PostgreSQL is down: %s", raw)
 	}
 	time.Sleep(time.Until(killed.Add(outage)))
 	if err := ds.StartService(ctx, devstack.ServicePostgres); err != nil {

@@ -68,13 +68,13 @@ var tokenGrants = map[string]int{
 	"PUT packets": 403, // uploading too (and only for that batch)
 }
 
-func (s *stack) secCall(t *testing.T, e secEndpoint, authorization *string) hxResp {
+func (s *stack) secCall(t *testing.T, e secEndpoint, authorization *string) reply {
 	t.Helper()
 	var body io.Reader
 	if e.body != "" {
 		body = strings.NewReader(e.body)
 	}
-	return hxDo(t, hxClient, e.method, s.api.URL+e.path, body, func(r *http.Request) {
+	return send(t, boundedClient, e.method, s.URL+e.path, body, func(r *http.Request) {
 		if authorization != nil {
 			r.Header["Authorization"] = []string{*authorization}
 		}
@@ -140,11 +140,11 @@ func TestSecurityAuthenticationOnEveryEndpoint(t *testing.T) {
 			case 0:
 				hxWantError(t, e.name+" with the token", r, 401, "API key")
 			case 200:
-				if r.Status != 200 {
+				if r.StatusCode != 200 {
 					t.Errorf("%s with the token: %s", e.name, r)
 				}
 			default:
-				if r.Status != want {
+				if r.StatusCode != want {
 					t.Errorf("%s with the token: %s, want %d", e.name, r, want)
 				}
 			}
@@ -154,13 +154,13 @@ func TestSecurityAuthenticationOnEveryEndpoint(t *testing.T) {
 	// authenticates (the server trims them).
 	for _, a := range []string{"Bearer  " + key, "Bearer " + key + "  "} {
 		r := s.secCall(t, secEndpoints(id)[2], &a)
-		t.Logf("%q: %d", strings.Replace(a, key, "<key>", 1), r.Status)
+		t.Logf("%q: %d", strings.Replace(a, key, "<key>", 1), r.StatusCode)
 	}
 	// /healthz, /readyz and /metrics answer without a key; none of them
 	// tells a stranger about tenants (environment names, batch ids, keys).
 	for _, p := range []string{"/healthz", "/readyz", "/metrics"} {
-		r := hxDo(t, hxClient, http.MethodGet, s.api.URL+p, nil, nil)
-		if r.Status != 200 {
+		r := send(t, boundedClient, http.MethodGet, s.URL+p, nil, nil)
+		if r.StatusCode != 200 {
 			t.Errorf("%s without a key: %s", p, r)
 		}
 		for _, secret := range []string{env, id, key} {
@@ -197,7 +197,7 @@ func TestSecurityEnvironmentIsolation(t *testing.T) {
 		t.Fatalf("create B: %d", respB.StatusCode)
 	}
 	idB := createdB.ID
-	if r := s.hxStream(t, keyB, idB, []byte(`{"index":0,"task":"b-task","payload":"B-SECRET"}`+"\n")); r.Status != 200 {
+	if r := s.hxStream(t, keyB, idB, []byte(`{"index":0,"task":"b-task","payload":"B-SECRET"}`+"\n")); r.StatusCode != 200 {
 		t.Fatalf("stream B: %s", r)
 	}
 	waitRuns(t, s, idB, 1)
@@ -215,7 +215,7 @@ func TestSecurityEnvironmentIsolation(t *testing.T) {
 			hxWantError(t, e.name+" of B with A's key", r, status, "not found")
 			// Indistinguishable from a batch that does not exist.
 			other := s.secCall(t, missing[k], &[]string{"Bearer " + keyA}[0])
-			if strings.ReplaceAll(string(r.Body), idB, "ID") != strings.ReplaceAll(string(other.Body), absent, "ID") || r.Status != other.Status {
+			if strings.ReplaceAll(string(r.Body), idB, "ID") != strings.ReplaceAll(string(other.Body), absent, "ID") || r.StatusCode != other.StatusCode {
 				t.Errorf("foreign %s and absent %s answer differently", r, other)
 			}
 			if bytes.Contains(r.Body, []byte(envB)) || bytes.Contains(r.Body, []byte("B-SECRET")) {
@@ -223,72 +223,77 @@ func TestSecurityEnvironmentIsolation(t *testing.T) {
 			}
 		})
 	}
-	// B's batch is untouched: PENDING, its one run QUEUED, nothing more
-	// accepted.
-	if b := s.batchStatus(t, keyB, idB); b.Status != "PENDING" || b.EnqueuedCount != 1 || b.Sealed {
-		t.Errorf("B after A's requests: %+v", b)
-	}
-	if n := s.hxAccepted(t, keyB, idB); n != 1 {
-		t.Errorf("B's workflow holds %d items, want 1", n)
-	}
-	if runs := s.runs(t, keyB, idB); len(runs) != 1 || runs[0].Status != "QUEUED" || *runs[0].Payload != "B-SECRET" {
-		t.Errorf("B's runs: %+v", runs)
-	}
-	// The same idempotency key in A makes A's own batch.
-	if resp, out := s.createBatch(t, keyA, map[string]any{"runCount": 3, "idempotencyKey": "shared-key"}); resp.StatusCode != 202 || out.ID == idB || out.IsCached {
-		t.Errorf("A with B's idempotency key: %d %+v", resp.StatusCode, out)
-	}
-
-	// Presign with A's key: only keys under packets/<A>/.
-	for _, name := range []string{"x.json", "packets/" + envB + "/x.json", envB + "/x.json", "..%2F" + envB + "%2Fx.json", "../" + envB + "/x.json"} {
-		r := hxDo(t, hxNoRedirect, http.MethodPut, s.api.URL+"/api/v2/packets/"+name, nil, hxAuth(keyA, ""))
-		if r.Status == 400 {
-			continue
+	t.Run("B's batch is untouched", func(t *testing.T) {
+		// B's batch is untouched: PENDING, its one run QUEUED, nothing more
+		// accepted.
+		if b := s.batchStatus(t, keyB, idB); b.Status != "PENDING" || b.EnqueuedCount != 1 || b.Sealed {
+			t.Errorf("B after A's requests: %+v", b)
 		}
-		var p wire.Packet
-		u, err := url.Parse(func() string { json.Unmarshal(r.Body, &p); return p.PresignedURL }())
-		if r.Status != 200 || err != nil {
-			t.Errorf("presign %q: %s", name, r)
-			continue
+		if n := s.hxAccepted(t, keyB, idB); n != 1 {
+			t.Errorf("B's workflow holds %d items, want 1", n)
 		}
-		if k := strings.TrimPrefix(u.Path, "/"+s.bucket+"/"); !strings.HasPrefix(k, batch.PacketPrefix(envA)) {
-			t.Errorf("presign %q with A's key gives %q, outside %s", name, k, batch.PacketPrefix(envA))
+		if runs := s.runs(t, keyB, idB); len(runs) != 1 || runs[0].Status != "QUEUED" || *runs[0].Payload != "B-SECRET" {
+			t.Errorf("B's runs: %+v", runs)
 		}
-	}
-
-	// application/store items in A never reference B's objects.
-	secretKey := batch.PacketPrefix(envB) + "secret.json"
-	if err := s.app.Blob.Put(context.Background(), secretKey, "application/json", strings.NewReader(`"B's secret"`), 12); err != nil {
-		t.Fatal(err)
-	}
-	store := func(index int, path string) string {
-		line, _ := json.Marshal(item{Index: index, Task: "ref", Payload: path, Options: map[string]any{"payloadType": "application/store"}})
-		return string(line) + "\n"
-	}
-	for _, path := range []string{"../" + envB + "/secret.json", "../../" + secretKey, "/" + secretKey, `..\` + envB + `\secret.json`,
-		"./../" + envB + "/secret.json", "a/../../" + envB + "/secret.json", "x/../../" + envB + "/secret.json",
-		"%2e%2e/" + envB + "/secret.json", "batch_abcdefghijklmnopqrstuvwx/item_0/payload.json"} {
-		id := s.mustCreate(t, keyA, 1)
-		r := s.hxStream(t, keyA, id, []byte(store(0, path)))
-		hxWantError(t, "store path "+path, r, 422, "application/store")
-	}
-	odd := []string{secretKey, "．．/" + envB + "/secret.json", envB + "/secret.json", "secret.json", "...", "..../" + envB}
-	id := s.mustCreate(t, keyA, len(odd))
-	var body strings.Builder
-	for k, p := range odd {
-		body.WriteString(store(k, p))
-	}
-	if r := s.hxStream(t, keyA, id, []byte(body.String())); r.Status != 200 {
-		t.Fatalf("odd store paths: %s", r)
-	}
-	for _, run := range s.runs(t, keyA, id) {
-		if run.Payload == nil || !strings.HasPrefix(*run.Payload, batch.PacketPrefix(envA)) || *run.Payload == secretKey {
-			t.Errorf("run %d of A references %v, outside %s", run.Index, run.Payload, batch.PacketPrefix(envA))
+	})
+	t.Run("the same idempotency key in A makes A's own batch", func(t *testing.T) {
+		if resp, out := s.createBatch(t, keyA, map[string]any{"runCount": 3, "idempotencyKey": "shared-key"}); resp.StatusCode != 202 || out.ID == idB || out.IsCached {
+			t.Errorf("A with B's idempotency key: %d %+v", resp.StatusCode, out)
 		}
-	}
-	if got, err := s.app.Blob.Get(context.Background(), secretKey, 1<<10); err != nil || string(got) != `"B's secret"` {
-		t.Errorf("B's object: %q %v", got, err)
-	}
+	})
+	t.Run("presigning with A's key stays under A's packets", func(t *testing.T) {
+		// Presign with A's key: only keys under packets/<A>/.
+		for _, name := range []string{"x.json", "packets/" + envB + "/x.json", envB + "/x.json", "..%2F" + envB + "%2Fx.json", "../" + envB + "/x.json"} {
+			r := send(t, noRedirectClient, http.MethodPut, s.URL+"/api/v2/packets/"+name, nil, withKey(keyA, ""))
+			if r.StatusCode == 400 {
+				continue
+			}
+			var p wire.Packet
+			u, err := url.Parse(func() string { json.Unmarshal(r.Body, &p); return p.PresignedURL }())
+			if r.StatusCode != 200 || err != nil {
+				t.Errorf("presign %q: %s", name, r)
+				continue
+			}
+			if k := strings.TrimPrefix(u.Path, "/"+s.bucket+"/"); !strings.HasPrefix(k, batch.PacketPrefix(envA)) {
+				t.Errorf("presign %q with A's key gives %q, outside %s", name, k, batch.PacketPrefix(envA))
+			}
+		}
+	})
+	t.Run("A's store items never reference B's objects", func(t *testing.T) {
+		// application/store items in A never reference B's objects.
+		secretKey := batch.PacketPrefix(envB) + "secret.json"
+		if err := s.app.Blob.Put(context.Background(), secretKey, "application/json", strings.NewReader(`"B's secret"`), 12); err != nil {
+			t.Fatal(err)
+		}
+		store := func(index int, path string) string {
+			line, _ := json.Marshal(item{Index: index, Task: "ref", Payload: path, Options: map[string]any{"payloadType": "application/store"}})
+			return string(line) + "\n"
+		}
+		for _, path := range []string{"../" + envB + "/secret.json", "../../" + secretKey, "/" + secretKey, `..\` + envB + `\secret.json`,
+			"./../" + envB + "/secret.json", "a/../../" + envB + "/secret.json", "x/../../" + envB + "/secret.json",
+			"%2e%2e/" + envB + "/secret.json", "batch_abcdefghijklmnopqrstuvwx/item_0/payload.json"} {
+			id := s.mustCreate(t, keyA, 1)
+			r := s.hxStream(t, keyA, id, []byte(store(0, path)))
+			hxWantError(t, "store path "+path, r, 422, "application/store")
+		}
+		odd := []string{secretKey, "．．/" + envB + "/secret.json", envB + "/secret.json", "secret.json", "...", "..../" + envB}
+		id := s.mustCreate(t, keyA, len(odd))
+		var body strings.Builder
+		for k, p := range odd {
+			body.WriteString(store(k, p))
+		}
+		if r := s.hxStream(t, keyA, id, []byte(body.String())); r.StatusCode != 200 {
+			t.Fatalf("odd store paths: %s", r)
+		}
+		for _, run := range s.runs(t, keyA, id) {
+			if run.Payload == nil || !strings.HasPrefix(*run.Payload, batch.PacketPrefix(envA)) || *run.Payload == secretKey {
+				t.Errorf("run %d of A references %v, outside %s", run.Index, run.Payload, batch.PacketPrefix(envA))
+			}
+		}
+		if got, err := s.app.Blob.Get(context.Background(), secretKey, 1<<10); err != nil || string(got) != `"B's secret"` {
+			t.Errorf("B's object: %q %v", got, err)
+		}
+	})
 }
 
 // API keys are stored only as SHA-256 hashes: no column of any row holds
@@ -396,14 +401,14 @@ func TestSecurityBatchToken(t *testing.T) {
 	check("cached batch", resp2.Header.Get("x-trigger-jwt"), created.ID)
 	// The token reads its batch, not another one, and is not an API key.
 	tok := resp.Header.Get("x-trigger-jwt")
-	if r := hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v3/batches/"+created.ID, nil, hxAuth(tok, "")); r.Status != 200 {
+	if r := send(t, boundedClient, http.MethodGet, s.URL+"/api/v3/batches/"+created.ID, nil, withKey(tok, "")); r.StatusCode != 200 {
 		t.Errorf("the token reading its batch: %s", r)
 	}
 	other := s.mustCreate(t, key, 1)
-	if r := hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v3/batches/"+other, nil, hxAuth(tok, "")); r.Status != 403 {
+	if r := send(t, boundedClient, http.MethodGet, s.URL+"/api/v3/batches/"+other, nil, withKey(tok, "")); r.StatusCode != 403 {
 		t.Errorf("the token reading another batch: %s", r)
 	}
-	if r := hxDo(t, hxClient, http.MethodPost, s.api.URL+"/api/v3/batches", strings.NewReader(`{"runCount":1}`), hxAuth(tok, "application/json")); r.Status != 401 {
+	if r := send(t, boundedClient, http.MethodPost, s.URL+"/api/v3/batches", strings.NewReader(`{"runCount":1}`), withKey(tok, "application/json")); r.StatusCode != 401 {
 		t.Errorf("the token creating a batch: %s", r)
 	}
 }
@@ -449,22 +454,22 @@ func TestSecurityNothingSecretInLogs(t *testing.T) {
 		{Index: 1, Task: "t", Payload: marker + randomText(9, s.cfg.OffloadThreshold)}, // offloaded
 		{Index: 2, Task: "t", Payload: map[string]any{"m": marker}, Options: map[string]any{"metadata": map[string]any{"m": marker}, "tags": []string{marker[:20]}}},
 	}
-	if r := ls.hxStream(t, key, id, ndjson(items)); r.Status != 200 || !strings.Contains(string(r.Body), `"sealed":true`) {
+	if r := ls.hxStream(t, key, id, ndjson(items)); r.StatusCode != 200 || !strings.Contains(string(r.Body), `"sealed":true`) {
 		t.Fatalf("stream: %s", r)
 	}
 	// Failures: a wrong key, a bad line carrying the marker, an item out
 	// of range, a server error (cursor beyond int4, see the hostile tests).
-	if r := hxDo(t, hxClient, http.MethodGet, ls.api.URL+"/api/v3/batches/"+id, nil, hxAuth(wrongKey, "")); r.Status != 401 {
+	if r := send(t, boundedClient, http.MethodGet, ls.api.URL+"/api/v3/batches/"+id, nil, withKey(wrongKey, "")); r.StatusCode != 401 {
 		t.Errorf("wrong key: %s", r)
 	}
 	id2 := ls.mustCreate(t, key, 1)
 	ls.hxStream(t, key, id2, []byte(`{"index":0,"task":"t","payload":"`+marker+`"`+"\n"))
 	ls.hxStream(t, key, id2, []byte(`{"index":9,"task":"t","payload":"`+marker+`"}`+"\n"))
-	hxDo(t, hxClient, http.MethodGet, ls.api.URL+"/api/v3/batches/"+id+"/runs?cursor=2147483648", nil, hxAuth(key, ""))
+	send(t, boundedClient, http.MethodGet, ls.api.URL+"/api/v3/batches/"+id+"/runs?cursor=2147483648", nil, withKey(key, ""))
 	// Log injection attempts through the path and X-Request-Id.
 	forged := url.PathEscape("batch_\n{\"level\":\"ERROR\",\"msg\":\"forged\"}")
-	hxDo(t, hxClient, http.MethodGet, ls.api.URL+"/api/v3/batches/"+forged, nil, hxAuth(key, ""))
-	hxDo(t, hxClient, http.MethodGet, ls.api.URL+"/api/v3/batches/"+id, nil, func(r *http.Request) {
+	send(t, boundedClient, http.MethodGet, ls.api.URL+"/api/v3/batches/"+forged, nil, withKey(key, ""))
+	send(t, boundedClient, http.MethodGet, ls.api.URL+"/api/v3/batches/"+id, nil, func(r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+key)
 		r.Header.Set("X-Request-Id", `x","msg":"forged","level":"ERROR`)
 	})
@@ -483,7 +488,7 @@ func TestSecurityNothingSecretInLogs(t *testing.T) {
 	for _, l := range lines {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(l), &rec); err != nil {
-			t.Errorf("a log line is not JSON (injection?): %q", hxCut(l, 200))
+			t.Errorf("a log line is not JSON (injection?): %q", cut(l, 200))
 			continue
 		}
 		if rec["msg"] == "forged" {
@@ -530,7 +535,7 @@ func TestSecurityPublicTokens(t *testing.T) {
 	own := resp.Header.Get("x-trigger-jwt")
 	read := jwt.MapClaims{"sub": sub, "scopes": []string{"read:batch:" + id}}
 	get := func(token string) int {
-		return hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v2/batches/"+id, nil, hxAuth(token, "")).Status
+		return send(t, boundedClient, http.MethodGet, s.URL+"/api/v2/batches/"+id, nil, withKey(token, "")).StatusCode
 	}
 	cases := []struct {
 		name  string

@@ -42,7 +42,7 @@ func TestTriggerDevSDK(t *testing.T) {
 	_, key := s.newKey(t)
 
 	const items, cutAfterLines = 2000, 1000 // the Node test streams 2,000 items
-	proxy := newCutProxy(t, s.api.URL, cutAfterLines)
+	proxy := newCutProxy(t, s.URL, cutAfterLines)
 
 	// The suite configures the SDK explicitly; TRIGGER_* variables of the
 	// machine (an API URL, a secret key, a branch) stay out of it.
@@ -58,7 +58,7 @@ func TestTriggerDevSDK(t *testing.T) {
 	startTaskWorker(t, s, execEnv)
 	_, otherKey := s.newKey(t)
 	env = append(env,
-		"STREAMBATCH_URL="+s.api.URL,
+		"STREAMBATCH_URL="+s.URL,
 		"STREAMBATCH_API_KEY="+key,
 		"STREAMBATCH_EXEC_API_KEY="+execKey,
 		"STREAMBATCH_OTHER_API_KEY="+otherKey,
@@ -214,7 +214,7 @@ type cutProxy struct {
 	cutBatch string
 }
 
-var itemsPath = regexp.MustCompile(`^/api/v3/batches/([^/]+)/items$`)
+var itemsRoute = regexp.MustCompile(`^/api/v3/batches/([^/]+)/items$`)
 
 type cutRequestKey struct{}
 
@@ -243,7 +243,7 @@ func newCutProxy(t *testing.T, target string, cutAfterLines int) *cutProxy {
 		},
 	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m := itemsPath.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodPost {
+		if m := itemsRoute.FindStringSubmatch(r.URL.Path); m != nil && r.Method == http.MethodPost {
 			p.itemsRequests.Add(1)
 			if p.armed.CompareAndSwap(true, false) {
 				p.mu.Lock()

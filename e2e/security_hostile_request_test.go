@@ -75,7 +75,7 @@ func TestHostilePhase2Request(t *testing.T) {
 			if tc.empty {
 				body = http.NoBody
 			}
-			r := hxDo(t, hxNoRedirect, http.MethodPost, s.api.URL+"/api/v3/batches/"+tc.path+"/items", body, func(r *http.Request) {
+			r := send(t, noRedirectClient, http.MethodPost, s.URL+"/api/v3/batches/"+tc.path+"/items", body, func(r *http.Request) {
 				r.Header.Set("Authorization", "Bearer "+key)
 				if !tc.noCT {
 					r.Header.Set("Content-Type", tc.ct)
@@ -86,14 +86,14 @@ func TestHostilePhase2Request(t *testing.T) {
 			})
 			hxWantError(t, tc.name, r, tc.status, tc.want)
 			if strings.Contains(r.Msg, strings.Repeat("a", 100)) || strings.Contains(r.Msg, strings.Repeat("z", 100)) {
-				t.Errorf("the message echoes the long input: %q", hxCut(r.Msg, 200))
+				t.Errorf("the message echoes the long input: %q", cut(r.Msg, 200))
 			}
 			if tc.status != 422 || tc.path == id {
 				return
 			}
 			// The same hostile id on the other batch endpoints: 404.
 			for _, ep := range []struct{ method, suffix string }{{"GET", ""}, {"GET", "/runs"}, {"GET", "/missing"}, {"POST", "/abort"}} {
-				r := hxDo(t, hxNoRedirect, ep.method, s.api.URL+"/api/v3/batches/"+tc.path+ep.suffix, nil, hxAuth(key, ""))
+				r := send(t, noRedirectClient, ep.method, s.URL+"/api/v3/batches/"+tc.path+ep.suffix, nil, withKey(key, ""))
 				hxWantError(t, ep.method+" "+ep.suffix, r, 404, "not found")
 			}
 		})
@@ -103,7 +103,7 @@ func TestHostilePhase2Request(t *testing.T) {
 	for name, body := range map[string]string{"chunked, zero bytes": "", "blank lines only": "\n\r\n \t\n"} {
 		r := s.hxStream(t, key, id, []byte(body))
 		var res streamResp
-		if r.Status != 200 || json.Unmarshal(r.Body, &res) != nil || res.Sealed || res.ItemsAccepted != 0 || res.EnqueuedCount == nil || *res.EnqueuedCount != 0 {
+		if r.StatusCode != 200 || json.Unmarshal(r.Body, &res) != nil || res.Sealed || res.ItemsAccepted != 0 || res.EnqueuedCount == nil || *res.EnqueuedCount != 0 {
 			t.Errorf("%s: %s", name, r)
 		}
 	}
@@ -168,7 +168,7 @@ func TestHostileBrokenBodyFraming(t *testing.T) {
 			if err != nil {
 				t.Fatalf("no answer: %v", err)
 			}
-			r := hxResp{Status: resp.StatusCode, Header: resp.Header, Body: raw}
+			r := reply{StatusCode: resp.StatusCode, Header: resp.Header, Body: raw}
 			hxWantError(t, tc.name, r, tc.status, tc.want)
 		})
 	}
@@ -208,10 +208,13 @@ func TestHostileServeTransport(t *testing.T) {
 	addr := s.hxServe(t, "serve-hostile", config.EnvBodyIdleTimeout+"=1s", config.EnvHTTPReadTimeout+"=1s")
 	base := "http://" + addr
 	env, key := s.newKey(t)
+	// create and paced run in the concurrent cases' goroutines: they build
+	// their requests themselves and return errors instead of failing the
+	// test from another goroutine.
 	create := func(n int) (string, error) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/v3/batches", strings.NewReader(fmt.Sprintf(`{"runCount":%d}`, n)))
 		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := hxClient.Do(req)
+		resp, err := boundedClient.Do(req)
 		if err != nil {
 			return "", err
 		}
@@ -239,7 +242,7 @@ func TestHostileServeTransport(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, base+"/api/v3/batches/"+id+"/items", pr)
 		req.Header.Set("Authorization", "Bearer "+key)
 		req.Header.Set("Content-Type", "application/x-ndjson")
-		resp, err := hxClient.Do(req)
+		resp, err := boundedClient.Do(req)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -389,7 +392,7 @@ func TestHostileServeTransport(t *testing.T) {
 		}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := hxDo(t, hxClient, http.MethodGet, base+"/api/v3/batches/batch_"+strings.Repeat("0", 24)+"/missing", nil, func(r *http.Request) {
+			r := send(t, boundedClient, http.MethodGet, base+"/api/v3/batches/batch_"+strings.Repeat("0", 24)+"/missing", nil, func(r *http.Request) {
 				r.Header.Set("Authorization", "Bearer "+key)
 				tc.edit(r)
 			})
@@ -397,7 +400,7 @@ func TestHostileServeTransport(t *testing.T) {
 			if want == 200 {
 				want = 404 // the batch does not exist: the request got through
 			}
-			if r.Status != want {
+			if r.StatusCode != want {
 				t.Errorf("%s: %s, want %d", tc.name, r, want)
 			}
 			t.Logf("%s: %s", tc.name, r)

@@ -58,10 +58,10 @@ func TestEarlyAnswersAfterWholeBody(t *testing.T) {
 	for big.Len() < 20<<20 {
 		big.WriteString(line)
 	}
-	if status, raw := sendWholeBodyFirst(t, s.api.URL, key, id, big.Bytes()); status != 200 || !strings.Contains(raw, `"sealed":true`) {
+	if status, raw := sendWholeBodyFirst(t, s.URL, key, id, big.Bytes()); status != 200 || !strings.Contains(raw, `"sealed":true`) {
 		t.Fatalf("re-send to a sealed batch: %d %s", status, raw)
 	}
-	if status, raw := sendWholeBodyFirst(t, s.api.URL, "sb_"+strings.Repeat("w", 40), id, big.Bytes()); status != 401 {
+	if status, raw := sendWholeBodyFirst(t, s.URL, "sb_"+strings.Repeat("w", 40), id, big.Bytes()); status != 401 {
 		t.Fatalf("wrong key: %d %s", status, raw)
 	}
 }

@@ -26,32 +26,35 @@ func TestCreateBatchContract(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || out.RunCount != 3 || out.IsCached || out.IdempotencyKey == nil || *out.IdempotencyKey != "k1" {
 		t.Fatalf("create: %d %+v", resp.StatusCode, out)
 	}
-	// The public token is scoped to reading this batch and expires in an hour.
-	tok, err := jwt.Parse(resp.Header.Get("x-trigger-jwt"), func(*jwt.Token) (any, error) { return []byte(s.cfg.JWTSecret), nil },
-		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
-	if err != nil {
-		t.Fatal(err)
-	}
-	claims := tok.Claims.(jwt.MapClaims)
-	exp, _ := claims.GetExpirationTime()
-	if scopes, _ := claims["scopes"].([]any); len(scopes) != 1 || scopes[0] != "read:batch:"+out.ID || time.Until(exp.Time) > time.Hour || time.Until(exp.Time) < 50*time.Minute {
-		t.Fatalf("token claims %v", claims)
-	}
-	if !strings.Contains(resp.Header.Get("x-trigger-jwt-claims"), `"pub":true`) {
-		t.Fatalf("x-trigger-jwt-claims = %q", resp.Header.Get("x-trigger-jwt-claims"))
-	}
-
-	// Same idempotency key: the first batch, cached, without the key echoed.
-	resp2, again := s.createBatch(t, key, map[string]any{"runCount": 3, "idempotencyKey": "k1"})
-	if resp2.StatusCode != http.StatusOK || !again.IsCached || again.ID != out.ID || again.IdempotencyKey != nil || resp2.Header.Get("x-trigger-jwt") == "" {
-		t.Fatalf("repeat: %d %+v", resp2.StatusCode, again)
-	}
-	// Another environment with the same key gets its own batch.
-	_, other := s.newKey(t)
-	resp3, third := s.createBatch(t, other, map[string]any{"runCount": 3, "idempotencyKey": "k1"})
-	if resp3.StatusCode != http.StatusAccepted || third.ID == out.ID {
-		t.Fatalf("other env: %d %+v", resp3.StatusCode, third)
-	}
+	t.Run("the public token reads only this batch, for an hour", func(t *testing.T) {
+		tok, err := jwt.Parse(resp.Header.Get("x-trigger-jwt"), func(*jwt.Token) (any, error) { return []byte(s.cfg.JWTSecret), nil },
+			jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired())
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims := tok.Claims.(jwt.MapClaims)
+		exp, _ := claims.GetExpirationTime()
+		if scopes, _ := claims["scopes"].([]any); len(scopes) != 1 || scopes[0] != "read:batch:"+out.ID || time.Until(exp.Time) > time.Hour || time.Until(exp.Time) < 50*time.Minute {
+			t.Fatalf("token claims %v", claims)
+		}
+		if !strings.Contains(resp.Header.Get("x-trigger-jwt-claims"), `"pub":true`) {
+			t.Fatalf("x-trigger-jwt-claims = %q", resp.Header.Get("x-trigger-jwt-claims"))
+		}
+	})
+	t.Run("the same idempotency key answers the first batch, cached", func(t *testing.T) {
+		// Without the key echoed.
+		resp2, again := s.createBatch(t, key, map[string]any{"runCount": 3, "idempotencyKey": "k1"})
+		if resp2.StatusCode != http.StatusOK || !again.IsCached || again.ID != out.ID || again.IdempotencyKey != nil || resp2.Header.Get("x-trigger-jwt") == "" {
+			t.Fatalf("repeat: %d %+v", resp2.StatusCode, again)
+		}
+	})
+	t.Run("another environment with the same key gets its own batch", func(t *testing.T) {
+		_, other := s.newKey(t)
+		resp3, third := s.createBatch(t, other, map[string]any{"runCount": 3, "idempotencyKey": "k1"})
+		if resp3.StatusCode != http.StatusAccepted || third.ID == out.ID {
+			t.Fatalf("other env: %d %+v", resp3.StatusCode, third)
+		}
+	})
 }
 
 func TestCreateBatchRefusesBadRequests(t *testing.T) {
@@ -83,9 +86,9 @@ func TestCreateBatchRefusesBadRequests(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var out createResp
-			resp, raw := s.call(t, http.MethodPost, "/api/v3/batches", tc.key, strings.NewReader(tc.body), "application/json", &out)
+			resp := s.call(t, http.MethodPost, "/api/v3/batches", tc.key, strings.NewReader(tc.body), "application/json", &out)
 			if resp.StatusCode != tc.status || !strings.Contains(out.Error, tc.contains) {
-				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, raw, tc.status, tc.contains)
+				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, resp.Body, tc.status, tc.contains)
 			}
 		})
 	}
@@ -121,41 +124,23 @@ func TestStreamItemsRefusesBadRequests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			req, _ := http.NewRequest(http.MethodPost, s.api.URL+"/api/v3/batches/"+tc.batch+"/items", strings.NewReader(tc.body))
-			if tc.key != "" {
-				req.Header.Set("Authorization", "Bearer "+tc.key)
-			}
-			if tc.contentType != "" {
-				req.Header.Set("Content-Type", tc.contentType)
-			}
-			if tc.encoding != "" {
-				req.Header.Set("Content-Encoding", tc.encoding)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
+			resp := send(t, http.DefaultClient, http.MethodPost, s.URL+itemsPath(tc.batch), strings.NewReader(tc.body), withKey(tc.key, tc.contentType), func(r *http.Request) {
+				if tc.encoding != "" {
+					r.Header.Set("Content-Encoding", tc.encoding)
+				}
+			})
+			raw := resp.Body
 			if resp.StatusCode != tc.status || !strings.Contains(string(raw), tc.contains) || !strings.HasPrefix(string(raw), `{"error":`) {
 				t.Fatalf("%d %s; want %d containing %q", resp.StatusCode, raw, tc.status, tc.contains)
 			}
 		})
 	}
 	// Content-Length: 0 is no body at all.
-	req, _ := http.NewRequest(http.MethodPost, s.api.URL+"/api/v3/batches/"+id+"/items", http.NoBody)
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
+	if resp := s.call(t, http.MethodPost, itemsPath(id), key, http.NoBody, "application/x-ndjson", nil); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("empty body: %d", resp.StatusCode)
 	}
 	// GET on the items route is not allowed.
-	if resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/items", key, nil, "", nil); resp.StatusCode != http.StatusMethodNotAllowed {
+	if resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/items", key, nil, "", nil); resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Fatalf("GET items: %d", resp.StatusCode)
 	}
 	// Nothing of the refused requests became a run.
@@ -290,43 +275,55 @@ func TestStatusEndpoints(t *testing.T) {
 	_, other := s.newKey(t)
 	id := s.mustCreate(t, key, 250)
 	s.stream(t, key, id, ndjson(simpleItems(250)))
-	var page wire.RunsPage
-	resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=99", key, nil, "", &page)
-	if resp.StatusCode != 200 || len(page.Data) != 100 || page.Data[0].Index != 100 || page.NextCursor == nil || *page.NextCursor != "199" {
-		t.Fatalf("page: %d, %d runs, next %v", resp.StatusCode, len(page.Data), page.NextCursor)
-	}
-	page.NextCursor = nil
-	resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=199", key, nil, "", &page)
-	if resp.StatusCode != 200 || len(page.Data) != 50 || page.Data[49].Index != 249 || page.NextCursor != nil || bytes.Contains(raw, []byte("nextCursor")) {
-		t.Fatalf("last page: %d, %d runs, next %v", resp.StatusCode, len(page.Data), page.NextCursor)
-	}
-	for _, tc := range []struct{ path, key string }{
-		{"/api/v3/batches/" + id, other},
-		{"/api/v3/batches/" + id + "/runs", other},
-		{"/api/v3/batches/batch_zzzzzzzzzzzzzzzzzzzzzzzz", key},
-	} {
-		if resp, _ := s.call(t, http.MethodGet, tc.path, tc.key, nil, "", nil); resp.StatusCode != http.StatusNotFound {
-			t.Fatalf("%s: %d, want 404", tc.path, resp.StatusCode)
+	t.Run("runs page from a cursor", func(t *testing.T) {
+		var page wire.RunsPage
+		resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=99", key, nil, "", &page)
+		if resp.StatusCode != 200 || len(page.Data) != 100 || page.Data[0].Index != 100 || page.NextCursor == nil || *page.NextCursor != "199" {
+			t.Fatalf("page: %d, %d runs, next %v", resp.StatusCode, len(page.Data), page.NextCursor)
 		}
-	}
-	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=-3", "cursor=abc"} {
-		if resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?"+q, key, nil, "", nil); resp.StatusCode != http.StatusBadRequest {
-			t.Fatalf("%s: %d, want 400", q, resp.StatusCode)
+	})
+	t.Run("the last page has no next cursor", func(t *testing.T) {
+		var page wire.RunsPage
+		resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?limit=100&cursor=199", key, nil, "", &page)
+		if resp.StatusCode != 200 || len(page.Data) != 50 || page.Data[49].Index != 249 || page.NextCursor != nil || bytes.Contains(resp.Body, []byte("nextCursor")) {
+			t.Fatalf("last page: %d, %d runs, next %v", resp.StatusCode, len(page.Data), page.NextCursor)
 		}
-	}
-	if resp, _ := s.call(t, http.MethodGet, "/api/v3/batches/"+id, "", nil, "", nil); resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("no key: %d", resp.StatusCode)
-	}
-	var health struct {
-		Status string            `json:"status"`
-		Checks map[string]string `json:"checks"`
-	}
-	if resp, raw := s.call(t, http.MethodGet, "/readyz", "", nil, "", &health); resp.StatusCode != 200 || len(health.Checks) != 3 {
-		t.Fatalf("readyz: %d %s", resp.StatusCode, raw)
-	}
-	if resp, _ := s.call(t, http.MethodGet, "/healthz", "", nil, "", nil); resp.StatusCode != 200 {
-		t.Fatalf("healthz: %d", resp.StatusCode)
-	}
+	})
+	t.Run("another environment's or an unknown batch is not found", func(t *testing.T) {
+		for _, tc := range []struct{ path, key string }{
+			{"/api/v3/batches/" + id, other},
+			{"/api/v3/batches/" + id + "/runs", other},
+			{"/api/v3/batches/batch_zzzzzzzzzzzzzzzzzzzzzzzz", key},
+		} {
+			if resp := s.call(t, http.MethodGet, tc.path, tc.key, nil, "", nil); resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("%s: %d, want 404", tc.path, resp.StatusCode)
+			}
+		}
+	})
+	t.Run("bad page parameters are refused", func(t *testing.T) {
+		for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=-3", "cursor=abc"} {
+			if resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/runs?"+q, key, nil, "", nil); resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("%s: %d, want 400", q, resp.StatusCode)
+			}
+		}
+	})
+	t.Run("no key is refused", func(t *testing.T) {
+		if resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id, "", nil, "", nil); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("no key: %d", resp.StatusCode)
+		}
+	})
+	t.Run("health and readiness answer without a key", func(t *testing.T) {
+		var health struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		if resp := s.call(t, http.MethodGet, "/readyz", "", nil, "", &health); resp.StatusCode != 200 || len(health.Checks) != 3 {
+			t.Fatalf("readyz: %d %s", resp.StatusCode, resp.Body)
+		}
+		if resp := s.call(t, http.MethodGet, "/healthz", "", nil, "", nil); resp.StatusCode != 200 {
+			t.Fatalf("healthz: %d", resp.StatusCode)
+		}
+	})
 }
 
 // POST /abort: a PENDING batch ends ABORTED with its queued runs CANCELED
@@ -342,47 +339,57 @@ func TestAbortEndpoint(t *testing.T) {
 		t.Fatalf("%d %s", status, raw)
 	}
 	waitRuns(t, s, id, 6)
-	abort := func(k, batchID, body string) (int, wire.BatchStatus, string) {
+	abort := func(t *testing.T, k, batchID, body string) (int, wire.BatchStatus, string) {
 		var b wire.BatchStatus
-		resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+batchID+"/abort", k, strings.NewReader(body), "application/json", nil)
-		_ = json.Unmarshal(raw, &b)
-		return resp.StatusCode, b, string(raw)
+		resp := s.call(t, http.MethodPost, "/api/v3/batches/"+batchID+"/abort", k, strings.NewReader(body), "application/json", nil)
+		_ = json.Unmarshal(resp.Body, &b)
+		return resp.StatusCode, b, string(resp.Body)
 	}
-	if status, _, raw := abort(other, id, ""); status != http.StatusNotFound {
-		t.Fatalf("foreign abort: %d %s", status, raw)
-	}
-	if status, _, raw := abort(key, id, `{"reason": 5}`); status != http.StatusBadRequest {
-		t.Fatalf("bad body: %d %s", status, raw)
-	}
-	status, b, raw := abort(key, id, `{"reason":"customer cancelled"}`)
-	if status != http.StatusOK || b.Status != "ABORTED" || b.EnqueuedCount != 6 {
-		t.Fatalf("abort: %d %s", status, raw)
-	}
-	if !strings.Contains(raw, `"abortReason":"customer cancelled"`) {
-		t.Fatalf("abort reason missing: %s", raw)
-	}
-	for _, r := range s.runs(t, key, id) {
-		if r.Status != "CANCELED" {
-			t.Fatalf("run %d is %s", r.Index, r.Status)
+	step(t, "another environment's batch is not found", func(t *testing.T) {
+		if status, _, raw := abort(t, other, id, ""); status != http.StatusNotFound {
+			t.Fatalf("foreign abort: %d %s", status, raw)
 		}
-	}
-	recordHistory(t, s, id, "batch_ingest_abort")
-	if status, _, raw := abort(key, id, ""); status != http.StatusOK {
-		t.Fatalf("second abort: %d %s", status, raw)
-	}
-	if status, _, raw := s.stream(t, key, id, ndjson(simpleItems(10))); status != http.StatusUnprocessableEntity {
-		t.Fatalf("items after abort: %d %s", status, raw)
-	}
-	if got := len(s.runs(t, key, id)); got != 6 {
-		t.Fatalf("%d runs after the refused stream", got)
-	}
-
-	// A sealed batch whose runs no worker executes: the abort cancels them.
-	sealed := s.mustCreate(t, key, 2)
-	s.stream(t, key, sealed, ndjson(simpleItems(2)))
-	if status, b, raw := abort(key, sealed, ""); status != http.StatusOK || b.Status != "ABORTED" || b.RunCounts["CANCELED"] != 2 {
-		t.Fatalf("abort sealed: %d %s", status, raw)
-	}
+	})
+	step(t, "a bad body is refused", func(t *testing.T) {
+		if status, _, raw := abort(t, key, id, `{"reason": 5}`); status != http.StatusBadRequest {
+			t.Fatalf("bad body: %d %s", status, raw)
+		}
+	})
+	step(t, "the abort cancels the queued runs with its reason", func(t *testing.T) {
+		status, b, raw := abort(t, key, id, `{"reason":"customer cancelled"}`)
+		if status != http.StatusOK || b.Status != "ABORTED" || b.EnqueuedCount != 6 {
+			t.Fatalf("abort: %d %s", status, raw)
+		}
+		if !strings.Contains(raw, `"abortReason":"customer cancelled"`) {
+			t.Fatalf("abort reason missing: %s", raw)
+		}
+		for _, r := range s.runs(t, key, id) {
+			if r.Status != "CANCELED" {
+				t.Fatalf("run %d is %s", r.Index, r.Status)
+			}
+		}
+		recordHistory(t, s, id, "batch_ingest_abort")
+	})
+	step(t, "aborting again changes nothing", func(t *testing.T) {
+		if status, _, raw := abort(t, key, id, ""); status != http.StatusOK {
+			t.Fatalf("second abort: %d %s", status, raw)
+		}
+	})
+	step(t, "the aborted batch refuses items", func(t *testing.T) {
+		if status, _, raw := s.stream(t, key, id, ndjson(simpleItems(10))); status != http.StatusUnprocessableEntity {
+			t.Fatalf("items after abort: %d %s", status, raw)
+		}
+		if got := len(s.runs(t, key, id)); got != 6 {
+			t.Fatalf("%d runs after the refused stream", got)
+		}
+	})
+	step(t, "a sealed batch's unexecuted runs are cancelled", func(t *testing.T) {
+		sealed := s.mustCreate(t, key, 2)
+		s.stream(t, key, sealed, ndjson(simpleItems(2)))
+		if status, b, raw := abort(t, key, sealed, ""); status != http.StatusOK || b.Status != "ABORTED" || b.RunCounts["CANCELED"] != 2 {
+			t.Fatalf("abort sealed: %d %s", status, raw)
+		}
+	})
 }
 
 // waitRuns waits until a batch has n runs.
@@ -453,10 +460,10 @@ func TestStalledBodyTimesOut(t *testing.T) {
 		pw.Close()
 	}()
 	var out streamResp
-	resp, raw := impatient.call(t, http.MethodPost, "/api/v3/batches/"+id+"/items", key, pr, "application/x-ndjson", nil)
-	_ = json.Unmarshal(raw, &out)
+	resp := impatient.call(t, http.MethodPost, "/api/v3/batches/"+id+"/items", key, pr, "application/x-ndjson", nil)
+	_ = json.Unmarshal(resp.Body, &out)
 	if resp.StatusCode != http.StatusRequestTimeout || !strings.Contains(out.Error, "sent nothing") {
-		t.Fatalf("%d %s", resp.StatusCode, raw)
+		t.Fatalf("%d %s", resp.StatusCode, resp.Body)
 	}
 	if b := s.batchStatus(t, key, id); b.EnqueuedCount != 0 {
 		t.Fatalf("runs from a timed-out stream: %+v", b)

@@ -41,18 +41,10 @@ func TestLimitsSharedByReplicas(t *testing.T) {
 		k.serve(t, fmt.Sprintf("serve%d", r+1), procEnv, addr)
 		bases = append(bases, "http://"+addr)
 	}
-	do := func(method, url, body string) (*http.Response, string) {
+	do := func(method, url, body string) (reply, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		return resp, string(raw)
+		resp := send(t, http.DefaultClient, method, url, strings.NewReader(body), withKey(key, "application/json"))
+		return resp, string(resp.Body)
 	}
 
 	admitted, refused := 0, [2]int{}

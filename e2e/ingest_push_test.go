@@ -15,7 +15,7 @@ import (
 // push runs `streambatch push` with args against the stack.
 func (s *stack) push(t *testing.T, key string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	cmd := exec.Command(s.bin, append([]string{"push", "--url", s.api.URL, "--key", key}, args...)...)
+	cmd := exec.Command(s.bin, append([]string{"push", "--url", s.URL, "--key", key}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -57,7 +57,7 @@ func TestPushCommand(t *testing.T) {
 	for i := range 500 {
 		fmt.Fprintf(&plain, "{\"user\":%d}\n\n", i) // blank lines are skipped
 	}
-	cmd := exec.Command(s.bin, "push", "--url", s.api.URL, "--key", key, "--task", "welcome", "-")
+	cmd := exec.Command(s.bin, "push", "--url", s.URL, "--key", key, "--task", "welcome", "-")
 	cmd.Stdin = &plain
 	raw, err := cmd.CombinedOutput()
 	m = batchIDRE.FindStringSubmatch(string(raw))
@@ -98,7 +98,7 @@ func TestPushProgressBarOnATerminal(t *testing.T) {
 		fmt.Fprintf(&b, "{\"task\":\"t\",\"payload\":\"item %d padded to look like a real payload ........\"}\n", i)
 	}
 	os.WriteFile(file, b.Bytes(), 0o644)
-	cmd := exec.Command(script, "-qfec", fmt.Sprintf("%s push --url %s --key %s %s", s.bin, s.api.URL, key, file), "/dev/null")
+	cmd := exec.Command(script, "-qfec", fmt.Sprintf("%s push --url %s --key %s %s", s.bin, s.URL, key, file), "/dev/null")
 	raw, err := cmd.CombinedOutput()
 	out := string(raw)
 	if err != nil || !strings.Contains(out, "sealed: 100000 items accepted") {

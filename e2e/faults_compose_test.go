@@ -34,7 +34,7 @@ type composeFile struct {
 // docker-compose.yml cannot run here (no Docker engine); ci/composecheck
 // validates it as Docker Compose would, and this test pins it to the
 // deployment that does run here, the production-topology suite
-// (cluster_test.go), so the two cannot drift apart: the same Temporal
+// (faults_cluster_test.go), so the two cannot drift apart: the same Temporal
 // server, admin tools, UI and versitygw versions as the pinned tools; the
 // same schema commands as internal/temporalserver; the namespace job
 // registering exactly the workflows' search attributes; streambatch's

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,9 +63,9 @@ func TestAbortKeepsFinishedRunsOutputs(t *testing.T) {
 	}
 
 	var ab wire.BatchStatus
-	resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
+	resp := s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"enough"}`), "application/json", &ab)
 	if resp.StatusCode != http.StatusOK || ab.Status != "ABORTED" {
-		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
+		t.Fatalf("abort: %d %s", resp.StatusCode, resp.Body)
 	}
 	// The ingest workflow (its Abort activity) has ended.
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -80,22 +79,14 @@ func TestAbortKeepsFinishedRunsOutputs(t *testing.T) {
 
 	// runs.retrieve hands out a presigned URL that serves the output.
 	var run wire.TriggerDevRetrievedRun
-	resp, raw = s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, 0), key, nil, "", &run)
+	resp = s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, 0), key, nil, "", &run)
 	if resp.StatusCode != http.StatusOK || run.Status != "COMPLETED" || run.OutputPresignedURL == "" {
-		t.Fatalf("retrieve run 0: %d %.300s", resp.StatusCode, raw)
+		t.Fatalf("retrieve run 0: %d %.300s", resp.StatusCode, resp.Body)
 	}
-	got, err := http.Get(run.OutputPresignedURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer got.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(got.Body, 4<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := send(t, http.DefaultClient, http.MethodGet, run.OutputPresignedURL, nil)
 	want, _ := json.Marshal(strings.Repeat("o", size))
-	if got.StatusCode != http.StatusOK || string(body) != string(want) {
-		t.Fatalf("output URL after the abort: %d, %d bytes (%.200s), want 200 and the %d-byte output", got.StatusCode, len(body), body, len(want))
+	if got.StatusCode != http.StatusOK || string(got.Body) != string(want) {
+		t.Fatalf("output URL after the abort: %d, %d bytes (%.200s), want 200 and the %d-byte output", got.StatusCode, len(got.Body), got.Body, len(want))
 	}
 	if _, err := s.app.Blob.Get(ctx, outputKey, 4<<20); err != nil {
 		t.Fatalf("the output object after the abort: %v", err)

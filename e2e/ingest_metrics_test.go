@@ -16,11 +16,11 @@ func TestMetricsEndpoint(t *testing.T) {
 	if status, res, raw := s.stream(t, key, id, ndjson(simpleItems(20))); status != 200 || !res.Sealed {
 		t.Fatalf("%d %s", status, raw)
 	}
-	resp, raw := s.call(t, http.MethodGet, "/metrics", "", nil, "", nil)
+	resp := s.call(t, http.MethodGet, "/metrics", "", nil, "", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("/metrics: %d", resp.StatusCode)
 	}
-	body := string(raw)
+	body := string(resp.Body)
 	for _, want := range []string{
 		`streambatch_ingest_items_total{outcome="accepted"}`,
 		`streambatch_ingest_body_bytes_total`,

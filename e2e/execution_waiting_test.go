@@ -59,28 +59,28 @@ func TestRunsWaitingForWorkerAreVisible(t *testing.T) {
 		t.Fatalf("waiting since %s, before the batch was created (%s)", since, b.CreatedAt)
 	}
 
-	resp, raw := s.call(t, http.MethodGet, "/metrics", "", nil, "", nil)
+	resp := s.call(t, http.MethodGet, "/metrics", "", nil, "", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/metrics: %d", resp.StatusCode)
 	}
 	gauge := regexp.MustCompile(fmt.Sprintf(`(?m)^streambatch_runs_waiting_for_worker\{env="%s",queue="nowhere"\} (\d+)$`, env))
-	if m := gauge.FindSubmatch(raw); m == nil || string(m[1]) != fmt.Sprint(stranded) {
-		t.Fatalf("/metrics has no gauge of %d runs waiting on queue nowhere of %s:\n%s", stranded, env, grepLines(raw, "waiting_for_worker"))
+	if m := gauge.FindSubmatch(resp.Body); m == nil || string(m[1]) != fmt.Sprint(stranded) {
+		t.Fatalf("/metrics has no gauge of %d runs waiting on queue nowhere of %s:\n%s", stranded, env, grepLines(resp.Body, "waiting_for_worker"))
 	}
-	if !regexp.MustCompile(fmt.Sprintf(`(?m)^streambatch_runs_waiting_for_worker_oldest_seconds\{env="%s",queue="nowhere"\} `, env)).Match(raw) {
-		t.Fatalf("/metrics has no oldest wait for queue nowhere of %s:\n%s", env, grepLines(raw, "waiting_for_worker"))
+	if !regexp.MustCompile(fmt.Sprintf(`(?m)^streambatch_runs_waiting_for_worker_oldest_seconds\{env="%s",queue="nowhere"\} `, env)).Match(resp.Body) {
+		t.Fatalf("/metrics has no oldest wait for queue nowhere of %s:\n%s", env, grepLines(resp.Body, "waiting_for_worker"))
 	}
-	if strings.Contains(string(raw), fmt.Sprintf(`streambatch_runs_waiting_for_worker{env="%s",queue=""}`, env)) {
-		t.Fatalf("/metrics counts the served queue as waiting:\n%s", grepLines(raw, "waiting_for_worker"))
+	if strings.Contains(string(resp.Body), fmt.Sprintf(`streambatch_runs_waiting_for_worker{env="%s",queue=""}`, env)) {
+		t.Fatalf("/metrics counts the served queue as waiting:\n%s", grepLines(resp.Body, "waiting_for_worker"))
 	}
 
 	var ab wire.BatchStatus
-	resp, raw = s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"no worker"}`), "application/json", &ab)
+	resp = s.call(t, http.MethodPost, "/api/v3/batches/"+id+"/abort", key, stringsReader(`{"reason":"no worker"}`), "application/json", &ab)
 	if resp.StatusCode != http.StatusOK || ab.Status != "ABORTED" {
-		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
+		t.Fatalf("abort: %d %s", resp.StatusCode, resp.Body)
 	}
-	if ab.RunsWaitingForWorker != 0 || ab.WaitingForWorkerSince != nil || bytes.Contains(raw, []byte("WaitingForWorker")) {
-		t.Fatalf("after the abort the answer still shows runs waiting: %s", raw)
+	if ab.RunsWaitingForWorker != 0 || ab.WaitingForWorkerSince != nil || bytes.Contains(resp.Body, []byte("WaitingForWorker")) {
+		t.Fatalf("after the abort the answer still shows runs waiting: %s", resp.Body)
 	}
 }
 

@@ -122,19 +122,19 @@ func TestHostilePhase1(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			body := []byte(tc.body)
 			var rd = strings.NewReader(tc.body)
-			edit := hxAuth(key, "application/json")
-			var r hxResp
+			edit := withKey(key, "application/json")
+			var r reply
 			if tc.chunked {
-				r = hxDo(t, hxClient, http.MethodPost, s.api.URL+"/api/v3/batches", hxChunked(body), edit)
+				r = send(t, boundedClient, http.MethodPost, s.URL+"/api/v3/batches", chunked(body), edit)
 			} else {
-				r = hxDo(t, hxClient, http.MethodPost, s.api.URL+"/api/v3/batches", rd, edit)
+				r = send(t, boundedClient, http.MethodPost, s.URL+"/api/v3/batches", rd, edit)
 			}
-			if r.Status/100 == 2 {
+			if r.StatusCode/100 == 2 {
 				accepted++
 			}
 			if tc.status/100 == 2 {
 				var out createResp
-				if r.Status != tc.status || json.Unmarshal(r.Body, &out) != nil || !batch.ValidBatchID(out.ID) {
+				if r.StatusCode != tc.status || json.Unmarshal(r.Body, &out) != nil || !batch.ValidBatchID(out.ID) {
 					t.Errorf("%s: got %s, want %d", tc.name, r, tc.status)
 				}
 				return
@@ -167,12 +167,12 @@ func TestHostilePresign(t *testing.T) {
 		"%252e%252e/x", "batch_abcdefghijklmnopqrstuvwx/item_0/payload.json",
 	}
 	for _, name := range refused {
-		t.Run("refused "+hxCut(name, 40), func(t *testing.T) {
-			r := hxDo(t, hxNoRedirect, http.MethodPut, s.api.URL+"/api/v2/packets/"+name, nil, hxAuth(key, ""))
-			if r.Status >= 500 {
+		t.Run("refused "+cut(name, 40), func(t *testing.T) {
+			r := send(t, noRedirectClient, http.MethodPut, s.URL+"/api/v2/packets/"+name, nil, withKey(key, ""))
+			if r.StatusCode >= 500 {
 				t.Fatalf("SERVER ERROR %s", r)
 			}
-			if r.Status == 404 {
+			if r.StatusCode == 404 {
 				hxWantError(t, name, r, 404, "Not found")
 				return
 			}
@@ -180,12 +180,12 @@ func TestHostilePresign(t *testing.T) {
 		})
 	}
 	// Without the trailing slash the route is not matched as a filename.
-	r := hxDo(t, hxNoRedirect, http.MethodPut, s.api.URL+"/api/v2/packets", nil, hxAuth(key, ""))
+	r := send(t, noRedirectClient, http.MethodPut, s.URL+"/api/v2/packets", nil, withKey(key, ""))
 	t.Logf("PUT /api/v2/packets (no filename): %s %v", r, r.Header.Get("Location"))
-	if r.Status >= 500 || r.Status == 200 {
+	if r.StatusCode >= 500 || r.StatusCode == 200 {
 		t.Errorf("PUT /api/v2/packets: %s", r)
 	}
-	if r := hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v2/packets/x.json", nil, hxAuth(key, "")); r.Status != 405 {
+	if r := send(t, boundedClient, http.MethodGet, s.URL+"/api/v2/packets/x.json", nil, withKey(key, "")); r.StatusCode != 405 {
 		t.Errorf("GET on the presign route: %s", r)
 	}
 
@@ -202,8 +202,8 @@ func TestHostilePresign(t *testing.T) {
 	var want []string
 	for path, filename := range accepted {
 		var p wire.Packet
-		r := hxDo(t, hxClient, http.MethodPut, s.api.URL+"/api/v2/packets/"+path, nil, hxAuth(key, ""))
-		if r.Status != 200 || json.Unmarshal(r.Body, &p) != nil || p.StoragePath != filename {
+		r := send(t, boundedClient, http.MethodPut, s.URL+"/api/v2/packets/"+path, nil, withKey(key, ""))
+		if r.StatusCode != 200 || json.Unmarshal(r.Body, &p) != nil || p.StoragePath != filename {
 			t.Errorf("presign %q: %s", path, r)
 			continue
 		}
@@ -215,8 +215,8 @@ func TestHostilePresign(t *testing.T) {
 		if objectKey != batch.PacketPrefix(env)+filename {
 			t.Errorf("presign %q: URL key %q is not %q", path, objectKey, batch.PacketPrefix(env)+filename)
 		}
-		up := hxDo(t, hxClient, http.MethodPut, p.PresignedURL, strings.NewReader("abc"), nil)
-		if up.Status != 200 {
+		up := send(t, boundedClient, http.MethodPut, p.PresignedURL, strings.NewReader("abc"), nil)
+		if up.StatusCode != 200 {
 			t.Errorf("upload to %q: %s", filename, up)
 			continue
 		}
@@ -244,7 +244,7 @@ func TestHostileReadParameters(t *testing.T) {
 	t.Parallel()
 	_, key := s.newKey(t)
 	id := s.mustCreate(t, key, 3)
-	if r := s.hxStream(t, key, id, ndjson(simpleItems(3))); r.Status != 200 {
+	if r := s.hxStream(t, key, id, ndjson(simpleItems(3))); r.StatusCode != 200 {
 		t.Fatalf("stream: %s", r)
 	}
 	runs := "/api/v3/batches/" + id + "/runs?"
@@ -282,9 +282,9 @@ func TestHostileReadParameters(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(strings.TrimPrefix(strings.TrimPrefix(tc.path, runs), missing), func(t *testing.T) {
-			r := hxDo(t, hxClient, http.MethodGet, s.api.URL+tc.path, nil, hxAuth(key, ""))
+			r := send(t, boundedClient, http.MethodGet, s.URL+tc.path, nil, withKey(key, ""))
 			if tc.status == 200 {
-				if r.Status == 200 || (r.Status == 400 && r.Msg != "") {
+				if r.StatusCode == 200 || (r.StatusCode == 400 && r.Msg != "") {
 					return
 				}
 				t.Errorf("GET %s: %s, want an empty page (or 400)", tc.path, r)

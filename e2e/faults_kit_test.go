@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"iter"
 	"net/http"
 	"net/http/httptest"
@@ -309,8 +306,7 @@ type deployment struct {
 func assertBatchIntact(t *testing.T, d deployment, key, env, id string, b *faultBatch) {
 	t.Helper()
 	ctx := context.Background()
-	var st wire.BatchStatus
-	getJSON(t, d.api+"/api/v3/batches/"+id, key, &st)
+	st := endpoint{d.api}.batchStatus(t, key, id)
 	if st.Status != "PROCESSING" || !st.Sealed || st.RunCount != b.n || st.EnqueuedCount != b.n || st.FailedCount != 0 {
 		t.Fatalf("batch status %+v, want PROCESSING, sealed, %d runs", st, b.n)
 	}
@@ -322,7 +318,7 @@ func assertBatchIntact(t *testing.T, d deployment, key, env, id string, b *fault
 	if err != nil || !set.Full() || set.Len() != b.n {
 		t.Fatalf("run indexes: %d distinct of %d: %v", set.Len(), b.n, err)
 	}
-	runs := listRuns(t, d.api, key, id)
+	runs := endpoint{d.api}.runs(t, key, id)
 	if len(runs) != b.n {
 		t.Fatalf("the API lists %d runs, want %d", len(runs), b.n)
 	}
@@ -375,78 +371,6 @@ func sweepBatch(t *testing.T, st *store.Store, objects *blob.Store, env, id stri
 		t.Fatalf("sweep %s: %v", id, err)
 	}
 	return deleted, kept
-}
-
-// getJSON GETs url with the key and decodes a 200 answer.
-func getJSON(t *testing.T, url, key string, out any) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, url, nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, raw)
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		t.Fatalf("GET %s: %v in %q", url, err, raw)
-	}
-}
-
-// listRuns pages through GET /runs of one batch.
-func listRuns(t *testing.T, base, key, id string) []wire.Run {
-	t.Helper()
-	var all []wire.Run
-	cursor := ""
-	for {
-		var page wire.RunsPage
-		u := base + "/api/v3/batches/" + id + "/runs?limit=1000"
-		if cursor != "" {
-			u += "&cursor=" + url.QueryEscape(cursor)
-		}
-		getJSON(t, u, key, &page)
-		all = append(all, page.Data...)
-		if page.NextCursor == nil {
-			return all
-		}
-		cursor = *page.NextCursor
-	}
-}
-
-// rawCreate creates a batch with a plain POST.
-func rawCreate(t *testing.T, base, key string, n int) string {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v3/batches", strings.NewReader(fmt.Sprintf(`{"runCount":%d}`, n)))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	var created createResp
-	doJSON(t, req, http.StatusAccepted, &created)
-	return created.ID
-}
-
-// rawStream POSTs a whole NDJSON body (Content-Length known) and returns
-// the status and answer.
-func rawStream(t *testing.T, base, key, id string, body []byte) (int, streamResp, []byte) {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v3/batches/"+id+"/items", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/x-ndjson")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var out streamResp
-	_ = json.Unmarshal(raw, &out)
-	return resp.StatusCode, out, raw
 }
 
 // balancer is a tiny round-robin HTTP load balancer with passive health

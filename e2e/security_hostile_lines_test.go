@@ -8,95 +8,26 @@ package e2e
 // Run: go test ./e2e -count=1 -run 'TestHostile|TestSecurity' -v
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/wire"
 )
-
-// hxClient bounds every hostile request, so a hang fails the test instead
-// of the whole package.
-var hxClient = &http.Client{Timeout: 2 * time.Minute}
-
-// hxNoRedirect is hxClient without following redirects (to see a 3xx).
-var hxNoRedirect = &http.Client{Timeout: 2 * time.Minute,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-// hxResp is an answer, with its {"error": ...} message if it has one.
-type hxResp struct {
-	Status int
-	Header http.Header
-	Body   []byte
-	Msg    string
-}
-
-func (r hxResp) String() string {
-	return fmt.Sprintf("%d %s", r.Status, hxCut(string(r.Body), 300))
-}
-
-func hxCut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + fmt.Sprintf("…(%d bytes)", len(s))
-}
-
-// hxDo sends one request; edit (if non-nil) sets headers and the like.
-func hxDo(t *testing.T, c *http.Client, method, url string, body io.Reader, edit func(*http.Request)) hxResp {
-	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatalf("build %s %s: %v", method, hxCut(url, 120), err)
-	}
-	if edit != nil {
-		edit(req)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, hxCut(url, 120), err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the answer: %v", method, hxCut(url, 120), err)
-	}
-	r := hxResp{Status: resp.StatusCode, Header: resp.Header, Body: raw}
-	var e wire.ErrorBody
-	if json.Unmarshal(raw, &e) == nil {
-		r.Msg = e.Error
-	}
-	return r
-}
-
-// hxAuth sets the Bearer key and, when ct is not empty, the content type.
-func hxAuth(key, ct string) func(*http.Request) {
-	return func(r *http.Request) {
-		if key != "" {
-			r.Header.Set("Authorization", "Bearer "+key)
-		}
-		if ct != "" {
-			r.Header.Set("Content-Type", ct)
-		}
-	}
-}
 
 // hxWantError checks a refused request: the status, a body that is exactly
 // {"error": "<non-empty>"}, and a message containing want.
-func hxWantError(t *testing.T, what string, r hxResp, status int, want string) {
+func hxWantError(t *testing.T, what string, r reply, status int, want string) {
 	t.Helper()
-	if r.Status >= 500 {
+	if r.StatusCode >= 500 {
 		t.Errorf("%s: SERVER ERROR %s", what, r)
 		return
 	}
-	if r.Status != status {
+	if r.StatusCode != status {
 		t.Errorf("%s: got %s, want %d containing %q", what, r, status, want)
 		return
 	}
@@ -110,32 +41,21 @@ func hxWantError(t *testing.T, what string, r hxResp, status int, want string) {
 		t.Errorf("%s: message %q does not contain %q", what, msg, want)
 	}
 	if len(msg) > 400 {
-		t.Errorf("%s: message of %d bytes echoes too much: %q", what, len(msg), hxCut(msg, 200))
+		t.Errorf("%s: message of %d bytes echoes too much: %q", what, len(msg), cut(msg, 200))
 	}
 }
 
-// hxItems is the NDJSON stream path of a batch on s's API.
-func (s *stack) hxItems(id string) string { return s.api.URL + "/api/v3/batches/" + id + "/items" }
-
 // hxStream posts an NDJSON body (chunked, as the trigger.dev SDK sends it).
-func (s *stack) hxStream(t *testing.T, key, id string, body []byte) hxResp {
+func (s *stack) hxStream(t *testing.T, key, id string, body []byte) reply {
 	t.Helper()
-	return hxDo(t, hxClient, http.MethodPost, s.hxItems(id), hxChunked(body), hxAuth(key, "application/x-ndjson"))
+	return send(t, boundedClient, http.MethodPost, s.URL+itemsPath(id), chunked(body), withKey(key, "application/x-ndjson"))
 }
-
-// hxChunked hides the length of body, so the request is sent chunked.
-func hxChunked(body []byte) io.Reader { return struct{ io.Reader }{bytes.NewReader(body)} }
 
 // hxAccepted returns how many indexes the workflow has accepted (its own view,
 // which includes signalled chunks not yet written to PostgreSQL).
 func (s *stack) hxAccepted(t *testing.T, key, id string) int {
 	t.Helper()
-	var m wire.Missing
-	r := hxDo(t, hxClient, http.MethodGet, s.api.URL+"/api/v3/batches/"+id+"/missing", nil, hxAuth(key, ""))
-	if r.Status != 200 || json.Unmarshal(r.Body, &m) != nil {
-		t.Fatalf("missing of %s: %s", id, r)
-	}
-	return m.AcceptedCount
+	return s.missing(t, key, id).AcceptedCount
 }
 
 // hxPackets lists the packet objects of an environment.
@@ -191,7 +111,7 @@ func (s *stack) hxAssertOnlyEarlierLines(t *testing.T, env, key, id string, runC
 	}
 	r := s.hxStream(t, key, id, ndjson(items))
 	var res streamResp
-	if r.Status != 200 || json.Unmarshal(r.Body, &res) != nil || !res.Sealed || res.ItemsAccepted != runCount-len(earlier) || res.ItemsDeduplicated != len(earlier) {
+	if r.StatusCode != 200 || json.Unmarshal(r.Body, &res) != nil || !res.Sealed || res.ItemsAccepted != runCount-len(earlier) || res.ItemsDeduplicated != len(earlier) {
 		t.Fatalf("STRAY: the clean stream after the refused ones: %s", r)
 	}
 	for _, run := range s.runs(t, key, id) {
@@ -324,7 +244,7 @@ func TestHostileOversizedLine(t *testing.T) {
 		`{"index":3,"task":"huge","payload":"` + big + `"}`
 	r := s.hxStream(t, key, id, []byte(body))
 	var res streamResp
-	if r.Status != 200 || json.Unmarshal(r.Body, &res) != nil || !res.Sealed || res.ItemsAccepted != 4 || res.ItemsDeduplicated != 0 {
+	if r.StatusCode != 200 || json.Unmarshal(r.Body, &res) != nil || !res.Sealed || res.ItemsAccepted != 4 || res.ItemsDeduplicated != 0 {
 		t.Fatalf("oversized lines: %s", r)
 	}
 	runs := s.runs(t, key, id)
@@ -370,11 +290,11 @@ func TestHostileDuplicateIndexes(t *testing.T) {
 		`{"index":0,"task":"third","payload":"THIRD"}` + "\n"
 	r := s.hxStream(t, key, id, []byte(body))
 	var res streamResp
-	if r.Status != 200 || json.Unmarshal(r.Body, &res) != nil || !res.Sealed || res.ItemsAccepted != 2 || res.ItemsDeduplicated != 2 {
+	if r.StatusCode != 200 || json.Unmarshal(r.Body, &res) != nil || !res.Sealed || res.ItemsAccepted != 2 || res.ItemsDeduplicated != 2 {
 		t.Fatalf("duplicates: %s", r)
 	}
 	r = s.hxStream(t, key, id, []byte(`{"index":0,"task":"late","payload":"LATE"}`+"\n"))
-	if r.Status != 200 || !strings.Contains(string(r.Body), `"sealed":true`) {
+	if r.StatusCode != 200 || !strings.Contains(string(r.Body), `"sealed":true`) {
 		t.Fatalf("re-send after the seal: %s", r)
 	}
 	runs := s.runs(t, key, id)
@@ -410,7 +330,7 @@ func TestHostileGoodLinesBeforeABadOne(t *testing.T) {
 	}
 	r = s.hxStream(t, key, id, ndjson(simpleItems(3)))
 	var res streamResp
-	if r.Status != 200 || json.Unmarshal(r.Body, &res) != nil || !res.Sealed || res.ItemsAccepted+res.ItemsDeduplicated != 3 || res.ItemsDeduplicated != kept {
+	if r.StatusCode != 200 || json.Unmarshal(r.Body, &res) != nil || !res.Sealed || res.ItemsAccepted+res.ItemsDeduplicated != 3 || res.ItemsDeduplicated != kept {
 		t.Fatalf("corrected re-send: %s", r)
 	}
 	if runs := s.runs(t, key, id); len(runs) != 3 {
@@ -463,7 +383,7 @@ func TestHostileUnstorableItems(t *testing.T) {
 	}
 	type accepted struct {
 		name, key, id string
-		answer        hxResp
+		answer        reply
 	}
 	var pending []accepted
 	for _, tc := range cases {
@@ -472,9 +392,9 @@ func TestHostileUnstorableItems(t *testing.T) {
 		body := `{"index":0,"task":"t","payload":"fine"}` + "\n" + tc.line + "\n"
 		r := short.hxStream(t, key, id, []byte(body))
 		switch {
-		case r.Status == 422:
+		case r.StatusCode == 422:
 			t.Logf("%s: refused at the door: %s", tc.name, r) // right
-		case r.Status >= 500:
+		case r.StatusCode >= 500:
 			t.Errorf("%s: SERVER ERROR %s", tc.name, r)
 		default:
 			pending = append(pending, accepted{tc.name, key, id, r})
@@ -506,7 +426,7 @@ func TestHostileUnstorableItems(t *testing.T) {
 		t.Errorf("POISON %s: the stream was answered %s, yet after 12 s the batch has %d of 2 runs and is %s; pending activities:%s",
 			p.name, p.answer, b.EnqueuedCount, b.Status, failure)
 		// Stop the retries: abort the batch.
-		ab := hxDo(t, hxClient, http.MethodPost, short.api.URL+"/api/v3/batches/"+p.id+"/abort", nil, hxAuth(p.key, ""))
-		t.Logf("abort of the poisoned batch %s: %d", p.id, ab.Status)
+		ab := send(t, boundedClient, http.MethodPost, short.URL+"/api/v3/batches/"+p.id+"/abort", nil, withKey(p.key, ""))
+		t.Logf("abort of the poisoned batch %s: %d", p.id, ab.StatusCode)
 	}
 }

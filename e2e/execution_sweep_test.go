@@ -55,8 +55,8 @@ func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
 			t.Fatal("the aborted batch's run was never created")
 		}
 	}
-	if resp, raw := s.call(t, http.MethodPost, "/api/v3/batches/"+aborted+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("abort: %d %s", resp.StatusCode, raw)
+	if resp := s.call(t, http.MethodPost, "/api/v3/batches/"+aborted+"/abort", key, nil, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("abort: %d %s", resp.StatusCode, resp.Body)
 	}
 	put(batch.PacketKey(env, aborted, 1, "late"))
 	put(batch.StagedChunkKey(env, aborted, "late", 0))
@@ -82,46 +82,53 @@ func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
 		t.Fatalf("sweep: %+v", res)
 	}
 
-	runs := s.runs(t, key, sealed)
-	if len(runs) != 2 || runs[0].Payload == nil {
-		t.Fatalf("runs %+v", runs)
-	}
-	left, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, sealed))
-	if !slices.Equal(left, []string{*runs[0].Payload}) {
-		t.Fatalf("sealed batch keeps %v, want only its run's packet %s", left, *runs[0].Payload)
-	}
-	obj, err := s.app.Blob.Get(ctx, *runs[0].Payload, 4<<20)
-	if err != nil || string(obj) != large {
-		t.Fatalf("the run's packet: %d bytes, %v", len(obj), err)
-	}
-	for _, prefix := range []string{batch.StagingPrefix(env, sealed), batch.StagingPrefix(env, aborted)} {
-		if keys, _ := s.app.Blob.List(ctx, prefix); len(keys) != 0 {
-			t.Fatalf("left under %s: %v", prefix, keys)
+	t.Run("a sealed batch keeps only its runs' packets", func(t *testing.T) {
+		runs := s.runs(t, key, sealed)
+		if len(runs) != 2 || runs[0].Payload == nil {
+			t.Fatalf("runs %+v", runs)
 		}
-	}
-	// The aborted batch's canceled run still holds its packet.
-	abortedRuns := s.runs(t, key, aborted)
-	if len(abortedRuns) != 1 || abortedRuns[0].Payload == nil || abortedRuns[0].Status != "CANCELED" {
-		t.Fatalf("aborted batch's runs %+v", abortedRuns)
-	}
-	if left, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, aborted)); !slices.Equal(left, []string{*abortedRuns[0].Payload}) {
-		t.Fatalf("aborted batch keeps %v, want only its run's packet %s", left, *abortedRuns[0].Payload)
-	}
-	if after, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, open)); !slices.Equal(after, openBefore) || len(after) != 2 {
-		t.Fatalf("the open batch's objects changed: %v → %v", openBefore, after)
-	}
-
-	// The worker's schedule runs it.
-	if err := s.app.EnsureSweepSchedule(ctx); err != nil {
-		t.Fatal(err)
-	}
-	desc, err := s.app.Temporal.ScheduleClient().GetHandle(ctx, sweepwf.ScheduleID).Describe(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
-	if !ok || action.Workflow != sweepwf.WorkflowName || len(desc.Schedule.Spec.Intervals) != 1 ||
-		desc.Schedule.Spec.Intervals[0].Every != s.cfg.SweepEvery || !strings.Contains(desc.Schedule.State.Note, "streambatch") {
-		t.Fatalf("schedule %+v, action %+v", desc.Schedule.Spec, desc.Schedule.Action)
-	}
+		left, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, sealed))
+		if !slices.Equal(left, []string{*runs[0].Payload}) {
+			t.Fatalf("sealed batch keeps %v, want only its run's packet %s", left, *runs[0].Payload)
+		}
+		obj, err := s.app.Blob.Get(ctx, *runs[0].Payload, 4<<20)
+		if err != nil || string(obj) != large {
+			t.Fatalf("the run's packet: %d bytes, %v", len(obj), err)
+		}
+	})
+	t.Run("finished batches keep no staged chunk", func(t *testing.T) {
+		for _, prefix := range []string{batch.StagingPrefix(env, sealed), batch.StagingPrefix(env, aborted)} {
+			if keys, _ := s.app.Blob.List(ctx, prefix); len(keys) != 0 {
+				t.Fatalf("left under %s: %v", prefix, keys)
+			}
+		}
+	})
+	t.Run("the aborted batch's canceled run still holds its packet", func(t *testing.T) {
+		abortedRuns := s.runs(t, key, aborted)
+		if len(abortedRuns) != 1 || abortedRuns[0].Payload == nil || abortedRuns[0].Status != "CANCELED" {
+			t.Fatalf("aborted batch's runs %+v", abortedRuns)
+		}
+		if left, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, aborted)); !slices.Equal(left, []string{*abortedRuns[0].Payload}) {
+			t.Fatalf("aborted batch keeps %v, want only its run's packet %s", left, *abortedRuns[0].Payload)
+		}
+	})
+	t.Run("a batch still receiving items keeps everything", func(t *testing.T) {
+		if after, _ := s.app.Blob.List(ctx, batch.BatchPacketPrefix(env, open)); !slices.Equal(after, openBefore) || len(after) != 2 {
+			t.Fatalf("the open batch's objects changed: %v → %v", openBefore, after)
+		}
+	})
+	t.Run("the worker's schedule runs it", func(t *testing.T) {
+		if err := s.app.EnsureSweepSchedule(ctx); err != nil {
+			t.Fatal(err)
+		}
+		desc, err := s.app.Temporal.ScheduleClient().GetHandle(ctx, sweepwf.ScheduleID).Describe(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		action, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction)
+		if !ok || action.Workflow != sweepwf.WorkflowName || len(desc.Schedule.Spec.Intervals) != 1 ||
+			desc.Schedule.Spec.Intervals[0].Every != s.cfg.SweepEvery || !strings.Contains(desc.Schedule.State.Note, "streambatch") {
+			t.Fatalf("schedule %+v, action %+v", desc.Schedule.Spec, desc.Schedule.Action)
+		}
+	})
 }

@@ -40,12 +40,12 @@ func TestRunsPagesCutByBytes(t *testing.T) {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
 		var page wire.RunsPage
-		resp, raw := s.call(t, http.MethodGet, path, key, nil, "", &page)
+		resp := s.call(t, http.MethodGet, path, key, nil, "", &page)
 		if resp.StatusCode != http.StatusOK || len(page.Data) == 0 {
 			t.Fatalf("page %d: %d, %d runs", pages, resp.StatusCode, len(page.Data))
 		}
-		if len(page.Data) > 1 && len(raw) > budget+64<<10 {
-			t.Fatalf("page %d: %d runs in %d bytes, over the %d byte budget", pages, len(page.Data), len(raw), budget)
+		if len(page.Data) > 1 && len(resp.Body) > budget+64<<10 {
+			t.Fatalf("page %d: %d runs in %d bytes, over the %d byte budget", pages, len(page.Data), len(resp.Body), budget)
 		}
 		for _, r := range page.Data {
 			if r.Index != next+1 {
@@ -84,14 +84,14 @@ func TestRetrieveBatchStreamsProcessingErrors(t *testing.T) {
 		t.Fatalf("stream: %d %s", status, raw)
 	}
 	var v2 wire.TriggerDevBatch
-	resp, raw := s.call(t, http.MethodGet, "/api/v2/batches/"+id, key, nil, "", &v2)
+	resp := s.call(t, http.MethodGet, "/api/v2/batches/"+id, key, nil, "", &v2)
 	if resp.StatusCode != http.StatusOK || v2.ID != id || len(v2.Runs) != 3 || v2.Processing == nil || v2.Processing.CompletedAt == nil ||
 		len(v2.Processing.Errors) != 1 || v2.Processing.Errors[0].Index != 1 || v2.Processing.Errors[0].ErrorCode != "PAYLOAD_TOO_LARGE" {
-		t.Fatalf("v2: %d %s", resp.StatusCode, raw)
+		t.Fatalf("v2: %d %s", resp.StatusCode, resp.Body)
 	}
 	v2.Processing, v2.Runs = nil, nil
-	resp, raw = s.call(t, http.MethodGet, "/api/v1/batches/"+id, key, nil, "", &v2)
+	resp = s.call(t, http.MethodGet, "/api/v1/batches/"+id, key, nil, "", &v2)
 	if resp.StatusCode != http.StatusOK || len(v2.Runs) != 3 || v2.Processing != nil {
-		t.Fatalf("v1: %d %s", resp.StatusCode, raw)
+		t.Fatalf("v1: %d %s", resp.StatusCode, resp.Body)
 	}
 }

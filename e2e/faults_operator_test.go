@@ -11,6 +11,7 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/streambatch/streambatch/batch"
@@ -73,65 +74,73 @@ func TestFaultDescribeResetSeal(t *testing.T) {
 
 	svc := s.app.Temporal.WorkflowService()
 	exec := &commonpb.WorkflowExecution{WorkflowId: id}
-	describe := func() *workflowservice.DescribeWorkflowExecutionResponse {
+	describe := func(t *testing.T) *workflowservice.DescribeWorkflowExecutionResponse {
+		t.Helper()
 		d, err := svc.DescribeWorkflowExecution(ctx, &workflowservice.DescribeWorkflowExecutionRequest{Namespace: "default", Execution: exec})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return d
 	}
-	var failing string
-	deadline := time.Now().Add(60 * time.Second)
-	for failing == "" {
-		for _, pa := range describe().PendingActivities {
-			if pa.Attempt >= 2 && pa.LastFailure != nil && strings.HasPrefix(pa.ActivityId, "chunk-") {
-				failing = pa.ActivityId
-				t.Logf("%s (%s): attempt %d, last failure %q", pa.ActivityId, pa.ActivityType.GetName(), pa.Attempt, pa.LastFailure.GetMessage())
+	step(t, "describe shows the chunks' retried failures while the batch waits", func(t *testing.T) {
+		var failing string
+		deadline := time.Now().Add(60 * time.Second)
+		for failing == "" {
+			for _, pa := range describe(t).PendingActivities {
+				if pa.Attempt >= 2 && pa.LastFailure != nil && strings.HasPrefix(pa.ActivityId, "chunk-") {
+					failing = pa.ActivityId
+					t.Logf("%s (%s): attempt %d, last failure %q", pa.ActivityId, pa.ActivityType.GetName(), pa.Attempt, pa.LastFailure.GetMessage())
+				}
 			}
+			if time.Now().After(deadline) {
+				t.Fatal("no chunk activity showed a retried failure within 60 s")
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no chunk activity showed a retried failure within 60 s")
+		if b := s.batchStatus(t, key, id); b.Status != "PENDING" || b.SealedAt != nil {
+			t.Fatalf("batch sealed by the workflow while S3 is down: %+v", b)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if b := s.batchStatus(t, key, id); b.Status != "PENDING" || b.SealedAt != nil {
-		t.Fatalf("batch sealed by the workflow while S3 is down: %+v", b)
-	}
+	})
 
 	// Pause every pending chunk while S3 is down (none can complete now):
 	// they stop retrying and show as paused, so none finishes on its own
 	// once S3 is back.
-	pending := describe().PendingActivities
-	for _, pa := range pending {
-		if _, err := svc.PauseActivity(ctx, &workflowservice.PauseActivityRequest{Namespace: "default", Execution: exec,
-			Activity: &workflowservice.PauseActivityRequest_Id{Id: pa.ActivityId}, Reason: "S3 is down", Identity: "e2e-operator"}); err != nil {
-			t.Fatalf("pause %s: %v", pa.ActivityId, err)
+	var pending []*workflowpb.PendingActivityInfo
+	step(t, "paused chunks show as paused", func(t *testing.T) {
+		pending = describe(t).PendingActivities
+		for _, pa := range pending {
+			if _, err := svc.PauseActivity(ctx, &workflowservice.PauseActivityRequest{Namespace: "default", Execution: exec,
+				Activity: &workflowservice.PauseActivityRequest_Id{Id: pa.ActivityId}, Reason: "S3 is down", Identity: "e2e-operator"}); err != nil {
+				t.Fatalf("pause %s: %v", pa.ActivityId, err)
+			}
 		}
-	}
-	for _, pa := range describe().PendingActivities {
-		if !pa.Paused {
-			t.Fatalf("%s is not shown as paused", pa.ActivityId)
+		for _, pa := range describe(t).PendingActivities {
+			if !pa.Paused {
+				t.Fatalf("%s is not shown as paused", pa.ActivityId)
+			}
 		}
-	}
+	})
 
 	// Repair the fault, then reset the paused chunks (reset also unpauses
 	// them and restarts them at attempt 1).
-	if err := s3.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, pa := range pending {
-		if _, err := svc.ResetActivity(ctx, &workflowservice.ResetActivityRequest{Namespace: "default", Execution: exec,
-			Activity: &workflowservice.ResetActivityRequest_Id{Id: pa.ActivityId}, Identity: "e2e-operator"}); err != nil {
-			t.Fatalf("reset %s: %v", pa.ActivityId, err)
+	step(t, "after the repair the reset chunks seal the batch with exactly n runs", func(t *testing.T) {
+		if err := s3.Start(ctx); err != nil {
+			t.Fatal(err)
 		}
-	}
-	wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	r, err := ingestwf.NewClient(s.app.Temporal, cfg.TaskQueue).Wait(wctx, id)
-	if err != nil || r.State != ingestwf.StateSealed || r.Enqueued != n {
-		t.Fatalf("result %+v, %v", r, err)
-	}
-	if got, _, _ := s.app.Store.CountRuns(ctx, id); got != n {
-		t.Fatalf("%d runs, want %d", got, n)
-	}
+		for _, pa := range pending {
+			if _, err := svc.ResetActivity(ctx, &workflowservice.ResetActivityRequest{Namespace: "default", Execution: exec,
+				Activity: &workflowservice.ResetActivityRequest_Id{Id: pa.ActivityId}, Identity: "e2e-operator"}); err != nil {
+				t.Fatalf("reset %s: %v", pa.ActivityId, err)
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+		defer cancel()
+		r, err := ingestwf.NewClient(s.app.Temporal, cfg.TaskQueue).Wait(wctx, id)
+		if err != nil || r.State != ingestwf.StateSealed || r.Enqueued != n {
+			t.Fatalf("result %+v, %v", r, err)
+		}
+		if got, _, _ := s.app.Store.CountRuns(ctx, id); got != n {
+			t.Fatalf("%d runs, want %d", got, n)
+		}
+	})
 }

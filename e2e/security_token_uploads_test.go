@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,17 +18,11 @@ import (
 func (s *stack) presignAndPut(t *testing.T, cred, filename, content string) string {
 	t.Helper()
 	var presigned wire.Packet
-	resp, raw := s.call(t, http.MethodPut, "/api/v2/packets/"+url.PathEscape(filename), cred, nil, "", &presigned)
+	resp := s.call(t, http.MethodPut, "/api/v2/packets/"+url.PathEscape(filename), cred, nil, "", &presigned)
 	if resp.StatusCode != http.StatusOK || presigned.StoragePath == "" {
-		t.Fatalf("presign %s: %d %s", filename, resp.StatusCode, raw)
+		t.Fatalf("presign %s: %d %s", filename, resp.StatusCode, resp.Body)
 	}
-	req, _ := http.NewRequest(http.MethodPut, presigned.PresignedURL, strings.NewReader(content))
-	req.Header.Set("Content-Type", "application/json")
-	up, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	up.Body.Close()
+	up := send(t, http.DefaultClient, http.MethodPut, presigned.PresignedURL, strings.NewReader(content), withKey("", "application/json"))
 	if up.StatusCode != http.StatusOK {
 		t.Fatalf("upload %s: %d", filename, up.StatusCode)
 	}
@@ -63,13 +56,13 @@ func TestBatchTokenStreamsOnlyItsBatchsUploads(t *testing.T) {
 	sdkPath := s.presignAndPut(t, key, "trigger/payload_"+batch.NewStreamID()+".json", secret)
 
 	// Batch X, created for a browser: its token may stream its items.
-	create := hxDo(t, hxClient, http.MethodPost, s.api.URL+"/api/v3/batches", strings.NewReader(`{"runCount":2}`), func(r *http.Request) {
-		hxAuth(key, "application/json")(r)
+	create := send(t, boundedClient, http.MethodPost, s.URL+"/api/v3/batches", strings.NewReader(`{"runCount":2}`), func(r *http.Request) {
+		withKey(key, "application/json")(r)
 		r.Header.Set("x-trigger-client", "browser")
 	})
 	var created createResp
 	token := create.Header.Get("x-trigger-jwt")
-	if create.Status != http.StatusAccepted || token == "" || json.Unmarshal(create.Body, &created) != nil {
+	if create.StatusCode != http.StatusAccepted || token == "" || json.Unmarshal(create.Body, &created) != nil {
 		t.Fatalf("create: %s", create)
 	}
 	id := created.ID
@@ -79,9 +72,9 @@ func TestBatchTokenStreamsOnlyItsBatchsUploads(t *testing.T) {
 		if code != http.StatusUnprocessableEntity || !strings.Contains(string(raw), "index 0") || !strings.Contains(string(raw), "not uploaded for this batch") {
 			t.Fatalf("token stream naming %s: %d %s, want 422 naming item 0", path, code, raw)
 		}
-		resp, raw := s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, 0), token, nil, "", nil)
+		resp := s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, 0), token, nil, "", nil)
 		if resp.StatusCode != http.StatusNotFound {
-			t.Fatalf("run 0 after the refused stream: %d %s", resp.StatusCode, raw)
+			t.Fatalf("run 0 after the refused stream: %d %s", resp.StatusCode, resp.Body)
 		}
 	}
 
@@ -98,18 +91,13 @@ func TestBatchTokenStreamsOnlyItsBatchsUploads(t *testing.T) {
 	}
 	for i, want := range []string{`{"mine":1}`, `{"mine":2}`} {
 		var run wire.TriggerDevRetrievedRun
-		resp, raw := s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, i), token, nil, "", &run)
+		resp := s.call(t, http.MethodGet, "/api/v3/runs/"+batch.RunID(id, i), token, nil, "", &run)
 		if resp.StatusCode != http.StatusOK || run.PayloadPresignedURL == "" {
-			t.Fatalf("retrieve run %d: %d %s", i, resp.StatusCode, raw)
+			t.Fatalf("retrieve run %d: %d %s", i, resp.StatusCode, resp.Body)
 		}
-		got, err := http.Get(run.PayloadPresignedURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(io.LimitReader(got.Body, 1<<20))
-		got.Body.Close()
-		if got.StatusCode != http.StatusOK || string(body) != want {
-			t.Fatalf("run %d's payload URL: %d %q, want %q", i, got.StatusCode, body, want)
+		got := send(t, http.DefaultClient, http.MethodGet, run.PayloadPresignedURL, nil)
+		if got.StatusCode != http.StatusOK || string(got.Body) != want {
+			t.Fatalf("run %d's payload URL: %d %q, want %q", i, got.StatusCode, cut(string(got.Body), 1<<20), want)
 		}
 	}
 	for _, r := range s.runs(t, key, id) {
@@ -124,12 +112,12 @@ func TestBatchTokenStreamsOnlyItsBatchsUploads(t *testing.T) {
 	// A sealed batch takes no more uploads; a read-only token uploads
 	// nothing; an API key still uploads and references anywhere in its
 	// environment.
-	if resp, raw := s.call(t, http.MethodPut, "/api/v2/packets/late.json", token, nil, "", nil); resp.StatusCode != http.StatusUnprocessableEntity {
-		t.Fatalf("upload for a sealed batch: %d %s", resp.StatusCode, raw)
+	if resp := s.call(t, http.MethodPut, "/api/v2/packets/late.json", token, nil, "", nil); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("upload for a sealed batch: %d %s", resp.StatusCode, resp.Body)
 	}
 	readOnly := s.createBatchToken(t, key)
-	if resp, raw := s.call(t, http.MethodPut, "/api/v2/packets/x.json", readOnly, nil, "", nil); resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("upload with a read-only token: %d %s", resp.StatusCode, raw)
+	if resp := s.call(t, http.MethodPut, "/api/v2/packets/x.json", readOnly, nil, "", nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("upload with a read-only token: %d %s", resp.StatusCode, resp.Body)
 	}
 	keyed := s.mustCreate(t, key, 1)
 	if code, _, raw := s.stream(t, key, keyed, []byte(storeLine(0, otherPath))); code != http.StatusOK {

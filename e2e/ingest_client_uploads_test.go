@@ -22,7 +22,7 @@ func TestGoClientUploadsLargePayloads(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
 	env, key := s.newKey(t)
-	c, err := client.New(s.api.URL, key)
+	c, err := client.New(s.URL, key)
 	if err != nil {
 		t.Fatal(err)
 	}

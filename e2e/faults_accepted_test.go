@@ -109,35 +109,39 @@ func TestAcceptedChunkLostInS3BecomesFailedRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	b := api.waitBatch(t, key, id, 3*time.Minute)
 	unreadable := len(holds[lost]) + len(holds[changed])
 	want := map[string]int{"COMPLETED": n - unreadable - 1, "FAILED": unreadable + 1}
-	if b.Status != "COMPLETED" || !b.Sealed || fmt.Sprint(b.RunCounts) != fmt.Sprint(want) {
-		t.Fatalf("batch %+v, want COMPLETED with %v", b, want)
-	}
-	runs := api.runs(t, key, id)
-	if len(runs) != n {
-		t.Fatalf("%d runs, want %d", len(runs), n)
-	}
-	for k, r := range runs {
-		var code, where string
-		switch {
-		case slices.Contains(holds[lost], r.Index):
-			code, where = batch.ErrorChunkUnreadable, lost
-		case slices.Contains(holds[changed], r.Index):
-			code, where = batch.ErrorChunkUnreadable, changed
-		case r.Index == big:
-			code, where = batch.ErrorPayloadChanged, packet
+	step(t, "the batch seals and completes", func(t *testing.T) {
+		b := api.waitBatch(t, key, id, 3*time.Minute)
+		if b.Status != "COMPLETED" || !b.Sealed || fmt.Sprint(b.RunCounts) != fmt.Sprint(want) {
+			t.Fatalf("batch %+v, want COMPLETED with %v", b, want)
 		}
-		switch {
-		case r.Index != k:
-			t.Fatalf("run %d has index %d", k, r.Index)
-		case code == "" && r.Status != "COMPLETED":
-			t.Fatalf("run %d: %+v, want COMPLETED", k, r)
-		case code != "" && (r.Status != "FAILED" || r.Error == nil || r.Error.Code != code || !strings.Contains(r.Error.Message, where) || r.Attempts != 0):
-			t.Fatalf("run %d: %+v (error %+v), want FAILED at creation with %s naming %s", k, r, r.Error, code, where)
+	})
+	step(t, "the unreadable indexes fail at creation, every other run completes", func(t *testing.T) {
+		runs := api.runs(t, key, id)
+		if len(runs) != n {
+			t.Fatalf("%d runs, want %d", len(runs), n)
 		}
-	}
-	t.Logf("%d staged chunks; %d indexes of a lost and a changed one became %s runs, 1 %s; %d runs completed",
-		len(staged), unreadable, batch.ErrorChunkUnreadable, batch.ErrorPayloadChanged, want["COMPLETED"])
+		for k, r := range runs {
+			var code, where string
+			switch {
+			case slices.Contains(holds[lost], r.Index):
+				code, where = batch.ErrorChunkUnreadable, lost
+			case slices.Contains(holds[changed], r.Index):
+				code, where = batch.ErrorChunkUnreadable, changed
+			case r.Index == big:
+				code, where = batch.ErrorPayloadChanged, packet
+			}
+			switch {
+			case r.Index != k:
+				t.Fatalf("run %d has index %d", k, r.Index)
+			case code == "" && r.Status != "COMPLETED":
+				t.Fatalf("run %d: %+v, want COMPLETED", k, r)
+			case code != "" && (r.Status != "FAILED" || r.Error == nil || r.Error.Code != code || !strings.Contains(r.Error.Message, where) || r.Attempts != 0):
+				t.Fatalf("run %d: %+v (error %+v), want FAILED at creation with %s naming %s", k, r, r.Error, code, where)
+			}
+		}
+		t.Logf("%d staged chunks; %d indexes of a lost and a changed one became %s runs, 1 %s; %d runs completed",
+			len(staged), unreadable, batch.ErrorChunkUnreadable, batch.ErrorPayloadChanged, want["COMPLETED"])
+	})
 }

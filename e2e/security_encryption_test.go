@@ -91,18 +91,10 @@ func TestPayloadsEncryptedInTemporal(t *testing.T) {
 		}
 		// An operator with the codec endpoint's token reads them.
 		req, _ := protojson.Marshal(&commonpb.Payloads{Payloads: payloads})
-		hreq, _ := http.NewRequest(http.MethodPost, codecSrv.URL+"/decode", bytes.NewReader(req))
-		hreq.Header.Set("Authorization", "Bearer operator")
-		resp, err := http.DefaultClient.Do(hreq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var out bytes.Buffer
-		out.ReadFrom(resp.Body)
-		resp.Body.Close()
+		resp := send(t, http.DefaultClient, http.MethodPost, codecSrv.URL+"/decode", bytes.NewReader(req), withKey("operator", ""))
 		var plain commonpb.Payloads
-		if err := protojson.Unmarshal(out.Bytes(), &plain); err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("decode: %d %s %v", resp.StatusCode, out.String(), err)
+		if err := protojson.Unmarshal(resp.Body, &plain); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("decode: %d %s %v", resp.StatusCode, resp.Body, err)
 		}
 		for _, p := range plain.GetPayloads() {
 			var v any

@@ -22,18 +22,14 @@ func TestPresignedPacketUpload(t *testing.T) {
 	env, key := s.newKey(t)
 	filename := "trigger/packet_" + batch.NewStreamID() + "/payload.json"
 	var presigned wire.Packet
-	resp, raw := s.call(t, http.MethodPut, "/api/v2/packets/"+url.PathEscape(filename), key, nil, "", &presigned)
+	resp := s.call(t, http.MethodPut, "/api/v2/packets/"+url.PathEscape(filename), key, nil, "", &presigned)
 	if resp.StatusCode != 200 || presigned.StoragePath != filename || !strings.Contains(presigned.PresignedURL, "X-Amz-Signature") {
-		t.Fatalf("presign: %d %s", resp.StatusCode, raw)
+		t.Fatalf("presign: %d %s", resp.StatusCode, resp.Body)
 	}
 	payload := randomText(7, 200<<10)
-	req, _ := http.NewRequest(http.MethodPut, presigned.PresignedURL, strings.NewReader(payload))
-	req.Header.Set("Content-Type", "application/super+json")
-	up, err := http.DefaultClient.Do(req)
-	if err != nil || up.StatusCode != 200 {
-		t.Fatalf("upload: %v %v", up, err)
+	if up := send(t, http.DefaultClient, http.MethodPut, presigned.PresignedURL, strings.NewReader(payload), withKey("", "application/super+json")); up.StatusCode != 200 {
+		t.Fatalf("upload: %s", up)
 	}
-	up.Body.Close()
 
 	id := s.mustCreate(t, key, 1)
 	line, _ := json.Marshal(item{Index: 0, Task: "big", Payload: filename, Options: map[string]any{"payloadType": "application/store"}})
@@ -51,12 +47,12 @@ func TestPresignedPacketUpload(t *testing.T) {
 	}
 
 	for _, bad := range []string{"../other/x.json", "trigger/../../x", "a//b", "/abs", `a\b`, "."} {
-		resp, raw := s.call(t, http.MethodPut, "/api/v2/packets/"+url.PathEscape(bad), key, nil, "", nil)
+		resp := s.call(t, http.MethodPut, "/api/v2/packets/"+url.PathEscape(bad), key, nil, "", nil)
 		if resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusNotFound {
-			t.Errorf("filename %q: %d %s", bad, resp.StatusCode, raw)
+			t.Errorf("filename %q: %d %s", bad, resp.StatusCode, resp.Body)
 		}
 	}
-	if resp, _ := s.call(t, http.MethodPut, "/api/v2/packets/x.json", "", nil, "", nil); resp.StatusCode != http.StatusUnauthorized {
+	if resp := s.call(t, http.MethodPut, "/api/v2/packets/x.json", "", nil, "", nil); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("presign without a key: %d", resp.StatusCode)
 	}
 	// An item cannot point outside its environment either.
@@ -75,17 +71,17 @@ func TestMissingIndexes(t *testing.T) {
 	items := simpleItems(100)
 	s.stream(t, key, id, ndjson(append(append([]item{}, items[:10]...), items[20:90]...)))
 	var m wire.Missing
-	resp, raw := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/missing", key, nil, "", &m)
+	resp := s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/missing", key, nil, "", &m)
 	if resp.StatusCode != 200 || m.AcceptedCount != 80 || len(m.Missing) != 2 || m.Missing[0] != (batch.Range{10, 20}) || m.Missing[1] != (batch.Range{90, 100}) || m.More {
-		t.Fatalf("missing: %d %s", resp.StatusCode, raw)
+		t.Fatalf("missing: %d %s", resp.StatusCode, resp.Body)
 	}
-	resp, raw = s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/missing?limit=1", key, nil, "", &m)
+	resp = s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/missing?limit=1", key, nil, "", &m)
 	if resp.StatusCode != 200 || len(m.Missing) != 1 || !m.More {
-		t.Fatalf("limited: %d %s", resp.StatusCode, raw)
+		t.Fatalf("limited: %d %s", resp.StatusCode, resp.Body)
 	}
 	s.stream(t, key, id, ndjson(items))
-	resp, raw = s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/missing", key, nil, "", &m)
-	if resp.StatusCode != 200 || m.AcceptedCount != 100 || len(m.Missing) != 0 || !strings.Contains(string(raw), `"missing":[]`) {
-		t.Fatalf("complete: %d %s", resp.StatusCode, raw)
+	resp = s.call(t, http.MethodGet, "/api/v3/batches/"+id+"/missing", key, nil, "", &m)
+	if resp.StatusCode != 200 || m.AcceptedCount != 100 || len(m.Missing) != 0 || !strings.Contains(string(resp.Body), `"missing":[]`) {
+		t.Fatalf("complete: %d %s", resp.StatusCode, resp.Body)
 	}
 }

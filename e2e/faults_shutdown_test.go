@@ -34,20 +34,16 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	base := "http://" + addr
 	_, key := s.newKey(t)
 	const n = 400
-	req, _ := http.NewRequest(http.MethodPost, base+"/api/v3/batches", stringsReader(`{"runCount":400}`))
-	req.Header.Set("Authorization", "Bearer "+key)
+	api := endpoint{base}
 	var created createResp
-	doJSON(t, req, http.StatusAccepted, &created)
+	api.call(t, http.MethodPost, "/api/v3/batches", key, stringsReader(`{"runCount":400}`), "", nil).want(t, http.StatusAccepted, &created)
 
 	body := ndjson(simpleItems(n))
 	pr, pw := io.Pipe()
-	req, _ = http.NewRequest(http.MethodPost, base+"/api/v3/batches/"+created.ID+"/items", pr)
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/x-ndjson")
 	answer := make(chan streamResp, 1)
 	go func() {
 		var res streamResp
-		doJSON(t, req, http.StatusOK, &res)
+		api.call(t, http.MethodPost, itemsPath(created.ID), key, pr, "application/x-ndjson", nil).want(t, http.StatusOK, &res)
 		answer <- res
 	}()
 	half := len(body) / 2

@@ -144,6 +144,7 @@ func (s *stack) startCluster() (_ *stack, _ func(), err error) {
 	}
 	stops = append(stops, lb.close)
 	c.api = lb.srv
+	c.endpoint = endpoint{URL: lb.srv.URL}
 	return &c, stop, nil
 }
 
@@ -198,12 +199,12 @@ func TestClusterFreshNamespaceServesAtOnce(t *testing.T) {
 	}
 	k.serve(t, "serve", env, addr)
 	base := "http://" + addr
-	id := rawCreate(t, base, key, 10)
+	id := endpoint{base}.mustCreate(t, key, 10)
 	var body bytes.Buffer
 	for i := range 10 {
 		fmt.Fprintf(&body, `{"index":%d,"task":"t","payload":{"i":%d}}`+"\n", i, i)
 	}
-	if code, res, raw := rawStream(t, base, key, id, body.Bytes()); code != http.StatusOK || !res.Sealed || res.ItemsAccepted != 10 {
+	if code, res, raw := (endpoint{base}).streamWhole(t, key, id, body.Bytes()); code != http.StatusOK || !res.Sealed || res.ItemsAccepted != 10 {
 		t.Fatalf("stream: %d %s", code, raw)
 	}
 }

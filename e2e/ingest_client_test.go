@@ -28,7 +28,7 @@ func TestGoClientResumesWithMissingIndexes(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
 	_, key := s.newKey(t)
-	proxy := newCutProxy(t, s.api.URL, 1500)
+	proxy := newCutProxy(t, s.URL, 1500)
 	c, err := client.New(proxy.srv.URL, key, client.WithRetry(client.RetryPolicy{MaxAttempts: 5, InitialBackoff: time.Second}))
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestGoClientErrorsAndAbort(t *testing.T) {
 	t.Parallel()
 	_, key := s.newKey(t)
 	ctx := context.Background()
-	c, _ := client.New(s.api.URL, key)
+	c, _ := client.New(s.URL, key)
 	b, err := c.CreateBatch(ctx, wire.CreateBatchRequest{RunCount: 4, IdempotencyKey: "go-client"})
 	if err != nil || b.PublicAccessToken == "" {
 		t.Fatalf("create: %+v %v", b, err)
@@ -97,7 +97,7 @@ func TestGoClientErrorsAndAbort(t *testing.T) {
 		t.Fatalf("out-of-range index: %v", err)
 	}
 	// Two of four items: not sealed after the attempts.
-	fewer, _ := client.New(s.api.URL, key, client.WithRetry(client.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}))
+	fewer, _ := client.New(s.URL, key, client.WithRetry(client.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}))
 	_, err = fewer.StreamItems(ctx, b.ID, client.Items(goItems(2)))
 	var ns *client.NotSealedError
 	if !errors.As(err, &ns) || ns.EnqueuedCount != 2 || ns.ExpectedCount != 4 {

@@ -1,0 +1,674 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/wire"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
+)
+
+// The handlers' behaviour with fakes of their collaborators: each route's
+// refusals (status and message) and the mapping of each error kind to its
+// status. The e2e package drives the same routes against the real stack.
+
+const (
+	testKey      = "sb_test_key"
+	otherKey     = "sb_other_key"
+	testKeyID    = 7
+	otherKeyID   = 8
+	testSecret   = "handler-test-secret-handler-test-secret"
+	testMaxItems = 1000
+)
+
+var (
+	testEnv  = store.Environment{ID: 1, Name: "test"}
+	otherEnv = store.Environment{ID: 2, Name: "other"}
+)
+
+// fakeStore is an in-memory batchStore of two environments, one key each.
+type fakeStore struct {
+	mu      sync.Mutex
+	batches map[string]store.Batch
+	// err, when set, is what every call answers (a dependency down).
+	err error
+	// createErr is what CreateBatchTx answers.
+	createErr error
+	// replayErr is what ReplayBatch answers.
+	replayErr error
+	streams   int
+}
+
+func newFakeStore() *fakeStore { return &fakeStore{batches: map[string]store.Batch{}} }
+
+// add stores a batch of env in status st and returns its id.
+func (f *fakeStore) add(env store.Environment, runCount int, st batch.Status) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := batch.NewBatchID()
+	f.batches[id] = store.Batch{ID: id, EnvironmentID: env.ID, EnvName: env.Name, RunCount: runCount, Status: st,
+		Sealed: st == batch.StatusProcessing || st == batch.StatusCompleted, CreatedAt: time.Unix(1_700_000_000, 0).UTC()}
+	return id
+}
+
+func (f *fakeStore) AuthenticateKey(_ context.Context, key string) (store.Environment, int64, error) {
+	if f.err != nil {
+		return store.Environment{}, 0, f.err
+	}
+	switch key {
+	case testKey:
+		return testEnv, testKeyID, nil
+	case otherKey:
+		return otherEnv, otherKeyID, nil
+	}
+	return store.Environment{}, 0, store.ErrNotFound
+}
+
+func (f *fakeStore) ActiveKeyEnvironment(_ context.Context, id int64) (store.Environment, error) {
+	switch id {
+	case testKeyID:
+		return testEnv, nil
+	case otherKeyID:
+		return otherEnv, nil
+	}
+	return store.Environment{}, store.ErrNotFound
+}
+
+func (f *fakeStore) EnvironmentKeySecrets(context.Context, int64) (store.Environment, []store.KeySecret, error) {
+	return store.Environment{}, nil, store.ErrNotFound
+}
+
+func (f *fakeStore) CreateBatchTx(_ context.Context, nb store.NewBatch, started func(store.Batch) error) (store.Batch, bool, error) {
+	if f.createErr != nil {
+		return store.Batch{}, false, f.createErr
+	}
+	b := store.Batch{ID: nb.ID, EnvironmentID: nb.Env.ID, EnvName: nb.Env.Name, RunCount: nb.RunCount, Status: batch.StatusPending}
+	if err := started(b); err != nil {
+		return store.Batch{}, false, err
+	}
+	f.mu.Lock()
+	f.batches[b.ID] = b
+	f.mu.Unlock()
+	return b, false, nil
+}
+
+func (f *fakeStore) GetBatch(_ context.Context, envID int64, id string) (store.Batch, error) {
+	if f.err != nil {
+		return store.Batch{}, f.err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.batches[id]
+	if !ok || b.EnvironmentID != envID {
+		return store.Batch{}, store.ErrNotFound
+	}
+	return b, nil
+}
+
+func (f *fakeStore) GetBatchAnyEnv(_ context.Context, id string) (store.Batch, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, ok := f.batches[id]
+	if !ok {
+		return store.Batch{}, store.ErrNotFound
+	}
+	return b, nil
+}
+
+func (f *fakeStore) BeginStream(context.Context, string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.streams++
+	return f.streams, nil
+}
+
+func (f *fakeStore) MarkAccepted(context.Context, string) error { return nil }
+
+func (f *fakeStore) SignalledIndexes(_ context.Context, _ string, runCount int) (*batch.IndexSet, error) {
+	return batch.NewIndexSet(runCount), nil
+}
+
+func (f *fakeStore) RunIndexes(_ context.Context, _ string, runCount int) (*batch.IndexSet, error) {
+	return batch.NewIndexSet(runCount), nil
+}
+
+func (f *fakeStore) AbortBatch(_ context.Context, id, reason string, _ bool) (store.Batch, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := f.batches[id]
+	b.Status, b.AbortReason = batch.StatusAborted, &reason
+	f.batches[id] = b
+	return b, nil
+}
+
+func (f *fakeStore) ReplayBatch(context.Context, string) (int, error) { return 0, f.replayErr }
+
+func (f *fakeStore) GetRun(context.Context, string, int) (store.Run, error) {
+	return store.Run{}, store.ErrNotFound
+}
+
+func (f *fakeStore) CancelRun(context.Context, string, int, string) (store.Run, bool, error) {
+	return store.Run{}, false, store.ErrNotFound
+}
+
+func (f *fakeStore) RunCountsWaiting(context.Context, string) (map[batch.RunStatus]int, store.Waiting, error) {
+	return map[batch.RunStatus]int{}, store.Waiting{}, nil
+}
+
+func (f *fakeStore) HasCreationErrors(context.Context, string) (bool, error) { return false, nil }
+
+func (f *fakeStore) EachCreationError(context.Context, string, func(store.CreationError) bool) error {
+	return nil
+}
+
+// fakeIngestWorkflows answers BatchIngest's calls: Wait reports sealed.
+type fakeIngestWorkflows struct {
+	startErr error
+	started  int
+}
+
+func (w *fakeIngestWorkflows) Start(context.Context, ingestwf.Input) error {
+	w.started++
+	return w.startErr
+}
+
+func (w *fakeIngestWorkflows) Accepted(context.Context, string) (*batch.IndexSet, error) {
+	return nil, errors.New("no query in the fake")
+}
+
+func (w *fakeIngestWorkflows) Wait(context.Context, string) (ingestwf.Result, error) {
+	return ingestwf.Result{State: ingestwf.StateSealed}, nil
+}
+
+func (w *fakeIngestWorkflows) Abort(context.Context, string, string) error { return nil }
+
+// fakeRunWorkflows answers BatchRuns' calls and counts notifications.
+type fakeRunWorkflows struct{ notified int }
+
+func (w *fakeRunWorkflows) Notify(context.Context, string, string, runswf.Hint) error {
+	w.notified++
+	return nil
+}
+func (w *fakeRunWorkflows) Abort(context.Context, string, string, string) error { return nil }
+func (w *fakeRunWorkflows) CancelRun(context.Context, string, int) error        { return nil }
+func (w *fakeRunWorkflows) Wait(context.Context, string) (runswf.Result, error) {
+	return runswf.Result{}, nil
+}
+
+// fakeIngester reads the whole body and answers res and err.
+type fakeIngester struct {
+	res ingest.Result
+	err error
+}
+
+func (g *fakeIngester) Ingest(_ context.Context, req ingest.Request) (ingest.Result, error) {
+	_, _ = io.Copy(io.Discard, req.Body)
+	return g.res, g.err
+}
+
+type fakePresigner struct{}
+
+func (fakePresigner) PresignPut(_ context.Context, key string, _ time.Duration) (string, error) {
+	return "https://s3.test/" + key + "?X-Amz-Signature=x", nil
+}
+
+func (fakePresigner) PresignGet(_ context.Context, key string, _ time.Duration) (string, error) {
+	return "https://s3.test/" + key, nil
+}
+
+// handlerFixture is a Server on fakes and its handler.
+type handlerFixture struct {
+	store    *fakeStore
+	wf       *fakeIngestWorkflows
+	runs     *fakeRunWorkflows
+	ingester *fakeIngester
+	srv      *Server
+	h        http.Handler
+}
+
+func newHandlerFixture() *handlerFixture {
+	f := &handlerFixture{store: newFakeStore(), wf: &fakeIngestWorkflows{}, runs: &fakeRunWorkflows{}, ingester: &fakeIngester{}}
+	f.srv = &Server{
+		opts:  Options{MaxItems: testMaxItems, SealWait: time.Second, AbortWait: time.Second, SnapshotTimeout: time.Second, BodyIdleTimeout: time.Minute},
+		store: f.store, wf: f.wf, runs: f.runs, ingester: f.ingester, packets: fakePresigner{},
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), jwtSecret: []byte(testSecret),
+	}
+	f.h = f.srv.Handler()
+	return f
+}
+
+// answer is a recorded answer with its {"error": ...} message.
+type answer struct {
+	status int
+	header http.Header
+	body   string
+	msg    string
+}
+
+// do sends one request; key and ct are set when not empty.
+func (f *handlerFixture) do(method, path, key, ct, body string) answer {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body == "" {
+		req = httptest.NewRequest(method, path, http.NoBody)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
+	}
+	w := httptest.NewRecorder()
+	f.h.ServeHTTP(w, req)
+	a := answer{status: w.Code, header: w.Header(), body: w.Body.String()}
+	var e wire.ErrorBody
+	if json.Unmarshal(w.Body.Bytes(), &e) == nil {
+		a.msg = e.Error
+	}
+	return a
+}
+
+// wantRefused checks a refusal: its status, and a {"error": ...} body whose
+// message contains want.
+func wantRefused(t *testing.T, a answer, status int, want string) {
+	t.Helper()
+	if a.status != status || a.msg == "" || !strings.Contains(a.msg, want) {
+		t.Fatalf("answer %d %s, want %d with an error containing %q", a.status, a.body, status, want)
+	}
+}
+
+// token signs a public access token of env's key keyID with scopes.
+func token(t *testing.T, env store.Environment, keyID int64, scopes ...string) string {
+	t.Helper()
+	now := time.Now()
+	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: strconv.FormatInt(env.ID, 10), Issuer: issuerStreambatch,
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))},
+		Scopes: scopes, Pub: true, KeyID: keyID,
+	}).SignedString([]byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+const ndjsonCT = "application/x-ndjson"
+
+// Each error kind of a Phase 2 request answers its status and a message a
+// person can act on; a dependency down is a retryable 503 naming it, a bug
+// a 500.
+func TestErrorKindsMapToStatuses(t *testing.T) {
+	t.Parallel()
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	cases := []struct {
+		name   string
+		err    error
+		status int
+		msg    string
+	}{
+		{"syntax error", &ingest.SyntaxError{Line: 2, Msg: "Invalid JSON at line 2"}, http.StatusBadRequest, "Invalid JSON at line 2"},
+		{"validation error", &ingest.ValidationError{Msg: "index 9 is out of range"}, http.StatusUnprocessableEntity, "index 9 is out of range"},
+		{"idle body", fmt.Errorf("read: %w", os.ErrDeadlineExceeded), http.StatusRequestTimeout, "sent nothing for 1m0s"},
+		{"client left", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), http.StatusBadRequest, "ended before the stream did"},
+		{"malformed framing", &ingest.BodyError{Err: errors.New("bad chunk length")}, http.StatusBadRequest, "could not be read: bad chunk length"},
+		{"PostgreSQL down", fmt.Errorf("store: insert: %w", refused), http.StatusServiceUnavailable, "PostgreSQL is unavailable"},
+		{"a bug", errors.New("a bug"), http.StatusInternalServerError, "Something went wrong"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newHandlerFixture()
+			id := f.store.add(testEnv, 3, batch.StatusPending)
+			f.ingester.err = tc.err
+			a := f.do(http.MethodPost, itemsPathOf(id), testKey, ndjsonCT, `{"index":0,"task":"t"}`+"\n")
+			wantRefused(t, a, tc.status, tc.msg)
+			if strings.Contains(a.msg, "bug") {
+				t.Fatalf("the message shows the internal error: %q", a.msg)
+			}
+			if retry := a.header.Get("Retry-After"); (tc.status == http.StatusServiceUnavailable) != (retry != "") {
+				t.Fatalf("Retry-After %q on a %d", retry, tc.status)
+			}
+		})
+	}
+	t.Run("a failed read of a batch is retryable", func(t *testing.T) {
+		t.Parallel()
+		f := newHandlerFixture()
+		id := f.store.add(testEnv, 3, batch.StatusPending)
+		f.srv.store = failingGets{f.store}
+		a := f.do(http.MethodGet, "/api/v3/batches/"+id, testKey, "", "")
+		wantRefused(t, a, http.StatusInternalServerError, "Something went wrong")
+		if a.header.Get("x-should-retry") != "" {
+			t.Fatalf("x-should-retry %q on a retryable 500", a.header.Get("x-should-retry"))
+		}
+	})
+	t.Run("a failed create is not retried by the SDK", func(t *testing.T) {
+		t.Parallel()
+		f := newHandlerFixture()
+		f.store.createErr = errors.New("a bug")
+		a := f.do(http.MethodPost, "/api/v3/batches", testKey, "application/json", `{"runCount":3}`)
+		wantRefused(t, a, http.StatusInternalServerError, "Something went wrong")
+		if a.header.Get("x-should-retry") != "false" {
+			t.Fatalf("x-should-retry %q, want false", a.header.Get("x-should-retry"))
+		}
+	})
+	t.Run("a dependency down at authentication is a 503", func(t *testing.T) {
+		t.Parallel()
+		f := newHandlerFixture()
+		f.store.err = fmt.Errorf("store: authenticate: %w", refused)
+		a := f.do(http.MethodGet, "/api/v3/batches/"+batch.NewBatchID(), testKey, "", "")
+		wantRefused(t, a, http.StatusServiceUnavailable, "PostgreSQL is unavailable")
+	})
+}
+
+// failingGets is a store whose reads of a batch fail.
+type failingGets struct{ *fakeStore }
+
+func (failingGets) GetBatch(context.Context, int64, string) (store.Batch, error) {
+	return store.Batch{}, errors.New("a bug")
+}
+
+func itemsPathOf(id string) string { return "/api/v3/batches/" + id + "/items" }
+
+// Authentication refusals, the same on every route that takes a key.
+func TestAuthenticationRefusals(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	id := f.store.add(testEnv, 3, batch.StatusPending)
+	routes := []struct{ method, path, ct, body string }{
+		{http.MethodPost, "/api/v3/batches", "application/json", `{"runCount":1}`},
+		{http.MethodPost, itemsPathOf(id), ndjsonCT, `{"index":0,"task":"t"}` + "\n"},
+		{http.MethodGet, "/api/v3/batches/" + id, "", ""},
+		{http.MethodGet, "/api/v3/batches/" + id + "/runs", "", ""},
+		{http.MethodGet, "/api/v3/batches/" + id + "/missing", "", ""},
+		{http.MethodPost, "/api/v3/batches/" + id + "/abort", "", ""},
+		{http.MethodPost, "/api/v3/batches/" + id + "/replay", "", ""},
+		{http.MethodPut, "/api/v2/packets/x.json", "", ""},
+	}
+	for _, r := range routes {
+		t.Run(r.method+" "+strings.ReplaceAll(r.path, id, ":id"), func(t *testing.T) {
+			t.Run("no key", func(t *testing.T) {
+				wantRefused(t, f.do(r.method, r.path, "", r.ct, r.body), http.StatusUnauthorized, "Invalid or missing API key")
+			})
+			t.Run("unknown key", func(t *testing.T) {
+				wantRefused(t, f.do(r.method, r.path, "sb_unknown", r.ct, r.body), http.StatusUnauthorized, "Invalid API key")
+			})
+			t.Run("key over 512 bytes", func(t *testing.T) {
+				wantRefused(t, f.do(r.method, r.path, "sb_"+strings.Repeat("k", 600), r.ct, r.body), http.StatusUnauthorized, "Invalid API key")
+			})
+			t.Run("forged token", func(t *testing.T) {
+				forged := token(t, testEnv, testKeyID, "read:all", "write:batch:"+id)
+				forged = forged[:len(forged)-4] + "AAAA"
+				a := f.do(r.method, r.path, forged, r.ct, r.body)
+				if a.status != http.StatusUnauthorized {
+					t.Fatalf("answer %d %s, want 401", a.status, a.body)
+				}
+			})
+		})
+	}
+	t.Run("a token on a route that needs a secret key", func(t *testing.T) {
+		tok := token(t, testEnv, testKeyID, "read:all", "write:batch:"+id)
+		for _, path := range []string{"/api/v3/batches", "/api/v3/batches/" + id + "/abort", "/api/v3/batches/" + id + "/replay"} {
+			wantRefused(t, f.do(http.MethodPost, path, tok, "application/json", `{"runCount":1}`), http.StatusUnauthorized, "needs a secret API key")
+		}
+	})
+	t.Run("a token of a revoked key", func(t *testing.T) {
+		a := f.do(http.MethodGet, "/api/v3/batches/"+id, token(t, testEnv, 99, "read:batch:"+id), "", "")
+		wantRefused(t, a, http.StatusUnauthorized, "Invalid public access token")
+	})
+	t.Run("a token whose key is of another environment", func(t *testing.T) {
+		a := f.do(http.MethodGet, "/api/v3/batches/"+id, token(t, testEnv, otherKeyID, "read:batch:"+id), "", "")
+		wantRefused(t, a, http.StatusUnauthorized, "Invalid public access token")
+	})
+}
+
+// Phase 1 refusals: each answers its status and names the problem.
+func TestCreateBatchRefusals(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, body string
+		status     int
+		want       string
+	}{
+		{"bad JSON", `{"runCount":`, 400, "Invalid JSON"},
+		{"not an object", `[1]`, 400, "expected a JSON object"},
+		{"empty body", ``, 400, "Request body is empty"},
+		{"no runCount", `{}`, 400, "runCount is required"},
+		{"runCount not an integer", `{"runCount":1.5}`, 400, "runCount must be a positive integer"},
+		{"runCount zero", `{"runCount":0}`, 400, "runCount must be a positive integer"},
+		{"over the item limit", fmt.Sprintf(`{"runCount":%d}`, testMaxItems+1), 400, "exceeds maximum allowed of 1000"},
+		{"empty taskIdentifiers", `{"runCount":1,"taskIdentifiers":[]}`, 400, "taskIdentifiers must be a non-empty array"},
+		{"parentRunId not a string", `{"runCount":1,"parentRunId":5}`, 400, "parentRunId must be a run id string"},
+		{"resumeParentOnCompletion not a boolean", `{"runCount":1,"resumeParentOnCompletion":"yes"}`, 400, "must be a boolean"},
+		{"empty idempotencyKey", `{"runCount":1,"idempotencyKey":""}`, 400, "idempotencyKey must be a non-empty string"},
+		{"bad idempotencyKeyOptions", `{"runCount":1,"idempotencyKeyOptions":{"key":"k","scope":"x"}}`, 400, "idempotencyKeyOptions must be"},
+		{"parent is a streambatch workflow", `{"runCount":1,"parentRunId":"batch_aaaaaaaaaaaaaaaaaaaaaaaa"}`, 422, "names one of streambatch's own workflows"},
+		{"body over 128 KiB", `{"runCount":1,"x":"` + strings.Repeat("x", 129<<10) + `"}`, 413, "Request body too large"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newHandlerFixture()
+			wantRefused(t, f.do(http.MethodPost, "/api/v3/batches", testKey, "application/json", tc.body), tc.status, tc.want)
+			if f.wf.started != 0 {
+				t.Fatalf("a refused create started %d workflows", f.wf.started)
+			}
+		})
+	}
+	t.Run("a valid create answers 202 with its token", func(t *testing.T) {
+		t.Parallel()
+		f := newHandlerFixture()
+		a := f.do(http.MethodPost, "/api/v3/batches", testKey, "application/json", `{"runCount":3}`)
+		var out wire.CreateBatchResponse
+		if a.status != http.StatusAccepted || json.Unmarshal([]byte(a.body), &out) != nil || out.RunCount != 3 || !batch.ValidBatchID(out.ID) {
+			t.Fatalf("create: %d %s", a.status, a.body)
+		}
+		if a.header.Get("x-trigger-jwt") == "" || f.wf.started != 1 {
+			t.Fatalf("create: token %q, %d workflows started", a.header.Get("x-trigger-jwt"), f.wf.started)
+		}
+	})
+}
+
+// Phase 2 refusals: content type before authentication, then the batch.
+func TestStreamItemsRefusals(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	pending := f.store.add(testEnv, 3, batch.StatusPending)
+	aborted := f.store.add(testEnv, 3, batch.StatusAborted)
+	foreign := f.store.add(otherEnv, 3, batch.StatusPending)
+	line := `{"index":0,"task":"t"}` + "\n"
+	cases := []struct {
+		name, id, key, ct, body string
+		status                  int
+		want                    string
+	}{
+		{"wrong content type, before authentication", pending, "", "application/json", line, 415, "Content-Type must be application/x-ndjson"},
+		{"no content type", pending, testKey, "", line, 415, "Content-Type must be application/x-ndjson"},
+		{"unknown batch", batch.NewBatchID(), testKey, ndjsonCT, line, 422, "not found"},
+		{"malformed batch id", "batch_..", testKey, ndjsonCT, line, 422, "Batch batch_.. not found"},
+		{"another environment's batch", foreign, testKey, ndjsonCT, line, 422, "Batch " + foreign + " not found"},
+		{"aborted batch", aborted, testKey, ndjsonCT, line, 422, "is not in PENDING status (current: ABORTED)"},
+		{"empty body", pending, testKey, ndjsonCT, "", 400, "Request body is required"},
+		{"token that only reads the batch", pending, token(t, testEnv, testKeyID, "read:batch:"+pending), ndjsonCT, line, 403, "does not grant access"},
+		{"token that writes another batch", pending, token(t, testEnv, testKeyID, "write:batch:"+aborted), ndjsonCT, line, 403, "does not grant access"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantRefused(t, f.do(http.MethodPost, itemsPathOf(tc.id), tc.key, tc.ct, tc.body), tc.status, tc.want)
+		})
+	}
+	t.Run("Content-Encoding", func(t *testing.T) {
+		req := httptest.NewRequest(http.MethodPost, itemsPathOf(pending), strings.NewReader(line))
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		req.Header.Set("Content-Type", ndjsonCT)
+		req.Header.Set("Content-Encoding", "gzip")
+		w := httptest.NewRecorder()
+		f.h.ServeHTTP(w, req)
+		if w.Code != http.StatusUnsupportedMediaType || !strings.Contains(w.Body.String(), "Content-Encoding gzip is not supported") {
+			t.Fatalf("answer %d %s, want 415", w.Code, w.Body)
+		}
+	})
+	t.Run("GET is not allowed", func(t *testing.T) {
+		wantRefused(t, f.do(http.MethodGet, itemsPathOf(pending), testKey, "", ""), 405, "Use POST to stream batch items")
+	})
+	t.Run("a sealed batch answers sealed at once", func(t *testing.T) {
+		sealed := f.store.add(testEnv, 3, batch.StatusProcessing)
+		a := f.do(http.MethodPost, itemsPathOf(sealed), testKey, ndjsonCT, line)
+		var out wire.StreamItemsResponse
+		if a.status != 200 || json.Unmarshal([]byte(a.body), &out) != nil || !out.Sealed || out.ID != sealed {
+			t.Fatalf("answer %d %s, want 200 sealed", a.status, a.body)
+		}
+	})
+	t.Run("a token that writes the batch streams", func(t *testing.T) {
+		g := newHandlerFixture()
+		id := g.store.add(testEnv, 1, batch.StatusPending)
+		g.ingester.res = ingest.Result{Items: 1, Accepted: 1}
+		a := g.do(http.MethodPost, itemsPathOf(id), token(t, testEnv, testKeyID, "write:batch:"+id), ndjsonCT, line)
+		if a.status != 200 {
+			t.Fatalf("answer %d %s, want 200", a.status, a.body)
+		}
+	})
+}
+
+// Read routes: their parameters, the batch of another environment, a token
+// of another batch.
+func TestReadRouteRefusals(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	id := f.store.add(testEnv, 3, batch.StatusPending)
+	foreign := f.store.add(otherEnv, 3, batch.StatusPending)
+	other := f.store.add(testEnv, 3, batch.StatusPending)
+	cases := []struct {
+		name, path, key string
+		status          int
+		want            string
+	}{
+		{"GET batch, bad wait", "/api/v3/batches/" + id + "?wait=forever", testKey, 400, "wait must be a duration"},
+		{"GET batch, wait over 5m", "/api/v3/batches/" + id + "?wait=6m", testKey, 400, "wait must be a duration"},
+		{"GET batch, unknown", "/api/v3/batches/" + batch.NewBatchID(), testKey, 404, "not found"},
+		{"GET batch, another environment's", "/api/v3/batches/" + foreign, testKey, 404, "not found"},
+		{"GET runs, limit 0", "/api/v3/batches/" + id + "/runs?limit=0", testKey, 400, "limit must be an integer from 1 to 1000"},
+		{"GET runs, limit over 1000", "/api/v3/batches/" + id + "/runs?limit=1001", testKey, 400, "limit must be an integer from 1 to 1000"},
+		{"GET runs, bad cursor", "/api/v3/batches/" + id + "/runs?cursor=x", testKey, 400, "cursor is invalid"},
+		{"GET runs, another environment's", "/api/v3/batches/" + foreign + "/runs", testKey, 404, "not found"},
+		{"GET missing, bad limit", "/api/v3/batches/" + id + "/missing?limit=10001", testKey, 400, "limit must be an integer from 1 to 10000"},
+		{"GET missing, unknown", "/api/v3/batches/" + batch.NewBatchID() + "/missing", testKey, 404, "not found"},
+		{"token of another batch", "/api/v3/batches/" + id, token(t, testEnv, testKeyID, "read:batch:"+other), 403, "does not grant access"},
+		{"runs.list without a batch", "/api/v1/runs", testKey, 400, "filter[batch] is required"},
+		{"runs.list, bad page size", "/api/v1/runs?filter[batch]=" + id + "&page[size]=101", testKey, 400, "page[size] must be an integer from 1 to 100"},
+		{"runs.list, page[before]", "/api/v1/runs?filter[batch]=" + id + "&page[before]=x", testKey, 400, "page[before] is not supported"},
+		{"runs.list, another environment's batch", "/api/v1/runs?filter[batch]=" + foreign, testKey, 404, "not found"},
+		{"runs.retrieve, malformed id", "/api/v3/runs/run_x", testKey, 404, "Run run_x not found"},
+		{"runs.retrieve, another environment's", "/api/v3/runs/" + batch.RunID(foreign, 0), testKey, 404, "not found"},
+		{"unknown route", "/api/v3/nothing", testKey, 404, "Not found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantRefused(t, f.do(http.MethodGet, tc.path, tc.key, "", ""), tc.status, tc.want)
+		})
+	}
+	t.Run("a token of the batch reads it", func(t *testing.T) {
+		if a := f.do(http.MethodGet, "/api/v3/batches/"+id, token(t, testEnv, testKeyID, "read:batch:"+id), "", ""); a.status != 200 {
+			t.Fatalf("answer %d %s, want 200", a.status, a.body)
+		}
+	})
+}
+
+// Abort refusals: the body, the batch, a finished batch.
+func TestAbortRefusals(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	id := f.store.add(testEnv, 3, batch.StatusPending)
+	completed := f.store.add(testEnv, 3, batch.StatusCompleted)
+	foreign := f.store.add(otherEnv, 3, batch.StatusPending)
+	cases := []struct {
+		name, id, body string
+		status         int
+		want           string
+	}{
+		{"bad JSON", id, `{"reason":`, 400, "Invalid JSON"},
+		{"reason not a string", id, `{"reason":5}`, 400, "Invalid JSON"},
+		{"reason over 1000 bytes", id, `{"reason":"` + strings.Repeat("r", 1001) + `"}`, 400, "reason must be at most 1000 bytes"},
+		{"body over 4 KiB", id, `{"reason":"` + strings.Repeat("r", 5<<10) + `"}`, 413, "Request body too large"},
+		{"unknown batch", batch.NewBatchID(), "", 404, "not found"},
+		{"another environment's batch", foreign, "", 404, "not found"},
+		{"completed batch", completed, "", 422, "is completed"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantRefused(t, f.do(http.MethodPost, "/api/v3/batches/"+tc.id+"/abort", testKey, "application/json", tc.body), tc.status, tc.want)
+		})
+	}
+}
+
+// Replay refusals: only a COMPLETED batch with runs to replay; a batch
+// still processing is nudged all the same.
+func TestReplayRefusals(t *testing.T) {
+	t.Parallel()
+	t.Run("unknown batch", func(t *testing.T) {
+		f := newHandlerFixture()
+		wantRefused(t, f.do(http.MethodPost, "/api/v3/batches/"+batch.NewBatchID()+"/replay", testKey, "", ""), 404, "not found")
+	})
+	t.Run("a batch not completed", func(t *testing.T) {
+		f := newHandlerFixture()
+		id := f.store.add(testEnv, 3, batch.StatusProcessing)
+		f.store.replayErr = store.ErrNotCompleted
+		wantRefused(t, f.do(http.MethodPost, "/api/v3/batches/"+id+"/replay", testKey, "", ""), 422, "only a COMPLETED batch can be replayed")
+		if f.runs.notified != 1 {
+			t.Fatalf("the processing batch's workflow was notified %d times, want 1", f.runs.notified)
+		}
+	})
+	t.Run("nothing to replay", func(t *testing.T) {
+		f := newHandlerFixture()
+		id := f.store.add(testEnv, 3, batch.StatusCompleted)
+		f.store.replayErr = store.ErrNothingToReplay
+		wantRefused(t, f.do(http.MethodPost, "/api/v3/batches/"+id+"/replay", testKey, "", ""), 422, "no failed, expired or timed-out runs")
+	})
+}
+
+// Upload refusals: the filename, a token's scope, a finished batch.
+func TestPresignRefusals(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	pending := f.store.add(testEnv, 3, batch.StatusPending)
+	sealed := f.store.add(testEnv, 3, batch.StatusProcessing)
+	cases := []struct {
+		name, path, key string
+		status          int
+		want            string
+	}{
+		{"dot-dot segment", "/api/v2/packets/a/../b.json", testKey, 400, "Invalid packet filename"},
+		{"empty segment", "/api/v2/packets/a//b.json", testKey, 400, "Invalid packet filename"},
+		{"read-only token", "/api/v2/packets/x.json", token(t, testEnv, testKeyID, "read:batch:"+pending), 403, "does not grant uploading"},
+		{"token of a sealed batch", "/api/v2/packets/x.json", token(t, testEnv, testKeyID, "write:batch:"+sealed), 422, "it takes no more uploads"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantRefused(t, f.do(http.MethodPut, tc.path, tc.key, "", ""), tc.status, tc.want)
+		})
+	}
+	t.Run("a token's upload is bound to its batch", func(t *testing.T) {
+		a := f.do(http.MethodPut, "/api/v2/packets/x.json", token(t, testEnv, testKeyID, "write:batch:"+pending), "", "")
+		var p wire.Packet
+		if a.status != 200 || json.Unmarshal([]byte(a.body), &p) != nil || p.StoragePath != "uploads/"+pending+"/x.json" {
+			t.Fatalf("answer %d %s", a.status, a.body)
+		}
+	})
+}

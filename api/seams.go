@@ -1,0 +1,57 @@
+package api
+
+import (
+	"context"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/store"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
+)
+
+// The handlers' collaborators as the handlers use them: *store.Store,
+// *ingestwf.Client, *runswf.Client and *ingest.Ingester in production,
+// fakes in the handler tests.
+
+// batchStore is what the handlers read and write in PostgreSQL.
+type batchStore interface {
+	AuthenticateKey(ctx context.Context, key string) (store.Environment, int64, error)
+	ActiveKeyEnvironment(ctx context.Context, id int64) (store.Environment, error)
+	EnvironmentKeySecrets(ctx context.Context, envID int64) (store.Environment, []store.KeySecret, error)
+	CreateBatchTx(ctx context.Context, nb store.NewBatch, started func(store.Batch) error) (store.Batch, bool, error)
+	GetBatch(ctx context.Context, envID int64, id string) (store.Batch, error)
+	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
+	BeginStream(ctx context.Context, id string) (int, error)
+	MarkAccepted(ctx context.Context, id string) error
+	SignalledIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error)
+	RunIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error)
+	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
+	ReplayBatch(ctx context.Context, id string) (int, error)
+	GetRun(ctx context.Context, batchID string, index int) (store.Run, error)
+	CancelRun(ctx context.Context, batchID string, index int, reason string) (store.Run, bool, error)
+	RunCountsWaiting(ctx context.Context, batchID string) (map[batch.RunStatus]int, store.Waiting, error)
+	HasCreationErrors(ctx context.Context, batchID string) (bool, error)
+	EachCreationError(ctx context.Context, batchID string, fn func(store.CreationError) bool) error
+}
+
+// ingestWorkflows starts, queries, waits for and aborts BatchIngest.
+type ingestWorkflows interface {
+	Start(ctx context.Context, in ingestwf.Input) error
+	Accepted(ctx context.Context, batchID string) (*batch.IndexSet, error)
+	Wait(ctx context.Context, batchID string) (ingestwf.Result, error)
+	Abort(ctx context.Context, batchID, reason string) error
+}
+
+// runWorkflows notifies, cancels runs of, aborts and waits for BatchRuns.
+type runWorkflows interface {
+	Notify(ctx context.Context, batchID, env string, hint runswf.Hint) error
+	Abort(ctx context.Context, batchID, env, reason string) error
+	CancelRun(ctx context.Context, batchID string, index int) error
+	Wait(ctx context.Context, batchID string) (runswf.Result, error)
+}
+
+// itemIngester reads a Phase 2 body into chunks of the batch.
+type itemIngester interface {
+	Ingest(ctx context.Context, req ingest.Request) (ingest.Result, error)
+}

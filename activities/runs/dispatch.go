@@ -64,7 +64,7 @@ func (a *Activities) DispatchStep(ctx context.Context, in contract.StepInput) (o
 	}
 	if in.Aside && len(out.Runs) > 0 {
 		// The payloads go into the activity inputs only, not this result.
-		out.Runs = contract.SetAside(in.RunID, in.Step, out.Runs)
+		out.Runs = contract.SetAside(in, out.Runs)
 	}
 	a.Metrics.RunsStarted(len(out.Runs))
 	return out, nil

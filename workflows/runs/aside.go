@@ -19,8 +19,8 @@ import (
 const asideTTL = 10 * time.Minute
 
 type asideKey struct {
-	runID string
-	step  int
+	workflowID, runID string
+	step              int
 }
 
 type asideEntry struct {
@@ -35,9 +35,9 @@ var aside = struct {
 
 // SetAside is called by the DispatchStep local activity when its input asks
 // for it (StepInput.Aside): it keeps the payloads of the claimed runs for
-// the workflow run runID's step and returns the runs without them, marked
-// PayloadAside.
-func SetAside(runID string, step int, runs []Dispatch) []Dispatch {
+// the step of the workflow run the input names and returns the runs without
+// them, marked PayloadAside.
+func SetAside(in StepInput, runs []Dispatch) []Dispatch {
 	payloads := make(map[int]string, len(runs))
 	out := make([]Dispatch, len(runs))
 	for k, r := range runs {
@@ -54,15 +54,15 @@ func SetAside(runID string, step int, runs []Dispatch) []Dispatch {
 			delete(aside.m, k)
 		}
 	}
-	aside.m[asideKey{runID, step}] = asideEntry{payloads: payloads, at: now}
+	aside.m[asideKey{in.WorkflowID, in.RunID, in.Step}] = asideEntry{payloads: payloads, at: now}
 	return out
 }
 
 // takeAside returns (and forgets) the payloads SetAside kept for a step.
-func takeAside(runID string, step int) (map[int]string, bool) {
+func takeAside(in StepInput) (map[int]string, bool) {
 	aside.mu.Lock()
 	defer aside.mu.Unlock()
-	k := asideKey{runID, step}
+	k := asideKey{in.WorkflowID, in.RunID, in.Step}
 	e, ok := aside.m[k]
 	delete(aside.m, k)
 	return e.payloads, ok

@@ -91,7 +91,7 @@ func restorePayloads(ctx workflow.Context, in StepInput, runs []Dispatch) {
 	if !in.Aside || workflow.IsReplaying(ctx) || !slices.ContainsFunc(runs, func(r Dispatch) bool { return r.PayloadAside }) {
 		return
 	}
-	payloads, ok := takeAside(in.RunID, in.Step)
+	payloads, ok := takeAside(in)
 	if !ok {
 		// Not in this process (cannot happen: a local activity runs where
 		// its workflow task does). Failing the task runs the step again.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -92,7 +93,7 @@ func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 	}
 	if in.Aside && len(out.Runs) > 0 {
 		f.asides++
-		out.Runs = SetAside(in.RunID, in.Step, out.Runs)
+		out.Runs = SetAside(in, out.Runs)
 	}
 	for _, r := range out.Runs {
 		f.markedBytes += len(r.Envelope.Payload)
@@ -151,6 +152,9 @@ func newRunsHarness(t *testing.T, n int) *runsHarness {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	h := &runsHarness{env: flowtest.NewEnv(&s), exec: newFakeExec(n), ran: map[int]int{}, got: map[int]string{}}
+	// Payloads set aside are kept by workflow ID and run ID: the test
+	// environment's run ID is the same in every test.
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: t.Name()})
 	h.env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	h.env.RegisterActivityWithOptions(h.exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	h.env.RegisterActivityWithOptions(h.exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})

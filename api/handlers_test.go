@@ -143,7 +143,7 @@ func (f *fakeStore) BeginStream(context.Context, string) (int, error) {
 
 func (f *fakeStore) MarkAccepted(context.Context, string) error { return nil }
 
-func (f *fakeStore) SignalledIndexes(_ context.Context, _ string, runCount int) (*batch.IndexSet, error) {
+func (f *fakeStore) AcceptedIndexes(_ context.Context, _ string, runCount int) (*batch.IndexSet, error) {
 	return batch.NewIndexSet(runCount), nil
 }
 
@@ -189,10 +189,6 @@ type fakeIngestWorkflows struct {
 func (w *fakeIngestWorkflows) Start(context.Context, ingestwf.Input) error {
 	w.started++
 	return w.startErr
-}
-
-func (w *fakeIngestWorkflows) Accepted(context.Context, string) (*batch.IndexSet, error) {
-	return nil, errors.New("no query in the fake")
 }
 
 func (w *fakeIngestWorkflows) Wait(context.Context, string) (ingestwf.Result, error) {
@@ -248,7 +244,7 @@ type handlerFixture struct {
 func newHandlerFixture() *handlerFixture {
 	f := &handlerFixture{store: newFakeStore(), wf: &fakeIngestWorkflows{}, runs: &fakeRunWorkflows{}, ingester: &fakeIngester{}}
 	f.srv = &Server{
-		opts:  Options{MaxItems: testMaxItems, SealWait: time.Second, AbortWait: time.Second, SnapshotTimeout: time.Second, BodyIdleTimeout: time.Minute},
+		opts:  Options{MaxItems: testMaxItems, SealWait: time.Second, AbortWait: time.Second, BodyIdleTimeout: time.Minute},
 		store: f.store, wf: f.wf, runs: f.runs, ingester: f.ingester, packets: fakePresigner{},
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), jwtSecret: []byte(testSecret),
 	}

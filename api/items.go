@@ -36,7 +36,7 @@ func (s *Server) streamItems(c *gin.Context) {
 	}
 	ctx := c.Request.Context()
 	start := time.Now()
-	seen, err := s.streamSnapshot(ctx, b)
+	seen, err := s.acceptedBefore(ctx, b)
 	if err != nil {
 		s.failInternal(c, err, true)
 		return
@@ -153,9 +153,13 @@ func (s *Server) answerFinished(c *gin.Context, id string, res ingest.Result) {
 	fail(c, http.StatusUnprocessableEntity, "Batch "+b.ID+" is not in PENDING status (current: "+string(b.Status)+")")
 }
 
-// streamSnapshot returns the indexes accepted before this Phase 2 request.
-// The batch's first request knows the answer (none) without asking.
-func (s *Server) streamSnapshot(ctx context.Context, b store.Batch) (*batch.IndexSet, error) {
+// acceptedBefore returns the indexes accepted before this Phase 2 request
+// (store.AcceptedIndexes: exact for every request that was answered), so a
+// re-sent stream skips them without uploading or signalling anything. An
+// index that a concurrent request delivers too is deduplicated by the
+// workflow. The batch's first request knows the answer (none) without
+// asking.
+func (s *Server) acceptedBefore(ctx context.Context, b store.Batch) (*batch.IndexSet, error) {
 	n, err := s.store.BeginStream(ctx, b.ID)
 	if err != nil {
 		return nil, err
@@ -163,28 +167,5 @@ func (s *Server) streamSnapshot(ctx context.Context, b store.Batch) (*batch.Inde
 	if n == 1 {
 		return batch.NewIndexSet(b.RunCount), nil
 	}
-	return s.acceptedSnapshot(ctx, b), nil
-}
-
-// acceptedSnapshot returns the indexes accepted so far, so a re-sent stream
-// skips them without uploading or signalling anything. The workflow knows
-// them best (accepted, possibly not yet enqueued); when it cannot answer in
-// time, PostgreSQL knows every chunk earlier requests signalled (and every
-// run): exact for requests that ended before this one; an index delivered
-// by a concurrent request is deduplicated by the workflow.
-func (s *Server) acceptedSnapshot(ctx context.Context, b store.Batch) *batch.IndexSet {
-	qctx, cancel := context.WithTimeout(ctx, s.opts.SnapshotTimeout)
-	defer cancel()
-	start := time.Now()
-	set, err := s.wf.Accepted(qctx, b.ID)
-	if err == nil && set.Cap() == b.RunCount {
-		return set
-	}
-	s.log.WarnContext(ctx, "accepted-index query failed; using PostgreSQL", "batch_id", b.ID, "error", err, "waited_ms", time.Since(start).Milliseconds())
-	set, err = s.store.SignalledIndexes(ctx, b.ID, b.RunCount)
-	if err != nil {
-		s.log.WarnContext(ctx, "cannot read run indexes; re-sending everything", "batch_id", b.ID, "error", err)
-		return batch.NewIndexSet(b.RunCount)
-	}
-	return set
+	return s.store.AcceptedIndexes(ctx, b.ID, b.RunCount)
 }

@@ -32,7 +32,11 @@ func (s *Server) missingIndexes(c *gin.Context) {
 		c.JSON(http.StatusOK, resp)
 		return
 	}
-	set := s.acceptedSnapshot(c.Request.Context(), b)
+	set, err := s.store.AcceptedIndexes(c.Request.Context(), b.ID, b.RunCount)
+	if err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
 	resp.AcceptedCount = set.Len()
 	if missing := set.Missing(limit + 1); len(missing) > limit {
 		resp.Missing, resp.More = missing[:limit], true

@@ -24,7 +24,7 @@ type batchStore interface {
 	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
 	BeginStream(ctx context.Context, id string) (int, error)
 	MarkAccepted(ctx context.Context, id string) error
-	SignalledIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error)
+	AcceptedIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error)
 	RunIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error)
 	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
 	ReplayBatch(ctx context.Context, id string) (int, error)
@@ -35,10 +35,9 @@ type batchStore interface {
 	EachCreationError(ctx context.Context, batchID string, fn func(store.CreationError) bool) error
 }
 
-// ingestWorkflows starts, queries, waits for and aborts BatchIngest.
+// ingestWorkflows starts, waits for and aborts BatchIngest.
 type ingestWorkflows interface {
 	Start(ctx context.Context, in ingestwf.Input) error
-	Accepted(ctx context.Context, batchID string) (*batch.IndexSet, error)
 	Wait(ctx context.Context, batchID string) (ingestwf.Result, error)
 	Abort(ctx context.Context, batchID, reason string) error
 }

@@ -24,9 +24,6 @@ type Options struct {
 	AbortWait      time.Duration
 	WorkflowWindow int
 	JWTSecret      string
-	// SnapshotTimeout bounds the query for already-accepted indexes before
-	// falling back to PostgreSQL (default 3s).
-	SnapshotTimeout time.Duration
 	// CreateRate and CreateBurst are each environment's token bucket for
 	// batch creation, counted in runs (runs per second, bucket size), kept
 	// in PostgreSQL and shared by every replica; 0 rate disables it.
@@ -94,9 +91,6 @@ type Server struct {
 
 // New returns the API server; Handler gives its http.Handler.
 func New(opts Options, deps Deps) *Server {
-	if opts.SnapshotTimeout == 0 {
-		opts.SnapshotTimeout = 3 * time.Second
-	}
 	reads := deps.Reads
 	if reads == nil && opts.ReadConcurrency > 0 {
 		reads = NewSharedReadGate(deps.Store, opts.ReadConcurrency, deps.Log)

@@ -9,8 +9,15 @@ import (
 	"github.com/streambatch/streambatch/batch"
 )
 
-// RecordChunk remembers that a Phase 2 request signalled a chunk with these
-// indexes to the batch's workflow.
+// The accepted indexes of a batch are the indexes of the chunks its Phase 2
+// requests signalled: a request records each chunk once its signal is
+// durable and before it answers, so the record holds every index a client
+// was told is accepted. Phase 2 reads it to skip what earlier requests
+// delivered; nothing else keeps or corrects that set (BatchIngest only
+// decides which of its chunks inserts an index).
+
+// RecordChunk records that a Phase 2 request signalled a chunk with these
+// indexes to the batch's workflow (a repeated record changes nothing).
 func (s *Store) RecordChunk(ctx context.Context, batchID, stream string, seq int, indexes batch.Ranges) error {
 	flat := make([]int32, 0, 2*len(indexes))
 	for _, r := range indexes {
@@ -22,23 +29,10 @@ func (s *Store) RecordChunk(ctx context.Context, batchID, stream string, seq int
 	return nil
 }
 
-// DropChunk forgets a chunk the workflow refused (its indexes are open
-// again).
-func (s *Store) DropChunk(ctx context.Context, batchID, stream string, seq int) error {
-	if _, err := s.pool.Exec(ctx, s.q.get("drop_chunk"), batchID, stream, seq); err != nil {
-		return fmt.Errorf("store: drop chunk %s/%d of %s: %w", stream, seq, batchID, err)
-	}
-	return nil
-}
-
-// SignalledIndexes returns the indexes of every chunk recorded for a batch
-// (RecordChunk) and of every run it has: what earlier Phase 2 requests
-// delivered, without asking the workflow.
-func (s *Store) SignalledIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error) {
-	set, err := s.RunIndexes(ctx, batchID, runCount)
-	if err != nil {
-		return nil, err
-	}
+// AcceptedIndexes returns the indexes of every chunk recorded for a batch
+// (RecordChunk): what earlier Phase 2 requests delivered.
+func (s *Store) AcceptedIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error) {
+	set := batch.NewIndexSet(runCount)
 	rows, err := s.pool.Query(ctx, s.q.get("chunk_ranges"), batchID)
 	if err != nil {
 		return nil, fmt.Errorf("store: chunks of %s: %w", batchID, err)

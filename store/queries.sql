@@ -313,9 +313,6 @@ WHERE batch_id = $1 AND status IN ('FAILED', 'EXPIRED', 'TIMED_OUT') AND error_c
 INSERT INTO batch_chunks (batch_id, stream, seq, ranges) VALUES ($1, $2, $3, $4)
 ON CONFLICT (batch_id, stream, seq) DO NOTHING;
 
--- name: drop_chunk
-DELETE FROM batch_chunks WHERE batch_id = $1 AND stream = $2 AND seq = $3;
-
 -- name: chunk_ranges
 SELECT ranges FROM batch_chunks WHERE batch_id = $1;
 

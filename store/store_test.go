@@ -415,3 +415,30 @@ func TestEachRunStopsAtTheByteBudget(t *testing.T) {
 		t.Fatalf("stopped: more=%v %v", more, err)
 	}
 }
+
+// The accepted indexes are those of the recorded chunks, and only those: a
+// repeated record changes nothing, and a run whose chunk no Phase 2
+// request recorded adds nothing.
+func TestAcceptedIndexesAreTheRecordedChunks(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b := newBatch(t, s, 10)
+	for _, rec := range []struct {
+		seq     int
+		indexes batch.Ranges
+	}{{0, batch.Ranges{{0, 3}, {5, 6}}}, {1, batch.Ranges{{2, 4}}}, {1, batch.Ranges{{2, 4}}}} {
+		if err := s.RecordChunk(ctx, b.ID, "s", rec.seq, rec.indexes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.InsertRuns(ctx, b.ID, items(8, 9)); err != nil {
+		t.Fatal(err)
+	}
+	set, err := s.AcceptedIndexes(ctx, b.ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := set.Missing(10).String(); got != (batch.Ranges{{4, 5}, {6, 10}}).String() {
+		t.Fatalf("missing %s, want [4,5) and [6,10)", got)
+	}
+}

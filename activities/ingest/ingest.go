@@ -33,7 +33,6 @@ type Runs interface {
 	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
 	SealBatch(ctx context.Context, id string) (store.Batch, error)
 	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
-	DropChunk(ctx context.Context, batchID, stream string, seq int) error
 }
 
 // Objects is the part of blob.Store the activities use.
@@ -92,16 +91,6 @@ func invalidChunk(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), contract.ErrTypeInvalidChunk, nil)
 }
 
-// refuse reports a chunk that cannot become runs. The workflow opens its
-// indexes again, so the record of its signal goes too: a re-sent stream
-// must deliver them.
-func (a *Activities) refuse(ctx context.Context, in contract.EnqueueInput, err error) error {
-	if derr := a.Runs.DropChunk(ctx, in.BatchID, in.Chunk.Stream, in.Chunk.Seq); derr != nil {
-		return derr // retried; the refusal comes again
-	}
-	return err
-}
-
 // OffloadAndEnqueue turns one chunk into runs. The Phase 2 handler has
 // already written every large payload to its packet key (the offload); this
 // step loads the chunk (inline or staged), checks that each of those packets
@@ -124,7 +113,7 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in contract.EnqueueI
 	case errors.As(err, &lost):
 		items = lostItems(in, lost.reason)
 	case isInvalidChunk(err):
-		return contract.EnqueueResult{}, a.refuse(ctx, in, err)
+		return contract.EnqueueResult{}, err
 	case err != nil:
 		return contract.EnqueueResult{}, err
 	}
@@ -144,7 +133,7 @@ func (a *Activities) OffloadAndEnqueue(ctx context.Context, in contract.EnqueueI
 		n, err = a.Runs.InsertRuns(ctx, in.BatchID, items)
 	}
 	if errors.Is(err, store.ErrInvalidData) {
-		return contract.EnqueueResult{}, a.refuse(ctx, in, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err))
+		return contract.EnqueueResult{}, invalidChunk("chunk %s/%d: %v", in.Chunk.Stream, in.Chunk.Seq, err)
 	}
 	if err != nil {
 		return contract.EnqueueResult{}, err

@@ -24,7 +24,6 @@ import (
 // of the activity's decisions; the e2e tests run it against the real ones.
 type fakeRuns struct {
 	inserted []batch.Item
-	dropped  []string
 	// refuse makes InsertRuns refuse items that are not pre-failed, as
 	// PostgreSQL refuses text it cannot store.
 	refuse bool
@@ -45,10 +44,6 @@ func (f *fakeRuns) GetBatchAnyEnv(context.Context, string) (store.Batch, error) 
 func (f *fakeRuns) SealBatch(context.Context, string) (store.Batch, error) { return store.Batch{}, nil }
 func (f *fakeRuns) AbortBatch(context.Context, string, string, bool) (store.Batch, error) {
 	return store.Batch{}, nil
-}
-func (f *fakeRuns) DropChunk(_ context.Context, _ string, stream string, seq int) error {
-	f.dropped = append(f.dropped, fmt.Sprintf("%s/%d", stream, seq))
-	return nil
 }
 
 type fakeObjects struct {
@@ -126,8 +121,8 @@ var testSigner = func() *batch.ChunkSigner {
 
 // A chunk the API did not sign (a hand-made signal: here one pointing a
 // run of this batch at another environment's object) is refused without
-// touching PostgreSQL or S3, and its indexes are dropped so that the real
-// stream can deliver them.
+// touching PostgreSQL or S3 (the workflow opens its indexes again, so that
+// the real stream can deliver them; no Phase 2 request recorded them).
 func TestUnsignedChunkIsRefused(t *testing.T) {
 	t.Parallel()
 	theirs := batch.PacketKey("tenant-a", "batch_a", 0, "s")
@@ -152,8 +147,8 @@ func TestUnsignedChunkIsRefused(t *testing.T) {
 		if !errors.As(err, &app) || app.Type() != contract.ErrTypeInvalidChunk || !app.NonRetryable() {
 			t.Fatalf("%s: %v, want a non-retryable %s", name, err, contract.ErrTypeInvalidChunk)
 		}
-		if len(runs.inserted) != 0 || len(runs.dropped) != 1 || objects.heads.Load() != 0 {
-			t.Fatalf("%s: inserted %d runs, dropped %v, %d HEADs", name, len(runs.inserted), runs.dropped, objects.heads.Load())
+		if len(runs.inserted) != 0 || objects.heads.Load() != 0 {
+			t.Fatalf("%s: inserted %d runs, %d HEADs", name, len(runs.inserted), objects.heads.Load())
 		}
 	}
 }
@@ -213,8 +208,8 @@ func TestUnreadableChunkFailsItsRuns(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v, want the chunk's runs failed at creation", name, err)
 		}
-		if len(runs.dropped) != 0 || res.Inserted != len(c.owned) || len(runs.inserted) != len(c.owned) {
-			t.Fatalf("%s: inserted %d (%+v), dropped %v; want runs %v", name, res.Inserted, runs.inserted, runs.dropped, c.owned)
+		if res.Inserted != len(c.owned) || len(runs.inserted) != len(c.owned) {
+			t.Fatalf("%s: inserted %d (%+v); want runs %v", name, res.Inserted, runs.inserted, c.owned)
 		}
 		for k, it := range runs.inserted {
 			if it.Index != c.owned[k] || it.ErrorCode != batch.ErrorChunkUnreadable || it.Task == "" || it.PayloadType == "" ||
@@ -254,9 +249,9 @@ func TestChangedPacketFailsItsRun(t *testing.T) {
 	if _, err := a.OffloadAndEnqueue(context.Background(), in); err != nil {
 		t.Fatalf("%v, want item 1 failed at creation", err)
 	}
-	if len(runs.dropped) != 0 || len(runs.inserted) != 2 || runs.inserted[0].Failed() ||
+	if len(runs.inserted) != 2 || runs.inserted[0].Failed() ||
 		runs.inserted[1].ErrorCode != batch.ErrorPayloadChanged || !strings.Contains(runs.inserted[1].ErrorMessage, changed) {
-		t.Fatalf("inserted %+v, dropped %v", runs.inserted, runs.dropped)
+		t.Fatalf("inserted %+v", runs.inserted)
 	}
 }
 
@@ -289,8 +284,8 @@ func TestForgedStagedChunkIsRefused(t *testing.T) {
 			if !errors.As(err, &app) || app.Type() != contract.ErrTypeInvalidChunk || !app.NonRetryable() {
 				t.Fatalf("%s (object stored: %v): %v, want a non-retryable %s", name, stored != nil, err, contract.ErrTypeInvalidChunk)
 			}
-			if len(runs.inserted) != 0 || len(runs.dropped) != 1 {
-				t.Fatalf("%s (object stored: %v): inserted %d runs, dropped %v", name, stored != nil, len(runs.inserted), runs.dropped)
+			if len(runs.inserted) != 0 {
+				t.Fatalf("%s (object stored: %v): inserted %d runs", name, stored != nil, len(runs.inserted))
 			}
 			if strings.HasPrefix(in.Chunk.MAC, "2.") && objects.gets.Load() != 0 {
 				t.Errorf("%s: a version 2 forgery read S3", name)
@@ -310,9 +305,9 @@ func TestRefusedDataFailsItsRuns(t *testing.T) {
 	if _, err := a.OffloadAndEnqueue(context.Background(), in); err != nil {
 		t.Fatalf("%v, want the chunk's runs failed at creation", err)
 	}
-	if len(runs.dropped) != 0 || len(runs.inserted) != 2 || runs.inserted[0].Index != 1 ||
+	if len(runs.inserted) != 2 || runs.inserted[0].Index != 1 ||
 		runs.inserted[1].ErrorCode != batch.ErrorChunkUnreadable || !strings.Contains(runs.inserted[1].ErrorMessage, "PostgreSQL refused") {
-		t.Fatalf("inserted %+v, dropped %v", runs.inserted, runs.dropped)
+		t.Fatalf("inserted %+v", runs.inserted)
 	}
 }
 

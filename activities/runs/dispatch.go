@@ -21,7 +21,8 @@ import (
 const PayloadURLTTL = 24 * time.Hour
 
 // maxClaimBytes bounds the payload and option bytes one dispatch step
-// claims: its result is written to history (Temporal refuses 2 MiB).
+// claims: they are written to history in the one workflow task that
+// schedules the claimed runs (Temporal refuses 2 MiB).
 const maxClaimBytes = 1 << 20
 
 // DispatchStep (a local activity of BatchRuns) records the outcomes of
@@ -60,6 +61,10 @@ func (a *Activities) DispatchStep(ctx context.Context, in contract.StepInput) (o
 		default:
 			out.Runs = append(out.Runs, d)
 		}
+	}
+	if in.Aside && len(out.Runs) > 0 {
+		// The payloads go into the activity inputs only, not this result.
+		out.Runs = contract.SetAside(in, out.Runs)
 	}
 	a.Metrics.RunsStarted(len(out.Runs))
 	return out, nil

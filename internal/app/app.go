@@ -164,7 +164,7 @@ func (a *App) API() *api.Server {
 		ItemMaxBytes: c.ItemMaxBytes, OffloadThreshold: c.OffloadThreshold, ChunkItems: c.ChunkItems,
 		ChunkBytes: c.ChunkBytes, ChunkInlineBytes: c.ChunkInlineBytes, ChunksInFlight: c.ChunksInFlight,
 		UploadsInFlight: c.UploadsInFlight, UploadBytesInFlight: c.UploadBytesInFlight, Memory: c.IngestMemory,
-	}, a.Blob, recordingSignaler{wf: wf, store: a.Store, log: a.Log}, a.chunkSigner(), a.Log, a.Metrics)
+	}, a.Blob, recordingSignaler{wf: wf, store: a.Store}, a.chunkSigner(), a.Log, a.Metrics)
 	return api.New(api.Options{
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait, AbortWait: c.AbortWait,
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
@@ -213,25 +213,21 @@ func (a *App) Runs() *runswf.Client {
 	})
 }
 
-// recordingSignaler signals a chunk to its batch's workflow, then records it
-// in PostgreSQL, so that a later Phase 2 request skips its indexes even when
-// the workflow cannot answer the accepted-index query in time. The record
-// is best effort: the signal alone is what makes the chunk durable, and a
-// PostgreSQL outage must not fail streams that need nothing else from it.
+// recordingSignaler signals a chunk to its batch's workflow, then records
+// its indexes in PostgreSQL (store.AcceptedIndexes), where later Phase 2
+// requests read what is already accepted. A request whose record fails
+// fails: its client re-sends, and the workflow deduplicates what the
+// signal delivered.
 type recordingSignaler struct {
 	wf    *ingestwf.Client
 	store *store.Store
-	log   *slog.Logger
 }
 
 func (r recordingSignaler) SignalChunk(ctx context.Context, in ingestwf.Input, ch batch.ChunkRef) error {
 	if err := r.wf.SignalChunk(ctx, in, ch); err != nil {
 		return err
 	}
-	if err := r.store.RecordChunk(ctx, in.BatchID, ch.Stream, ch.Seq, ch.Indexes); err != nil {
-		r.log.WarnContext(ctx, "signalled chunk not recorded; a re-send may count its items again", "batch_id", in.BatchID, "error", err)
-	}
-	return nil
+	return r.store.RecordChunk(ctx, in.BatchID, ch.Stream, ch.Seq, ch.Indexes)
 }
 
 // Worker builds the Temporal workers with the workflows and activities.

@@ -66,20 +66,6 @@ func (c *Client) SignalChunk(ctx context.Context, in Input, ch batch.ChunkRef) e
 	return nil
 }
 
-// Accepted returns the indexes the workflow has accepted so far (needs a
-// worker to answer; bound ctx).
-func (c *Client) Accepted(ctx context.Context, batchID string) (*batch.IndexSet, error) {
-	v, err := c.c.QueryWorkflow(ctx, batchID, "", QueryAccepted)
-	if err != nil {
-		return nil, c.wrap("query", batchID, err)
-	}
-	var set batch.IndexSet
-	if err := v.Get(&set); err != nil {
-		return nil, fmt.Errorf("ingest: decode accepted set of %s: %w", batchID, err)
-	}
-	return &set, nil
-}
-
 // Progress queries the workflow's progress.
 func (c *Client) Progress(ctx context.Context, batchID string) (Progress, error) {
 	var p Progress

@@ -17,7 +17,9 @@ const (
 	SignalAbort = "abort"
 	// QueryProgress returns a Progress.
 	QueryProgress = "progress"
-	// QueryAccepted returns the *batch.IndexSet of accepted indexes.
+	// QueryAccepted returns the *batch.IndexSet of the indexes the
+	// workflow's chunks own, for operators (Phase 2 reads the accepted
+	// indexes from PostgreSQL).
 	QueryAccepted = "accepted"
 
 	// ActivityOffloadAndEnqueue turns one chunk into runs.

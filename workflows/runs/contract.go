@@ -99,6 +99,9 @@ type Dispatch struct {
 	ScheduleToStart time.Duration `json:"scheduleToStart,omitempty"`
 	// Priority is Temporal's priority key (0: default).
 	Priority int `json:"priority,omitempty"`
+	// PayloadAside: the envelope's payload was left out of the step's
+	// result, and the workflow puts it back from SetAside.
+	PayloadAside bool `json:"payloadAside,omitempty"`
 }
 
 // RunOutcome is how one run ended, as the workflow saw it.
@@ -137,7 +140,10 @@ type StepInput struct {
 	From    int          `json:"from"`
 	Results []RunOutcome `json:"results,omitempty"`
 	// Describe refreshes EXECUTING runs from the run's pending activities.
-	Describe    bool          `json:"describe,omitempty"`
+	Describe bool `json:"describe,omitempty"`
+	// Aside asks for the claimed runs' payloads through SetAside rather
+	// than in the result (changePayloadOnce).
+	Aside       bool          `json:"aside,omitempty"`
 	MaxAttempts int           `json:"maxAttempts"`
 	MaxDuration time.Duration `json:"maxDuration"`
 	Now         time.Time     `json:"now"`

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -40,11 +41,15 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 		d.lastDescribe = now
 	}
 	d.describe = false
+	if claim > 0 {
+		in.Aside = d.payloadOnce(ctx)
+	}
 	var res StepResult
 	summary := fmt.Sprintf("step %d: record %d, claim %d", d.step, len(d.results), claim)
 	if err := workflow.ExecuteLocalActivity(localOptions(ctx, summary), ActivityDispatchStep, in).Get(ctx, &res); err != nil {
 		return res, err
 	}
+	restorePayloads(ctx, in, res.Runs)
 	d.results = res.Failed
 	d.c.Finished += len(res.Failed)
 	d.status = res.Status
@@ -67,6 +72,36 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 		d.hint(HintFrom(0))
 	}
 	return res, nil
+}
+
+// payloadOnce reports whether this run takes changePayloadOnce's path.
+func (d *dispatcher) payloadOnce(ctx workflow.Context) bool {
+	if !d.onceKnown {
+		d.once = workflow.GetVersion(ctx, changePayloadOnce, workflow.DefaultVersion, 1) == 1
+		d.onceKnown = true
+	}
+	return d.once
+}
+
+// restorePayloads puts back the payloads the step set aside into the
+// envelopes its marker carries without them. A replay leaves them out: the
+// activity commands they go into were sent already, and a replayed command
+// is matched by its activity id and type, not its input.
+func restorePayloads(ctx workflow.Context, in StepInput, runs []Dispatch) {
+	if !in.Aside || workflow.IsReplaying(ctx) || !slices.ContainsFunc(runs, func(r Dispatch) bool { return r.PayloadAside }) {
+		return
+	}
+	payloads, ok := takeAside(in)
+	if !ok {
+		// Not in this process (cannot happen: a local activity runs where
+		// its workflow task does). Failing the task runs the step again.
+		panic(fmt.Sprintf("the payloads of step %d were not set aside", in.Step))
+	}
+	for k := range runs {
+		if runs[k].PayloadAside {
+			runs[k].Envelope.Payload = payloads[runs[k].Envelope.Index]
+		}
+	}
 }
 
 // schedule starts the activity of one claimed run.

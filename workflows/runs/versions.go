@@ -8,4 +8,9 @@ const (
 	// environment; encrypted under the environment's key) instead of a
 	// SignalExternalWorkflow command.
 	changeCheckedParent = "checked-parent"
+	// changePayloadOnce: a DispatchStep's result (its marker) carries the
+	// claimed runs without their payloads, which reach the workflow through
+	// SetAside: each run's payload enters the history once, in its
+	// activity's input.
+	changePayloadOnce = "payload-once"
 )

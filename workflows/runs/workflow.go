@@ -55,6 +55,10 @@ type dispatcher struct {
 	status   batch.Status
 	step     int
 	from     int // the claim cursor (Carried.From)
+	// once is changePayloadOnce's version, read at the first claim of the
+	// run (onceKnown).
+	once      bool
+	onceKnown bool
 
 	lastDescribe time.Time
 	refreshArmed bool

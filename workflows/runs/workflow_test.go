@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -35,6 +37,12 @@ type fakeExec struct {
 	parent   string
 	notified bool
 	told     *NotifyParentInput // what NotifyParent was asked
+	// payloads gives each run the payload "payload-<index>"; the step then
+	// sets them aside when asked, and counts the asks and the payloads its
+	// results (the markers) still carried.
+	payloads    bool
+	asides      int
+	markedBytes int
 }
 
 func newFakeExec(n int) *fakeExec {
@@ -79,6 +87,16 @@ func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 		}
 		out.Runs = append(out.Runs, Dispatch{TaskQueue: "runs.dev", MaxAttempts: 2, StartToClose: time.Minute,
 			Envelope: tasks.Envelope{ID: batch.RunID(in.BatchID, i), BatchID: in.BatchID, Index: i, Task: task, Attempt: 1}})
+		if f.payloads {
+			out.Runs[len(out.Runs)-1].Envelope.Payload = fmt.Sprintf("payload-%d", i)
+		}
+	}
+	if in.Aside && len(out.Runs) > 0 {
+		f.asides++
+		out.Runs = SetAside(in, out.Runs)
+	}
+	for _, r := range out.Runs {
+		f.markedBytes += len(r.Envelope.Payload)
 	}
 	return out, nil
 }
@@ -125,14 +143,18 @@ type runsHarness struct {
 	env  *testsuite.TestWorkflowEnvironment
 	exec *fakeExec
 	mu   sync.Mutex
-	ran  map[int]int // attempts per index
+	ran  map[int]int    // attempts per index
+	got  map[int]string // payload per index, as the task received it
 	hold chan struct{}
 }
 
 func newRunsHarness(t *testing.T, n int) *runsHarness {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
-	h := &runsHarness{env: flowtest.NewEnv(&s), exec: newFakeExec(n), ran: map[int]int{}}
+	h := &runsHarness{env: flowtest.NewEnv(&s), exec: newFakeExec(n), ran: map[int]int{}, got: map[int]string{}}
+	// Payloads set aside are kept by workflow ID and run ID: the test
+	// environment's run ID is the same in every test.
+	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: t.Name()})
 	h.env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	h.env.RegisterActivityWithOptions(h.exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	h.env.RegisterActivityWithOptions(h.exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})
@@ -140,6 +162,7 @@ func newRunsHarness(t *testing.T, n int) *runsHarness {
 	h.env.RegisterActivityWithOptions(reconcileNothing, activity.RegisterOptions{Name: ActivityReconcileAttempts})
 	h.env.RegisterActivityWithOptions(func(ctx context.Context, e tasks.Envelope) (map[string]int, error) {
 		h.count(e.Index)
+		h.received(e)
 		if h.hold != nil {
 			select {
 			case <-h.hold:
@@ -151,6 +174,7 @@ func newRunsHarness(t *testing.T, n int) *runsHarness {
 	}, activity.RegisterOptions{Name: "ok"})
 	h.env.RegisterActivityWithOptions(func(ctx context.Context, e tasks.Envelope) (string, error) {
 		h.count(e.Index)
+		h.received(e)
 		return "", temporal.NewApplicationError("always fails", "Boom")
 	}, activity.RegisterOptions{Name: "fail"})
 	return h
@@ -160,6 +184,12 @@ func (h *runsHarness) count(i int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ran[i]++
+}
+
+func (h *runsHarness) received(e tasks.Envelope) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.got[e.Index] = e.Payload
 }
 
 func runsInput() Input {
@@ -283,5 +313,26 @@ func TestParentSignalMatchesBatchwait(t *testing.T) {
 	var c batchwait.Completed
 	if err := json.Unmarshal(raw, &c); err != nil || c.BatchID != "b" || c.Status != "COMPLETED" || c.RunCounts["COMPLETED"] != 1 {
 		t.Fatalf("%s → %+v (%v)", raw, c, err)
+	}
+}
+
+// Each run's payload reaches its task in the activity input while the
+// step's result, recorded in the history as its marker, carries none
+// (changePayloadOnce): every payload is written to the history once.
+func TestBatchRunsPayloadEntersHistoryOnce(t *testing.T) {
+	t.Parallel()
+	h := newRunsHarness(t, 12)
+	h.exec.payloads = true
+	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if h.exec.asides == 0 || h.exec.markedBytes != 0 {
+		t.Fatalf("%d steps set payloads aside, their results carried %d payload bytes: want payloads in no result", h.exec.asides, h.exec.markedBytes)
+	}
+	for i := range 12 {
+		if want := fmt.Sprintf("payload-%d", i); h.got[i] != want {
+			t.Errorf("run %d received payload %q, want %q", i, h.got[i], want)
+		}
 	}
 }

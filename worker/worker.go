@@ -82,9 +82,13 @@ func registerIngest(w worker.Worker, acts *ingestact.Activities) {
 	acts.Register(w)
 }
 
-// registerRuns registers BatchRuns and its local activities.
+// registerRuns registers BatchRuns and its local activities, which share
+// acts.Aside (set here when nil).
 func registerRuns(w worker.Worker, acts *runsact.Activities) {
-	w.RegisterWorkflowWithOptions(runs.BatchRuns, workflow.RegisterOptions{Name: runs.WorkflowName})
+	if acts.Aside == nil {
+		acts.Aside = &runs.Aside{}
+	}
+	w.RegisterWorkflowWithOptions(runs.Workflow{Aside: acts.Aside}.BatchRuns, workflow.RegisterOptions{Name: runs.WorkflowName})
 	acts.Register(w)
 }
 

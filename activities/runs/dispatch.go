@@ -63,8 +63,11 @@ func (a *Activities) DispatchStep(ctx context.Context, in contract.StepInput) (o
 		}
 	}
 	if in.Aside && len(out.Runs) > 0 {
+		if a.Aside == nil {
+			return contract.StepResult{}, errors.New("runs: DispatchStep was asked to set payloads aside but has no Aside (register the flow with worker)")
+		}
 		// The payloads go into the activity inputs only, not this result.
-		out.Runs = contract.SetAside(in, out.Runs)
+		out.Runs = a.Aside.Set(in, out.Runs)
 	}
 	a.Metrics.RunsStarted(len(out.Runs))
 	return out, nil

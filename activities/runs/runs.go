@@ -81,6 +81,11 @@ type Activities struct {
 	Keys    *codec.Keys
 	// Metrics records attempt durations and failures (nil: none).
 	Metrics *metrics.Metrics
+	// Aside is shared with the BatchRuns workflow of the same worker
+	// (contract.Workflow.Aside): DispatchStep sets the claimed runs' payloads
+	// aside there so that each enters the history once. The worker sets it
+	// when it registers the flow.
+	Aside *contract.Aside
 }
 
 // Register registers the activities under their contract names, on every

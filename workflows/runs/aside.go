@@ -28,16 +28,19 @@ type asideEntry struct {
 	at       time.Time
 }
 
-var aside = struct {
+// Aside holds the payloads DispatchStep set aside until the workflow takes
+// them. One Aside is shared by a worker's BatchRuns (Workflow.Aside) and its
+// DispatchStep local activity; its zero value is ready to use.
+type Aside struct {
 	mu sync.Mutex
 	m  map[asideKey]asideEntry
-}{m: map[asideKey]asideEntry{}}
+}
 
-// SetAside is called by the DispatchStep local activity when its input asks
-// for it (StepInput.Aside): it keeps the payloads of the claimed runs for
-// the step of the workflow run the input names and returns the runs without
+// Set is called by the DispatchStep local activity when its input asks for
+// it (StepInput.Aside): it keeps the payloads of the claimed runs for the
+// step of the workflow run the input names and returns the runs without
 // them, marked PayloadAside.
-func SetAside(in StepInput, runs []Dispatch) []Dispatch {
+func (a *Aside) Set(in StepInput, runs []Dispatch) []Dispatch {
 	payloads := make(map[int]string, len(runs))
 	out := make([]Dispatch, len(runs))
 	for k, r := range runs {
@@ -47,23 +50,26 @@ func SetAside(in StepInput, runs []Dispatch) []Dispatch {
 		out[k] = r
 	}
 	now := time.Now()
-	aside.mu.Lock()
-	defer aside.mu.Unlock()
-	for k, e := range aside.m {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, e := range a.m {
 		if now.Sub(e.at) > asideTTL {
-			delete(aside.m, k)
+			delete(a.m, k)
 		}
 	}
-	aside.m[asideKey{in.WorkflowID, in.RunID, in.Step}] = asideEntry{payloads: payloads, at: now}
+	if a.m == nil {
+		a.m = map[asideKey]asideEntry{}
+	}
+	a.m[asideKey{in.WorkflowID, in.RunID, in.Step}] = asideEntry{payloads: payloads, at: now}
 	return out
 }
 
-// takeAside returns (and forgets) the payloads SetAside kept for a step.
-func takeAside(in StepInput) (map[int]string, bool) {
-	aside.mu.Lock()
-	defer aside.mu.Unlock()
+// take returns (and forgets) the payloads Set kept for a step.
+func (a *Aside) take(in StepInput) (map[int]string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	k := asideKey{in.WorkflowID, in.RunID, in.Step}
-	e, ok := aside.m[k]
-	delete(aside.m, k)
+	e, ok := a.m[k]
+	delete(a.m, k)
 	return e.payloads, ok
 }

@@ -100,7 +100,7 @@ type Dispatch struct {
 	// Priority is Temporal's priority key (0: default).
 	Priority int `json:"priority,omitempty"`
 	// PayloadAside: the envelope's payload was left out of the step's
-	// result, and the workflow puts it back from SetAside.
+	// result, and the workflow puts it back from Aside.Set.
 	PayloadAside bool `json:"payloadAside,omitempty"`
 }
 
@@ -141,7 +141,7 @@ type StepInput struct {
 	Results []RunOutcome `json:"results,omitempty"`
 	// Describe refreshes EXECUTING runs from the run's pending activities.
 	Describe bool `json:"describe,omitempty"`
-	// Aside asks for the claimed runs' payloads through SetAside rather
+	// Aside asks for the claimed runs' payloads through Aside.Set rather
 	// than in the result (changePayloadOnce).
 	Aside       bool          `json:"aside,omitempty"`
 	MaxAttempts int           `json:"maxAttempts"`

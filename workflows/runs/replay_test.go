@@ -16,6 +16,6 @@ import (
 func TestReplayRecordedHistories(t *testing.T) {
 	t.Parallel()
 	flowtest.Replay(t, "testdata/batch_runs_*.json", 3, func(r worker.WorkflowReplayer) {
-		r.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
+		r.RegisterWorkflowWithOptions(Workflow{}.BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	})
 }

@@ -64,7 +64,7 @@ func runSegment(t *testing.T, exec *cursorExec, in Input) (*testsuite.TestWorkfl
 	var s testsuite.WorkflowTestSuite
 	env := flowtest.NewEnv(&s)
 	exec.env, exec.segment = env, 0
-	env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterWorkflowWithOptions(Workflow{Aside: &Aside{}}.BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivityWithOptions(exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	env.RegisterActivityWithOptions(exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})
 	env.RegisterActivityWithOptions(func(context.Context, NotifyParentInput) (NotifyParentResult, error) {
@@ -72,7 +72,7 @@ func runSegment(t *testing.T, exec *cursorExec, in Input) (*testsuite.TestWorkfl
 	}, activity.RegisterOptions{Name: ActivityNotifyParent})
 	env.RegisterActivityWithOptions(reconcileNothing, activity.RegisterOptions{Name: ActivityReconcileAttempts})
 	env.RegisterActivityWithOptions(func(context.Context, tasks.Envelope) error { return nil }, activity.RegisterOptions{Name: "noop"})
-	env.ExecuteWorkflow(BatchRuns, in)
+	env.ExecuteWorkflow(WorkflowName, in)
 	return env, env.GetWorkflowError()
 }
 

@@ -49,7 +49,7 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	if err := workflow.ExecuteLocalActivity(localOptions(ctx, summary), ActivityDispatchStep, in).Get(ctx, &res); err != nil {
 		return res, err
 	}
-	restorePayloads(ctx, in, res.Runs)
+	d.restorePayloads(ctx, in, res.Runs)
 	d.results = res.Failed
 	d.c.Finished += len(res.Failed)
 	d.status = res.Status
@@ -87,14 +87,19 @@ func (d *dispatcher) payloadOnce(ctx workflow.Context) bool {
 // envelopes its marker carries without them. A replay leaves them out: the
 // activity commands they go into were sent already, and a replayed command
 // is matched by its activity id and type, not its input.
-func restorePayloads(ctx workflow.Context, in StepInput, runs []Dispatch) {
+func (d *dispatcher) restorePayloads(ctx workflow.Context, in StepInput, runs []Dispatch) {
 	if !in.Aside || workflow.IsReplaying(ctx) || !slices.ContainsFunc(runs, func(r Dispatch) bool { return r.PayloadAside }) {
 		return
 	}
-	payloads, ok := takeAside(in)
+	var payloads map[int]string
+	ok := d.aside != nil
+	if ok {
+		payloads, ok = d.aside.take(in)
+	}
 	if !ok {
-		// Not in this process (cannot happen: a local activity runs where
-		// its workflow task does). Failing the task runs the step again.
+		// Not in this process's Aside (cannot happen when the worker shares
+		// one Aside between DispatchStep and BatchRuns: a local activity runs
+		// where its workflow task does). Failing the task runs the step again.
 		panic(fmt.Sprintf("the payloads of step %d were not set aside", in.Step))
 	}
 	for k := range runs {

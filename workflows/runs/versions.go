@@ -10,7 +10,7 @@ const (
 	changeCheckedParent = "checked-parent"
 	// changePayloadOnce: a DispatchStep's result (its marker) carries the
 	// claimed runs without their payloads, which reach the workflow through
-	// SetAside: each run's payload enters the history once, in its
+	// Aside.Set: each run's payload enters the history once, in its
 	// activity's input.
 	changePayloadOnce = "payload-once"
 )

@@ -33,16 +33,29 @@ const (
 // aborts the batch. It continues as new when suggested, after draining its
 // window; PostgreSQL, not the workflow, holds which runs remain, so what it
 // carries is a few counters.
-func BatchRuns(ctx workflow.Context, in Input) (Result, error) {
+//
+// Register it as Workflow{Aside: a}.BatchRuns, with the Aside its worker's
+// DispatchStep shares.
+func (w Workflow) BatchRuns(ctx workflow.Context, in Input) (Result, error) {
 	d := newDispatcher(in)
+	d.aside = w.Aside
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return d.progress(), nil }); err != nil {
 		return Result{}, err
 	}
 	return d.run(ctx)
 }
 
+// Workflow is BatchRuns with what it shares with its worker's local
+// activities.
+type Workflow struct {
+	// Aside is where DispatchStep sets payloads aside for this workflow
+	// (changePayloadOnce); nil: the runs of this worker fail their steps.
+	Aside *Aside
+}
+
 // dispatcher is one BatchRuns run's state.
 type dispatcher struct {
+	aside  *Aside
 	in     Input
 	c      Carried
 	window int
@@ -179,7 +192,7 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 				c.Segment++
 				c.From = d.from
 				next.Carried = &c
-				return Result{}, workflow.NewContinueAsNewError(ctx, BatchRuns, next)
+				return Result{}, workflow.NewContinueAsNewError(ctx, WorkflowName, next)
 			}
 			continue
 		}

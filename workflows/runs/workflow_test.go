@@ -12,7 +12,6 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -27,6 +26,7 @@ import (
 // fakeExec stands in for PostgreSQL behind BatchRuns' local activities in
 // these unit tests of the workflow logic.
 type fakeExec struct {
+	aside    Aside // shared with the workflow under test
 	mu       sync.Mutex
 	status   batch.Status
 	runs     map[int]batch.RunStatus
@@ -93,7 +93,7 @@ func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 	}
 	if in.Aside && len(out.Runs) > 0 {
 		f.asides++
-		out.Runs = SetAside(in, out.Runs)
+		out.Runs = f.aside.Set(in, out.Runs)
 	}
 	for _, r := range out.Runs {
 		f.markedBytes += len(r.Envelope.Payload)
@@ -152,10 +152,7 @@ func newRunsHarness(t *testing.T, n int) *runsHarness {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	h := &runsHarness{env: flowtest.NewEnv(&s), exec: newFakeExec(n), ran: map[int]int{}, got: map[int]string{}}
-	// Payloads set aside are kept by workflow ID and run ID: the test
-	// environment's run ID is the same in every test.
-	h.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: t.Name()})
-	h.env.RegisterWorkflowWithOptions(BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
+	h.env.RegisterWorkflowWithOptions(Workflow{Aside: &h.exec.aside}.BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	h.env.RegisterActivityWithOptions(h.exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	h.env.RegisterActivityWithOptions(h.exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})
 	h.env.RegisterActivityWithOptions(h.exec.notifyParent, activity.RegisterOptions{Name: ActivityNotifyParent})
@@ -209,7 +206,7 @@ func TestBatchRunsExecutesAndCompletes(t *testing.T) {
 			t.Errorf("BatchRuns signalled %s itself: an unchecked signal", id)
 			return nil
 		}).Maybe()
-	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	h.env.ExecuteWorkflow(WorkflowName, runsInput())
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +254,7 @@ func TestBatchRunsWaitsForTheSeal(t *testing.T) {
 		h.exec.mu.Unlock()
 		h.env.SignalWorkflow(SignalRunsReady, Hint{Sealed: true})
 	}, time.Hour)
-	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	h.env.ExecuteWorkflow(WorkflowName, runsInput())
 	var r Result
 	if err := h.env.GetWorkflowResult(&r); err != nil || r.Status != "COMPLETED" {
 		t.Fatalf("result %+v, %v", r, err)
@@ -272,7 +269,7 @@ func TestBatchRunsAbortCancelsInFlight(t *testing.T) {
 	h.hold = make(chan struct{})
 	// Activities hold the test clock to real time: abort soon.
 	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(SignalAbort, "stop it") }, 50*time.Millisecond)
-	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	h.env.ExecuteWorkflow(WorkflowName, runsInput())
 	var r Result
 	if err := h.env.GetWorkflowResult(&r); err != nil {
 		t.Fatal(err)
@@ -288,7 +285,7 @@ func TestBatchRunsContinuesAsNew(t *testing.T) {
 	h := newRunsHarness(t, 12)
 	h.exec.status = batch.StatusPending // keep it from completing
 	h.env.RegisterDelayedCallback(func() { h.env.SetContinueAsNewSuggested(true) }, time.Second)
-	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	h.env.ExecuteWorkflow(WorkflowName, runsInput())
 	var can *workflow.ContinueAsNewError
 	if err := h.env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("want continue-as-new, got %v", err)
@@ -323,7 +320,7 @@ func TestBatchRunsPayloadEntersHistoryOnce(t *testing.T) {
 	t.Parallel()
 	h := newRunsHarness(t, 12)
 	h.exec.payloads = true
-	h.env.ExecuteWorkflow(BatchRuns, runsInput())
+	h.env.ExecuteWorkflow(WorkflowName, runsInput())
 	if err := h.env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}

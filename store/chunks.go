@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store/internal/db"
 )
 
 // RecordChunk remembers that a Phase 2 request signalled a chunk with these
@@ -16,7 +15,7 @@ func (s *Store) RecordChunk(ctx context.Context, batchID, stream string, seq int
 	for _, r := range indexes {
 		flat = append(flat, int32(r[0]), int32(r[1]))
 	}
-	if _, err := s.pool.Exec(ctx, s.q.get("record_chunk"), batchID, stream, seq, flat); err != nil {
+	if err := s.q.RecordChunk(ctx, db.RecordChunkParams{BatchID: batchID, Stream: stream, Seq: int32(seq), Ranges: flat}); err != nil {
 		return fmt.Errorf("store: record chunk %s/%d of %s: %w", stream, seq, batchID, err)
 	}
 	return nil
@@ -25,7 +24,7 @@ func (s *Store) RecordChunk(ctx context.Context, batchID, stream string, seq int
 // DropChunk forgets a chunk the workflow refused (its indexes are open
 // again).
 func (s *Store) DropChunk(ctx context.Context, batchID, stream string, seq int) error {
-	if _, err := s.pool.Exec(ctx, s.q.get("drop_chunk"), batchID, stream, seq); err != nil {
+	if err := s.q.DropChunk(ctx, db.DropChunkParams{BatchID: batchID, Stream: stream, Seq: int32(seq)}); err != nil {
 		return fmt.Errorf("store: drop chunk %s/%d of %s: %w", stream, seq, batchID, err)
 	}
 	return nil
@@ -39,22 +38,17 @@ func (s *Store) SignalledIndexes(ctx context.Context, batchID string, runCount i
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, s.q.get("chunk_ranges"), batchID)
+	chunks, err := s.q.ChunkRanges(ctx, batchID)
 	if err != nil {
 		return nil, fmt.Errorf("store: chunks of %s: %w", batchID, err)
 	}
-	var flat []int32
-	_, err = pgx.ForEachRow(rows, []any{&flat}, func() error {
+	for _, flat := range chunks {
 		for k := 0; k+1 < len(flat); k += 2 {
 			r := batch.Ranges{{int(flat[k]), int(flat[k+1])}}
 			if r.Valid(runCount) {
 				set.AddRanges(r)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: chunks of %s: %w", batchID, err)
 	}
 	return set, nil
 }

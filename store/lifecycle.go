@@ -23,8 +23,9 @@ import (
 // A batch is created PENDING (CreateBatchTx). Every other change of its
 // status is one of the transitions below, and each statement that changes
 // it (queries/batches.sql: SealBatch, AbortBatch, CompleteBatch,
-// ReplayBatch) takes its from and to statuses from its transition: the
-// statuses are written down here only.
+// ReplayBatch) takes its from and to statuses from its transition: which
+// status may change into which is written down here only (statements that
+// only read a status, such as PendingBatch, name it).
 type transition struct {
 	name string
 	from []batch.Status

@@ -88,12 +88,15 @@ func TestLifecycleTransitions(t *testing.T) {
 		if !failed {
 			return b
 		}
-		step := Step{BatchID: b.ID, Owner: "r:", Token: "r:1", Claim: 1, MaxBytes: 1 << 20, Now: time.Now()}
+		// A claim token of its own: a step's earlier claims (those of its
+		// token) are its own whatever their batch.
+		owner := b.ID + ":"
+		step := Step{BatchID: b.ID, Owner: owner, Token: owner + "1", Claim: 1, MaxBytes: 1 << 20, Now: time.Now()}
 		if _, err := s.DispatchStep(ctx, step); err != nil {
 			t.Fatal(err)
 		}
 		res := RunResult{Index: 0, Status: batch.RunFailed, ErrorCode: strp(batch.ErrorTaskFailed), Attempts: 1, CompletedAt: time.Now()}
-		if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "r:", Results: []RunResult{res}}); err != nil {
+		if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: owner, Results: []RunResult{res}}); err != nil {
 			t.Fatal(err)
 		}
 		return b

@@ -9,12 +9,15 @@ VERSITYGW  := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 UI_SERVER  := github.com/temporalio/ui-server/v2/cmd/server@v2.55.0
 TEMPORAL_SERVER := go.temporal.io/server/cmd/server@v1.29.1
 TEMPORAL_SQL    := go.temporal.io/server/cmd/tools/sql@v1.29.1
+# sqlc generates store/internal/db from store/queries (cgo: pg_query's parser).
+SQLC       := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 TOOLS_DIR ?= $(HOME)/.cache/streambatch/tools
 export STREAMBATCH_TOOLS_DIR := $(TOOLS_DIR)
 # DEV_TOOLS run the local stack; the tests also need the real Temporal
 # server and its schema tool (the production-topology suite).
 DEV_TOOLS := $(TOOLS_DIR)/temporal-v1.5.1 $(TOOLS_DIR)/versitygw-v1.8.0 $(TOOLS_DIR)/temporal-ui-server-v2.55.0
-TOOL_BINS := $(DEV_TOOLS) $(TOOLS_DIR)/temporal-server-v1.29.1 $(TOOLS_DIR)/temporal-sql-tool-v1.29.1
+SQLC_BIN  := $(TOOLS_DIR)/sqlc-v1.31.1
+TOOL_BINS := $(DEV_TOOLS) $(TOOLS_DIR)/temporal-server-v1.29.1 $(TOOLS_DIR)/temporal-sql-tool-v1.29.1 $(SQLC_BIN)
 
 # install-tool PACKAGE@VERSION NAME: go install into a scratch GOBIN, then
 # move the binary to its versioned name.
@@ -25,12 +28,12 @@ define install-tool
 	mv $(TOOLS_DIR)/.gobin/$(2) $@
 endef
 
-.PHONY: help dev tools test test-short build bench fmt vet fuzz
+.PHONY: help dev tools test test-short build bench fmt vet sqlc fuzz
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-tools: $(TOOL_BINS) ## install the pinned Temporal CLI, UI server, server + SQL tool and versitygw (cached)
+tools: $(TOOL_BINS) ## install the pinned Temporal CLI, UI server, server + SQL tool, versitygw and sqlc (cached)
 
 $(TOOLS_DIR)/temporal-v1.5.1:
 	$(call install-tool,$(TEMPORAL),temporal)
@@ -46,6 +49,10 @@ $(TOOLS_DIR)/temporal-server-v1.29.1:
 
 $(TOOLS_DIR)/temporal-sql-tool-v1.29.1:
 	$(call install-tool,$(TEMPORAL_SQL),sql)
+
+$(SQLC_BIN): export CGO_ENABLED := 1
+$(SQLC_BIN):
+	$(call install-tool,$(SQLC),sqlc)
 
 dev: $(DEV_TOOLS) ## install what the local stack needs, then run it (streambatch dev)
 	go run ./cmd/streambatch dev $(DEV_FLAGS)
@@ -68,9 +75,13 @@ test-short: ## unit tests only (no PostgreSQL, Temporal or S3)
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
 
-vet: ## gofmt check and go vet
+vet: $(SQLC_BIN) ## gofmt check, go vet, and sqlc diff (store/internal/db is what sqlc generates)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	@$(SQLC_BIN) diff || { echo "store/internal/db is stale: run make sqlc and commit it"; exit 1; }
+
+sqlc: $(SQLC_BIN) ## regenerate store/internal/db from store/queries/*.sql and store/migrations
+	$(SQLC_BIN) generate
 
 fuzz: ## run each fuzz target briefly (FUZZTIME executions, default 100000x; a count avoids golang/go#75804)
 	go test ./ndjson -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $${FUZZTIME:-100000x}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store/internal/db"
 )
 
 // Batch is a batch row with its environment's name.
@@ -78,19 +79,22 @@ type NewBatch struct {
 // called and the existing batch is returned with cached = true.
 func (s *Store) CreateBatchTx(ctx context.Context, nb NewBatch, started func(Batch) error) (b Batch, cached bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var created time.Time
-		var opts any
+		q := s.q.WithTx(tx)
+		var opts []byte
 		if len(nb.IdempotencyKeyOptions) > 0 {
-			opts = string(nb.IdempotencyKeyOptions)
+			opts = nb.IdempotencyKeyOptions
 		}
-		err := tx.QueryRow(ctx, s.q.get("insert_batch"), nb.ID, nb.Env.ID, nb.RunCount, nb.IdempotencyKey,
-			opts, nb.TaskIdentifiers, nb.ParentRunID, nb.ResumeParentOnCompletion).Scan(&created)
+		created, err := q.InsertBatch(ctx, db.InsertBatchParams{
+			ID: nb.ID, EnvironmentID: nb.Env.ID, RunCount: int32(nb.RunCount), IdempotencyKey: nb.IdempotencyKey,
+			IdempotencyKeyOptions: opts, TaskIdentifiers: nb.TaskIdentifiers, ParentRunID: nb.ParentRunID,
+			ResumeParentOnCompletion: nb.ResumeParentOnCompletion,
+		})
 		if errors.Is(err, pgx.ErrNoRows) {
-			existing, err := scanBatch(tx.QueryRow(ctx, s.q.get("get_batch_by_idempotency_key"), nb.Env.ID, *nb.IdempotencyKey))
+			existing, err := q.GetBatchByIdempotencyKey(ctx, db.GetBatchByIdempotencyKeyParams{EnvironmentID: nb.Env.ID, IdempotencyKey: *nb.IdempotencyKey})
 			if err != nil {
 				return err
 			}
-			b, cached = existing, true
+			b, cached = batchFromRow(db.GetBatchRow(existing)), true
 			return nil
 		}
 		if err != nil {
@@ -119,128 +123,74 @@ func (s *Store) GetBatch(ctx context.Context, envID int64, id string) (Batch, er
 // GetBatchAnyEnv returns a batch whatever its environment; for internal
 // callers (activities) only.
 func (s *Store) GetBatchAnyEnv(ctx context.Context, id string) (Batch, error) {
-	b, err := scanBatch(s.pool.QueryRow(ctx, s.q.get("get_batch"), id))
+	row, err := s.q.GetBatch(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Batch{}, ErrNotFound
 	}
 	if err != nil {
 		return Batch{}, fmt.Errorf("store: get batch %s: %w", id, err)
 	}
-	return b, nil
+	return batchFromRow(row), nil
 }
 
-func scanBatch(row pgx.Row) (Batch, error) {
-	var b Batch
-	var status string
-	err := row.Scan(&b.ID, &b.EnvironmentID, &b.EnvName, &b.RunCount, &status, &b.Sealed, &b.IdempotencyKey,
-		&b.CreatedAt, &b.UpdatedAt, &b.SealedAt, &b.AbortedAt, &b.AbortReason,
-		&b.CompletedAt, &b.Replays, &b.ParentRunID, &b.ResumeParentOnCompletion, &b.ParentNotifiedAt, &b.AcceptedAt, &b.ParentRefused)
-	b.Status = batch.Status(status)
-	return b, err
-}
-
-// SealBatch seals a batch: PENDING → PROCESSING with sealed = true, only
-// when it has exactly runCount runs. Sealing a sealed batch returns it
-// unchanged (idempotent). An aborted batch gives ErrNotPending, a batch with
-// missing runs ErrIncomplete (wrapped with the counts).
-func (s *Store) SealBatch(ctx context.Context, id string) (Batch, error) {
-	var sealedAt time.Time
-	err := s.pool.QueryRow(ctx, s.q.get("seal_batch"), id).Scan(&sealedAt)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Batch{}, fmt.Errorf("store: seal %s: %w", id, err)
+func batchFromRow(r db.GetBatchRow) Batch {
+	return Batch{
+		ID: r.ID, EnvironmentID: r.EnvironmentID, EnvName: r.EnvName, RunCount: int(r.RunCount), Status: r.Status,
+		Sealed: r.Sealed, IdempotencyKey: r.IdempotencyKey, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		SealedAt: r.SealedAt, AbortedAt: r.AbortedAt, AbortReason: r.AbortReason, CompletedAt: r.CompletedAt,
+		Replays: int(r.Replays), ParentRunID: r.ParentRunID, ResumeParentOnCompletion: r.ResumeParentOnCompletion,
+		ParentNotifiedAt: r.ParentNotifiedAt, AcceptedAt: r.AcceptedAt, ParentRefused: r.ParentRefused,
 	}
-	b, gerr := s.GetBatchAnyEnv(ctx, id)
-	if gerr != nil {
-		return Batch{}, gerr
-	}
-	switch {
-	case b.Done():
-		return b, nil
-	case b.Status == batch.StatusAborted:
-		return b, fmt.Errorf("store: seal %s: %w", id, ErrNotPending)
-	}
-	total, _, cerr := s.CountRuns(ctx, id)
-	if cerr != nil {
-		return b, cerr
-	}
-	return b, fmt.Errorf("store: seal %s: %w: %d of %d runs exist", id, ErrIncomplete, total, b.RunCount)
-}
-
-// AbortBatch marks a PENDING batch ABORTED and its open runs CANCELED, in
-// one transaction that first takes the batch's advisory lock exclusively,
-// so it waits for run inserts in flight (they hold it shared) and later
-// inserts see the batch ABORTED. It returns the batch as it is afterwards.
-// Aborting an aborted batch cancels what is still open; a sealed batch
-// gives ErrNotPending unless sealedToo, which aborts a PROCESSING batch as
-// well (its executing runs are cancelled).
-func (s *Store) AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (Batch, error) {
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, s.q.get("lock_batch_exclusive"), id); err != nil {
-			return err
-		}
-		var at time.Time
-		err := tx.QueryRow(ctx, s.q.get("abort_batch"), id, reason, sealedToo).Scan(&at)
-		if errors.Is(err, pgx.ErrNoRows) {
-			var status string
-			if err := tx.QueryRow(ctx, s.q.get("batch_status"), id).Scan(&status); err != nil || status != string(batch.StatusAborted) {
-				return nil // not pending: reported below from the row
-			}
-		} else if err != nil {
-			return err
-		}
-		// Every insert that held the lock has committed: a new statement
-		// sees their runs.
-		_, err = tx.Exec(ctx, s.q.get("cancel_open_runs"), id, "batch aborted: "+reason)
-		return err
-	})
-	if err != nil {
-		return Batch{}, fmt.Errorf("store: abort %s: %w", id, err)
-	}
-	b, err := s.GetBatchAnyEnv(ctx, id)
-	if err != nil {
-		return Batch{}, err
-	}
-	if b.Status != batch.StatusAborted {
-		return b, fmt.Errorf("store: abort %s: %w (status %s)", id, ErrNotPending, b.Status)
-	}
-	return b, nil
 }
 
 // BeginStream records the start of a Phase 2 request and returns how many
 // have started for the batch, this one included: 1 means no earlier request
 // can have delivered anything.
 func (s *Store) BeginStream(ctx context.Context, id string) (int, error) {
-	var n int
-	if err := s.pool.QueryRow(ctx, s.q.get("begin_stream"), id).Scan(&n); err != nil {
+	n, err := s.q.BeginStream(ctx, id)
+	if err != nil {
 		return 0, fmt.Errorf("store: begin stream of %s: %w", id, err)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // CountBatchesByState returns how many batches are in each state.
 func (s *Store) CountBatchesByState(ctx context.Context) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, s.q.get("count_batches_by_state"))
+	rows, err := s.q.CountBatchesByState(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: count batches: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var state string
-		var n int
-		if err := rows.Scan(&state, &n); err != nil {
-			return nil, err
-		}
-		out[state] = n
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[string(r.Status)] = int(r.N)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // MarkAccepted records that every index of a PENDING batch is durably
 // accepted (see Batch.AcceptedAt).
 func (s *Store) MarkAccepted(ctx context.Context, id string) error {
-	if _, err := s.pool.Exec(ctx, s.q.get("mark_accepted"), id); err != nil {
+	if err := s.q.MarkAccepted(ctx, id); err != nil {
 		return fmt.Errorf("store: mark %s accepted: %w", id, err)
+	}
+	return nil
+}
+
+// MarkParentNotified records that the batch's parent workflow was told it
+// ended; it reports false when that was already recorded.
+func (s *Store) MarkParentNotified(ctx context.Context, id string) (bool, error) {
+	n, err := s.q.MarkParentNotified(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("store: mark parent of %s notified: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// MarkParentRefused records why the batch's parent workflow was not
+// signalled.
+func (s *Store) MarkParentRefused(ctx context.Context, id, reason string) error {
+	if err := s.q.MarkParentRefused(ctx, db.MarkParentRefusedParams{ID: id, Reason: &reason}); err != nil {
+		return fmt.Errorf("store: mark parent of %s refused: %w", id, err)
 	}
 	return nil
 }

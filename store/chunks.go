@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store/internal/db"
 )
 
 // The accepted indexes of a batch are the indexes of the chunks its Phase 2
@@ -23,7 +22,7 @@ func (s *Store) RecordChunk(ctx context.Context, batchID, stream string, seq int
 	for _, r := range indexes {
 		flat = append(flat, int32(r[0]), int32(r[1]))
 	}
-	if _, err := s.pool.Exec(ctx, s.q.get("record_chunk"), batchID, stream, seq, flat); err != nil {
+	if err := s.q.RecordChunk(ctx, db.RecordChunkParams{BatchID: batchID, Stream: stream, Seq: int32(seq), Ranges: flat}); err != nil {
 		return fmt.Errorf("store: record chunk %s/%d of %s: %w", stream, seq, batchID, err)
 	}
 	return nil
@@ -33,22 +32,17 @@ func (s *Store) RecordChunk(ctx context.Context, batchID, stream string, seq int
 // (RecordChunk): what earlier Phase 2 requests delivered.
 func (s *Store) AcceptedIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error) {
 	set := batch.NewIndexSet(runCount)
-	rows, err := s.pool.Query(ctx, s.q.get("chunk_ranges"), batchID)
+	chunks, err := s.q.ChunkRanges(ctx, batchID)
 	if err != nil {
 		return nil, fmt.Errorf("store: chunks of %s: %w", batchID, err)
 	}
-	var flat []int32
-	_, err = pgx.ForEachRow(rows, []any{&flat}, func() error {
+	for _, flat := range chunks {
 		for k := 0; k+1 < len(flat); k += 2 {
 			r := batch.Ranges{{int(flat[k]), int(flat[k+1])}}
 			if r.Valid(runCount) {
 				set.AddRanges(r)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: chunks of %s: %w", batchID, err)
 	}
 	return set, nil
 }

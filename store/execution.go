@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store/internal/db"
 )
 
 // RunResult is the final outcome of one run.
@@ -82,74 +83,71 @@ type StepResult struct {
 	Promoted *int
 }
 
-// DispatchStep runs a Step in one transaction and one round trip.
+// DispatchStep runs a Step in one transaction and one round trip: its
+// statements go out together (pipeline) and their results are read in
+// order.
 func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
-	var res StepResult
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
+	var results db.RecordResultsParams
+	if len(st.Results) > 0 {
+		results = resultParams(st.BatchID, st.Results)
+	}
+	var starts db.MarkExecutingParams
+	if len(st.Started) > 0 {
+		starts = db.MarkExecutingParams(startParams(st.BatchID, st.Started, st.Owner))
+	}
+	// step makes the step's calls; which calls depends on st only, so the
+	// pipeline's two passes make the same ones.
+	step := func(q *db.Queries) (res StepResult, err error) {
 		if len(st.Results) > 0 {
-			b.Queue(s.q.get("record_results"), resultArgs(st.BatchID, st.Results)...)
-		}
-		if len(st.Started) > 0 {
-			b.Queue(s.q.get("mark_executing"), startArgs(st.BatchID, st.Started, st.Owner)...)
-		}
-		if st.Claim > 0 {
-			b.Queue(s.q.get("promote_delayed_runs"), st.BatchID, st.Now)
-			b.Queue(s.q.get("claim_runs"), st.BatchID, st.Token, st.Owner, st.Claim, st.MaxBytes, st.From)
-		}
-		b.Queue(s.q.get("next_delay"), st.BatchID)
-		b.Queue(s.q.get("has_open_runs"), st.BatchID)
-		b.Queue(s.q.get("get_batch"), st.BatchID)
-		br := tx.SendBatch(ctx, b)
-		defer br.Close()
-		if len(st.Results) > 0 {
-			if _, err := br.Exec(); err != nil {
-				return classify(err)
+			if err := q.RecordResults(ctx, results); err != nil {
+				return res, classify(err)
 			}
 		}
 		if len(st.Started) > 0 {
-			if _, err := br.Exec(); err != nil {
-				return err
+			if err := q.MarkExecuting(ctx, starts); err != nil {
+				return res, err
 			}
 		}
 		if st.Claim > 0 {
-			if err := br.QueryRow().Scan(&res.Promoted); err != nil {
-				return err
-			}
-			rows, err := br.Query()
+			lowest, err := q.PromoteDelayedRuns(ctx, db.PromoteDelayedRunsParams{BatchID: st.BatchID, Now: st.Now})
 			if err != nil {
-				return err
+				return res, err
 			}
-			res.Runs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ClaimedRun, error) {
-				var r ClaimedRun
-				var opts []byte
-				err := row.Scan(&r.Index, &r.Task, &r.Payload, &r.PayloadType, &opts, &r.Attempts, &r.QueueTimestamp, &r.DelayUntil)
-				if opts != nil {
-					r.Options = json.RawMessage(opts)
-				}
-				return r, err
-			})
+			if l := nullable[int32](lowest); l != nil {
+				res.Promoted = ptr(int(*l))
+			}
+			claimed, err := q.ClaimRuns(ctx, db.ClaimRunsParams{BatchID: st.BatchID, Token: st.Token, Owner: st.Owner,
+				MaxRuns: int32(st.Claim), MaxBytes: int64(st.MaxBytes), FromIndex: int32(st.From)})
 			if err != nil {
-				return err
+				return res, err
+			}
+			for _, r := range claimed {
+				res.Runs = append(res.Runs, ClaimedRun{Index: int(r.BatchIndex), Task: r.Task, Payload: r.Payload,
+					PayloadType: r.PayloadType, Options: r.Options, Attempts: int(r.Attempts),
+					QueueTimestamp: r.QueueTimestamp, DelayUntil: r.DelayUntil})
 			}
 		}
-		if err := br.QueryRow().Scan(&res.NextDelay); err != nil {
-			return err
-		}
-		var delayed bool
-		if err := br.QueryRow().Scan(&res.Ready, &delayed); err != nil {
-			return err
-		}
-		res.Open = res.Ready || delayed
-		bt, err := scanBatch(br.QueryRow())
-		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrNotFound
-		}
-		res.Batch = bt
+		next, err := q.NextDelay(ctx, st.BatchID)
 		if err != nil {
-			return err
+			return res, err
 		}
-		return br.Close()
+		res.NextDelay = nullable[time.Time](next)
+		open, err := q.HasOpenRuns(ctx, st.BatchID)
+		if err != nil {
+			return res, err
+		}
+		res.Ready, res.Open = open.Ready, open.Ready || open.Delayed
+		row, err := q.GetBatch(ctx, st.BatchID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return res, ErrNotFound
+		}
+		res.Batch = batchFromRow(row)
+		return res, err
+	}
+	var res StepResult
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) (err error) {
+		res, err = pipeline(ctx, tx, step)
+		return err
 	})
 	if err != nil {
 		return StepResult{}, fmt.Errorf("store: dispatch step of %s: %w", st.BatchID, err)
@@ -159,28 +157,27 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 	return res, nil
 }
 
-func resultArgs(batchID string, rs []RunResult) []any {
+func resultParams(batchID string, rs []RunResult) db.RecordResultsParams {
 	n := len(rs)
-	idx, attempts := make([]int32, n), make([]int32, n)
-	status := make([]string, n)
-	output, otype, ecode, emsg := make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
-	done := make([]time.Time, n)
+	p := db.RecordResultsParams{BatchID: batchID, Idx: make([]int32, n), Status: make([]string, n),
+		Output: make([]*string, n), OutputType: make([]*string, n), ErrorCode: make([]*string, n),
+		ErrorMessage: make([]*string, n), Attempts: make([]int32, n), CompletedAt: make([]time.Time, n)}
 	for k, r := range rs {
-		idx[k], attempts[k], status[k] = int32(r.Index), int32(r.Attempts), string(r.Status)
-		output[k], otype[k], ecode[k], emsg[k] = r.Output, r.OutputType, r.ErrorCode, r.ErrorMessage
-		done[k] = r.CompletedAt
+		p.Idx[k], p.Attempts[k], p.Status[k] = int32(r.Index), int32(r.Attempts), string(r.Status)
+		p.Output[k], p.OutputType[k], p.ErrorCode[k], p.ErrorMessage[k] = r.Output, r.OutputType, r.ErrorCode, r.ErrorMessage
+		p.CompletedAt[k] = r.CompletedAt
 	}
-	return []any{batchID, idx, status, output, otype, ecode, emsg, attempts, done}
+	return p
 }
 
-func startArgs(batchID string, ss []RunStart, owner string) []any {
+func startParams(batchID string, ss []RunStart, owner string) db.ReconcileAttemptsParams {
 	n := len(ss)
-	idx, attempt := make([]int32, n), make([]int32, n)
-	at := make([]time.Time, n)
+	p := db.ReconcileAttemptsParams{BatchID: batchID, Owner: owner, Idx: make([]int32, n), Attempt: make([]int32, n),
+		StartedAt: make([]time.Time, n)}
 	for k, s := range ss {
-		idx[k], attempt[k], at[k] = int32(s.Index), int32(s.Attempt), s.StartedAt
+		p.Idx[k], p.Attempt[k], p.StartedAt[k] = int32(s.Index), int32(s.Attempt), s.StartedAt
 	}
-	return []any{batchID, idx, attempt, at, owner}
+	return p
 }
 
 // ReconcileAttempts sets the exact attempt count and start time of runs
@@ -190,61 +187,21 @@ func (s *Store) ReconcileAttempts(ctx context.Context, batchID, owner string, st
 	if len(starts) == 0 {
 		return nil
 	}
-	args := startArgs(batchID, starts, owner)
-	if _, err := s.pool.Exec(ctx, s.q.get("reconcile_attempts"), args...); err != nil {
+	if err := s.q.ReconcileAttempts(ctx, startParams(batchID, starts, owner)); err != nil {
 		return fmt.Errorf("store: reconcile attempts of %s: %w", batchID, err)
-	}
-	return nil
-}
-
-// CompleteBatch marks a PROCESSING batch COMPLETED when none of its runs
-// is open, and returns the batch as it is afterwards (completed reports
-// whether this call completed it).
-func (s *Store) CompleteBatch(ctx context.Context, id string) (b Batch, completed bool, err error) {
-	var at time.Time
-	err = s.pool.QueryRow(ctx, s.q.get("complete_batch"), id).Scan(&at)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Batch{}, false, fmt.Errorf("store: complete %s: %w", id, err)
-	}
-	completed = err == nil
-	b, err = s.GetBatchAnyEnv(ctx, id)
-	return b, completed, err
-}
-
-// MarkParentNotified records that the batch's parent workflow was told it
-// ended; it reports false when that was already recorded.
-func (s *Store) MarkParentNotified(ctx context.Context, id string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, s.q.get("mark_parent_notified"), id)
-	if err != nil {
-		return false, fmt.Errorf("store: mark parent of %s notified: %w", id, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
-// MarkParentRefused records why the batch's parent workflow was not
-// signalled.
-func (s *Store) MarkParentRefused(ctx context.Context, id, reason string) error {
-	if _, err := s.pool.Exec(ctx, s.q.get("mark_parent_refused"), id, reason); err != nil {
-		return fmt.Errorf("store: mark parent of %s refused: %w", id, err)
 	}
 	return nil
 }
 
 // RunCounts returns how many runs of a batch are in each status.
 func (s *Store) RunCounts(ctx context.Context, batchID string) (map[batch.RunStatus]int, error) {
-	rows, err := s.pool.Query(ctx, s.q.get("run_counts"), batchID)
+	rows, err := s.q.RunCounts(ctx, batchID)
 	if err != nil {
 		return nil, fmt.Errorf("store: run counts of %s: %w", batchID, err)
 	}
-	out := map[batch.RunStatus]int{}
-	var status string
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&status, &n}, func() error {
-		out[batch.RunStatus(status)] = n
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: run counts of %s: %w", batchID, err)
+	out := make(map[batch.RunStatus]int, len(rows))
+	for _, r := range rows {
+		out[r.Status] = int(r.N)
 	}
 	return out, nil
 }
@@ -292,19 +249,13 @@ type StatusGroup struct {
 // RunCountsWaiting returns RunCounts and the batch's runs waiting for a
 // task worker, from one read of its runs.
 func (s *Store) RunCountsWaiting(ctx context.Context, batchID string) (map[batch.RunStatus]int, Waiting, error) {
-	rows, err := s.pool.Query(ctx, s.q.get("run_counts_waiting"), batchID)
+	rows, err := s.q.RunCountsWaiting(ctx, batchID)
 	if err != nil {
 		return nil, Waiting{}, fmt.Errorf("store: run counts of %s: %w", batchID, err)
 	}
-	groups, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (StatusGroup, error) {
-		var g StatusGroup
-		var status string
-		err := row.Scan(&status, &g.Count, &g.Claimed, &g.OldestClaim)
-		g.Status = batch.RunStatus(status)
-		return g, err
-	})
-	if err != nil {
-		return nil, Waiting{}, fmt.Errorf("store: run counts of %s: %w", batchID, err)
+	groups := make([]StatusGroup, len(rows))
+	for k, r := range rows {
+		groups[k] = StatusGroup{Status: r.Status, Count: int(r.N), Claimed: int(r.Claimed), OldestClaim: nullable[time.Time](r.OldestClaim)}
 	}
 	counts := make(map[batch.RunStatus]int, len(groups))
 	for _, g := range groups {
@@ -324,25 +275,13 @@ type QueueWaiting struct {
 // batch, by environment and queue, sorted. It reads only claimed open runs
 // (runs_claimed_only), at most the runs in flight.
 func (s *Store) WaitingByQueue(ctx context.Context) ([]QueueWaiting, error) {
-	rows, err := s.pool.Query(ctx, s.q.get("waiting_for_worker_by_queue"))
+	rows, err := s.q.WaitingForWorkerByQueue(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("store: runs waiting for a worker: %w", err)
 	}
 	var out []QueueWaiting
-	var queue []byte
-	var q QueueWaiting
-	_, err = pgx.ForEachRow(rows, []any{&q.Env, &queue, &q.Runs, &q.Since}, func() error {
-		w := q
-		w.Queue = queueName(queue)
-		if q.Since != nil {
-			t := *q.Since
-			w.Since = &t
-		}
-		out = append(out, w)
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: runs waiting for a worker: %w", err)
+	for _, r := range rows {
+		out = append(out, QueueWaiting{Env: r.EnvName, Queue: queueName(r.Queue), Waiting: Waiting{Runs: int(r.N), Since: nullable[time.Time](r.Since)}})
 	}
 	return mergeQueues(out), nil
 }
@@ -389,47 +328,12 @@ func mergeQueues(in []QueueWaiting) []QueueWaiting {
 // reports whether this call cancelled it. A run being executed is left to
 // the caller (signal the batch's BatchRuns workflow).
 func (s *Store) CancelRun(ctx context.Context, batchID string, index int, reason string) (r Run, canceled bool, err error) {
-	tag, err := s.pool.Exec(ctx, s.q.get("cancel_run"), batchID, index, reason)
+	n, err := s.q.CancelRun(ctx, db.CancelRunParams{BatchID: batchID, BatchIndex: int32(index), Reason: &reason})
 	if err != nil {
 		return Run{}, false, fmt.Errorf("store: cancel run %d of %s: %w", index, batchID, err)
 	}
 	r, err = s.GetRun(ctx, batchID, index)
-	return r, tag.RowsAffected() == 1, err
-}
-
-// ErrNothingToReplay: the batch has no run that failed while executing.
-var ErrNothingToReplay = errors.New("batch has no failed, expired or timed-out runs to replay")
-
-// ErrNotCompleted: the batch is not COMPLETED (replay needs it to be).
-var ErrNotCompleted = errors.New("batch is not completed")
-
-// ReplayBatch puts a COMPLETED batch's runs that failed while executing
-// (FAILED, EXPIRED, TIMED_OUT; not the ones that failed at creation) back
-// in the queue and the batch back to PROCESSING. It returns how many runs
-// will run again.
-func (s *Store) ReplayBatch(ctx context.Context, id string) (int, error) {
-	var n int64
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, s.q.get("replay_batch"), id)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return ErrNotCompleted
-		}
-		tag, err = tx.Exec(ctx, s.q.get("replay_runs"), id, batch.CreationErrors)
-		if err != nil {
-			return err
-		}
-		if n = tag.RowsAffected(); n == 0 {
-			return ErrNothingToReplay
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("store: replay %s: %w", id, err)
-	}
-	return int(n), nil
+	return r, n == 1, err
 }
 
 func sortClaimed(rs []ClaimedRun) {
@@ -446,9 +350,10 @@ type CreationError struct {
 
 // EachCreationError calls fn with each of a batch's runs that failed at
 // creation (such as PAYLOAD_TOO_LARGE), by index, as PostgreSQL sends
-// them; fn returns false to stop.
+// them; fn returns false to stop. It reads the rows of db.CreationErrors
+// one at a time, as the generated method (which collects them) cannot.
 func (s *Store) EachCreationError(ctx context.Context, batchID string, fn func(CreationError) bool) error {
-	rows, err := s.pool.Query(ctx, s.q.get("creation_errors"), batchID, batch.CreationErrors)
+	rows, err := s.pool.Query(ctx, db.CreationErrors, batchID, batch.CreationErrors)
 	if err != nil {
 		return fmt.Errorf("store: creation errors of %s: %w", batchID, err)
 	}
@@ -470,8 +375,8 @@ func (s *Store) EachCreationError(ctx context.Context, batchID string, fn func(C
 
 // HasCreationErrors reports whether any run of a batch failed at creation.
 func (s *Store) HasCreationErrors(ctx context.Context, batchID string) (bool, error) {
-	var has bool
-	if err := s.pool.QueryRow(ctx, s.q.get("has_creation_errors"), batchID, batch.CreationErrors).Scan(&has); err != nil {
+	has, err := s.q.HasCreationErrors(ctx, db.HasCreationErrorsParams{BatchID: batchID, CreationErrors: batch.CreationErrors})
+	if err != nil {
 		return false, fmt.Errorf("store: creation errors of %s: %w", batchID, err)
 	}
 	return has, nil

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/streambatch/streambatch/store/internal/db"
 )
 
 // Environment is a tenant: keys, batches and runs belong to exactly one.
@@ -22,12 +24,11 @@ type Environment struct {
 // EnsureEnvironment returns the environment called name, creating it if
 // needed. The name must satisfy batch.ValidateEnvName (checked by callers).
 func (s *Store) EnsureEnvironment(ctx context.Context, name string) (Environment, error) {
-	var e Environment
-	err := s.pool.QueryRow(ctx, s.q.get("upsert_environment"), name).Scan(&e.ID, &e.Name)
+	row, err := s.q.UpsertEnvironment(ctx, name)
 	if err != nil {
-		return e, fmt.Errorf("store: environment %q: %w", name, err)
+		return Environment{}, fmt.Errorf("store: environment %q: %w", name, err)
 	}
-	return e, nil
+	return Environment{ID: row.ID, Name: row.Name}, nil
 }
 
 // KeyPrefix starts every API key streambatch issues.
@@ -64,8 +65,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, env Environment) (string, erro
 	if s.sealer != nil {
 		sealed = s.sealer.Seal([]byte(key), hash[:])
 	}
-	var id int64
-	if err := s.pool.QueryRow(ctx, s.q.get("insert_api_key"), env.ID, hash[:], key[:8], sealed).Scan(&id); err != nil {
+	_, err := s.q.InsertAPIKey(ctx, db.InsertAPIKeyParams{EnvironmentID: env.ID, KeyHash: hash[:], KeyPrefix: key[:8], SecretSealed: sealed})
+	if err != nil {
 		return "", fmt.Errorf("store: insert API key: %w", err)
 	}
 	return key, nil
@@ -81,20 +82,17 @@ func (s *Store) Authenticate(ctx context.Context, key string) (Environment, erro
 // AuthenticateKey is Authenticate that also returns the key's id.
 func (s *Store) AuthenticateKey(ctx context.Context, key string) (Environment, int64, error) {
 	hash := sha256.Sum256([]byte(key))
-	var stored []byte
-	var e Environment
-	var id int64
-	err := s.pool.QueryRow(ctx, s.q.get("lookup_api_key"), hash[:]).Scan(&stored, &id, &e.ID, &e.Name)
+	row, err := s.q.LookupAPIKey(ctx, hash[:])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Environment{}, 0, ErrNotFound
 	}
 	if err != nil {
 		return Environment{}, 0, fmt.Errorf("store: authenticate: %w", err)
 	}
-	if subtle.ConstantTimeCompare(stored, hash[:]) != 1 {
+	if subtle.ConstantTimeCompare(row.KeyHash, hash[:]) != 1 {
 		return Environment{}, 0, ErrNotFound
 	}
-	return e, id, nil
+	return Environment{ID: row.EnvID, Name: row.EnvName}, row.KeyID, nil
 }
 
 // KeySecret is an active API key's secret, opened from its sealed copy.
@@ -111,23 +109,18 @@ func (s *Store) EnvironmentKeySecrets(ctx context.Context, envID int64) (Environ
 	if s.sealer == nil {
 		return env, nil, nil
 	}
-	rows, err := s.pool.Query(ctx, s.q.get("environment_key_secrets"), envID)
+	rows, err := s.q.EnvironmentKeySecrets(ctx, envID)
 	if err != nil {
 		return env, nil, fmt.Errorf("store: key secrets: %w", err)
 	}
 	var out []KeySecret
-	var id int64
-	var hash, sealed []byte
-	_, err = pgx.ForEachRow(rows, []any{&id, &hash, &sealed, &env.Name}, func() error {
-		plain, err := s.sealer.Open(sealed, hash)
+	for _, r := range rows {
+		env.Name = r.EnvName
+		plain, err := s.sealer.Open(r.SecretSealed, r.KeyHash)
 		if err != nil {
-			return fmt.Errorf("key %d: %w", id, err)
+			return env, nil, fmt.Errorf("store: key secrets: key %d: %w", r.ID, err)
 		}
-		out = append(out, KeySecret{ID: id, Secret: plain})
-		return nil
-	})
-	if err != nil {
-		return env, nil, fmt.Errorf("store: key secrets: %w", err)
+		out = append(out, KeySecret{ID: r.ID, Secret: plain})
 	}
 	return env, out, nil
 }
@@ -135,15 +128,14 @@ func (s *Store) EnvironmentKeySecrets(ctx context.Context, envID int64) (Environ
 // ActiveKeyEnvironment returns the environment of an active key by id, or
 // ErrNotFound for an unknown or revoked one.
 func (s *Store) ActiveKeyEnvironment(ctx context.Context, id int64) (Environment, error) {
-	var e Environment
-	err := s.pool.QueryRow(ctx, s.q.get("active_key_environment"), id).Scan(&e.ID, &e.Name)
+	row, err := s.q.ActiveKeyEnvironment(ctx, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Environment{}, ErrNotFound
 	}
 	if err != nil {
 		return Environment{}, fmt.Errorf("store: key %d: %w", id, err)
 	}
-	return e, nil
+	return Environment{ID: row.ID, Name: row.Name}, nil
 }
 
 // APIKey describes a key without its secret.
@@ -163,24 +155,25 @@ func (s *Store) ListAPIKeys(ctx context.Context, env string) ([]APIKey, error) {
 	if env != "" {
 		name = &env
 	}
-	rows, err := s.pool.Query(ctx, s.q.get("list_api_keys"), name)
+	rows, err := s.q.ListAPIKeys(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("store: list keys: %w", err)
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (APIKey, error) {
-		var k APIKey
-		return k, row.Scan(&k.ID, &k.Prefix, &k.Env, &k.CreatedAt, &k.RevokedAt, &k.Sealed)
-	})
+	out := make([]APIKey, len(rows))
+	for k, r := range rows {
+		out[k] = APIKey{ID: r.ID, Prefix: r.KeyPrefix, Env: r.EnvName, CreatedAt: r.CreatedAt, RevokedAt: r.RevokedAt, Sealed: r.Sealed}
+	}
+	return out, nil
 }
 
 // RevokeAPIKey revokes a key by id: it and every token it signed stop
 // working. Revoking a revoked key gives ErrNotFound.
 func (s *Store) RevokeAPIKey(ctx context.Context, id int64) error {
-	tag, err := s.pool.Exec(ctx, s.q.get("revoke_api_key"), id)
+	n, err := s.q.RevokeAPIKey(ctx, id)
 	if err != nil {
 		return fmt.Errorf("store: revoke key %d: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
+	if n == 0 {
 		return ErrNotFound
 	}
 	return nil

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/store/internal/db"
 )
 
 // InsertRuns creates one run per item. Items whose index already has a run
@@ -39,12 +41,13 @@ func (s *Store) lockedPending(ctx context.Context, batchID string) (tx pgx.Tx, e
 	if tx, err = s.pool.Begin(ctx); err != nil {
 		return nil, 0, time.Time{}, false, err
 	}
-	if _, err = tx.Exec(ctx, s.q.get("lock_batch_shared"), batchID); err != nil {
+	q := s.q.WithTx(tx)
+	if err = q.LockBatchShared(ctx, batchID); err != nil {
 		tx.Rollback(ctx)
 		return nil, 0, time.Time{}, false, err
 	}
 	// A new statement: its snapshot is taken after the lock was granted.
-	err = tx.QueryRow(ctx, s.q.get("pending_batch"), batchID).Scan(&envID, &created)
+	row, err := q.PendingBatch(ctx, batchID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tx, 0, time.Time{}, false, nil
 	}
@@ -52,12 +55,8 @@ func (s *Store) lockedPending(ctx context.Context, batchID string) (tx pgx.Tx, e
 		tx.Rollback(ctx)
 		return nil, 0, time.Time{}, false, err
 	}
-	return tx, envID, created, true, nil
+	return tx, row.EnvironmentID, row.CreatedAt, true, nil
 }
-
-// runColumns are the columns copyRuns fills.
-var runColumns = []string{"batch_id", "batch_index", "environment_id", "task", "payload", "payload_type", "options",
-	"status", "error_code", "error_message", "queue_timestamp", "delay_until"}
 
 // initialState returns the status a new run starts in and, for a delayed
 // run, when it may start. A pre-failed item is FAILED whatever its
@@ -87,20 +86,24 @@ func (s *Store) copyRuns(ctx context.Context, batchID string, items []batch.Item
 		return 0, nil // nothing may be inserted
 	}
 	now := time.Now()
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"runs"}, runColumns, pgx.CopyFromSlice(len(items), func(k int) ([]any, error) {
+	rows := copyRows.get(len(items))
+	defer copyRows.put(rows)
+	for k := range items {
 		it := &items[k]
-		var opts any
+		var opts json.RawMessage
 		if len(it.Options) > 0 {
-			opts = string(it.Options)
+			opts = it.Options
 		}
 		status, delayUntil := initialState(it, created, now)
-		code, msg := any(nil), any(nil)
+		var code, msg *string
 		if it.ErrorCode != "" {
-			code, msg = it.ErrorCode, it.ErrorMessage
+			code, msg = &it.ErrorCode, &it.ErrorMessage
 		}
-		return []any{batchID, int32(it.Index), envID, it.Task, it.Payload, it.PayloadType, opts, string(status), code, msg,
-			created.Add(time.Duration(it.Index) * time.Millisecond), delayUntil}, nil
-	}))
+		rows[k] = db.CopyRunsParams{BatchID: batchID, BatchIndex: int32(it.Index), EnvironmentID: envID, Task: it.Task,
+			Payload: it.Payload, PayloadType: it.PayloadType, Options: opts, Status: status, ErrorCode: code, ErrorMessage: msg,
+			QueueTimestamp: created.Add(time.Duration(it.Index) * time.Millisecond), DelayUntil: delayUntil}
+	}
+	n, err := s.q.WithTx(tx).CopyRuns(ctx, rows)
 	if err != nil {
 		return 0, err
 	}
@@ -113,29 +116,42 @@ func (s *Store) copyRuns(ctx context.Context, batchID string, items []batch.Item
 	return int(n), nil
 }
 
+// copyRows reuses the rows copyRuns hands to COPY (about 170 bytes a run,
+// a chunk at a time).
+var copyRows rowsPool[db.CopyRunsParams]
+
+// rowsPool is a sync.Pool of slices of T.
+type rowsPool[T any] struct{ p sync.Pool }
+
+func (r *rowsPool[T]) get(n int) []T {
+	if s, ok := r.p.Get().(*[]T); ok && cap(*s) >= n {
+		return (*s)[:n]
+	}
+	return make([]T, n)
+}
+
+// put returns s to the pool, cleared: it keeps no item alive.
+func (r *rowsPool[T]) put(s []T) {
+	clear(s)
+	r.p.Put(&s)
+}
+
 // countInserted adds n runs to the batch's runs_inserted in tx, which the
 // seal reads instead of counting the batch's runs.
 func (s *Store) countInserted(ctx context.Context, tx pgx.Tx, batchID string, n int64) error {
 	if n == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, s.q.get("add_runs_inserted"), batchID, n)
-	return err
+	return s.q.WithTx(tx).AddRunsInserted(ctx, db.AddRunsInsertedParams{ID: batchID, N: int32(n)})
 }
 
 // insertRunsSkippingDuplicates inserts in one round trip, skipping indexes
 // that already have a run.
 func (s *Store) insertRunsSkippingDuplicates(ctx context.Context, batchID string, items []batch.Item) (int, error) {
 	n := len(items)
-	idx := make([]int32, n)
-	task := make([]string, n)
-	payload := make([]*string, n)
-	ptype := make([]string, n)
-	opts := make([]*string, n)
-	ecode := make([]*string, n)
-	emsg := make([]*string, n)
-	status := make([]string, n)
-	delay := make([]*time.Time, n)
+	p := db.InsertRunsParams{BatchID: batchID, Idx: make([]int32, n), Task: make([]string, n), Payload: make([]*string, n),
+		PayloadType: make([]string, n), Options: make([]*string, n), ErrorCode: make([]*string, n),
+		ErrorMessage: make([]*string, n), Status: make([]string, n), Delayed: make([]bool, n), DelayUntil: make([]time.Time, n)}
 	tx, _, created, pending, err := s.lockedPending(ctx, batchID)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert runs of %s: %w", batchID, err)
@@ -147,40 +163,43 @@ func (s *Store) insertRunsSkippingDuplicates(ctx context.Context, batchID string
 	now := time.Now()
 	for k := range items {
 		it := &items[k]
-		idx[k] = int32(it.Index)
-		task[k] = it.Task
-		payload[k] = it.Payload
-		ptype[k] = it.PayloadType
+		p.Idx[k] = int32(it.Index)
+		p.Task[k] = it.Task
+		p.Payload[k] = it.Payload
+		p.PayloadType[k] = it.PayloadType
 		if len(it.Options) > 0 {
 			o := string(it.Options)
-			opts[k] = &o
+			p.Options[k] = &o
 		}
 		if it.ErrorCode != "" {
-			ecode[k], emsg[k] = &it.ErrorCode, &it.ErrorMessage
+			p.ErrorCode[k], p.ErrorMessage[k] = &it.ErrorCode, &it.ErrorMessage
 		}
 		st, at := initialState(it, created, now)
-		status[k], delay[k] = string(st), at
+		p.Status[k] = string(st)
+		if at != nil {
+			p.Delayed[k], p.DelayUntil[k] = true, *at
+		}
 	}
-	tag, err := tx.Exec(ctx, s.q.get("insert_runs"), batchID, idx, task, payload, ptype, opts, ecode, emsg, status, delay)
+	inserted, err := s.q.WithTx(tx).InsertRuns(ctx, p)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
 	}
-	if err := s.countInserted(ctx, tx, batchID, tag.RowsAffected()); err != nil {
+	if err := s.countInserted(ctx, tx, batchID, inserted); err != nil {
 		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
 	}
-	return int(tag.RowsAffected()), nil
+	return int(inserted), nil
 }
 
 // CountRuns returns how many runs a batch has, and how many of them FAILED.
 func (s *Store) CountRuns(ctx context.Context, batchID string) (total, failed int, err error) {
-	err = s.pool.QueryRow(ctx, s.q.get("count_runs"), batchID).Scan(&total, &failed)
+	row, err := s.q.CountRuns(ctx, batchID)
 	if err != nil {
 		return 0, 0, fmt.Errorf("store: count runs of %s: %w", batchID, err)
 	}
-	return total, failed, nil
+	return int(row.Total), int(row.Failed), nil
 }
 
 // Run is a run row.
@@ -206,50 +225,35 @@ type Run struct {
 	DelayUntil  *time.Time
 }
 
-func scanRun(row pgx.Row) (Run, error) {
-	var r Run
-	var status string
-	var opts []byte
-	err := row.Scan(&r.ID, &r.Index, &r.Task, &status, &r.PayloadType, &r.Payload, &opts,
-		&r.ErrorCode, &r.ErrorMessage, &r.QueueTimestamp, &r.CreatedAt,
-		&r.Output, &r.OutputType, &r.Attempts, &r.StartedAt, &r.CompletedAt, &r.DelayUntil)
-	r.Status = batch.RunStatus(status)
-	if opts != nil {
-		r.Options = json.RawMessage(opts)
-	}
-	return r, err
+func runFromRow(r db.GetRunRow) Run {
+	return Run{ID: r.ID, Index: int(r.BatchIndex), Task: r.Task, Status: r.Status, PayloadType: r.PayloadType,
+		Payload: r.Payload, Options: r.Options, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage,
+		QueueTimestamp: r.QueueTimestamp, CreatedAt: r.CreatedAt, Output: r.Output, OutputType: r.OutputType,
+		Attempts: int(r.Attempts), StartedAt: r.StartedAt, CompletedAt: r.CompletedAt, DelayUntil: r.DelayUntil}
 }
 
 // GetRun returns the run at index of a batch, or ErrNotFound.
 func (s *Store) GetRun(ctx context.Context, batchID string, index int) (Run, error) {
-	r, err := scanRun(s.pool.QueryRow(ctx, s.q.get("get_run"), batchID, index))
+	row, err := s.q.GetRun(ctx, db.GetRunParams{BatchID: batchID, BatchIndex: int32(index)})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Run{}, ErrNotFound
 	}
 	if err != nil {
 		return Run{}, fmt.Errorf("store: get run %d of %s: %w", index, batchID, err)
 	}
-	return r, nil
+	return runFromRow(row), nil
 }
 
 // ListRuns returns up to limit runs of a batch with index > after, ordered
 // by index (after = -1 starts at the beginning).
 func (s *Store) ListRuns(ctx context.Context, batchID string, after, limit int) ([]Run, error) {
-	rows, err := s.pool.Query(ctx, s.q.get("list_runs"), batchID, after, limit)
+	rows, err := s.q.ListRuns(ctx, db.ListRunsParams{BatchID: batchID, After: int32(after), MaxRuns: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("store: list runs of %s: %w", batchID, err)
 	}
-	defer rows.Close()
 	var out []Run
-	for rows.Next() {
-		r, err := scanRun(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list runs of %s: %w", batchID, err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list runs of %s: %w", batchID, err)
+	for _, r := range rows {
+		out = append(out, runFromRow(db.GetRunRow(r)))
 	}
 	return out, nil
 }
@@ -260,24 +264,21 @@ func (s *Store) ListRuns(ctx context.Context, batchID string, after, limit int) 
 // run always comes, whatever its size). Only one run is held at a time; fn
 // returns false to stop early. more reports whether runs remain after the
 // last one fn was given (true also when fn stopped).
+//
+// It reads the rows of db.EachRun one at a time, as the generated method
+// (which collects the page) cannot.
 func (s *Store) EachRun(ctx context.Context, batchID string, after, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
-	rows, err := s.pool.Query(ctx, s.q.get("each_run"), batchID, after, limit, maxBytes)
+	rows, err := s.pool.Query(ctx, db.EachRun, batchID, after, limit, maxBytes)
 	if err != nil {
 		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var r Run
-		var status string
-		var opts []byte
-		if err := rows.Scan(&r.ID, &r.Index, &r.Task, &status, &r.PayloadType, &r.Payload, &opts,
+		if err := rows.Scan(&r.ID, &r.Index, &r.Task, &r.Status, &r.PayloadType, &r.Payload, &r.Options,
 			&r.ErrorCode, &r.ErrorMessage, &r.QueueTimestamp, &r.CreatedAt,
 			&r.Output, &r.OutputType, &r.Attempts, &r.StartedAt, &r.CompletedAt, &r.DelayUntil, &more); err != nil {
 			return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
-		}
-		r.Status = batch.RunStatus(status)
-		if opts != nil {
-			r.Options = json.RawMessage(opts)
 		}
 		if !fn(&r) {
 			// The rest of the page (within maxBytes) is read and dropped.
@@ -293,21 +294,13 @@ func (s *Store) EachRun(ctx context.Context, batchID string, after, limit, maxBy
 
 // RunIndexes returns the set of indexes of a batch that have a run.
 func (s *Store) RunIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error) {
-	rows, err := s.pool.Query(ctx, s.q.get("run_indexes"), batchID)
+	indexes, err := s.q.RunIndexes(ctx, batchID)
 	if err != nil {
 		return nil, fmt.Errorf("store: run indexes of %s: %w", batchID, err)
 	}
-	defer rows.Close()
 	set := batch.NewIndexSet(runCount)
-	var i int
-	for rows.Next() {
-		if err := rows.Scan(&i); err != nil {
-			return nil, err
-		}
-		set.Add(i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: run indexes of %s: %w", batchID, err)
+	for _, i := range indexes {
+		set.Add(int(i))
 	}
 	return set, nil
 }

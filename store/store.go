@@ -5,13 +5,15 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/streambatch/streambatch/store/internal/db"
 )
 
 // Store is the PostgreSQL state of streambatch. It is safe for concurrent
 // use.
 type Store struct {
 	pool   *pgxpool.Pool
-	q      queries
+	q      *db.Queries
 	sealer Sealer // seals API key secrets (nil: hashes only)
 }
 
@@ -29,24 +31,12 @@ func Open(ctx context.Context, databaseURL string, maxConns int) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s, err := newStore(pool)
-	if err != nil {
-		pool.Close()
-		return nil, err
-	}
+	s := &Store{pool: pool, q: db.New(pool)}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-func newStore(pool *pgxpool.Pool) (*Store, error) {
-	q, err := parseQueries(queriesSQL)
-	if err != nil {
-		return nil, err
-	}
-	return &Store{pool: pool, q: q}, nil
 }
 
 // Ping checks that PostgreSQL answers.
@@ -59,3 +49,15 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the pool.
 func (s *Store) Close() { s.pool.Close() }
+
+// ptr returns a pointer to v.
+func ptr[T any](v T) *T { return &v }
+
+// nullable returns v as a *T, nil when v is NULL (nil) or not a T: how
+// store reads an aggregate, which sqlc types as any.
+func nullable[T any](v any) *T {
+	if t, ok := v.(T); ok {
+		return &t
+	}
+	return nil
+}

@@ -6,8 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -78,39 +76,6 @@ func items(from, to int) []batch.Item {
 		out = append(out, batch.Item{Index: i, Task: "t", Payload: &p, PayloadType: batch.PayloadTypeJSON, Options: []byte(`{"tags":["x"]}`)})
 	}
 	return out
-}
-
-func TestQueriesParse(t *testing.T) {
-	t.Parallel()
-	q, err := parseQueries(queriesSQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every statement the Go code asks for exists.
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	used := regexp.MustCompile(`q\.get\("([a-z_]+)"\)`)
-	n := 0
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range used.FindAllSubmatch(src, -1) {
-			n++
-			if q[string(m[1])] == "" {
-				t.Errorf("%s uses statement %s, which queries.sql lacks", f, m[1])
-			}
-		}
-	}
-	if n < 20 {
-		t.Fatalf("found only %d statement uses", n)
-	}
-	if _, err := parseQueries("-- name: a\nselect 1;\n-- name: a\nselect 2;"); err == nil {
-		t.Error("duplicate names accepted")
-	}
 }
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {

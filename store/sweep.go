@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/streambatch/streambatch/store/internal/db"
 )
 
 // SweepTarget is a finished batch whose objects are to be swept.
@@ -17,16 +17,13 @@ type SweepTarget struct {
 // UnsweptBatches returns up to limit batches that finished (sealed or
 // aborted) before finishedBefore and were not swept since, oldest first.
 func (s *Store) UnsweptBatches(ctx context.Context, finishedBefore time.Time, limit int) ([]SweepTarget, error) {
-	rows, err := s.pool.Query(ctx, s.q.get("unswept_batches"), finishedBefore, limit)
+	rows, err := s.q.UnsweptBatches(ctx, db.UnsweptBatchesParams{FinishedBefore: finishedBefore, MaxBatches: int32(limit)})
 	if err != nil {
 		return nil, fmt.Errorf("store: unswept batches: %w", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SweepTarget, error) {
-		var t SweepTarget
-		return t, r.Scan(&t.BatchID, &t.Env)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: unswept batches: %w", err)
+	out := make([]SweepTarget, len(rows))
+	for k, r := range rows {
+		out[k] = SweepTarget{BatchID: r.ID, Env: r.EnvName}
 	}
 	return out, nil
 }
@@ -34,11 +31,7 @@ func (s *Store) UnsweptBatches(ctx context.Context, finishedBefore time.Time, li
 // ReferencedObjects returns the object keys (stored payloads and outputs)
 // that the batch's runs at indexes hold.
 func (s *Store) ReferencedObjects(ctx context.Context, batchID string, indexes []int32) (map[string]bool, error) {
-	rows, err := s.pool.Query(ctx, s.q.get("referenced_objects"), batchID, indexes)
-	if err != nil {
-		return nil, fmt.Errorf("store: referenced objects of %s: %w", batchID, err)
-	}
-	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	keys, err := s.q.ReferencedObjects(ctx, db.ReferencedObjectsParams{BatchID: batchID, Indexes: indexes})
 	if err != nil {
 		return nil, fmt.Errorf("store: referenced objects of %s: %w", batchID, err)
 	}
@@ -51,7 +44,7 @@ func (s *Store) ReferencedObjects(ctx context.Context, batchID string, indexes [
 
 // MarkSwept records that the batch's objects were swept.
 func (s *Store) MarkSwept(ctx context.Context, batchID string) error {
-	if _, err := s.pool.Exec(ctx, s.q.get("mark_swept"), batchID); err != nil {
+	if err := s.q.MarkSwept(ctx, batchID); err != nil {
 		return fmt.Errorf("store: mark %s swept: %w", batchID, err)
 	}
 	return nil

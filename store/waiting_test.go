@@ -52,7 +52,9 @@ func TestWaitingForWorker(t *testing.T) {
 		t.Fatalf("by queue before any claim: %+v", q)
 	}
 
-	step := Step{BatchID: b.ID, Owner: "runA:", Token: "runA:1", Claim: 4, MaxBytes: 1 << 20, Now: time.Now()}
+	// A claim token no other test uses: a step takes back its token's open
+	// claims whatever their batch.
+	step := Step{BatchID: b.ID, Owner: "runW:", Token: "runW:1", Claim: 4, MaxBytes: 1 << 20, Now: time.Now()}
 	if _, err := s.DispatchStep(ctx, step); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestWaitingForWorker(t *testing.T) {
 
 	// A worker starts run 1, run 0 finishes: two still wait.
 	now := time.Now()
-	_, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runA:", Started: []RunStart{{Index: 1, Attempt: 1, StartedAt: now}},
+	_, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runW:", Started: []RunStart{{Index: 1, Attempt: 1, StartedAt: now}},
 		Results: []RunResult{{Index: 0, Status: batch.RunCompleted, Output: strp(`1`), OutputType: strp(batch.OutputTypeJSON), Attempts: 1, CompletedAt: now}}})
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ func TestMakefilePinsTheSameVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	mk := string(raw)
-	for _, tool := range []Tool{TemporalCLI, VersityGW, UIServer, TemporalServer, TemporalSQLTool} {
+	for _, tool := range []Tool{TemporalCLI, VersityGW, UIServer, TemporalServer, TemporalSQLTool, SQLC} {
 		if !strings.Contains(mk, tool.Package) || !strings.Contains(mk, tool.Version) || !strings.Contains(mk, tool.Name) {
 			t.Errorf("Makefile does not install %s %s as %s", tool.Package, tool.Version, tool.Name)
 		}

@@ -1,0 +1,223 @@
+-- name: CopyRuns :copyfrom
+-- The fast path of store.InsertRuns: COPY, in a transaction that holds
+-- LockBatchShared and found the batch PENDING.
+INSERT INTO runs (batch_id, batch_index, environment_id, task, payload, payload_type, options,
+                  status, error_code, error_message, queue_timestamp, delay_until)
+VALUES (@batch_id, @batch_index, @environment_id, @task, @payload, @payload_type, @options,
+        @status, @error_code, @error_message, @queue_timestamp, @delay_until);
+
+-- name: InsertRuns :execrows
+-- The slow path of a retried chunk (see store.InsertRuns); runs after
+-- LockBatchShared in the same transaction. delay_until counts only where
+-- delayed is true.
+WITH b AS (
+    SELECT id, environment_id, created_at FROM batches
+    WHERE id = sqlc.arg(batch_id)::text AND status = 'PENDING'
+)
+INSERT INTO runs (batch_id, batch_index, environment_id, task, payload, payload_type, options,
+                  status, error_code, error_message, queue_timestamp, delay_until)
+SELECT b.id, u.idx, b.environment_id, u.task, u.payload, u.payload_type, u.options::jsonb,
+       u.status, u.error_code, u.error_message,
+       b.created_at + u.idx * interval '1 millisecond', CASE WHEN u.delayed THEN u.delay_until END
+FROM b, (SELECT unnest(sqlc.arg(idx)::int[]) AS idx,
+            unnest(sqlc.arg(task)::text[]) AS task,
+            unnest(sqlc.arg(payload)::varchar[]) AS payload,
+            unnest(sqlc.arg(payload_type)::text[]) AS payload_type,
+            unnest(sqlc.arg(options)::varchar[]) AS options,
+            unnest(sqlc.arg(error_code)::varchar[]) AS error_code,
+            unnest(sqlc.arg(error_message)::varchar[]) AS error_message,
+            unnest(sqlc.arg(status)::text[]) AS status,
+            unnest(sqlc.arg(delayed)::bool[]) AS delayed,
+            unnest(sqlc.arg(delay_until)::timestamptz[]) AS delay_until) AS u
+ON CONFLICT (batch_id, batch_index) DO NOTHING;
+
+-- name: CancelOpenRuns :exec
+UPDATE runs SET status = 'CANCELED', error_code = 'CANCELED', error_message = @reason, completed_at = now()
+WHERE batch_id = @batch_id AND status IN ('QUEUED', 'DELAYED', 'EXECUTING');
+
+-- name: CountRuns :one
+SELECT count(*)::int AS total, (count(*) FILTER (WHERE status = 'FAILED'))::int AS failed
+FROM runs WHERE batch_id = @batch_id;
+
+-- name: ListRuns :many
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until
+FROM runs
+WHERE batch_id = @batch_id AND batch_index > @after
+ORDER BY batch_index
+LIMIT @max_runs;
+
+-- name: EachRun :many
+-- Up to max_runs runs of a batch after index after, in index order, and
+-- no more than fit in max_bytes bytes of stored payload, output, options
+-- and error message (the first run always comes). The inner query reads
+-- one run more than max_runs so that "more" tells whether runs remain
+-- beyond the page. octet_length of a text value and pg_column_size read a
+-- TOASTed value's size from its pointer: the runs past the budget are
+-- never fetched.
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       (n < total)::boolean AS more
+FROM (
+    SELECT r.*,
+           row_number() OVER w AS n,
+           count(*) OVER () AS total,
+           sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
+               + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
+    FROM (SELECT * FROM runs WHERE batch_id = sqlc.arg(batch_id) AND batch_index > sqlc.arg(after) ORDER BY batch_index LIMIT sqlc.arg(max_runs)::int + 1) r
+    WINDOW w AS (ORDER BY r.batch_index ROWS UNBOUNDED PRECEDING)
+) page
+WHERE n <= sqlc.arg(max_runs)::int AND (n = 1 OR running <= sqlc.arg(max_bytes)::bigint)
+ORDER BY batch_index;
+
+-- name: RunIndexes :many
+SELECT batch_index FROM runs WHERE batch_id = @batch_id;
+
+-- name: GetRun :one
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until
+FROM runs
+WHERE batch_id = @batch_id AND batch_index = @batch_index;
+
+-- name: RunCounts :many
+SELECT status, count(*)::int AS n FROM runs WHERE batch_id = @batch_id GROUP BY status;
+
+-- name: RunCountsWaiting :many
+-- RunCounts, and for each status how many of its runs a dispatch step
+-- claimed and the oldest claim: QUEUED runs that were claimed are
+-- dispatched to their task queue but not started by a task worker. One
+-- read of the batch's runs, as RunCounts.
+SELECT status, count(*)::int AS n, (count(*) FILTER (WHERE claimed_by IS NOT NULL))::int AS claimed,
+       min(claimed_at) FILTER (WHERE claimed_by IS NOT NULL) AS oldest_claim
+FROM runs WHERE batch_id = @batch_id GROUP BY status;
+
+-- name: WaitingForWorkerByQueue :many
+-- Runs waiting for a task worker across every batch, by environment and
+-- options.queue: a scan of runs_claimed_only (its predicate is repeated so
+-- that the planner uses it), whose size is bounded by the runs in flight
+-- (each batch's window), not by the runs stored.
+SELECT e.name AS env_name, (r.options -> 'queue')::jsonb AS queue, count(*)::int AS n, min(r.claimed_at) AS since
+FROM runs r JOIN environments e ON e.id = r.environment_id
+WHERE r.claimed_by IS NOT NULL AND r.status IN ('QUEUED', 'EXECUTING') AND r.status = 'QUEUED'
+GROUP BY e.name, r.options -> 'queue';
+
+-- name: PromoteDelayedRuns :one
+-- DELAYED runs whose time has come become QUEUED (and claimable); the
+-- lowest index promoted, or NULL.
+WITH promoted AS (
+    UPDATE runs SET status = 'QUEUED'
+    WHERE batch_id = @batch_id AND status = 'DELAYED' AND delay_until <= @now::timestamptz
+    RETURNING batch_index
+)
+SELECT min(batch_index) AS lowest FROM promoted;
+
+-- name: ClaimRuns :many
+-- Claims up to max_runs open runs from index from_index on, in index
+-- order, for the dispatch step token of the workflow run whose claims
+-- start with owner (claimed_by = "<run id>:<step>"), at most max_bytes
+-- bytes of payload and options (the first run always). Runs claimed by
+-- another workflow run are stale (BatchRuns drains before it continues as
+-- new) and claimed again. A retried step (its workflow task failed after
+-- the claim committed) gets back what it claimed before, plus fresh runs up
+-- to max_runs and max_bytes.
+WITH mine AS (
+    SELECT batch_index,
+           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
+    FROM runs
+    WHERE batch_id = @batch_id AND claimed_by = @token::text AND status IN ('QUEUED', 'EXECUTING')
+), held AS (
+    SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM mine
+), fresh AS (
+    SELECT batch_index,
+           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
+    FROM runs
+    WHERE batch_id = @batch_id::text AND batch_index >= @from_index::int AND status IN ('QUEUED', 'EXECUTING')
+      AND (claimed_by IS NULL OR NOT starts_with(claimed_by, @owner::text))
+    ORDER BY batch_index
+    LIMIT greatest(sqlc.arg(max_runs)::int - (SELECT n FROM held), 0)
+), picked AS (
+    SELECT batch_index FROM mine
+    UNION ALL
+    SELECT f.batch_index
+    FROM (
+        SELECT batch_index, sum(size) OVER w AS total, row_number() OVER w AS k
+        FROM fresh WINDOW w AS (ORDER BY batch_index)
+    ) f, held
+    WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= @max_bytes::bigint
+)
+UPDATE runs r SET claimed_by = @token::text, attempt_base = r.attempts,
+    -- A retried step keeps the time of its claim.
+    claimed_at = CASE WHEN r.claimed_by = @token::text THEN coalesce(r.claimed_at, now()) ELSE now() END
+FROM picked p
+WHERE r.batch_id = @batch_id::text AND r.batch_index = p.batch_index
+RETURNING r.batch_index, r.task, r.payload, r.payload_type, r.options, r.attempts, r.queue_timestamp, r.delay_until;
+
+-- name: NextDelay :one
+SELECT min(delay_until) AS next FROM runs WHERE batch_id = @batch_id AND status = 'DELAYED';
+
+-- name: HasOpenRuns :one
+-- Whether runs are QUEUED or EXECUTING (ready), and whether any is DELAYED.
+SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = @batch_id::text AND status IN ('QUEUED', 'EXECUTING')) AS ready,
+       EXISTS (SELECT 1 FROM runs WHERE batch_id = @batch_id::text AND status = 'DELAYED') AS delayed;
+
+-- name: RecordResults :exec
+-- Final outcomes of runs, in bulk. A run that is already final (cancelled
+-- meanwhile) keeps its state.
+UPDATE runs r
+SET status = u.status, output = u.output, output_type = u.output_type,
+    error_code = u.error_code, error_message = u.error_message,
+    attempts = greatest(r.attempts, r.attempt_base + u.attempts),
+    completed_at = u.completed_at
+FROM (SELECT unnest(sqlc.arg(idx)::int[]) AS idx,
+            unnest(sqlc.arg(status)::text[]) AS status,
+            unnest(sqlc.arg(output)::varchar[]) AS output,
+            unnest(sqlc.arg(output_type)::varchar[]) AS output_type,
+            unnest(sqlc.arg(error_code)::varchar[]) AS error_code,
+            unnest(sqlc.arg(error_message)::varchar[]) AS error_message,
+            unnest(sqlc.arg(attempts)::int[]) AS attempts,
+            unnest(sqlc.arg(completed_at)::timestamptz[]) AS completed_at) AS u
+WHERE r.batch_id = sqlc.arg(batch_id) AND r.batch_index = u.idx AND r.status IN ('QUEUED', 'DELAYED', 'EXECUTING');
+
+-- name: MarkExecuting :exec
+-- Runs a task worker has started (from the workflow's pending activities).
+UPDATE runs r
+SET status = 'EXECUTING', attempts = greatest(r.attempts, r.attempt_base + u.attempt), started_at = u.started_at
+FROM (SELECT unnest(sqlc.arg(idx)::int[]) AS idx,
+            unnest(sqlc.arg(attempt)::int[]) AS attempt,
+            unnest(sqlc.arg(started_at)::timestamptz[]) AS started_at) AS u
+WHERE r.batch_id = sqlc.arg(batch_id) AND r.batch_index = u.idx AND r.status IN ('QUEUED', 'EXECUTING')
+  AND starts_with(r.claimed_by, sqlc.arg(owner)::text);
+
+-- name: ReconcileAttempts :exec
+-- Exact attempt counts and start times of runs dispatched by the workflow
+-- run whose claims start with owner, read from its history.
+UPDATE runs r
+SET attempts = r.attempt_base + u.attempt, started_at = u.started_at
+FROM (SELECT unnest(sqlc.arg(idx)::int[]) AS idx,
+            unnest(sqlc.arg(attempt)::int[]) AS attempt,
+            unnest(sqlc.arg(started_at)::timestamptz[]) AS started_at) AS u
+WHERE r.batch_id = sqlc.arg(batch_id) AND r.batch_index = u.idx AND starts_with(r.claimed_by, sqlc.arg(owner)::text);
+
+-- name: CancelRun :execrows
+-- Cancels a run no dispatcher holds (DELAYED, or QUEUED and unclaimed).
+UPDATE runs SET status = 'CANCELED', error_code = 'CANCELED', error_message = @reason, completed_at = now()
+WHERE batch_id = @batch_id AND batch_index = @batch_index
+  AND (status = 'DELAYED' OR (status = 'QUEUED' AND claimed_by IS NULL));
+
+-- name: ReplayRuns :execrows
+-- Runs that failed while executing go back to the queue; runs that failed
+-- before they could run (creation_errors: their error codes) stay failed.
+UPDATE runs
+SET status = 'QUEUED', output = NULL, output_type = NULL, error_code = NULL, error_message = NULL,
+    started_at = NULL, completed_at = NULL, claimed_by = NULL, claimed_at = NULL
+WHERE batch_id = @batch_id AND status IN ('FAILED', 'EXPIRED', 'TIMED_OUT') AND error_code <> ALL (@creation_errors::text[]);
+
+-- name: CreationErrors :many
+-- Runs that failed before they could run (trigger.dev's batch processing errors).
+SELECT batch_index, task, coalesce(error_code, '')::text AS error_code, coalesce(error_message, '')::text AS error_message
+FROM runs
+WHERE batch_id = @batch_id AND status = 'FAILED' AND error_code = ANY (@creation_errors::text[])
+ORDER BY batch_index;
+
+-- name: HasCreationErrors :one
+SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = @batch_id AND status = 'FAILED' AND error_code = ANY (@creation_errors::text[]));

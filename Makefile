@@ -9,7 +9,7 @@ VERSITYGW  := github.com/versity/versitygw/cmd/versitygw@v1.8.0
 UI_SERVER  := github.com/temporalio/ui-server/v2/cmd/server@v2.55.0
 TEMPORAL_SERVER := go.temporal.io/server/cmd/server@v1.29.1
 TEMPORAL_SQL    := go.temporal.io/server/cmd/tools/sql@v1.29.1
-# sqlc generates store/internal/db from store/queries (cgo: pg_query's parser).
+# sqlc generates internal/store/internal/db from internal/store/queries (cgo: pg_query's parser).
 SQLC       := github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1
 TOOLS_DIR ?= $(HOME)/.cache/streambatch/tools
 export STREAMBATCH_TOOLS_DIR := $(TOOLS_DIR)
@@ -75,18 +75,18 @@ test-short: ## unit tests only (no PostgreSQL, Temporal or S3)
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
 
-vet: $(SQLC_BIN) ## gofmt check, go vet, and sqlc diff (store/internal/db is what sqlc generates)
+vet: $(SQLC_BIN) ## gofmt check, go vet, and sqlc diff (internal/store/internal/db is what sqlc generates)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
-	@$(SQLC_BIN) diff || { echo "store/internal/db is stale: run make sqlc and commit it"; exit 1; }
+	@$(SQLC_BIN) diff || { echo "internal/store/internal/db is stale: run make sqlc and commit it"; exit 1; }
 
-sqlc: $(SQLC_BIN) ## regenerate store/internal/db from store/queries/*.sql and store/migrations
+sqlc: $(SQLC_BIN) ## regenerate internal/store/internal/db from internal/store/queries/*.sql and internal/store/migrations
 	$(SQLC_BIN) generate
 
 fuzz: ## run each fuzz target briefly (FUZZTIME executions, default 100000x; a count avoids golang/go#75804)
-	go test ./ndjson -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $${FUZZTIME:-100000x}
-	go test ./ndjson -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime $${FUZZTIME:-100000x}
-	go test ./ingest -run '^$$' -fuzz '^FuzzDecodeItem$$' -fuzztime $${FUZZTIME:-100000x}
+	go test ./internal/ndjson -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $${FUZZTIME:-100000x}
+	go test ./internal/ndjson -run '^$$' -fuzz '^FuzzSniff$$' -fuzztime $${FUZZTIME:-100000x}
+	go test ./internal/ingest -run '^$$' -fuzz '^FuzzDecodeItem$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./jsonscan -run '^$$' -fuzz '^FuzzValidJSON$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./jsonscan -run '^$$' -fuzz '^FuzzUnquote$$' -fuzztime $${FUZZTIME:-100000x}
 	go test ./jsonscan -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $${FUZZTIME:-100000x}

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/store"
 	"github.com/streambatch/streambatch/wire"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/streambatch/streambatch/ingest"
+	"github.com/streambatch/streambatch/internal/ingest"
 	"github.com/streambatch/streambatch/wire"
 )
 

@@ -9,8 +9,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/ingest"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/ingest"
+	"github.com/streambatch/streambatch/internal/store"
 	"github.com/streambatch/streambatch/wire"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )

@@ -12,7 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/store"
 )
 
 // tokenTTL is the lifetime of the public access tokens of Phase 1.

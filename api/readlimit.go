@@ -13,7 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/store"
 )
 
 // ReadGate bounds the heavy reads (pages of runs, a batch's results or run

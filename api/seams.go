@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/ingest"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/ingest"
+	"github.com/streambatch/streambatch/internal/store"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )

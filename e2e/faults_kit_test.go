@@ -23,11 +23,11 @@ import (
 
 	sweepact "github.com/streambatch/streambatch/activities/sweep"
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/client"
-	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/blob"
+	"github.com/streambatch/streambatch/internal/config"
 	"github.com/streambatch/streambatch/internal/proc"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/store"
 	"github.com/streambatch/streambatch/wire"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )

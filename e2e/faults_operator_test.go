@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/internal/blob"
 	"github.com/streambatch/streambatch/internal/testenv"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )

@@ -29,10 +29,10 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/client"
-	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/internal/blob"
+	"github.com/streambatch/streambatch/internal/config"
 	"github.com/streambatch/streambatch/internal/devstack"
 	"github.com/streambatch/streambatch/internal/proc"
 	"github.com/streambatch/streambatch/internal/testenv"

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/api"
-	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/config"
 	"github.com/streambatch/streambatch/internal/proc"
 )
 

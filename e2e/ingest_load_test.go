@@ -10,8 +10,8 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streambatch/streambatch/client"
-	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/bench"
+	"github.com/streambatch/streambatch/internal/config"
 	"github.com/streambatch/streambatch/internal/proc"
 	"github.com/streambatch/streambatch/wire"
 )

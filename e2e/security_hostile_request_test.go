@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/config"
 	"github.com/streambatch/streambatch/internal/proc"
 )
 

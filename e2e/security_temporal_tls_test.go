@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/internal/config"
 )
 
 // testPKI is a CA with a server and a client certificate, written as PEM

@@ -24,8 +24,8 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/codec"
-	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/internal/config"
 	"github.com/streambatch/streambatch/internal/testenv"
 	"github.com/streambatch/streambatch/internal/versitygw"
 	"github.com/streambatch/streambatch/wire"

@@ -19,9 +19,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/blob"
-	"github.com/streambatch/streambatch/metrics"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/blob"
+	"github.com/streambatch/streambatch/internal/metrics"
+	"github.com/streambatch/streambatch/internal/store"
 	"github.com/streambatch/streambatch/workflows/flow"
 	contract "github.com/streambatch/streambatch/workflows/ingest"
 	"github.com/streambatch/streambatch/workflows/runs"

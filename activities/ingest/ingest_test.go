@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/blob"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/blob"
+	"github.com/streambatch/streambatch/internal/store"
 	contract "github.com/streambatch/streambatch/workflows/ingest"
 )
 

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/store"
 	"github.com/streambatch/streambatch/tasks"
 	contract "github.com/streambatch/streambatch/workflows/runs"
 )

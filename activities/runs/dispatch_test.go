@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/store"
 	"github.com/streambatch/streambatch/tasks"
 	contract "github.com/streambatch/streambatch/workflows/runs"
 )

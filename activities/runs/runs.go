@@ -22,8 +22,8 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/codec"
-	"github.com/streambatch/streambatch/metrics"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/metrics"
+	"github.com/streambatch/streambatch/internal/store"
 	contract "github.com/streambatch/streambatch/workflows/runs"
 )
 

@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/metrics"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/metrics"
+	"github.com/streambatch/streambatch/internal/store"
 	contract "github.com/streambatch/streambatch/workflows/sweep"
 )
 

@@ -15,8 +15,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/streambatch/streambatch/client"
-	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/bench"
+	"github.com/streambatch/streambatch/internal/config"
 )
 
 // synopsis heads the usage text.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/codec"
-	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/internal/config"
 )
 
 func runCodecServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {

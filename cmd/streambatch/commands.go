@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/config"
+	"github.com/streambatch/streambatch/internal/store"
 )
 
 // open loads the configuration and connects what need asks for.

@@ -14,10 +14,10 @@ import (
 	"strings"
 
 	"github.com/streambatch/streambatch/codec"
-	"github.com/streambatch/streambatch/config"
 	"github.com/streambatch/streambatch/internal/app"
+	"github.com/streambatch/streambatch/internal/config"
 	"github.com/streambatch/streambatch/internal/devstack"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/store"
 )
 
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {

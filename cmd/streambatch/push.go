@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/client"
-	"github.com/streambatch/streambatch/config"
-	"github.com/streambatch/streambatch/ndjson"
+	"github.com/streambatch/streambatch/internal/config"
+	"github.com/streambatch/streambatch/internal/ndjson"
 	"github.com/streambatch/streambatch/wire"
 )
 

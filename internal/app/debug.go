@@ -7,7 +7,7 @@ import (
 	"net/http/pprof"
 	"time"
 
-	"github.com/streambatch/streambatch/metrics"
+	"github.com/streambatch/streambatch/internal/metrics"
 )
 
 // StartDebug serves Go's profiling endpoints (/debug/pprof/...) on addr

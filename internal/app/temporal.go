@@ -8,7 +8,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/config"
 )
 
 // temporalOptions fills the connection settings of a Temporal client from

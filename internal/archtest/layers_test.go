@@ -37,7 +37,7 @@ var layers = []layer{
 	{
 		name: "libraries",
 		rule: "the server's building blocks import only the public packages and each other",
-		pkgs: []string{"config", "store/...", "blob", "metrics", "ndjson", "internal/sealbox"},
+		pkgs: []string{"internal/config", "internal/store/...", "internal/blob", "internal/metrics", "internal/ndjson", "internal/sealbox"},
 	},
 	{
 		name: "workflows",
@@ -52,7 +52,7 @@ var layers = []layer{
 	{
 		name: "services",
 		rule: "the API, its ingest pipeline and the worker import the layers below them, never the tooling or the wiring",
-		pkgs: []string{"ingest", "api", "worker"},
+		pkgs: []string{"internal/ingest", "api", "worker"},
 	},
 	{
 		name: "tooling",

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/streambatch/streambatch/blob"
+	"github.com/streambatch/streambatch/internal/blob"
 )
 
 // Baselines runs the algorithms streambatch replaces, without Temporal, on

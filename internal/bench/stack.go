@@ -11,12 +11,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/streambatch/streambatch/blob"
 	"github.com/streambatch/streambatch/codec"
-	"github.com/streambatch/streambatch/config"
+	"github.com/streambatch/streambatch/internal/blob"
+	"github.com/streambatch/streambatch/internal/config"
 	"github.com/streambatch/streambatch/internal/devstack"
 	"github.com/streambatch/streambatch/internal/proc"
-	"github.com/streambatch/streambatch/store"
+	"github.com/streambatch/streambatch/internal/store"
 )
 
 // Stack is a streambatch started for the benchmark: PostgreSQL, versitygw

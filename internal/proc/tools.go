@@ -26,7 +26,7 @@ var (
 	// pinned CLI and its schema tool, for the production-topology tests.
 	TemporalServer  = Tool{"temporal-server", "go.temporal.io/server/cmd/server", "v1.29.1"}
 	TemporalSQLTool = Tool{"temporal-sql-tool", "go.temporal.io/server/cmd/tools/sql", "v1.29.1"}
-	// SQLC generates store/internal/db (make sqlc; make vet checks it).
+	// SQLC generates internal/store/internal/db (make sqlc; make vet checks it).
 	SQLC = Tool{"sqlc", "github.com/sqlc-dev/sqlc/cmd/sqlc", "v1.31.1"}
 )
 

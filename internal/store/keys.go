@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/streambatch/streambatch/store/internal/db"
+	"github.com/streambatch/streambatch/internal/store/internal/db"
 )
 
 // Environment is a tenant: keys, batches and runs belong to exactly one.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/store/internal/db"
+	"github.com/streambatch/streambatch/internal/store/internal/db"
 )
 
 // The accepted indexes of a batch are the indexes of the chunks its Phase 2

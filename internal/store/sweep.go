@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/streambatch/streambatch/store/internal/db"
+	"github.com/streambatch/streambatch/internal/store/internal/db"
 )
 
 // SweepTarget is a finished batch whose objects are to be swept.

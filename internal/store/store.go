@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/streambatch/streambatch/store/internal/db"
+	"github.com/streambatch/streambatch/internal/store/internal/db"
 )
 
 // Store is the PostgreSQL state of streambatch. It is safe for concurrent

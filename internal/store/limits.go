@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/streambatch/streambatch/store/internal/db"
+	"github.com/streambatch/streambatch/internal/store/internal/db"
 )
 
 // Limits every API replica shares: each environment's token bucket for

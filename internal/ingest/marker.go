@@ -6,8 +6,8 @@ import (
 	"unicode"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/internal/ndjson"
 	"github.com/streambatch/streambatch/jsonscan"
-	"github.com/streambatch/streambatch/ndjson"
 )
 
 // oversizedItem turns an oversized-line marker into a pre-failed item. Its

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/store/internal/db"
+	"github.com/streambatch/streambatch/internal/store/internal/db"
 )
 
 // Batch is a batch row with its environment's name.

@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/streambatch/streambatch/batch"
-	"github.com/streambatch/streambatch/metrics"
-	"github.com/streambatch/streambatch/ndjson"
+	"github.com/streambatch/streambatch/internal/metrics"
+	"github.com/streambatch/streambatch/internal/ndjson"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 

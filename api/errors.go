@@ -43,6 +43,7 @@ func (s *Server) failInternal(c *gin.Context, err error, retry bool) {
 func (s *Server) failIngest(c *gin.Context, err error) {
 	var syn *ingest.SyntaxError
 	var val *ingest.ValidationError
+	var body *ingest.BodyError
 	switch {
 	case errors.As(err, &syn):
 		s.metrics.Phase2("client_error")
@@ -50,16 +51,18 @@ func (s *Server) failIngest(c *gin.Context, err error) {
 	case errors.As(err, &val):
 		s.metrics.Phase2("client_error")
 		fail(c, http.StatusUnprocessableEntity, val.Msg)
-	case errors.Is(err, os.ErrDeadlineExceeded):
+	case errors.As(err, &body) && errors.Is(err, os.ErrDeadlineExceeded):
 		s.metrics.Phase2("client_error")
 		fail(c, http.StatusRequestTimeout, fmt.Sprintf("Request body sent nothing for %s: keep the stream flowing, or retry", s.opts.BodyIdleTimeout))
-	case errors.Is(err, io.ErrUnexpectedEOF) || c.Request.Context().Err() != nil:
+	case errors.As(err, &body) && errors.Is(err, io.ErrUnexpectedEOF), c.Request.Context().Err() != nil:
 		// The client cut the connection: nobody reads this answer, and it
-		// is not a server fault.
+		// is not a server fault. Only the body's own errors count: a
+		// dependency's cut connection (io.ErrUnexpectedEOF from PostgreSQL)
+		// is a 503 below.
 		s.metrics.Phase2("client_error")
 		s.log.InfoContext(c.Request.Context(), "client left mid-stream", "error", err, "request_id", requestID(c))
 		fail(c, http.StatusBadRequest, "Request body ended before the stream did")
-	case errors.As(err, new(*ingest.BodyError)):
+	case errors.As(err, &body):
 		// Malformed framing (e.g. a bad chunk size): the client's fault.
 		s.metrics.Phase2("client_error")
 		fail(c, http.StatusBadRequest, "Request body could not be read: "+truncate(errors.Unwrap(err).Error(), 200))

@@ -322,8 +322,9 @@ func TestErrorKindsMapToStatuses(t *testing.T) {
 	}{
 		{"syntax error", &ingest.SyntaxError{Line: 2, Msg: "Invalid JSON at line 2"}, http.StatusBadRequest, "Invalid JSON at line 2"},
 		{"validation error", &ingest.ValidationError{Msg: "index 9 is out of range"}, http.StatusUnprocessableEntity, "index 9 is out of range"},
-		{"idle body", fmt.Errorf("read: %w", os.ErrDeadlineExceeded), http.StatusRequestTimeout, "sent nothing for 1m0s"},
-		{"client left", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), http.StatusBadRequest, "ended before the stream did"},
+		{"idle body", &ingest.BodyError{Err: fmt.Errorf("read: %w", os.ErrDeadlineExceeded)}, http.StatusRequestTimeout, "sent nothing for 1m0s"},
+		{"client left", &ingest.BodyError{Err: fmt.Errorf("read: %w", io.ErrUnexpectedEOF)}, http.StatusBadRequest, "ended before the stream did"},
+		{"PostgreSQL cut mid-stream", fmt.Errorf("store: record chunk: %w", io.ErrUnexpectedEOF), http.StatusServiceUnavailable, "PostgreSQL is unavailable"},
 		{"malformed framing", &ingest.BodyError{Err: errors.New("bad chunk length")}, http.StatusBadRequest, "could not be read: bad chunk length"},
 		{"PostgreSQL down", fmt.Errorf("store: insert: %w", refused), http.StatusServiceUnavailable, "PostgreSQL is unavailable"},
 		{"a bug", errors.New("a bug"), http.StatusInternalServerError, "Something went wrong"},

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 
+	"github.com/sethvargo/go-retry"
 	ingestact "github.com/streambatch/streambatch/activities/ingest"
 	runsact "github.com/streambatch/streambatch/activities/runs"
 	sweepact "github.com/streambatch/streambatch/activities/sweep"
@@ -215,19 +216,31 @@ func (a *App) Runs() *runswf.Client {
 
 // recordingSignaler signals a chunk to its batch's workflow, then records
 // its indexes in PostgreSQL (store.AcceptedIndexes), where later Phase 2
-// requests read what is already accepted. A request whose record fails
-// fails: its client re-sends, and the workflow deduplicates what the
+// requests read what is already accepted. While PostgreSQL is unavailable
+// the record is retried for up to recordWait (the stream waits: a restart
+// of PostgreSQL does not fail it); a request whose record still fails
+// fails, its client re-sends, and the workflow deduplicates what the
 // signal delivered.
 type recordingSignaler struct {
 	wf    *ingestwf.Client
 	store *store.Store
 }
 
+// recordWait bounds how long a chunk's record waits for PostgreSQL.
+const recordWait = 30 * time.Second
+
 func (r recordingSignaler) SignalChunk(ctx context.Context, in ingestwf.Input, ch batch.ChunkRef) error {
 	if err := r.wf.SignalChunk(ctx, in, ch); err != nil {
 		return err
 	}
-	return r.store.RecordChunk(ctx, in.BatchID, ch.Stream, ch.Seq, ch.Indexes)
+	backoff := retry.WithMaxDuration(recordWait, retry.WithCappedDuration(2*time.Second, retry.NewExponential(100*time.Millisecond)))
+	return retry.Do(ctx, backoff, func(ctx context.Context) error {
+		err := r.store.RecordChunk(ctx, in.BatchID, ch.Stream, ch.Seq, ch.Indexes)
+		if err != nil && store.Unavailable(err) {
+			return retry.RetryableError(err)
+		}
+		return err
+	})
 }
 
 // Worker builds the Temporal workers with the workflows and activities.

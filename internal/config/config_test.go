@@ -118,7 +118,7 @@ func TestParseSize(t *testing.T) {
 // Env constant of env.go.
 func TestReadmeListsEveryVariable(t *testing.T) {
 	t.Parallel()
-	raw, err := os.ReadFile("../README.md")
+	raw, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

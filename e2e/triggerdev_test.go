@@ -26,19 +26,45 @@ import (
 	"time"
 )
 
-// The unchanged trigger.dev SDK (@trigger.dev/core and @trigger.dev/sdk,
-// pinned in compat/triggerdev/package.json) against the real stack: the Node
-// tests in compat/triggerdev run with `node --test`, one of them through a
-// proxy that cuts the first items stream in the middle of its body.
+// The unchanged trigger.dev SDK (@trigger.dev/core and @trigger.dev/sdk)
+// against the real stack, at both ends of the supported range: the newest
+// version (pinned in compat/triggerdev/package.json) and the lowest
+// (compat/triggerdev/sdk-lowest/package.json). The same Node tests
+// (compat/triggerdev/test) run with `node --test`, one of them through a proxy
+// that cuts the first items stream in the middle of its body.
 func TestTriggerDevSDK(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
 	node, npm := requireNode(t)
-	dir, err := filepath.Abs(filepath.Join("..", "compat", "triggerdev"))
+	suite, err := filepath.Abs(filepath.Join("..", "compat", "triggerdev"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	npmInstall(t, npm, dir)
+	t.Run("newest", func(t *testing.T) {
+		npmInstall(t, npm, suite)
+		runSDKSuite(t, s, node, suite)
+	})
+	t.Run("lowest", func(t *testing.T) {
+		dir := filepath.Join(suite, "sdk-lowest")
+		npmInstall(t, npm, dir)
+		// The tests resolve the SDK from the folder they sit in: a copy of
+		// them beside the lowest version's node_modules (ignored by git).
+		for _, sub := range []string{"test", "lib"} {
+			if err := os.RemoveAll(filepath.Join(dir, sub)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.CopyFS(filepath.Join(dir, sub), os.DirFS(filepath.Join(suite, sub))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runSDKSuite(t, s, node, dir)
+	})
+}
+
+// runSDKSuite runs `node --test` in dir, a folder holding the compatibility
+// tests and the SDK they import, and checks what the cut-stream test did.
+func runSDKSuite(t *testing.T, s *stack, node, dir string) {
+	t.Helper()
 	_, key := s.newKey(t)
 
 	const items, cutAfterLines = 2000, 1000 // the Node test streams 2,000 items

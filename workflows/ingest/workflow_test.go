@@ -535,13 +535,18 @@ func TestCancelWhileDrainingAborts(t *testing.T) {
 
 // activityCounts counts the activities the workflow started, local and
 // regular, by name.
+// activityCounts counts, by activity type, local activity attempts and
+// regular activities scheduled (by activity ID: an attempt the test
+// environment times out and retries on a loaded machine is the same
+// activity).
 type activityCounts struct {
 	mu            sync.Mutex
 	local, remote map[string]int
+	seen          map[string]bool
 }
 
 func (h *harness) countActivities() *activityCounts {
-	c := &activityCounts{local: map[string]int{}, remote: map[string]int{}}
+	c := &activityCounts{local: map[string]int{}, remote: map[string]int{}, seen: map[string]bool{}}
 	h.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []interface{}) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -550,7 +555,10 @@ func (h *harness) countActivities() *activityCounts {
 	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.remote[info.ActivityType.Name]++
+		if !c.seen[info.ActivityID] {
+			c.seen[info.ActivityID] = true
+			c.remote[info.ActivityType.Name]++
+		}
 	})
 	return c
 }

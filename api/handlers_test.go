@@ -572,6 +572,16 @@ func TestReadRouteRefusals(t *testing.T) {
 		{"runs.list, bad page size", "/api/v1/runs?filter[batch]=" + id + "&page[size]=101", testKey, 400, "page[size] must be an integer from 1 to 100"},
 		{"runs.list, page[before]", "/api/v1/runs?filter[batch]=" + id + "&page[before]=x", testKey, 400, "page[before] is not supported"},
 		{"runs.list, another environment's batch", "/api/v1/runs?filter[batch]=" + foreign, testKey, 404, "not found"},
+		{"runs.list, unknown status", "/api/v1/runs?filter[batch]=" + id + "&filter[status]=FAILED,DONE", testKey, 400, `filter[status]: "DONE" is not a run status`},
+		{"runs.list, tag", "/api/v1/runs?filter[batch]=" + id + "&filter[tag]=x", testKey, 400, "filter[tag] is not supported"},
+		{"runs.list, tag without a batch", "/api/v1/runs?filter[tag]=x", testKey, 400, "filter[tag] is not supported"},
+		{"runs.list, createdAt", "/api/v1/runs?filter[batch]=" + id + "&filter[createdAt][from]=1&filter[createdAt][period]=1d", testKey, 400,
+			"filter[createdAt][from], filter[createdAt][period] are not supported"},
+		{"runs.list, idempotencyKey", "/api/v1/runs?filter[batch]=" + id + "&filter[idempotencyKey]=k", testKey, 400, "filter[idempotencyKey] is not supported"},
+		{"runs.list, isTest", "/api/v1/runs?filter[batch]=" + id + "&filter[isTest]=false", testKey, 400, "filter[isTest] is not supported"},
+		{"runs.list, queue", "/api/v1/runs?filter[batch]=" + id + "&filter[queue]=task/t", testKey, 400, "filter[queue] is not supported"},
+		{"runs.list, an unknown filter", "/api/v1/runs?filter[batch]=" + id + "&filter[whatever]=1", testKey, 400, "filter[whatever] is not supported"},
+		{"runs.list, an unknown page key", "/api/v1/runs?filter[batch]=" + id + "&page[number]=2", testKey, 400, "page[number] is not supported"},
 		{"runs.retrieve, malformed id", "/api/v3/runs/run_x", testKey, 404, "Run run_x not found"},
 		{"runs.retrieve, another environment's", "/api/v3/runs/" + batch.RunID(foreign, 0), testKey, 404, "not found"},
 		{"unknown route", "/api/v3/nothing", testKey, 404, "Not found"},
@@ -586,6 +596,69 @@ func TestReadRouteRefusals(t *testing.T) {
 			t.Fatalf("answer %d %s, want 200", a.status, a.body)
 		}
 	})
+}
+
+// TestTDListRunsFilters: runs.list lists only the runs of the batch whose
+// trigger.dev status and task the filters name, and pages across a filter
+// continue after the last run listed.
+func TestTDListRunsFilters(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	runs := &fakeRuns{id: f.store.add(testEnv, 9, batch.StatusProcessing)}
+	sts := []batch.RunStatus{batch.RunCompleted, batch.RunFailed, batch.RunTimedOut}
+	for i := range 9 {
+		runs.sizes = append(runs.sizes, 10)
+		runs.statuses = append(runs.statuses, sts[i%3])
+		runs.tasks = append(runs.tasks, []string{"a", "b"}[i%2])
+	}
+	f.srv.eachRun = runs.each
+	// list pages through query and returns the pages as index + task +
+	// status letters.
+	list := func(t *testing.T, query string) string {
+		t.Helper()
+		var pages []string
+		path := "/api/v1/runs?filter[batch]=" + runs.id + "&" + query
+		for next := ""; ; {
+			p := path
+			if next != "" {
+				p += "&page[after]=" + next
+			}
+			a := f.do(http.MethodGet, p, testKey, "", "")
+			var page wire.TriggerDevRunsPage
+			if a.status != 200 || json.Unmarshal([]byte(a.body), &page) != nil || len(pages) > 9 {
+				t.Fatalf("%s: answer %d %s", p, a.status, a.body)
+			}
+			var got []string
+			for _, r := range page.Data {
+				_, i, _ := batch.ParseRunID(r.ID)
+				got = append(got, fmt.Sprintf("%d%s%s", i, r.TaskIdentifier, r.Status[:1]))
+			}
+			pages = append(pages, strings.Join(got, " "))
+			if page.Pagination.Next == "" {
+				return strings.Join(pages, " | ")
+			}
+			if last := page.Data[len(page.Data)-1].ID; page.Pagination.Next != last {
+				t.Fatalf("pagination.next %s, want the last run %s", page.Pagination.Next, last)
+			}
+			next = page.Pagination.Next
+		}
+	}
+	cases := []struct{ name, query, want string }{
+		{"FAILED", "filter[status]=FAILED", "1bF 4aF 7bF"},
+		{"FAILED, 2 a page", "filter[status]=FAILED&page[size]=2", "1bF 4aF | 7bF"},
+		{"FAILED and TIMED_OUT", "filter[status]=FAILED,TIMED_OUT", "1bF 2aT 4aF 5bT 7bF 8aT"},
+		{"task a", "filter[taskIdentifier]=a&page[size]=3", "0aC 2aT 4aF | 6aC 8aT"},
+		{"task b, COMPLETED", "filter[taskIdentifier]=b&filter[status]=COMPLETED", "3bC"},
+		{"a status streambatch never shows", "filter[status]=CRASHED", ""},
+		{"an unknown task", "filter[taskIdentifier]=z", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := list(t, tc.query); got != tc.want {
+				t.Fatalf("pages %q, want %q", got, tc.want)
+			}
+		})
+	}
 }
 
 // Abort refusals: the body, the batch, a finished batch.

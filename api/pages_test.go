@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,8 +29,12 @@ func init() { gin.SetMode(gin.TestMode) }
 // byte budget by stored sizes, as the query does; without, only the
 // handler's own cut bounds a page.
 type fakeRuns struct {
-	id        string
-	sizes     []int
+	id    string
+	sizes []int
+	// statuses and tasks, when set, are each run's status and task
+	// (COMPLETED and "t" otherwise).
+	statuses  []batch.RunStatus
+	tasks     []string
 	sqlBudget bool
 	mu        sync.Mutex
 	calls     int
@@ -40,11 +45,24 @@ func (f *fakeRuns) run(i int) store.Run {
 	output := `{"n":` + strconv.Itoa(i) + `,"text":"` + strings.Repeat("o", f.sizes[i]) + `"}`
 	ot := batch.OutputTypeJSON
 	done := time.Unix(1_700_000_000, 0).UTC()
-	return store.Run{ID: batch.RunID(f.id, i), Index: i, Task: "t", Status: batch.RunCompleted, PayloadType: batch.PayloadTypeJSON,
+	r := store.Run{ID: batch.RunID(f.id, i), Index: i, Task: "t", Status: batch.RunCompleted, PayloadType: batch.PayloadTypeJSON,
 		Payload: &payload, Output: &output, OutputType: &ot, CompletedAt: &done, StartedAt: &done}
+	if f.statuses != nil {
+		r.Status = f.statuses[i]
+	}
+	if f.tasks != nil {
+		r.Task = f.tasks[i]
+	}
+	return r
 }
 
-func (f *fakeRuns) each(_ context.Context, batchID string, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error) {
+// admits reports whether filter lets r through (nil admits any).
+func admits(filter store.RunFilter, r store.Run) bool {
+	return (filter.Statuses == nil || slices.Contains(filter.Statuses, r.Status)) &&
+		(filter.Tasks == nil || slices.Contains(filter.Tasks, r.Task))
+}
+
+func (f *fakeRuns) each(_ context.Context, batchID string, filter store.RunFilter, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error) {
 	f.mu.Lock()
 	f.calls++
 	f.mu.Unlock()
@@ -54,6 +72,9 @@ func (f *fakeRuns) each(_ context.Context, batchID string, after, limit, maxByte
 	given, size := 0, 0
 	for i := after + 1; i < len(f.sizes); i++ {
 		r := f.run(i)
+		if !admits(filter, r) {
+			continue
+		}
 		stored := len(*r.Payload) + len(*r.Output)
 		if given == limit || (f.sqlBudget && given > 0 && size+stored > maxBytes) {
 			return true, nil
@@ -155,8 +176,8 @@ func TestTDRunsPagesCutByBytes(t *testing.T) {
 	meta := `{"metadata":{"blob":"` + strings.Repeat("m", 60_000) + `"}}`
 	base := runs.each
 	s := testServer(budget, runs)
-	s.eachRun = func(ctx context.Context, id string, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error) {
-		return base(ctx, id, after, limit, maxBytes, func(r *store.Run) bool {
+	s.eachRun = func(ctx context.Context, id string, filter store.RunFilter, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error) {
+		return base(ctx, id, filter, after, limit, maxBytes, func(r *store.Run) bool {
 			r.Options = json.RawMessage(meta)
 			return fn(r)
 		})
@@ -166,7 +187,7 @@ func TestTDRunsPagesCutByBytes(t *testing.T) {
 	after, seen, pages := -1, 0, 0
 	for {
 		pages++
-		raw := page(t, func(c *gin.Context) { s.streamTDRunsPage(c, b, env, after, maxTDPage) })
+		raw := page(t, func(c *gin.Context) { s.streamTDRunsPage(c, b, env, store.RunFilter{}, after, maxTDPage) })
 		var p wire.TriggerDevRunsPage
 		if err := json.Unmarshal(raw, &p); err != nil {
 			t.Fatal(err)

@@ -85,7 +85,7 @@ type Server struct {
 	creates  *createLimiter
 	reads    ReadGate
 	// eachRun streams a page of runs (store.EachRun; a fake in tests).
-	eachRun   func(ctx context.Context, batchID string, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
+	eachRun   func(ctx context.Context, batchID string, filter store.RunFilter, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
 	jwtSecret []byte
 }
 

@@ -147,7 +147,7 @@ func (s *Server) streamRunsPage(c *gin.Context, b store.Batch, after, limit int)
 	ctx := c.Request.Context()
 	page := streamJSON(c, `{"data":[`, s.pageBudget())
 	last := -1
-	more, err := s.eachRun(ctx, b.ID, after, limit, s.pageBudget(), func(r *store.Run) bool {
+	more, err := s.eachRun(ctx, b.ID, store.RunFilter{}, after, limit, s.pageBudget(), func(r *store.Run) bool {
 		if !page.add(newRunResponse(*r)) {
 			return false
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -205,7 +206,7 @@ func (s *Server) tdPacket(ctx context.Context, data *string, typ string) (json.R
 // one of trigger.dev's, with the same name.
 func newTDRun(r store.Run) wire.TriggerDevRun {
 	st := r.Status
-	out := wire.TriggerDevRun{ID: r.ID, Status: string(st), TaskIdentifier: r.Task,
+	out := wire.TriggerDevRun{ID: r.ID, Status: tdRunStatus(st), TaskIdentifier: r.Task,
 		IsQueued:    st == batch.RunQueued || st == batch.RunDelayed,
 		IsExecuting: st == batch.RunExecuting,
 		IsCompleted: st.Final(),
@@ -238,19 +239,107 @@ func newTDRun(r store.Run) wire.TriggerDevRun {
 	return out
 }
 
+// tdRunStatus is the trigger.dev RunStatus a run of status st is shown
+// with (runs.retrieve, runs.list); tdListRuns' filter[status] selects by it.
+func tdRunStatus(st batch.RunStatus) string { return string(st) }
+
+// tdRunStatuses are trigger.dev's RunStatus values (@trigger.dev/core's
+// RunStatus enum), each with the streambatch run statuses shown as it.
+// Those streambatch never shows (PENDING_VERSION, DEQUEUED, WAITING,
+// CRASHED, SYSTEM_FAILURE) select no run.
+var tdRunStatuses = func() map[string][]batch.RunStatus {
+	m := map[string][]batch.RunStatus{}
+	for _, td := range []string{"PENDING_VERSION", "QUEUED", "DEQUEUED", "EXECUTING", "WAITING", "COMPLETED",
+		"CANCELED", "FAILED", "CRASHED", "SYSTEM_FAILURE", "DELAYED", "EXPIRED", "TIMED_OUT"} {
+		m[td] = []batch.RunStatus{}
+	}
+	for _, st := range batch.RunStatuses {
+		td := tdRunStatus(st)
+		m[td] = append(m[td], st)
+	}
+	return m
+}()
+
 // Page sizes of GET /api/v1/runs (trigger.dev's page[size]).
 const (
 	defaultTDPage = 25
 	maxTDPage     = 100
 )
 
-// tdListRuns is GET /api/v1/runs?filter[batch]=…&page[size]=&page[after]=
-// (runs.list({batch})), in index order. Only the batch filter is supported
-// (streambatch lists runs per batch).
+// tdListRunsKeys are the filter[…] and page[…] parameters of GET
+// /api/v1/runs that tdListRuns honours; any other is refused.
+var tdListRunsKeys = map[string]bool{
+	"filter[batch]": true, "filter[status]": true, "filter[taskIdentifier]": true,
+	"page[size]": true, "page[after]": true,
+}
+
+// tdListValues splits the comma-separated values of query parameter key
+// (every occurrence), dropping empty ones.
+func tdListValues(c *gin.Context, key string) []string {
+	var out []string
+	for _, v := range c.QueryArray(key) {
+		for _, e := range strings.Split(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// tdRunFilter reads filter[status] and filter[taskIdentifier] of
+// runs.list; msg names what is wrong when ok is false.
+func tdRunFilter(c *gin.Context) (f store.RunFilter, msg string, ok bool) {
+	if names := tdListValues(c, "filter[status]"); len(names) > 0 {
+		f.Statuses = []batch.RunStatus{}
+		for _, name := range names {
+			sts, known := tdRunStatuses[name]
+			if !known {
+				return f, "filter[status]: " + strconv.Quote(truncate(name, 64)) + " is not a run status", false
+			}
+			f.Statuses = append(f.Statuses, sts...)
+		}
+	}
+	if tasks := tdListValues(c, "filter[taskIdentifier]"); len(tasks) > 0 {
+		f.Tasks = tasks
+	}
+	return f, "", true
+}
+
+// tdListRuns is GET /api/v1/runs?filter[batch]=…&filter[status]=…&
+// filter[taskIdentifier]=…&page[size]=&page[after]= (runs.list({batch,
+// status, taskIdentifier})), in index order. The batch filter is required
+// (streambatch lists runs per batch); any other filter[…] or page[…]
+// parameter is refused, never ignored.
 func (s *Server) tdListRuns(c *gin.Context) {
+	if c.Query("page[before]") != "" {
+		fail(c, http.StatusBadRequest, "page[before] is not supported: page forward with page[after]")
+		return
+	}
+	var unsupported []string
+	for key := range c.Request.URL.Query() {
+		if (strings.HasPrefix(key, "filter[") || strings.HasPrefix(key, "page[")) && !tdListRunsKeys[key] {
+			unsupported = append(unsupported, truncate(key, 64))
+		}
+	}
+	if len(unsupported) > 0 {
+		slices.Sort(unsupported)
+		verb := " is"
+		if len(unsupported) > 1 {
+			verb = " are"
+		}
+		fail(c, http.StatusBadRequest, strings.Join(unsupported, ", ")+verb+
+			" not supported: runs.list honours filter[batch] (required), filter[status], filter[taskIdentifier], page[size] and page[after]")
+		return
+	}
 	batchID := c.Query("filter[batch]")
 	if batchID == "" {
 		fail(c, http.StatusBadRequest, "filter[batch] is required: streambatch lists the runs of one batch (runs.list({ batch }))")
+		return
+	}
+	filter, msg, ok := tdRunFilter(c)
+	if !ok {
+		fail(c, http.StatusBadRequest, msg)
 		return
 	}
 	size := defaultTDPage
@@ -261,10 +350,6 @@ func (s *Server) tdListRuns(c *gin.Context) {
 			return
 		}
 		size = n
-	}
-	if c.Query("page[before]") != "" {
-		fail(c, http.StatusBadRequest, "page[before] is not supported: page forward with page[after]")
-		return
 	}
 	after := -1
 	if v := c.Query("page[after]"); v != "" {
@@ -290,18 +375,19 @@ func (s *Server) tdListRuns(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	s.streamTDRunsPage(c, b, env, after, size)
+	s.streamTDRunsPage(c, b, env, filter, after, size)
 }
 
-// streamTDRunsPage writes one ListRunResponse page of b's runs after index
-// after: at most size, and no more than the page's byte budget;
-// pagination.next (the last run written) is given whenever runs remain.
-func (s *Server) streamTDRunsPage(c *gin.Context, b store.Batch, env store.Environment, after, size int) {
+// streamTDRunsPage writes one ListRunResponse page of b's runs that pass
+// filter after index after: at most size, and no more than the page's byte
+// budget; pagination.next (the last run written) is given whenever such
+// runs remain.
+func (s *Server) streamTDRunsPage(c *gin.Context, b store.Batch, env store.Environment, filter store.RunFilter, after, size int) {
 	ctx := c.Request.Context()
 	page := streamJSON(c, `{"data":[`, s.pageBudget())
 	tenv := wire.TriggerDevEnv{ID: strconv.FormatInt(env.ID, 10), Name: env.Name}
 	var first, last string
-	more, err := s.eachRun(ctx, b.ID, after, size, s.pageBudget(), func(r *store.Run) bool {
+	more, err := s.eachRun(ctx, b.ID, filter, after, size, s.pageBudget(), func(r *store.Run) bool {
 		if !page.add(wire.TriggerDevListedRun{TriggerDevRun: newTDRun(*r), Env: tenv}) {
 			return false
 		}
@@ -365,7 +451,7 @@ func (s *Server) streamResults(c *gin.Context, b store.Batch) {
 	items := streamJSON(c, `{"id":`+string(head)+`,"items":[`, math.MaxInt)
 	for after, more := -1, true; more; {
 		var err error
-		more, err = s.eachRun(ctx, b.ID, after, maxRunsLimit, s.pageBudget(), func(r *store.Run) bool {
+		more, err = s.eachRun(ctx, b.ID, store.RunFilter{}, after, maxRunsLimit, s.pageBudget(), func(r *store.Run) bool {
 			after = r.Index
 			if !r.Status.Final() {
 				return true

@@ -258,17 +258,33 @@ func (s *Store) ListRuns(ctx context.Context, batchID string, after, limit int) 
 	return out, nil
 }
 
-// EachRun calls fn with the runs of a batch with index > after, in index
-// order, as PostgreSQL sends them: at most limit, and no more than fit in
-// maxBytes of stored payload, output, options and error message (the first
-// run always comes, whatever its size). Only one run is held at a time; fn
+// RunFilter narrows the runs EachRun lists. A nil field admits any value;
+// an empty non-nil one admits none.
+type RunFilter struct {
+	// Statuses are the run statuses listed.
+	Statuses []batch.RunStatus
+	// Tasks are the task names listed.
+	Tasks []string
+}
+
+// EachRun calls fn with the runs of a batch with index > after that pass
+// filter, in index order, as PostgreSQL sends them: at most limit, and no
+// more than fit in maxBytes of stored payload, output, options and error
+// message (the first run always comes, whatever its size). Only one run is held at a time; fn
 // returns false to stop early. more reports whether runs remain after the
 // last one fn was given (true also when fn stopped).
 //
 // It reads the rows of db.EachRun one at a time, as the generated method
 // (which collects the page) cannot.
-func (s *Store) EachRun(ctx context.Context, batchID string, after, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
-	rows, err := s.pool.Query(ctx, db.EachRun, batchID, after, limit, maxBytes)
+func (s *Store) EachRun(ctx context.Context, batchID string, filter RunFilter, after, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
+	var statuses []string
+	if filter.Statuses != nil {
+		statuses = make([]string, len(filter.Statuses))
+		for i, st := range filter.Statuses {
+			statuses[i] = string(st)
+		}
+	}
+	rows, err := s.pool.Query(ctx, db.EachRun, batchID, after, statuses, filter.Tasks, limit, maxBytes)
 	if err != nil {
 		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
 	}

@@ -346,7 +346,7 @@ func TestEachRunStopsAtTheByteBudget(t *testing.T) {
 	for after, more := -1, true; more; {
 		var page []int
 		var err error
-		more, err = s.EachRun(ctx, b.ID, after, 100, budget, func(r *Run) bool {
+		more, err = s.EachRun(ctx, b.ID, RunFilter{}, after, 100, budget, func(r *Run) bool {
 			if r.Payload == nil || *r.Payload != *its[r.Index].Payload {
 				t.Fatalf("run %d: payload differs", r.Index)
 			}
@@ -365,19 +365,92 @@ func TestEachRunStopsAtTheByteBudget(t *testing.T) {
 	}
 	// The row limit still applies, and more is exact at the end.
 	var got []int
-	more, err := s.EachRun(ctx, b.ID, 6, 2, 100<<20, func(r *Run) bool { got = append(got, r.Index); return true })
+	more, err := s.EachRun(ctx, b.ID, RunFilter{}, 6, 2, 100<<20, func(r *Run) bool { got = append(got, r.Index); return true })
 	if err != nil || !more || fmt.Sprint(got) != "[7 8]" {
 		t.Fatalf("limit 2 after 6: %v more=%v %v", got, more, err)
 	}
 	got = nil
-	more, err = s.EachRun(ctx, b.ID, 6, 3, 100<<20, func(r *Run) bool { got = append(got, r.Index); return true })
+	more, err = s.EachRun(ctx, b.ID, RunFilter{}, 6, 3, 100<<20, func(r *Run) bool { got = append(got, r.Index); return true })
 	if err != nil || more || fmt.Sprint(got) != "[7 8 9]" {
 		t.Fatalf("limit 3 after 6: %v more=%v %v", got, more, err)
 	}
 	// fn stopping leaves runs behind.
-	more, err = s.EachRun(ctx, b.ID, 6, 3, 100<<20, func(r *Run) bool { return false })
+	more, err = s.EachRun(ctx, b.ID, RunFilter{}, 6, 3, 100<<20, func(r *Run) bool { return false })
 	if err != nil || !more {
 		t.Fatalf("stopped: more=%v %v", more, err)
+	}
+}
+
+// TestEachRunFilters: EachRun lists only the runs whose status and task
+// the filter names (nil admits any, empty admits none), and pages across a
+// filter continue after the last run listed, each at most limit runs and
+// within the byte budget.
+func TestEachRunFilters(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b := newBatch(t, s, 20)
+	its := items(0, 20)
+	for k := range its {
+		// Tasks a, b, c in turn; every third run (0, 3, 6 …) failed.
+		its[k].Task = string(rune('a' + k%3))
+		if k%3 == 0 {
+			its[k].ErrorCode, its[k].ErrorMessage, its[k].Payload = batch.ErrorPayloadTooLarge, "too large", nil
+		}
+	}
+	// Runs 9 and 12 (failed, task a) and 10 and 13 (task b) are large: a
+	// page holds one of each pair.
+	for _, k := range []int{9, 12} {
+		its[k].ErrorMessage = strings.Repeat("e", 600_000)
+	}
+	for _, k := range []int{10, 13} {
+		p := `"` + strings.Repeat("p", 600_000) + `"`
+		its[k].Payload = &p
+	}
+	if _, err := s.InsertRuns(ctx, b.ID, its); err != nil {
+		t.Fatal(err)
+	}
+	// list pages through f, limit runs a page, and returns the pages.
+	list := func(t *testing.T, f RunFilter, limit int) string {
+		t.Helper()
+		var pages [][]string
+		for after, more := -1, true; more; {
+			var page []string
+			var err error
+			more, err = s.EachRun(ctx, b.ID, f, after, limit, 1<<20, func(r *Run) bool {
+				page = append(page, fmt.Sprintf("%d%s%s", r.Index, r.Task, r.Status[:1]))
+				after = r.Index
+				return true
+			})
+			if err != nil || len(pages) > 20 || (more && len(page) == 0) {
+				t.Fatalf("page %d: %v more=%v %v", len(pages), page, more, err)
+			}
+			pages = append(pages, page)
+		}
+		return fmt.Sprint(pages)
+	}
+	cases := []struct {
+		name  string
+		f     RunFilter
+		limit int
+		want  string
+	}{
+		{"status FAILED", RunFilter{Statuses: []batch.RunStatus{batch.RunFailed}}, 100,
+			"[[0aF 3aF 6aF 9aF] [12aF 15aF 18aF]]"},
+		{"status FAILED, 2 a page", RunFilter{Statuses: []batch.RunStatus{batch.RunFailed}}, 2,
+			"[[0aF 3aF] [6aF 9aF] [12aF 15aF] [18aF]]"},
+		{"task b", RunFilter{Tasks: []string{"b"}}, 3,
+			"[[1bQ 4bQ 7bQ] [10bQ] [13bQ 16bQ 19bQ]]"},
+		{"tasks a and c, QUEUED or CANCELED", RunFilter{Statuses: []batch.RunStatus{batch.RunQueued, batch.RunCanceled}, Tasks: []string{"a", "c"}}, 3,
+			"[[2cQ 5cQ 8cQ] [11cQ 14cQ 17cQ]]"},
+		{"no status", RunFilter{Statuses: []batch.RunStatus{}}, 100, "[[]]"},
+		{"an unknown task", RunFilter{Tasks: []string{"z"}}, 100, "[[]]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := list(t, tc.f, tc.limit); got != tc.want {
+				t.Fatalf("pages %s, want %s", got, tc.want)
+			}
+		})
 	}
 }
 

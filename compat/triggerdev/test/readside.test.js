@@ -1,11 +1,12 @@
 // The SDK's read side against streambatch, with the runs executed by a real
 // task worker (the Go test starts one for this key's environment, serving
 // "echo" and "broken"): batch.retrieve until COMPLETED, runs.retrieve of a
-// completed and a failed run, runs.list({ batch }) page by page, runs.cancel
+// completed and a failed run, runs.list({ batch }) page by page and filtered
+// by status and task (an unsupported filter is a 400), runs.cancel
 // of a delayed run, and the batch results route.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ApiClient } from "@trigger.dev/core/v3";
+import { ApiClient, ApiError } from "@trigger.dev/core/v3";
 import { auth, configure, batch, runs, tasks } from "@trigger.dev/sdk";
 import { requireEnv } from "../lib/streambatch.js";
 
@@ -89,6 +90,24 @@ test("a failed run: runs.retrieve shows its error and attempts", async () => {
   const results = await client.getBatchResults(handle.batchId);
   assert.equal(results.items[1].ok, false);
   assert.match(results.items[1].error.message, /broken task for 2/);
+
+  // runs.list filters by status and task within the batch.
+  const list = async (query) => {
+    const ids = [];
+    for await (const r of runs.list({ batch: handle.batchId, ...query })) ids.push(r.id);
+    return ids;
+  };
+  assert.deepEqual(await list({ status: ["FAILED"] }), [done.runs[1]]);
+  assert.deepEqual(await list({ status: ["COMPLETED", "CANCELED"] }), [done.runs[0]]);
+  assert.deepEqual(await list({ taskIdentifier: "broken" }), [done.runs[1]]);
+  assert.deepEqual(await list({ taskIdentifier: ["echo"], status: "FAILED" }), []);
+  // A filter streambatch does not honour is a 400, never a silent full list.
+  await assert.rejects(list({ tag: "x" }), (err) => {
+    assert.ok(err instanceof ApiError, `expected an ApiError, got ${err}`);
+    assert.equal(err.status, 400);
+    assert.match(err.message, /filter\[tag\] is not supported/);
+    return true;
+  });
 });
 
 test("runs.cancel of a delayed run", async () => {

@@ -48,7 +48,9 @@ ORDER BY batch_index
 LIMIT @max_runs;
 
 -- name: EachRun :many
--- Up to max_runs runs of a batch after index after, in index order, and
+-- Up to max_runs runs of a batch after index after, in index order, whose
+-- status is one of statuses and whose task is one of tasks (a NULL array
+-- admits any), and
 -- no more than fit in max_bytes bytes of stored payload, output, options
 -- and error message (the first run always comes). The inner query reads
 -- one run more than max_runs so that "more" tells whether runs remain
@@ -64,7 +66,11 @@ FROM (
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT * FROM runs WHERE batch_id = sqlc.arg(batch_id) AND batch_index > sqlc.arg(after) ORDER BY batch_index LIMIT sqlc.arg(max_runs)::int + 1) r
+    FROM (SELECT * FROM runs
+          WHERE batch_id = sqlc.arg(batch_id) AND batch_index > sqlc.arg(after)
+            AND (sqlc.narg(statuses)::text[] IS NULL OR status = ANY(sqlc.narg(statuses)::text[]))
+            AND (sqlc.narg(tasks)::text[] IS NULL OR task = ANY(sqlc.narg(tasks)::text[]))
+          ORDER BY batch_index LIMIT sqlc.arg(max_runs)::int + 1) r
     WINDOW w AS (ORDER BY r.batch_index ROWS UNBOUNDED PRECEDING)
 ) page
 WHERE n <= sqlc.arg(max_runs)::int AND (n = 1 OR running <= sqlc.arg(max_bytes)::bigint)

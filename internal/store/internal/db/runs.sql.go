@@ -234,16 +234,22 @@ FROM (
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs WHERE batch_id = $1 AND batch_index > $2 ORDER BY batch_index LIMIT $3::int + 1) r
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+          WHERE batch_id = $1 AND batch_index > $2
+            AND ($3::text[] IS NULL OR status = ANY($3::text[]))
+            AND ($4::text[] IS NULL OR task = ANY($4::text[]))
+          ORDER BY batch_index LIMIT $5::int + 1) r
     WINDOW w AS (ORDER BY r.batch_index ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $3::int AND (n = 1 OR running <= $4::bigint)
+WHERE n <= $5::int AND (n = 1 OR running <= $6::bigint)
 ORDER BY batch_index
 `
 
 type EachRunParams struct {
 	BatchID  string
 	After    int32
+	Statuses []string
+	Tasks    []string
 	MaxRuns  int32
 	MaxBytes int64
 }
@@ -269,7 +275,9 @@ type EachRunRow struct {
 	More           bool
 }
 
-// Up to max_runs runs of a batch after index after, in index order, and
+// Up to max_runs runs of a batch after index after, in index order, whose
+// status is one of statuses and whose task is one of tasks (a NULL array
+// admits any), and
 // no more than fit in max_bytes bytes of stored payload, output, options
 // and error message (the first run always comes). The inner query reads
 // one run more than max_runs so that "more" tells whether runs remain
@@ -280,6 +288,8 @@ func (q *Queries) EachRun(ctx context.Context, arg EachRunParams) ([]EachRunRow,
 	rows, err := q.db.Query(ctx, EachRun,
 		arg.BatchID,
 		arg.After,
+		arg.Statuses,
+		arg.Tasks,
 		arg.MaxRuns,
 		arg.MaxBytes,
 	)

@@ -19,8 +19,8 @@ import (
 // Aborting a PENDING batch keeps the output of a run that completed before
 // the abort (runs start before the seal): its large output, offloaded to
 // item_<i>/output.json under the batch's packet prefix, is still what
-// runs.retrieve hands out. Before, the abort deleted the whole prefix and
-// the run kept an output key pointing at nothing (issue 18.3).
+// runs.retrieve hands out: the abort deletes the staging, not the packets
+// runs hold.
 func TestAbortKeepsFinishedRunsOutputs(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()

@@ -15,7 +15,7 @@ import (
 	sweepwf "github.com/streambatch/streambatch/workflows/sweep"
 )
 
-// No object is orphaned (issue 11.8): the Sweep workflow deletes what a
+// No object is orphaned: the Sweep workflow deletes what a
 // sealed or aborted batch no longer references (a duplicate delivery's
 // packet, a failed stream's packet, staged chunks and packets written after
 // the seal or the abort) and keeps every object a run holds and every

@@ -16,7 +16,7 @@ import (
 	"github.com/streambatch/streambatch/internal/app"
 )
 
-// Items answered as durably accepted never vanish (issue 18.8). With the
+// Items answered as durably accepted never vanish. With the
 // default answer (on durable acceptance, no seal wait) and no worker
 // serving the batch's queue, a 400-item batch is answered sealed: true;
 // then, before any worker reads it, one staged chunk object is deleted,

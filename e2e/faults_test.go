@@ -330,7 +330,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	// While PostgreSQL is down the API answers 503 (retryable) at once,
 	// and is not ready; it does not hang.
 	resp := send(t, &http.Client{Timeout: 10 * time.Second}, http.MethodGet, base+"/api/v3/batches/"+id, nil, withKey(key, ""))
-	// A dependency outage is a 503 naming it, with Retry-After (issue 11.14).
+	// A dependency outage is a 503 naming it, with Retry-After.
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("x-should-retry") == "false" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("status request while PostgreSQL is down: %d (x-should-retry %q), want a retryable 503", resp.StatusCode, resp.Header.Get("x-should-retry"))
 	}
@@ -338,8 +338,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	if ready.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("/readyz while PostgreSQL is down: %s, want 503", ready)
 	}
-	// It names the dependency, not its address, user or database
-	// (issue 11.13).
+	// It names the dependency, not its address, user or database.
 	if raw := string(ready.Body); !strings.Contains(raw, `"postgres":"unavailable"`) || strings.Contains(raw, "127.0.0.1") || strings.Contains(raw, "user=") {
 		t.Fatalf("/readyz while PostgreSQL is down: %s", raw)
 	}

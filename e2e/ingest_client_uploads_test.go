@@ -17,7 +17,7 @@ import (
 // (a string and a JSON object) go to presigned URLs from the client, the
 // stream carries application/store references, and every run holds the
 // exact bytes; small payloads stay inline; the body carried no large
-// payload (issue 12, L client-offloaded).
+// payload (the benchmark's L client-offloaded).
 func TestGoClientUploadsLargePayloads(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()

@@ -43,7 +43,7 @@ func sendWholeBodyFirst(t *testing.T, base, key, batchID string, body []byte) (i
 
 // A client that sends its whole body before it reads the answer gets the
 // early answers too: the 200 of a re-send to a sealed batch and the 401 of
-// a wrong key, not a broken pipe after the first 256 KiB (issue 11.11).
+// a wrong key, not a broken pipe after the first 256 KiB.
 func TestEarlyAnswersAfterWholeBody(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()

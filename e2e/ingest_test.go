@@ -204,13 +204,11 @@ func (failingQueries) QueryWorkflow(ctx context.Context, workflowID, runID, quer
 	return nil, errors.New("query refused by the test")
 }
 
-// The counts of a re-sent stream are exact even when the workflow cannot
-// tell which indexes it accepted and no run exists yet (no worker serves
-// the batch's task queue): the first half's chunks are recorded when they
-// are signalled, so the whole stream after it counts 500 new and 500
-// deduplicated (issue 11.6; before, it answered 1000 and 0), and, every
-// item being durably accepted, sealed:true (issue 12; before, sealed:false
-// and the SDK retried for minutes).
+// The counts of a re-sent stream are exact even when no run exists yet (no
+// worker serves the batch's task queue): the first half's chunks are
+// recorded when they are signalled, so the whole stream after it counts
+// 500 new and 500 deduplicated, and, every item being durably accepted,
+// sealed:true (so the SDK does not retry).
 func TestHalfThenWholeStreamWithoutWorker(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
@@ -228,7 +226,7 @@ func TestHalfThenWholeStreamWithoutWorker(t *testing.T) {
 		t.Fatalf("first half: %d %s", status, raw)
 	}
 	// Every index is now durably accepted: with no worker to seal, the
-	// answer after the seal wait is still sealed:true (issue 12), and GET
+	// answer after the seal wait is still sealed:true, and GET
 	// says so while the batch is PENDING without runs.
 	status, res, raw = ns.stream(t, key, id, ndjson(items))
 	if status != http.StatusOK || res.ItemsAccepted != 500 || res.ItemsDeduplicated != 500 || !res.Sealed {
@@ -248,7 +246,7 @@ func TestHalfThenWholeStreamWithoutWorker(t *testing.T) {
 
 // A small batch that fits in its signal (10 items of 1 KiB) is enqueued
 // and sealed inside the workflow task that received it: local activities,
-// no activity dispatch, nothing staged in S3 (issue 12).
+// no activity dispatch, nothing staged in S3.
 func TestSmallBatchStaysInItsSignal(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()

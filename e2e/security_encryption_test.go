@@ -28,7 +28,7 @@ import (
 // inputs and outputs and the error texts of a batch that executed are
 // nowhere in the bytes of either workflow's history, while the API (which
 // holds the keys) reads every outcome, and the codec endpoint decodes the
-// history's payloads for an operator with its token (issue 11.10).
+// history's payloads for an operator with its token.
 func TestPayloadsEncryptedInTemporal(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
@@ -111,7 +111,7 @@ func TestPayloadsEncryptedInTemporal(t *testing.T) {
 // A task worker that holds only its environment's keys (payload-key --env)
 // executes that environment's runs, and reads nothing of another
 // environment's: a run envelope of tenant B does not decrypt with tenant
-// A's keys (issue 11.10, "readable by the wrong tenant").
+// A's keys.
 func TestTaskWorkerHoldsOnlyItsEnvironmentKeys(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()

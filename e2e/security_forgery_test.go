@@ -14,8 +14,7 @@ import (
 
 // Whoever can signal a batch's workflow but does not hold the server
 // secret cannot forge runs: a hand-made items signal that points tenant
-// B's runs at tenant A's object (what a review did to confirm issue 11.9)
-// is refused by the enqueue activity, its indexes open again, and the real
+// B's runs at tenant A's object is refused by the enqueue activity, its indexes open again, and the real
 // stream then delivers B's own items.
 func TestSecurityForgedChunkSignal(t *testing.T) {
 	s := requireStack(t)

@@ -305,9 +305,8 @@ func TestHostileServeTransport(t *testing.T) {
 				report("stalled body: %d runs from a timed-out stream", n)
 			}
 		},
-		// Heads that announce a body and send none (issue 18: 20 of 40
-		// were held for ever): each connection is closed after the read
-		// timeout, whether its answer came before the body (401, 404) or
+		// Heads that announce a body and send none: each connection is
+		// closed after the read timeout, whether its answer came before the body (401, 404) or
 		// while reading it (408).
 		"unfinished bodies": func() {
 			heads := map[string]string{

@@ -35,7 +35,7 @@ func storeLine(index int, path string) string {
 }
 
 // A browser's batch token (write:batch:X) streams only references to what
-// was uploaded for batch X (issue 18.5). A stream naming another batch's
+// was uploaded for batch X. A stream naming another batch's
 // upload (the Go client's paths, uploads/<batch>/item_<i>.json, are
 // predictable) or any other object of the environment is refused with 422
 // naming the item, and no run of X ever hands out a URL to it. Uploads the

@@ -14,8 +14,8 @@ import (
 
 // Whoever can signal a batch's workflow but does not hold the server
 // secret cannot forge runs: a hand-made items signal that points tenant
-// B's runs at tenant A's object is refused by the enqueue activity, its indexes open again, and the real
-// stream then delivers B's own items.
+// B's runs at tenant A's object is refused by the enqueue activity, its
+// indexes open again, and the real stream then delivers B's own items.
 func TestSecurityForgedChunkSignal(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()

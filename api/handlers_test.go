@@ -56,9 +56,25 @@ type fakeStore struct {
 	// replayErr is what ReplayBatch answers.
 	replayErr error
 	streams   int
+	// runs are the runs GetRun finds, by run id.
+	runs map[string]store.Run
 }
 
-func newFakeStore() *fakeStore { return &fakeStore{batches: map[string]store.Batch{}} }
+func newFakeStore() *fakeStore {
+	return &fakeStore{batches: map[string]store.Batch{}, runs: map[string]store.Run{}}
+}
+
+// addRun stores run r as index index of batch batchID and returns its id.
+func (f *fakeStore) addRun(batchID string, index int, r store.Run) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r.ID, r.Index = batch.RunID(batchID, index), index
+	if r.Task == "" {
+		r.Task = "t"
+	}
+	f.runs[r.ID] = r
+	return r.ID
+}
 
 // add stores a batch of env in status st and returns its id.
 func (f *fakeStore) add(env store.Environment, runCount int, st batch.Status) string {
@@ -162,8 +178,14 @@ func (f *fakeStore) AbortBatch(_ context.Context, id, reason string, _ bool) (st
 
 func (f *fakeStore) ReplayBatch(context.Context, string) (int, error) { return 0, f.replayErr }
 
-func (f *fakeStore) GetRun(context.Context, string, int) (store.Run, error) {
-	return store.Run{}, store.ErrNotFound
+func (f *fakeStore) GetRun(_ context.Context, batchID string, index int) (store.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.runs[batch.RunID(batchID, index)]
+	if !ok {
+		return store.Run{}, store.ErrNotFound
+	}
+	return r, nil
 }
 
 func (f *fakeStore) CancelRun(context.Context, string, int, string) (store.Run, bool, error) {
@@ -741,4 +763,32 @@ func TestPresignRefusals(t *testing.T) {
 			t.Fatalf("answer %d %s", a.status, a.body)
 		}
 	})
+}
+
+// runs.retrieve and runs.list give an EXPIRED run's finish as expiredAt,
+// and no other run an expiredAt.
+func TestTDRunExpiredAt(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	id := f.store.add(testEnv, 2, batch.StatusCompleted)
+	done := time.Unix(1_700_000_100, 0).UTC()
+	expired := f.store.addRun(id, 0, store.Run{Status: batch.RunExpired, CompletedAt: &done})
+	failed := f.store.addRun(id, 1, store.Run{Status: batch.RunFailed, CompletedAt: &done})
+	for _, tc := range []struct {
+		name, id string
+		want     *time.Time
+	}{{"EXPIRED", expired, &done}, {"FAILED", failed, nil}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := f.do(http.MethodGet, "/api/v3/runs/"+tc.id, testKey, "", "")
+			var got struct {
+				ExpiredAt *time.Time `json:"expiredAt"`
+			}
+			if a.status != 200 || json.Unmarshal([]byte(a.body), &got) != nil {
+				t.Fatalf("answer %d %s", a.status, a.body)
+			}
+			if (got.ExpiredAt == nil) != (tc.want == nil) || (got.ExpiredAt != nil && !got.ExpiredAt.Equal(*tc.want)) {
+				t.Fatalf("expiredAt %v, want %v", got.ExpiredAt, tc.want)
+			}
+		})
+	}
 }

@@ -221,6 +221,9 @@ func newTDRun(r store.Run) wire.TriggerDevRun {
 	} else if r.StartedAt != nil {
 		out.UpdatedAt = *r.StartedAt
 	}
+	if st == batch.RunExpired {
+		out.ExpiredAt = r.CompletedAt
+	}
 	if r.StartedAt != nil && r.CompletedAt != nil {
 		out.DurationMs = r.CompletedAt.Sub(*r.StartedAt).Milliseconds()
 	}

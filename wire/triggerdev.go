@@ -42,24 +42,26 @@ type TriggerDevProcessingError struct {
 // TriggerDevRun holds CommonRunFields; TriggerDevRetrievedRun and
 // TriggerDevListedRun extend it.
 type TriggerDevRun struct {
-	ID              string          `json:"id"`
-	Status          string          `json:"status"`
-	TaskIdentifier  string          `json:"taskIdentifier"`
-	IdempotencyKey  string          `json:"idempotencyKey,omitempty"`
-	IsQueued        bool            `json:"isQueued"`
-	IsExecuting     bool            `json:"isExecuting"`
-	IsWaiting       bool            `json:"isWaiting"`
-	IsCompleted     bool            `json:"isCompleted"`
-	IsSuccess       bool            `json:"isSuccess"`
-	IsFailed        bool            `json:"isFailed"`
-	IsCancelled     bool            `json:"isCancelled"`
-	IsTest          bool            `json:"isTest"`
-	CreatedAt       time.Time       `json:"createdAt"`
-	UpdatedAt       time.Time       `json:"updatedAt"`
-	StartedAt       *time.Time      `json:"startedAt,omitempty"`
-	FinishedAt      *time.Time      `json:"finishedAt,omitempty"`
-	DelayedUntil    *time.Time      `json:"delayedUntil,omitempty"`
-	TTL             string          `json:"ttl,omitempty"`
+	ID             string     `json:"id"`
+	Status         string     `json:"status"`
+	TaskIdentifier string     `json:"taskIdentifier"`
+	IdempotencyKey string     `json:"idempotencyKey,omitempty"`
+	IsQueued       bool       `json:"isQueued"`
+	IsExecuting    bool       `json:"isExecuting"`
+	IsWaiting      bool       `json:"isWaiting"`
+	IsCompleted    bool       `json:"isCompleted"`
+	IsSuccess      bool       `json:"isSuccess"`
+	IsFailed       bool       `json:"isFailed"`
+	IsCancelled    bool       `json:"isCancelled"`
+	IsTest         bool       `json:"isTest"`
+	CreatedAt      time.Time  `json:"createdAt"`
+	UpdatedAt      time.Time  `json:"updatedAt"`
+	StartedAt      *time.Time `json:"startedAt,omitempty"`
+	FinishedAt     *time.Time `json:"finishedAt,omitempty"`
+	DelayedUntil   *time.Time `json:"delayedUntil,omitempty"`
+	TTL            string     `json:"ttl,omitempty"`
+	// ExpiredAt is when an EXPIRED run expired (its finish).
+	ExpiredAt       *time.Time      `json:"expiredAt,omitempty"`
 	Tags            []string        `json:"tags"`
 	CostInCents     float64         `json:"costInCents"`
 	BaseCostInCents float64         `json:"baseCostInCents"`

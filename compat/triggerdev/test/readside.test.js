@@ -136,6 +136,20 @@ test("runs.cancel of a delayed run", async () => {
   assert.equal(done.status, "COMPLETED");
 });
 
+test("an expired run: runs.retrieve and runs.list give its expiredAt", async () => {
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  // No task worker polls the queue "unserved": the run expires after its ttl.
+  const handle = await batch.trigger([{ id: "echo", payload: { n: 1 }, options: { ttl: "1s", queue: "unserved" } }]);
+  const done = await untilDone(handle.batchId);
+  const run = await runs.retrieve(done.runs[0]);
+  assert.equal(run.status, "EXPIRED");
+  assert.ok(run.expiredAt instanceof Date, `expiredAt ${run.expiredAt}`);
+  assert.equal(run.expiredAt.getTime(), run.finishedAt.getTime());
+  for await (const r of runs.list({ batch: handle.batchId })) {
+    assert.equal(r.expiredAt?.getTime(), run.expiredAt.getTime());
+  }
+});
+
 test("public access tokens: the batch's own and one the SDK signs itself read that batch only", async () => {
   configure({ baseURL: baseUrl, accessToken: apiKey });
   const a = await tasks.batchTrigger("echo", [{ payload: { n: 1 } }]);

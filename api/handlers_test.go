@@ -792,3 +792,49 @@ func TestTDRunExpiredAt(t *testing.T) {
 		})
 	}
 }
+
+// The run result route answers a finished run's TaskRunExecutionResult and
+// 404 (the SDK's undefined) for a run not finished, an unknown run and
+// another environment's run.
+func TestTDRunResult(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	id := f.store.add(testEnv, 3, batch.StatusProcessing)
+	foreign := f.store.add(otherEnv, 1, batch.StatusCompleted)
+	out, code, msg := `{"a":1}`, "BOOM", "it broke"
+	completed := f.store.addRun(id, 0, store.Run{Status: batch.RunCompleted, Output: &out})
+	failed := f.store.addRun(id, 1, store.Run{Status: batch.RunFailed, ErrorCode: &code, ErrorMessage: &msg})
+	executing := f.store.addRun(id, 2, store.Run{Status: batch.RunExecuting})
+	foreignRun := f.store.addRun(foreign, 0, store.Run{Status: batch.RunCompleted, Output: &out})
+	get := func(t *testing.T, runID string) (answer, wire.TriggerDevResult) {
+		t.Helper()
+		a := f.do(http.MethodGet, "/api/v1/runs/"+runID+"/result", testKey, "", "")
+		var res wire.TriggerDevResult
+		if a.status == 200 && json.Unmarshal([]byte(a.body), &res) != nil {
+			t.Fatalf("answer %s", a.body)
+		}
+		return a, res
+	}
+	t.Run("COMPLETED", func(t *testing.T) {
+		a, res := get(t, completed)
+		if a.status != 200 || !res.OK || res.ID != completed || res.Output == nil || *res.Output != out || res.OutputType != batch.OutputTypeJSON {
+			t.Fatalf("answer %d %s", a.status, a.body)
+		}
+	})
+	t.Run("FAILED", func(t *testing.T) {
+		a, res := get(t, failed)
+		if a.status != 200 || res.OK || res.Error == nil || res.Error.Name != code || res.Error.Message != msg {
+			t.Fatalf("answer %d %s", a.status, a.body)
+		}
+	})
+	for _, tc := range []struct{ name, id, want string }{
+		{"EXECUTING", executing, "no result until it finishes"},
+		{"unknown run", batch.RunID(id, 5), "not found"},
+		{"another environment's run", foreignRun, "not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _ := get(t, tc.id)
+			wantRefused(t, a, 404, tc.want)
+		})
+	}
+}

@@ -175,6 +175,21 @@ func (s *Server) tdRetrieveRun(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
+// tdRunResult is GET /api/v1/runs/:runId/result (ApiClient.getRunResult):
+// a finished run's TaskRunExecutionResult. A run not finished yet has no
+// result: 404, which the SDK answers as undefined.
+func (s *Server) tdRunResult(c *gin.Context) {
+	_, r, ok := s.runOfRequest(c)
+	if !ok {
+		return
+	}
+	if !r.Status.Final() {
+		fail(c, http.StatusNotFound, "Run "+r.ID+" is "+string(r.Status)+": it has no result until it finishes")
+		return
+	}
+	c.JSON(http.StatusOK, newTDResult(&r))
+}
+
 // tdPacket turns a stored packet into what the SDK expects: JSON as its
 // value, superjson as its "json" member, other text as a string, and an
 // application/store object as a presigned URL the SDK fetches itself.

@@ -3,7 +3,8 @@
 // "echo" and "broken"): batch.retrieve until COMPLETED, runs.retrieve of a
 // completed and a failed run, runs.list({ batch }) page by page and filtered
 // by status and task (an unsupported filter is a 400), runs.cancel
-// of a delayed run, and the batch results route.
+// of a delayed run, the batch and run results routes, and an expired run's
+// expiredAt.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient, ApiError } from "@trigger.dev/core/v3";
@@ -65,6 +66,11 @@ test("batchTrigger → executed → batch.retrieve, runs.retrieve, runs.list, re
   assert.equal(results.items.length, 30);
   assert.ok(results.items.every((it) => it.ok));
   assert.deepEqual(JSON.parse(results.items[3].output), { doubled: 6 });
+  // One run's result (ApiClient.getRunResult).
+  const one = await client.getRunResult(done.runs[3]);
+  assert.equal(one.ok, true);
+  assert.equal(one.id, done.runs[3]);
+  assert.deepEqual(JSON.parse(one.output), { doubled: 6 });
 
   // Another environment sees nothing of it.
   const other = new ApiClient(baseUrl, otherKey);
@@ -90,6 +96,9 @@ test("a failed run: runs.retrieve shows its error and attempts", async () => {
   const results = await client.getBatchResults(handle.batchId);
   assert.equal(results.items[1].ok, false);
   assert.match(results.items[1].error.message, /broken task for 2/);
+  const one = await client.getRunResult(done.runs[1]);
+  assert.equal(one.ok, false);
+  assert.match(one.error.message, /broken task for 2/);
 
   // runs.list filters by status and task within the batch.
   const list = async (query) => {
@@ -127,6 +136,8 @@ test("runs.cancel of a delayed run", async () => {
   }
   assert.equal(delayed.status, "DELAYED");
   assert.ok(delayed.delayedUntil instanceof Date);
+  // A run not finished has no result: the SDK answers undefined.
+  assert.equal(await new ApiClient(baseUrl, apiKey).getRunResult(delayed.id), undefined);
   const canceled = await runs.cancel(delayed.id);
   assert.equal(canceled.id, delayed.id);
   const after = await runs.retrieve(delayed.id);

@@ -188,6 +188,40 @@ func (f *fakeStore) GetRun(_ context.Context, batchID string, index int) (store.
 	return r, nil
 }
 
+// ReplayRun requeues a failed run of a COMPLETED batch, as the store does.
+func (f *fakeStore) ReplayRun(_ context.Context, batchID string, index int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := f.batches[batchID]
+	if b.Status != batch.StatusCompleted {
+		return store.ErrNotCompleted
+	}
+	id := batch.RunID(batchID, index)
+	r := f.runs[id]
+	if r.Status != batch.RunFailed && r.Status != batch.RunExpired && r.Status != batch.RunTimedOut {
+		return store.ErrNotReplayable
+	}
+	r.Status, r.CompletedAt, r.ErrorCode, r.ErrorMessage = batch.RunQueued, nil, nil, nil
+	f.runs[id] = r
+	b.Status = batch.StatusProcessing
+	f.batches[batchID] = b
+	return nil
+}
+
+// RescheduleRun moves a DELAYED run's time, as the store does.
+func (f *fakeStore) RescheduleRun(_ context.Context, batchID string, index int, until time.Time) (store.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := batch.RunID(batchID, index)
+	r := f.runs[id]
+	if r.Status != batch.RunDelayed {
+		return store.Run{}, store.ErrNotDelayed
+	}
+	r.DelayUntil = &until
+	f.runs[id] = r
+	return r, nil
+}
+
 func (f *fakeStore) CancelRun(context.Context, string, int, string) (store.Run, bool, error) {
 	return store.Run{}, false, store.ErrNotFound
 }
@@ -220,10 +254,15 @@ func (w *fakeIngestWorkflows) Wait(context.Context, string) (ingestwf.Result, er
 func (w *fakeIngestWorkflows) Abort(context.Context, string, string) error { return nil }
 
 // fakeRunWorkflows answers BatchRuns' calls and counts notifications.
-type fakeRunWorkflows struct{ notified int }
+type fakeRunWorkflows struct {
+	notified int
+	// hint is the last notification's.
+	hint runswf.Hint
+}
 
-func (w *fakeRunWorkflows) Notify(context.Context, string, string, runswf.Hint) error {
+func (w *fakeRunWorkflows) Notify(_ context.Context, _, _ string, h runswf.Hint) error {
 	w.notified++
+	w.hint = h
 	return nil
 }
 func (w *fakeRunWorkflows) Abort(context.Context, string, string, string) error { return nil }
@@ -835,6 +874,114 @@ func TestTDRunResult(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, _ := get(t, tc.id)
 			wantRefused(t, a, 404, tc.want)
+		})
+	}
+}
+
+// runs.replay requeues a run that failed while executing under its own id
+// and hands it to BatchRuns; overrides, a run of a batch not completed, a
+// run that did not fail, an unknown and another environment's run are
+// refused.
+func TestTDReplayRun(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	id := f.store.add(testEnv, 2, batch.StatusCompleted)
+	processing := f.store.add(testEnv, 1, batch.StatusProcessing)
+	foreign := f.store.add(otherEnv, 1, batch.StatusCompleted)
+	code := "BOOM"
+	failed := f.store.addRun(id, 0, store.Run{Status: batch.RunFailed, ErrorCode: &code})
+	completed := f.store.addRun(id, 1, store.Run{Status: batch.RunCompleted})
+	unfinished := f.store.addRun(processing, 0, store.Run{Status: batch.RunFailed, ErrorCode: &code})
+	foreignRun := f.store.addRun(foreign, 0, store.Run{Status: batch.RunFailed, ErrorCode: &code})
+	replay := func(runID, body string) answer {
+		return f.do(http.MethodPost, "/api/v1/runs/"+runID+"/replay", testKey, "application/json", body)
+	}
+	cases := []struct {
+		name, id, body string
+		status         int
+		want           string
+	}{
+		{"overrides", failed, `{"payload":{"n":1},"tags":["x"]}`, 400, "overrides are not supported (payload, tags)"},
+		{"not JSON", failed, `{`, 400, "Invalid JSON"},
+		{"a completed run", completed, "", 422, "is COMPLETED: only a run that failed while executing"},
+		{"a batch not completed", unfinished, "", 422, "batch is PROCESSING"},
+		{"unknown run", batch.RunID(id, 9), "", 404, "not found"},
+		{"another environment's run", foreignRun, "", 404, "not found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantRefused(t, replay(tc.id, tc.body), tc.status, tc.want)
+		})
+	}
+	t.Run("a failed run", func(t *testing.T) {
+		a := replay(failed, "{}")
+		var got struct{ ID string }
+		if a.status != 200 || json.Unmarshal([]byte(a.body), &got) != nil || got.ID != failed {
+			t.Fatalf("answer %d %s, want 200 {id: %s}", a.status, a.body, failed)
+		}
+		if r, _ := f.store.GetRun(context.Background(), id, 0); r.Status != batch.RunQueued {
+			t.Fatalf("run after the replay: %+v", r)
+		}
+		if f.runs.hint.From == nil || *f.runs.hint.From != 0 {
+			t.Fatalf("BatchRuns hint %+v, want from 0", f.runs.hint)
+		}
+	})
+}
+
+// runs.reschedule moves a DELAYED run's time (a duration from now or a
+// date) and answers the run; a bad delay, a run not DELAYED, an unknown
+// and another environment's run are refused.
+func TestTDRescheduleRun(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	id := f.store.add(testEnv, 2, batch.StatusProcessing)
+	foreign := f.store.add(otherEnv, 1, batch.StatusProcessing)
+	first := time.Now().Add(time.Hour)
+	delayed := f.store.addRun(id, 0, store.Run{Status: batch.RunDelayed, DelayUntil: &first})
+	queued := f.store.addRun(id, 1, store.Run{Status: batch.RunQueued})
+	foreignRun := f.store.addRun(foreign, 0, store.Run{Status: batch.RunDelayed, DelayUntil: &first})
+	reschedule := func(runID, body string) answer {
+		return f.do(http.MethodPost, "/api/v1/runs/"+runID+"/reschedule", testKey, "application/json", body)
+	}
+	cases := []struct {
+		name, id, body string
+		status         int
+		want           string
+	}{
+		{"no delay", delayed, `{}`, 400, "delay must be a duration"},
+		{"a bad delay", delayed, `{"delay":"soon"}`, 400, "delay must be a duration"},
+		{"a QUEUED run", queued, `{"delay":"1h"}`, 422, "is QUEUED: only a DELAYED run can be rescheduled"},
+		{"unknown run", batch.RunID(id, 9), `{"delay":"1h"}`, 404, "not found"},
+		{"another environment's run", foreignRun, `{"delay":"1h"}`, 404, "not found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantRefused(t, reschedule(tc.id, tc.body), tc.status, tc.want)
+		})
+	}
+	for _, tc := range []struct {
+		name, delay string
+		want        func(before time.Time) (time.Time, time.Time)
+	}{
+		{"a duration", "2h", func(before time.Time) (time.Time, time.Time) {
+			return before.Add(2 * time.Hour), time.Now().Add(2 * time.Hour)
+		}},
+		{"a date", "2030-01-02T03:04:05.678Z", func(time.Time) (time.Time, time.Time) {
+			at := time.Date(2030, 1, 2, 3, 4, 5, 678e6, time.UTC)
+			return at, at
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := time.Now()
+			a := reschedule(delayed, `{"delay":"`+tc.delay+`"}`)
+			var got wire.TriggerDevRetrievedRun
+			if a.status != 200 || json.Unmarshal([]byte(a.body), &got) != nil || got.ID != delayed || got.DelayedUntil == nil {
+				t.Fatalf("answer %d %s", a.status, a.body)
+			}
+			lo, hi := tc.want(before)
+			if got.DelayedUntil.Before(lo.Truncate(time.Millisecond)) || got.DelayedUntil.After(hi) {
+				t.Fatalf("delayedUntil %v, want within [%v, %v]", got.DelayedUntil, lo, hi)
+			}
 		})
 	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"time"
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/internal/ingest"
@@ -30,6 +31,8 @@ type batchStore interface {
 	ReplayBatch(ctx context.Context, id string) (int, error)
 	GetRun(ctx context.Context, batchID string, index int) (store.Run, error)
 	CancelRun(ctx context.Context, batchID string, index int, reason string) (store.Run, bool, error)
+	ReplayRun(ctx context.Context, batchID string, index int) error
+	RescheduleRun(ctx context.Context, batchID string, index int, until time.Time) (store.Run, error)
 	RunCountsWaiting(ctx context.Context, batchID string) (map[batch.RunStatus]int, store.Waiting, error)
 	HasCreationErrors(ctx context.Context, batchID string) (bool, error)
 	EachCreationError(ctx context.Context, batchID string, fn func(store.CreationError) bool) error

@@ -149,6 +149,8 @@ func (s *Server) engine() *gin.Engine {
 	r.GET("/api/v1/runs/:runId/result", s.authenticateScoped(false, runTarget), s.tdRunResult)
 	r.GET("/api/v1/runs", s.authenticateScoped(false, listTarget), s.heavyRead, s.tdListRuns)
 	r.POST("/api/v2/runs/:runId/cancel", s.authenticate, s.tdCancelRun)
+	r.POST("/api/v1/runs/:runId/replay", s.authenticate, s.tdReplayRun)
+	r.POST("/api/v1/runs/:runId/reschedule", s.authenticate, s.tdRescheduleRun)
 	r.POST("/api/v1/auth/jwt/claims", s.authenticate, s.jwtClaims)
 	return r
 }

@@ -156,6 +156,11 @@ func (s *Server) tdRetrieveRun(c *gin.Context) {
 	if !ok {
 		return
 	}
+	s.writeTDRun(c, b, r)
+}
+
+// writeTDRun answers run r of batch b as RetrieveRunResponse.
+func (s *Server) writeTDRun(c *gin.Context, b store.Batch, r store.Run) {
 	ctx := c.Request.Context()
 	out := wire.TriggerDevRetrievedRun{TriggerDevRun: newTDRun(r), TriggerFunction: "batchTrigger", BatchID: b.ID, AttemptCount: r.Attempts}
 	var err error

@@ -336,6 +336,23 @@ func (s *Store) CancelRun(ctx context.Context, batchID string, index int, reason
 	return r, n == 1, err
 }
 
+// ErrNotDelayed: the run is not DELAYED (reschedule needs it to be).
+var ErrNotDelayed = errors.New("run is not delayed")
+
+// RescheduleRun makes the DELAYED run at index of a batch wait until until
+// and returns it as it is afterwards; ErrNotDelayed when it is not DELAYED
+// (the run is unchanged).
+func (s *Store) RescheduleRun(ctx context.Context, batchID string, index int, until time.Time) (Run, error) {
+	n, err := s.q.RescheduleRun(ctx, db.RescheduleRunParams{BatchID: batchID, BatchIndex: int32(index), DelayUntil: &until})
+	if err != nil {
+		return Run{}, fmt.Errorf("store: reschedule run %d of %s: %w", index, batchID, err)
+	}
+	if n == 0 {
+		return Run{}, fmt.Errorf("store: reschedule run %d of %s: %w", index, batchID, ErrNotDelayed)
+	}
+	return s.GetRun(ctx, batchID, index)
+}
+
 func sortClaimed(rs []ClaimedRun) {
 	slices.SortFunc(rs, func(a, b ClaimedRun) int { return a.Index - b.Index })
 }

@@ -195,3 +195,92 @@ func TestRetriedStepClaimsMore(t *testing.T) {
 		t.Fatalf("retried with a larger claim: %s ready=%v (%v)", indexesOf(r.Runs), r.Ready, err)
 	}
 }
+
+// ReplayRun requeues the one run of a COMPLETED batch that failed while
+// executing, keeping its id, and the batch processes again; a batch not
+// completed, a completed run and a run that failed at creation are refused
+// and change nothing.
+func TestReplayRun(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	its := items(0, 3)
+	its[2].ErrorCode, its[2].ErrorMessage = batch.ErrorPayloadTooLarge, "too large"
+	b := sealed(t, s, 3, its)
+	now := time.Now()
+	if r, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Token: "w:1", Claim: 10, MaxBytes: 1 << 20, Now: now}); err != nil || indexesOf(r.Runs) != "[0 1]" {
+		t.Fatalf("claimed %s (%v)", indexesOf(r.Runs), err)
+	}
+	results := []RunResult{
+		{Index: 0, Status: batch.RunFailed, ErrorCode: strp("Boom"), ErrorMessage: strp("boom"), Attempts: 1, CompletedAt: now},
+		{Index: 1, Status: batch.RunCompleted, Output: strp(`1`), OutputType: strp(batch.OutputTypeJSON), Attempts: 1, CompletedAt: now},
+	}
+	if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Results: results}); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("a processing batch", func(t *testing.T) {
+		if err := s.ReplayRun(ctx, b.ID, 0); !errors.Is(err, ErrNotCompleted) {
+			t.Fatalf("replay: %v, want ErrNotCompleted", err)
+		}
+	})
+	if _, done, err := s.CompleteBatch(ctx, b.ID); err != nil || !done {
+		t.Fatalf("complete: %v %v", done, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		index int
+	}{{"a completed run", 1}, {"a run that failed at creation", 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.ReplayRun(ctx, b.ID, tc.index); !errors.Is(err, ErrNotReplayable) {
+				t.Fatalf("replay: %v, want ErrNotReplayable", err)
+			}
+			if got, _ := s.GetBatchAnyEnv(ctx, b.ID); got.Status != batch.StatusCompleted || got.Replays != 0 {
+				t.Fatalf("batch after a refused replay: %+v", got)
+			}
+		})
+	}
+	t.Run("the failed run", func(t *testing.T) {
+		if err := s.ReplayRun(ctx, b.ID, 0); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := s.GetBatchAnyEnv(ctx, b.ID); got.Status != batch.StatusProcessing || got.Replays != 1 {
+			t.Fatalf("batch after the replay: %+v", got)
+		}
+		if r, _ := s.GetRun(ctx, b.ID, 0); r.Status != batch.RunQueued || r.ID != batch.RunID(b.ID, 0) || r.ErrorCode != nil || r.CompletedAt != nil {
+			t.Fatalf("replayed run: %+v", r)
+		}
+		r, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "v:", Token: "v:1", Claim: 10, MaxBytes: 1 << 20, Now: now})
+		if err != nil || indexesOf(r.Runs) != "[0]" {
+			t.Fatalf("after the replay claimed %s (%v)", indexesOf(r.Runs), err)
+		}
+	})
+}
+
+// RescheduleRun moves a DELAYED run's time and refuses a run that is not
+// DELAYED, leaving it unchanged.
+func TestRescheduleRun(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	its := items(0, 2)
+	its[0].Options = []byte(`{"delay":"1h"}`)
+	b := sealed(t, s, 2, its)
+	t.Run("a DELAYED run", func(t *testing.T) {
+		until := time.Now().Add(3 * time.Hour).Truncate(time.Microsecond)
+		r, err := s.RescheduleRun(ctx, b.ID, 0, until)
+		if err != nil || r.Status != batch.RunDelayed || r.DelayUntil == nil || !r.DelayUntil.Equal(until) {
+			t.Fatalf("rescheduled: %+v (%v)", r, err)
+		}
+		next, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Token: "w:1", Claim: 10, MaxBytes: 1 << 20, Now: time.Now()})
+		if err != nil || next.NextDelay == nil || !next.NextDelay.Equal(until) {
+			t.Fatalf("next delay %v, want %v (%v)", next.NextDelay, until, err)
+		}
+	})
+	t.Run("a QUEUED run", func(t *testing.T) {
+		before, _ := s.GetRun(ctx, b.ID, 1)
+		if _, err := s.RescheduleRun(ctx, b.ID, 1, time.Now().Add(time.Hour)); !errors.Is(err, ErrNotDelayed) {
+			t.Fatalf("reschedule: %v, want ErrNotDelayed", err)
+		}
+		if after, _ := s.GetRun(ctx, b.ID, 1); after.DelayUntil != nil || after.Status != before.Status {
+			t.Fatalf("run after a refused reschedule: %+v", after)
+		}
+	})
+}

@@ -155,6 +155,41 @@ var ErrNotCompleted = errors.New("batch is not completed")
 // in the queue and the batch back to PROCESSING. It returns how many runs
 // will run again.
 func (s *Store) ReplayBatch(ctx context.Context, id string) (int, error) {
+	n, err := s.replay(ctx, id, func(q *db.Queries) (int64, error) {
+		return q.ReplayRuns(ctx, db.ReplayRunsParams{BatchID: id, CreationErrors: batch.CreationErrors})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: replay %s: %w", id, err)
+	}
+	return int(n), nil
+}
+
+// ErrNotReplayable: the run did not fail while executing (replay needs a
+// FAILED, EXPIRED or TIMED_OUT run that once ran).
+var ErrNotReplayable = errors.New("run did not fail while executing")
+
+// ReplayRun is ReplayBatch for the run at index of a COMPLETED batch: that
+// run alone goes back in the queue, keeping its id, and the batch back to
+// PROCESSING. ErrNotCompleted when the batch is not COMPLETED,
+// ErrNotReplayable when the run did not fail while executing; either way
+// nothing changes.
+func (s *Store) ReplayRun(ctx context.Context, batchID string, index int) error {
+	_, err := s.replay(ctx, batchID, func(q *db.Queries) (int64, error) {
+		n, err := q.ReplayRun(ctx, db.ReplayRunParams{BatchID: batchID, BatchIndex: int32(index), CreationErrors: batch.CreationErrors})
+		if err == nil && n == 0 {
+			err = ErrNotReplayable
+		}
+		return n, err
+	})
+	if err != nil {
+		return fmt.Errorf("store: replay run %d of %s: %w", index, batchID, err)
+	}
+	return nil
+}
+
+// replay takes batch id from COMPLETED back to PROCESSING and requeues its
+// runs with requeue, in one transaction; requeue returns how many.
+func (s *Store) replay(ctx context.Context, id string, requeue func(*db.Queries) (int64, error)) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
@@ -165,8 +200,7 @@ func (s *Store) ReplayBatch(ctx context.Context, id string) (int, error) {
 		if replayed == 0 {
 			return ErrNotCompleted
 		}
-		n, err = q.ReplayRuns(ctx, db.ReplayRunsParams{BatchID: id, CreationErrors: batch.CreationErrors})
-		if err != nil {
+		if n, err = requeue(q); err != nil {
 			return err
 		}
 		if n == 0 {
@@ -174,8 +208,5 @@ func (s *Store) ReplayBatch(ctx context.Context, id string) (int, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return 0, fmt.Errorf("store: replay %s: %w", id, err)
-	}
-	return int(n), nil
+	return n, err
 }

@@ -3,8 +3,9 @@
 // "echo" and "broken"): batch.retrieve until COMPLETED, runs.retrieve of a
 // completed and a failed run, runs.list({ batch }) page by page and filtered
 // by status and task (an unsupported filter is a 400), runs.cancel
-// of a delayed run, the batch and run results routes, and an expired run's
-// expiredAt.
+// of a delayed run, the batch and run results routes, an expired run's
+// expiredAt, runs.replay of a failed run and runs.reschedule of a delayed
+// one.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient, ApiError } from "@trigger.dev/core/v3";
@@ -159,6 +160,68 @@ test("an expired run: runs.retrieve and runs.list give its expiredAt", async () 
   for await (const r of runs.list({ batch: handle.batchId })) {
     assert.equal(r.expiredAt?.getTime(), run.expiredAt.getTime());
   }
+});
+
+// waitForStatus polls runs.retrieve until run id is in status.
+async function waitForStatus(id, status) {
+  let run;
+  for (let i = 0; i < 240; i++) {
+    run = await runs.retrieve(id);
+    if (run.status === status) return run;
+    await sleep(250);
+  }
+  throw new Error(`run ${id} is ${run?.status}, not ${status}`);
+}
+
+const isStatus = (status) => (err) => {
+  assert.ok(err instanceof ApiError, `expected an ApiError, got ${err}`);
+  assert.equal(err.status, status);
+  return true;
+};
+
+test("runs.replay of a failed run: it runs again, once, under its own id", async (t) => {
+  if (typeof runs.replay !== "function") return t.skip("this SDK has no runs.replay");
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  const handle = await batch.trigger([
+    { id: "broken", payload: { n: 3 }, options: { maxAttempts: 1 } },
+    { id: "echo", payload: { n: 4 } },
+  ]);
+  const done = await untilDone(handle.batchId);
+  const before = await runs.retrieve(done.runs[0]);
+  assert.equal(before.status, "FAILED");
+  assert.equal(before.attemptCount, 1);
+  const replayed = await runs.replay(done.runs[0]);
+  assert.equal(replayed.id, done.runs[0]);
+  const again = await untilDone(handle.batchId);
+  assert.equal(again.status, "COMPLETED");
+  const after = await runs.retrieve(done.runs[0]);
+  assert.equal(after.status, "FAILED");
+  assert.equal(after.attemptCount, 2, "the replay ran the run exactly once more");
+  // A completed run is not replayed.
+  await assert.rejects(runs.replay(done.runs[1]), isStatus(422));
+});
+
+test("runs.reschedule of a delayed run", async (t) => {
+  if (typeof runs.reschedule !== "function") return t.skip("this SDK has no runs.reschedule");
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  const handle = await batch.trigger([
+    { id: "echo", payload: { n: 5 }, options: { delay: "1h" } },
+    { id: "echo", payload: { n: 6 } },
+  ]);
+  let ids;
+  for (let i = 0; i < 100 && !ids; i++) {
+    const b = await batch.retrieve(handle.batchId);
+    if (b.runs.length === 2) ids = b.runs;
+    else await sleep(100);
+  }
+  const delayed = await waitForStatus(ids[0], "DELAYED");
+  const moved = await runs.reschedule(delayed.id, { delay: "1s" });
+  assert.equal(moved.id, delayed.id);
+  assert.ok(moved.delayedUntil < delayed.delayedUntil, `delayedUntil ${moved.delayedUntil}`);
+  const ran = await waitForStatus(delayed.id, "COMPLETED");
+  assert.deepEqual(ran.output, { doubled: 10 });
+  // A run that is not DELAYED is not rescheduled.
+  await assert.rejects(runs.reschedule(delayed.id, { delay: "1h" }), isStatus(422));
 });
 
 test("public access tokens: the batch's own and one the SDK signs itself read that batch only", async () => {

@@ -227,3 +227,16 @@ ORDER BY batch_index;
 
 -- name: HasCreationErrors :one
 SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = @batch_id AND status = 'FAILED' AND error_code = ANY (@creation_errors::text[]));
+
+-- name: ReplayRun :execrows
+-- ReplayRuns for the one run at batch_index.
+UPDATE runs
+SET status = 'QUEUED', output = NULL, output_type = NULL, error_code = NULL, error_message = NULL,
+    started_at = NULL, completed_at = NULL, claimed_by = NULL, claimed_at = NULL
+WHERE batch_id = @batch_id AND batch_index = @batch_index AND status IN ('FAILED', 'EXPIRED', 'TIMED_OUT')
+  AND error_code <> ALL (@creation_errors::text[]);
+
+-- name: RescheduleRun :execrows
+-- A DELAYED run waits until delay_until instead.
+UPDATE runs SET delay_until = @delay_until
+WHERE batch_id = @batch_id AND batch_index = @batch_index AND status = 'DELAYED';

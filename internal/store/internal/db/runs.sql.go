@@ -694,6 +694,29 @@ func (q *Queries) RecordResults(ctx context.Context, arg RecordResultsParams) er
 	return err
 }
 
+const ReplayRun = `-- name: ReplayRun :execrows
+UPDATE runs
+SET status = 'QUEUED', output = NULL, output_type = NULL, error_code = NULL, error_message = NULL,
+    started_at = NULL, completed_at = NULL, claimed_by = NULL, claimed_at = NULL
+WHERE batch_id = $1 AND batch_index = $2 AND status IN ('FAILED', 'EXPIRED', 'TIMED_OUT')
+  AND error_code <> ALL ($3::text[])
+`
+
+type ReplayRunParams struct {
+	BatchID        string
+	BatchIndex     int32
+	CreationErrors []string
+}
+
+// ReplayRuns for the one run at batch_index.
+func (q *Queries) ReplayRun(ctx context.Context, arg ReplayRunParams) (int64, error) {
+	result, err := q.db.Exec(ctx, ReplayRun, arg.BatchID, arg.BatchIndex, arg.CreationErrors)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const ReplayRuns = `-- name: ReplayRuns :execrows
 UPDATE runs
 SET status = 'QUEUED', output = NULL, output_type = NULL, error_code = NULL, error_message = NULL,
@@ -710,6 +733,26 @@ type ReplayRunsParams struct {
 // before they could run (creation_errors: their error codes) stay failed.
 func (q *Queries) ReplayRuns(ctx context.Context, arg ReplayRunsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, ReplayRuns, arg.BatchID, arg.CreationErrors)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const RescheduleRun = `-- name: RescheduleRun :execrows
+UPDATE runs SET delay_until = $1
+WHERE batch_id = $2 AND batch_index = $3 AND status = 'DELAYED'
+`
+
+type RescheduleRunParams struct {
+	DelayUntil *time.Time
+	BatchID    string
+	BatchIndex int32
+}
+
+// A DELAYED run waits until delay_until instead.
+func (q *Queries) RescheduleRun(ctx context.Context, arg RescheduleRunParams) (int64, error) {
+	result, err := q.db.Exec(ctx, RescheduleRun, arg.DelayUntil, arg.BatchID, arg.BatchIndex)
 	if err != nil {
 		return 0, err
 	}

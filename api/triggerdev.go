@@ -21,8 +21,9 @@ import (
 
 // The trigger.dev read routes: what the unchanged SDK calls to see a batch
 // and its runs (batch.retrieve, runs.retrieve, runs.list({batch}),
-// runs.cancel, the batch results route), answering with the TriggerDev
-// types of package wire.
+// runs.cancel, the batch and run results routes), answering with the
+// TriggerDev types of package wire; triggerdev_runs.go has the routes that
+// change one run.
 
 // downloadURLTTL is how long presigned payload and output URLs stay valid.
 const downloadURLTTL = time.Hour

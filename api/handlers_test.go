@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,6 +221,30 @@ func (f *fakeStore) RescheduleRun(_ context.Context, batchID string, index int, 
 	r.DelayUntil = &until
 	f.runs[id] = r
 	return r, nil
+}
+
+// AddRunTags adds the tags a run lacks, up to ten, as the store does.
+func (f *fakeStore) AddRunTags(_ context.Context, batchID string, index int, tags []string) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := batch.RunID(batchID, index)
+	r, ok := f.runs[id]
+	if !ok {
+		return 0, store.ErrNotFound
+	}
+	have := batch.StoredItemOptions(r.Options).Tags
+	n := len(have)
+	for _, t := range tags {
+		if !slices.Contains(have, t) {
+			have = append(have, t)
+		}
+	}
+	if len(have) > batch.MaxRunTags {
+		return 0, store.ErrTooManyTags
+	}
+	r.Options, _ = json.Marshal(map[string][]string{"tags": have})
+	f.runs[id] = r
+	return len(have) - n, nil
 }
 
 func (f *fakeStore) CancelRun(context.Context, string, int, string) (store.Run, bool, error) {
@@ -984,4 +1009,46 @@ func TestTDRescheduleRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// addTags adds the tags a run lacks and answers how many; a bad body, more
+// than ten tags, an unknown and another environment's run are refused.
+func TestTDAddTags(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	id := f.store.add(testEnv, 1, batch.StatusProcessing)
+	foreign := f.store.add(otherEnv, 1, batch.StatusProcessing)
+	run := f.store.addRun(id, 0, store.Run{Status: batch.RunQueued, Options: []byte(`{"tags":["a"]}`)})
+	foreignRun := f.store.addRun(foreign, 0, store.Run{Status: batch.RunQueued})
+	add := func(runID, body string) answer {
+		return f.do(http.MethodPost, "/api/v1/runs/"+runID+"/tags", testKey, "application/json", body)
+	}
+	cases := []struct {
+		name, id, body string
+		status         int
+		want           string
+	}{
+		{"no tags", run, `{}`, 400, "tags must be a tag or an array of tags"},
+		{"a number", run, `{"tags":5}`, 400, "tags must be a tag or an array of tags"},
+		{"a tag too long", run, `{"tags":"` + strings.Repeat("t", 129) + `"}`, 400, "less than 128 characters"},
+		{"more than ten", run, `{"tags":["1","2","3","4","5","6","7","8","9","10"]}`, 422, "Runs can only have 10 tags"},
+		{"unknown run", batch.RunID(id, 4), `{"tags":"x"}`, 404, "not found"},
+		{"another environment's run", foreignRun, `{"tags":"x"}`, 404, "not found"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantRefused(t, add(tc.id, tc.body), tc.status, tc.want)
+		})
+	}
+	t.Run("new and known tags", func(t *testing.T) {
+		a := add(run, `{"tags":["b","a","c"]}`)
+		if a.status != 200 || a.body != `{"message":"Successfully set 2 new tags."}` {
+			t.Fatalf("answer %d %s", a.status, a.body)
+		}
+		r := f.do(http.MethodGet, "/api/v3/runs/"+run, testKey, "", "")
+		var got wire.TriggerDevRetrievedRun
+		if json.Unmarshal([]byte(r.body), &got) != nil || fmt.Sprint(got.Tags) != "[a b c]" {
+			t.Fatalf("runs.retrieve %s", r.body)
+		}
+	})
 }

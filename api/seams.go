@@ -33,6 +33,7 @@ type batchStore interface {
 	CancelRun(ctx context.Context, batchID string, index int, reason string) (store.Run, bool, error)
 	ReplayRun(ctx context.Context, batchID string, index int) error
 	RescheduleRun(ctx context.Context, batchID string, index int, until time.Time) (store.Run, error)
+	AddRunTags(ctx context.Context, batchID string, index int, tags []string) (int, error)
 	RunCountsWaiting(ctx context.Context, batchID string) (map[batch.RunStatus]int, store.Waiting, error)
 	HasCreationErrors(ctx context.Context, batchID string) (bool, error)
 	EachCreationError(ctx context.Context, batchID string, fn func(store.CreationError) bool) error

@@ -151,6 +151,7 @@ func (s *Server) engine() *gin.Engine {
 	r.POST("/api/v2/runs/:runId/cancel", s.authenticate, s.tdCancelRun)
 	r.POST("/api/v1/runs/:runId/replay", s.authenticate, s.tdReplayRun)
 	r.POST("/api/v1/runs/:runId/reschedule", s.authenticate, s.tdRescheduleRun)
+	r.POST("/api/v1/runs/:runId/tags", s.authenticate, s.tdAddTags)
 	r.POST("/api/v1/auth/jwt/claims", s.authenticate, s.jwtClaims)
 	return r
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,8 +17,8 @@ import (
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
-// The trigger.dev run routes that change one run: runs.replay and
-// runs.reschedule.
+// The trigger.dev run routes that change one run: runs.replay,
+// runs.reschedule and addTags.
 
 // maxRunChangeBody bounds the bodies of runs.replay and runs.reschedule.
 const maxRunChangeBody = 64 << 10
@@ -163,4 +164,57 @@ func parseRescheduleDelay(raw json.RawMessage, now time.Time) (until time.Time, 
 		return t, ""
 	}
 	return time.Time{}, want
+}
+
+// tdAddTags is POST /api/v1/runs/:runId/tags (ApiClient.addTags): body
+// {tags: a tag or an array of tags}. The run's tags
+// gain those it lacks, after its own; more than batch.MaxRunTags in all is
+// refused. runs.retrieve and runs.list show them at once; a task worker
+// sees them in the runs dispatched afterwards.
+func (s *Server) tdAddTags(c *gin.Context) {
+	body, ok := readRunChangeBody(c)
+	if !ok {
+		return
+	}
+	tags, msg := parseTags(body["tags"])
+	if msg != "" {
+		fail(c, http.StatusBadRequest, msg)
+		return
+	}
+	b, r, ok := s.runOfRequest(c)
+	if !ok {
+		return
+	}
+	n, err := s.store.AddRunTags(c.Request.Context(), b.ID, r.Index, tags)
+	if errors.Is(err, store.ErrTooManyTags) {
+		fail(c, http.StatusUnprocessableEntity, "Runs can only have "+strconv.Itoa(batch.MaxRunTags)+" tags: run "+r.ID+
+			" has "+strconv.Itoa(len(batch.StoredItemOptions(r.Options).Tags))+" and would have more with "+strings.Join(tags, ", "))
+		return
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"message": "Successfully set " + strconv.Itoa(n) + " new tags."})
+}
+
+// parseTags reads AddTagsRequestBody.tags: one tag or an array of them,
+// each at most batch.MaxTagChars characters; msg says what is wrong.
+func parseTags(raw json.RawMessage) (tags []string, msg string) {
+	const want = "tags must be a tag or an array of tags"
+	var one string
+	if raw == nil {
+		return nil, want
+	}
+	if json.Unmarshal(raw, &one) == nil {
+		tags = []string{one}
+	} else if json.Unmarshal(raw, &tags) != nil || tags == nil {
+		return nil, want
+	}
+	for _, t := range tags {
+		if batch.TagChars(t) > batch.MaxTagChars {
+			return nil, "tags must be less than " + strconv.Itoa(batch.MaxTagChars) + " characters: " + strconv.Quote(truncate(t, 64))
+		}
+	}
+	return tags, ""
 }

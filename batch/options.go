@@ -58,6 +58,10 @@ const (
 	MaxRunAttempts = 100
 	// MaxRunDuration is the longest maxDuration a run may ask for.
 	MaxRunDuration = 7 * 24 * time.Hour
+	// MaxRunTags is the most tags a run may have; MaxTagChars the longest
+	// tag, in JavaScript characters (trigger.dev's limits).
+	MaxRunTags  = 10
+	MaxTagChars = 128
 )
 
 // StartAfter returns when a run created at created may start: created plus
@@ -136,8 +140,8 @@ const (
 	optMaxIdempotencyKeyChars = 2048
 	optMaxDeploymentIDChars   = 256
 	optMaxPayloadTypeLen      = 256 // bytes
-	optMaxTagChars            = 128
-	optMaxTags                = 10
+	optMaxTagChars            = MaxTagChars
+	optMaxTags                = MaxRunTags
 	optMaxDebounceKeyChars    = 512
 	// optMaxInt bounds maxAttempts and queue.concurrencyLimit (below 2^31).
 	optMaxInt = 1<<31 - 1
@@ -858,6 +862,10 @@ func isJSSpace(r rune) bool {
 	}
 	return r >= 0x2000 && r <= 0x200a
 }
+
+// TagChars is tag's length in JavaScript characters (UTF-16 code units),
+// what MaxTagChars bounds.
+func TagChars(tag string) int { return jsStringLen([]byte(tag)) }
 
 // jsNumberString formats f as JavaScript's Number.prototype.toString does
 // (ECMAScript Number::toString, radix 10). f must be finite.

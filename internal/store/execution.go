@@ -353,6 +353,27 @@ func (s *Store) RescheduleRun(ctx context.Context, batchID string, index int, un
 	return s.GetRun(ctx, batchID, index)
 }
 
+// ErrTooManyTags: the tags would make more than batch.MaxRunTags.
+var ErrTooManyTags = fmt.Errorf("a run has at most %d tags", batch.MaxRunTags)
+
+// AddRunTags adds tags to the run at index of a batch (those it has keep
+// their place, a tag it has already is not added twice) and returns how
+// many were new; ErrTooManyTags (and no change) when the run would have
+// more than batch.MaxRunTags, ErrNotFound when there is no such run.
+func (s *Store) AddRunTags(ctx context.Context, batchID string, index int, tags []string) (int, error) {
+	n, err := s.q.AddRunTags(ctx, db.AddRunTagsParams{BatchID: batchID, BatchIndex: int32(index), Tags: tags, MaxTags: batch.MaxRunTags})
+	if errors.Is(err, pgx.ErrNoRows) {
+		if _, gerr := s.GetRun(ctx, batchID, index); gerr != nil {
+			return 0, gerr
+		}
+		err = ErrTooManyTags
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: add tags to run %d of %s: %w", index, batchID, err)
+	}
+	return int(n), nil
+}
+
 func sortClaimed(rs []ClaimedRun) {
 	slices.SortFunc(rs, func(a, b ClaimedRun) int { return a.Index - b.Index })
 }

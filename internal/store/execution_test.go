@@ -284,3 +284,69 @@ func TestRescheduleRun(t *testing.T) {
 		}
 	})
 }
+
+// AddRunTags adds the tags a run does not have after the ones it has, and
+// refuses (changing nothing) tags that would make more than ten.
+func TestAddRunTags(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	its := items(0, 3) // options {"tags":["x"]}
+	its[1].Options = []byte(`{"tags":"solo","ttl":"1h"}`)
+	its[2].Options = nil
+	b := sealed(t, s, 3, its)
+	tagsOf := func(t *testing.T, index int) string {
+		t.Helper()
+		r, err := s.GetRun(ctx, b.ID, index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := batch.StoredItemOptions(r.Options)
+		if o.Refused != "" {
+			t.Fatalf("options %s refused: %s", r.Options, o.Refused)
+		}
+		return fmt.Sprint(o.Tags)
+	}
+	cases := []struct {
+		name  string
+		index int
+		add   []string
+		added int
+		want  string
+	}{
+		{"an array of tags", 0, []string{"y", "x", "z", "y"}, 2, "[x y z]"},
+		{"one tag as a string", 1, []string{"two"}, 1, "[solo two]"},
+		{"no options", 2, []string{"a"}, 1, "[a]"},
+		{"tags it has", 0, []string{"z", "x"}, 0, "[x y z]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := s.AddRunTags(ctx, b.ID, tc.index, tc.add)
+			if err != nil || n != tc.added {
+				t.Fatalf("added %d (%v), want %d", n, err, tc.added)
+			}
+			if got := tagsOf(t, tc.index); got != tc.want {
+				t.Fatalf("tags %s, want %s", got, tc.want)
+			}
+		})
+	}
+	t.Run("more than ten", func(t *testing.T) {
+		many := []string{"1", "2", "3", "4", "5", "6", "7", "8"} // 3 + 8 = 11
+		if _, err := s.AddRunTags(ctx, b.ID, 0, many); !errors.Is(err, ErrTooManyTags) {
+			t.Fatalf("add: %v, want ErrTooManyTags", err)
+		}
+		if got := tagsOf(t, 0); got != "[x y z]" {
+			t.Fatalf("tags after a refused add %s", got)
+		}
+	})
+	t.Run("the other options stay", func(t *testing.T) {
+		r, _ := s.GetRun(ctx, b.ID, 1)
+		if o := batch.StoredItemOptions(r.Options); o.TTL != time.Hour {
+			t.Fatalf("options after the add: %s", r.Options)
+		}
+	})
+	t.Run("unknown run", func(t *testing.T) {
+		if _, err := s.AddRunTags(ctx, b.ID, 7, []string{"a"}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("add: %v, want ErrNotFound", err)
+		}
+	})
+}

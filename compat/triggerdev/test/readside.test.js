@@ -4,8 +4,8 @@
 // completed and a failed run, runs.list({ batch }) page by page and filtered
 // by status and task (an unsupported filter is a 400), runs.cancel
 // of a delayed run, the batch and run results routes, an expired run's
-// expiredAt, runs.replay of a failed run and runs.reschedule of a delayed
-// one.
+// expiredAt, runs.replay of a failed run, runs.reschedule of a delayed
+// one and ApiClient.addTags.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient, ApiError } from "@trigger.dev/core/v3";
@@ -222,6 +222,21 @@ test("runs.reschedule of a delayed run", async (t) => {
   assert.deepEqual(ran.output, { doubled: 10 });
   // A run that is not DELAYED is not rescheduled.
   await assert.rejects(runs.reschedule(delayed.id, { delay: "1h" }), isStatus(422));
+});
+
+test("ApiClient.addTags: runs.retrieve and runs.list show the run's new tags", async (t) => {
+  const client = new ApiClient(baseUrl, apiKey);
+  if (typeof client.addTags !== "function") return t.skip("this SDK has no ApiClient.addTags");
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  const handle = await batch.trigger([{ id: "echo", payload: { n: 7 }, options: { tags: ["first"] } }]);
+  const done = await untilDone(handle.batchId);
+  const answer = await client.addTags(done.runs[0], { tags: ["second", "first"] });
+  assert.match(answer.message, /1 new tag/);
+  assert.deepEqual((await runs.retrieve(done.runs[0])).tags, ["first", "second"]);
+  for await (const r of runs.list({ batch: handle.batchId })) assert.deepEqual(r.tags, ["first", "second"]);
+  // More than ten tags are refused.
+  const many = Array.from({ length: 9 }, (_, i) => `t${i}`);
+  await assert.rejects(client.addTags(done.runs[0], { tags: many }), isStatus(422));
 });
 
 test("public access tokens: the batch's own and one the SDK signs itself read that batch only", async () => {

@@ -240,3 +240,27 @@ WHERE batch_id = @batch_id AND batch_index = @batch_index AND status IN ('FAILED
 -- A DELAYED run waits until delay_until instead.
 UPDATE runs SET delay_until = @delay_until
 WHERE batch_id = @batch_id AND batch_index = @batch_index AND status = 'DELAYED';
+
+-- name: AddRunTags :one
+-- Adds tags to the run's options.tags (a string or an array), keeping the
+-- first occurrence of each, unless that makes more than max_tags; the row
+-- lock serialises concurrent adds. No row: the run would have too many.
+WITH cur AS (
+    SELECT CASE jsonb_typeof(options -> 'tags')
+               WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(options -> 'tags'))
+               WHEN 'string' THEN ARRAY[options ->> 'tags']
+               ELSE '{}'::text[] END AS tags
+    FROM runs WHERE batch_id = @batch_id AND batch_index = @batch_index
+    FOR UPDATE
+), merged AS (
+    SELECT ARRAY(SELECT u.t FROM unnest(cur.tags || @tags::text[]) WITH ORDINALITY AS u(t, o)
+                 GROUP BY u.t ORDER BY min(u.o)) AS tags,
+           cardinality(cur.tags) AS before
+    FROM cur
+)
+UPDATE runs r
+SET options = jsonb_set(CASE WHEN jsonb_typeof(r.options) = 'object' THEN r.options ELSE '{}'::jsonb END,
+                        '{tags}', to_jsonb(merged.tags))
+FROM merged
+WHERE r.batch_id = @batch_id AND r.batch_index = @batch_index AND cardinality(merged.tags) <= @max_tags::int
+RETURNING (cardinality(merged.tags) - merged.before)::int AS added;

@@ -13,6 +13,50 @@ import (
 	"github.com/streambatch/streambatch/batch"
 )
 
+const AddRunTags = `-- name: AddRunTags :one
+WITH cur AS (
+    SELECT CASE jsonb_typeof(options -> 'tags')
+               WHEN 'array' THEN ARRAY(SELECT jsonb_array_elements_text(options -> 'tags'))
+               WHEN 'string' THEN ARRAY[options ->> 'tags']
+               ELSE '{}'::text[] END AS tags
+    FROM runs WHERE batch_id = $1 AND batch_index = $2
+    FOR UPDATE
+), merged AS (
+    SELECT ARRAY(SELECT u.t FROM unnest(cur.tags || $4::text[]) WITH ORDINALITY AS u(t, o)
+                 GROUP BY u.t ORDER BY min(u.o)) AS tags,
+           cardinality(cur.tags) AS before
+    FROM cur
+)
+UPDATE runs r
+SET options = jsonb_set(CASE WHEN jsonb_typeof(r.options) = 'object' THEN r.options ELSE '{}'::jsonb END,
+                        '{tags}', to_jsonb(merged.tags))
+FROM merged
+WHERE r.batch_id = $1 AND r.batch_index = $2 AND cardinality(merged.tags) <= $3::int
+RETURNING (cardinality(merged.tags) - merged.before)::int AS added
+`
+
+type AddRunTagsParams struct {
+	BatchID    string
+	BatchIndex int32
+	MaxTags    int32
+	Tags       []string
+}
+
+// Adds tags to the run's options.tags (a string or an array), keeping the
+// first occurrence of each, unless that makes more than max_tags; the row
+// lock serialises concurrent adds. No row: the run would have too many.
+func (q *Queries) AddRunTags(ctx context.Context, arg AddRunTagsParams) (int32, error) {
+	row := q.db.QueryRow(ctx, AddRunTags,
+		arg.BatchID,
+		arg.BatchIndex,
+		arg.MaxTags,
+		arg.Tags,
+	)
+	var added int32
+	err := row.Scan(&added)
+	return added, err
+}
+
 const CancelOpenRuns = `-- name: CancelOpenRuns :exec
 UPDATE runs SET status = 'CANCELED', error_code = 'CANCELED', error_message = $1, completed_at = now()
 WHERE batch_id = $2 AND status IN ('QUEUED', 'DELAYED', 'EXECUTING')

@@ -55,6 +55,10 @@ func secEndpoints(id string) []secEndpoint {
 		{"GET v3 run", http.MethodGet, "/api/v3/runs/" + batch.RunID(id, 0), "", ""},
 		{"GET v1 runs", http.MethodGet, "/api/v1/runs?filter[batch]=" + id, "", ""},
 		{"POST v2 run cancel", http.MethodPost, "/api/v2/runs/" + batch.RunID(id, 0) + "/cancel", "", ""},
+		{"GET v1 run result", http.MethodGet, "/api/v1/runs/" + batch.RunID(id, 0) + "/result", "", ""},
+		{"POST v1 run replay", http.MethodPost, "/api/v1/runs/" + batch.RunID(id, 0) + "/replay", "", ""},
+		{"POST v1 run reschedule", http.MethodPost, "/api/v1/runs/" + batch.RunID(id, 0) + "/reschedule", "application/json", `{"delay":"1h"}`},
+		{"POST v1 run tags", http.MethodPost, "/api/v1/runs/" + batch.RunID(id, 0) + "/tags", "application/json", `{"tags":"x"}`},
 		{"POST jwt claims", http.MethodPost, "/api/v1/auth/jwt/claims", "", ""},
 	}
 }
@@ -63,7 +67,7 @@ func secEndpoints(id string) []secEndpoint {
 // do on each endpoint: 0 means refused like a missing key (401).
 var tokenGrants = map[string]int{
 	"GET batch": 200, "GET runs": 200, "GET missing": 200, "GET v1 batch": 200, "GET v2 batch": 200,
-	"GET results": 200, "GET v3 run": 404, "GET v1 runs": 200,
+	"GET results": 200, "GET v3 run": 404, "GET v1 runs": 200, "GET v1 run result": 404,
 	"POST items":  403, // read scope only: streaming needs write:batch:<id>
 	"PUT packets": 403, // uploading too (and only for that batch)
 }

@@ -247,6 +247,25 @@ func (f *fakeStore) AddRunTags(_ context.Context, batchID string, index int, tag
 	return len(have) - n, nil
 }
 
+// UpdateRunMetadata changes a run's options.metadata, as the store does.
+func (f *fakeStore) UpdateRunMetadata(_ context.Context, batchID string, index int,
+	change func(json.RawMessage, batch.RunStatus) (json.RawMessage, error)) (json.RawMessage, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := batch.RunID(batchID, index)
+	r, ok := f.runs[id]
+	if !ok {
+		return nil, store.ErrNotFound
+	}
+	out, err := change(batch.StoredItemOptions(r.Options).Metadata, r.Status)
+	if err != nil {
+		return nil, err
+	}
+	r.Options, _ = json.Marshal(map[string]json.RawMessage{"metadata": out})
+	f.runs[id] = r
+	return out, nil
+}
+
 func (f *fakeStore) CancelRun(context.Context, string, int, string) (store.Run, bool, error) {
 	return store.Run{}, false, store.ErrNotFound
 }
@@ -1051,4 +1070,70 @@ func TestTDAddTags(t *testing.T) {
 			t.Fatalf("runs.retrieve %s", r.body)
 		}
 	})
+}
+
+// Run metadata outside the run: read, replaced, changed by operations as
+// trigger.dev applies them; a bad body, a finished run, an unknown and
+// another environment's run are refused.
+func TestTDRunMetadata(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	id := f.store.add(testEnv, 2, batch.StatusProcessing)
+	foreign := f.store.add(otherEnv, 1, batch.StatusProcessing)
+	run := f.store.addRun(id, 0, store.Run{Status: batch.RunQueued, Options: []byte(`{"metadata":{"n":1,"list":[1,2,1],"s":"x"}}`)})
+	done := f.store.addRun(id, 1, store.Run{Status: batch.RunCompleted, Options: []byte(`{"metadata":{"n":1}}`)})
+	foreignRun := f.store.addRun(foreign, 0, store.Run{Status: batch.RunQueued})
+	put := func(runID, body string) answer {
+		return f.do(http.MethodPut, "/api/v1/runs/"+runID+"/metadata", testKey, "application/json", body)
+	}
+	get := func(t *testing.T, runID string) string {
+		t.Helper()
+		a := f.do(http.MethodGet, "/api/v1/runs/"+runID+"/metadata", testKey, "", "")
+		if a.status != 200 {
+			t.Fatalf("GET metadata: %d %s", a.status, a.body)
+		}
+		return a.body
+	}
+	t.Run("GET", func(t *testing.T) {
+		if got := get(t, run); got != `{"metadata":{"n":1,"list":[1,2,1],"s":"x"}}` {
+			t.Fatalf("metadata %s", got)
+		}
+	})
+	refusals := []struct {
+		name, id, body string
+		status         int
+		want           string
+	}{
+		{"metadata not an object", run, `{"metadata":[1]}`, 400, "metadata must be a JSON object"},
+		{"an unknown operation", run, `{"operations":[{"type":"merge","key":"a","value":1}]}`, 400, `operations[0]: "merge" is not a metadata operation`},
+		{"a JSON path key", run, `{"operations":[{"type":"set","key":"$.a.b","value":1}]}`, 400, "JSON path keys are not supported"},
+		{"increment by a string", run, `{"operations":[{"type":"increment","key":"n","value":"1"}]}`, 400, "increment needs a number"},
+		{"parent operations", run, `{"parentOperations":[]}`, 400, "parentOperations is not supported"},
+		{"a finished run", done, `{"metadata":{"a":1}}`, 422, "has finished"},
+		{"unknown run", batch.RunID(id, 7), `{"metadata":{}}`, 404, "not found"},
+		{"another environment's run", foreignRun, `{"metadata":{}}`, 404, "not found"},
+	}
+	for _, tc := range refusals {
+		t.Run(tc.name, func(t *testing.T) {
+			wantRefused(t, put(tc.id, tc.body), tc.status, tc.want)
+		})
+	}
+	steps := []struct{ name, body, want string }{
+		{"operations", `{"operations":[{"type":"increment","key":"n","value":2},{"type":"append","key":"list","value":3},` +
+			`{"type":"remove","key":"list","value":1},{"type":"append","key":"s","value":"y"},{"type":"set","key":"k","value":{"a":[true]}},` +
+			`{"type":"delete","key":"gone"},{"type":"increment","key":"fresh","value":1.5}]}`,
+			`{"metadata":{"fresh":1.5,"k":{"a":[true]},"list":[2,3],"n":3,"s":["x","y"]}}`},
+		{"replace, then operate", `{"metadata":{"a":1},"operations":[{"type":"set","key":"b","value":2}]}`, `{"metadata":{"a":1,"b":2}}`},
+		{"update replaces", `{"operations":[{"type":"update","value":{"only":true}}]}`, `{"metadata":{"only":true}}`},
+	}
+	for _, tc := range steps {
+		t.Run(tc.name, func(t *testing.T) {
+			if a := put(run, tc.body); a.status != 200 || a.body != tc.want {
+				t.Fatalf("PUT: %d %s, want 200 %s", a.status, a.body, tc.want)
+			}
+			if got := get(t, run); got != tc.want {
+				t.Fatalf("GET after the PUT: %s, want %s", got, tc.want)
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
@@ -34,6 +35,8 @@ type batchStore interface {
 	ReplayRun(ctx context.Context, batchID string, index int) error
 	RescheduleRun(ctx context.Context, batchID string, index int, until time.Time) (store.Run, error)
 	AddRunTags(ctx context.Context, batchID string, index int, tags []string) (int, error)
+	UpdateRunMetadata(ctx context.Context, batchID string, index int,
+		change func(old json.RawMessage, status batch.RunStatus) (json.RawMessage, error)) (json.RawMessage, error)
 	RunCountsWaiting(ctx context.Context, batchID string) (map[batch.RunStatus]int, store.Waiting, error)
 	HasCreationErrors(ctx context.Context, batchID string) (bool, error)
 	EachCreationError(ctx context.Context, batchID string, fn func(store.CreationError) bool) error

@@ -152,6 +152,8 @@ func (s *Server) engine() *gin.Engine {
 	r.POST("/api/v1/runs/:runId/replay", s.authenticate, s.tdReplayRun)
 	r.POST("/api/v1/runs/:runId/reschedule", s.authenticate, s.tdRescheduleRun)
 	r.POST("/api/v1/runs/:runId/tags", s.authenticate, s.tdAddTags)
+	r.GET("/api/v1/runs/:runId/metadata", s.authenticate, s.tdGetMetadata)
+	r.PUT("/api/v1/runs/:runId/metadata", s.authenticate, s.tdUpdateMetadata)
 	r.POST("/api/v1/auth/jwt/claims", s.authenticate, s.jwtClaims)
 	return r
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // The trigger.dev run routes that change one run: runs.replay,
-// runs.reschedule and addTags.
+// runs.reschedule and addTags (its metadata: triggerdev_metadata.go).
 
 // maxRunChangeBody bounds the bodies of runs.replay and runs.reschedule.
 const maxRunChangeBody = 64 << 10

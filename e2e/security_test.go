@@ -59,6 +59,8 @@ func secEndpoints(id string) []secEndpoint {
 		{"POST v1 run replay", http.MethodPost, "/api/v1/runs/" + batch.RunID(id, 0) + "/replay", "", ""},
 		{"POST v1 run reschedule", http.MethodPost, "/api/v1/runs/" + batch.RunID(id, 0) + "/reschedule", "application/json", `{"delay":"1h"}`},
 		{"POST v1 run tags", http.MethodPost, "/api/v1/runs/" + batch.RunID(id, 0) + "/tags", "application/json", `{"tags":"x"}`},
+		{"GET v1 run metadata", http.MethodGet, "/api/v1/runs/" + batch.RunID(id, 0) + "/metadata", "", ""},
+		{"PUT v1 run metadata", http.MethodPut, "/api/v1/runs/" + batch.RunID(id, 0) + "/metadata", "application/json", `{"metadata":{}}`},
 		{"POST jwt claims", http.MethodPost, "/api/v1/auth/jwt/claims", "", ""},
 	}
 }

@@ -374,6 +374,37 @@ func (s *Store) AddRunTags(ctx context.Context, batchID string, index int, tags 
 	return int(n), nil
 }
 
+// UpdateRunMetadata sets the metadata of the run at index of a batch to
+// what change makes of it, given its metadata (nil: none) and status, with
+// the run's row locked between the read and the write; an error of change
+// is returned as it is and changes nothing. ErrNotFound when there is no
+// such run.
+func (s *Store) UpdateRunMetadata(ctx context.Context, batchID string, index int,
+	change func(old json.RawMessage, status batch.RunStatus) (json.RawMessage, error)) (json.RawMessage, error) {
+	var out json.RawMessage
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		row, err := q.LockRunMetadata(ctx, db.LockRunMetadataParams{BatchID: batchID, BatchIndex: int32(index)})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("store: read the metadata of run %d of %s: %w", index, batchID, err)
+		}
+		if out, err = change(row.Metadata, row.Status); err != nil {
+			return err
+		}
+		if out == nil {
+			out = json.RawMessage(`{}`)
+		}
+		if err := q.SetRunMetadata(ctx, db.SetRunMetadataParams{BatchID: batchID, BatchIndex: int32(index), Metadata: out}); err != nil {
+			return fmt.Errorf("store: set the metadata of run %d of %s: %w", index, batchID, classify(err))
+		}
+		return nil
+	})
+	return out, err
+}
+
 func sortClaimed(rs []ClaimedRun) {
 	slices.SortFunc(rs, func(a, b ClaimedRun) int { return a.Index - b.Index })
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -347,6 +348,66 @@ func TestAddRunTags(t *testing.T) {
 	t.Run("unknown run", func(t *testing.T) {
 		if _, err := s.AddRunTags(ctx, b.ID, 7, []string{"a"}); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("add: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// UpdateRunMetadata writes what the change makes of the run's metadata and
+// status, keeps the other options, and changes nothing when the change
+// fails.
+func TestUpdateRunMetadata(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	its := items(0, 2)
+	its[0].Options = []byte(`{"metadata":{"a":1},"ttl":"1h"}`)
+	its[1].Options = nil
+	b := sealed(t, s, 2, its)
+	t.Run("a run with metadata", func(t *testing.T) {
+		out, err := s.UpdateRunMetadata(ctx, b.ID, 0, func(old json.RawMessage, st batch.RunStatus) (json.RawMessage, error) {
+			if string(old) != `{"a": 1}` || st != batch.RunQueued {
+				t.Errorf("change got %s %s", old, st)
+			}
+			return json.RawMessage(`{"a":2}`), nil
+		})
+		if err != nil || string(out) != `{"a":2}` {
+			t.Fatalf("update: %s (%v)", out, err)
+		}
+		r, _ := s.GetRun(ctx, b.ID, 0)
+		if o := batch.StoredItemOptions(r.Options); string(o.Metadata) != `{"a":2}` || o.TTL != time.Hour {
+			t.Fatalf("options after the update: %s", r.Options)
+		}
+	})
+	t.Run("a run without options", func(t *testing.T) {
+		if _, err := s.UpdateRunMetadata(ctx, b.ID, 1, func(old json.RawMessage, _ batch.RunStatus) (json.RawMessage, error) {
+			if old != nil {
+				t.Errorf("change got %s, want nil", old)
+			}
+			return json.RawMessage(`{"b":true}`), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := s.GetRun(ctx, b.ID, 1)
+		if o := batch.StoredItemOptions(r.Options); string(o.Metadata) != `{"b":true}` {
+			t.Fatalf("options after the update: %s", r.Options)
+		}
+	})
+	t.Run("a failed change", func(t *testing.T) {
+		boom := errors.New("boom")
+		if _, err := s.UpdateRunMetadata(ctx, b.ID, 0, func(json.RawMessage, batch.RunStatus) (json.RawMessage, error) {
+			return nil, boom
+		}); !errors.Is(err, boom) {
+			t.Fatalf("update: %v, want boom", err)
+		}
+		r, _ := s.GetRun(ctx, b.ID, 0)
+		if o := batch.StoredItemOptions(r.Options); string(o.Metadata) != `{"a":2}` {
+			t.Fatalf("options after a failed change: %s", r.Options)
+		}
+	})
+	t.Run("unknown run", func(t *testing.T) {
+		if _, err := s.UpdateRunMetadata(ctx, b.ID, 5, func(json.RawMessage, batch.RunStatus) (json.RawMessage, error) {
+			return nil, nil
+		}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("update: %v, want ErrNotFound", err)
 		}
 	})
 }

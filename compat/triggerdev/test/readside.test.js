@@ -5,7 +5,7 @@
 // by status and task (an unsupported filter is a 400), runs.cancel
 // of a delayed run, the batch and run results routes, an expired run's
 // expiredAt, runs.replay of a failed run, runs.reschedule of a delayed
-// one and ApiClient.addTags.
+// one, ApiClient.addTags and run metadata.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ApiClient, ApiError } from "@trigger.dev/core/v3";
@@ -237,6 +237,35 @@ test("ApiClient.addTags: runs.retrieve and runs.list show the run's new tags", a
   // More than ten tags are refused.
   const many = Array.from({ length: 9 }, (_, i) => `t${i}`);
   await assert.rejects(client.addTags(done.runs[0], { tags: many }), isStatus(422));
+});
+
+test("run metadata outside the run: getRunMetadata and updateRunMetadata", async (t) => {
+  const client = new ApiClient(baseUrl, apiKey);
+  if (typeof client.updateRunMetadata !== "function") return t.skip("this SDK has no updateRunMetadata");
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  const handle = await batch.trigger([
+    { id: "echo", payload: { n: 8 }, options: { delay: "1h", metadata: { progress: 0, steps: ["queued"] } } },
+  ]);
+  let id;
+  for (let i = 0; i < 100 && !id; i++) {
+    const b = await batch.retrieve(handle.batchId);
+    if (b.runs.length === 1) id = b.runs[0];
+    else await sleep(100);
+  }
+  await waitForStatus(id, "DELAYED");
+  assert.deepEqual((await client.getRunMetadata(id)).metadata, { progress: 0, steps: ["queued"] });
+  const updated = await client.updateRunMetadata(id, {
+    operations: [
+      { type: "increment", key: "progress", value: 5 },
+      { type: "append", key: "steps", value: "seen" },
+      { type: "set", key: "owner", value: "ops" },
+    ],
+  });
+  assert.deepEqual(updated.metadata, { progress: 5, steps: ["queued", "seen"], owner: "ops" });
+  assert.deepEqual((await runs.retrieve(id)).metadata, updated.metadata);
+  // A finished run's metadata does not change.
+  await runs.cancel(id);
+  await assert.rejects(client.updateRunMetadata(id, { metadata: { x: 1 } }), isStatus(422));
 });
 
 test("public access tokens: the batch's own and one the SDK signs itself read that batch only", async () => {

@@ -264,3 +264,16 @@ SET options = jsonb_set(CASE WHEN jsonb_typeof(r.options) = 'object' THEN r.opti
 FROM merged
 WHERE r.batch_id = @batch_id AND r.batch_index = @batch_index AND cardinality(merged.tags) <= @max_tags::int
 RETURNING (cardinality(merged.tags) - merged.before)::int AS added;
+
+-- name: LockRunMetadata :one
+-- A run's status and options.metadata (NULL: none), its row locked until
+-- the transaction ends (SetRunMetadata).
+SELECT status, (options -> 'metadata')::jsonb AS metadata
+FROM runs WHERE batch_id = @batch_id AND batch_index = @batch_index
+FOR UPDATE;
+
+-- name: SetRunMetadata :exec
+UPDATE runs
+SET options = jsonb_set(CASE WHEN jsonb_typeof(options) = 'object' THEN options ELSE '{}'::jsonb END,
+                        '{metadata}', @metadata::jsonb)
+WHERE batch_id = @batch_id AND batch_index = @batch_index;

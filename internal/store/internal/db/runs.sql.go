@@ -598,6 +598,31 @@ func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsR
 	return items, nil
 }
 
+const LockRunMetadata = `-- name: LockRunMetadata :one
+SELECT status, (options -> 'metadata')::jsonb AS metadata
+FROM runs WHERE batch_id = $1 AND batch_index = $2
+FOR UPDATE
+`
+
+type LockRunMetadataParams struct {
+	BatchID    string
+	BatchIndex int32
+}
+
+type LockRunMetadataRow struct {
+	Status   batch.RunStatus
+	Metadata []byte
+}
+
+// A run's status and options.metadata (NULL: none), its row locked until
+// the transaction ends (SetRunMetadata).
+func (q *Queries) LockRunMetadata(ctx context.Context, arg LockRunMetadataParams) (LockRunMetadataRow, error) {
+	row := q.db.QueryRow(ctx, LockRunMetadata, arg.BatchID, arg.BatchIndex)
+	var i LockRunMetadataRow
+	err := row.Scan(&i.Status, &i.Metadata)
+	return i, err
+}
+
 const MarkExecuting = `-- name: MarkExecuting :exec
 UPDATE runs r
 SET status = 'EXECUTING', attempts = greatest(r.attempts, r.attempt_base + u.attempt), started_at = u.started_at
@@ -896,6 +921,24 @@ func (q *Queries) RunIndexes(ctx context.Context, batchID string) ([]int32, erro
 		return nil, err
 	}
 	return items, nil
+}
+
+const SetRunMetadata = `-- name: SetRunMetadata :exec
+UPDATE runs
+SET options = jsonb_set(CASE WHEN jsonb_typeof(options) = 'object' THEN options ELSE '{}'::jsonb END,
+                        '{metadata}', $1::jsonb)
+WHERE batch_id = $2 AND batch_index = $3
+`
+
+type SetRunMetadataParams struct {
+	Metadata   []byte
+	BatchID    string
+	BatchIndex int32
+}
+
+func (q *Queries) SetRunMetadata(ctx context.Context, arg SetRunMetadataParams) error {
+	_, err := q.db.Exec(ctx, SetRunMetadata, arg.Metadata, arg.BatchID, arg.BatchIndex)
+	return err
 }
 
 const WaitingForWorkerByQueue = `-- name: WaitingForWorkerByQueue :many

@@ -1108,7 +1108,7 @@ func TestTDRunMetadata(t *testing.T) {
 		{"an unknown operation", run, `{"operations":[{"type":"merge","key":"a","value":1}]}`, 400, `operations[0]: "merge" is not a metadata operation`},
 		{"a JSON path key", run, `{"operations":[{"type":"set","key":"$.a.b","value":1}]}`, 400, "JSON path keys are not supported"},
 		{"increment by a string", run, `{"operations":[{"type":"increment","key":"n","value":"1"}]}`, 400, "increment needs a number"},
-		{"parent operations", run, `{"parentOperations":[]}`, 400, "parentOperations is not supported"},
+		{"parent operations", run, `{"parentOperations":[{"type":"set","key":"a","value":1}]}`, 400, "parentOperations is not supported"},
 		{"a finished run", done, `{"metadata":{"a":1}}`, 422, "has finished"},
 		{"unknown run", batch.RunID(id, 7), `{"metadata":{}}`, 404, "not found"},
 		{"another environment's run", foreignRun, `{"metadata":{}}`, 404, "not found"},

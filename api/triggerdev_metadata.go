@@ -67,7 +67,10 @@ func (s *Server) tdUpdateMetadata(c *gin.Context) {
 			return
 		}
 	}
-	for k := range body {
+	for k, raw := range body {
+		if (k == "parentOperations" || k == "rootOperations") && (string(raw) == "[]" || string(raw) == "null") {
+			continue // nothing to do
+		}
 		if k != "metadata" && k != "operations" {
 			fail(c, http.StatusBadRequest, truncate(k, 64)+" is not supported: a run outside a task has no parent or root run")
 			return

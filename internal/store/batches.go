@@ -70,16 +70,36 @@ type NewBatch struct {
 	TaskIdentifiers          []string
 	ParentRunID              *string
 	ResumeParentOnCompletion bool
+	// OneTimeToken, when set, is the one-time-use token creating the
+	// batch: the creation fails with ErrTokenUsed when it was used before.
+	OneTimeToken *OneTimeToken
+}
+
+// OneTimeToken identifies a one-time-use public token.
+type OneTimeToken struct {
+	Hash      []byte // SHA-256 of the token
+	ExpiresAt time.Time
 }
 
 // CreateBatchTx inserts a PENDING batch inside a transaction and calls
 // started before committing, so the batch row exists exactly when started
 // (which starts its workflow) succeeded. When the environment already has a
 // batch with the same idempotency key, nothing is inserted, started is not
-// called and the existing batch is returned with cached = true.
+// called and the existing batch is returned with cached = true. A one-time
+// token is recorded in the same transaction, before anything else: its
+// second use is ErrTokenUsed, and exactly one of concurrent uses succeeds.
 func (s *Store) CreateBatchTx(ctx context.Context, nb NewBatch, started func(Batch) error) (b Batch, cached bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
+		if t := nb.OneTimeToken; t != nil {
+			n, err := q.UseOneTimeToken(ctx, db.UseOneTimeTokenParams{TokenHash: t.Hash, EnvironmentID: nb.Env.ID, BatchID: nb.ID, ExpiresAt: t.ExpiresAt})
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrTokenUsed
+			}
+		}
 		var opts []byte
 		if len(nb.IdempotencyKeyOptions) > 0 {
 			opts = nb.IdempotencyKeyOptions

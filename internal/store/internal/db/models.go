@@ -68,6 +68,14 @@ type Environment struct {
 	CreatedAt time.Time
 }
 
+type OneTimeToken struct {
+	TokenHash     []byte
+	EnvironmentID int64
+	BatchID       string
+	ExpiresAt     time.Time
+	UsedAt        time.Time
+}
+
 type ReadSlot struct {
 	EnvironmentID int64
 	Slot          int32

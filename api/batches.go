@@ -63,7 +63,7 @@ func (s *Server) createBatch(c *gin.Context) {
 		ID: batch.NewBatchID(), Env: env, RunCount: req.RunCount, IdempotencyKey: req.IdempotencyKey,
 		IdempotencyKeyOptions: req.IdempotencyKeyOptions, TaskIdentifiers: req.TaskIdentifiers,
 		ParentRunID: req.ParentRunID, ResumeParentOnCompletion: req.ResumeParentOnCompletion,
-		OneTimeToken: tok.oneTime,
+		Token: tok.sdk,
 	}
 	ctx := c.Request.Context()
 	c.Set(batchIDKey, nb.ID)

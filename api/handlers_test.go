@@ -56,14 +56,17 @@ type fakeStore struct {
 	// replayErr is what ReplayBatch answers.
 	replayErr error
 	streams   int
-	// usedTokens are the one-time tokens CreateBatchTx used.
-	usedTokens map[string]bool
+	// usedTokens are the one-time tokens CreateBatchTx used;
+	// tokenBatches the tasks of the batches tokens created, by token hash
+	// and batch id.
+	usedTokens   map[string]bool
+	tokenBatches map[string][]string
 	// runs answers GetRun, by run id.
 	runs map[string]store.Run
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{batches: map[string]store.Batch{}, usedTokens: map[string]bool{}, runs: map[string]store.Run{}}
+	return &fakeStore{batches: map[string]store.Batch{}, usedTokens: map[string]bool{}, tokenBatches: map[string][]string{}, runs: map[string]store.Run{}}
 }
 
 // add stores a batch of env in status st and returns its id.
@@ -122,17 +125,28 @@ func (f *fakeStore) CreateBatchTx(_ context.Context, nb store.NewBatch, started 
 	b := store.Batch{ID: nb.ID, EnvironmentID: nb.Env.ID, EnvName: nb.Env.Name, RunCount: nb.RunCount, Status: batch.StatusPending}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if nb.OneTimeToken != nil && f.usedTokens[string(nb.OneTimeToken.Hash)] {
+	if nb.Token != nil && nb.Token.OneTime && f.usedTokens[string(nb.Token.Hash)] {
 		return store.Batch{}, false, store.ErrTokenUsed
 	}
 	if err := started(b); err != nil {
 		return store.Batch{}, false, err
 	}
-	if nb.OneTimeToken != nil {
-		f.usedTokens[string(nb.OneTimeToken.Hash)] = true
+	if nb.Token != nil {
+		f.usedTokens[string(nb.Token.Hash)] = nb.Token.OneTime
+		f.tokenBatches[string(nb.Token.Hash)+"/"+nb.ID] = nb.TaskIdentifiers
 	}
 	f.batches[b.ID] = b
 	return b, false, nil
+}
+
+func (f *fakeStore) TokenBatchTasks(_ context.Context, envID int64, batchID string, hash []byte) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tasks, ok := f.tokenBatches[string(hash)+"/"+batchID]
+	if !ok || f.batches[batchID].EnvironmentID != envID {
+		return nil, store.ErrNotFound
+	}
+	return tasks, nil
 }
 
 func (f *fakeStore) GetBatch(_ context.Context, envID int64, id string) (store.Batch, error) {

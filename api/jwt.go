@@ -53,9 +53,10 @@ type publicToken struct {
 	// keyID is the API key that created the batch of a streambatch token,
 	// or that signed an SDK token.
 	keyID int64
-	// oneTime is set for a one-time-use SDK token: its hash and expiry.
-	oneTime *store.OneTimeToken
-	// tasks restricts the items a batch token streams (nil: any task).
+	// sdk identifies a token the SDK signed (nil for a streambatch
+	// token), as the batches it creates record it.
+	sdk *store.PublicToken
+	// tasks restricts the items the token streams (nil: any task).
 	tasks []string
 }
 
@@ -138,12 +139,9 @@ func (s *Server) verifyToken(ctx context.Context, raw string) (publicToken, erro
 		for _, k := range secrets {
 			claims = tokenClaims{}
 			if _, err := sdk.ParseWithClaims(raw, &claims, func(*jwt.Token) (any, error) { return k.Secret, nil }); err == nil {
-				t := publicToken{env: env, scopes: claims.Scopes, keyID: k.ID}
-				if claims.OneTimeUse {
-					sum := sha256.Sum256([]byte(raw))
-					t.oneTime = &store.OneTimeToken{Hash: sum[:], ExpiresAt: claims.ExpiresAt.Time}
-				}
-				return t, nil
+				sum := sha256.Sum256([]byte(raw))
+				return publicToken{env: env, scopes: claims.Scopes, keyID: k.ID,
+					sdk: &store.PublicToken{Hash: sum[:], OneTime: claims.OneTimeUse, ExpiresAt: claims.ExpiresAt.Time}}, nil
 			}
 		}
 		return publicToken{}, fmt.Errorf("%w: no active key of environment %d signed it", errToken, envID)

@@ -75,9 +75,10 @@ func (s *Server) authenticateScoped(write bool, target func(c *gin.Context) (bat
 
 // authenticateScopedOr is authenticateScoped where a token whose scopes do
 // not name the batch or run may still be granted the request by grant (a
-// read by task or tag); grant answers the request itself when it fails.
+// read by task or tag, the items of a batch the token created; grant may
+// narrow the token); grant answers the request itself when it fails.
 func (s *Server) authenticateScopedOr(write bool, target func(c *gin.Context) (batchID, runID string),
-	grant func(c *gin.Context, t publicToken) (granted, answered bool)) gin.HandlerFunc {
+	grant func(c *gin.Context, t *publicToken) (granted, answered bool)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		t, token := s.keyOrToken(c)
 		if !token {
@@ -87,7 +88,7 @@ func (s *Server) authenticateScopedOr(write bool, target func(c *gin.Context) (b
 		if !allows(t.scopes, write, batchID, runID) {
 			granted, answered := false, false
 			if grant != nil {
-				granted, answered = grant(c, t)
+				granted, answered = grant(c, &t)
 			}
 			if answered {
 				return
@@ -167,9 +168,32 @@ func runTarget(c *gin.Context) (string, string) {
 // listTarget names the batch of ?filter[batch]=.
 func listTarget(c *gin.Context) (string, string) { return c.Query("filter[batch]"), "" }
 
+// grantTokenStream grants an SDK trigger token streaming the items of
+// :batchId when it created that batch, items of the batch's tasks only (as
+// the SDK's batch.trigger does under auth.withBatchTriggerPublicToken: it
+// streams with the token that created the batch).
+func (s *Server) grantTokenStream(c *gin.Context, t *publicToken) (granted, answered bool) {
+	if t.sdk == nil || !mayTrigger(t.scopes, "") {
+		return false, false
+	}
+	tasks, err := s.store.TokenBatchTasks(c.Request.Context(), t.env.ID, c.Param("batchId"), t.sdk.Hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, false
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return false, true
+	}
+	t.tasks = tasks
+	if t.tasks == nil {
+		t.tasks = []string{}
+	}
+	return true, false
+}
+
 // grantRunRead grants a token reading :runId by the run's task
 // (read:tasks:<task>) or one of its tags (read:tags:<tag>).
-func (s *Server) grantRunRead(c *gin.Context, t publicToken) (granted, answered bool) {
+func (s *Server) grantRunRead(c *gin.Context, t *publicToken) (granted, answered bool) {
 	if !slices.ContainsFunc(t.scopes, func(sc string) bool {
 		return strings.HasPrefix(sc, "read:tasks") || strings.HasPrefix(sc, "read:tags")
 	}) {
@@ -197,7 +221,7 @@ func (s *Server) grantRunRead(c *gin.Context, t publicToken) (granted, answered 
 
 // grantListRead grants a token runs.list when it filters on tasks
 // (filter[taskIdentifier]) whose runs it may read (read:tasks:<task>).
-func grantListRead(c *gin.Context, t publicToken) (granted, answered bool) {
+func grantListRead(c *gin.Context, t *publicToken) (granted, answered bool) {
 	tasks := tdListValues(c, "filter[taskIdentifier]")
 	return len(tasks) > 0 && !slices.ContainsFunc(tasks, func(task string) bool { return !readsTask(t.scopes, task) }), false
 }

@@ -125,7 +125,7 @@ func (s *Server) engine() *gin.Engine {
 	v3 := r.Group("/api/v3")
 	v3.POST("/batches", s.authenticateCreate, s.createBatch)
 	// Content type is checked before authentication, as trigger.dev does.
-	r.POST(itemsRoute, s.drainAfterEarlyAnswer, s.requireNDJSON, s.authenticateScoped(true, batchTarget), s.streamItems)
+	r.POST(itemsRoute, s.drainAfterEarlyAnswer, s.requireNDJSON, s.authenticateScopedOr(true, batchTarget, s.grantTokenStream), s.streamItems)
 	v3.GET("/batches/:batchId/items", func(c *gin.Context) {
 		fail(c, http.StatusMethodNotAllowed, "Method not allowed. Use POST to stream batch items as NDJSON.")
 	})

@@ -133,21 +133,33 @@ func TestOneTimeTriggerToken(t *testing.T) {
 	})
 }
 
-// The batch token a trigger token's create answers streams items of the
-// batch's tasks only (the ingester refuses the others).
+// The batch token a trigger token's create answers, and the trigger token
+// itself, stream items of the batch's tasks only (the ingester refuses the
+// others); the trigger token streams only the batches it created.
 func TestTriggerTokenBatchStreamsItsTasks(t *testing.T) {
 	t.Parallel()
 	f := newHandlerFixture()
 	f.ingester.res = ingest.Result{Items: 1, Accepted: 1}
-	a := createWith(f, sdkToken(t, testEnv, testKeySecret, false, time.Hour, "batchTrigger:tasks:a"), "a")
+	trigger := sdkToken(t, testEnv, testKeySecret, false, time.Hour, "batchTrigger:tasks:a")
+	a := createWith(f, trigger, "a")
 	var resp wire.CreateBatchResponse
 	if a.status != http.StatusAccepted || json.Unmarshal([]byte(a.body), &resp) != nil {
 		t.Fatalf("create: answer %d %s", a.status, a.body)
 	}
-	f.do(http.MethodPost, "/api/v3/batches/"+resp.ID+"/items", a.header.Get("x-trigger-jwt"), ndjsonCT, `{"index":0,"task":"a"}`+"\n")
-	if !slices.Equal(f.ingester.tasks, []string{"a"}) {
-		t.Fatalf("the stream's tasks %v, want [a]", f.ingester.tasks)
+	stream := func(tok, id string) answer {
+		f.ingester.tasks = nil
+		return f.do(http.MethodPost, "/api/v3/batches/"+id+"/items", tok, ndjsonCT, `{"index":0,"task":"a"}`+"\n")
 	}
+	for name, tok := range map[string]string{"the batch token": a.header.Get("x-trigger-jwt"), "the trigger token": trigger} {
+		t.Run(name, func(t *testing.T) {
+			if a := stream(tok, resp.ID); a.status != http.StatusOK || !slices.Equal(f.ingester.tasks, []string{"a"}) {
+				t.Fatalf("answer %d %s, tasks %v; want 200 and tasks [a]", a.status, a.body, f.ingester.tasks)
+			}
+		})
+	}
+	t.Run("the trigger token on a batch it did not create", func(t *testing.T) {
+		wantRefused(t, stream(trigger, f.store.add(testEnv, 1, batch.StatusPending)), http.StatusForbidden, "does not grant access")
+	})
 }
 
 func TestReadTasksAndTagsScopes(t *testing.T) {

@@ -68,12 +68,13 @@ type Environment struct {
 	CreatedAt time.Time
 }
 
-type OneTimeToken struct {
+type PublicTokenBatch struct {
 	TokenHash     []byte
-	EnvironmentID int64
 	BatchID       string
+	EnvironmentID int64
+	OneTime       bool
 	ExpiresAt     time.Time
-	UsedAt        time.Time
+	CreatedAt     time.Time
 }
 
 type ReadSlot struct {

@@ -10,31 +10,55 @@ import (
 	"time"
 )
 
-const UseOneTimeToken = `-- name: UseOneTimeToken :execrows
-INSERT INTO one_time_tokens (token_hash, environment_id, batch_id, expires_at)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (token_hash) DO NOTHING
+const RecordTokenBatch = `-- name: RecordTokenBatch :execrows
+INSERT INTO public_token_batches (token_hash, batch_id, environment_id, one_time, expires_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING
 `
 
-type UseOneTimeTokenParams struct {
+type RecordTokenBatchParams struct {
 	TokenHash     []byte
-	EnvironmentID int64
 	BatchID       string
+	EnvironmentID int64
+	OneTime       bool
 	ExpiresAt     time.Time
 }
 
-// Records the use of a one-time token; no row when it was used before.
-// Concurrent uses serialise on the primary key: one inserts, the others
-// find its row once it commits (or insert, when it rolls back).
-func (q *Queries) UseOneTimeToken(ctx context.Context, arg UseOneTimeTokenParams) (int64, error) {
-	result, err := q.db.Exec(ctx, UseOneTimeToken,
+// Records the batch a public token created; no row when the token is
+// one-time-use and created a batch before. Concurrent uses serialise on
+// the unique index: one inserts, the others find its row once it commits
+// (or insert, when it rolls back).
+func (q *Queries) RecordTokenBatch(ctx context.Context, arg RecordTokenBatchParams) (int64, error) {
+	result, err := q.db.Exec(ctx, RecordTokenBatch,
 		arg.TokenHash,
-		arg.EnvironmentID,
 		arg.BatchID,
+		arg.EnvironmentID,
+		arg.OneTime,
 		arg.ExpiresAt,
 	)
 	if err != nil {
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const TokenBatchTasks = `-- name: TokenBatchTasks :one
+SELECT b.task_identifiers
+FROM public_token_batches t JOIN batches b ON b.id = t.batch_id
+WHERE t.token_hash = $1 AND t.batch_id = $2 AND b.environment_id = $3
+`
+
+type TokenBatchTasksParams struct {
+	TokenHash     []byte
+	BatchID       string
+	EnvironmentID int64
+}
+
+// The task identifiers of a batch of the environment the token created;
+// no row when it did not create it.
+func (q *Queries) TokenBatchTasks(ctx context.Context, arg TokenBatchTasksParams) ([]string, error) {
+	row := q.db.QueryRow(ctx, TokenBatchTasks, arg.TokenHash, arg.BatchID, arg.EnvironmentID)
+	var task_identifiers []string
+	err := row.Scan(&task_identifiers)
+	return task_identifiers, err
 }

@@ -1,0 +1,109 @@
+// Browser triggering with the tokens the SDK signs itself, unchanged:
+// auth.createBatchTriggerPublicToken / createTriggerPublicToken create
+// batches of the tasks they name (and stream their items), a one-time token
+// creates one batch, and auth.createPublicToken's read:tasks scope reads the
+// runs of its task only.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { ApiClient, ApiError } from "@trigger.dev/core/v3";
+import { auth, configure } from "@trigger.dev/sdk";
+import { requireEnv, assertJWT, makeItems } from "../lib/streambatch.js";
+
+const { STREAMBATCH_URL: baseUrl, STREAMBATCH_API_KEY: apiKey } = requireEnv(
+  "STREAMBATCH_URL",
+  "STREAMBATCH_API_KEY",
+);
+configure({ baseURL: baseUrl, accessToken: apiKey });
+
+// Tokens of the same claims signed in the same second are the same token:
+// each test names tasks of its own.
+const taskName = (what) => `browser-${what}-${randomUUID().slice(0, 8)}`;
+
+/** The ApiError fn throws; asserts one is thrown, with status. */
+async function refused(fn, status) {
+  let err;
+  try {
+    await fn();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof ApiError, `expected an ApiError, got ${err}`);
+  assert.equal(err.status, status, `status ${err.status}: ${err.message}`);
+  return err;
+}
+
+const noRetry = { retry: { maxAttempts: 1 } };
+
+test("a batch-trigger token creates a batch of its task and streams its items, once", async () => {
+  const task = taskName("once");
+  const token = await auth.createBatchTriggerPublicToken(task);
+  assert.equal(assertJWT(token).otu, true);
+  const browser = new ApiClient(baseUrl, token);
+
+  const created = await browser.createBatch({ runCount: 2, taskIdentifiers: [task] });
+  assert.match(created.id, /^batch_/);
+  assert.ok(assertJWT(created.publicAccessToken).scopes.includes(`write:batch:${created.id}`));
+  const res = await browser.streamBatchItems(created.id, makeItems(2, task));
+  assert.equal(res.sealed, true);
+  assert.equal(res.itemsAccepted, 2);
+
+  const err = await refused(() => browser.createBatch({ runCount: 1, taskIdentifiers: [task] }, undefined, noRetry), 401);
+  assert.match(String(err.message), /already used/);
+});
+
+test("a multiple-use token creates batches of its task only, whose items are of its task", async () => {
+  const task = taskName("multi");
+  const token = await auth.createBatchTriggerPublicToken(task, { multipleUse: true, expirationTime: "10m" });
+  const browser = new ApiClient(baseUrl, token);
+  for (let i = 0; i < 2; i++) {
+    const b = await browser.createBatch({ runCount: 1, taskIdentifiers: [task] });
+    assert.equal((await browser.streamBatchItems(b.id, makeItems(1, task))).sealed, true);
+  }
+
+  const other = taskName("other");
+  const err = await refused(() => browser.createBatch({ runCount: 1, taskIdentifiers: [task, other] }, undefined, noRetry), 403);
+  assert.match(String(err.message), new RegExp(other));
+
+  const b = await browser.createBatch({ runCount: 1, taskIdentifiers: [task] });
+  const bad = await refused(() => browser.streamBatchItems(b.id, makeItems(1, other), noRetry), 422);
+  assert.match(String(bad.message), /not one of the batch's taskIdentifiers/);
+});
+
+test("a trigger token creates a batch of its task; read:tasks reads that task's runs only", async () => {
+  const task = taskName("trigger");
+  const browser = new ApiClient(baseUrl, await auth.createTriggerPublicToken(task));
+  const b = await browser.createBatch({ runCount: 1, taskIdentifiers: [task] });
+  await browser.streamBatchItems(b.id, makeItems(1, task));
+  const runId = `run_${b.id.slice("batch_".length)}_0`;
+  const otherRunId = (id) => `run_${id.slice("batch_".length)}_0`;
+
+  const other = taskName("unread");
+  const otherBrowser = new ApiClient(baseUrl, await auth.createBatchTriggerPublicToken(other));
+  const ob = await otherBrowser.createBatch({ runCount: 1, taskIdentifiers: [other] });
+  await otherBrowser.streamBatchItems(ob.id, makeItems(1, other));
+
+  // Runs are inserted after the seal: wait (with the API key) until both
+  // exist, so that a refusal below is the scope's, not a missing run's.
+  const server = new ApiClient(baseUrl, apiKey);
+  for (const id of [runId, otherRunId(ob.id)]) {
+    for (let i = 0; ; i++) {
+      try {
+        await server.retrieveRun(id, noRetry);
+        break;
+      } catch (e) {
+        if (!(e instanceof ApiError) || e.status !== 404 || i > 240) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  const reader = new ApiClient(baseUrl, await auth.createPublicToken({ scopes: { read: { tasks: [task] } } }));
+  const run = await reader.retrieveRun(runId);
+  assert.equal(run.taskIdentifier, task);
+  const page = await reader.listRuns({ batch: b.id, taskIdentifier: task });
+  assert.deepEqual(page.data.map((r) => r.id), [runId]);
+
+  await refused(() => reader.retrieveRun(otherRunId(ob.id), noRetry), 403);
+  await refused(() => reader.listRuns({ batch: ob.id, taskIdentifier: other }, noRetry), 403);
+});

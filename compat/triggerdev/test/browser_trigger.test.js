@@ -1,13 +1,15 @@
 // Browser triggering with the tokens the SDK signs itself, unchanged:
 // auth.createBatchTriggerPublicToken / createTriggerPublicToken create
 // batches of the tasks they name (and stream their items), a one-time token
-// creates one batch, and auth.createPublicToken's read:tasks scope reads the
-// runs of its task only.
+// creates one batch, auth.createPublicToken's read:tasks scope reads the
+// runs of its task only, and tasks.batchTrigger inside
+// auth.withBatchTriggerPublicToken works where the SDK names the batch's
+// tasks in its create request.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { ApiClient, ApiError } from "@trigger.dev/core/v3";
-import { auth, configure } from "@trigger.dev/sdk";
+import { auth, configure, tasks } from "@trigger.dev/sdk";
 import { requireEnv, assertJWT, makeItems } from "../lib/streambatch.js";
 
 const { STREAMBATCH_URL: baseUrl, STREAMBATCH_API_KEY: apiKey } = requireEnv(
@@ -106,4 +108,35 @@ test("a trigger token creates a batch of its task; read:tasks reads that task's 
 
   await refused(() => reader.retrieveRun(otherRunId(ob.id), noRetry), 403);
   await refused(() => reader.listRuns({ batch: ob.id, taskIdentifier: other }, noRetry), 403);
+});
+
+test("tasks.batchTrigger inside auth.withBatchTriggerPublicToken creates and streams with the token", async () => {
+  const task = taskName("sdk");
+  // Which SDKs name the batch's tasks in the create request (taskIdentifiers,
+  // where a token's tasks are checked): 4.8.3 does, 4.5.8 does not.
+  const original = globalThis.fetch;
+  let createBody;
+  globalThis.fetch = async (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    if (/\/api\/v3\/batches$/.test(url) && init?.method === "POST") createBody = JSON.parse(init.body);
+    return original(input, init);
+  };
+  let handle, error;
+  try {
+    await auth.withBatchTriggerPublicToken(task, {}, async () => {
+      handle = await tasks.batchTrigger(task, [{ payload: { n: 1 } }, { payload: { n: 2 } }]);
+    });
+  } catch (e) {
+    error = e;
+  } finally {
+    globalThis.fetch = original;
+  }
+  assert.ok(createBody, "the SDK sent a create request");
+  if (createBody.taskIdentifiers !== undefined) {
+    assert.ifError(error);
+    assert.match(handle.batchId, /^batch_/);
+    assert.equal(handle.runCount, 2);
+  } else {
+    assert.match(String(error?.message), /list the batch's tasks in taskIdentifiers/);
+  }
 });

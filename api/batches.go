@@ -3,9 +3,11 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -49,6 +51,10 @@ func (s *Server) createBatch(c *gin.Context) {
 			" names one of streambatch's own workflows (batch_…, streambatch-…): name the workflow that waits for the batch")
 		return
 	}
+	tok, byToken := tokenOf(c)
+	if byToken && !tokenMayCreate(c, tok, req) {
+		return
+	}
 	if !s.limitCreate(c, req.RunCount) {
 		return
 	}
@@ -57,12 +63,17 @@ func (s *Server) createBatch(c *gin.Context) {
 		ID: batch.NewBatchID(), Env: env, RunCount: req.RunCount, IdempotencyKey: req.IdempotencyKey,
 		IdempotencyKeyOptions: req.IdempotencyKeyOptions, TaskIdentifiers: req.TaskIdentifiers,
 		ParentRunID: req.ParentRunID, ResumeParentOnCompletion: req.ResumeParentOnCompletion,
+		Token: tok.sdk,
 	}
 	ctx := c.Request.Context()
 	c.Set(batchIDKey, nb.ID)
 	b, cached, err := s.store.CreateBatchTx(ctx, nb, func(b store.Batch) error {
 		return s.wf.Start(ctx, s.workflowInput(b))
 	})
+	if errors.Is(err, store.ErrTokenUsed) {
+		fail(c, http.StatusUnauthorized, "This one-time-use public access token was already used: create a new one for each batch, or pass multipleUse: true")
+		return
+	}
 	if err != nil {
 		// As trigger.dev: the SDK must not retry a create on its own (a
 		// retry without an idempotency key could create a second batch).
@@ -70,9 +81,15 @@ func (s *Server) createBatch(c *gin.Context) {
 		return
 	}
 	// A browser client (x-trigger-client: browser) may also stream the
-	// items with the token, as trigger.dev allows.
-	write := strings.EqualFold(c.GetHeader("x-trigger-client"), "browser")
-	if err := s.setBatchToken(c, env.ID, keyIDOf(c), b.ID, write); err != nil {
+	// items with the token, as trigger.dev allows; so may the holder of a
+	// public token, which has no API key to stream with, and only items of
+	// the tasks it created the batch for.
+	write := byToken || strings.EqualFold(c.GetHeader("x-trigger-client"), "browser")
+	keyID, tasks := keyIDOf(c), []string(nil)
+	if byToken {
+		keyID, tasks = tok.keyID, req.TaskIdentifiers
+	}
+	if err := s.setBatchToken(c, env.ID, keyID, b.ID, write, tasks); err != nil {
 		s.failInternal(c, err, false)
 		return
 	}
@@ -81,6 +98,27 @@ func (s *Server) createBatch(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, wire.CreateBatchResponse{ID: b.ID, RunCount: b.RunCount, IdempotencyKey: req.IdempotencyKey})
+}
+
+// tokenMayCreate checks a batch created with a public access token: it
+// must list its tasks (taskIdentifiers), each one the token may trigger,
+// and resumes no parent workflow. It answers 403 when not.
+func tokenMayCreate(c *gin.Context, t publicToken, req createBatchRequest) bool {
+	if len(req.TaskIdentifiers) == 0 {
+		fail(c, http.StatusForbidden, "A public access token creates only batches of the tasks it names: list the batch's tasks in taskIdentifiers")
+		return false
+	}
+	for _, task := range req.TaskIdentifiers {
+		if !mayTrigger(t.scopes, task) {
+			fail(c, http.StatusForbidden, "The public access token does not grant triggering task "+strconv.Quote(truncate(task, 64)))
+			return false
+		}
+	}
+	if req.ParentRunID != nil {
+		fail(c, http.StatusForbidden, "A public access token cannot set parentRunId: a browser does not resume workflows")
+		return false
+	}
+	return true
 }
 
 // createBatchRequest is Phase 1's body after validation.

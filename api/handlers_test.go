@@ -57,12 +57,17 @@ type fakeStore struct {
 	// replayErr is what ReplayBatch answers.
 	replayErr error
 	streams   int
-	// runs are the runs GetRun finds, by run id.
+	// usedTokens are the one-time tokens CreateBatchTx used;
+	// tokenBatches the tasks of the batches tokens created, by token hash
+	// and batch id.
+	usedTokens   map[string]bool
+	tokenBatches map[string][]string
+	// runs answers GetRun, by run id.
 	runs map[string]store.Run
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{batches: map[string]store.Batch{}, runs: map[string]store.Run{}}
+	return &fakeStore{batches: map[string]store.Batch{}, usedTokens: map[string]bool{}, tokenBatches: map[string][]string{}, runs: map[string]store.Run{}}
 }
 
 // addRun stores run r as index index of batch batchID and returns its id.
@@ -110,7 +115,19 @@ func (f *fakeStore) ActiveKeyEnvironment(_ context.Context, id int64) (store.Env
 	return store.Environment{}, store.ErrNotFound
 }
 
-func (f *fakeStore) EnvironmentKeySecrets(context.Context, int64) (store.Environment, []store.KeySecret, error) {
+// The secrets of the two environments' keys, which sign SDK tokens.
+const (
+	testKeySecret  = "sdk-secret-of-the-test-key"
+	otherKeySecret = "sdk-secret-of-the-other-key"
+)
+
+func (f *fakeStore) EnvironmentKeySecrets(_ context.Context, envID int64) (store.Environment, []store.KeySecret, error) {
+	switch envID {
+	case testEnv.ID:
+		return testEnv, []store.KeySecret{{ID: testKeyID, Secret: []byte(testKeySecret)}}, nil
+	case otherEnv.ID:
+		return otherEnv, []store.KeySecret{{ID: otherKeyID, Secret: []byte(otherKeySecret)}}, nil
+	}
 	return store.Environment{}, nil, store.ErrNotFound
 }
 
@@ -119,13 +136,30 @@ func (f *fakeStore) CreateBatchTx(_ context.Context, nb store.NewBatch, started 
 		return store.Batch{}, false, f.createErr
 	}
 	b := store.Batch{ID: nb.ID, EnvironmentID: nb.Env.ID, EnvName: nb.Env.Name, RunCount: nb.RunCount, Status: batch.StatusPending}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if nb.Token != nil && nb.Token.OneTime && f.usedTokens[string(nb.Token.Hash)] {
+		return store.Batch{}, false, store.ErrTokenUsed
+	}
 	if err := started(b); err != nil {
 		return store.Batch{}, false, err
 	}
-	f.mu.Lock()
+	if nb.Token != nil {
+		f.usedTokens[string(nb.Token.Hash)] = nb.Token.OneTime
+		f.tokenBatches[string(nb.Token.Hash)+"/"+nb.ID] = nb.TaskIdentifiers
+	}
 	f.batches[b.ID] = b
-	f.mu.Unlock()
 	return b, false, nil
+}
+
+func (f *fakeStore) TokenBatchTasks(_ context.Context, envID int64, batchID string, hash []byte) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	tasks, ok := f.tokenBatches[string(hash)+"/"+batchID]
+	if !ok || f.batches[batchID].EnvironmentID != envID {
+		return nil, store.ErrNotFound
+	}
+	return tasks, nil
 }
 
 func (f *fakeStore) GetBatch(_ context.Context, envID int64, id string) (store.Batch, error) {
@@ -315,14 +349,17 @@ func (w *fakeRunWorkflows) Wait(context.Context, string) (runswf.Result, error) 
 	return runswf.Result{}, nil
 }
 
-// fakeIngester reads the whole body and answers res and err.
+// fakeIngester reads the whole body and answers res and err; tasks is
+// the last request's Tasks.
 type fakeIngester struct {
-	res ingest.Result
-	err error
+	res   ingest.Result
+	err   error
+	tasks []string
 }
 
 func (g *fakeIngester) Ingest(_ context.Context, req ingest.Request) (ingest.Result, error) {
 	_, _ = io.Copy(io.Discard, req.Body)
+	g.tasks = req.Tasks
 	return g.res, g.err
 }
 
@@ -527,7 +564,7 @@ func TestAuthenticationRefusals(t *testing.T) {
 	}
 	t.Run("a token on a route that needs a secret key", func(t *testing.T) {
 		tok := token(t, testEnv, testKeyID, "read:all", "write:batch:"+id)
-		for _, path := range []string{"/api/v3/batches", "/api/v3/batches/" + id + "/abort", "/api/v3/batches/" + id + "/replay"} {
+		for _, path := range []string{"/api/v3/batches/" + id + "/abort", "/api/v3/batches/" + id + "/replay"} {
 			wantRefused(t, f.do(http.MethodPost, path, tok, "application/json", `{"runCount":1}`), http.StatusUnauthorized, "needs a secret API key")
 		}
 	})

@@ -45,7 +45,9 @@ func (s *Server) streamItems(c *gin.Context) {
 	body, lift := s.streamBody(c)
 	// A public access token (keyIDOf 0) may reference only the batch's own
 	// uploads: a browser must not reach the environment's other objects.
-	res, err := s.ingester.Ingest(ctx, ingest.Request{Batch: s.workflowInput(b), Body: body, Seen: seen, OwnUploadsOnly: keyIDOf(c) == 0})
+	// A batch a public token created takes items of its tasks only.
+	tok, _ := tokenOf(c)
+	res, err := s.ingester.Ingest(ctx, ingest.Request{Batch: s.workflowInput(b), Body: body, Seen: seen, OwnUploadsOnly: keyIDOf(c) == 0, Tasks: tok.tasks})
 	lift()
 	if errors.Is(err, ingestwf.ErrClosed) {
 		// The workflow finished while we streamed: report how.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ const (
 	keyIDKey     = "streambatch.key_id" // the API key of the request (0: a token)
 	requestIDKey = "streambatch.request_id"
 	batchIDKey   = "streambatch.batch_id" // a batch created by the request
+	tokenKey     = "streambatch.token"    // the request's public access token (publicToken)
 )
 
 // bearer returns the request's Bearer credential, or answers 401.
@@ -68,45 +70,90 @@ func (s *Server) authenticateKey(c *gin.Context, key string) {
 // scopes grant the request: reading (or, with write, streaming the items
 // of) the batch or run that target names.
 func (s *Server) authenticateScoped(write bool, target func(c *gin.Context) (batchID, runID string)) gin.HandlerFunc {
+	return s.authenticateScopedOr(write, target, nil)
+}
+
+// authenticateScopedOr is authenticateScoped where a token whose scopes do
+// not name the batch or run may still be granted the request by grant (a
+// read by task or tag, the items of a batch the token created; grant may
+// narrow the token); grant answers the request itself when it fails.
+func (s *Server) authenticateScopedOr(write bool, target func(c *gin.Context) (batchID, runID string),
+	grant func(c *gin.Context, t *publicToken) (granted, answered bool)) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		env, scopes, token := s.keyOrToken(c)
+		t, token := s.keyOrToken(c)
 		if !token {
 			return
 		}
 		batchID, runID := target(c)
-		if !allows(scopes, write, batchID, runID) {
-			fail(c, http.StatusForbidden, "The public access token does not grant access to this resource")
-			return
+		if !allows(t.scopes, write, batchID, runID) {
+			granted, answered := false, false
+			if grant != nil {
+				granted, answered = grant(c, &t)
+			}
+			if answered {
+				return
+			}
+			if !granted {
+				fail(c, http.StatusForbidden, "The public access token does not grant access to this resource")
+				return
+			}
 		}
-		c.Set(envKey, env)
+		c.Set(envKey, t.env)
 		c.Set(keyIDKey, int64(0))
+		c.Set(tokenKey, t)
 	}
+}
+
+// authenticateCreate accepts an API key, or a public access token that
+// grants triggering some task (createBatch checks the batch's tasks).
+func (s *Server) authenticateCreate(c *gin.Context) {
+	t, token := s.keyOrToken(c)
+	if !token {
+		return
+	}
+	if !mayTrigger(t.scopes, "") {
+		fail(c, http.StatusForbidden, "The public access token does not grant triggering tasks: create it with auth.createBatchTriggerPublicToken or auth.createTriggerPublicToken")
+		return
+	}
+	c.Set(envKey, t.env)
+	c.Set(keyIDKey, int64(0))
+	c.Set(tokenKey, t)
+}
+
+// tokenOf returns the request's verified public access token, if any.
+func tokenOf(c *gin.Context) (publicToken, bool) {
+	v, ok := c.Get(tokenKey)
+	if !ok {
+		return publicToken{}, false
+	}
+	t, ok := v.(publicToken)
+	return t, ok
 }
 
 // keyOrToken authenticates the Bearer credential. An API key is resolved
 // (or refused) here: token is false. A public access token is verified (or
 // refused: token false) and token is true: the caller decides what its
 // scopes grant and sets the environment.
-func (s *Server) keyOrToken(c *gin.Context) (env store.Environment, scopes []string, token bool) {
+func (s *Server) keyOrToken(c *gin.Context) (t publicToken, token bool) {
 	cred, ok := bearer(c)
 	if !ok {
-		return store.Environment{}, nil, false
+		return publicToken{}, false
 	}
 	if !looksLikeJWT(cred) {
 		s.authenticateKey(c, cred)
-		return store.Environment{}, nil, false
+		return publicToken{}, false
 	}
-	env, scopes, err := s.verifyToken(c.Request.Context(), cred)
+	t, err := s.verifyToken(c.Request.Context(), cred)
 	if errors.Is(err, errToken) {
 		s.log.InfoContext(c.Request.Context(), "public access token refused", "reason", err.Error(), "request_id", requestID(c))
 		fail(c, http.StatusUnauthorized, "Invalid public access token")
-		return store.Environment{}, nil, false
+		return publicToken{}, false
 	}
 	if err != nil {
 		s.failInternal(c, err, true)
-		return store.Environment{}, nil, false
+		return publicToken{}, false
 	}
-	return env, scopes, true
+	return t, true
 }
 
 // batchTarget names the batch of :batchId.
@@ -120,6 +167,64 @@ func runTarget(c *gin.Context) (string, string) {
 
 // listTarget names the batch of ?filter[batch]=.
 func listTarget(c *gin.Context) (string, string) { return c.Query("filter[batch]"), "" }
+
+// grantTokenStream grants an SDK trigger token streaming the items of
+// :batchId when it created that batch, items of the batch's tasks only (as
+// the SDK's batch.trigger does under auth.withBatchTriggerPublicToken: it
+// streams with the token that created the batch).
+func (s *Server) grantTokenStream(c *gin.Context, t *publicToken) (granted, answered bool) {
+	if t.sdk == nil || !mayTrigger(t.scopes, "") {
+		return false, false
+	}
+	tasks, err := s.store.TokenBatchTasks(c.Request.Context(), t.env.ID, c.Param("batchId"), t.sdk.Hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, false
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return false, true
+	}
+	t.tasks = tasks
+	if t.tasks == nil {
+		t.tasks = []string{}
+	}
+	return true, false
+}
+
+// grantRunRead grants a token reading :runId by the run's task
+// (read:tasks:<task>) or one of its tags (read:tags:<tag>).
+func (s *Server) grantRunRead(c *gin.Context, t *publicToken) (granted, answered bool) {
+	if !slices.ContainsFunc(t.scopes, func(sc string) bool {
+		return strings.HasPrefix(sc, "read:tasks") || strings.HasPrefix(sc, "read:tags")
+	}) {
+		return false, false
+	}
+	batchID, index, ok := batch.ParseRunID(c.Param("runId"))
+	if !ok {
+		return false, false
+	}
+	ctx := c.Request.Context()
+	_, err := s.store.GetBatch(ctx, t.env.ID, batchID)
+	var run store.Run
+	if err == nil {
+		run, err = s.store.GetRun(ctx, batchID, index)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return false, false
+	}
+	if err != nil {
+		s.failInternal(c, err, true)
+		return false, true
+	}
+	return readsTask(t.scopes, run.Task) || readsTag(t.scopes, batch.StoredItemOptions(run.Options).Tags), false
+}
+
+// grantListRead grants a token runs.list when it filters on tasks
+// (filter[taskIdentifier]) whose runs it may read (read:tasks:<task>).
+func grantListRead(c *gin.Context, t *publicToken) (granted, answered bool) {
+	tasks := tdListValues(c, "filter[taskIdentifier]")
+	return len(tasks) > 0 && !slices.ContainsFunc(tasks, func(task string) bool { return !readsTask(t.scopes, task) }), false
+}
 
 // keyIDOf returns the id of the request's API key (0 for a token).
 func keyIDOf(c *gin.Context) int64 { return c.GetInt64(keyIDKey) }

@@ -61,11 +61,12 @@ func (s *Server) presignPacket(c *gin.Context) {
 // trigger.dev SDK, which sends the storagePath it is given, works
 // unchanged. The batch must be PENDING: a finished batch takes no uploads.
 func (s *Server) authenticateUpload(c *gin.Context) {
-	env, scopes, token := s.keyOrToken(c)
+	t, token := s.keyOrToken(c)
 	if !token {
 		return
 	}
-	batchID, path, problem := boundUpload(scopes, strings.TrimPrefix(c.Param("filename"), "/"))
+	env := t.env
+	batchID, path, problem := boundUpload(t.scopes, strings.TrimPrefix(c.Param("filename"), "/"))
 	if problem != "" {
 		fail(c, http.StatusForbidden, problem)
 		return

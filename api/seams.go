@@ -22,6 +22,7 @@ type batchStore interface {
 	ActiveKeyEnvironment(ctx context.Context, id int64) (store.Environment, error)
 	EnvironmentKeySecrets(ctx context.Context, envID int64) (store.Environment, []store.KeySecret, error)
 	CreateBatchTx(ctx context.Context, nb store.NewBatch, started func(store.Batch) error) (store.Batch, bool, error)
+	TokenBatchTasks(ctx context.Context, envID int64, batchID string, hash []byte) ([]string, error)
 	GetBatch(ctx context.Context, envID int64, id string) (store.Batch, error)
 	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
 	BeginStream(ctx context.Context, id string) (int, error)

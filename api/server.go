@@ -123,9 +123,9 @@ func (s *Server) engine() *gin.Engine {
 	}
 
 	v3 := r.Group("/api/v3")
-	v3.POST("/batches", s.authenticate, s.createBatch)
+	v3.POST("/batches", s.authenticateCreate, s.createBatch)
 	// Content type is checked before authentication, as trigger.dev does.
-	r.POST(itemsRoute, s.drainAfterEarlyAnswer, s.requireNDJSON, s.authenticateScoped(true, batchTarget), s.streamItems)
+	r.POST(itemsRoute, s.drainAfterEarlyAnswer, s.requireNDJSON, s.authenticateScopedOr(true, batchTarget, s.grantTokenStream), s.streamItems)
 	v3.GET("/batches/:batchId/items", func(c *gin.Context) {
 		fail(c, http.StatusMethodNotAllowed, "Method not allowed. Use POST to stream batch items as NDJSON.")
 	})
@@ -142,12 +142,12 @@ func (s *Server) engine() *gin.Engine {
 	r.PUT("/api/v2/packets/*filename", s.authenticateUpload, s.presignPacket)
 
 	// The trigger.dev SDK's read side (triggerdev.go).
-	v3.GET("/runs/:runId", s.authenticateScoped(false, runTarget), s.heavyRead, s.tdRetrieveRun)
+	v3.GET("/runs/:runId", s.authenticateScopedOr(false, runTarget, s.grantRunRead), s.heavyRead, s.tdRetrieveRun)
 	r.GET("/api/v1/batches/:batchId", read, s.heavyRead, s.tdRetrieveBatch(false))
 	r.GET("/api/v2/batches/:batchId", read, s.heavyRead, s.tdRetrieveBatch(true))
 	r.GET("/api/v1/batches/:batchId/results", read, s.heavyRead, s.tdBatchResults)
 	r.GET("/api/v1/runs/:runId/result", s.authenticateScoped(false, runTarget), s.tdRunResult)
-	r.GET("/api/v1/runs", s.authenticateScoped(false, listTarget), s.heavyRead, s.tdListRuns)
+	r.GET("/api/v1/runs", s.authenticateScopedOr(false, listTarget, grantListRead), s.heavyRead, s.tdListRuns)
 	r.POST("/api/v2/runs/:runId/cancel", s.authenticate, s.tdCancelRun)
 	r.POST("/api/v1/runs/:runId/replay", s.authenticate, s.tdReplayRun)
 	r.POST("/api/v1/runs/:runId/reschedule", s.authenticate, s.tdRescheduleRun)

@@ -72,6 +72,8 @@ var tokenGrants = map[string]int{
 	"GET results": 200, "GET v3 run": 404, "GET v1 runs": 200, "GET v1 run result": 404,
 	"POST items":  403, // read scope only: streaming needs write:batch:<id>
 	"PUT packets": 403, // uploading too (and only for that batch)
+	// creating a batch needs a trigger scope (batchTrigger:tasks:<task>)
+	"POST /api/v3/batches": 403,
 }
 
 func (s *stack) secCall(t *testing.T, e secEndpoint, authorization *string) reply {
@@ -414,7 +416,7 @@ func TestSecurityBatchToken(t *testing.T) {
 	if r := send(t, boundedClient, http.MethodGet, s.URL+"/api/v3/batches/"+other, nil, withKey(tok, "")); r.StatusCode != 403 {
 		t.Errorf("the token reading another batch: %s", r)
 	}
-	if r := send(t, boundedClient, http.MethodPost, s.URL+"/api/v3/batches", strings.NewReader(`{"runCount":1}`), withKey(tok, "application/json")); r.StatusCode != 401 {
+	if r := send(t, boundedClient, http.MethodPost, s.URL+"/api/v3/batches", strings.NewReader(`{"runCount":1}`), withKey(tok, "application/json")); r.StatusCode != 403 {
 		t.Errorf("the token creating a batch: %s", r)
 	}
 }

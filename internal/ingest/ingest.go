@@ -91,6 +91,9 @@ type Request struct {
 	// by a public access token, which must not reach the other objects of
 	// its environment. An item naming another path is refused (422).
 	OwnUploadsOnly bool
+	// Tasks, when not nil, are the only tasks items may name (a batch a
+	// public token created for those tasks); another is refused (422).
+	Tasks []string
 }
 
 // Result counts what a stream delivered.
@@ -131,6 +134,7 @@ func (g *Ingester) Ingest(ctx context.Context, req Request) (Result, error) {
 	if req.OwnUploadsOnly {
 		s.rules.uploadsOf = req.Batch.BatchID
 	}
+	s.rules.tasks = req.Tasks
 	readErr := s.read(ectx)
 	if readErr != nil {
 		s.abandon()

@@ -3,6 +3,7 @@ package ingest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -18,6 +19,8 @@ type itemRules struct {
 	// uploadsOf, when set, is the only batch whose uploads an
 	// application/store path may name (batch.UploadedFor).
 	uploadsOf string
+	// tasks, when not nil, are the only tasks an item may name.
+	tasks []string
 }
 
 // maxTaskLen bounds a task identifier (bytes).
@@ -92,6 +95,9 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	task := unquote(taskRaw)
 	if problem := validTask(task); problem != "" {
 		return batch.Item{}, invalid("%s", problem)
+	}
+	if rules.tasks != nil && !slices.Contains(rules.tasks, task) {
+		return batch.Item{}, invalid("task %s is not one of the batch's taskIdentifiers, which the public access token that created it may trigger", itemErrValue(taskRaw))
 	}
 
 	item := batch.Item{Index: index, Task: task, PayloadType: batch.PayloadTypeJSON}

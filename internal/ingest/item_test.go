@@ -218,6 +218,17 @@ func TestDecodeItemZeroRunCount(t *testing.T) {
 	checkItemErr(t, err, itemValidationErr, "index is out of range, the batch has runCount 0")
 }
 
+// A batch a public token created takes items of its tasks only.
+func TestDecodeItemTasksOfAToken(t *testing.T) {
+	t.Parallel()
+	rules := itemRules{runCount: 1, env: "dev", tasks: []string{"a", "b"}}
+	if _, err := decodeItem(itemTestLine, []byte(`{"index":0,"task":"b"}`), rules); err != nil {
+		t.Fatalf("an item of a listed task: %v", err)
+	}
+	_, err := decodeItem(itemTestLine, []byte(`{"index":0,"task":"c"}`), rules)
+	checkItemErr(t, err, itemValidationErr, `task "c" is not one of the batch's taskIdentifiers`)
+}
+
 // TestDecodeItemSDKShape decodes an item shaped like the trigger.dev v3 SDK's
 // BatchItemNDJSON: a superjson string payload and the options it sends.
 func TestDecodeItemSDKShape(t *testing.T) {

@@ -70,16 +70,40 @@ type NewBatch struct {
 	TaskIdentifiers          []string
 	ParentRunID              *string
 	ResumeParentOnCompletion bool
+	// Token, when set, is the public token creating the batch: recorded,
+	// so that it may stream the batch's items; the creation fails with
+	// ErrTokenUsed when the token is one-time-use and was used before.
+	Token *PublicToken
+}
+
+// PublicToken identifies a public token that creates batches.
+type PublicToken struct {
+	Hash      []byte // SHA-256 of the token
+	OneTime   bool
+	ExpiresAt time.Time
 }
 
 // CreateBatchTx inserts a PENDING batch inside a transaction and calls
 // started before committing, so the batch row exists exactly when started
 // (which starts its workflow) succeeded. When the environment already has a
 // batch with the same idempotency key, nothing is inserted, started is not
-// called and the existing batch is returned with cached = true.
+// called and the existing batch is returned with cached = true. The
+// creating public token is recorded in the same transaction, before
+// anything else: a one-time token's second use is ErrTokenUsed, and
+// exactly one of concurrent uses succeeds.
 func (s *Store) CreateBatchTx(ctx context.Context, nb NewBatch, started func(Batch) error) (b Batch, cached bool, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
+		if t := nb.Token; t != nil {
+			n, err := q.RecordTokenBatch(ctx, db.RecordTokenBatchParams{TokenHash: t.Hash, BatchID: nb.ID, EnvironmentID: nb.Env.ID,
+				OneTime: t.OneTime, ExpiresAt: t.ExpiresAt})
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrTokenUsed
+			}
+		}
 		var opts []byte
 		if len(nb.IdempotencyKeyOptions) > 0 {
 			opts = nb.IdempotencyKeyOptions
@@ -108,6 +132,20 @@ func (s *Store) CreateBatchTx(ctx context.Context, nb NewBatch, started func(Bat
 		return Batch{}, false, fmt.Errorf("store: create batch: %w", err)
 	}
 	return b, cached, nil
+}
+
+// TokenBatchTasks returns the task identifiers of batch batchID of
+// environment envID, which the public token of hash created; ErrNotFound
+// when that token did not create it.
+func (s *Store) TokenBatchTasks(ctx context.Context, envID int64, batchID string, hash []byte) ([]string, error) {
+	tasks, err := s.q.TokenBatchTasks(ctx, db.TokenBatchTasksParams{TokenHash: hash, BatchID: batchID, EnvironmentID: envID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: token batch %s: %w", batchID, err)
+	}
+	return tasks, nil
 }
 
 // GetBatch returns a batch of environment envID. A batch of another

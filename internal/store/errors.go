@@ -22,6 +22,8 @@ var (
 	// ErrInvalidData: PostgreSQL refused a value (a data exception, such as
 	// text it cannot store); retrying the same rows cannot help.
 	ErrInvalidData = errors.New("PostgreSQL refused the data")
+	// ErrTokenUsed: a one-time-use token already created a batch.
+	ErrTokenUsed = errors.New("the one-time-use token was already used")
 )
 
 // uniqueViolation is PostgreSQL's SQLSTATE unique_violation.

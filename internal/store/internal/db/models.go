@@ -68,6 +68,15 @@ type Environment struct {
 	CreatedAt time.Time
 }
 
+type PublicTokenBatch struct {
+	TokenHash     []byte
+	BatchID       string
+	EnvironmentID int64
+	OneTime       bool
+	ExpiresAt     time.Time
+	CreatedAt     time.Time
+}
+
 type ReadSlot struct {
 	EnvironmentID int64
 	Slot          int32

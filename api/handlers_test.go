@@ -957,6 +957,18 @@ func TestTDRunResult(t *testing.T) {
 			wantRefused(t, a, 404, tc.want)
 		})
 	}
+	// A token reads the result of the runs it may retrieve.
+	for _, tc := range []struct {
+		scope  string
+		status int
+	}{{"read:tasks:t", 200}, {"read:tasks:z", 403}} {
+		t.Run(tc.scope, func(t *testing.T) {
+			tok := sdkToken(t, testEnv, testKeySecret, false, time.Hour, tc.scope)
+			if a := f.do(http.MethodGet, "/api/v1/runs/"+completed+"/result", tok, "", ""); a.status != tc.status {
+				t.Fatalf("answer %d %s, want %d", a.status, a.body, tc.status)
+			}
+		})
+	}
 }
 
 // runs.replay requeues a run that failed while executing under its own id

@@ -146,7 +146,7 @@ func (s *Server) engine() *gin.Engine {
 	r.GET("/api/v1/batches/:batchId", read, s.heavyRead, s.tdRetrieveBatch(false))
 	r.GET("/api/v2/batches/:batchId", read, s.heavyRead, s.tdRetrieveBatch(true))
 	r.GET("/api/v1/batches/:batchId/results", read, s.heavyRead, s.tdBatchResults)
-	r.GET("/api/v1/runs/:runId/result", s.authenticateScoped(false, runTarget), s.tdRunResult)
+	r.GET("/api/v1/runs/:runId/result", s.authenticateScopedOr(false, runTarget, s.grantRunRead), s.tdRunResult)
 	r.GET("/api/v1/runs", s.authenticateScopedOr(false, listTarget, grantListRead), s.heavyRead, s.tdListRuns)
 	r.POST("/api/v2/runs/:runId/cancel", s.authenticate, s.tdCancelRun)
 	r.POST("/api/v1/runs/:runId/replay", s.authenticate, s.tdReplayRun)

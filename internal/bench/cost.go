@@ -18,6 +18,8 @@ type Cost struct {
 	HistoryEvents int64 `json:"history_events"`
 	HistoryBytes  int64 `json:"history_bytes"`
 	Executions    int   `json:"executions"`
+	// ActionsBy splits Actions by the event type that bills them.
+	ActionsBy map[string]int64 `json:"actions_by,omitempty"`
 }
 
 // Add adds o to c.
@@ -26,6 +28,12 @@ func (c *Cost) Add(o Cost) {
 	c.HistoryEvents += o.HistoryEvents
 	c.HistoryBytes += o.HistoryBytes
 	c.Executions += o.Executions
+	for k, v := range o.ActionsBy {
+		if c.ActionsBy == nil {
+			c.ActionsBy = map[string]int64{}
+		}
+		c.ActionsBy[k] += v
+	}
 }
 
 // PerRun is a Cost divided by the runs it served.
@@ -102,15 +110,40 @@ func eventActions(e *historypb.HistoryEvent) int64 {
 // task as one action.
 func BillableActions(events []*historypb.HistoryEvent) int64 {
 	var n int64
+	for _, v := range billableActionsBy(events) {
+		n += v
+	}
+	return n
+}
+
+// billableActionsBy is BillableActions by the event type that bills them.
+func billableActionsBy(events []*historypb.HistoryEvent) map[string]int64 {
+	by := map[string]int64{}
 	markerTasks := map[int64]bool{}
 	for _, e := range events {
 		if e.GetEventType() == enumspb.EVENT_TYPE_MARKER_RECORDED {
 			markerTasks[e.GetMarkerRecordedEventAttributes().GetWorkflowTaskCompletedEventId()] = true
 			continue
 		}
-		n += eventActions(e)
+		if a := eventActions(e); a > 0 {
+			by[e.GetEventType().String()] += a
+		}
 	}
-	return n + int64(len(markerTasks))
+	if len(markerTasks) > 0 {
+		by[enumspb.EVENT_TYPE_MARKER_RECORDED.String()] = int64(len(markerTasks))
+	}
+	return by
+}
+
+// WaitClosed waits until every run of the given workflow ids has closed,
+// following continue-as-new, so that their cost is final.
+func WaitClosed(ctx context.Context, tc tclient.Client, ids ...string) error {
+	for _, id := range ids {
+		if err := tc.GetWorkflow(ctx, id, "").Get(ctx, nil); err != nil {
+			return fmt.Errorf("wait for %s: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // CostOf measures the cost of the given workflow ids: every run of each,
@@ -157,6 +190,9 @@ func runCost(ctx context.Context, tc tclient.Client, id, runID string) (Cost, st
 		}
 		events = append(events, e)
 	}
-	c.Actions = BillableActions(events)
+	c.ActionsBy = billableActionsBy(events)
+	for _, v := range c.ActionsBy {
+		c.Actions += v
+	}
 	return c, prev, nil
 }

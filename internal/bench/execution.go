@@ -122,6 +122,9 @@ func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts 
 			r.CPUSeconds[n] -= v
 		}
 		if err == nil {
+			err = WaitClosed(ctx, tc, ids...)
+		}
+		if err == nil {
 			r.Cost, err = CostOf(ctx, tc, ids...)
 		}
 		if err != nil {

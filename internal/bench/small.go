@@ -145,6 +145,14 @@ func RunSmall(ctx context.Context, tc tclient.Client, pool *pgxpool.Pool, system
 			if r.Batches > 0 {
 				r.TemporalCPUMs = 1000 * r.CPUSeconds["temporal"] / float64(r.Batches)
 			}
+			// The sampled batch ends before its cost is read: executing its
+			// runs costs Temporal too.
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+			err := WaitClosed(wctx, tc, sample...)
+			cancel()
+			if err != nil {
+				return out, err
+			}
 			cost, err := CostOf(ctx, tc, sample...)
 			if err != nil {
 				return out, err

@@ -10,7 +10,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -38,6 +37,12 @@ type ExecResult struct {
 	HistoryEvents int64   `json:"history_events"`
 	EventsPerRun  float64 `json:"events_per_run"`
 	WorkflowRuns  int     `json:"workflow_runs"`
+	// Cost is what Temporal charged for the whole measurement, PerRun the
+	// same per run executed.
+	Cost   Cost   `json:"cost"`
+	PerRun PerRun `json:"per_run"`
+	// TemporalCPUMsPerRun is the Temporal server's CPU time per run.
+	TemporalCPUMsPerRun float64 `json:"temporal_cpu_ms_per_run"`
 	// CPUSeconds is the CPU time by process during the measurement.
 	CPUSeconds map[string]float64 `json:"cpu_seconds,omitempty"`
 	Error      string             `json:"error,omitempty"`
@@ -103,26 +108,35 @@ func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts 
 	for _, sys := range []string{"anchor", "streambatch"} {
 		cpu0 := cpuTimes(opts.CPU)
 		var r ExecResult
+		var ids []string
 		var err error
 		if sys == "anchor" {
-			r, err = runAnchor(ctx, tc, anchorQueue, opts)
+			r, ids, err = runAnchor(ctx, tc, anchorQueue, opts)
 		} else {
-			r, err = runBatch(ctx, sb, opts)
+			r, ids, err = runBatch(ctx, sb, opts)
 		}
 		r.Scenario, r.System, r.Runs = "E", sys, opts.Runs
-		if err != nil {
-			r.Error = err.Error()
-		}
+		// CPU before reading the histories, which costs Temporal too.
 		r.CPUSeconds = cpuTimes(opts.CPU)
 		for n, v := range cpu0 {
 			r.CPUSeconds[n] -= v
 		}
+		if err == nil {
+			err = WaitClosed(ctx, tc, ids...)
+		}
+		if err == nil {
+			r.Cost, err = CostOf(ctx, tc, ids...)
+		}
+		if err != nil {
+			r.Error = err.Error()
+		}
 		if r.Seconds > 0 {
 			r.RunsPerS = float64(opts.Runs) / r.Seconds
 		}
-		if r.HistoryEvents > 0 {
-			r.EventsPerRun = float64(r.HistoryEvents) / float64(opts.Runs)
-		}
+		r.HistoryEvents, r.WorkflowRuns = r.Cost.HistoryEvents, r.Cost.Executions
+		r.PerRun = r.Cost.Per(opts.Runs)
+		r.EventsPerRun = r.PerRun.HistoryEvents
+		r.TemporalCPUMsPerRun = 1000 * r.CPUSeconds["temporal"] / float64(opts.Runs)
 		out = append(out, r)
 		if opts.JSON != nil {
 			raw, _ := json.Marshal(r)
@@ -136,29 +150,30 @@ func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts 
 	return out, nil
 }
 
-func runAnchor(ctx context.Context, tc tclient.Client, queue string, opts ExecOptions) (ExecResult, error) {
+// runAnchor times the anchor and returns its workflow id.
+func runAnchor(ctx context.Context, tc tclient.Client, queue string, opts ExecOptions) (ExecResult, []string, error) {
 	var r ExecResult
 	id := fmt.Sprintf("bench-anchor-%d", time.Now().UnixNano())
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: queue}, Anchor,
 		AnchorInput{N: opts.Runs, Window: opts.Window, Queue: queue})
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	if err := run.Get(ctx, nil); err != nil {
-		return r, err
+		return r, nil, err
 	}
 	r.Seconds = time.Since(start).Seconds()
-	r.HistoryEvents, r.WorkflowRuns, err = historyOf(ctx, tc, id)
-	return r, err
+	return r, []string{id}, nil
 }
 
-func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions) (ExecResult, error) {
+// runBatch times a streambatch batch and returns its workflow ids.
+func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions) (ExecResult, []string, error) {
 	var r ExecResult
 	start := time.Now()
 	b, err := sb.Client.CreateBatch(ctx, wire.CreateBatchRequest{RunCount: opts.Runs})
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	items := iter.Seq2[client.Item, error](func(yield func(client.Item, error) bool) {
 		for i := range opts.Runs {
@@ -168,38 +183,17 @@ func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions) (ExecResul
 		}
 	})
 	if _, err := sb.Client.StreamItems(ctx, b.ID, items); err != nil {
-		return r, err
+		return r, nil, err
 	}
 	st, err := sb.Client.WaitBatch(ctx, b.ID, nil)
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	r.Seconds = time.Since(start).Seconds()
 	if st.Status != "COMPLETED" || st.RunCounts["COMPLETED"] != opts.Runs {
-		return r, fmt.Errorf("batch %s ended %s with %v", b.ID, st.Status, st.RunCounts)
+		return r, nil, fmt.Errorf("batch %s ended %s with %v", b.ID, st.Status, st.RunCounts)
 	}
-	for _, id := range []string{b.ID, runswf.WorkflowID(b.ID)} {
-		events, runs, err := historyOf(ctx, sb.Temporal, id)
-		if err != nil {
-			return r, err
-		}
-		r.HistoryEvents += events
-		r.WorkflowRuns += runs
-	}
-	return r, nil
-}
-
-// historyOf sums the history length of every run of a workflow id.
-func historyOf(ctx context.Context, tc tclient.Client, id string) (int64, int, error) {
-	list, err := tc.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: `WorkflowId="` + id + `"`, PageSize: 1000})
-	if err != nil {
-		return 0, 0, err
-	}
-	var events int64
-	for _, e := range list.GetExecutions() {
-		events += e.GetHistoryLength()
-	}
-	return events, len(list.GetExecutions()), nil
+	return r, []string{b.ID, runswf.WorkflowID(b.ID)}, nil
 }
 
 func printExecTable(w io.Writer, rows []ExecResult) {
@@ -208,7 +202,7 @@ func printExecTable(w io.Writer, rows []ExecResult) {
 	}
 	fmt.Fprintf(w, "\nscenario E: %d no-op runs executed to COMPLETED\n", rows[0].Runs)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\tseconds\truns/s\t× anchor\thistory events\tevents/run\tworkflow runs\tCPU s (temporal, workers, apis, postgres, bench)\t")
+	fmt.Fprintln(tw, "system\tseconds\truns/s\t× anchor\tactions/run\tevents/run\thistory bytes/run\tTemporal CPU ms/run\tworkflow runs\tCPU s (temporal, workers, apis, postgres, bench)\t")
 	var anchor float64
 	for _, r := range rows {
 		if r.System == "anchor" {
@@ -221,8 +215,8 @@ func printExecTable(w io.Writer, rows []ExecResult) {
 			ratio = r.RunsPerS / anchor
 		}
 		c := r.CPUSeconds
-		fmt.Fprintf(tw, "%s\t%.2f\t%.0f\t%.2f\t%d\t%.1f\t%d\t%.1f, %.1f, %.1f, %.1f, %.1f\t\n", r.System, r.Seconds, r.RunsPerS, ratio,
-			r.HistoryEvents, r.EventsPerRun, r.WorkflowRuns, c["temporal"], sumKind(c, "worker"), sumKind(c, "api"), c["postgres"], c["bench"])
+		fmt.Fprintf(tw, "%s\t%.2f\t%.0f\t%.2f\t%.2f\t%.1f\t%.0f\t%.2f\t%d\t%.1f, %.1f, %.1f, %.1f, %.1f\t\n", r.System, r.Seconds, r.RunsPerS, ratio,
+			r.PerRun.Actions, r.PerRun.HistoryEvents, r.PerRun.HistoryBytes, r.TemporalCPUMsPerRun, r.WorkflowRuns, c["temporal"], sumKind(c, "worker"), sumKind(c, "api"), c["postgres"], c["bench"])
 	}
 	tw.Flush()
 }

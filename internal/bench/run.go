@@ -62,10 +62,19 @@ type Result struct {
 	S3Gets         int64   `json:"s3_gets"`
 	S3Heads        int64   `json:"s3_heads"`
 	// CPUSeconds is the CPU time by process during a streambatch run.
-	CPUSeconds   map[string]float64 `json:"cpu_seconds,omitempty"`
-	Items        int                `json:"items"`
-	PayloadBytes int64              `json:"payload_bytes"`
-	Error        string             `json:"error,omitempty"`
+	CPUSeconds map[string]float64 `json:"cpu_seconds,omitempty"`
+	// Cost is what Temporal charged for every batch of a streambatch run,
+	// read once every batch is sealed (ingest, seal and the runs dispatched
+	// by then: the scenarios' runs do not execute), and PerRun the same per
+	// item. TemporalCPUMsPerRun is the Temporal server's CPU time per item.
+	Cost                *Cost   `json:"cost,omitempty"`
+	PerRun              *PerRun `json:"per_run,omitempty"`
+	TemporalCPUMsPerRun float64 `json:"temporal_cpu_ms_per_run,omitempty"`
+	Items               int     `json:"items"`
+	PayloadBytes        int64   `json:"payload_bytes"`
+	Error               string  `json:"error,omitempty"`
+	// workflowIDs are a streambatch run's workflows, for Cost.
+	workflowIDs []string
 }
 
 // Options select what Run measures.
@@ -98,6 +107,17 @@ func Run(ctx context.Context, sb *Streambatch, base *Baselines, proxy *LatencyPr
 				r.CPUSeconds = cpuTimes(opts.CPU)
 				for n, v := range cpu0 {
 					r.CPUSeconds[n] -= v
+				}
+				if len(r.workflowIDs) > 0 && r.Error == "" {
+					// After the CPU reading: reading histories costs Temporal too.
+					c, err := CostOf(ctx, sb.Temporal, r.workflowIDs...)
+					if err != nil {
+						r.Error = "cost: " + err.Error()
+					} else {
+						per := c.Per(r.Items)
+						r.Cost, r.PerRun = &c, &per
+						r.TemporalCPUMsPerRun = 1000 * r.CPUSeconds["temporal"] / float64(r.Items)
+					}
 				}
 				if opts.JSON != nil {
 					line, _ := json.Marshal(r)
@@ -135,6 +155,7 @@ func measure(ctx context.Context, sb *Streambatch, base *Baselines, proxy *Laten
 		r.APIRSSBytes, r.WorkerRSSBytes = m.APIRSS, m.WorkerRSS
 		r.PeakRSSBytes = m.APIRSS + m.WorkerRSS
 		r.HistoryEvents, r.WorkflowRuns, r.Attempts = m.HistoryEvents, m.WorkflowRuns, m.Attempts
+		r.workflowIDs = m.WorkflowIDs
 	case SystemFloor:
 		d, err = base.Floor(ctx, sc)
 	case SystemPMap10:
@@ -185,10 +206,10 @@ func printTable(w io.Writer, sc Scenario, lat time.Duration, rows []Result) {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\tseconds\titems/s\tMiB/s\t× floor\tpeak RSS MiB\thistory events\twf runs\tS3 requests\t")
+	fmt.Fprintln(tw, "system\tseconds\titems/s\tMiB/s\t× floor\tpeak RSS MiB\thistory events\twf runs\tS3 requests\tactions/item\tevents/item\thistory bytes/item\tTemporal CPU ms/item\t")
 	for _, r := range rows {
 		if r.Error != "" {
-			fmt.Fprintf(tw, "%s\tERROR: %s\t\t\t\t\t\t\t\t\n", r.System, strings.ReplaceAll(r.Error, "\t", " "))
+			fmt.Fprintf(tw, "%s\tERROR: %s\t\t\t\t\t\t\t\t\t\t\t\t\n", r.System, strings.ReplaceAll(r.Error, "\t", " "))
 			continue
 		}
 		ratio := "-"
@@ -199,8 +220,12 @@ func printTable(w io.Writer, sc Scenario, lat time.Duration, rows []Result) {
 		if isStreambatch(r.System) {
 			hist, runs = fmt.Sprint(r.HistoryEvents), fmt.Sprint(r.WorkflowRuns)
 		}
-		fmt.Fprintf(tw, "%s\t%.2f\t%.0f\t%.1f\t%s\t%.0f\t%s\t%s\t%d\t\n", r.System, r.Seconds, r.ItemsPerS, r.MiBPerS, ratio,
-			float64(r.PeakRSSBytes)/(1<<20), hist, runs, r.S3Requests)
+		cost := "-\t-\t-\t-"
+		if r.PerRun != nil {
+			cost = fmt.Sprintf("%.3f\t%.2f\t%.0f\t%.3f", r.PerRun.Actions, r.PerRun.HistoryEvents, r.PerRun.HistoryBytes, r.TemporalCPUMsPerRun)
+		}
+		fmt.Fprintf(tw, "%s\t%.2f\t%.0f\t%.1f\t%s\t%.0f\t%s\t%s\t%d\t%s\t\n", r.System, r.Seconds, r.ItemsPerS, r.MiBPerS, ratio,
+			float64(r.PeakRSSBytes)/(1<<20), hist, runs, r.S3Requests, cost)
 	}
 	tw.Flush()
 	for _, r := range rows {

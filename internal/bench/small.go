@@ -41,6 +41,10 @@ type SmallResult struct {
 	BatchesPerS float64 `json:"batches_per_s"`
 	// HistoryEvents is per batch, every workflow of it counted.
 	HistoryEvents float64 `json:"history_events"`
+	// Cost is what Temporal charged for one batch of the measurement,
+	// every workflow of it counted, and PerRun the same per run.
+	Cost   Cost   `json:"cost_per_batch"`
+	PerRun PerRun `json:"per_run"`
 	// TemporalCPUMs is the Temporal server's CPU time per batch.
 	TemporalCPUMs float64            `json:"temporal_cpu_ms_per_batch"`
 	CPUSeconds    map[string]float64 `json:"cpu_seconds,omitempty"`
@@ -89,15 +93,18 @@ func RunSmall(ctx context.Context, tc tclient.Client, pool *pgxpool.Pool, system
 	if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_floor_runs (batch_id text, batch_index int, task text, payload text, PRIMARY KEY (batch_id, batch_index))`); err != nil {
 		return nil, err
 	}
-	const floorQueue = "bench-floor"
+	const floorQueue, anchorQueue = "bench-floor", "bench-anchor-small"
 	fw := worker.New(tc, floorQueue, worker.Options{})
 	fw.RegisterWorkflow(FloorBatch)
 	fw.RegisterActivityWithOptions(floorCopy(pool), activityName("floor-copy"))
+	aw := worker.New(tc, anchorQueue, worker.Options{})
+	aw.RegisterWorkflow(Anchor)
+	aw.RegisterActivityWithOptions(func(context.Context, int) error { return nil }, activityName("noop"))
 	// The runs of streambatch's batches execute too (no-op), so that every
 	// batch ends and the server does not pile up open workflows.
 	tw := tasks.NewWorker(tc, opts.Env, "", worker.Options{MaxConcurrentActivityExecutionSize: 400})
 	tasks.RegisterRun(tw, "t", func(context.Context, *tasks.Run) (any, error) { return nil, nil })
-	for _, w := range []worker.Worker{fw, tw} {
+	for _, w := range []worker.Worker{fw, aw, tw} {
 		if err := w.Start(); err != nil {
 			return nil, err
 		}
@@ -111,8 +118,18 @@ func RunSmall(ctx context.Context, tc tclient.Client, pool *pgxpool.Pool, system
 		}
 		return []string{id}, run.Get(ctx, nil)
 	}}
+	// The anchor executes the batch's runs as no-op activities, all at once.
+	anchor := SmallSystem{Name: "anchor", Trigger: func(ctx context.Context) ([]string, error) {
+		id := fmt.Sprintf("bench-anchor-small-%d", time.Now().UnixNano())
+		run, err := tc.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: anchorQueue}, Anchor,
+			AnchorInput{N: opts.Items, Window: opts.Items, Queue: anchorQueue})
+		if err != nil {
+			return nil, err
+		}
+		return []string{id}, run.Get(ctx, nil)
+	}}
 	var out []SmallResult
-	for _, sys := range append([]SmallSystem{floor}, systems...) {
+	for _, sys := range append([]SmallSystem{floor, anchor}, systems...) {
 		for _, mode := range []string{"latency", "load"} {
 			clients, n, dur := 1, opts.Sequential, time.Duration(0)
 			if mode == "load" {
@@ -128,15 +145,20 @@ func RunSmall(ctx context.Context, tc tclient.Client, pool *pgxpool.Pool, system
 			if r.Batches > 0 {
 				r.TemporalCPUMs = 1000 * r.CPUSeconds["temporal"] / float64(r.Batches)
 			}
-			var events int64
-			for _, id := range sample {
-				e, _, err := historyOf(ctx, tc, id)
-				if err != nil {
-					return out, err
-				}
-				events += e
+			// The sampled batch ends before its cost is read: executing its
+			// runs costs Temporal too.
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+			err := WaitClosed(wctx, tc, sample...)
+			cancel()
+			if err != nil {
+				return out, err
 			}
-			r.HistoryEvents = float64(events)
+			cost, err := CostOf(ctx, tc, sample...)
+			if err != nil {
+				return out, err
+			}
+			r.Cost, r.PerRun = cost, cost.Per(opts.Items)
+			r.HistoryEvents = float64(cost.HistoryEvents)
 			out = append(out, r)
 			if opts.JSON != nil {
 				raw, _ := json.Marshal(r)
@@ -228,7 +250,7 @@ func printSmallTable(w io.Writer, items int, rows []SmallResult) {
 	}
 	fmt.Fprintf(w, "\nscenario B: %d-item batches, create → sealed:true (floor: one workflow, one local activity COPYing %d rows)\n", items, items)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "system\tmode\tclients\tbatches\terrors\tp50 ms\tp95 ms\tbatches/s\t× floor\thistory events/batch\tTemporal CPU ms/batch\t")
+	fmt.Fprintln(tw, "system\tmode\tclients\tbatches\terrors\tp50 ms\tp95 ms\tbatches/s\t× floor\tactions/batch\thistory events/batch\thistory bytes/batch\tTemporal CPU ms/batch\t")
 	floor := map[string]SmallResult{}
 	for _, r := range rows {
 		if r.System == "floor" {
@@ -242,8 +264,8 @@ func printSmallTable(w io.Writer, items int, rows []SmallResult) {
 		} else if r.Mode == "load" && f.BatchesPerS > 0 {
 			ratio = r.BatchesPerS / f.BatchesPerS
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.2f\t%.0f\t%.1f\t\n", r.System, r.Mode, r.Clients, r.Batches, r.Errors,
-			r.P50Ms, r.P95Ms, r.BatchesPerS, ratio, r.HistoryEvents, r.TemporalCPUMs)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.2f\t%d\t%d\t%d\t%.1f\t\n", r.System, r.Mode, r.Clients, r.Batches, r.Errors,
+			r.P50Ms, r.P95Ms, r.BatchesPerS, ratio, r.Cost.Actions, r.Cost.HistoryEvents, r.Cost.HistoryBytes, r.TemporalCPUMs)
 	}
 	tw.Flush()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/streambatch/streambatch/client"
 	"github.com/streambatch/streambatch/wire"
+	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // Streambatch runs scenarios through a streambatch API with the Go client.
@@ -33,6 +34,8 @@ type Measure struct {
 	HistoryEvents int64 // largest per batch, all runs of its workflow summed
 	WorkflowRuns  int   // largest per batch
 	Attempts      int   // Phase 2 requests, summed over batches
+	// WorkflowIDs are every batch's BatchIngest and BatchRuns, for CostOf.
+	WorkflowIDs []string
 }
 
 // Run creates the scenario's batches (untimed), then times Phase 2 of all
@@ -95,6 +98,7 @@ func (sb *Streambatch) Run(ctx context.Context, s Scenario, opts ...client.Strea
 			}
 			m.HistoryEvents = max(m.HistoryEvents, events)
 			m.WorkflowRuns = max(m.WorkflowRuns, len(list.Executions))
+			m.WorkflowIDs = append(m.WorkflowIDs, id, runswf.WorkflowID(id))
 		}
 	}
 	return m, nil

@@ -694,6 +694,7 @@ func TestReadRouteRefusals(t *testing.T) {
 	id := f.store.add(testEnv, 3, batch.StatusPending)
 	foreign := f.store.add(otherEnv, 3, batch.StatusPending)
 	other := f.store.add(testEnv, 3, batch.StatusPending)
+	f.srv.eachEnvRun = (&fakeRuns{id: id, sizes: []int{10, 10, 10}}).envEach(testEnv.ID)
 	cases := []struct {
 		name, path, key string
 		status          int
@@ -710,15 +711,23 @@ func TestReadRouteRefusals(t *testing.T) {
 		{"GET missing, bad limit", "/api/v3/batches/" + id + "/missing?limit=10001", testKey, 400, "limit must be an integer from 1 to 10000"},
 		{"GET missing, unknown", "/api/v3/batches/" + batch.NewBatchID() + "/missing", testKey, 404, "not found"},
 		{"token of another batch", "/api/v3/batches/" + id, token(t, testEnv, testKeyID, "read:batch:"+other), 403, "does not grant access"},
-		{"runs.list without a batch", "/api/v1/runs", testKey, 400, "filter[batch] is required"},
+		{"runs.list without a batch, a cursor of another environment", "/api/v1/runs?page[after]=" + batch.RunID(foreign, 0), testKey, 400,
+			"page[after] must be a run id of the environment"},
+		{"runs.list without a batch, a malformed cursor", "/api/v1/runs?page[after]=x", testKey, 400, "page[after] must be a run id of the environment"},
 		{"runs.list, bad page size", "/api/v1/runs?filter[batch]=" + id + "&page[size]=101", testKey, 400, "page[size] must be an integer from 1 to 100"},
 		{"runs.list, page[before]", "/api/v1/runs?filter[batch]=" + id + "&page[before]=x", testKey, 400, "page[before] is not supported"},
 		{"runs.list, another environment's batch", "/api/v1/runs?filter[batch]=" + foreign, testKey, 404, "not found"},
 		{"runs.list, unknown status", "/api/v1/runs?filter[batch]=" + id + "&filter[status]=FAILED,DONE", testKey, 400, `filter[status]: "DONE" is not a run status`},
 		{"runs.list, tag", "/api/v1/runs?filter[batch]=" + id + "&filter[tag]=x", testKey, 400, "filter[tag] is not supported"},
 		{"runs.list, tag without a batch", "/api/v1/runs?filter[tag]=x", testKey, 400, "filter[tag] is not supported"},
-		{"runs.list, createdAt", "/api/v1/runs?filter[batch]=" + id + "&filter[createdAt][from]=1&filter[createdAt][period]=1d", testKey, 400,
-			"filter[createdAt][from], filter[createdAt][period] are not supported"},
+		{"runs.list, malformed createdAt from", "/api/v1/runs?filter[batch]=" + id + "&filter[createdAt][from]=yesterday", testKey, 400,
+			`filter[createdAt][from]: "yesterday" is neither milliseconds since the epoch nor an ISO 8601 time`},
+		{"runs.list, malformed createdAt to", "/api/v1/runs?filter[batch]=" + id + "&filter[createdAt][to]=-5", testKey, 400,
+			`filter[createdAt][to]: "-5" is neither`},
+		{"runs.list, malformed createdAt period", "/api/v1/runs?filter[batch]=" + id + "&filter[createdAt][period]=7x", testKey, 400,
+			`filter[createdAt][period]: "7x" is not a period`},
+		{"runs.list, createdAt unknown bound", "/api/v1/runs?filter[batch]=" + id + "&filter[createdAt][since]=1", testKey, 400,
+			"filter[createdAt][since] is not supported"},
 		{"runs.list, idempotencyKey", "/api/v1/runs?filter[batch]=" + id + "&filter[idempotencyKey]=k", testKey, 400, "filter[idempotencyKey] is not supported"},
 		{"runs.list, isTest", "/api/v1/runs?filter[batch]=" + id + "&filter[isTest]=false", testKey, 400, "filter[isTest] is not supported"},
 		{"runs.list, queue", "/api/v1/runs?filter[batch]=" + id + "&filter[queue]=task/t", testKey, 400, "filter[queue] is not supported"},
@@ -793,10 +802,70 @@ func TestTDListRunsFilters(t *testing.T) {
 		{"task b, COMPLETED", "filter[taskIdentifier]=b&filter[status]=COMPLETED", "3bC"},
 		{"a status streambatch never shows", "filter[status]=CRASHED", ""},
 		{"an unknown task", "filter[taskIdentifier]=z", ""},
+		// Run i was created at 03:0i on 2026-01-02 (1767322800000 ms is 03:00).
+		{"created from (ms)", "filter[createdAt][from]=1767323220000", "7bF 8aT"},
+		{"created to (ms)", "filter[createdAt][to]=1767322920000", "0aC 1bF 2aT"},
+		{"created from and to (ISO 8601), FAILED", "filter[createdAt][from]=2026-01-02T03:01:00Z&filter[createdAt][to]=2026-01-02T04:07:00%2B01:00&filter[status]=FAILED", "1bF 4aF 7bF"},
+		{"created in the last 7 days", "filter[createdAt][period]=7d", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := list(t, tc.query); got != tc.want {
+				t.Fatalf("pages %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestTDListEnvRuns: runs.list without filter[batch] lists the
+// environment's runs newest first, with the filters, and pages continue
+// after the last run listed; another environment sees none of them.
+func TestTDListEnvRuns(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	runs := &fakeRuns{id: f.store.add(testEnv, 5, batch.StatusProcessing)}
+	for i := range 5 {
+		runs.sizes = append(runs.sizes, 10)
+		runs.statuses = append(runs.statuses, []batch.RunStatus{batch.RunCompleted, batch.RunFailed}[i%2])
+	}
+	f.srv.eachEnvRun = runs.envEach(testEnv.ID)
+	// list pages through query with key and returns the pages' run indexes
+	// and status letters.
+	list := func(t *testing.T, key, query string) string {
+		t.Helper()
+		var pages []string
+		for next := ""; ; {
+			p := "/api/v1/runs?" + query
+			if next != "" {
+				p += "&page[after]=" + next
+			}
+			a := f.do(http.MethodGet, p, key, "", "")
+			var page wire.TriggerDevRunsPage
+			if a.status != 200 || json.Unmarshal([]byte(a.body), &page) != nil || len(pages) > 5 {
+				t.Fatalf("%s: answer %d %s", p, a.status, a.body)
+			}
+			var got []string
+			for _, r := range page.Data {
+				_, i, _ := batch.ParseRunID(r.ID)
+				got = append(got, fmt.Sprintf("%d%s", i, r.Status[:1]))
+			}
+			pages = append(pages, strings.Join(got, " "))
+			if page.Pagination.Next == "" {
+				return strings.Join(pages, " | ")
+			}
+			next = page.Pagination.Next
+		}
+	}
+	cases := []struct{ name, key, query, want string }{
+		{"all", testKey, "", "4C 3F 2C 1F 0C"},
+		{"2 a page", testKey, "page[size]=2", "4C 3F | 2C 1F | 0C"},
+		{"FAILED", testKey, "filter[status]=FAILED", "3F 1F"},
+		{"created to 03:02", testKey, "filter[createdAt][to]=2026-01-02T03:02:00Z", "2C 1F 0C"},
+		{"another environment", otherKey, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := list(t, tc.key, tc.query); got != tc.want {
 				t.Fatalf("pages %q, want %q", got, tc.want)
 			}
 		})

@@ -46,7 +46,8 @@ func (f *fakeRuns) run(i int) store.Run {
 	ot := batch.OutputTypeJSON
 	done := time.Unix(1_700_000_000, 0).UTC()
 	r := store.Run{ID: batch.RunID(f.id, i), Index: i, Task: "t", Status: batch.RunCompleted, PayloadType: batch.PayloadTypeJSON,
-		Payload: &payload, Output: &output, OutputType: &ot, CompletedAt: &done, StartedAt: &done}
+		Payload: &payload, Output: &output, OutputType: &ot, CompletedAt: &done, StartedAt: &done,
+		CreatedAt: fakeRunCreated.Add(time.Duration(i) * time.Minute)}
 	if f.statuses != nil {
 		r.Status = f.statuses[i]
 	}
@@ -56,10 +57,16 @@ func (f *fakeRuns) run(i int) store.Run {
 	return r
 }
 
+// fakeRunCreated is the creation time of a fakeRuns run 0; run i was
+// created i minutes later.
+var fakeRunCreated = time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+
 // admits reports whether filter lets r through (nil admits any).
 func admits(filter store.RunFilter, r store.Run) bool {
 	return (filter.Statuses == nil || slices.Contains(filter.Statuses, r.Status)) &&
-		(filter.Tasks == nil || slices.Contains(filter.Tasks, r.Task))
+		(filter.Tasks == nil || slices.Contains(filter.Tasks, r.Task)) &&
+		(filter.CreatedFrom == nil || !r.CreatedAt.Before(*filter.CreatedFrom)) &&
+		(filter.CreatedTo == nil || !r.CreatedAt.After(*filter.CreatedTo))
 }
 
 func (f *fakeRuns) each(_ context.Context, batchID string, filter store.RunFilter, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error) {
@@ -86,6 +93,37 @@ func (f *fakeRuns) each(_ context.Context, batchID string, filter store.RunFilte
 		size += stored
 	}
 	return false, nil
+}
+
+// envEach serves f's runs as the runs of environment envID, newest (the
+// highest index) first, as store.EachEnvRun serves them: a cursor that is
+// not one of f's runs is store.ErrNotFound.
+func (f *fakeRuns) envEach(envID int64) func(context.Context, int64, store.RunFilter, string, int, int, func(*store.Run) bool) (bool, error) {
+	return func(_ context.Context, env int64, filter store.RunFilter, after string, limit, _ int, fn func(*store.Run) bool) (bool, error) {
+		if env != envID {
+			return false, nil
+		}
+		from := len(f.sizes) - 1
+		if after != "" {
+			id, i, ok := batch.ParseRunID(after)
+			if !ok || id != f.id || i >= len(f.sizes) {
+				return false, store.ErrNotFound
+			}
+			from = i - 1
+		}
+		given := 0
+		for i := from; i >= 0; i-- {
+			r := f.run(i)
+			if !admits(filter, r) {
+				continue
+			}
+			if given == limit || !fn(&r) {
+				return true, nil
+			}
+			given++
+		}
+		return false, nil
+	}
 }
 
 func testServer(budget int, runs *fakeRuns) *Server {
@@ -187,7 +225,11 @@ func TestTDRunsPagesCutByBytes(t *testing.T) {
 	after, seen, pages := -1, 0, 0
 	for {
 		pages++
-		raw := page(t, func(c *gin.Context) { s.streamTDRunsPage(c, b, env, store.RunFilter{}, after, maxTDPage) })
+		raw := page(t, func(c *gin.Context) {
+			s.streamTDRunsPage(c, env, after >= 0, func(fn func(*store.Run) bool) (bool, error) {
+				return s.eachRun(c.Request.Context(), b.ID, store.RunFilter{}, after, maxTDPage, s.pageBudget(), fn)
+			})
+		})
 		var p wire.TriggerDevRunsPage
 		if err := json.Unmarshal(raw, &p); err != nil {
 			t.Fatal(err)

@@ -85,8 +85,11 @@ type Server struct {
 	creates  *createLimiter
 	reads    ReadGate
 	// eachRun streams a page of runs (store.EachRun; a fake in tests).
-	eachRun   func(ctx context.Context, batchID string, filter store.RunFilter, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
-	jwtSecret []byte
+	eachRun func(ctx context.Context, batchID string, filter store.RunFilter, after, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
+	// eachEnvRun streams a page of an environment's runs
+	// (store.EachEnvRun; a fake in tests).
+	eachEnvRun func(ctx context.Context, envID int64, filter store.RunFilter, after string, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
+	jwtSecret  []byte
 }
 
 // New returns the API server; Handler gives its http.Handler.
@@ -98,7 +101,8 @@ func New(opts Options, deps Deps) *Server {
 	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, runs: deps.Runs, ingester: deps.Ingester,
 		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics,
 		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst, deps.Store.TakeCreateTokens), reads: reads, eachRun: deps.Store.EachRun,
-		jwtSecret: []byte(opts.JWTSecret)}
+		eachEnvRun: deps.Store.EachEnvRun,
+		jwtSecret:  []byte(opts.JWTSecret)}
 }
 
 // Handler builds the Gin engine with every route; serve it with

@@ -294,7 +294,25 @@ const (
 // /api/v1/runs that tdListRuns honours; any other is refused.
 var tdListRunsKeys = map[string]bool{
 	"filter[batch]": true, "filter[status]": true, "filter[taskIdentifier]": true,
+	"filter[createdAt][from]": true, "filter[createdAt][to]": true, "filter[createdAt][period]": true,
 	"page[size]": true, "page[after]": true,
+}
+
+// tdListTime parses a filter[createdAt][from|to] value: milliseconds since
+// the epoch (what the SDK sends) or an ISO 8601 time.
+func tdListTime(v string) (time.Time, bool) {
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if ms < 0 || ms > 253402300799999 { // 9999-12-31T23:59:59.999Z
+			return time.Time{}, false
+		}
+		return time.UnixMilli(ms).UTC(), true
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // tdListValues splits the comma-separated values of query parameter key
@@ -311,8 +329,8 @@ func tdListValues(c *gin.Context, key string) []string {
 	return out
 }
 
-// tdRunFilter reads filter[status] and filter[taskIdentifier] of
-// runs.list; msg names what is wrong when ok is false.
+// tdRunFilter reads filter[status], filter[taskIdentifier] and
+// filter[createdAt][from|to|period] of runs.list; msg names what is wrong when ok is false.
 func tdRunFilter(c *gin.Context) (f store.RunFilter, msg string, ok bool) {
 	if names := tdListValues(c, "filter[status]"); len(names) > 0 {
 		f.Statuses = []batch.RunStatus{}
@@ -327,14 +345,39 @@ func tdRunFilter(c *gin.Context) (f store.RunFilter, msg string, ok bool) {
 	if tasks := tdListValues(c, "filter[taskIdentifier]"); len(tasks) > 0 {
 		f.Tasks = tasks
 	}
+	for _, bound := range []struct {
+		key string
+		to  **time.Time
+	}{{"filter[createdAt][from]", &f.CreatedFrom}, {"filter[createdAt][to]", &f.CreatedTo}} {
+		if v := c.Query(bound.key); v != "" {
+			t, ok := tdListTime(v)
+			if !ok {
+				return f, bound.key + ": " + strconv.Quote(truncate(v, 64)) +
+					" is neither milliseconds since the epoch nor an ISO 8601 time", false
+			}
+			*bound.to = &t
+		}
+	}
+	if v := c.Query("filter[createdAt][period]"); v != "" {
+		d, err := batch.ParseTriggerDuration(v)
+		if err != nil || d <= 0 {
+			return f, "filter[createdAt][period]: " + strconv.Quote(truncate(v, 64)) +
+				` is not a period such as "1h" or "7d"`, false
+		}
+		// The period is the time up to now: it narrows from, never widens it.
+		if since := time.Now().Add(-d).UTC(); f.CreatedFrom == nil || since.After(*f.CreatedFrom) {
+			f.CreatedFrom = &since
+		}
+	}
 	return f, "", true
 }
 
 // tdListRuns is GET /api/v1/runs?filter[batch]=…&filter[status]=…&
-// filter[taskIdentifier]=…&page[size]=&page[after]= (runs.list({batch,
-// status, taskIdentifier})), in index order. The batch filter is required
-// (streambatch lists runs per batch); any other filter[…] or page[…]
-// parameter is refused, never ignored.
+// filter[taskIdentifier]=…&filter[createdAt][from|to|period]=…&
+// page[size]=&page[after]= (runs.list({batch, status, taskIdentifier,
+// from, to, period})): a batch's runs in index order, or without
+// filter[batch] the environment's runs newest first. Any other filter[…]
+// or page[…] parameter is refused, never ignored.
 func (s *Server) tdListRuns(c *gin.Context) {
 	if c.Query("page[before]") != "" {
 		fail(c, http.StatusBadRequest, "page[before] is not supported: page forward with page[after]")
@@ -353,12 +396,7 @@ func (s *Server) tdListRuns(c *gin.Context) {
 			verb = " are"
 		}
 		fail(c, http.StatusBadRequest, strings.Join(unsupported, ", ")+verb+
-			" not supported: runs.list honours filter[batch] (required), filter[status], filter[taskIdentifier], page[size] and page[after]")
-		return
-	}
-	batchID := c.Query("filter[batch]")
-	if batchID == "" {
-		fail(c, http.StatusBadRequest, "filter[batch] is required: streambatch lists the runs of one batch (runs.list({ batch }))")
+			" not supported: runs.list honours filter[batch], filter[status], filter[taskIdentifier], filter[createdAt][from|to|period], page[size] and page[after]")
 		return
 	}
 	filter, msg, ok := tdRunFilter(c)
@@ -375,6 +413,16 @@ func (s *Server) tdListRuns(c *gin.Context) {
 		}
 		size = n
 	}
+	ctx := c.Request.Context()
+	env := envOf(c)
+	batchID := c.Query("filter[batch]")
+	if batchID == "" {
+		after := c.Query("page[after]")
+		s.streamTDRunsPage(c, env, after != "", func(fn func(*store.Run) bool) (bool, error) {
+			return s.eachEnvRun(ctx, env.ID, filter, after, size, s.pageBudget(), fn)
+		})
+		return
+	}
 	after := -1
 	if v := c.Query("page[after]"); v != "" {
 		bid, i, ok := batch.ParseRunID(v)
@@ -388,8 +436,6 @@ func (s *Server) tdListRuns(c *gin.Context) {
 		fail(c, http.StatusNotFound, "Batch "+truncate(batchID, 64)+" not found")
 		return
 	}
-	ctx := c.Request.Context()
-	env := envOf(c)
 	b, err := s.store.GetBatch(ctx, env.ID, batchID)
 	if errors.Is(err, store.ErrNotFound) {
 		fail(c, http.StatusNotFound, "Batch "+batchID+" not found")
@@ -399,19 +445,21 @@ func (s *Server) tdListRuns(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	s.streamTDRunsPage(c, b, env, filter, after, size)
+	s.streamTDRunsPage(c, env, after >= 0, func(fn func(*store.Run) bool) (bool, error) {
+		return s.eachRun(ctx, b.ID, filter, after, size, s.pageBudget(), fn)
+	})
 }
 
-// streamTDRunsPage writes one ListRunResponse page of b's runs that pass
-// filter after index after: at most size, and no more than the page's byte
-// budget; pagination.next (the last run written) is given whenever such
-// runs remain.
-func (s *Server) streamTDRunsPage(c *gin.Context, b store.Batch, env store.Environment, filter store.RunFilter, after, size int) {
-	ctx := c.Request.Context()
+// streamTDRunsPage writes one ListRunResponse page of the runs each gives
+// (at most a page, within the page's byte budget); pagination.next (the
+// last run written) is given whenever runs remain, pagination.previous
+// (the first) when the page follows a cursor. A cursor each does not find
+// (store.ErrNotFound) is a 400.
+func (s *Server) streamTDRunsPage(c *gin.Context, env store.Environment, cursor bool, each func(fn func(*store.Run) bool) (bool, error)) {
 	page := streamJSON(c, `{"data":[`, s.pageBudget())
 	tenv := wire.TriggerDevEnv{ID: strconv.FormatInt(env.ID, 10), Name: env.Name}
 	var first, last string
-	more, err := s.eachRun(ctx, b.ID, filter, after, size, s.pageBudget(), func(r *store.Run) bool {
+	more, err := each(func(r *store.Run) bool {
 		if !page.add(wire.TriggerDevListedRun{TriggerDevRun: newTDRun(*r), Env: tenv}) {
 			return false
 		}
@@ -424,6 +472,10 @@ func (s *Server) streamTDRunsPage(c *gin.Context, b store.Batch, env store.Envir
 	if err == nil && page.err != nil {
 		return // the client left
 	}
+	if errors.Is(err, store.ErrNotFound) && !page.started() {
+		fail(c, http.StatusBadRequest, "page[after] must be a run id of the environment (pagination.next of the previous page)")
+		return
+	}
 	if err != nil {
 		s.endBroken(c, page, err)
 		return
@@ -432,7 +484,7 @@ func (s *Server) streamTDRunsPage(c *gin.Context, b store.Batch, env store.Envir
 	if more && last != "" {
 		p.Next = last
 	}
-	if after >= 0 {
+	if cursor {
 		p.Previous = first
 	}
 	tail, _ := json.Marshal(p)

@@ -265,6 +265,9 @@ type RunFilter struct {
 	Statuses []batch.RunStatus
 	// Tasks are the task names listed.
 	Tasks []string
+	// CreatedFrom and CreatedTo, when set, bound the runs' creation time
+	// (both inclusive).
+	CreatedFrom, CreatedTo *time.Time
 }
 
 // EachRun calls fn with the runs of a batch with index > after that pass
@@ -284,17 +287,80 @@ func (s *Store) EachRun(ctx context.Context, batchID string, filter RunFilter, a
 			statuses[i] = string(st)
 		}
 	}
-	rows, err := s.pool.Query(ctx, db.EachRun, batchID, after, statuses, filter.Tasks, limit, maxBytes)
+	rows, err := s.pool.Query(ctx, db.EachRun, batchID, after, statuses, filter.Tasks, filter.CreatedFrom, filter.CreatedTo, limit, maxBytes)
 	if err != nil {
 		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
 	}
+	more, err = eachRunRow(rows, fn)
+	if err != nil {
+		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
+	}
+	return more, nil
+}
+
+// Creation times before and after every run's: the bounds EachEnvRun
+// passes where the caller gives none.
+var (
+	firstTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	lastTime  = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+)
+
+// EachEnvRun calls fn with the runs of environment envID that pass filter,
+// newest first (by creation time, then batch id and index, descending),
+// after the run with id after ("" for the newest) — as EachRun does within a
+// batch: at most limit, within maxBytes, fn returns false to stop early.
+// It returns ErrNotFound when after is not a run of the environment.
+func (s *Store) EachEnvRun(ctx context.Context, envID int64, filter RunFilter, after string, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
+	p := db.EachEnvRunParams{EnvironmentID: envID, BeforeCreated: lastTime, CreatedFrom: firstTime, CreatedTo: lastTime,
+		Tasks: filter.Tasks, MaxRuns: int32(limit), MaxBytes: int64(maxBytes)}
+	if after != "" {
+		batchID, i, ok := batch.ParseRunID(after)
+		if !ok {
+			return false, ErrNotFound
+		}
+		created, err := s.q.RunCreatedAt(ctx, db.RunCreatedAtParams{BatchID: batchID, BatchIndex: int32(i), EnvironmentID: envID})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return false, ErrNotFound
+		}
+		if err != nil {
+			return false, fmt.Errorf("store: run %s: %w", after, err)
+		}
+		p.BeforeCreated, p.BeforeBatch, p.BeforeIndex = created, batchID, int32(i)
+	}
+	if filter.CreatedFrom != nil {
+		p.CreatedFrom = *filter.CreatedFrom
+	}
+	if filter.CreatedTo != nil {
+		p.CreatedTo = *filter.CreatedTo
+	}
+	if filter.Statuses != nil {
+		p.Statuses = make([]string, len(filter.Statuses))
+		for i, st := range filter.Statuses {
+			p.Statuses[i] = string(st)
+		}
+	}
+	rows, err := s.pool.Query(ctx, db.EachEnvRun, p.EnvironmentID, p.BeforeCreated, p.BeforeBatch, p.BeforeIndex,
+		p.CreatedFrom, p.CreatedTo, p.Statuses, p.Tasks, p.MaxRuns, p.MaxBytes)
+	if err != nil {
+		return false, fmt.Errorf("store: list runs of environment %d: %w", envID, err)
+	}
+	more, err = eachRunRow(rows, fn)
+	if err != nil {
+		return false, fmt.Errorf("store: list runs of environment %d: %w", envID, err)
+	}
+	return more, nil
+}
+
+// eachRunRow calls fn with each row of an EachRun or EachEnvRun page, one
+// at a time, and returns the page's more (true also when fn stopped).
+func eachRunRow(rows pgx.Rows, fn func(*Run) bool) (more bool, err error) {
 	defer rows.Close()
 	for rows.Next() {
 		var r Run
 		if err := rows.Scan(&r.ID, &r.Index, &r.Task, &r.Status, &r.PayloadType, &r.Payload, &r.Options,
 			&r.ErrorCode, &r.ErrorMessage, &r.QueueTimestamp, &r.CreatedAt,
 			&r.Output, &r.OutputType, &r.Attempts, &r.StartedAt, &r.CompletedAt, &r.DelayUntil, &more); err != nil {
-			return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
+			return false, err
 		}
 		if !fn(&r) {
 			// The rest of the page (within maxBytes) is read and dropped.
@@ -302,10 +368,7 @@ func (s *Store) EachRun(ctx context.Context, batchID string, filter RunFilter, a
 			return true, rows.Err()
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
-	}
-	return more, nil
+	return more, rows.Err()
 }
 
 // RunIndexes returns the set of indexes of a batch that have a run.

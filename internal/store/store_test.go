@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -452,6 +453,132 @@ func TestEachRunFilters(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEachRunCreatedAt: EachRun lists only the runs created within the
+// filter's bounds (both inclusive), with the other filters.
+func TestEachRunCreatedAt(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b := newBatch(t, s, 6)
+	its := items(0, 6)
+	for k := range its {
+		its[k].Task = string(rune('a' + k%2))
+	}
+	if _, err := s.InsertRuns(ctx, b.ID, its); err != nil {
+		t.Fatal(err)
+	}
+	// Run i was created i minutes after base.
+	base := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	if _, err := s.pool.Exec(ctx, `UPDATE runs SET created_at = $2::timestamptz + batch_index * interval '1 minute' WHERE batch_id = $1`, b.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	at := func(m int) *time.Time { t := base.Add(time.Duration(m) * time.Minute); return &t }
+	cases := []struct {
+		name string
+		f    RunFilter
+		want string
+	}{
+		{"from", RunFilter{CreatedFrom: at(4)}, "[4 5]"},
+		{"to", RunFilter{CreatedTo: at(1)}, "[0 1]"},
+		{"from and to", RunFilter{CreatedFrom: at(1), CreatedTo: at(3)}, "[1 2 3]"},
+		{"from and to, task b", RunFilter{CreatedFrom: at(1), CreatedTo: at(3), Tasks: []string{"b"}}, "[1 3]"},
+		{"after every run", RunFilter{CreatedFrom: at(6)}, "[]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			if _, err := s.EachRun(ctx, b.ID, tc.f, -1, 100, 1<<20, func(r *Run) bool { got = append(got, r.Index); return true }); err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(got) != tc.want {
+				t.Fatalf("runs %v, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestEachEnvRun: EachEnvRun lists an environment's runs across its
+// batches, newest first, never another environment's; pages continue
+// after the cursor run, with the filters, and a cursor that is not a run
+// of the environment is ErrNotFound.
+func TestEachEnvRun(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b1 := newBatch(t, s, 3)
+	env := Environment{ID: b1.EnvironmentID, Name: b1.EnvName}
+	b2, _, err := s.CreateBatchTx(ctx, NewBatch{ID: batch.NewBatchID(), Env: env, RunCount: 3}, func(Batch) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newBatch(t, s, 3)
+	base := time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+	for k, b := range []Batch{b1, b2, other} {
+		its := items(0, 3)
+		its[1].Task = "b"
+		if _, err := s.InsertRuns(ctx, b.ID, its); err != nil {
+			t.Fatal(err)
+		}
+		// b1's runs were created at 03:00, 03:01, 03:02; b2's and the
+		// other environment's all at 03:10 (k = 1, 2).
+		if _, err := s.pool.Exec(ctx, `UPDATE runs SET created_at = $2::timestamptz + (CASE WHEN $3 THEN batch_index ELSE 10 END) * interval '1 minute' WHERE batch_id = $1`,
+			b.ID, base, k == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := func(r *Run) string {
+		if id, i, _ := batch.ParseRunID(r.ID); id == b1.ID {
+			return fmt.Sprintf("1.%d", i)
+		} else if id == b2.ID {
+			return fmt.Sprintf("2.%d", i)
+		}
+		return "other:" + r.ID
+	}
+	// list pages through f, limit runs a page, and returns the pages.
+	list := func(t *testing.T, f RunFilter, limit int) string {
+		t.Helper()
+		var pages [][]string
+		for after, more := "", true; more; {
+			var page []string
+			more, err = s.EachEnvRun(ctx, b1.EnvironmentID, f, after, limit, 1<<20, func(r *Run) bool {
+				page = append(page, name(r))
+				after = r.ID
+				return true
+			})
+			if err != nil || len(pages) > 10 || (more && len(page) == 0) {
+				t.Fatalf("page %d: %v more=%v %v", len(pages), page, more, err)
+			}
+			pages = append(pages, page)
+		}
+		return fmt.Sprint(pages)
+	}
+	at := func(m int) *time.Time { t := base.Add(time.Duration(m) * time.Minute); return &t }
+	cases := []struct {
+		name  string
+		f     RunFilter
+		limit int
+		want  string
+	}{
+		{"all", RunFilter{}, 100, "[[2.2 2.1 2.0 1.2 1.1 1.0]]"},
+		{"all, 4 a page", RunFilter{}, 4, "[[2.2 2.1 2.0 1.2] [1.1 1.0]]"},
+		{"all, 1 a page", RunFilter{}, 1, "[[2.2] [2.1] [2.0] [1.2] [1.1] [1.0]]"},
+		{"task b", RunFilter{Tasks: []string{"b"}}, 1, "[[2.1] [1.1]]"},
+		{"status FAILED", RunFilter{Statuses: []batch.RunStatus{batch.RunFailed}}, 100, "[[]]"},
+		{"created from 03:01 to 03:05", RunFilter{CreatedFrom: at(1), CreatedTo: at(5)}, 1, "[[1.2] [1.1]]"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := list(t, tc.f, tc.limit); got != tc.want {
+				t.Fatalf("pages %s, want %s", got, tc.want)
+			}
+		})
+	}
+	t.Run("a cursor of another environment", func(t *testing.T) {
+		_, err := s.EachEnvRun(ctx, b1.EnvironmentID, RunFilter{}, batch.RunID(other.ID, 0), 10, 1<<20, func(*Run) bool { return true })
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatalf("err %v, want ErrNotFound", err)
+		}
+	})
 }
 
 // The accepted indexes are those of the recorded chunks, and only those: a

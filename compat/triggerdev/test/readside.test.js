@@ -2,7 +2,8 @@
 // task worker (the Go test starts one for this key's environment, serving
 // "echo" and "broken"): batch.retrieve until COMPLETED, runs.retrieve of a
 // completed and a failed run, runs.list({ batch }) page by page and filtered
-// by status and task (an unsupported filter is a 400), runs.cancel
+// by status, task and creation time (an unsupported filter is a 400),
+// runs.list() of the environment's runs, runs.cancel
 // of a delayed run, the batch and run results routes, an expired run's
 // expiredAt, runs.replay of a failed run, runs.reschedule of a delayed
 // one, ApiClient.addTags and run metadata.
@@ -79,6 +80,25 @@ test("batchTrigger → executed → batch.retrieve, runs.retrieve, runs.list, re
   await assert.rejects(other.retrieveRun(done.runs[0]), /404|not found/i);
 });
 
+test("runs.list() without a batch lists the environment's runs, newest first", async () => {
+  configure({ baseURL: baseUrl, accessToken: apiKey });
+  const items = Array.from({ length: 12 }, (_, i) => ({ payload: { n: i } }));
+  const handle = await tasks.batchTrigger("echo", items);
+  const done = await untilDone(handle.batchId);
+  const mine = new Set(done.runs);
+  // Other tests' runs of the environment may come between; this batch's
+  // runs come newest (highest index) first, page by page (5 a page).
+  const listed = [];
+  for await (const r of runs.list({ limit: 5 })) {
+    if (mine.has(r.id)) listed.push(r.id);
+    if (listed.length === mine.size) break;
+  }
+  assert.deepEqual(listed, [...done.runs].reverse());
+  // Another environment lists none of them.
+  const other = new ApiClient(baseUrl, otherKey);
+  for await (const r of other.listRuns()) assert.ok(!mine.has(r.id), `another environment lists ${r.id}`);
+});
+
 test("a failed run: runs.retrieve shows its error and attempts", async () => {
   configure({ baseURL: baseUrl, accessToken: apiKey });
   const handle = await batch.trigger([
@@ -111,6 +131,12 @@ test("a failed run: runs.retrieve shows its error and attempts", async () => {
   assert.deepEqual(await list({ status: ["COMPLETED", "CANCELED"] }), [done.runs[0]]);
   assert.deepEqual(await list({ taskIdentifier: "broken" }), [done.runs[1]]);
   assert.deepEqual(await list({ taskIdentifier: ["echo"], status: "FAILED" }), []);
+  // …and by creation time (from / to as Dates, sent as milliseconds; period).
+  const hourAgo = new Date(Date.now() - 3600_000);
+  const inAMinute = new Date(Date.now() + 60_000);
+  assert.deepEqual(await list({ from: hourAgo, to: inAMinute }), done.runs);
+  assert.deepEqual(await list({ to: hourAgo }), []);
+  assert.deepEqual(await list({ period: "1h", status: ["FAILED"] }), [done.runs[1]]);
   // A filter streambatch does not honour is a 400, never a silent full list.
   await assert.rejects(list({ tag: "x" }), (err) => {
     assert.ok(err instanceof ApiError, `expected an ApiError, got ${err}`);

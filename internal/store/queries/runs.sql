@@ -50,7 +50,8 @@ LIMIT @max_runs;
 -- name: EachRun :many
 -- Up to max_runs runs of a batch after index after, in index order, whose
 -- status is one of statuses and whose task is one of tasks (a NULL array
--- admits any), and
+-- admits any), created from created_from to created_to (both inclusive; a
+-- NULL bound admits any), and
 -- no more than fit in max_bytes bytes of stored payload, output, options
 -- and error message (the first run always comes). The inner query reads
 -- one run more than max_runs so that "more" tells whether runs remain
@@ -70,6 +71,8 @@ FROM (
           WHERE batch_id = sqlc.arg(batch_id) AND batch_index > sqlc.arg(after)
             AND (sqlc.narg(statuses)::text[] IS NULL OR status = ANY(sqlc.narg(statuses)::text[]))
             AND (sqlc.narg(tasks)::text[] IS NULL OR task = ANY(sqlc.narg(tasks)::text[]))
+            AND (sqlc.narg(created_from)::timestamptz IS NULL OR created_at >= sqlc.narg(created_from)::timestamptz)
+            AND (sqlc.narg(created_to)::timestamptz IS NULL OR created_at <= sqlc.narg(created_to)::timestamptz)
           ORDER BY batch_index LIMIT sqlc.arg(max_runs)::int + 1) r
     WINDOW w AS (ORDER BY r.batch_index ROWS UNBOUNDED PRECEDING)
 ) page
@@ -277,3 +280,39 @@ UPDATE runs
 SET options = jsonb_set(CASE WHEN jsonb_typeof(options) = 'object' THEN options ELSE '{}'::jsonb END,
                         '{metadata}', @metadata::jsonb)
 WHERE batch_id = @batch_id AND batch_index = @batch_index;
+
+-- name: RunCreatedAt :one
+-- The creation time of a run of an environment: the cursor of EachEnvRun.
+SELECT created_at FROM runs
+WHERE batch_id = @batch_id AND batch_index = @batch_index AND environment_id = @environment_id;
+
+-- name: EachEnvRun :many
+-- Up to max_runs runs of an environment, newest first (created_at, then
+-- batch_id and batch_index, descending), before the cursor (before_created,
+-- before_batch, before_index), passing the filters of EachRun, and no more
+-- than fit in max_bytes as EachRun counts them. The cursor and the creation
+-- bounds are always given (times beyond every run for none), so that
+-- runs_environment_created bounds the scan whatever the plan.
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       (n < total)::boolean AS more
+FROM (
+    SELECT r.*,
+           row_number() OVER w AS n,
+           count(*) OVER () AS total,
+           sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
+               + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
+    FROM (SELECT * FROM runs
+          WHERE environment_id = sqlc.arg(environment_id)
+            AND (created_at, batch_id, batch_index)
+                < (sqlc.arg(before_created)::timestamptz, sqlc.arg(before_batch)::text, sqlc.arg(before_index)::int)
+            AND created_at >= sqlc.arg(created_from)::timestamptz
+            AND created_at <= sqlc.arg(created_to)::timestamptz
+            AND (sqlc.narg(statuses)::text[] IS NULL OR status = ANY(sqlc.narg(statuses)::text[]))
+            AND (sqlc.narg(tasks)::text[] IS NULL OR task = ANY(sqlc.narg(tasks)::text[]))
+          ORDER BY created_at DESC, batch_id DESC, batch_index DESC
+          LIMIT sqlc.arg(max_runs)::int + 1) r
+    WINDOW w AS (ORDER BY r.created_at DESC, r.batch_id DESC, r.batch_index DESC ROWS UNBOUNDED PRECEDING)
+) page
+WHERE n <= sqlc.arg(max_runs)::int AND (n = 1 OR running <= sqlc.arg(max_bytes)::bigint)
+ORDER BY created_at DESC, batch_id DESC, batch_index DESC;

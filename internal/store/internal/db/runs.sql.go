@@ -268,6 +268,122 @@ func (q *Queries) CreationErrors(ctx context.Context, arg CreationErrorsParams) 
 	return items, nil
 }
 
+const EachEnvRun = `-- name: EachEnvRun :many
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       (n < total)::boolean AS more
+FROM (
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+           row_number() OVER w AS n,
+           count(*) OVER () AS total,
+           sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
+               + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+          WHERE environment_id = $1
+            AND (created_at, batch_id, batch_index)
+                < ($2::timestamptz, $3::text, $4::int)
+            AND created_at >= $5::timestamptz
+            AND created_at <= $6::timestamptz
+            AND ($7::text[] IS NULL OR status = ANY($7::text[]))
+            AND ($8::text[] IS NULL OR task = ANY($8::text[]))
+          ORDER BY created_at DESC, batch_id DESC, batch_index DESC
+          LIMIT $9::int + 1) r
+    WINDOW w AS (ORDER BY r.created_at DESC, r.batch_id DESC, r.batch_index DESC ROWS UNBOUNDED PRECEDING)
+) page
+WHERE n <= $9::int AND (n = 1 OR running <= $10::bigint)
+ORDER BY created_at DESC, batch_id DESC, batch_index DESC
+`
+
+type EachEnvRunParams struct {
+	EnvironmentID int64
+	BeforeCreated time.Time
+	BeforeBatch   string
+	BeforeIndex   int32
+	CreatedFrom   time.Time
+	CreatedTo     time.Time
+	Statuses      []string
+	Tasks         []string
+	MaxRuns       int32
+	MaxBytes      int64
+}
+
+type EachEnvRunRow struct {
+	ID             string
+	BatchIndex     int32
+	Task           string
+	Status         batch.RunStatus
+	PayloadType    string
+	Payload        *string
+	Options        json.RawMessage
+	ErrorCode      *string
+	ErrorMessage   *string
+	QueueTimestamp time.Time
+	CreatedAt      time.Time
+	Output         *string
+	OutputType     *string
+	Attempts       int32
+	StartedAt      *time.Time
+	CompletedAt    *time.Time
+	DelayUntil     *time.Time
+	More           bool
+}
+
+// Up to max_runs runs of an environment, newest first (created_at, then
+// batch_id and batch_index, descending), before the cursor (before_created,
+// before_batch, before_index), passing the filters of EachRun, and no more
+// than fit in max_bytes as EachRun counts them. The cursor and the creation
+// bounds are always given (times beyond every run for none), so that
+// runs_environment_created bounds the scan whatever the plan.
+func (q *Queries) EachEnvRun(ctx context.Context, arg EachEnvRunParams) ([]EachEnvRunRow, error) {
+	rows, err := q.db.Query(ctx, EachEnvRun,
+		arg.EnvironmentID,
+		arg.BeforeCreated,
+		arg.BeforeBatch,
+		arg.BeforeIndex,
+		arg.CreatedFrom,
+		arg.CreatedTo,
+		arg.Statuses,
+		arg.Tasks,
+		arg.MaxRuns,
+		arg.MaxBytes,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EachEnvRunRow
+	for rows.Next() {
+		var i EachEnvRunRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchIndex,
+			&i.Task,
+			&i.Status,
+			&i.PayloadType,
+			&i.Payload,
+			&i.Options,
+			&i.ErrorCode,
+			&i.ErrorMessage,
+			&i.QueueTimestamp,
+			&i.CreatedAt,
+			&i.Output,
+			&i.OutputType,
+			&i.Attempts,
+			&i.StartedAt,
+			&i.CompletedAt,
+			&i.DelayUntil,
+			&i.More,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const EachRun = `-- name: EachRun :many
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
@@ -282,20 +398,24 @@ FROM (
           WHERE batch_id = $1 AND batch_index > $2
             AND ($3::text[] IS NULL OR status = ANY($3::text[]))
             AND ($4::text[] IS NULL OR task = ANY($4::text[]))
-          ORDER BY batch_index LIMIT $5::int + 1) r
+            AND ($5::timestamptz IS NULL OR created_at >= $5::timestamptz)
+            AND ($6::timestamptz IS NULL OR created_at <= $6::timestamptz)
+          ORDER BY batch_index LIMIT $7::int + 1) r
     WINDOW w AS (ORDER BY r.batch_index ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $5::int AND (n = 1 OR running <= $6::bigint)
+WHERE n <= $7::int AND (n = 1 OR running <= $8::bigint)
 ORDER BY batch_index
 `
 
 type EachRunParams struct {
-	BatchID  string
-	After    int32
-	Statuses []string
-	Tasks    []string
-	MaxRuns  int32
-	MaxBytes int64
+	BatchID     string
+	After       int32
+	Statuses    []string
+	Tasks       []string
+	CreatedFrom *time.Time
+	CreatedTo   *time.Time
+	MaxRuns     int32
+	MaxBytes    int64
 }
 
 type EachRunRow struct {
@@ -321,7 +441,8 @@ type EachRunRow struct {
 
 // Up to max_runs runs of a batch after index after, in index order, whose
 // status is one of statuses and whose task is one of tasks (a NULL array
-// admits any), and
+// admits any), created from created_from to created_to (both inclusive; a
+// NULL bound admits any), and
 // no more than fit in max_bytes bytes of stored payload, output, options
 // and error message (the first run always comes). The inner query reads
 // one run more than max_runs so that "more" tells whether runs remain
@@ -334,6 +455,8 @@ func (q *Queries) EachRun(ctx context.Context, arg EachRunParams) ([]EachRunRow,
 		arg.After,
 		arg.Statuses,
 		arg.Tasks,
+		arg.CreatedFrom,
+		arg.CreatedTo,
 		arg.MaxRuns,
 		arg.MaxBytes,
 	)
@@ -897,6 +1020,25 @@ func (q *Queries) RunCountsWaiting(ctx context.Context, batchID string) ([]RunCo
 		return nil, err
 	}
 	return items, nil
+}
+
+const RunCreatedAt = `-- name: RunCreatedAt :one
+SELECT created_at FROM runs
+WHERE batch_id = $1 AND batch_index = $2 AND environment_id = $3
+`
+
+type RunCreatedAtParams struct {
+	BatchID       string
+	BatchIndex    int32
+	EnvironmentID int64
+}
+
+// The creation time of a run of an environment: the cursor of EachEnvRun.
+func (q *Queries) RunCreatedAt(ctx context.Context, arg RunCreatedAtParams) (time.Time, error) {
+	row := q.db.QueryRow(ctx, RunCreatedAt, arg.BatchID, arg.BatchIndex, arg.EnvironmentID)
+	var created_at time.Time
+	err := row.Scan(&created_at)
+	return created_at, err
 }
 
 const RunIndexes = `-- name: RunIndexes :many

@@ -695,6 +695,7 @@ func TestReadRouteRefusals(t *testing.T) {
 	foreign := f.store.add(otherEnv, 3, batch.StatusPending)
 	other := f.store.add(testEnv, 3, batch.StatusPending)
 	f.srv.eachEnvRun = (&fakeRuns{id: id, sizes: []int{10, 10, 10}}).envEach(testEnv.ID)
+	f.srv.eachEnvRunBefore = (&fakeRuns{id: id, sizes: []int{10, 10, 10}}).envEachBefore(testEnv.ID)
 	cases := []struct {
 		name, path, key string
 		status          int
@@ -715,7 +716,10 @@ func TestReadRouteRefusals(t *testing.T) {
 			"page[after] must be a run id of the environment"},
 		{"runs.list without a batch, a malformed cursor", "/api/v1/runs?page[after]=x", testKey, 400, "page[after] must be a run id of the environment"},
 		{"runs.list, bad page size", "/api/v1/runs?filter[batch]=" + id + "&page[size]=101", testKey, 400, "page[size] must be an integer from 1 to 100"},
-		{"runs.list, page[before]", "/api/v1/runs?filter[batch]=" + id + "&page[before]=x", testKey, 400, "page[before] is not supported"},
+		{"runs.list, page[before] not a run of the batch", "/api/v1/runs?filter[batch]=" + id + "&page[before]=" + batch.RunID(other, 1), testKey, 400,
+			"page[before] must be a run id of the batch"},
+		{"runs.list without a batch, page[before] of another environment", "/api/v1/runs?page[before]=" + batch.RunID(foreign, 0), testKey, 400,
+			"page[before] must be a run id of the environment"},
 		{"runs.list, another environment's batch", "/api/v1/runs?filter[batch]=" + foreign, testKey, 404, "not found"},
 		{"runs.list, unknown status", "/api/v1/runs?filter[batch]=" + id + "&filter[status]=FAILED,DONE", testKey, 400, `filter[status]: "DONE" is not a run status`},
 		{"runs.list, tag", "/api/v1/runs?filter[batch]=" + id + "&filter[tag]=x", testKey, 400, "filter[tag] is not supported"},
@@ -867,6 +871,53 @@ func TestTDListEnvRuns(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := list(t, tc.key, tc.query); got != tc.want {
 				t.Fatalf("pages %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestTDListRunsBefore: page[before] gives the page just before a run, in
+// list order (a batch's: index order; an environment's: newest first),
+// with the filters, whatever page[after] comes with it; pagination.next is
+// its last run and pagination.previous its first while runs remain before
+// it.
+func TestTDListRunsBefore(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	runs := &fakeRuns{id: f.store.add(testEnv, 9, batch.StatusProcessing)}
+	for i := range 9 {
+		runs.sizes = append(runs.sizes, 10)
+		runs.statuses = append(runs.statuses, []batch.RunStatus{batch.RunCompleted, batch.RunFailed}[i%2])
+	}
+	f.srv.eachRunBefore = runs.eachBefore
+	f.srv.eachEnvRunBefore = runs.envEachBefore(testEnv.ID)
+	run := func(i int) string { return batch.RunID(runs.id, i) }
+	cases := []struct {
+		name, query, want, next, previous string
+	}{
+		{"batch, before 6, 2 a page", "filter[batch]=" + runs.id + "&page[before]=" + run(6) + "&page[size]=2", "4 5", run(5), run(4)},
+		{"batch, before 2", "filter[batch]=" + runs.id + "&page[before]=" + run(2), "0 1", run(1), ""},
+		{"batch, before 8, FAILED", "filter[batch]=" + runs.id + "&page[before]=" + run(8) + "&filter[status]=FAILED&page[size]=2", "5 7", run(7), run(5)},
+		{"batch, before 6 (and after 1, as getPreviousPage sends it)", "filter[batch]=" + runs.id + "&page[after]=" + run(1) + "&page[before]=" + run(6) + "&page[size]=2", "4 5", run(5), run(4)},
+		{"environment, before 2 (and after 6)", "page[after]=" + run(6) + "&page[before]=" + run(2) + "&page[size]=3", "5 4 3", run(3), run(5)},
+		{"environment, before 2, 3 a page", "page[before]=" + run(2) + "&page[size]=3", "5 4 3", run(3), run(5)},
+		{"environment, before 5", "page[before]=" + run(5), "8 7 6", run(6), ""},
+		{"environment, before 0, COMPLETED", "page[before]=" + run(0) + "&filter[status]=COMPLETED", "8 6 4 2", run(2), ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := f.do(http.MethodGet, "/api/v1/runs?"+tc.query, testKey, "", "")
+			var page wire.TriggerDevRunsPage
+			if a.status != 200 || json.Unmarshal([]byte(a.body), &page) != nil {
+				t.Fatalf("answer %d %s", a.status, a.body)
+			}
+			var got []string
+			for _, r := range page.Data {
+				_, i, _ := batch.ParseRunID(r.ID)
+				got = append(got, strconv.Itoa(i))
+			}
+			if g := strings.Join(got, " "); g != tc.want || page.Pagination.Next != tc.next || page.Pagination.Previous != tc.previous {
+				t.Fatalf("runs %q next %q previous %q, want %q next %q previous %q", g, page.Pagination.Next, page.Pagination.Previous, tc.want, tc.next, tc.previous)
 			}
 		})
 	}

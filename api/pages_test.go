@@ -126,6 +126,61 @@ func (f *fakeRuns) envEach(envID int64) func(context.Context, int64, store.RunFi
 	}
 }
 
+// eachBefore serves the page of f's runs before index before, as
+// store.EachRunBefore serves it (in index order; more when runs that
+// pass the filter remain before the page).
+func (f *fakeRuns) eachBefore(_ context.Context, batchID string, filter store.RunFilter, before, limit, _ int, fn func(*store.Run) bool) (bool, error) {
+	if batchID != f.id {
+		return false, errors.New("unknown batch")
+	}
+	var page []int
+	more := false
+	for i := min(before, len(f.sizes)) - 1; i >= 0; i-- {
+		if r := f.run(i); admits(filter, r) {
+			if len(page) == limit {
+				more = true
+				break
+			}
+			page = append(page, i)
+		}
+	}
+	for k := len(page) - 1; k >= 0; k-- {
+		if r := f.run(page[k]); !fn(&r) {
+			break
+		}
+	}
+	return more, nil
+}
+
+// envEachBefore serves the page of f's runs before the run with id before
+// in envEach's order (the runs of higher indexes nearest it), newest first,
+// as store.EachEnvRunBefore serves it.
+func (f *fakeRuns) envEachBefore(envID int64) func(context.Context, int64, store.RunFilter, string, int, int, func(*store.Run) bool) (bool, error) {
+	return func(_ context.Context, env int64, filter store.RunFilter, before string, limit, _ int, fn func(*store.Run) bool) (bool, error) {
+		id, at, ok := batch.ParseRunID(before)
+		if env != envID || !ok || id != f.id || at >= len(f.sizes) {
+			return false, store.ErrNotFound
+		}
+		var page []int
+		more := false
+		for i := at + 1; i < len(f.sizes); i++ {
+			if r := f.run(i); admits(filter, r) {
+				if len(page) == limit {
+					more = true
+					break
+				}
+				page = append(page, i)
+			}
+		}
+		for k := len(page) - 1; k >= 0; k-- {
+			if r := f.run(page[k]); !fn(&r) {
+				break
+			}
+		}
+		return more, nil
+	}
+}
+
 func testServer(budget int, runs *fakeRuns) *Server {
 	return &Server{opts: Options{ReadPageBytes: budget}, eachRun: runs.each, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
@@ -226,7 +281,7 @@ func TestTDRunsPagesCutByBytes(t *testing.T) {
 	for {
 		pages++
 		raw := page(t, func(c *gin.Context) {
-			s.streamTDRunsPage(c, env, after >= 0, func(fn func(*store.Run) bool) (bool, error) {
+			s.streamTDRunsPage(c, env, map[bool]tdCursor{false: tdFirst, true: tdAfter}[after >= 0], func(fn func(*store.Run) bool) (bool, error) {
 				return s.eachRun(c.Request.Context(), b.ID, store.RunFilter{}, after, maxTDPage, s.pageBudget(), fn)
 			})
 		})

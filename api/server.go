@@ -89,7 +89,11 @@ type Server struct {
 	// eachEnvRun streams a page of an environment's runs
 	// (store.EachEnvRun; a fake in tests).
 	eachEnvRun func(ctx context.Context, envID int64, filter store.RunFilter, after string, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
-	jwtSecret  []byte
+	// eachRunBefore and eachEnvRunBefore stream the page before a run
+	// (store.EachRunBefore, store.EachEnvRunBefore; fakes in tests).
+	eachRunBefore    func(ctx context.Context, batchID string, filter store.RunFilter, before, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
+	eachEnvRunBefore func(ctx context.Context, envID int64, filter store.RunFilter, before string, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
+	jwtSecret        []byte
 }
 
 // New returns the API server; Handler gives its http.Handler.
@@ -101,8 +105,8 @@ func New(opts Options, deps Deps) *Server {
 	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, runs: deps.Runs, ingester: deps.Ingester,
 		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics,
 		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst, deps.Store.TakeCreateTokens), reads: reads, eachRun: deps.Store.EachRun,
-		eachEnvRun: deps.Store.EachEnvRun,
-		jwtSecret:  []byte(opts.JWTSecret)}
+		eachEnvRun: deps.Store.EachEnvRun, eachRunBefore: deps.Store.EachRunBefore, eachEnvRunBefore: deps.Store.EachEnvRunBefore,
+		jwtSecret: []byte(opts.JWTSecret)}
 }
 
 // Handler builds the Gin engine with every route; serve it with

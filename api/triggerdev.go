@@ -295,7 +295,7 @@ const (
 var tdListRunsKeys = map[string]bool{
 	"filter[batch]": true, "filter[status]": true, "filter[taskIdentifier]": true,
 	"filter[createdAt][from]": true, "filter[createdAt][to]": true, "filter[createdAt][period]": true,
-	"page[size]": true, "page[after]": true,
+	"page[size]": true, "page[after]": true, "page[before]": true,
 }
 
 // tdListTime parses a filter[createdAt][from|to] value: milliseconds since
@@ -374,15 +374,12 @@ func tdRunFilter(c *gin.Context) (f store.RunFilter, msg string, ok bool) {
 
 // tdListRuns is GET /api/v1/runs?filter[batch]=…&filter[status]=…&
 // filter[taskIdentifier]=…&filter[createdAt][from|to|period]=…&
-// page[size]=&page[after]= (runs.list({batch, status, taskIdentifier,
-// from, to, period})): a batch's runs in index order, or without
+// page[size]=&page[after]=|page[before]= (runs.list({batch, status,
+// taskIdentifier, from, to, period}) and its pages' getNextPage and
+// getPreviousPage): a batch's runs in index order, or without
 // filter[batch] the environment's runs newest first. Any other filter[…]
 // or page[…] parameter is refused, never ignored.
 func (s *Server) tdListRuns(c *gin.Context) {
-	if c.Query("page[before]") != "" {
-		fail(c, http.StatusBadRequest, "page[before] is not supported: page forward with page[after]")
-		return
-	}
 	var unsupported []string
 	for key := range c.Request.URL.Query() {
 		if (strings.HasPrefix(key, "filter[") || strings.HasPrefix(key, "page[")) && !tdListRunsKeys[key] {
@@ -396,7 +393,7 @@ func (s *Server) tdListRuns(c *gin.Context) {
 			verb = " are"
 		}
 		fail(c, http.StatusBadRequest, strings.Join(unsupported, ", ")+verb+
-			" not supported: runs.list honours filter[batch], filter[status], filter[taskIdentifier], filter[createdAt][from|to|period], page[size] and page[after]")
+			" not supported: runs.list honours filter[batch], filter[status], filter[taskIdentifier], filter[createdAt][from|to|period], page[size], page[after] and page[before]")
 		return
 	}
 	filter, msg, ok := tdRunFilter(c)
@@ -417,20 +414,39 @@ func (s *Server) tdListRuns(c *gin.Context) {
 	env := envOf(c)
 	batchID := c.Query("filter[batch]")
 	if batchID == "" {
+		// page[before] wins over page[after], as below.
+		if before := c.Query("page[before]"); before != "" {
+			s.streamTDRunsPage(c, env, tdBefore, func(fn func(*store.Run) bool) (bool, error) {
+				return s.eachEnvRunBefore(ctx, env.ID, filter, before, size, s.pageBudget(), fn)
+			})
+			return
+		}
 		after := c.Query("page[after]")
-		s.streamTDRunsPage(c, env, after != "", func(fn func(*store.Run) bool) (bool, error) {
+		cursor := tdFirst
+		if after != "" {
+			cursor = tdAfter
+		}
+		s.streamTDRunsPage(c, env, cursor, func(fn func(*store.Run) bool) (bool, error) {
 			return s.eachEnvRun(ctx, env.ID, filter, after, size, s.pageBudget(), fn)
 		})
 		return
 	}
-	after := -1
-	if v := c.Query("page[after]"); v != "" {
-		bid, i, ok := batch.ParseRunID(v)
-		if !ok || bid != batchID {
-			fail(c, http.StatusBadRequest, "page[after] must be a run id of the batch (pagination.next of the previous page)")
-			return
+	// page[before] wins over page[after]: the SDK's getPreviousPage sends
+	// both (the page's own after with the before it asks for).
+	cursor, at := tdFirst, -1
+	for _, k := range []struct {
+		key    string
+		cursor tdCursor
+	}{{"page[before]", tdBefore}, {"page[after]", tdAfter}} {
+		if v := c.Query(k.key); v != "" {
+			bid, i, ok := batch.ParseRunID(v)
+			if !ok || bid != batchID {
+				fail(c, http.StatusBadRequest, k.key+" must be a run id of the batch (pagination.next or previous of a page)")
+				return
+			}
+			cursor, at = k.cursor, i
+			break
 		}
-		after = i
 	}
 	if !batch.ValidBatchID(batchID) {
 		fail(c, http.StatusNotFound, "Batch "+truncate(batchID, 64)+" not found")
@@ -445,17 +461,32 @@ func (s *Server) tdListRuns(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	s.streamTDRunsPage(c, env, after >= 0, func(fn func(*store.Run) bool) (bool, error) {
-		return s.eachRun(ctx, b.ID, filter, after, size, s.pageBudget(), fn)
+	s.streamTDRunsPage(c, env, cursor, func(fn func(*store.Run) bool) (bool, error) {
+		if cursor == tdBefore {
+			return s.eachRunBefore(ctx, b.ID, filter, at, size, s.pageBudget(), fn)
+		}
+		return s.eachRun(ctx, b.ID, filter, at, size, s.pageBudget(), fn)
 	})
 }
 
+// tdCursor is the cursor a runs.list page follows.
+type tdCursor int
+
+const (
+	tdFirst  tdCursor = iota // none: the first page
+	tdAfter                  // page[after]: the page after a run
+	tdBefore                 // page[before]: the page before a run
+)
+
 // streamTDRunsPage writes one ListRunResponse page of the runs each gives
-// (at most a page, within the page's byte budget); pagination.next (the
-// last run written) is given whenever runs remain, pagination.previous
-// (the first) when the page follows a cursor. A cursor each does not find
-// (store.ErrNotFound) is a 400.
-func (s *Server) streamTDRunsPage(c *gin.Context, env store.Environment, cursor bool, each func(fn func(*store.Run) bool) (bool, error)) {
+// (at most a page, within the page's byte budget) in list order, and more
+// (whether runs remain beyond the page, away from the cursor).
+// pagination.next is the last run written and pagination.previous the
+// first, each when runs lie on that side: after the page when more (or
+// the page followed page[before]), before it when the page followed
+// page[after] (or more, following page[before]). A cursor each does not
+// find (store.ErrNotFound) is a 400.
+func (s *Server) streamTDRunsPage(c *gin.Context, env store.Environment, cursor tdCursor, each func(fn func(*store.Run) bool) (bool, error)) {
 	page := streamJSON(c, `{"data":[`, s.pageBudget())
 	tenv := wire.TriggerDevEnv{ID: strconv.FormatInt(env.ID, 10), Name: env.Name}
 	var first, last string
@@ -473,7 +504,11 @@ func (s *Server) streamTDRunsPage(c *gin.Context, env store.Environment, cursor 
 		return // the client left
 	}
 	if errors.Is(err, store.ErrNotFound) && !page.started() {
-		fail(c, http.StatusBadRequest, "page[after] must be a run id of the environment (pagination.next of the previous page)")
+		key := "page[after]"
+		if cursor == tdBefore {
+			key = "page[before]"
+		}
+		fail(c, http.StatusBadRequest, key+" must be a run id of the environment (pagination.next or previous of a page)")
 		return
 	}
 	if err != nil {
@@ -481,11 +516,20 @@ func (s *Server) streamTDRunsPage(c *gin.Context, env store.Environment, cursor 
 		return
 	}
 	var p wire.TriggerDevPagination
-	if more && last != "" {
+	if cursor == tdBefore {
+		// A page before a run always has runs after it: that run, and
+		// those the byte budget left out.
 		p.Next = last
-	}
-	if cursor {
-		p.Previous = first
+		if more {
+			p.Previous = first
+		}
+	} else {
+		if more && last != "" {
+			p.Next = last
+		}
+		if cursor == tdAfter {
+			p.Previous = first
+		}
 	}
 	tail, _ := json.Marshal(p)
 	_ = page.end(`],"pagination":` + string(tail) + "}")

@@ -351,6 +351,87 @@ func (s *Store) EachEnvRun(ctx context.Context, envID int64, filter RunFilter, a
 	return more, nil
 }
 
+// EachRunBefore gives, as EachRun does, the page of runs of a batch that
+// come just before index before (the runs of indexes below it nearest to
+// it: at most limit, within maxBytes), in index order. more reports whether
+// runs pass filter before the first run of the page. The page is held in
+// memory (at most limit runs) to be given in index order.
+func (s *Store) EachRunBefore(ctx context.Context, batchID string, filter RunFilter, before, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
+	rows, err := s.pool.Query(ctx, db.EachRunBefore, batchID, before, statusNames(filter.Statuses), filter.Tasks,
+		filter.CreatedFrom, filter.CreatedTo, limit, maxBytes)
+	if err != nil {
+		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
+	}
+	more, err = eachRunReversed(rows, fn)
+	if err != nil {
+		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
+	}
+	return more, nil
+}
+
+// EachEnvRunBefore gives, as EachEnvRun does, the page of an environment's
+// runs that come just before the run with id before in EachEnvRun's order
+// (the runs newer than it nearest to it: at most limit, within maxBytes),
+// newest first. more reports whether runs pass filter before the first run
+// of the page. It returns ErrNotFound when before is not a run of the
+// environment.
+func (s *Store) EachEnvRunBefore(ctx context.Context, envID int64, filter RunFilter, before string, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
+	batchID, i, ok := batch.ParseRunID(before)
+	if !ok {
+		return false, ErrNotFound
+	}
+	created, err := s.q.RunCreatedAt(ctx, db.RunCreatedAtParams{BatchID: batchID, BatchIndex: int32(i), EnvironmentID: envID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	if err != nil {
+		return false, fmt.Errorf("store: run %s: %w", before, err)
+	}
+	from, to := firstTime, lastTime
+	if filter.CreatedFrom != nil {
+		from = *filter.CreatedFrom
+	}
+	if filter.CreatedTo != nil {
+		to = *filter.CreatedTo
+	}
+	rows, err := s.pool.Query(ctx, db.EachEnvRunBefore, envID, created, batchID, int32(i),
+		from, to, statusNames(filter.Statuses), filter.Tasks, int32(limit), int64(maxBytes))
+	if err != nil {
+		return false, fmt.Errorf("store: list runs of environment %d: %w", envID, err)
+	}
+	more, err = eachRunReversed(rows, fn)
+	if err != nil {
+		return false, fmt.Errorf("store: list runs of environment %d: %w", envID, err)
+	}
+	return more, nil
+}
+
+// statusNames returns the names of statuses (nil for nil).
+func statusNames(statuses []batch.RunStatus) []string {
+	if statuses == nil {
+		return nil
+	}
+	out := make([]string, len(statuses))
+	for i, st := range statuses {
+		out[i] = string(st)
+	}
+	return out
+}
+
+// eachRunReversed reads a page of rows read away from its cursor and calls
+// fn with its runs in the list's order (the last row first), until fn
+// returns false; more is the page's.
+func eachRunReversed(rows pgx.Rows, fn func(*Run) bool) (more bool, err error) {
+	var page []Run
+	more, err = eachRunRow(rows, func(r *Run) bool { page = append(page, *r); return true })
+	if err != nil {
+		return false, err
+	}
+	for i := len(page) - 1; i >= 0 && fn(&page[i]); i-- {
+	}
+	return more, nil
+}
+
 // eachRunRow calls fn with each row of an EachRun or EachEnvRun page, one
 // at a time, and returns the page's more (true also when fn stopped).
 func eachRunRow(rows pgx.Rows, fn func(*Run) bool) (more bool, err error) {

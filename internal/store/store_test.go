@@ -456,7 +456,8 @@ func TestEachRunFilters(t *testing.T) {
 }
 
 // TestEachRunCreatedAt: EachRun lists only the runs created within the
-// filter's bounds (both inclusive), with the other filters.
+// filter's bounds (both inclusive), with the other filters; so does
+// EachRunBefore, which gives the page before an index.
 func TestEachRunCreatedAt(t *testing.T) {
 	s := requireDB(t)
 	ctx := context.Background()
@@ -493,6 +494,28 @@ func TestEachRunCreatedAt(t *testing.T) {
 			}
 			if fmt.Sprint(got) != tc.want {
 				t.Fatalf("runs %v, want %s", got, tc.want)
+			}
+		})
+	}
+	// EachRunBefore gives the page just before an index, in index order;
+	// more tells whether runs remain before the page.
+	before := []struct {
+		name          string
+		f             RunFilter
+		before, limit int
+		want          string
+	}{
+		{"before 4, 2 a page", RunFilter{}, 4, 2, "[2 3] true"},
+		{"before 2", RunFilter{}, 2, 5, "[0 1] false"},
+		{"before 5, task b", RunFilter{Tasks: []string{"b"}}, 5, 10, "[1 3] false"},
+		{"before 5, created to 03:02", RunFilter{CreatedTo: at(2)}, 5, 10, "[0 1 2] false"},
+	}
+	for _, tc := range before {
+		t.Run(tc.name, func(t *testing.T) {
+			got := []int{}
+			more, err := s.EachRunBefore(ctx, b.ID, tc.f, tc.before, tc.limit, 1<<20, func(r *Run) bool { got = append(got, r.Index); return true })
+			if page := fmt.Sprint(got, " ", more); err != nil || page != tc.want {
+				t.Fatalf("page %s (%v), want %s", page, err, tc.want)
 			}
 		})
 	}
@@ -578,7 +601,34 @@ func TestEachEnvRun(t *testing.T) {
 		if !errors.Is(err, ErrNotFound) {
 			t.Fatalf("err %v, want ErrNotFound", err)
 		}
+		_, err = s.EachEnvRunBefore(ctx, b1.EnvironmentID, RunFilter{}, batch.RunID(other.ID, 0), 10, 1<<20, func(*Run) bool { return true })
+		if !errors.Is(err, ErrNotFound) {
+			t.Fatalf("before: err %v, want ErrNotFound", err)
+		}
 	})
+	// Pages before a cursor come in list order (newest first); more tells
+	// whether runs remain before the page.
+	before := []struct {
+		name   string
+		f      RunFilter
+		cursor string
+		limit  int
+		want   string
+	}{
+		{"before 1.1, 2 a page", RunFilter{}, batch.RunID(b1.ID, 1), 2, "[2.0 1.2] true"},
+		{"before 1.0", RunFilter{}, batch.RunID(b1.ID, 0), 100, "[2.2 2.1 2.0 1.2 1.1] false"},
+		{"before the newest", RunFilter{}, batch.RunID(b2.ID, 2), 100, "[] false"},
+		{"before 1.0, task b", RunFilter{Tasks: []string{"b"}}, batch.RunID(b1.ID, 0), 100, "[2.1 1.1] false"},
+	}
+	for _, tc := range before {
+		t.Run(tc.name, func(t *testing.T) {
+			page := []string{}
+			more, err := s.EachEnvRunBefore(ctx, b1.EnvironmentID, tc.f, tc.cursor, tc.limit, 1<<20, func(r *Run) bool { page = append(page, name(r)); return true })
+			if got := fmt.Sprint(page, " ", more); err != nil || got != tc.want {
+				t.Fatalf("page %s (%v), want %s", got, err, tc.want)
+			}
+		})
+	}
 }
 
 // The accepted indexes are those of the recorded chunks, and only those: a

@@ -1,7 +1,7 @@
 // The SDK's read side against streambatch, with the runs executed by a real
 // task worker (the Go test starts one for this key's environment, serving
 // "echo" and "broken"): batch.retrieve until COMPLETED, runs.retrieve of a
-// completed and a failed run, runs.list({ batch }) page by page and filtered
+// completed and a failed run, runs.list({ batch }) page by page (both ways) and filtered
 // by status, task and creation time (an unsupported filter is a 400),
 // runs.list() of the environment's runs, runs.cancel
 // of a delayed run, the batch and run results routes, an expired run's
@@ -60,6 +60,13 @@ test("batchTrigger → executed → batch.retrieve, runs.retrieve, runs.list, re
     assert.equal(r.status, "COMPLETED");
   }
   assert.deepEqual(seen, done.runs);
+  // getPreviousPage (page[before]) of the second page is the first page.
+  const first = await runs.list({ batch: handle.batchId, limit: 10 });
+  const second = await first.getNextPage();
+  assert.deepEqual(second.data.map((r) => r.id), done.runs.slice(10, 20));
+  const back = await second.getPreviousPage();
+  assert.deepEqual(back.data.map((r) => r.id), done.runs.slice(0, 10));
+  assert.equal(back.hasPreviousPage(), false);
 
   // The results route of the low-level client.
   const client = new ApiClient(baseUrl, apiKey);

@@ -79,6 +79,31 @@ FROM (
 WHERE n <= sqlc.arg(max_runs)::int AND (n = 1 OR running <= sqlc.arg(max_bytes)::bigint)
 ORDER BY batch_index;
 
+-- name: EachRunBefore :many
+-- EachRun's page read the other way: up to max_runs runs of a batch before
+-- index before, nearest it (the highest index) first, with the filters and
+-- byte budget of EachRun.
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       (n < total)::boolean AS more
+FROM (
+    SELECT r.*,
+           row_number() OVER w AS n,
+           count(*) OVER () AS total,
+           sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
+               + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
+    FROM (SELECT * FROM runs
+          WHERE batch_id = sqlc.arg(batch_id) AND batch_index < sqlc.arg(before)
+            AND (sqlc.narg(statuses)::text[] IS NULL OR status = ANY(sqlc.narg(statuses)::text[]))
+            AND (sqlc.narg(tasks)::text[] IS NULL OR task = ANY(sqlc.narg(tasks)::text[]))
+            AND (sqlc.narg(created_from)::timestamptz IS NULL OR created_at >= sqlc.narg(created_from)::timestamptz)
+            AND (sqlc.narg(created_to)::timestamptz IS NULL OR created_at <= sqlc.narg(created_to)::timestamptz)
+          ORDER BY batch_index DESC LIMIT sqlc.arg(max_runs)::int + 1) r
+    WINDOW w AS (ORDER BY r.batch_index DESC ROWS UNBOUNDED PRECEDING)
+) page
+WHERE n <= sqlc.arg(max_runs)::int AND (n = 1 OR running <= sqlc.arg(max_bytes)::bigint)
+ORDER BY batch_index DESC;
+
 -- name: RunIndexes :many
 SELECT batch_index FROM runs WHERE batch_id = @batch_id;
 
@@ -316,3 +341,32 @@ FROM (
 ) page
 WHERE n <= sqlc.arg(max_runs)::int AND (n = 1 OR running <= sqlc.arg(max_bytes)::bigint)
 ORDER BY created_at DESC, batch_id DESC, batch_index DESC;
+
+-- name: EachEnvRunBefore :many
+-- EachEnvRun's page read the other way: up to max_runs runs of an
+-- environment newer than the cursor (after_created, after_batch,
+-- after_index), nearest it (the oldest) first, with the filters and byte
+-- budget of EachEnvRun.
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       (n < total)::boolean AS more
+FROM (
+    SELECT r.*,
+           row_number() OVER w AS n,
+           count(*) OVER () AS total,
+           sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
+               + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
+    FROM (SELECT * FROM runs
+          WHERE environment_id = sqlc.arg(environment_id)
+            AND (created_at, batch_id, batch_index)
+                > (sqlc.arg(after_created)::timestamptz, sqlc.arg(after_batch)::text, sqlc.arg(after_index)::int)
+            AND created_at >= sqlc.arg(created_from)::timestamptz
+            AND created_at <= sqlc.arg(created_to)::timestamptz
+            AND (sqlc.narg(statuses)::text[] IS NULL OR status = ANY(sqlc.narg(statuses)::text[]))
+            AND (sqlc.narg(tasks)::text[] IS NULL OR task = ANY(sqlc.narg(tasks)::text[]))
+          ORDER BY created_at, batch_id, batch_index
+          LIMIT sqlc.arg(max_runs)::int + 1) r
+    WINDOW w AS (ORDER BY r.created_at, r.batch_id, r.batch_index ROWS UNBOUNDED PRECEDING)
+) page
+WHERE n <= sqlc.arg(max_runs)::int AND (n = 1 OR running <= sqlc.arg(max_bytes)::bigint)
+ORDER BY created_at, batch_id, batch_index;

@@ -384,6 +384,120 @@ func (q *Queries) EachEnvRun(ctx context.Context, arg EachEnvRunParams) ([]EachE
 	return items, nil
 }
 
+const EachEnvRunBefore = `-- name: EachEnvRunBefore :many
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       (n < total)::boolean AS more
+FROM (
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+           row_number() OVER w AS n,
+           count(*) OVER () AS total,
+           sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
+               + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+          WHERE environment_id = $1
+            AND (created_at, batch_id, batch_index)
+                > ($2::timestamptz, $3::text, $4::int)
+            AND created_at >= $5::timestamptz
+            AND created_at <= $6::timestamptz
+            AND ($7::text[] IS NULL OR status = ANY($7::text[]))
+            AND ($8::text[] IS NULL OR task = ANY($8::text[]))
+          ORDER BY created_at, batch_id, batch_index
+          LIMIT $9::int + 1) r
+    WINDOW w AS (ORDER BY r.created_at, r.batch_id, r.batch_index ROWS UNBOUNDED PRECEDING)
+) page
+WHERE n <= $9::int AND (n = 1 OR running <= $10::bigint)
+ORDER BY created_at, batch_id, batch_index
+`
+
+type EachEnvRunBeforeParams struct {
+	EnvironmentID int64
+	AfterCreated  time.Time
+	AfterBatch    string
+	AfterIndex    int32
+	CreatedFrom   time.Time
+	CreatedTo     time.Time
+	Statuses      []string
+	Tasks         []string
+	MaxRuns       int32
+	MaxBytes      int64
+}
+
+type EachEnvRunBeforeRow struct {
+	ID             string
+	BatchIndex     int32
+	Task           string
+	Status         batch.RunStatus
+	PayloadType    string
+	Payload        *string
+	Options        json.RawMessage
+	ErrorCode      *string
+	ErrorMessage   *string
+	QueueTimestamp time.Time
+	CreatedAt      time.Time
+	Output         *string
+	OutputType     *string
+	Attempts       int32
+	StartedAt      *time.Time
+	CompletedAt    *time.Time
+	DelayUntil     *time.Time
+	More           bool
+}
+
+// EachEnvRun's page read the other way: up to max_runs runs of an
+// environment newer than the cursor (after_created, after_batch,
+// after_index), nearest it (the oldest) first, with the filters and byte
+// budget of EachEnvRun.
+func (q *Queries) EachEnvRunBefore(ctx context.Context, arg EachEnvRunBeforeParams) ([]EachEnvRunBeforeRow, error) {
+	rows, err := q.db.Query(ctx, EachEnvRunBefore,
+		arg.EnvironmentID,
+		arg.AfterCreated,
+		arg.AfterBatch,
+		arg.AfterIndex,
+		arg.CreatedFrom,
+		arg.CreatedTo,
+		arg.Statuses,
+		arg.Tasks,
+		arg.MaxRuns,
+		arg.MaxBytes,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EachEnvRunBeforeRow
+	for rows.Next() {
+		var i EachEnvRunBeforeRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchIndex,
+			&i.Task,
+			&i.Status,
+			&i.PayloadType,
+			&i.Payload,
+			&i.Options,
+			&i.ErrorCode,
+			&i.ErrorMessage,
+			&i.QueueTimestamp,
+			&i.CreatedAt,
+			&i.Output,
+			&i.OutputType,
+			&i.Attempts,
+			&i.StartedAt,
+			&i.CompletedAt,
+			&i.DelayUntil,
+			&i.More,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const EachRun = `-- name: EachRun :many
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
@@ -467,6 +581,112 @@ func (q *Queries) EachRun(ctx context.Context, arg EachRunParams) ([]EachRunRow,
 	var items []EachRunRow
 	for rows.Next() {
 		var i EachRunRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchIndex,
+			&i.Task,
+			&i.Status,
+			&i.PayloadType,
+			&i.Payload,
+			&i.Options,
+			&i.ErrorCode,
+			&i.ErrorMessage,
+			&i.QueueTimestamp,
+			&i.CreatedAt,
+			&i.Output,
+			&i.OutputType,
+			&i.Attempts,
+			&i.StartedAt,
+			&i.CompletedAt,
+			&i.DelayUntil,
+			&i.More,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const EachRunBefore = `-- name: EachRunBefore :many
+SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       (n < total)::boolean AS more
+FROM (
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+           row_number() OVER w AS n,
+           count(*) OVER () AS total,
+           sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
+               + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+          WHERE batch_id = $1 AND batch_index < $2
+            AND ($3::text[] IS NULL OR status = ANY($3::text[]))
+            AND ($4::text[] IS NULL OR task = ANY($4::text[]))
+            AND ($5::timestamptz IS NULL OR created_at >= $5::timestamptz)
+            AND ($6::timestamptz IS NULL OR created_at <= $6::timestamptz)
+          ORDER BY batch_index DESC LIMIT $7::int + 1) r
+    WINDOW w AS (ORDER BY r.batch_index DESC ROWS UNBOUNDED PRECEDING)
+) page
+WHERE n <= $7::int AND (n = 1 OR running <= $8::bigint)
+ORDER BY batch_index DESC
+`
+
+type EachRunBeforeParams struct {
+	BatchID     string
+	Before      int32
+	Statuses    []string
+	Tasks       []string
+	CreatedFrom *time.Time
+	CreatedTo   *time.Time
+	MaxRuns     int32
+	MaxBytes    int64
+}
+
+type EachRunBeforeRow struct {
+	ID             string
+	BatchIndex     int32
+	Task           string
+	Status         batch.RunStatus
+	PayloadType    string
+	Payload        *string
+	Options        json.RawMessage
+	ErrorCode      *string
+	ErrorMessage   *string
+	QueueTimestamp time.Time
+	CreatedAt      time.Time
+	Output         *string
+	OutputType     *string
+	Attempts       int32
+	StartedAt      *time.Time
+	CompletedAt    *time.Time
+	DelayUntil     *time.Time
+	More           bool
+}
+
+// EachRun's page read the other way: up to max_runs runs of a batch before
+// index before, nearest it (the highest index) first, with the filters and
+// byte budget of EachRun.
+func (q *Queries) EachRunBefore(ctx context.Context, arg EachRunBeforeParams) ([]EachRunBeforeRow, error) {
+	rows, err := q.db.Query(ctx, EachRunBefore,
+		arg.BatchID,
+		arg.Before,
+		arg.Statuses,
+		arg.Tasks,
+		arg.CreatedFrom,
+		arg.CreatedTo,
+		arg.MaxRuns,
+		arg.MaxBytes,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EachRunBeforeRow
+	for rows.Next() {
+		var i EachRunBeforeRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.BatchIndex,

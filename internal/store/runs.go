@@ -311,36 +311,16 @@ var (
 // batch: at most limit, within maxBytes, fn returns false to stop early.
 // It returns ErrNotFound when after is not a run of the environment.
 func (s *Store) EachEnvRun(ctx context.Context, envID int64, filter RunFilter, after string, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
-	p := db.EachEnvRunParams{EnvironmentID: envID, BeforeCreated: lastTime, CreatedFrom: firstTime, CreatedTo: lastTime,
-		Tasks: filter.Tasks, MaxRuns: int32(limit), MaxBytes: int64(maxBytes)}
+	cur := envCursor{created: lastTime}
 	if after != "" {
-		batchID, i, ok := batch.ParseRunID(after)
-		if !ok {
-			return false, ErrNotFound
-		}
-		created, err := s.q.RunCreatedAt(ctx, db.RunCreatedAtParams{BatchID: batchID, BatchIndex: int32(i), EnvironmentID: envID})
-		if errors.Is(err, pgx.ErrNoRows) {
-			return false, ErrNotFound
-		}
-		if err != nil {
-			return false, fmt.Errorf("store: run %s: %w", after, err)
-		}
-		p.BeforeCreated, p.BeforeBatch, p.BeforeIndex = created, batchID, int32(i)
-	}
-	if filter.CreatedFrom != nil {
-		p.CreatedFrom = *filter.CreatedFrom
-	}
-	if filter.CreatedTo != nil {
-		p.CreatedTo = *filter.CreatedTo
-	}
-	if filter.Statuses != nil {
-		p.Statuses = make([]string, len(filter.Statuses))
-		for i, st := range filter.Statuses {
-			p.Statuses[i] = string(st)
+		var err error
+		if cur, err = s.envCursorOf(ctx, envID, after); err != nil {
+			return false, err
 		}
 	}
-	rows, err := s.pool.Query(ctx, db.EachEnvRun, p.EnvironmentID, p.BeforeCreated, p.BeforeBatch, p.BeforeIndex,
-		p.CreatedFrom, p.CreatedTo, p.Statuses, p.Tasks, p.MaxRuns, p.MaxBytes)
+	from, to := filter.createdRange()
+	rows, err := s.pool.Query(ctx, db.EachEnvRun, envID, cur.created, cur.batchID, cur.index,
+		from, to, statusNames(filter.Statuses), filter.Tasks, int32(limit), int64(maxBytes))
 	if err != nil {
 		return false, fmt.Errorf("store: list runs of environment %d: %w", envID, err)
 	}
@@ -376,25 +356,12 @@ func (s *Store) EachRunBefore(ctx context.Context, batchID string, filter RunFil
 // of the page. It returns ErrNotFound when before is not a run of the
 // environment.
 func (s *Store) EachEnvRunBefore(ctx context.Context, envID int64, filter RunFilter, before string, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
-	batchID, i, ok := batch.ParseRunID(before)
-	if !ok {
-		return false, ErrNotFound
-	}
-	created, err := s.q.RunCreatedAt(ctx, db.RunCreatedAtParams{BatchID: batchID, BatchIndex: int32(i), EnvironmentID: envID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, ErrNotFound
-	}
+	cur, err := s.envCursorOf(ctx, envID, before)
 	if err != nil {
-		return false, fmt.Errorf("store: run %s: %w", before, err)
+		return false, err
 	}
-	from, to := firstTime, lastTime
-	if filter.CreatedFrom != nil {
-		from = *filter.CreatedFrom
-	}
-	if filter.CreatedTo != nil {
-		to = *filter.CreatedTo
-	}
-	rows, err := s.pool.Query(ctx, db.EachEnvRunBefore, envID, created, batchID, int32(i),
+	from, to := filter.createdRange()
+	rows, err := s.pool.Query(ctx, db.EachEnvRunBefore, envID, cur.created, cur.batchID, cur.index,
 		from, to, statusNames(filter.Statuses), filter.Tasks, int32(limit), int64(maxBytes))
 	if err != nil {
 		return false, fmt.Errorf("store: list runs of environment %d: %w", envID, err)
@@ -404,6 +371,44 @@ func (s *Store) EachEnvRunBefore(ctx context.Context, envID int64, filter RunFil
 		return false, fmt.Errorf("store: list runs of environment %d: %w", envID, err)
 	}
 	return more, nil
+}
+
+// envCursor is a run's place in an environment's list: its creation time,
+// then its batch and index.
+type envCursor struct {
+	created time.Time
+	batchID string
+	index   int32
+}
+
+// envCursorOf returns the place of the run with id in its environment's
+// list, or ErrNotFound when it is not a run of the environment.
+func (s *Store) envCursorOf(ctx context.Context, envID int64, id string) (envCursor, error) {
+	batchID, i, ok := batch.ParseRunID(id)
+	if !ok {
+		return envCursor{}, ErrNotFound
+	}
+	created, err := s.q.RunCreatedAt(ctx, db.RunCreatedAtParams{BatchID: batchID, BatchIndex: int32(i), EnvironmentID: envID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return envCursor{}, ErrNotFound
+	}
+	if err != nil {
+		return envCursor{}, fmt.Errorf("store: run %s: %w", id, err)
+	}
+	return envCursor{created: created, batchID: batchID, index: int32(i)}, nil
+}
+
+// createdRange returns the filter's creation bounds, unbounded ends as the
+// first and last representable times.
+func (f RunFilter) createdRange() (from, to time.Time) {
+	from, to = firstTime, lastTime
+	if f.CreatedFrom != nil {
+		from = *f.CreatedFrom
+	}
+	if f.CreatedTo != nil {
+		to = *f.CreatedTo
+	}
+	return from, to
 }
 
 // statusNames returns the names of statuses (nil for nil).

@@ -146,7 +146,7 @@ func ParseItemOptions(raw []byte) (ItemOptions, string) {
 	var vals [len(itemOptions)][]byte // the last occurrence of a key wins
 	it := jsonscan.Object(raw)
 	for key, val, ok := it.Next(); ok; key, val, ok = it.Next() {
-		if k := optionIndex(jsonStringBytes(key)); k >= 0 {
+		if k := optionIndex(jsonscan.TextBytes(key)); k >= 0 {
 			vals[k] = val
 		}
 	}

@@ -123,7 +123,7 @@ type span struct{ from, to int }
 
 // keep adds the text of a JSON string of valid JSON text.
 func (t *optText) keep(raw []byte) span {
-	b := jsonStringBytes(raw)
+	b := jsonscan.TextBytes(raw)
 	from := len(t.text)
 	if cap(t.text)-from < len(b) {
 		grown := make([]byte, from, 2*cap(t.text)+len(b))
@@ -204,19 +204,6 @@ func optionKindProblem(what string, raw []byte) string {
 // optErrValue quotes raw JSON in a problem, cut to optMaxErrValueLen bytes.
 func optErrValue(raw []byte) string { return jsonscan.Excerpt(raw, optMaxErrValueLen) }
 
-// jsonStringBytes returns the unescaped text of a raw JSON string of valid
-// JSON text; it may alias raw, so it must not be kept.
-func jsonStringBytes(raw []byte) []byte {
-	b, _ := jsonscan.UnquoteBytes(raw)
-	return b
-}
-
-// unquote decodes a string of valid JSON text.
-func unquote(raw []byte) string {
-	s, _ := jsonscan.Unquote(raw)
-	return s
-}
-
 // TagChars is tag's length in JavaScript characters (UTF-16 code units),
 // what MaxTagChars bounds.
 func TagChars(tag string) int { return jsStringLen([]byte(tag)) }
@@ -251,7 +238,7 @@ func appendStringMaxChars(dst, raw []byte, max int) ([]byte, string) {
 	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a string", raw)
 	}
-	if jsStringLen(jsonStringBytes(raw)) > max {
+	if jsStringLen(jsonscan.TextBytes(raw)) > max {
 		return dst, fmt.Sprintf("is longer than %d characters", max)
 	}
 	return append(dst, raw...), ""
@@ -272,7 +259,7 @@ func checkOptEnum(values ...string) check {
 		if jsonscan.Kind(raw) != "string" {
 			return dst, optionKindProblem(problem, raw)
 		}
-		s := jsonStringBytes(raw)
+		s := jsonscan.TextBytes(raw)
 		for _, v := range values {
 			if string(s) == v {
 				// Written from v: the raw text may spell it with escapes.
@@ -387,7 +374,7 @@ func checkExternalDeploymentID(dst, raw []byte) ([]byte, string) {
 	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a string", raw)
 	}
-	s := unquote(raw)
+	s := jsonscan.Text(raw)
 	t := strings.TrimFunc(s, isJSSpace)
 	if jsStringLen([]byte(t)) > optMaxDeploymentIDChars {
 		return dst, fmt.Sprintf("is longer than %d characters", optMaxDeploymentIDChars)
@@ -402,7 +389,7 @@ func checkPayloadType(dst, raw []byte, t *optText) ([]byte, string) {
 	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a non-empty string", raw)
 	}
-	s := jsonStringBytes(raw)
+	s := jsonscan.TextBytes(raw)
 	switch {
 	case len(s) == 0:
 		return dst, "must be a non-empty string"
@@ -416,7 +403,7 @@ func checkPayloadType(dst, raw []byte, t *optText) ([]byte, string) {
 // checkTags accepts one tag or an array of at most optMaxTags tags, each at
 // most optMaxTagChars characters.
 func checkTags(dst, raw []byte, t *optText) ([]byte, string) {
-	checkTag := func(v []byte) bool { return jsStringLen(jsonStringBytes(v)) <= optMaxTagChars }
+	checkTag := func(v []byte) bool { return jsStringLen(jsonscan.TextBytes(v)) <= optMaxTagChars }
 	switch jsonscan.Kind(raw) {
 	case "string":
 		if !checkTag(raw) {
@@ -455,7 +442,7 @@ func checkTags(dst, raw []byte, t *optText) ([]byte, string) {
 func checkTTL(dst, raw []byte, o *ItemOptions) ([]byte, string) {
 	switch jsonscan.Kind(raw) {
 	case "string":
-		d, err := ParseTriggerDuration(string(jsonStringBytes(raw)))
+		d, err := ParseTriggerDuration(string(jsonscan.TextBytes(raw)))
 		if err != nil {
 			return dst, `must be a duration such as "10m" or "1h", or a number of seconds`
 		}

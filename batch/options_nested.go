@@ -30,7 +30,7 @@ func checkNestedObject(dst, raw []byte, fields []nestedOption, got *[maxNestedOp
 	var vals [maxNestedOptions][]byte
 	it := jsonscan.Object(raw)
 	for key, val, ok := it.Next(); ok; key, val, ok = it.Next() {
-		name := jsonStringBytes(key)
+		name := jsonscan.TextBytes(key)
 		for k := range fields {
 			if string(name) == fields[k].name {
 				vals[k] = val
@@ -89,7 +89,7 @@ func checkQueueName(dst, raw []byte) ([]byte, string) {
 	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a string", raw)
 	}
-	if !ValidQueueName(string(jsonStringBytes(raw))) {
+	if !ValidQueueName(string(jsonscan.TextBytes(raw))) {
 		return dst, "must be 1–128 letters, digits and . _ - / : characters"
 	}
 	return append(dst, raw...), ""
@@ -112,7 +112,7 @@ func checkConcurrency(dst, raw []byte) ([]byte, string) {
 		if jsonscan.Kind(v) != "string" {
 			return dst, optionKindProblem("must be a string", v)
 		}
-		name := jsonStringBytes(v)
+		name := jsonscan.TextBytes(v)
 		ok := len(name) >= 1 && len(name) <= 122
 		for _, c := range name {
 			ok = ok && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-')
@@ -154,7 +154,7 @@ func checkOptStringChars(min, max int) check {
 		if jsonscan.Kind(raw) != "string" {
 			return dst, optionKindProblem("must be a string", raw)
 		}
-		if n := jsStringLen(jsonStringBytes(raw)); n < min || n > max {
+		if n := jsStringLen(jsonscan.TextBytes(raw)); n < min || n > max {
 			return dst, fmt.Sprintf("must be %d to %d characters", min, max)
 		}
 		return append(dst, raw...), ""
@@ -167,7 +167,7 @@ func checkDelay(dst, raw []byte, o *ItemOptions) ([]byte, string) {
 	if jsonscan.Kind(raw) != "string" {
 		return dst, optionKindProblem("must be a string", raw)
 	}
-	v := string(jsonStringBytes(raw))
+	v := string(jsonscan.TextBytes(raw))
 	if d, err := ParseTriggerDuration(v); err == nil {
 		o.Delay = d
 	} else if t, err := time.Parse(time.RFC3339Nano, v); err == nil {

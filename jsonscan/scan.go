@@ -176,6 +176,19 @@ func UnquoteBytes(raw []byte) ([]byte, bool) {
 	return unescape(s, k)
 }
 
+// Text returns the text of a JSON string of validated JSON text (Valid
+// passed it, so its escapes are known good): Unquote without the check.
+func Text(raw []byte) string {
+	s, _ := Unquote(raw)
+	return s
+}
+
+// TextBytes is Text as bytes; it may alias raw, so it must not be kept.
+func TextBytes(raw []byte) []byte {
+	b, _ := UnquoteBytes(raw)
+	return b
+}
+
 // unescape decodes the text s of a JSON string (without its quotes) whose
 // first backslash is at s[k] into a new buffer.
 func unescape(s []byte, k int) ([]byte, bool) {

@@ -54,7 +54,7 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	var indexRaw, taskRaw, payloadRaw, optionsRaw []byte
 	it := jsonscan.Object(top)
 	for key, val, ok := it.Next(); ok; key, val, ok = it.Next() {
-		switch string(jsonStringBytes(key)) {
+		switch string(jsonscan.TextBytes(key)) {
 		case "index":
 			indexRaw = val
 		case "task":
@@ -92,7 +92,7 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	if len(taskRaw)-2 > 6*maxTaskLen {
 		return batch.Item{}, invalid("task is longer than %d bytes", maxTaskLen)
 	}
-	task := unquote(taskRaw)
+	task := jsonscan.Text(taskRaw)
 	if problem := validTask(task); problem != "" {
 		return batch.Item{}, invalid("%s", problem)
 	}
@@ -119,7 +119,7 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 		if !hasPayload || jsonscan.Kind(payloadRaw) != "string" {
 			return batch.Item{}, invalid("application/store payload must be a string path")
 		}
-		path := unquote(payloadRaw)
+		path := jsonscan.Text(payloadRaw)
 		key, err := batch.StoreRefKey(rules.env, path)
 		if err != nil {
 			return batch.Item{}, invalid("payload is not a valid application/store path")
@@ -134,7 +134,7 @@ func decodeItem(line int, data []byte, rules itemRules) (batch.Item, error) {
 	case !hasPayload:
 		// No payload: Payload stays nil.
 	case payloadRaw[0] == '"':
-		p := unquote(payloadRaw)
+		p := jsonscan.Text(payloadRaw)
 		item.Payload = &p
 	default:
 		p := string(payloadRaw)
@@ -173,18 +173,3 @@ func itemSyntaxError(line int, data []byte) error {
 // itemErrValue returns raw JSON for an error message, cut to at most
 // itemMaxErrValueLen bytes at a rune boundary ("..." marks a cut).
 func itemErrValue(raw []byte) string { return jsonscan.Excerpt(raw, itemMaxErrValueLen) }
-
-// jsonStringBytes returns the unescaped text of a raw JSON string (a key or
-// a value, with its quotes) of validated JSON text. It allocates only when
-// the string contains escapes; the result may alias raw, so it must not be
-// kept.
-func jsonStringBytes(raw []byte) []byte {
-	b, _ := jsonscan.UnquoteBytes(raw)
-	return b
-}
-
-// unquote decodes a string of validated JSON text.
-func unquote(raw []byte) string {
-	s, _ := jsonscan.Unquote(raw)
-	return s
-}

@@ -44,6 +44,10 @@ type ItemOptions struct {
 	Metadata       json.RawMessage
 	Tags           []string
 	IdempotencyKey string
+	// IdempotencyKeyTTL is how long IdempotencyKey names the run it
+	// created (options.idempotencyKeyTTL, DefaultIdempotencyKeyTTL when the
+	// item gave none); 0 when the item has no key.
+	IdempotencyKeyTTL time.Duration
 	// Refused says why a run cannot execute with these options (an
 	// attempt limit or attempt duration above what streambatch allows);
 	// "" when it can. Such an item is accepted and its run fails when it
@@ -61,6 +65,10 @@ const (
 	// tag, in JavaScript characters (trigger.dev's limits).
 	MaxRunTags  = 10
 	MaxTagChars = 128
+	// DefaultIdempotencyKeyTTL is how long an item's idempotency key names
+	// its run when the item gives no idempotencyKeyTTL (trigger.dev's 30
+	// days).
+	DefaultIdempotencyKeyTTL = 30 * 24 * time.Hour
 )
 
 // StartAfter returns when a run created at created may start: created plus
@@ -190,6 +198,12 @@ func ParseItemOptions(raw []byte) (ItemOptions, string) {
 	}
 	out = append(out, '}')
 	t.fill(&o)
+	switch {
+	case o.IdempotencyKey == "":
+		o.IdempotencyKeyTTL = 0
+	case vals[optIdempotencyKeyTTL] == nil:
+		o.IdempotencyKeyTTL = DefaultIdempotencyKeyTTL
+	}
 	o.JSON = out
 	if metaEnd > 0 {
 		// Taken from out once it no longer grows: an earlier slice could

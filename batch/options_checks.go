@@ -46,8 +46,11 @@ var itemOptions = [...]string{
 	"priority", "region", "debounce", "gates", "concurrency",
 }
 
-// optMetadata is the position of "metadata" in itemOptions.
-const optMetadata = 10
+// Positions in itemOptions of "metadata" and "idempotencyKeyTTL".
+const (
+	optMetadata          = 10
+	optIdempotencyKeyTTL = 3
+)
 
 // optionIndex returns the position of a known option in itemOptions, or -1.
 func optionIndex(name []byte) int {
@@ -59,7 +62,7 @@ func optionIndex(name []byte) int {
 	case "idempotencyKey":
 		return 2
 	case "idempotencyKeyTTL":
-		return 3
+		return optIdempotencyKeyTTL
 	case "idempotencyKeyOptions":
 		return 4
 	case "lockToVersion":
@@ -159,6 +162,8 @@ func checkOption(k int, dst, raw []byte, o *ItemOptions, t *optText) ([]byte, st
 		return checkDelay(dst, raw, o)
 	case 2:
 		return checkIdempotencyKey(dst, raw, t)
+	case optIdempotencyKeyTTL:
+		return checkIdempotencyKeyTTL(dst, raw, o)
 	case 4:
 		return checkNestedObject(dst, raw, optIdempotencyKeyOptionsFields, nil)
 	case 6:
@@ -193,7 +198,7 @@ func checkOption(k int, dst, raw []byte, o *ItemOptions, t *optText) ([]byte, st
 	case 23:
 		return checkConcurrency(dst, raw)
 	}
-	return checkOptString(dst, raw) // idempotencyKeyTTL, lockToVersion, metadataType, parentAttempt, region
+	return checkOptString(dst, raw) // lockToVersion, metadataType, parentAttempt, region
 }
 
 // optionKindProblem completes a type problem with the kind of value received.
@@ -251,6 +256,22 @@ func checkIdempotencyKey(dst, raw []byte, t *optText) ([]byte, string) {
 		t.idempotencyKey = t.keep(raw)
 	}
 	return dst, p
+}
+
+// checkIdempotencyKeyTTL accepts a duration string (trigger.dev's "30s",
+// "5m", "1h", "7d", and the other forms of ParseTriggerDuration). One
+// that does not parse is refused: trigger.dev would silently keep the key
+// for 30 days instead.
+func checkIdempotencyKeyTTL(dst, raw []byte, o *ItemOptions) ([]byte, string) {
+	if jsonscan.Kind(raw) != "string" {
+		return dst, optionKindProblem("must be a string", raw)
+	}
+	d, err := ParseTriggerDuration(jsonscan.Text(raw))
+	if err != nil {
+		return dst, `must be a duration such as "30s", "10m", "1h" or "7d", got ` + optErrValue(raw)
+	}
+	o.IdempotencyKeyTTL = d
+	return append(dst, raw...), ""
 }
 
 func checkOptEnum(values ...string) check {

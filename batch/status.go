@@ -37,7 +37,14 @@ const (
 	RunTimedOut  RunStatus = "TIMED_OUT"
 )
 
-// RunStatuses lists every run status, open ones first.
+// RunCached is the state of a batch's row for an item whose idempotency
+// key named an existing run: the row holds the item's index and names that
+// run, which reads show in its place; it never executes, and counts as
+// final for its batch's completion. It is not one of RunStatuses (no run
+// is shown in it).
+const RunCached RunStatus = "CACHED"
+
+// RunStatuses lists every status a run is shown in, open ones first.
 var RunStatuses = []RunStatus{RunQueued, RunDelayed, RunExecuting, RunCompleted, RunFailed, RunCanceled, RunExpired, RunTimedOut}
 
 // Final reports whether a run in this status will not change any more

@@ -120,6 +120,7 @@ func TestItemOptionsRefused(t *testing.T) {
 		{"idempotencyKey too long", `{"idempotencyKey":"` + long("k", 2049) + `"}`, "options.idempotencyKey is longer than 2048 characters"},
 		{"idempotencyKey too long astral", `{"idempotencyKey":"` + long("😀", 1025) + `"}`, "options.idempotencyKey is longer than 2048 characters"},
 		{"idempotencyKeyTTL number", `{"idempotencyKeyTTL":3600}`, "options.idempotencyKeyTTL must be a string, got number"},
+		{"idempotencyKeyTTL not a duration", `{"idempotencyKeyTTL":"1.5h"}`, `options.idempotencyKeyTTL must be a duration such as "30s", "10m", "1h" or "7d", got "1.5h"`},
 		{"idempotencyKeyOptions string", `{"idempotencyKeyOptions":"k"}`, "options.idempotencyKeyOptions must be an object, got string"},
 		{"idempotencyKeyOptions no key", `{"idempotencyKeyOptions":{"scope":"run"}}`, "options.idempotencyKeyOptions.key is required"},
 		{"idempotencyKeyOptions no scope", `{"idempotencyKeyOptions":{"key":"k"}}`, "options.idempotencyKeyOptions.scope is required"},

@@ -85,6 +85,10 @@ func (s *Store) copyRuns(ctx context.Context, batchID string, items []batch.Item
 	if !pending {
 		return 0, nil // nothing may be inserted
 	}
+	cached, err := s.resolveKeys(ctx, tx, envID, batchID, items)
+	if err != nil {
+		return 0, fmt.Errorf("store: copy runs of %s: %w", batchID, err)
+	}
 	now := time.Now()
 	rows := copyRows.get(len(items))
 	defer copyRows.put(rows)
@@ -102,12 +106,16 @@ func (s *Store) copyRuns(ctx context.Context, batchID string, items []batch.Item
 		rows[k] = db.CopyRunsParams{BatchID: batchID, BatchIndex: int32(it.Index), EnvironmentID: envID, Task: it.Task,
 			Payload: it.Payload, PayloadType: it.PayloadType, Options: opts, Status: status, ErrorCode: code, ErrorMessage: msg,
 			QueueTimestamp: created.Add(time.Duration(it.Index) * time.Millisecond), DelayUntil: delayUntil}
+		if cached != nil && cached[k] != nil {
+			// The run it names holds the payload.
+			rows[k].Status, rows[k].CachedRunID, rows[k].Payload, rows[k].DelayUntil = batch.RunCached, cached[k], nil, nil
+		}
 	}
 	n, err := s.q.WithTx(tx).CopyRuns(ctx, rows)
 	if err != nil {
 		return 0, err
 	}
-	if err := s.countInserted(ctx, tx, batchID, n); err != nil {
+	if err := s.countInserted(ctx, tx, batchID, n, countCached(cached)); err != nil {
 		return 0, fmt.Errorf("store: copy runs of %s: %w", batchID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -137,12 +145,14 @@ func (r *rowsPool[T]) put(s []T) {
 }
 
 // countInserted adds n runs to the batch's runs_inserted in tx, which the
-// seal reads instead of counting the batch's runs.
-func (s *Store) countInserted(ctx context.Context, tx pgx.Tx, batchID string, n int64) error {
+// seal reads instead of counting the batch's runs, and cached to its
+// runs_cached (an upper bound: reads look for CACHED runs only when it is
+// not 0).
+func (s *Store) countInserted(ctx context.Context, tx pgx.Tx, batchID string, n int64, cached int) error {
 	if n == 0 {
 		return nil
 	}
-	return s.q.WithTx(tx).AddRunsInserted(ctx, db.AddRunsInsertedParams{ID: batchID, N: int32(n)})
+	return s.q.WithTx(tx).AddRunsInserted(ctx, db.AddRunsInsertedParams{ID: batchID, N: int32(n), Cached: int32(cached)})
 }
 
 // insertRunsSkippingDuplicates inserts in one round trip, skipping indexes
@@ -151,14 +161,19 @@ func (s *Store) insertRunsSkippingDuplicates(ctx context.Context, batchID string
 	n := len(items)
 	p := db.InsertRunsParams{BatchID: batchID, Idx: make([]int32, n), Task: make([]string, n), Payload: make([]*string, n),
 		PayloadType: make([]string, n), Options: make([]*string, n), ErrorCode: make([]*string, n),
-		ErrorMessage: make([]*string, n), Status: make([]string, n), Delayed: make([]bool, n), DelayUntil: make([]time.Time, n)}
-	tx, _, created, pending, err := s.lockedPending(ctx, batchID)
+		ErrorMessage: make([]*string, n), Status: make([]string, n), Delayed: make([]bool, n), DelayUntil: make([]time.Time, n),
+		CachedRunID: make([]*string, n)}
+	tx, envID, created, pending, err := s.lockedPending(ctx, batchID)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert runs of %s: %w", batchID, err)
 	}
 	defer tx.Rollback(ctx)
 	if !pending {
 		return 0, nil
+	}
+	cached, err := s.resolveKeys(ctx, tx, envID, batchID, items)
+	if err != nil {
+		return 0, fmt.Errorf("store: insert runs of %s: %w", batchID, err)
 	}
 	now := time.Now()
 	for k := range items {
@@ -179,12 +194,16 @@ func (s *Store) insertRunsSkippingDuplicates(ctx context.Context, batchID string
 		if at != nil {
 			p.Delayed[k], p.DelayUntil[k] = true, *at
 		}
+		if cached != nil && cached[k] != nil {
+			// The run it names holds the payload.
+			p.Status[k], p.CachedRunID[k], p.Payload[k], p.Delayed[k] = string(batch.RunCached), cached[k], nil, false
+		}
 	}
 	inserted, err := s.q.WithTx(tx).InsertRuns(ctx, p)
 	if err != nil {
 		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
 	}
-	if err := s.countInserted(ctx, tx, batchID, inserted); err != nil {
+	if err := s.countInserted(ctx, tx, batchID, inserted, countCached(cached)); err != nil {
 		return 0, fmt.Errorf("store: insert %d runs of %s: %w", n, batchID, err)
 	}
 	if err := tx.Commit(ctx); err != nil {
@@ -223,13 +242,17 @@ type Run struct {
 	StartedAt   *time.Time
 	CompletedAt *time.Time
 	DelayUntil  *time.Time
+	// CachedRunID is the id of the run a CACHED row names (an item whose
+	// idempotency key named another item's run); "" for other runs.
+	CachedRunID string
 }
 
 func runFromRow(r db.GetRunRow) Run {
 	return Run{ID: r.ID, Index: int(r.BatchIndex), Task: r.Task, Status: r.Status, PayloadType: r.PayloadType,
 		Payload: r.Payload, Options: r.Options, ErrorCode: r.ErrorCode, ErrorMessage: r.ErrorMessage,
 		QueueTimestamp: r.QueueTimestamp, CreatedAt: r.CreatedAt, Output: r.Output, OutputType: r.OutputType,
-		Attempts: int(r.Attempts), StartedAt: r.StartedAt, CompletedAt: r.CompletedAt, DelayUntil: r.DelayUntil}
+		Attempts: int(r.Attempts), StartedAt: r.StartedAt, CompletedAt: r.CompletedAt, DelayUntil: r.DelayUntil,
+		CachedRunID: deref(r.CachedRunID)}
 }
 
 // GetRun returns the run at index of a batch, or ErrNotFound.
@@ -443,11 +466,13 @@ func eachRunRow(rows pgx.Rows, fn func(*Run) bool) (more bool, err error) {
 	defer rows.Close()
 	for rows.Next() {
 		var r Run
+		var cached *string
 		if err := rows.Scan(&r.ID, &r.Index, &r.Task, &r.Status, &r.PayloadType, &r.Payload, &r.Options,
 			&r.ErrorCode, &r.ErrorMessage, &r.QueueTimestamp, &r.CreatedAt,
-			&r.Output, &r.OutputType, &r.Attempts, &r.StartedAt, &r.CompletedAt, &r.DelayUntil, &more); err != nil {
+			&r.Output, &r.OutputType, &r.Attempts, &r.StartedAt, &r.CompletedAt, &r.DelayUntil, &cached, &more); err != nil {
 			return false, err
 		}
+		r.CachedRunID = deref(cached)
 		if !fn(&r) {
 			// The rest of the page (within maxBytes) is read and dropped.
 			rows.Close()

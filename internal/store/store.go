@@ -61,3 +61,11 @@ func nullable[T any](v any) *T {
 	}
 	return nil
 }
+
+// deref returns *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

@@ -38,8 +38,13 @@ RETURNING sealed_at;
 
 -- name: AddRunsInserted :exec
 -- Counts the runs a transaction inserted into its batch (the last
--- statement before its commit: the row lock is held for the commit only).
-UPDATE batches SET runs_inserted = runs_inserted + @n WHERE id = @id;
+-- statement before its commit: the row lock is held for the commit only),
+-- and how many of them are CACHED.
+UPDATE batches SET runs_inserted = runs_inserted + @n, runs_cached = runs_cached + @cached WHERE id = @id;
+
+-- name: RunsCached :one
+-- How many of a batch's runs are CACHED (they name runs of other items).
+SELECT runs_cached FROM batches WHERE id = @id;
 
 -- name: AbortBatch :one
 UPDATE batches

@@ -2,23 +2,23 @@
 -- The fast path of store.InsertRuns: COPY, in a transaction that holds
 -- LockBatchShared and found the batch PENDING.
 INSERT INTO runs (batch_id, batch_index, environment_id, task, payload, payload_type, options,
-                  status, error_code, error_message, queue_timestamp, delay_until)
+                  status, error_code, error_message, queue_timestamp, delay_until, cached_run_id)
 VALUES (@batch_id, @batch_index, @environment_id, @task, @payload, @payload_type, @options,
-        @status, @error_code, @error_message, @queue_timestamp, @delay_until);
+        @status, @error_code, @error_message, @queue_timestamp, @delay_until, @cached_run_id);
 
 -- name: InsertRuns :execrows
 -- The slow path of a retried chunk (see store.InsertRuns); runs after
 -- LockBatchShared in the same transaction. delay_until counts only where
--- delayed is true.
+-- delayed is true; cached_run_id is set on CACHED rows only.
 WITH b AS (
     SELECT id, environment_id, created_at FROM batches
     WHERE id = sqlc.arg(batch_id)::text AND status = 'PENDING'
 )
 INSERT INTO runs (batch_id, batch_index, environment_id, task, payload, payload_type, options,
-                  status, error_code, error_message, queue_timestamp, delay_until)
+                  status, error_code, error_message, queue_timestamp, delay_until, cached_run_id)
 SELECT b.id, u.idx, b.environment_id, u.task, u.payload, u.payload_type, u.options::jsonb,
        u.status, u.error_code, u.error_message,
-       b.created_at + u.idx * interval '1 millisecond', CASE WHEN u.delayed THEN u.delay_until END
+       b.created_at + u.idx * interval '1 millisecond', CASE WHEN u.delayed THEN u.delay_until END, u.cached_run_id
 FROM b, (SELECT unnest(sqlc.arg(idx)::int[]) AS idx,
             unnest(sqlc.arg(task)::text[]) AS task,
             unnest(sqlc.arg(payload)::varchar[]) AS payload,
@@ -28,7 +28,8 @@ FROM b, (SELECT unnest(sqlc.arg(idx)::int[]) AS idx,
             unnest(sqlc.arg(error_message)::varchar[]) AS error_message,
             unnest(sqlc.arg(status)::text[]) AS status,
             unnest(sqlc.arg(delayed)::bool[]) AS delayed,
-            unnest(sqlc.arg(delay_until)::timestamptz[]) AS delay_until) AS u
+            unnest(sqlc.arg(delay_until)::timestamptz[]) AS delay_until,
+            unnest(sqlc.arg(cached_run_id)::varchar[]) AS cached_run_id) AS u
 ON CONFLICT (batch_id, batch_index) DO NOTHING;
 
 -- name: CancelOpenRuns :exec
@@ -41,7 +42,7 @@ FROM runs WHERE batch_id = @batch_id;
 
 -- name: ListRuns :many
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id
 FROM runs
 WHERE batch_id = @batch_id AND batch_index > @after
 ORDER BY batch_index
@@ -59,7 +60,7 @@ LIMIT @max_runs;
 -- TOASTed value's size from its pointer: the runs past the budget are
 -- never fetched.
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
     SELECT r.*,
@@ -84,7 +85,7 @@ ORDER BY batch_index;
 -- index before, nearest it (the highest index) first, with the filters and
 -- byte budget of EachRun.
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
     SELECT r.*,
@@ -109,7 +110,7 @@ SELECT batch_index FROM runs WHERE batch_id = @batch_id;
 
 -- name: GetRun :one
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id
 FROM runs
 WHERE batch_id = @batch_id AND batch_index = @batch_index;
 
@@ -319,7 +320,7 @@ WHERE batch_id = @batch_id AND batch_index = @batch_index AND environment_id = @
 -- bounds are always given (times beyond every run for none), so that
 -- runs_environment_created bounds the scan whatever the plan.
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
     SELECT r.*,
@@ -328,7 +329,7 @@ FROM (
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
     FROM (SELECT * FROM runs
-          WHERE environment_id = sqlc.arg(environment_id)
+          WHERE environment_id = sqlc.arg(environment_id) AND status <> 'CACHED'
             AND (created_at, batch_id, batch_index)
                 < (sqlc.arg(before_created)::timestamptz, sqlc.arg(before_batch)::text, sqlc.arg(before_index)::int)
             AND created_at >= sqlc.arg(created_from)::timestamptz
@@ -348,7 +349,7 @@ ORDER BY created_at DESC, batch_id DESC, batch_index DESC;
 -- after_index), nearest it (the oldest) first, with the filters and byte
 -- budget of EachEnvRun.
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
     SELECT r.*,
@@ -357,7 +358,7 @@ FROM (
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
     FROM (SELECT * FROM runs
-          WHERE environment_id = sqlc.arg(environment_id)
+          WHERE environment_id = sqlc.arg(environment_id) AND status <> 'CACHED'
             AND (created_at, batch_id, batch_index)
                 > (sqlc.arg(after_created)::timestamptz, sqlc.arg(after_batch)::text, sqlc.arg(after_index)::int)
             AND created_at >= sqlc.arg(created_from)::timestamptz
@@ -370,3 +371,20 @@ FROM (
 ) page
 WHERE n <= sqlc.arg(max_runs)::int AND (n = 1 OR running <= sqlc.arg(max_bytes)::bigint)
 ORDER BY created_at, batch_id, batch_index;
+
+-- name: CachedRuns :many
+-- The CACHED runs of a batch (items whose idempotency key named an
+-- existing run) and the run each names, in index order.
+SELECT batch_index, cached_run_id::text AS cached_run_id FROM runs
+WHERE batch_id = @batch_id AND status = 'CACHED'
+ORDER BY batch_index;
+
+-- name: GetRunsByID :many
+-- The runs at (batch_ids[k], indexes[k]): the runs CACHED rows name.
+SELECT r.id, r.batch_index, r.task, r.status, r.payload_type, r.payload, r.options, r.error_code, r.error_message,
+       r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.started_at, r.completed_at,
+       r.delay_until, r.cached_run_id, r.batch_id
+FROM runs r
+JOIN (SELECT unnest(sqlc.arg(batch_ids)::text[]) AS batch_id, unnest(sqlc.arg(indexes)::int[]) AS batch_index) AS u
+  ON r.batch_id = u.batch_id AND r.batch_index = u.batch_index
+WHERE r.environment_id = @environment_id;

@@ -39,19 +39,33 @@ func (q *Queries) AbortBatch(ctx context.Context, arg AbortBatchParams) (*time.T
 }
 
 const AddRunsInserted = `-- name: AddRunsInserted :exec
-UPDATE batches SET runs_inserted = runs_inserted + $1 WHERE id = $2
+UPDATE batches SET runs_inserted = runs_inserted + $1, runs_cached = runs_cached + $2 WHERE id = $3
 `
 
 type AddRunsInsertedParams struct {
-	N  int32
-	ID string
+	N      int32
+	Cached int32
+	ID     string
 }
 
 // Counts the runs a transaction inserted into its batch (the last
-// statement before its commit: the row lock is held for the commit only).
+// statement before its commit: the row lock is held for the commit only),
+// and how many of them are CACHED.
 func (q *Queries) AddRunsInserted(ctx context.Context, arg AddRunsInsertedParams) error {
-	_, err := q.db.Exec(ctx, AddRunsInserted, arg.N, arg.ID)
+	_, err := q.db.Exec(ctx, AddRunsInserted, arg.N, arg.Cached, arg.ID)
 	return err
+}
+
+const RunsCached = `-- name: RunsCached :one
+SELECT runs_cached FROM batches WHERE id = $1
+`
+
+// How many of a batch's runs are CACHED (they name runs of other items).
+func (q *Queries) RunsCached(ctx context.Context, id string) (int32, error) {
+	row := q.db.QueryRow(ctx, RunsCached, id)
+	var runs_cached int32
+	err := row.Scan(&runs_cached)
+	return runs_cached, err
 }
 
 const BatchStatus = `-- name: BatchStatus :one

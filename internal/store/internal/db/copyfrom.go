@@ -41,6 +41,7 @@ func (r iteratorForCopyRuns) Values() ([]interface{}, error) {
 		r.rows[0].ErrorMessage,
 		r.rows[0].QueueTimestamp,
 		r.rows[0].DelayUntil,
+		r.rows[0].CachedRunID,
 	}, nil
 }
 
@@ -51,5 +52,5 @@ func (r iteratorForCopyRuns) Err() error {
 // The fast path of store.InsertRuns: COPY, in a transaction that holds
 // LockBatchShared and found the batch PENDING.
 func (q *Queries) CopyRuns(ctx context.Context, arg []CopyRunsParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"runs"}, []string{"batch_id", "batch_index", "environment_id", "task", "payload", "payload_type", "options", "status", "error_code", "error_message", "queue_timestamp", "delay_until"}, &iteratorForCopyRuns{rows: arg})
+	return q.db.CopyFrom(ctx, []string{"runs"}, []string{"batch_id", "batch_index", "environment_id", "task", "payload", "payload_type", "options", "status", "error_code", "error_message", "queue_timestamp", "delay_until", "cached_run_id"}, &iteratorForCopyRuns{rows: arg})
 }

@@ -46,6 +46,7 @@ type Batch struct {
 	SweptAt                  *time.Time
 	RunsInserted             int32
 	ParentRefused            *string
+	RunsCached               int32
 }
 
 type BatchChunk struct {
@@ -107,4 +108,14 @@ type Run struct {
 	DelayUntil     *time.Time
 	ClaimedBy      *string
 	ClaimedAt      *time.Time
+	CachedRunID    *string
+}
+
+type RunIdempotencyKey struct {
+	EnvironmentID int64
+	KeyHash       []byte
+	Task          string
+	BatchID       string
+	BatchIndex    int32
+	ExpiresAt     time.Time
 }

@@ -204,6 +204,7 @@ type CopyRunsParams struct {
 	ErrorMessage   *string
 	QueueTimestamp time.Time
 	DelayUntil     *time.Time
+	CachedRunID    *string
 }
 
 const CountRuns = `-- name: CountRuns :one
@@ -270,7 +271,7 @@ func (q *Queries) CreationErrors(ctx context.Context, arg CreationErrorsParams) 
 
 const EachEnvRun = `-- name: EachEnvRun :many
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
     SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
@@ -279,7 +280,7 @@ FROM (
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
     FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
-          WHERE environment_id = $1
+          WHERE environment_id = $1 AND status <> 'CACHED'
             AND (created_at, batch_id, batch_index)
                 < ($2::timestamptz, $3::text, $4::int)
             AND created_at >= $5::timestamptz
@@ -325,6 +326,7 @@ type EachEnvRunRow struct {
 	StartedAt      *time.Time
 	CompletedAt    *time.Time
 	DelayUntil     *time.Time
+	CachedRunID    *string
 	More           bool
 }
 
@@ -372,6 +374,7 @@ func (q *Queries) EachEnvRun(ctx context.Context, arg EachEnvRunParams) ([]EachE
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DelayUntil,
+			&i.CachedRunID,
 			&i.More,
 		); err != nil {
 			return nil, err
@@ -386,7 +389,7 @@ func (q *Queries) EachEnvRun(ctx context.Context, arg EachEnvRunParams) ([]EachE
 
 const EachEnvRunBefore = `-- name: EachEnvRunBefore :many
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
     SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
@@ -395,7 +398,7 @@ FROM (
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
     FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
-          WHERE environment_id = $1
+          WHERE environment_id = $1 AND status <> 'CACHED'
             AND (created_at, batch_id, batch_index)
                 > ($2::timestamptz, $3::text, $4::int)
             AND created_at >= $5::timestamptz
@@ -441,6 +444,7 @@ type EachEnvRunBeforeRow struct {
 	StartedAt      *time.Time
 	CompletedAt    *time.Time
 	DelayUntil     *time.Time
+	CachedRunID    *string
 	More           bool
 }
 
@@ -486,6 +490,7 @@ func (q *Queries) EachEnvRunBefore(ctx context.Context, arg EachEnvRunBeforePara
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DelayUntil,
+			&i.CachedRunID,
 			&i.More,
 		); err != nil {
 			return nil, err
@@ -500,7 +505,7 @@ func (q *Queries) EachEnvRunBefore(ctx context.Context, arg EachEnvRunBeforePara
 
 const EachRun = `-- name: EachRun :many
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
     SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
@@ -550,6 +555,7 @@ type EachRunRow struct {
 	StartedAt      *time.Time
 	CompletedAt    *time.Time
 	DelayUntil     *time.Time
+	CachedRunID    *string
 	More           bool
 }
 
@@ -599,6 +605,7 @@ func (q *Queries) EachRun(ctx context.Context, arg EachRunParams) ([]EachRunRow,
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DelayUntil,
+			&i.CachedRunID,
 			&i.More,
 		); err != nil {
 			return nil, err
@@ -613,7 +620,7 @@ func (q *Queries) EachRun(ctx context.Context, arg EachRunParams) ([]EachRunRow,
 
 const EachRunBefore = `-- name: EachRunBefore :many
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
     SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
@@ -663,6 +670,7 @@ type EachRunBeforeRow struct {
 	StartedAt      *time.Time
 	CompletedAt    *time.Time
 	DelayUntil     *time.Time
+	CachedRunID    *string
 	More           bool
 }
 
@@ -705,6 +713,7 @@ func (q *Queries) EachRunBefore(ctx context.Context, arg EachRunBeforeParams) ([
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DelayUntil,
+			&i.CachedRunID,
 			&i.More,
 		); err != nil {
 			return nil, err
@@ -719,7 +728,7 @@ func (q *Queries) EachRunBefore(ctx context.Context, arg EachRunBeforeParams) ([
 
 const GetRun = `-- name: GetRun :one
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id
 FROM runs
 WHERE batch_id = $1 AND batch_index = $2
 `
@@ -747,6 +756,7 @@ type GetRunRow struct {
 	StartedAt      *time.Time
 	CompletedAt    *time.Time
 	DelayUntil     *time.Time
+	CachedRunID    *string
 }
 
 func (q *Queries) GetRun(ctx context.Context, arg GetRunParams) (GetRunRow, error) {
@@ -770,6 +780,7 @@ func (q *Queries) GetRun(ctx context.Context, arg GetRunParams) (GetRunRow, erro
 		&i.StartedAt,
 		&i.CompletedAt,
 		&i.DelayUntil,
+		&i.CachedRunID,
 	)
 	return i, err
 }
@@ -814,10 +825,10 @@ WITH b AS (
     WHERE id = $11::text AND status = 'PENDING'
 )
 INSERT INTO runs (batch_id, batch_index, environment_id, task, payload, payload_type, options,
-                  status, error_code, error_message, queue_timestamp, delay_until)
+                  status, error_code, error_message, queue_timestamp, delay_until, cached_run_id)
 SELECT b.id, u.idx, b.environment_id, u.task, u.payload, u.payload_type, u.options::jsonb,
        u.status, u.error_code, u.error_message,
-       b.created_at + u.idx * interval '1 millisecond', CASE WHEN u.delayed THEN u.delay_until END
+       b.created_at + u.idx * interval '1 millisecond', CASE WHEN u.delayed THEN u.delay_until END, u.cached_run_id
 FROM b, (SELECT unnest($1::int[]) AS idx,
             unnest($2::text[]) AS task,
             unnest($3::varchar[]) AS payload,
@@ -827,7 +838,8 @@ FROM b, (SELECT unnest($1::int[]) AS idx,
             unnest($7::varchar[]) AS error_message,
             unnest($8::text[]) AS status,
             unnest($9::bool[]) AS delayed,
-            unnest($10::timestamptz[]) AS delay_until) AS u
+            unnest($10::timestamptz[]) AS delay_until,
+            unnest($12::varchar[]) AS cached_run_id) AS u
 ON CONFLICT (batch_id, batch_index) DO NOTHING
 `
 
@@ -843,11 +855,12 @@ type InsertRunsParams struct {
 	Delayed      []bool
 	DelayUntil   []time.Time
 	BatchID      string
+	CachedRunID  []*string
 }
 
 // The slow path of a retried chunk (see store.InsertRuns); runs after
 // LockBatchShared in the same transaction. delay_until counts only where
-// delayed is true.
+// delayed is true; cached_run_id is set on CACHED rows only.
 func (q *Queries) InsertRuns(ctx context.Context, arg InsertRunsParams) (int64, error) {
 	result, err := q.db.Exec(ctx, InsertRuns,
 		arg.Idx,
@@ -861,6 +874,7 @@ func (q *Queries) InsertRuns(ctx context.Context, arg InsertRunsParams) (int64, 
 		arg.Delayed,
 		arg.DelayUntil,
 		arg.BatchID,
+		arg.CachedRunID,
 	)
 	if err != nil {
 		return 0, err
@@ -870,7 +884,7 @@ func (q *Queries) InsertRuns(ctx context.Context, arg InsertRunsParams) (int64, 
 
 const ListRuns = `-- name: ListRuns :many
 SELECT id, batch_index, task, status, payload_type, payload, options, error_code, error_message,
-       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until
+       queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id
 FROM runs
 WHERE batch_id = $1 AND batch_index > $2
 ORDER BY batch_index
@@ -901,6 +915,7 @@ type ListRunsRow struct {
 	StartedAt      *time.Time
 	CompletedAt    *time.Time
 	DelayUntil     *time.Time
+	CachedRunID    *string
 }
 
 func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsRow, error) {
@@ -930,6 +945,7 @@ func (q *Queries) ListRuns(ctx context.Context, arg ListRunsParams) ([]ListRunsR
 			&i.StartedAt,
 			&i.CompletedAt,
 			&i.DelayUntil,
+			&i.CachedRunID,
 		); err != nil {
 			return nil, err
 		}
@@ -1335,6 +1351,118 @@ func (q *Queries) WaitingForWorkerByQueue(ctx context.Context) ([]WaitingForWork
 			&i.Queue,
 			&i.N,
 			&i.Since,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const CachedRuns = `-- name: CachedRuns :many
+SELECT batch_index, cached_run_id::text AS cached_run_id FROM runs
+WHERE batch_id = $1 AND status = 'CACHED'
+ORDER BY batch_index
+`
+
+type CachedRunsRow struct {
+	BatchIndex  int32
+	CachedRunID string
+}
+
+// The CACHED runs of a batch (items whose idempotency key named an
+// existing run) and the run each names, in index order.
+func (q *Queries) CachedRuns(ctx context.Context, batchID string) ([]CachedRunsRow, error) {
+	rows, err := q.db.Query(ctx, CachedRuns, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CachedRunsRow
+	for rows.Next() {
+		var i CachedRunsRow
+		if err := rows.Scan(&i.BatchIndex, &i.CachedRunID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const GetRunsByID = `-- name: GetRunsByID :many
+SELECT r.id, r.batch_index, r.task, r.status, r.payload_type, r.payload, r.options, r.error_code, r.error_message,
+       r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.started_at, r.completed_at,
+       r.delay_until, r.cached_run_id, r.batch_id
+FROM runs r
+JOIN (SELECT unnest($1::text[]) AS batch_id, unnest($2::int[]) AS batch_index) AS u
+  ON r.batch_id = u.batch_id AND r.batch_index = u.batch_index
+WHERE r.environment_id = $3
+`
+
+type GetRunsByIDParams struct {
+	BatchIds      []string
+	Indexes       []int32
+	EnvironmentID int64
+}
+
+type GetRunsByIDRow struct {
+	ID             string
+	BatchIndex     int32
+	Task           string
+	Status         batch.RunStatus
+	PayloadType    string
+	Payload        *string
+	Options        json.RawMessage
+	ErrorCode      *string
+	ErrorMessage   *string
+	QueueTimestamp time.Time
+	CreatedAt      time.Time
+	Output         *string
+	OutputType     *string
+	Attempts       int32
+	StartedAt      *time.Time
+	CompletedAt    *time.Time
+	DelayUntil     *time.Time
+	CachedRunID    *string
+	BatchID        string
+}
+
+// The runs at (batch_ids[k], indexes[k]): the runs CACHED rows name.
+func (q *Queries) GetRunsByID(ctx context.Context, arg GetRunsByIDParams) ([]GetRunsByIDRow, error) {
+	rows, err := q.db.Query(ctx, GetRunsByID, arg.BatchIds, arg.Indexes, arg.EnvironmentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []GetRunsByIDRow
+	for rows.Next() {
+		var i GetRunsByIDRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchIndex,
+			&i.Task,
+			&i.Status,
+			&i.PayloadType,
+			&i.Payload,
+			&i.Options,
+			&i.ErrorCode,
+			&i.ErrorMessage,
+			&i.QueueTimestamp,
+			&i.CreatedAt,
+			&i.Output,
+			&i.OutputType,
+			&i.Attempts,
+			&i.StartedAt,
+			&i.CompletedAt,
+			&i.DelayUntil,
+			&i.CachedRunID,
+			&i.BatchID,
 		); err != nil {
 			return nil, err
 		}

@@ -274,12 +274,12 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id FROM runs
           WHERE environment_id = $1 AND status <> 'CACHED'
             AND (created_at, batch_id, batch_index)
                 < ($2::timestamptz, $3::text, $4::int)
@@ -392,12 +392,12 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id FROM runs
           WHERE environment_id = $1 AND status <> 'CACHED'
             AND (created_at, batch_id, batch_index)
                 > ($2::timestamptz, $3::text, $4::int)
@@ -508,12 +508,12 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id FROM runs
           WHERE batch_id = $1 AND batch_index > $2
             AND ($3::text[] IS NULL OR status = ANY($3::text[]))
             AND ($4::text[] IS NULL OR task = ANY($4::text[]))
@@ -623,12 +623,12 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id FROM runs
           WHERE batch_id = $1 AND batch_index < $2
             AND ($3::text[] IS NULL OR status = ANY($3::text[]))
             AND ($4::text[] IS NULL OR task = ANY($4::text[]))

@@ -64,10 +64,14 @@ type fakeStore struct {
 	tokenBatches map[string][]string
 	// runs answers GetRun, by run id.
 	runs map[string]store.Run
+	// keys are the idempotency keys ResetIdempotencyKey frees, as
+	// "<env id>/<task>/<key>".
+	keys map[string]bool
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{batches: map[string]store.Batch{}, usedTokens: map[string]bool{}, tokenBatches: map[string][]string{}, runs: map[string]store.Run{}}
+	return &fakeStore{batches: map[string]store.Batch{}, usedTokens: map[string]bool{}, tokenBatches: map[string][]string{},
+		runs: map[string]store.Run{}, keys: map[string]bool{}}
 }
 
 // addRun stores run r as index index of batch batchID and returns its id.
@@ -311,6 +315,72 @@ func (f *fakeStore) RunCountsWaiting(context.Context, string) (map[batch.RunStat
 func (f *fakeStore) HasCreationErrors(context.Context, string) (bool, error) { return false, nil }
 
 func (f *fakeStore) EachCreationError(context.Context, string, func(store.CreationError) bool) error {
+	return nil
+}
+
+func (f *fakeStore) ResetIdempotencyKey(_ context.Context, envID int64, key, task string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return f.err
+	}
+	k := fmt.Sprint(envID, "/", task, "/", key)
+	if !f.keys[k] {
+		return store.ErrNotFound
+	}
+	delete(f.keys, k)
+	return nil
+}
+
+// IdempotencyKeyRuns answers the runs whose options carry key.
+func (f *fakeStore) IdempotencyKeyRuns(_ context.Context, envID int64, key string) ([]store.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []store.Run
+	for id, r := range f.runs {
+		bid, _, _ := batch.ParseRunID(id)
+		if r.CachedRunID == "" && f.batches[bid].EnvironmentID == envID && batch.StoredItemOptions(r.Options).IdempotencyKey == key {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.Run) int { return strings.Compare(a.Task, b.Task) })
+	return out, nil
+}
+
+func (f *fakeStore) RunsByID(_ context.Context, envID int64, ids []string) (map[string]store.Run, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]store.Run{}
+	for _, id := range ids {
+		bid, _, _ := batch.ParseRunID(id)
+		if r, ok := f.runs[id]; ok && f.batches[bid].EnvironmentID == envID {
+			out[id] = r
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeStore) HasCachedRuns(_ context.Context, batchID string) (bool, error) {
+	has := false
+	err := f.EachCachedRun(context.Background(), batchID, func(int, string) bool { has = true; return false })
+	return has, err
+}
+
+func (f *fakeStore) EachCachedRun(_ context.Context, batchID string, fn func(int, string) bool) error {
+	f.mu.Lock()
+	var cached []store.Run
+	for id, r := range f.runs {
+		if bid, _, _ := batch.ParseRunID(id); bid == batchID && r.CachedRunID != "" {
+			cached = append(cached, r)
+		}
+	}
+	f.mu.Unlock()
+	slices.SortFunc(cached, func(a, b store.Run) int { return a.Index - b.Index })
+	for _, r := range cached {
+		if !fn(r.Index, r.CachedRunID) {
+			break
+		}
+	}
 	return nil
 }
 
@@ -732,7 +802,9 @@ func TestReadRouteRefusals(t *testing.T) {
 			`filter[createdAt][period]: "7x" is not a period`},
 		{"runs.list, createdAt unknown bound", "/api/v1/runs?filter[batch]=" + id + "&filter[createdAt][since]=1", testKey, 400,
 			"filter[createdAt][since] is not supported"},
-		{"runs.list, idempotencyKey", "/api/v1/runs?filter[batch]=" + id + "&filter[idempotencyKey]=k", testKey, 400, "filter[idempotencyKey] is not supported"},
+		{"runs.list, idempotencyKey and a cursor", "/api/v1/runs?filter[idempotencyKey]=k&page[after]=" + batch.RunID(id, 0), testKey, 400,
+			"page[after] and page[before] do not apply"},
+		{"runs.list, idempotencyKey, another environment's batch", "/api/v1/runs?filter[batch]=" + foreign + "&filter[idempotencyKey]=k", testKey, 404, "not found"},
 		{"runs.list, isTest", "/api/v1/runs?filter[batch]=" + id + "&filter[isTest]=false", testKey, 400, "filter[isTest] is not supported"},
 		{"runs.list, queue", "/api/v1/runs?filter[batch]=" + id + "&filter[queue]=task/t", testKey, 400, "filter[queue] is not supported"},
 		{"runs.list, an unknown filter", "/api/v1/runs?filter[batch]=" + id + "&filter[whatever]=1", testKey, 400, "filter[whatever] is not supported"},

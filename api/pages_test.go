@@ -182,7 +182,7 @@ func (f *fakeRuns) envEachBefore(envID int64) func(context.Context, int64, store
 }
 
 func testServer(budget int, runs *fakeRuns) *Server {
-	return &Server{opts: Options{ReadPageBytes: budget}, eachRun: runs.each, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &Server{opts: Options{ReadPageBytes: budget}, eachRun: runs.each, store: newFakeStore(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
 
 // page calls write with a test context and returns the body.

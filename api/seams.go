@@ -41,6 +41,11 @@ type batchStore interface {
 	RunCountsWaiting(ctx context.Context, batchID string) (map[batch.RunStatus]int, store.Waiting, error)
 	HasCreationErrors(ctx context.Context, batchID string) (bool, error)
 	EachCreationError(ctx context.Context, batchID string, fn func(store.CreationError) bool) error
+	ResetIdempotencyKey(ctx context.Context, envID int64, key, task string) error
+	IdempotencyKeyRuns(ctx context.Context, envID int64, key string) ([]store.Run, error)
+	RunsByID(ctx context.Context, envID int64, ids []string) (map[string]store.Run, error)
+	HasCachedRuns(ctx context.Context, batchID string) (bool, error)
+	EachCachedRun(ctx context.Context, batchID string, fn func(index int, runID string) bool) error
 }
 
 // ingestWorkflows starts, waits for and aborts BatchIngest.

@@ -162,6 +162,7 @@ func (s *Server) engine() *gin.Engine {
 	r.POST("/api/v1/runs/:runId/tags", s.authenticate, s.tdAddTags)
 	r.GET("/api/v1/runs/:runId/metadata", s.authenticate, s.tdGetMetadata)
 	r.PUT("/api/v1/runs/:runId/metadata", s.authenticate, s.tdUpdateMetadata)
+	r.POST("/api/v1/idempotencyKeys/:key/reset", s.authenticate, s.tdResetIdempotencyKey)
 	r.POST("/api/v1/auth/jwt/claims", s.authenticate, s.jwtClaims)
 	return r
 }

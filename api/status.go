@@ -180,7 +180,7 @@ func (s *Server) endBroken(c *gin.Context, page *jsonArray, err error) {
 }
 
 func newRunResponse(r store.Run) wire.Run {
-	out := wire.Run{ID: r.ID, Index: r.Index, Task: r.Task, Status: string(r.Status),
+	out := wire.Run{ID: r.ID, Index: r.Index, Task: r.Task, Status: string(r.Status), CachedRunID: r.CachedRunID,
 		PayloadType: r.PayloadType, Payload: r.Payload, Options: r.Options, QueueTimestamp: r.QueueTimestamp,
 		Output: r.Output, OutputType: r.OutputType, Attempts: r.Attempts, StartedAt: r.StartedAt,
 		CompletedAt: r.CompletedAt, DelayUntil: r.DelayUntil}

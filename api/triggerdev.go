@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,30 +92,7 @@ func (s *Server) tdRetrieveBatch(v2 bool) gin.HandlerFunc {
 		if errs.end(tail) != nil {
 			return
 		}
-		w := c.Writer
-		var buf bytes.Buffer
-		buf.WriteString(`,"runs":[`)
-		first := true
-		for i := range b.RunCount {
-			if indexes != nil && !indexes.Has(i) {
-				continue
-			}
-			if !first {
-				buf.WriteByte(',')
-			}
-			first = false
-			buf.WriteByte('"')
-			buf.WriteString(batch.RunID(b.ID, i))
-			buf.WriteByte('"')
-			if buf.Len() > 64<<10 {
-				if _, err := w.Write(buf.Bytes()); err != nil {
-					return // the client left
-				}
-				buf.Reset()
-			}
-		}
-		buf.WriteString("]}")
-		_, _ = w.Write(buf.Bytes())
+		s.writeRunIDs(c, b, indexes)
 	}
 }
 
@@ -141,6 +117,10 @@ func (s *Server) runOfRequest(c *gin.Context) (store.Batch, store.Run, bool) {
 		return store.Batch{}, store.Run{}, false
 	}
 	r, err := s.store.GetRun(ctx, b.ID, index)
+	if err == nil && r.CachedRunID != "" {
+		// An item whose idempotency key named another run: that run.
+		b, r, err = s.shownRun(ctx, b.EnvironmentID, r)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound()
 	}
@@ -295,7 +275,7 @@ const (
 var tdListRunsKeys = map[string]bool{
 	"filter[batch]": true, "filter[status]": true, "filter[taskIdentifier]": true,
 	"filter[createdAt][from]": true, "filter[createdAt][to]": true, "filter[createdAt][period]": true,
-	"page[size]": true, "page[after]": true, "page[before]": true,
+	"filter[idempotencyKey]": true, "page[size]": true, "page[after]": true, "page[before]": true,
 }
 
 // tdListTime parses a filter[createdAt][from|to] value: milliseconds since
@@ -393,7 +373,7 @@ func (s *Server) tdListRuns(c *gin.Context) {
 			verb = " are"
 		}
 		fail(c, http.StatusBadRequest, strings.Join(unsupported, ", ")+verb+
-			" not supported: runs.list honours filter[batch], filter[status], filter[taskIdentifier], filter[createdAt][from|to|period], page[size], page[after] and page[before]")
+			" not supported: runs.list honours filter[batch], filter[status], filter[taskIdentifier], filter[createdAt][from|to|period], filter[idempotencyKey], page[size], page[after] and page[before]")
 		return
 	}
 	filter, msg, ok := tdRunFilter(c)
@@ -413,6 +393,14 @@ func (s *Server) tdListRuns(c *gin.Context) {
 	ctx := c.Request.Context()
 	env := envOf(c)
 	batchID := c.Query("filter[batch]")
+	if key := c.Query("filter[idempotencyKey]"); key != "" {
+		if c.Query("page[after]") != "" || c.Query("page[before]") != "" {
+			fail(c, http.StatusBadRequest, "filter[idempotencyKey] lists one page (a key names one run per task): page[after] and page[before] do not apply")
+			return
+		}
+		s.tdListKeyRuns(c, env, key, batchID, filter, size)
+		return
+	}
 	if batchID == "" {
 		// page[before] wins over page[after], as below.
 		if before := c.Query("page[before]"); before != "" {
@@ -461,12 +449,12 @@ func (s *Server) tdListRuns(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	s.streamTDRunsPage(c, env, cursor, func(fn func(*store.Run) bool) (bool, error) {
+	s.streamTDRunsPage(c, env, cursor, s.showCached(ctx, b, filter, func(filter store.RunFilter, fn func(*store.Run) bool) (bool, error) {
 		if cursor == tdBefore {
 			return s.eachRunBefore(ctx, b.ID, filter, at, size, s.pageBudget(), fn)
 		}
 		return s.eachRun(ctx, b.ID, filter, at, size, s.pageBudget(), fn)
-	})
+	}))
 }
 
 // tdCursor is the cursor a runs.list page follows.
@@ -495,9 +483,9 @@ func (s *Server) streamTDRunsPage(c *gin.Context, env store.Environment, cursor 
 			return false
 		}
 		if first == "" {
-			first = r.ID
+			first = rowID(r)
 		}
-		last = r.ID
+		last = rowID(r)
 		return true
 	})
 	if err == nil && page.err != nil {
@@ -571,8 +559,12 @@ func (s *Server) streamResults(c *gin.Context, b store.Batch) {
 	items := streamJSON(c, `{"id":`+string(head)+`,"items":[`, math.MaxInt)
 	for after, more := -1, true; more; {
 		var err error
-		more, err = s.eachRun(ctx, b.ID, store.RunFilter{}, after, maxRunsLimit, s.pageBudget(), func(r *store.Run) bool {
-			after = r.Index
+		from := after
+		each := s.showCached(ctx, b, store.RunFilter{}, func(filter store.RunFilter, fn func(*store.Run) bool) (bool, error) {
+			return s.eachRun(ctx, b.ID, filter, from, maxRunsLimit, s.pageBudget(), fn)
+		})
+		more, err = each(func(r *store.Run) bool {
+			after = rowIndex(r)
 			if !r.Status.Final() {
 				return true
 			}

@@ -14,8 +14,11 @@ type Run struct {
 	Index int    `json:"index"`
 	Task  string `json:"task"`
 	// Status is QUEUED, DELAYED, EXECUTING, COMPLETED, FAILED, CANCELED,
-	// EXPIRED or TIMED_OUT.
+	// EXPIRED or TIMED_OUT; CACHED for an item whose idempotency key named
+	// an existing run, which CachedRunID names (the run executes once,
+	// under its own batch).
 	Status         string          `json:"status"`
+	CachedRunID    string          `json:"cachedRunId,omitempty"`
 	PayloadType    string          `json:"payloadType"`
 	Payload        *string         `json:"payload,omitempty"`
 	Options        json.RawMessage `json:"options,omitempty"`

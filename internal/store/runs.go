@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -245,6 +246,11 @@ type Run struct {
 	// CachedRunID is the id of the run a CACHED row names (an item whose
 	// idempotency key named another item's run); "" for other runs.
 	CachedRunID string
+	// RowID and RowIndex are set by a reader that shows this run in the
+	// place of a CACHED row: the row's id and index (where a page of the
+	// row's batch continues). The store leaves them zero.
+	RowID    string
+	RowIndex int
 }
 
 func runFromRow(r db.GetRunRow) Run {
@@ -291,6 +297,18 @@ type RunFilter struct {
 	// CreatedFrom and CreatedTo, when set, bound the runs' creation time
 	// (both inclusive).
 	CreatedFrom, CreatedTo *time.Time
+}
+
+// Admits reports whether r passes the filter.
+func (f RunFilter) Admits(r *Run) bool {
+	switch {
+	case f.Statuses != nil && !slices.Contains(f.Statuses, r.Status),
+		f.Tasks != nil && !slices.Contains(f.Tasks, r.Task),
+		f.CreatedFrom != nil && r.CreatedAt.Before(*f.CreatedFrom),
+		f.CreatedTo != nil && r.CreatedAt.After(*f.CreatedTo):
+		return false
+	}
+	return true
 }
 
 // EachRun calls fn with the runs of a batch with index > after that pass

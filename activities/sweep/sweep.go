@@ -26,7 +26,12 @@ type Store interface {
 	UnsweptBatches(ctx context.Context, finishedBefore time.Time, limit int) ([]store.SweepTarget, error)
 	ReferencedObjects(ctx context.Context, batchID string, indexes []int32) (map[string]bool, error)
 	MarkSwept(ctx context.Context, batchID string) error
+	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int, error)
 }
+
+// maxKeysSwept bounds the expired idempotency keys one SweepObjects
+// deletes (one statement); the next run takes the rest.
+const maxKeysSwept = 10_000
 
 // Objects is what the sweeper needs of S3.
 type Objects interface {
@@ -63,7 +68,9 @@ func heartbeat(ctx context.Context, details string) {
 }
 
 // SweepObjects sweeps up to in.Limit batches that finished more than
-// in.Grace ago and were not swept since (SweepBatch each).
+// in.Grace ago and were not swept since (SweepBatch each), and deletes up
+// to maxKeysSwept item idempotency keys that expired (an expired key names
+// no run: only a reset or a new item would touch it again).
 func (a *Activities) SweepObjects(ctx context.Context, in contract.Input) (res contract.Result, err error) {
 	defer a.observe(contract.ActivitySweepObjects, time.Now(), &err)
 	limit := max(in.Limit, 1)
@@ -84,6 +91,13 @@ func (a *Activities) SweepObjects(ctx context.Context, in contract.Input) (res c
 	res.More = len(targets) == limit
 	if res.Deleted > 0 && activity.IsActivity(ctx) {
 		activity.GetLogger(ctx).Info("swept unreferenced objects", "batches", res.Batches, "deleted", res.Deleted)
+	}
+	keys, err := a.Store.DeleteExpiredIdempotencyKeys(ctx, time.Now(), maxKeysSwept)
+	if err != nil {
+		return res, err
+	}
+	if keys > 0 && activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Info("deleted expired idempotency keys", "keys", keys)
 	}
 	return res, nil
 }

@@ -51,6 +51,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	temporal := fs.String("temporal", "dev", "Temporal: dev (the CLI dev server, in memory) or server (the real server on PostgreSQL, SQL visibility)")
 	workers := fs.Int("workers", 1, "streambatch worker processes")
 	replicas := fs.Int("replicas", 1, "streambatch serve processes; batches are spread over them round-robin")
+	keyed := fs.Int("keyed", 0, "also run each chosen scenario (of L,M,S,C,C1,X) right after itself with this percentage of its items carrying an idempotency key of their own (named e.g. S+keys10%), so both are measured in the same run")
 	binary := fs.String("streambatch", "", "the streambatch binary whose serve and worker are measured (default: streambatch beside this command, else on PATH)")
 	if err := fs.Parse(args); err != nil {
 		return errors.Join(err, errUsage) // fs printed it, with the usage
@@ -61,6 +62,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *temporal != "dev" && *temporal != "server" {
 		fmt.Fprintf(stderr, "bad --temporal %q: want dev or server\n", *temporal)
+		return errUsage
+	}
+	if *keyed < 0 || *keyed > 100 {
+		fmt.Fprintln(stderr, "--keyed must be a percentage from 0 to 100")
 		return errUsage
 	}
 	if *workers < 1 || *workers > 16 || *replicas < 1 || *replicas > 16 {
@@ -84,7 +89,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			continue
 		}
 		if name == "all" {
-			opts.Scenarios = append(opts.Scenarios, bench.Scenarios...)
+			for _, sc := range bench.Scenarios {
+				opts.Scenarios = appendKeyed(opts.Scenarios, sc, *keyed)
+			}
 			continue
 		}
 		sc, ok := bench.ScenarioByName(name)
@@ -92,7 +99,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stderr, "unknown scenario %q (have %s)\n", name, scenarioNames())
 			return errUsage
 		}
-		opts.Scenarios = append(opts.Scenarios, sc)
+		opts.Scenarios = appendKeyed(opts.Scenarios, sc, *keyed)
 	}
 	for _, l := range strings.Split(*latencies, ",") {
 		d, err := time.ParseDuration(strings.TrimSpace(l))
@@ -258,6 +265,15 @@ func numbered(kind string, k int) string {
 		return kind
 	}
 	return fmt.Sprintf("%s%d", kind, k+1)
+}
+
+// appendKeyed appends sc, and with pct > 0 its keyed twin right after it.
+func appendKeyed(scs []bench.Scenario, sc bench.Scenario, pct int) []bench.Scenario {
+	scs = append(scs, sc)
+	if pct > 0 {
+		scs = append(scs, sc.Keyed(pct))
+	}
+	return scs
 }
 
 // scenarioNames lists the scenarios --scenario takes by name.

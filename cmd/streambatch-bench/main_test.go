@@ -23,6 +23,7 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"--temporal", "cloud"}, 2, `bad --temporal "cloud"`},
 		{[]string{"--workers", "0"}, 2, "--workers and --replicas must be between 1 and 16"},
 		{[]string{"--scenario", "Q"}, 2, `unknown scenario "Q"`},
+		{[]string{"--keyed", "101"}, 2, "--keyed must be a percentage from 0 to 100"},
 		{[]string{"--s3-latency", "soon"}, 2, `bad --s3-latency "soon"`},
 		{[]string{"--systems", "nope"}, 2, `unknown system "nope"`},
 		{[]string{"--streambatch", missing}, 1, "streambatch-bench: exec: " + `"` + missing + `"`},

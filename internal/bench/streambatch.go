@@ -60,7 +60,7 @@ func (sb *Streambatch) Run(ctx context.Context, s Scenario, opts ...client.Strea
 	g, gctx := errgroup.WithContext(ctx)
 	for b, id := range ids {
 		g.Go(func() error {
-			res, err := sb.clientFor(b).StreamItems(gctx, id, s.items(b), opts...)
+			res, err := sb.clientFor(b).StreamItems(gctx, id, s.items(b, id), opts...)
 			if res != nil {
 				attempts[b] = res.Attempts
 			}

@@ -16,6 +16,22 @@ type Scenario struct {
 	Batches     int
 	Items       int
 	PayloadSize func(i int) int
+	// KeyedPercent of the items (those whose index modulo 100 is below
+	// it) carry an idempotency key of their own (one no other item has:
+	// each makes a run, and costs the claim of its key).
+	KeyedPercent int
+}
+
+// Keyed returns s with pct % of its items keyed (Keyed(0) is s), named
+// after s ("S+keys10%").
+func (s Scenario) Keyed(pct int) Scenario {
+	if pct <= 0 {
+		return s
+	}
+	s.Name = fmt.Sprintf("%s+keys%d%%", s.Name, pct)
+	s.Description = fmt.Sprintf("%s, %d %% with an idempotency key", s.Description, pct)
+	s.KeyedPercent = pct
+	return s
 }
 
 // Scenarios are the benchmark's workloads.
@@ -70,12 +86,20 @@ func payload(batch, i, size int) string {
 	return head + strings.Repeat("x", size-len(head))
 }
 
-// items yields batch b's items, generated lazily.
-func (s Scenario) items(b int) iter.Seq2[client.Item, error] {
+// plainOptions are the options of an item without a key.
+var plainOptions = []byte(`{"payloadType":"text/plain"}`)
+
+// items yields batch b's items (batch id batchID), generated lazily.
+func (s Scenario) items(b int, batchID string) iter.Seq2[client.Item, error] {
 	return func(yield func(client.Item, error) bool) {
 		for i := range s.Items {
+			opts := plainOptions
+			if i%100 < s.KeyedPercent {
+				// Unique in the environment across rounds: the batch id is.
+				opts = fmt.Appendf(nil, `{"payloadType":"text/plain","idempotencyKey":"%s-%d"}`, batchID, i)
+			}
 			it := client.Item{Index: i, Task: "bench", Payload: client.StringPayload(payload(b, i, s.PayloadSize(i))),
-				Options: []byte(`{"payloadType":"text/plain"}`)}
+				Options: opts}
 			if !yield(it, nil) {
 				return
 			}

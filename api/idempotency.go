@@ -79,7 +79,9 @@ func (s *Server) shownRun(ctx context.Context, envID int64, r store.Run) (store.
 // look at its row and is streamed as each gives it; otherwise the page is
 // held (a page is bounded by its size and byte budget) while the runs its
 // CACHED rows name are read, in one query. A status filter is applied to
-// the runs shown: the page asks each for CACHED rows too.
+// the runs shown: the page asks each for CACHED rows too, and gives one
+// whose run the filter drops as a Run with only RowID and RowIndex set
+// (passedOver), so that the page's cursor moves past it.
 func (s *Server) showCached(ctx context.Context, b store.Batch, filter store.RunFilter,
 	each func(filter store.RunFilter, fn func(*store.Run) bool) (bool, error)) func(fn func(*store.Run) bool) (bool, error) {
 	return func(fn func(*store.Run) bool) (bool, error) {
@@ -117,10 +119,10 @@ func (s *Server) showCached(ctx context.Context, b store.Batch, filter store.Run
 				if !ok {
 					return false, errors.New("api: CACHED run " + r.ID + " names " + r.CachedRunID + ", which is not a run of its environment")
 				}
-				n.RowID, n.RowIndex = r.ID, r.Index
 				if filter.Statuses != nil && !slices.Contains(filter.Statuses, n.Status) {
-					continue
+					n = store.Run{}
 				}
+				n.RowID, n.RowIndex = r.ID, r.Index
 				r = &n
 			}
 			if !fn(r) {
@@ -130,6 +132,10 @@ func (s *Server) showCached(ctx context.Context, b store.Batch, filter store.Run
 		return more, nil
 	}
 }
+
+// passedOver reports whether r is a row a filtered page passed over
+// (showCached): it moves the page's cursor and is not listed.
+func passedOver(r *store.Run) bool { return r.ID == "" }
 
 // rowID is the id of the batch row a listed run came from (a page's
 // cursor): the CACHED row's for a run shown in its place.

@@ -238,3 +238,36 @@ func TestListRunsByIdempotencyKey(t *testing.T) {
 		})
 	}
 }
+
+// A CACHED row whose run a status filter drops still moves the page's
+// cursor: the pages after it are reached.
+func TestFilteredPagesPassOverCachedRows(t *testing.T) {
+	t.Parallel()
+	c := newCachedFixture(t)
+	// The second batch's runs: 0 FAILED, 1 CACHED (a COMPLETED run), 2
+	// COMPLETED. A third batch: 0 CACHED (the same run), 1 FAILED.
+	third := c.store.add(testEnv, 2, batch.StatusCompleted)
+	row := c.store.addRun(third, 0, store.Run{Status: batch.RunCached, CachedRunID: c.named})
+	failed := c.store.addRun(third, 1, store.Run{Status: batch.RunFailed, ErrorCode: strp("Boom")})
+	type page struct {
+		Data       []wire.TriggerDevListedRun `json:"data"`
+		Pagination wire.TriggerDevPagination  `json:"pagination"`
+	}
+	get := func(query string) page {
+		t.Helper()
+		a := c.do(http.MethodGet, "/api/v1/runs?filter[batch]="+third+"&filter[status]=FAILED&page[size]=1"+query, testKey, "", "")
+		var p page
+		if a.status != 200 || json.Unmarshal([]byte(a.body), &p) != nil {
+			t.Fatalf("answer %d %s", a.status, a.body)
+		}
+		return p
+	}
+	first := get("")
+	if len(first.Data) != 0 || first.Pagination.Next != row {
+		t.Fatalf("first page %+v, want no run and next %s", first, row)
+	}
+	second := get("&page[after]=" + first.Pagination.Next)
+	if len(second.Data) != 1 || second.Data[0].ID != failed {
+		t.Fatalf("second page %+v, want %s", second, failed)
+	}
+}

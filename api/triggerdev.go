@@ -479,6 +479,10 @@ func (s *Server) streamTDRunsPage(c *gin.Context, env store.Environment, cursor 
 	tenv := wire.TriggerDevEnv{ID: strconv.FormatInt(env.ID, 10), Name: env.Name}
 	var first, last string
 	more, err := each(func(r *store.Run) bool {
+		if passedOver(r) {
+			last = rowID(r)
+			return true
+		}
 		if !page.add(wire.TriggerDevListedRun{TriggerDevRun: newTDRun(*r), Env: tenv}) {
 			return false
 		}
@@ -565,7 +569,7 @@ func (s *Server) streamResults(c *gin.Context, b store.Batch) {
 		})
 		more, err = each(func(r *store.Run) bool {
 			after = rowIndex(r)
-			if !r.Status.Final() {
+			if passedOver(r) || !r.Status.Final() {
 				return true
 			}
 			return items.add(newTDResult(r))

@@ -1,7 +1,8 @@
 -- name: ClaimIdempotencyKeys :many
 -- Resolves the idempotency keys of a chunk's keyed items in one statement
--- (store.InsertRuns; one row per distinct (key_hash, task), sorted so that
--- concurrent claims lock keys in one order). A key no row holds is
+-- (store.InsertRuns; one row per distinct (key_hash, task), inserted in
+-- (key_hash, task) order so that concurrent claims lock keys in one order:
+-- no deadlock between two chunks that share keys). A key no row holds is
 -- inserted for the item's run. A key held by a live run is kept: the
 -- upsert locks the row and returns it as it is (committed by another
 -- transaction after this statement's snapshot too, which a read would not
@@ -15,6 +16,7 @@ FROM (SELECT unnest(sqlc.arg(key_hash)::bytea[]) AS key_hash,
             unnest(sqlc.arg(task)::text[]) AS task,
             unnest(sqlc.arg(idx)::int[]) AS idx,
             unnest(sqlc.arg(ttl_ms)::bigint[]) AS ttl_ms) AS u
+ORDER BY u.key_hash, u.task
 ON CONFLICT (environment_id, key_hash, task) DO UPDATE
 SET batch_id = CASE WHEN k.expires_at <= now() OR EXISTS (
         SELECT 1 FROM runs r WHERE r.batch_id = k.batch_id AND r.batch_index = k.batch_index

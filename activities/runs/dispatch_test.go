@@ -152,7 +152,7 @@ func TestDispatchStepWakesQueueWaiters(t *testing.T) {
 		t.Run(fmt.Sprintf("signal fails=%v", fail), func(t *testing.T) {
 			blocked := 7
 			e := &fakeExec{stepRes: store.StepResult{Batch: store.Batch{Status: batch.StatusProcessing},
-				Woken: []store.QueueWaiter{{BatchID: "batch_b", From: 3}, {BatchID: "batch_c", From: 0}},
+				Woken:   []store.QueueWaiter{{BatchID: "batch_b", From: 3}, {BatchID: "batch_c", From: 0}},
 				Blocked: &blocked, BlockedQueue: "q"}}
 			w := &fakeWaker{}
 			if fail {

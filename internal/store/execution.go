@@ -130,8 +130,11 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 		}
 		if st.Claim > 0 || len(st.Results) > 0 {
 			// Takes the environment's queue lock when limits may apply.
-			if _, err := q.PrepareQueues(ctx, db.PrepareQueuesParams{BatchID: st.BatchID, FromIndex: int32(st.From),
-				Owner: st.Owner, MaxRuns: int32(st.Claim)}); err != nil {
+			prep := db.PrepareQueuesParams{BatchID: st.BatchID, FromIndex: int32(st.From), Owner: st.Owner, MaxRuns: int32(st.Claim)}
+			if _, err := q.PrepareQueues(ctx, prep); err != nil {
+				return res, err
+			}
+			if err := q.RecordQueueLimits(ctx, db.RecordQueueLimitsParams(prep)); err != nil {
 				return res, err
 			}
 		}

@@ -189,3 +189,51 @@ func TestQueueLimitRetriedStepAndUnlimitedRuns(t *testing.T) {
 		t.Fatalf("the retried step claimed %s", indexesOf(again.Runs))
 	}
 }
+
+// Four batches' dispatchers claiming and recording at once, over and over,
+// on one queue whose limit their runs name (each step records it): no
+// step fails (no lock cycle) and the queue never has more than its limit
+// of slots held.
+func TestQueueLimitUnderConcurrentSteps(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	env := queueEnv(t, s)
+	const limit, perBatch = 3, 30
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for w := range 4 {
+		b := queueBatch(t, s, env, repeat(perBatch, fmt.Sprintf(`{"queue":{"name":"q","concurrencyLimit":%d}}`, limit))...)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			owner := fmt.Sprintf("w%d", w)
+			var held []int
+			for step := 1; step < 10*perBatch; step++ {
+				r, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: owner + ":", Token: fmt.Sprintf("%s:%d", owner, step),
+					Claim: 100, MaxBytes: 1 << 20, Now: time.Now(), Results: done(held...)})
+				if err != nil {
+					errs <- err
+					return
+				}
+				held = held[:0]
+				for _, c := range r.Runs {
+					held = append(held, c.Index)
+				}
+				q, err := s.GetQueue(ctx, env.ID, "q")
+				if err != nil || q.Running > limit {
+					errs <- fmt.Errorf("queue after a step: %+v (%v)", q, err)
+					return
+				}
+				if !r.Open {
+					return
+				}
+			}
+			errs <- fmt.Errorf("batch %s did not finish", b.ID)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -5,15 +5,39 @@
 
 -- name: PrepareQueues :one
 -- The first statement of a dispatch step that claims or records runs
--- (before ClaimRuns and WakeQueueWaiters): records as their queue's base
--- limit the concurrencyLimit that the batch's next max_runs claimable runs
--- name in options.queue, and, when the environment has a limited or paused
--- queue or those runs name a limit, takes the environment's queue lock
--- until the transaction ends and marks the transaction
+-- (before RecordQueueLimits, ClaimRuns and WakeQueueWaiters): when the
+-- environment has a limited or paused queue, or the batch's next max_runs
+-- claimable runs name a limit in options.queue, takes the environment's
+-- queue lock until the transaction ends and marks the transaction
 -- (streambatch.queues_locked) so that ClaimRuns enforces the limits. The
 -- lock serialises every step that counts or frees slots in the
--- environment; it is taken in a statement of its own, so that the next
--- statements' snapshots see every claim and outcome committed before it.
+-- environment; it is taken in a statement of its own, first, so that the
+-- next statements' snapshots see every claim and outcome committed before
+-- it, and before any queue row is locked (no lock cycle).
+WITH b AS (
+    SELECT environment_id AS env FROM batches WHERE id = sqlc.arg(batch_id)::text
+), ahead AS (
+    SELECT (options -> 'queue' ->> 'concurrencyLimit')::int AS lim
+    FROM runs
+    WHERE batch_id = sqlc.arg(batch_id)::text AND batch_index >= sqlc.arg(from_index)::int AND status IN ('QUEUED', 'EXECUTING')
+      AND (claimed_by IS NULL OR NOT starts_with(claimed_by, sqlc.arg(owner)::text))
+    ORDER BY batch_index
+    LIMIT sqlc.arg(max_runs)::int
+), need AS (
+    SELECT b.env FROM b
+    WHERE EXISTS (SELECT 1 FROM ahead WHERE lim IS NOT NULL)
+       OR EXISTS (SELECT 1 FROM queues q WHERE q.environment_id = b.env
+                  AND (q.paused OR q.override_limit IS NOT NULL OR q.base_limit IS NOT NULL))
+)
+SELECT coalesce(bool_or(length(pg_advisory_xact_lock(1918, need.env::int)::text
+                               || set_config('streambatch.queues_locked', 'on', true)) > 0), false)::boolean AS locked
+FROM need;
+
+-- name: RecordQueueLimits :exec
+-- After PrepareQueues (which holds the queue lock when this has anything
+-- to record): the concurrencyLimit that the batch's next max_runs
+-- claimable runs name in options.queue becomes their queue's base limit
+-- (the largest, when they differ).
 WITH b AS (
     SELECT environment_id AS env FROM batches WHERE id = sqlc.arg(batch_id)::text
 ), ahead AS (
@@ -24,23 +48,11 @@ WITH b AS (
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, sqlc.arg(owner)::text))
     ORDER BY batch_index
     LIMIT sqlc.arg(max_runs)::int
-), limits AS (
-    SELECT queue, max(lim) AS lim FROM ahead WHERE lim IS NOT NULL GROUP BY queue
-), recorded AS (
-    INSERT INTO queues (environment_id, name, base_limit)
-    SELECT b.env, l.queue, l.lim FROM limits l, b
-    ON CONFLICT (environment_id, name) DO UPDATE SET base_limit = excluded.base_limit, updated_at = now()
-    WHERE queues.base_limit IS DISTINCT FROM excluded.base_limit
-    RETURNING 1
-), need AS (
-    SELECT b.env FROM b
-    WHERE EXISTS (SELECT 1 FROM limits)
-       OR EXISTS (SELECT 1 FROM queues q WHERE q.environment_id = b.env
-                  AND (q.paused OR q.override_limit IS NOT NULL OR q.base_limit IS NOT NULL))
 )
-SELECT coalesce(bool_or(length(pg_advisory_xact_lock(1918, need.env::int)::text
-                               || set_config('streambatch.queues_locked', 'on', true)) > 0), false)::boolean AS locked
-FROM need;
+INSERT INTO queues (environment_id, name, base_limit)
+SELECT b.env, a.queue, max(a.lim) FROM ahead a, b WHERE a.lim IS NOT NULL GROUP BY b.env, a.queue
+ON CONFLICT (environment_id, name) DO UPDATE SET base_limit = excluded.base_limit, updated_at = now()
+WHERE queues.base_limit IS DISTINCT FROM excluded.base_limit;
 
 -- name: BlockedRuns :one
 -- After ClaimRuns, under the queue lock: the lowest index, among the

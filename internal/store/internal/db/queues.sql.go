@@ -204,24 +204,15 @@ const PrepareQueues = `-- name: PrepareQueues :one
 WITH b AS (
     SELECT environment_id AS env FROM batches WHERE id = $1::text
 ), ahead AS (
-    SELECT coalesce(options -> 'queue' ->> 'name', 'task/' || task) AS queue,
-           (options -> 'queue' ->> 'concurrencyLimit')::int AS lim
+    SELECT (options -> 'queue' ->> 'concurrencyLimit')::int AS lim
     FROM runs
     WHERE batch_id = $1::text AND batch_index >= $2::int AND status IN ('QUEUED', 'EXECUTING')
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $3::text))
     ORDER BY batch_index
     LIMIT $4::int
-), limits AS (
-    SELECT queue, max(lim) AS lim FROM ahead WHERE lim IS NOT NULL GROUP BY queue
-), recorded AS (
-    INSERT INTO queues (environment_id, name, base_limit)
-    SELECT b.env, l.queue, l.lim FROM limits l, b
-    ON CONFLICT (environment_id, name) DO UPDATE SET base_limit = excluded.base_limit, updated_at = now()
-    WHERE queues.base_limit IS DISTINCT FROM excluded.base_limit
-    RETURNING 1
 ), need AS (
     SELECT b.env FROM b
-    WHERE EXISTS (SELECT 1 FROM limits)
+    WHERE EXISTS (SELECT 1 FROM ahead WHERE lim IS NOT NULL)
        OR EXISTS (SELECT 1 FROM queues q WHERE q.environment_id = b.env
                   AND (q.paused OR q.override_limit IS NOT NULL OR q.base_limit IS NOT NULL))
 )
@@ -238,15 +229,15 @@ type PrepareQueuesParams struct {
 }
 
 // The first statement of a dispatch step that claims or records runs
-// (before ClaimRuns and WakeQueueWaiters): records as their queue's base
-// limit the concurrencyLimit that the batch's next max_runs claimable runs
-// name in options.queue, and, when the environment has a limited or paused
-// queue or those runs name a limit, takes the environment's queue lock
-// until the transaction ends and marks the transaction
+// (before RecordQueueLimits, ClaimRuns and WakeQueueWaiters): when the
+// environment has a limited or paused queue, or the batch's next max_runs
+// claimable runs name a limit in options.queue, takes the environment's
+// queue lock until the transaction ends and marks the transaction
 // (streambatch.queues_locked) so that ClaimRuns enforces the limits. The
 // lock serialises every step that counts or frees slots in the
-// environment; it is taken in a statement of its own, so that the next
-// statements' snapshots see every claim and outcome committed before it.
+// environment; it is taken in a statement of its own, first, so that the
+// next statements' snapshots see every claim and outcome committed before
+// it, and before any queue row is locked (no lock cycle).
 func (q *Queries) PrepareQueues(ctx context.Context, arg PrepareQueuesParams) (bool, error) {
 	row := q.db.QueryRow(ctx, PrepareQueues,
 		arg.BatchID,
@@ -257,6 +248,45 @@ func (q *Queries) PrepareQueues(ctx context.Context, arg PrepareQueuesParams) (b
 	var locked bool
 	err := row.Scan(&locked)
 	return locked, err
+}
+
+const RecordQueueLimits = `-- name: RecordQueueLimits :exec
+WITH b AS (
+    SELECT environment_id AS env FROM batches WHERE id = $1::text
+), ahead AS (
+    SELECT coalesce(options -> 'queue' ->> 'name', 'task/' || task) AS queue,
+           (options -> 'queue' ->> 'concurrencyLimit')::int AS lim
+    FROM runs
+    WHERE batch_id = $1::text AND batch_index >= $2::int AND status IN ('QUEUED', 'EXECUTING')
+      AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $3::text))
+    ORDER BY batch_index
+    LIMIT $4::int
+)
+INSERT INTO queues (environment_id, name, base_limit)
+SELECT b.env, a.queue, max(a.lim) FROM ahead a, b WHERE a.lim IS NOT NULL GROUP BY b.env, a.queue
+ON CONFLICT (environment_id, name) DO UPDATE SET base_limit = excluded.base_limit, updated_at = now()
+WHERE queues.base_limit IS DISTINCT FROM excluded.base_limit
+`
+
+type RecordQueueLimitsParams struct {
+	BatchID   string
+	FromIndex int32
+	Owner     string
+	MaxRuns   int32
+}
+
+// After PrepareQueues (which holds the queue lock when this has anything
+// to record): the concurrencyLimit that the batch's next max_runs
+// claimable runs name in options.queue becomes their queue's base limit
+// (the largest, when they differ).
+func (q *Queries) RecordQueueLimits(ctx context.Context, arg RecordQueueLimitsParams) error {
+	_, err := q.db.Exec(ctx, RecordQueueLimits,
+		arg.BatchID,
+		arg.FromIndex,
+		arg.Owner,
+		arg.MaxRuns,
+	)
+	return err
 }
 
 const QueueNameByID = `-- name: QueueNameByID :one

@@ -112,9 +112,11 @@ func TestQueueLimitHoldsAcrossBatches(t *testing.T) {
 			recordHistory(t, s, id+"-runs", "batch_runs_queue_limit")
 		}
 	}
-	if top := g.peak(); top > 5 || top == 0 {
+	top := g.peak()
+	if top > 5 || top == 0 {
 		t.Fatalf("the task worker saw %d runs of a queue with concurrencyLimit 5 executing at once", top)
 	}
+	t.Logf("at most %d of the queue's runs executed at once", top)
 }
 
 // Two concurrencyKeys of one queue with limit 5 per key, in one batch:
@@ -152,6 +154,11 @@ func TestQueueKeysShareFairly(t *testing.T) {
 	}
 	if small != 5 || big != 500 {
 		t.Fatalf("executions ended: %d big, %d small", big, small)
+	}
+	for k, key := range g.ended {
+		if key == "small" {
+			t.Logf("small-key run ended %d-th of 505", k+1)
+		}
 	}
 	if g.top > 10 {
 		t.Fatalf("%d runs executing at once: two keys with limit 5 allow 10", g.top)

@@ -86,17 +86,13 @@ func (s *Store) ListQueues(ctx context.Context, env int64, skip, limit int) ([]Q
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: count queues: %w", err)
 	}
-	names, err := s.q.ListQueueNames(ctx, db.ListQueueNamesParams{EnvironmentID: env, MaxRows: int32(limit), Skip: int32(skip)})
+	rows, err := s.q.ListQueues(ctx, db.ListQueuesParams{EnvironmentID: env, MaxRows: int32(limit), Skip: int32(skip)})
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list queues: %w", err)
 	}
-	out := make([]Queue, 0, len(names))
-	for _, n := range names {
-		q, err := s.GetQueue(ctx, env, n)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, q)
+	out := make([]Queue, len(rows))
+	for k, r := range rows {
+		out[k] = queueFromRow(db.GetQueueRow(r))
 	}
 	return out, int(total), nil
 }

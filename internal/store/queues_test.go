@@ -237,3 +237,23 @@ func TestQueueLimitUnderConcurrentSteps(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// ListQueues pages the queues with a row by name, with their counts.
+func TestListQueues(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	env := queueEnv(t, s)
+	for _, n := range []string{"c", "a", "b"} {
+		if _, _, err := s.PauseQueue(ctx, env.ID, n, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queueBatch(t, s, env, repeat(4, `{"queue":{"name":"b"}}`)...)
+	qs, total, err := s.ListQueues(ctx, env.ID, 1, 2)
+	if err != nil || total != 3 || len(qs) != 2 || qs[0].Name != "b" || qs[1].Name != "c" {
+		t.Fatalf("page: %+v of %d (%v)", qs, total, err)
+	}
+	if qs[0].Queued != 4 || qs[0].Running != 0 || qs[1].Queued != 0 {
+		t.Fatalf("counts: b %+v, c %+v", qs[0], qs[1])
+	}
+}

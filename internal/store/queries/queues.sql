@@ -125,12 +125,31 @@ FROM q LEFT JOIN queues r ON r.environment_id = q.environment_id AND r.name = q.
 -- name: QueueNameByID :one
 SELECT name FROM queues WHERE environment_id = @environment_id AND id = @id;
 
--- name: ListQueueNames :many
+-- name: ListQueues :many
 -- A page of an environment's queues that have a row (a limit seen, or
--- paused or overridden through the API), by name.
-SELECT name FROM queues WHERE environment_id = @environment_id
-ORDER BY name
-LIMIT sqlc.arg(max_rows)::int OFFSET sqlc.arg(skip)::int;
+-- paused or overridden through the API), by name, with GetQueue's counts:
+-- the runs waiting are counted in one pass over the open runs of the
+-- environment's unfinished batches, for the whole page.
+WITH page AS (
+    SELECT id, name, base_limit, override_limit, overridden_at, paused
+    FROM queues WHERE environment_id = sqlc.arg(environment_id)::bigint
+    ORDER BY name
+    LIMIT sqlc.arg(max_rows)::int OFFSET sqlc.arg(skip)::int
+), waiting AS (
+    SELECT coalesce(x.options -> 'queue' ->> 'name', 'task/' || x.task) AS queue, count(*) AS n
+    FROM batches bt JOIN runs x ON x.batch_id = bt.id
+    WHERE bt.environment_id = sqlc.arg(environment_id)::bigint AND bt.status IN ('PENDING', 'PROCESSING')
+      AND x.status IN ('QUEUED', 'EXECUTING') AND x.claimed_by IS NULL
+      AND EXISTS (SELECT 1 FROM page)
+    GROUP BY 1
+)
+SELECT coalesce(p.id, '')::text AS id, p.name, p.base_limit, p.override_limit, p.overridden_at, p.paused,
+       (SELECT count(*) FROM runs x
+        WHERE x.environment_id = sqlc.arg(environment_id)::bigint AND x.claimed_by IS NOT NULL AND x.status IN ('QUEUED', 'EXECUTING')
+          AND coalesce(x.options -> 'queue' ->> 'name', 'task/' || x.task) = p.name)::int AS running,
+       coalesce((SELECT w.n FROM waiting w WHERE w.queue = p.name), 0)::int AS queued
+FROM page p
+ORDER BY p.name;
 
 -- name: CountQueues :one
 SELECT count(*)::int AS n FROM queues WHERE environment_id = @environment_id;

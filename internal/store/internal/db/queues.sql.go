@@ -130,33 +130,72 @@ func (q *Queries) GetQueue(ctx context.Context, arg GetQueueParams) (GetQueueRow
 	return i, err
 }
 
-const ListQueueNames = `-- name: ListQueueNames :many
-SELECT name FROM queues WHERE environment_id = $1
-ORDER BY name
-LIMIT $2::int OFFSET $3::int
+const ListQueues = `-- name: ListQueues :many
+WITH page AS (
+    SELECT id, name, base_limit, override_limit, overridden_at, paused
+    FROM queues WHERE environment_id = $1::bigint
+    ORDER BY name
+    LIMIT $2::int OFFSET $3::int
+), waiting AS (
+    SELECT coalesce(x.options -> 'queue' ->> 'name', 'task/' || x.task) AS queue, count(*) AS n
+    FROM batches bt JOIN runs x ON x.batch_id = bt.id
+    WHERE bt.environment_id = $1::bigint AND bt.status IN ('PENDING', 'PROCESSING')
+      AND x.status IN ('QUEUED', 'EXECUTING') AND x.claimed_by IS NULL
+      AND EXISTS (SELECT 1 FROM page)
+    GROUP BY 1
+)
+SELECT coalesce(p.id, '')::text AS id, p.name, p.base_limit, p.override_limit, p.overridden_at, p.paused,
+       (SELECT count(*) FROM runs x
+        WHERE x.environment_id = $1::bigint AND x.claimed_by IS NOT NULL AND x.status IN ('QUEUED', 'EXECUTING')
+          AND coalesce(x.options -> 'queue' ->> 'name', 'task/' || x.task) = p.name)::int AS running,
+       coalesce((SELECT w.n FROM waiting w WHERE w.queue = p.name), 0)::int AS queued
+FROM page p
+ORDER BY p.name
 `
 
-type ListQueueNamesParams struct {
+type ListQueuesParams struct {
 	EnvironmentID int64
 	MaxRows       int32
 	Skip          int32
 }
 
+type ListQueuesRow struct {
+	ID            string
+	Name          string
+	BaseLimit     *int32
+	OverrideLimit *int32
+	OverriddenAt  *time.Time
+	Paused        bool
+	Running       int32
+	Queued        int32
+}
+
 // A page of an environment's queues that have a row (a limit seen, or
-// paused or overridden through the API), by name.
-func (q *Queries) ListQueueNames(ctx context.Context, arg ListQueueNamesParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, ListQueueNames, arg.EnvironmentID, arg.MaxRows, arg.Skip)
+// paused or overridden through the API), by name, with GetQueue's counts:
+// the runs waiting are counted in one pass over the open runs of the
+// environment's unfinished batches, for the whole page.
+func (q *Queries) ListQueues(ctx context.Context, arg ListQueuesParams) ([]ListQueuesRow, error) {
+	rows, err := q.db.Query(ctx, ListQueues, arg.EnvironmentID, arg.MaxRows, arg.Skip)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []string
+	var items []ListQueuesRow
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var i ListQueuesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.BaseLimit,
+			&i.OverrideLimit,
+			&i.OverriddenAt,
+			&i.Paused,
+			&i.Running,
+			&i.Queued,
+		); err != nil {
 			return nil, err
 		}
-		items = append(items, name)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -128,8 +128,18 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 				return res, err
 			}
 		}
+		if st.Claim > 0 {
+			lowest, err := q.PromoteDelayedRuns(ctx, db.PromoteDelayedRunsParams{BatchID: st.BatchID, Now: st.Now})
+			if err != nil {
+				return res, err
+			}
+			if l := nullable[int32](lowest); l != nil {
+				res.Promoted = ptr(int(*l))
+			}
+		}
 		if st.Claim > 0 || len(st.Results) > 0 {
-			// Takes the environment's queue lock when limits may apply.
+			// The environment's queue lock, when limits may apply, before
+			// any slot is counted or freed (queues.sql).
 			prep := db.PrepareQueuesParams{BatchID: st.BatchID, FromIndex: int32(st.From), Owner: st.Owner, MaxRuns: int32(st.Claim)}
 			if _, err := q.PrepareQueues(ctx, prep); err != nil {
 				return res, err
@@ -148,13 +158,6 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 			}
 		}
 		if st.Claim > 0 {
-			lowest, err := q.PromoteDelayedRuns(ctx, db.PromoteDelayedRunsParams{BatchID: st.BatchID, Now: st.Now})
-			if err != nil {
-				return res, err
-			}
-			if l := nullable[int32](lowest); l != nil {
-				res.Promoted = ptr(int(*l))
-			}
 			claimed, err := q.ClaimRuns(ctx, db.ClaimRunsParams{BatchID: st.BatchID, Token: st.Token, Owner: st.Owner,
 				MaxRuns: int32(st.Claim), MaxBytes: int64(st.MaxBytes), FromIndex: int32(st.From), Lookahead: claimLookahead})
 			if err != nil {
@@ -166,7 +169,7 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 					QueueTimestamp: r.QueueTimestamp, DelayUntil: r.DelayUntil})
 			}
 			blocked, err := q.BlockedRuns(ctx, db.BlockedRunsParams{BatchID: st.BatchID, FromIndex: int32(st.From),
-				Owner: st.Owner, Lookahead: claimLookahead})
+				Owner: st.Owner, Lookahead: claimLookahead, MaxRuns: int32(st.Claim)})
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 			case err != nil:

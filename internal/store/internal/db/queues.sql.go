@@ -23,7 +23,8 @@ WITH b AS (
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $3::text))
       AND EXISTS (SELECT 1 FROM b)
     ORDER BY batch_index
-    LIMIT $4::int
+    LIMIT CASE WHEN coalesce(current_setting('streambatch.queues_near', true), '') = 'on' THEN $4::int
+               ELSE $5::int END
 ), waiting AS (
     SELECT a.queue, min(a.batch_index)::int AS from_index
     FROM ahead a LEFT JOIN queues q ON q.environment_id = (SELECT env FROM b) AND q.name = a.queue
@@ -43,6 +44,7 @@ type BlockedRunsParams struct {
 	FromIndex int32
 	Owner     string
 	Lookahead int32
+	MaxRuns   int32
 }
 
 type BlockedRunsRow struct {
@@ -51,7 +53,8 @@ type BlockedRunsRow struct {
 }
 
 // After ClaimRuns, under the queue lock: the lowest index, among the
-// batch's next lookahead open runs from from_index not claimed by owner,
+// batch's next open runs from from_index not claimed by owner (lookahead
+// of them when PrepareQueues marked streambatch.queues_near, else max_runs),
 // of a run of a limited or paused queue (left waiting for a slot), and
 // that queue. The batch becomes a waiter of each such queue
 // (queue_waiters, with the lowest index waiting) so that the step that
@@ -62,6 +65,7 @@ func (q *Queries) BlockedRuns(ctx context.Context, arg BlockedRunsParams) (Block
 		arg.FromIndex,
 		arg.Owner,
 		arg.Lookahead,
+		arg.MaxRuns,
 	)
 	var i BlockedRunsRow
 	err := row.Scan(&i.FromIndex, &i.Queue)
@@ -242,21 +246,26 @@ func (q *Queries) PauseQueue(ctx context.Context, arg PauseQueueParams) error {
 const PrepareQueues = `-- name: PrepareQueues :one
 WITH b AS (
     SELECT environment_id AS env FROM batches WHERE id = $1::text
+), limited AS (
+    SELECT q.name FROM queues q, b
+    WHERE q.environment_id = b.env AND (q.paused OR q.override_limit IS NOT NULL OR q.base_limit IS NOT NULL)
 ), ahead AS (
-    SELECT (options -> 'queue' ->> 'concurrencyLimit')::int AS lim
+    SELECT coalesce(options -> 'queue' ->> 'name', 'task/' || task) AS queue,
+           (options -> 'queue' ->> 'concurrencyLimit')::int AS lim
     FROM runs
     WHERE batch_id = $1::text AND batch_index >= $2::int AND status IN ('QUEUED', 'EXECUTING')
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $3::text))
     ORDER BY batch_index
     LIMIT $4::int
 ), need AS (
-    SELECT b.env FROM b
-    WHERE EXISTS (SELECT 1 FROM ahead WHERE lim IS NOT NULL)
-       OR EXISTS (SELECT 1 FROM queues q WHERE q.environment_id = b.env
-                  AND (q.paused OR q.override_limit IS NOT NULL OR q.base_limit IS NOT NULL))
+    SELECT b.env, EXISTS (SELECT 1 FROM ahead a WHERE a.lim IS NOT NULL OR a.queue IN (SELECT name FROM limited)) AS near
+    FROM b
+    WHERE EXISTS (SELECT 1 FROM ahead WHERE lim IS NOT NULL) OR EXISTS (SELECT 1 FROM limited)
 )
 SELECT coalesce(bool_or(length(pg_advisory_xact_lock(1918, need.env::int)::text
-                               || set_config('streambatch.queues_locked', 'on', true)) > 0), false)::boolean AS locked
+                               || set_config('streambatch.queues_locked', 'on', true)
+                               || set_config('streambatch.queues_near', CASE WHEN need.near THEN 'on' ELSE 'off' END, true)) > 0),
+                false)::boolean AS locked
 FROM need
 `
 
@@ -272,8 +281,11 @@ type PrepareQueuesParams struct {
 // environment has a limited or paused queue, or the batch's next max_runs
 // claimable runs name a limit in options.queue, takes the environment's
 // queue lock until the transaction ends and marks the transaction
-// (streambatch.queues_locked) so that ClaimRuns enforces the limits. The
-// lock serialises every step that counts or frees slots in the
+// (streambatch.queues_locked) so that ClaimRuns enforces the limits; when
+// one of those runs is of a limited or paused queue, also marks it
+// streambatch.queues_near: ClaimRuns and BlockedRuns then look further
+// ahead than max_runs (they otherwise read what the claim always read).
+// The lock serialises every step that counts or frees slots in the
 // environment; it is taken in a statement of its own, first, so that the
 // next statements' snapshots see every claim and outcome committed before
 // it, and before any queue row is locked (no lock cycle).

@@ -140,11 +140,16 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 		if st.Claim > 0 || len(st.Results) > 0 {
 			// The environment's queue lock, when limits may apply, before
 			// any slot is counted or freed (queues.sql).
-			prep := db.PrepareQueuesParams{BatchID: st.BatchID, FromIndex: int32(st.From), Owner: st.Owner, MaxRuns: int32(st.Claim)}
+			prep := db.PrepareQueuesParams{BatchID: st.BatchID, FromIndex: int32(st.From), Owner: st.Owner, MaxRuns: int32(st.Claim),
+				Idx: results.Idx}
+			if prep.Idx == nil {
+				prep.Idx = []int32{}
+			}
 			if _, err := q.PrepareQueues(ctx, prep); err != nil {
 				return res, err
 			}
-			if err := q.RecordQueueLimits(ctx, db.RecordQueueLimitsParams(prep)); err != nil {
+			if err := q.RecordQueueLimits(ctx, db.RecordQueueLimitsParams{BatchID: prep.BatchID, FromIndex: prep.FromIndex,
+				Owner: prep.Owner, MaxRuns: prep.MaxRuns}); err != nil {
 				return res, err
 			}
 		}
@@ -169,7 +174,7 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 					QueueTimestamp: r.QueueTimestamp, DelayUntil: r.DelayUntil})
 			}
 			blocked, err := q.BlockedRuns(ctx, db.BlockedRunsParams{BatchID: st.BatchID, FromIndex: int32(st.From),
-				Owner: st.Owner, Lookahead: claimLookahead, MaxRuns: int32(st.Claim)})
+				Owner: st.Owner, Lookahead: claimLookahead})
 			switch {
 			case errors.Is(err, pgx.ErrNoRows):
 			case err != nil:

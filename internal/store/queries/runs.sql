@@ -160,10 +160,10 @@ SELECT min(batch_index) AS lowest FROM promoted;
 -- the run's own options.queue.concurrencyLimit) whose (queue, key) holds
 -- that many slots already, counting the runs this claim takes. Limits are
 -- enforced only under the environment's queue lock (PrepareQueues, same
--- transaction); without it such runs are skipped. When PrepareQueues saw
--- such runs among the next max_runs (streambatch.queues_near) the claim
--- looks up to lookahead runs ahead, so that a full queue or key does not
--- hide the runs behind it; otherwise max_runs, as it always did.
+-- transaction), which it takes when such runs are among the next max_runs;
+-- without it such runs are skipped. Under the lock the claim looks up to
+-- lookahead runs ahead, so that a full queue or key does not hide the runs
+-- behind it; otherwise max_runs, as it always did.
 WITH b AS (
     SELECT environment_id AS env,
            coalesce(current_setting('streambatch.queues_locked', true), '') = 'on' AS locked
@@ -185,8 +185,7 @@ WITH b AS (
     WHERE batch_id = sqlc.arg(batch_id)::text AND batch_index >= sqlc.arg(from_index)::int AND status IN ('QUEUED', 'EXECUTING')
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, sqlc.arg(owner)::text))
     ORDER BY batch_index
-    LIMIT CASE WHEN (SELECT locked FROM b) AND coalesce(current_setting('streambatch.queues_near', true), '') = 'on'
-               THEN greatest(sqlc.arg(lookahead)::int, sqlc.arg(max_runs)::int)
+    LIMIT CASE WHEN (SELECT locked FROM b) THEN greatest(sqlc.arg(lookahead)::int, sqlc.arg(max_runs)::int)
                ELSE sqlc.arg(max_runs)::int END
 ), gated AS (
     SELECT a.batch_index, a.size, a.queue, a.ckey, coalesce(q.paused, false) AS paused,

@@ -23,8 +23,7 @@ WITH b AS (
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $3::text))
       AND EXISTS (SELECT 1 FROM b)
     ORDER BY batch_index
-    LIMIT CASE WHEN coalesce(current_setting('streambatch.queues_near', true), '') = 'on' THEN $4::int
-               ELSE $5::int END
+    LIMIT $4::int
 ), waiting AS (
     SELECT a.queue, min(a.batch_index)::int AS from_index
     FROM ahead a LEFT JOIN queues q ON q.environment_id = (SELECT env FROM b) AND q.name = a.queue
@@ -44,7 +43,6 @@ type BlockedRunsParams struct {
 	FromIndex int32
 	Owner     string
 	Lookahead int32
-	MaxRuns   int32
 }
 
 type BlockedRunsRow struct {
@@ -53,8 +51,7 @@ type BlockedRunsRow struct {
 }
 
 // After ClaimRuns, under the queue lock: the lowest index, among the
-// batch's next open runs from from_index not claimed by owner (lookahead
-// of them when PrepareQueues marked streambatch.queues_near, else max_runs),
+// batch's next lookahead open runs from from_index not claimed by owner,
 // of a run of a limited or paused queue (left waiting for a slot), and
 // that queue. The batch becomes a waiter of each such queue
 // (queue_waiters, with the lowest index waiting) so that the step that
@@ -65,7 +62,6 @@ func (q *Queries) BlockedRuns(ctx context.Context, arg BlockedRunsParams) (Block
 		arg.FromIndex,
 		arg.Owner,
 		arg.Lookahead,
-		arg.MaxRuns,
 	)
 	var i BlockedRunsRow
 	err := row.Scan(&i.FromIndex, &i.Queue)
@@ -257,15 +253,18 @@ WITH b AS (
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $3::text))
     ORDER BY batch_index
     LIMIT $4::int
+), freed AS (
+    SELECT coalesce(options -> 'queue' ->> 'name', 'task/' || task) AS queue,
+           (options -> 'queue' ->> 'concurrencyLimit')::int AS lim
+    FROM runs
+    WHERE batch_id = $1::text AND batch_index = ANY ($5::int[])
 ), need AS (
-    SELECT b.env, EXISTS (SELECT 1 FROM ahead a WHERE a.lim IS NOT NULL OR a.queue IN (SELECT name FROM limited)) AS near
-    FROM b
-    WHERE EXISTS (SELECT 1 FROM ahead WHERE lim IS NOT NULL) OR EXISTS (SELECT 1 FROM limited)
+    SELECT b.env FROM b
+    WHERE EXISTS (SELECT 1 FROM ahead a WHERE a.lim IS NOT NULL OR a.queue IN (SELECT name FROM limited))
+       OR EXISTS (SELECT 1 FROM freed f WHERE f.lim IS NOT NULL OR f.queue IN (SELECT name FROM limited))
 )
 SELECT coalesce(bool_or(length(pg_advisory_xact_lock(1918, need.env::int)::text
-                               || set_config('streambatch.queues_locked', 'on', true)
-                               || set_config('streambatch.queues_near', CASE WHEN need.near THEN 'on' ELSE 'off' END, true)) > 0),
-                false)::boolean AS locked
+                               || set_config('streambatch.queues_locked', 'on', true)) > 0), false)::boolean AS locked
 FROM need
 `
 
@@ -274,18 +273,20 @@ type PrepareQueuesParams struct {
 	FromIndex int32
 	Owner     string
 	MaxRuns   int32
+	Idx       []int32
 }
 
 // The first statement of a dispatch step that claims or records runs
-// (before RecordQueueLimits, ClaimRuns and WakeQueueWaiters): when the
-// environment has a limited or paused queue, or the batch's next max_runs
-// claimable runs name a limit in options.queue, takes the environment's
-// queue lock until the transaction ends and marks the transaction
-// (streambatch.queues_locked) so that ClaimRuns enforces the limits; when
-// one of those runs is of a limited or paused queue, also marks it
-// streambatch.queues_near: ClaimRuns and BlockedRuns then look further
-// ahead than max_runs (they otherwise read what the claim always read).
-// The lock serialises every step that counts or frees slots in the
+// (before RecordQueueLimits, ClaimRuns and WakeQueueWaiters). When the
+// batch's next max_runs claimable runs include a run of a limited or
+// paused queue (a queue row's limit or pause, or the run's own
+// options.queue.concurrencyLimit), or the runs at idx (whose outcomes the
+// step recorded) are of a limited queue, it takes the environment's queue
+// lock until the transaction ends and marks the transaction
+// (streambatch.queues_locked) so that ClaimRuns enforces the limits and
+// looks past max_runs for runs of other queues and keys. A step of a batch
+// whose runs are of unlimited queues takes no lock and claims as it always
+// did. The lock serialises every step that counts or frees slots in the
 // environment; it is taken in a statement of its own, first, so that the
 // next statements' snapshots see every claim and outcome committed before
 // it, and before any queue row is locked (no lock cycle).
@@ -295,6 +296,7 @@ func (q *Queries) PrepareQueues(ctx context.Context, arg PrepareQueuesParams) (b
 		arg.FromIndex,
 		arg.Owner,
 		arg.MaxRuns,
+		arg.Idx,
 	)
 	var locked bool
 	err := row.Scan(&locked)
@@ -327,7 +329,7 @@ type RecordQueueLimitsParams struct {
 }
 
 // After PrepareQueues (which holds the queue lock when this has anything
-// to record): the concurrencyLimit that the batch's next max_runs
+// to record: a limit among those runs): the concurrencyLimit that the batch's next max_runs
 // claimable runs name in options.queue becomes their queue's base limit
 // (the largest, when they differ).
 func (q *Queries) RecordQueueLimits(ctx context.Context, arg RecordQueueLimitsParams) error {

@@ -115,8 +115,7 @@ WITH b AS (
     WHERE batch_id = $1::text AND batch_index >= $3::int AND status IN ('QUEUED', 'EXECUTING')
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $4::text))
     ORDER BY batch_index
-    LIMIT CASE WHEN (SELECT locked FROM b) AND coalesce(current_setting('streambatch.queues_near', true), '') = 'on'
-               THEN greatest($5::int, $6::int)
+    LIMIT CASE WHEN (SELECT locked FROM b) THEN greatest($5::int, $6::int)
                ELSE $6::int END
 ), gated AS (
     SELECT a.batch_index, a.size, a.queue, a.ckey, coalesce(q.paused, false) AS paused,
@@ -193,10 +192,10 @@ type ClaimRunsRow struct {
 // the run's own options.queue.concurrencyLimit) whose (queue, key) holds
 // that many slots already, counting the runs this claim takes. Limits are
 // enforced only under the environment's queue lock (PrepareQueues, same
-// transaction); without it such runs are skipped. When PrepareQueues saw
-// such runs among the next max_runs (streambatch.queues_near) the claim
-// looks up to lookahead runs ahead, so that a full queue or key does not
-// hide the runs behind it; otherwise max_runs, as it always did.
+// transaction), which it takes when such runs are among the next max_runs;
+// without it such runs are skipped. Under the lock the claim looks up to
+// lookahead runs ahead, so that a full queue or key does not hide the runs
+// behind it; otherwise max_runs, as it always did.
 func (q *Queries) ClaimRuns(ctx context.Context, arg ClaimRunsParams) ([]ClaimRunsRow, error) {
 	rows, err := q.db.Query(ctx, ClaimRuns,
 		arg.BatchID,

@@ -70,9 +70,10 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	if queues && claim > 0 {
 		d.blocked(res, got)
 	}
-	if res.Ready && !d.wake && len(d.inflight)+len(res.Runs) == 0 && (claim == 0 || d.from > 0) {
+	if res.Ready && !d.wake && len(d.inflight)+len(res.Runs) == 0 && (claim == 0 || d.from > 0) && d.blockedOn == "" {
 		// Runs wait and nothing runs: whatever hint was missed, look again
-		// from the first run.
+		// from the first run (runs waiting for a queue are woken by its
+		// hint or the fallback timer instead).
 		d.hint(HintFrom(0))
 	}
 	return res, nil

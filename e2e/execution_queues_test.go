@@ -108,7 +108,7 @@ func TestQueueLimitHoldsAcrossBatches(t *testing.T) {
 		if b.Status != "COMPLETED" || b.RunCounts["COMPLETED"] != 200 {
 			t.Fatalf("batch %s: %+v", id, b)
 		}
-		if k == 0 {
+		if k == len(ids)-1 { // streamed last: the one that waits most
 			recordHistory(t, s, id+"-runs", "batch_runs_queue_limit")
 		}
 	}

@@ -48,6 +48,21 @@ type batchStore interface {
 	EachCachedRun(ctx context.Context, batchID string, fn func(index int, runID string) bool) error
 }
 
+// queueStore reads and changes an environment's queues (queues.go).
+type queueStore interface {
+	GetQueue(ctx context.Context, env int64, name string) (store.Queue, error)
+	QueueNameByID(ctx context.Context, env int64, id string) (string, error)
+	ListQueues(ctx context.Context, env int64, skip, limit int) ([]store.Queue, int, error)
+	PauseQueue(ctx context.Context, env int64, name string, paused bool) (store.Queue, []store.QueueWaiter, error)
+	OverrideQueueLimit(ctx context.Context, env int64, name string, limit *int) (store.Queue, []store.QueueWaiter, error)
+}
+
+// queueWaker signals a batch's running BatchRuns that runs may be
+// claimable (a queue it waited for was resumed or widened).
+type queueWaker interface {
+	Wake(ctx context.Context, batchID string, hint runswf.Hint) error
+}
+
 // ingestWorkflows starts, waits for and aborts BatchIngest.
 type ingestWorkflows interface {
 	Start(ctx context.Context, in ingestwf.Input) error

@@ -77,6 +77,8 @@ type Server struct {
 	store    batchStore
 	wf       ingestWorkflows
 	runs     runWorkflows
+	queues   queueStore
+	waker    queueWaker
 	ingester itemIngester
 	packets  Presigner
 	ready    map[string]Checker
@@ -102,7 +104,11 @@ func New(opts Options, deps Deps) *Server {
 	if reads == nil && opts.ReadConcurrency > 0 {
 		reads = NewSharedReadGate(deps.Store, opts.ReadConcurrency, deps.Log)
 	}
-	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, runs: deps.Runs, ingester: deps.Ingester,
+	var waker queueWaker
+	if deps.Runs != nil {
+		waker = deps.Runs
+	}
+	return &Server{opts: opts, store: deps.Store, wf: deps.Workflows, runs: deps.Runs, queues: deps.Store, waker: waker, ingester: deps.Ingester,
 		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics,
 		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst, deps.Store.TakeCreateTokens), reads: reads, eachRun: deps.Store.EachRun,
 		eachEnvRun: deps.Store.EachEnvRun, eachRunBefore: deps.Store.EachRunBefore, eachEnvRunBefore: deps.Store.EachEnvRunBefore,
@@ -164,6 +170,11 @@ func (s *Server) engine() *gin.Engine {
 	r.PUT("/api/v1/runs/:runId/metadata", s.authenticate, s.tdUpdateMetadata)
 	r.POST("/api/v1/idempotencyKeys/:key/reset", s.authenticate, s.tdResetIdempotencyKey)
 	r.POST("/api/v1/auth/jwt/claims", s.authenticate, s.jwtClaims)
+	r.GET("/api/v1/queues", s.tdQueueRead, s.heavyRead, s.tdListQueues)
+	r.GET("/api/v1/queues/:queue", s.tdQueueRead, s.heavyRead, s.tdRetrieveQueue)
+	r.POST("/api/v1/queues/:queue/pause", s.authenticate, s.tdPauseQueue)
+	r.POST("/api/v1/queues/:queue/concurrency/override", s.authenticate, s.tdOverrideQueueLimit)
+	r.POST("/api/v1/queues/:queue/concurrency/reset", s.authenticate, s.tdResetQueueLimit)
 	return r
 }
 

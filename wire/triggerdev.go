@@ -135,3 +135,48 @@ type TriggerDevTaskError struct {
 	Message    string `json:"message"`
 	StackTrace string `json:"stackTrace"`
 }
+
+// TriggerDevQueue is QueueItem (schemas/queues.ts), a V1 queue: the answer
+// of GET /api/v1/queues/:queue and of pause, override and reset, and an
+// element of the list. ConcurrencyLimit and the Concurrency fields are
+// null when there is none (the schema makes them nullable, not optional).
+type TriggerDevQueue struct {
+	ID string `json:"id"`
+	// Name is the queue's name, a task's own queue ("task/<task>") by its
+	// task identifier, with Type "task"; "custom" otherwise.
+	Name    string `json:"name"`
+	Type    string `json:"type"`
+	Running int    `json:"running"`
+	Queued  int    `json:"queued"`
+	Paused  bool   `json:"paused"`
+	// ConcurrencyLimit is the limit in force.
+	ConcurrencyLimit *int                       `json:"concurrencyLimit"`
+	Version          string                     `json:"version"`
+	Concurrency      TriggerDevQueueConcurrency `json:"concurrency"`
+	// ReleaseConcurrencyOnWaitpoint is always true: trigger.dev still
+	// sends it for older clients.
+	ReleaseConcurrencyOnWaitpoint bool `json:"releaseConcurrencyOnWaitpoint"`
+}
+
+// TriggerDevQueueConcurrency is QueueItem.concurrency: the limit in force
+// (Current), the one the runs named (Base) and the API's override.
+type TriggerDevQueueConcurrency struct {
+	Current      *int       `json:"current"`
+	Base         *int       `json:"base"`
+	Override     *int       `json:"override"`
+	OverriddenAt *time.Time `json:"overriddenAt"`
+	OverriddenBy *string    `json:"overriddenBy"`
+}
+
+// TriggerDevQueuePage is the offset page of GET /api/v1/queues.
+type TriggerDevQueuePage struct {
+	Data       []TriggerDevQueue     `json:"data"`
+	Pagination TriggerDevOffsetPages `json:"pagination"`
+}
+
+// TriggerDevOffsetPages is an offset page's position (OffsetLimitPage).
+type TriggerDevOffsetPages struct {
+	CurrentPage int `json:"currentPage"`
+	TotalPages  int `json:"totalPages"`
+	Count       int `json:"count"`
+}

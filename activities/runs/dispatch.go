@@ -51,6 +51,8 @@ func (a *Activities) DispatchStep(ctx context.Context, in contract.StepInput) (o
 		a.Metrics.RunFinished(string(o.Status), o.Latency)
 	}
 	out.Status, out.Open, out.Ready, out.NextDelay, out.Promoted = res.Batch.Status, res.Open, res.Ready, res.NextDelay, res.Promoted
+	out.Blocked, out.BlockedQueue = res.Blocked, res.BlockedQueue
+	a.wake(ctx, res.Woken)
 	for _, r := range res.Runs {
 		d, failed, err := a.dispatch(ctx, in, r)
 		switch {
@@ -71,6 +73,20 @@ func (a *Activities) DispatchStep(ctx context.Context, in contract.StepInput) (o
 	}
 	a.Metrics.RunsStarted(len(out.Runs))
 	return out, nil
+}
+
+// wake signals the batches that waited for a queue whose slots the step
+// freed. Their waiter rows are gone: a signal that fails is only logged,
+// and such a batch claims again after its fallback timer.
+func (a *Activities) wake(ctx context.Context, woken []store.QueueWaiter) {
+	if a.Waker == nil {
+		return
+	}
+	for _, w := range woken {
+		if err := a.Waker.Wake(ctx, w.BatchID, contract.HintFrom(w.From)); err != nil && a.Log != nil {
+			a.Log.Warn("runs: could not wake a batch waiting for a queue slot", "batch", w.BatchID, "err", err)
+		}
+	}
 }
 
 // storeResults turns the workflow's outcomes into rows, moving outputs at

@@ -128,3 +128,48 @@ func TestDispatchReadsStoredOptions(t *testing.T) {
 		t.Fatalf("refused options: %+v (%v)", failed, err)
 	}
 }
+
+// fakeWaker records the batches DispatchStep woke.
+type fakeWaker struct {
+	woke map[string]int
+	err  error
+}
+
+func (f *fakeWaker) Wake(_ context.Context, batchID string, hint contract.Hint) error {
+	if f.woke == nil {
+		f.woke = map[string]int{}
+	}
+	f.woke[batchID] = *hint.From
+	return f.err
+}
+
+// A step that freed queue slots wakes the batches that waited for them,
+// each from the first of its waiting runs; a signal that fails does not
+// fail the step (the results are recorded, the waiter retries on its
+// timer). What is left waiting reaches the workflow.
+func TestDispatchStepWakesQueueWaiters(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("signal fails=%v", fail), func(t *testing.T) {
+			blocked := 7
+			e := &fakeExec{stepRes: store.StepResult{Batch: store.Batch{Status: batch.StatusProcessing},
+				Woken:   []store.QueueWaiter{{BatchID: "batch_b", From: 3}, {BatchID: "batch_c", From: 0}},
+				Blocked: &blocked, BlockedQueue: "q"}}
+			w := &fakeWaker{}
+			if fail {
+				w.err = fmt.Errorf("temporal unavailable")
+			}
+			a := &Activities{Exec: e, Waker: w}
+			out, err := a.DispatchStep(context.Background(), contract.StepInput{BatchID: "batch_a", RunID: "r", Step: 1,
+				Results: []contract.RunOutcome{{Index: 1, Status: batch.RunCompleted}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(w.woke) != 2 || w.woke["batch_b"] != 3 || w.woke["batch_c"] != 0 {
+				t.Fatalf("woke %v, want batch_b from 3 and batch_c from 0", w.woke)
+			}
+			if out.Blocked == nil || *out.Blocked != 7 || out.BlockedQueue != "q" {
+				t.Fatalf("step result blocked=%v on %q, want 7 on q", out.Blocked, out.BlockedQueue)
+			}
+		})
+	}
+}

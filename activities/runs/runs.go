@@ -13,6 +13,7 @@ package runs
 import (
 	"context"
 	"io"
+	"log/slog"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -51,6 +52,12 @@ type Parents interface {
 	WorkflowService() workflowservice.WorkflowServiceClient
 }
 
+// Waker signals a batch's running BatchRuns that runs may be claimable
+// (*runs.Client).
+type Waker interface {
+	Wake(ctx context.Context, batchID string, hint contract.Hint) error
+}
+
 // Objects is the part of blob.Store run execution uses: outputs are
 // offloaded, stored payloads presigned.
 type Objects interface {
@@ -81,6 +88,12 @@ type Activities struct {
 	Keys    *codec.Keys
 	// Metrics records attempt durations and failures (nil: none).
 	Metrics *metrics.Metrics
+	// Waker signals the batches that waited for a queue whose slots a
+	// DispatchStep freed (nil: they find the slots after their fallback
+	// timer).
+	Waker Waker
+	// Log reports signals that failed (nil: none are reported).
+	Log *slog.Logger
 	// Aside is shared with the BatchRuns workflow of the same worker
 	// (contract.Workflow.Aside): DispatchStep sets the claimed runs' payloads
 	// aside there so that each enters the history once. The worker sets it

@@ -81,7 +81,27 @@ type StepResult struct {
 	// Promoted is the lowest index of the DELAYED runs made QUEUED (nil:
 	// none).
 	Promoted *int
+	// Blocked is the lowest index of the runs left unclaimed because their
+	// queue is paused or holds its limit (nil: none), BlockedQueue that
+	// run's queue. The batch is then a waiter of the queue.
+	Blocked      *int
+	BlockedQueue string
+	// Woken are the other batches that waited for a queue whose slots the
+	// recorded results freed: signal them to claim again.
+	Woken []QueueWaiter
 }
+
+// QueueWaiter is a batch whose runs wait for a slot of a queue, from
+// index From on.
+type QueueWaiter struct {
+	BatchID string
+	From    int
+}
+
+// claimLookahead is how many open runs past the cursor a claim looks at
+// when queue limits apply: runs of a full queue or key are skipped, up to
+// this many, to reach the runs of other queues and keys behind them.
+const claimLookahead = 2000
 
 // DispatchStep runs a Step in one transaction and one round trip: its
 // statements go out together (pipeline) and their results are read in
@@ -116,8 +136,35 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 			if l := nullable[int32](lowest); l != nil {
 				res.Promoted = ptr(int(*l))
 			}
+		}
+		if st.Claim > 0 || len(st.Results) > 0 {
+			// The environment's queue lock, when limits may apply, before
+			// any slot is counted or freed (queues.sql).
+			prep := db.PrepareQueuesParams{BatchID: st.BatchID, FromIndex: int32(st.From), Owner: st.Owner, MaxRuns: int32(st.Claim),
+				Idx: results.Idx}
+			if prep.Idx == nil {
+				prep.Idx = []int32{}
+			}
+			if _, err := q.PrepareQueues(ctx, prep); err != nil {
+				return res, err
+			}
+			if err := q.RecordQueueLimits(ctx, db.RecordQueueLimitsParams{BatchID: prep.BatchID, FromIndex: prep.FromIndex,
+				Owner: prep.Owner, MaxRuns: prep.MaxRuns}); err != nil {
+				return res, err
+			}
+		}
+		if len(st.Results) > 0 {
+			woken, err := q.WakeQueueWaiters(ctx, db.WakeQueueWaitersParams{BatchID: st.BatchID, Idx: results.Idx})
+			if err != nil {
+				return res, err
+			}
+			for _, w := range woken {
+				res.Woken = append(res.Woken, QueueWaiter{BatchID: w.BatchID, From: int(w.FromIndex)})
+			}
+		}
+		if st.Claim > 0 {
 			claimed, err := q.ClaimRuns(ctx, db.ClaimRunsParams{BatchID: st.BatchID, Token: st.Token, Owner: st.Owner,
-				MaxRuns: int32(st.Claim), MaxBytes: int64(st.MaxBytes), FromIndex: int32(st.From)})
+				MaxRuns: int32(st.Claim), MaxBytes: int64(st.MaxBytes), FromIndex: int32(st.From), Lookahead: claimLookahead})
 			if err != nil {
 				return res, err
 			}
@@ -125,6 +172,15 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 				res.Runs = append(res.Runs, ClaimedRun{Index: int(r.BatchIndex), Task: r.Task, Payload: r.Payload,
 					PayloadType: r.PayloadType, Options: r.Options, Attempts: int(r.Attempts),
 					QueueTimestamp: r.QueueTimestamp, DelayUntil: r.DelayUntil})
+			}
+			blocked, err := q.BlockedRuns(ctx, db.BlockedRunsParams{BatchID: st.BatchID, FromIndex: int32(st.From),
+				Owner: st.Owner, Lookahead: claimLookahead})
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+			case err != nil:
+				return res, err
+			default:
+				res.Blocked, res.BlockedQueue = ptr(int(blocked.FromIndex)), blocked.Queue
 			}
 		}
 		next, err := q.NextDelay(ctx, st.BatchID)

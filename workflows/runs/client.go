@@ -2,9 +2,11 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -50,6 +52,18 @@ func (r *Client) Notify(ctx context.Context, batchID, env string, hint Hint) err
 	opts, in := r.start(batchID, env)
 	if _, err := r.c.SignalWithStartWorkflow(ctx, opts.ID, SignalRunsReady, hint, opts, WorkflowName, in); err != nil {
 		return fmt.Errorf("runs: notify runs of %s: %w", batchID, flow.NotReady(err))
+	}
+	return nil
+}
+
+// Wake tells the batch's running BatchRuns that runs may be claimable
+// (a slot of the queue its runs wait for was freed); a batch whose
+// BatchRuns is not running is left alone (nil error).
+func (r *Client) Wake(ctx context.Context, batchID string, hint Hint) error {
+	err := r.c.SignalWorkflow(ctx, WorkflowID(batchID), "", SignalRunsReady, hint)
+	var nf *serviceerror.NotFound
+	if err != nil && !errors.As(err, &nf) {
+		return fmt.Errorf("runs: wake runs of %s: %w", batchID, err)
 	}
 	return nil
 }

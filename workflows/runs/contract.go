@@ -165,6 +165,11 @@ type StepResult struct {
 	Open   bool         `json:"open"`
 	Ready  bool         `json:"ready,omitempty"`
 	Status batch.Status `json:"status"`
+	// Blocked is the lowest index of the runs left unclaimed because their
+	// queue is paused or holds its concurrency limit (nil: none), and
+	// BlockedQueue that run's queue.
+	Blocked      *int   `json:"blocked,omitempty"`
+	BlockedQueue string `json:"blockedQueue,omitempty"`
 }
 
 // FinishInput is ActivityFinishRuns's input.

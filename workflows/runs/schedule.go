@@ -41,6 +41,7 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 		d.lastDescribe = now
 	}
 	d.describe = false
+	queues := d.queueLimits(ctx)
 	if claim > 0 {
 		in.Aside = d.payloadOnce(ctx)
 	}
@@ -66,12 +67,62 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	if res.Promoted != nil {
 		d.hint(HintFrom(*res.Promoted)) // delayed runs became claimable
 	}
-	if res.Ready && !d.wake && len(d.inflight)+len(res.Runs) == 0 && (claim == 0 || d.from > 0) {
+	if queues && claim > 0 {
+		d.blocked(res, got)
+	}
+	if res.Ready && !d.wake && len(d.inflight)+len(res.Runs) == 0 && (claim == 0 || d.from > 0) && d.blockedOn == "" {
 		// Runs wait and nothing runs: whatever hint was missed, look again
-		// from the first run.
+		// from the first run (runs waiting for a queue are woken by its
+		// hint or the fallback timer instead).
 		d.hint(HintFrom(0))
 	}
 	return res, nil
+}
+
+// queueLimits reports whether this run takes changeQueueLimits' path.
+func (d *dispatcher) queueLimits(ctx workflow.Context) bool {
+	if !d.queuesKnown {
+		d.queues = workflow.GetVersion(ctx, changeQueueLimits, workflow.DefaultVersion, 1) == 1
+		d.queuesKnown = true
+	}
+	return d.queues
+}
+
+// blocked takes what a claiming step (that got runs of the claim) says of
+// runs waiting for their queue: the cursor stays at the first of them, and
+// a step that got runs although some wait looks again at once (the runs
+// behind those waiting may be free).
+func (d *dispatcher) blocked(res StepResult, got int) {
+	if got > 0 {
+		d.queueRetryEvery = queueRetryFirst
+	}
+	d.blockedOn = ""
+	if res.Blocked == nil {
+		return
+	}
+	d.from = min(d.from, max(*res.Blocked, 0))
+	d.blockedOn = res.BlockedQueue
+	if got > 0 {
+		d.wake = true
+	}
+}
+
+// armQueueRetry keeps one timer pending while runs wait for a queue and
+// nothing else will make the run look again: the fallback should the hint
+// of the step that frees a slot be lost.
+func (d *dispatcher) armQueueRetry(ctx workflow.Context, sel workflow.Selector) {
+	if !d.queues || d.queueRetryArmed || d.blockedOn == "" || d.wake {
+		return
+	}
+	d.queueRetryArmed = true
+	t := workflow.NewTimerWithOptions(ctx, d.queueRetryEvery, workflow.TimerOptions{Summary: "claim again: runs wait for queue " + d.blockedOn})
+	sel.AddFuture(t, func(workflow.Future) {
+		d.queueRetryArmed = false
+		d.queueRetryEvery = min(2*d.queueRetryEvery, queueRetryMax)
+		if d.blockedOn != "" {
+			d.wake = true
+		}
+	})
 }
 
 // payloadOnce reports whether this run takes changePayloadOnce's path.
@@ -140,6 +191,9 @@ func (d *dispatcher) schedule(ctx, actCtx workflow.Context, sel workflow.Selecto
 		cancel()
 		d.results = append(d.results, outcome(ctx, index, f, fl))
 		d.c.Finished++
+		if d.queues && d.blockedOn != "" {
+			d.wake = true // its slot is free once the outcome is recorded
+		}
 	})
 }
 

@@ -13,4 +13,11 @@ const (
 	// Aside.Set: each run's payload enters the history once, in its
 	// activity's input.
 	changePayloadOnce = "payload-once"
+	// changeQueueLimits: a step that leaves runs waiting for a slot of
+	// their queue (StepResult.Blocked) keeps the claim cursor at the first
+	// of them and claims again when one of the run's own runs ends, when a
+	// runs-ready hint comes (the step that freed a slot elsewhere sends
+	// it), or, as a fallback, after a timer (queueRetryFirst doubling to
+	// queueRetryMax).
+	changeQueueLimits = "queue-limits"
 )

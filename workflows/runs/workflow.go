@@ -21,6 +21,14 @@ const (
 	refreshMax   = time.Minute
 )
 
+// Fallback intervals of a claim while runs wait for a queue
+// (changeQueueLimits), should no hint come: from queueRetryFirst, doubling
+// to queueRetryMax, back to the first after a claim that took runs.
+const (
+	queueRetryFirst = 5 * time.Second
+	queueRetryMax   = time.Minute
+)
+
 // BatchRuns executes a batch's runs (workflow ID WorkflowID(batch)).
 // It is started by the first enqueued chunk (SignalWithStart from the
 // OffloadAndEnqueue activity), so runs start before the seal. Each of its
@@ -72,6 +80,13 @@ type dispatcher struct {
 	// run (onceKnown).
 	once      bool
 	onceKnown bool
+	// queues is changeQueueLimits' version, read at the first step
+	// (queuesKnown); blockedOn is the queue the last step left runs
+	// waiting for ("" none), queueRetry the fallback timer's state.
+	queues, queuesKnown bool
+	blockedOn           string
+	queueRetryArmed     bool
+	queueRetryEvery     time.Duration
 
 	lastDescribe time.Time
 	refreshArmed bool
@@ -91,7 +106,7 @@ type flight struct {
 
 func newDispatcher(in Input) *dispatcher {
 	d := &dispatcher{in: in, window: in.Concurrency, inflight: map[int]*flight{}, wake: true,
-		status: batch.StatusProcessing, refreshEvery: refreshFirst}
+		status: batch.StatusProcessing, refreshEvery: refreshFirst, queueRetryEvery: queueRetryFirst}
 	if d.window <= 0 {
 		d.window = 100
 	}
@@ -170,6 +185,7 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 			}
 			d.armDelay(ctx, sel, res.NextDelay)
 			d.armRefresh(ctx, sel)
+			d.armQueueRetry(ctx, sel)
 			switch {
 			case res.Status == batch.StatusAborted:
 				d.requestAbort("batch aborted", "")
@@ -208,6 +224,10 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 // waitingFor says, for the current details, what the run waits for.
 func (d *dispatcher) waitingFor() string {
 	switch {
+	case d.blockedOn != "" && len(d.inflight) > 0:
+		return "waiting for task workers; more runs wait for queue " + d.blockedOn
+	case d.blockedOn != "":
+		return "waiting for queue " + d.blockedOn + " (paused or at its concurrency limit)"
 	case len(d.inflight) > 0:
 		return "waiting for task workers"
 	case d.status == batch.StatusPending:

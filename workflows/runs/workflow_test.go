@@ -43,6 +43,10 @@ type fakeExec struct {
 	payloads    bool
 	asides      int
 	markedBytes int
+	// limit, when set, is a queue limit ("q") that every run is under:
+	// at most limit runs claimed and not final, external of them held by
+	// other batches; holding counts the most this batch held at once.
+	limit, external, holding int
 }
 
 func newFakeExec(n int) *fakeExec {
@@ -73,9 +77,24 @@ func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 	slices.Sort(open)
 	out.Open = len(open) > 0
 	f.maxClaim = max(f.maxClaim, in.Claim)
+	held := f.external
+	for _, i := range open {
+		if f.claimed[i] != "" {
+			held++
+		}
+	}
 	for _, i := range open {
 		if len(out.Runs) >= in.Claim {
 			break
+		}
+		if f.limit > 0 && f.claimed[i] == "" && held >= f.limit {
+			if out.Blocked == nil {
+				out.Blocked, out.BlockedQueue = &i, "q"
+			}
+			continue
+		}
+		if f.claimed[i] == "" {
+			held++
 		}
 		if c := f.claimed[i]; c != "" && c[:len(in.RunID)] == in.RunID {
 			continue // in flight in this run
@@ -91,6 +110,7 @@ func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 			out.Runs[len(out.Runs)-1].Envelope.Payload = fmt.Sprintf("payload-%d", i)
 		}
 	}
+	f.holding = max(f.holding, held-f.external)
 	if in.Aside && len(out.Runs) > 0 {
 		f.asides++
 		out.Runs = f.aside.Set(in, out.Runs)
@@ -331,5 +351,41 @@ func TestBatchRunsPayloadEntersHistoryOnce(t *testing.T) {
 		if want := fmt.Sprintf("payload-%d", i); h.got[i] != want {
 			t.Errorf("run %d received payload %q, want %q", i, h.got[i], want)
 		}
+	}
+}
+
+// Runs of a queue at its limit wait without a hint: the workflow claims
+// again as its own runs end, and, when the slots are held by other
+// batches that free them without a word, after its fallback timer
+// (changeQueueLimits).
+func TestBatchRunsWaitsForQueueSlots(t *testing.T) {
+	t.Parallel()
+	h := newRunsHarness(t, 12)
+	h.exec.limit, h.exec.external = 2, 2
+	var waiting string
+	h.env.RegisterDelayedCallback(func() {
+		v, err := h.env.QueryWorkflow(QueryProgress)
+		var p Progress
+		if err == nil {
+			err = v.Get(&p)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		waiting = p.Waiting
+		h.exec.mu.Lock()
+		h.exec.external = 0 // freed elsewhere; no hint comes
+		h.exec.mu.Unlock()
+	}, time.Minute)
+	h.env.ExecuteWorkflow(WorkflowName, runsInput())
+	var r Result
+	if err := h.env.GetWorkflowResult(&r); err != nil || r.Status != "COMPLETED" {
+		t.Fatalf("result %+v, %v", r, err)
+	}
+	if waiting != "waiting for queue q (paused or at its concurrency limit)" {
+		t.Fatalf("while blocked the run reported %q", waiting)
+	}
+	if h.exec.holding > 2 {
+		t.Fatalf("the batch held %d slots of a queue with limit 2", h.exec.holding)
 	}
 }

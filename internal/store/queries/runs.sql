@@ -155,20 +155,60 @@ SELECT min(batch_index) AS lowest FROM promoted;
 -- new) and claimed again. A retried step (its workflow task failed after
 -- the claim committed) gets back what it claimed before, plus fresh runs up
 -- to max_runs and max_bytes.
-WITH mine AS (
+--
+-- Queues (queues.sql): a run of a paused queue is skipped, and so is a run
+-- of a queue with a limit (its row's override, else its row's base, else
+-- the run's own options.queue.concurrencyLimit) whose (queue, key) holds
+-- that many slots already, counting the runs this claim takes. Limits are
+-- enforced only under the environment's queue lock (PrepareQueues, same
+-- transaction), which it takes when such runs are among the next max_runs;
+-- without it such runs are skipped. Under the lock the claim looks up to
+-- lookahead runs ahead, so that a full queue or key does not hide the runs
+-- behind it; otherwise max_runs, as it always did.
+WITH b AS (
+    SELECT environment_id AS env,
+           coalesce(current_setting('streambatch.queues_locked', true), '') = 'on' AS locked
+    FROM batches WHERE id = sqlc.arg(batch_id)::text
+), mine AS (
     SELECT batch_index,
            coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
     FROM runs
-    WHERE batch_id = @batch_id AND claimed_by = @token::text AND status IN ('QUEUED', 'EXECUTING')
+    WHERE batch_id = sqlc.arg(batch_id)::text AND claimed_by = sqlc.arg(token)::text AND status IN ('QUEUED', 'EXECUTING')
 ), held AS (
     SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM mine
-), fresh AS (
+), ahead AS (
     SELECT batch_index,
-           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
+           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size,
+           coalesce(options -> 'queue' ->> 'name', 'task/' || task) AS queue,
+           coalesce(options ->> 'concurrencyKey', '') AS ckey,
+           (options -> 'queue' ->> 'concurrencyLimit')::int AS own_limit
     FROM runs
-    WHERE batch_id = @batch_id::text AND batch_index >= @from_index::int AND status IN ('QUEUED', 'EXECUTING')
-      AND (claimed_by IS NULL OR NOT starts_with(claimed_by, @owner::text))
+    WHERE batch_id = sqlc.arg(batch_id)::text AND batch_index >= sqlc.arg(from_index)::int AND status IN ('QUEUED', 'EXECUTING')
+      AND (claimed_by IS NULL OR NOT starts_with(claimed_by, sqlc.arg(owner)::text))
     ORDER BY batch_index
+    LIMIT CASE WHEN (SELECT locked FROM b) THEN greatest(sqlc.arg(lookahead)::int, sqlc.arg(max_runs)::int)
+               ELSE sqlc.arg(max_runs)::int END
+), gated AS (
+    SELECT a.batch_index, a.size, a.queue, a.ckey, coalesce(q.paused, false) AS paused,
+           coalesce(q.override_limit, q.base_limit, a.own_limit) AS lim,
+           row_number() OVER (PARTITION BY a.queue, a.ckey ORDER BY a.batch_index) AS k
+    FROM ahead a LEFT JOIN queues q ON q.environment_id = (SELECT env FROM b) AND q.name = a.queue
+), slots AS (
+    -- Slots held per limited (queue, key): claimed open runs of the
+    -- environment (runs_queue_slots), this batch's stale claims excepted
+    -- (they are claimed again here).
+    SELECT p.queue, p.ckey,
+           (SELECT count(*) FROM runs r
+            WHERE r.environment_id = (SELECT env FROM b) AND r.claimed_by IS NOT NULL AND r.status IN ('QUEUED', 'EXECUTING')
+              AND coalesce(r.options -> 'queue' ->> 'name', 'task/' || r.task) = p.queue
+              AND coalesce(r.options ->> 'concurrencyKey', '') = p.ckey
+              AND (r.batch_id <> sqlc.arg(batch_id)::text OR starts_with(r.claimed_by, sqlc.arg(owner)::text))) AS taken
+    FROM (SELECT DISTINCT queue, ckey FROM gated WHERE lim IS NOT NULL AND NOT paused) p
+), fresh AS (
+    SELECT g.batch_index, g.size
+    FROM gated g LEFT JOIN slots s ON s.queue = g.queue AND s.ckey = g.ckey
+    WHERE NOT g.paused AND (g.lim IS NULL OR ((SELECT locked FROM b) AND s.taken + g.k <= g.lim))
+    ORDER BY g.batch_index
     LIMIT greatest(sqlc.arg(max_runs)::int - (SELECT n FROM held), 0)
 ), picked AS (
     SELECT batch_index FROM mine
@@ -178,13 +218,13 @@ WITH mine AS (
         SELECT batch_index, sum(size) OVER w AS total, row_number() OVER w AS k
         FROM fresh WINDOW w AS (ORDER BY batch_index)
     ) f, held
-    WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= @max_bytes::bigint
+    WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= sqlc.arg(max_bytes)::bigint
 )
-UPDATE runs r SET claimed_by = @token::text, attempt_base = r.attempts,
+UPDATE runs r SET claimed_by = sqlc.arg(token)::text, attempt_base = r.attempts,
     -- A retried step keeps the time of its claim.
-    claimed_at = CASE WHEN r.claimed_by = @token::text THEN coalesce(r.claimed_at, now()) ELSE now() END
+    claimed_at = CASE WHEN r.claimed_by = sqlc.arg(token)::text THEN coalesce(r.claimed_at, now()) ELSE now() END
 FROM picked p
-WHERE r.batch_id = @batch_id::text AND r.batch_index = p.batch_index
+WHERE r.batch_id = sqlc.arg(batch_id)::text AND r.batch_index = p.batch_index
 RETURNING r.batch_index, r.task, r.payload, r.payload_type, r.options, r.attempts, r.queue_timestamp, r.delay_until;
 
 -- name: NextDelay :one

@@ -78,6 +78,26 @@ type PublicTokenBatch struct {
 	CreatedAt     time.Time
 }
 
+type Queue struct {
+	EnvironmentID int64
+	Name          string
+	ID            *string
+	BaseLimit     *int32
+	OverrideLimit *int32
+	OverriddenAt  *time.Time
+	Paused        bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+type QueueWaiter struct {
+	EnvironmentID int64
+	Queue         string
+	BatchID       string
+	FromIndex     int32
+	Since         time.Time
+}
+
 type ReadSlot struct {
 	EnvironmentID int64
 	Slot          int32

@@ -127,21 +127,51 @@ func (q *Queries) CancelRun(ctx context.Context, arg CancelRunParams) (int64, er
 }
 
 const ClaimRuns = `-- name: ClaimRuns :many
-WITH mine AS (
+WITH b AS (
+    SELECT environment_id AS env,
+           coalesce(current_setting('streambatch.queues_locked', true), '') = 'on' AS locked
+    FROM batches WHERE id = $2::text
+), mine AS (
     SELECT batch_index,
            coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
     FROM runs
-    WHERE batch_id = $2 AND claimed_by = $1::text AND status IN ('QUEUED', 'EXECUTING')
+    WHERE batch_id = $2::text AND claimed_by = $1::text AND status IN ('QUEUED', 'EXECUTING')
 ), held AS (
     SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM mine
-), fresh AS (
+), ahead AS (
     SELECT batch_index,
-           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
+           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size,
+           coalesce(options -> 'queue' ->> 'name', 'task/' || task) AS queue,
+           coalesce(options ->> 'concurrencyKey', '') AS ckey,
+           (options -> 'queue' ->> 'concurrencyLimit')::int AS own_limit
     FROM runs
     WHERE batch_id = $2::text AND batch_index >= $3::int AND status IN ('QUEUED', 'EXECUTING')
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $4::text))
     ORDER BY batch_index
-    LIMIT greatest($5::int - (SELECT n FROM held), 0)
+    LIMIT CASE WHEN (SELECT locked FROM b) THEN greatest($5::int, $6::int)
+               ELSE $6::int END
+), gated AS (
+    SELECT a.batch_index, a.size, a.queue, a.ckey, coalesce(q.paused, false) AS paused,
+           coalesce(q.override_limit, q.base_limit, a.own_limit) AS lim,
+           row_number() OVER (PARTITION BY a.queue, a.ckey ORDER BY a.batch_index) AS k
+    FROM ahead a LEFT JOIN queues q ON q.environment_id = (SELECT env FROM b) AND q.name = a.queue
+), slots AS (
+    -- Slots held per limited (queue, key): claimed open runs of the
+    -- environment (runs_queue_slots), this batch's stale claims excepted
+    -- (they are claimed again here).
+    SELECT p.queue, p.ckey,
+           (SELECT count(*) FROM runs r
+            WHERE r.environment_id = (SELECT env FROM b) AND r.claimed_by IS NOT NULL AND r.status IN ('QUEUED', 'EXECUTING')
+              AND coalesce(r.options -> 'queue' ->> 'name', 'task/' || r.task) = p.queue
+              AND coalesce(r.options ->> 'concurrencyKey', '') = p.ckey
+              AND (r.batch_id <> $2::text OR starts_with(r.claimed_by, $4::text))) AS taken
+    FROM (SELECT DISTINCT queue, ckey FROM gated WHERE lim IS NOT NULL AND NOT paused) p
+), fresh AS (
+    SELECT g.batch_index, g.size
+    FROM gated g LEFT JOIN slots s ON s.queue = g.queue AND s.ckey = g.ckey
+    WHERE NOT g.paused AND (g.lim IS NULL OR ((SELECT locked FROM b) AND s.taken + g.k <= g.lim))
+    ORDER BY g.batch_index
+    LIMIT greatest($6::int - (SELECT n FROM held), 0)
 ), picked AS (
     SELECT batch_index FROM mine
     UNION ALL
@@ -150,7 +180,7 @@ WITH mine AS (
         SELECT batch_index, sum(size) OVER w AS total, row_number() OVER w AS k
         FROM fresh WINDOW w AS (ORDER BY batch_index)
     ) f, held
-    WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= $6::bigint
+    WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= $7::bigint
 )
 UPDATE runs r SET claimed_by = $1::text, attempt_base = r.attempts,
     -- A retried step keeps the time of its claim.
@@ -165,6 +195,7 @@ type ClaimRunsParams struct {
 	BatchID   string
 	FromIndex int32
 	Owner     string
+	Lookahead int32
 	MaxRuns   int32
 	MaxBytes  int64
 }
@@ -188,12 +219,23 @@ type ClaimRunsRow struct {
 // new) and claimed again. A retried step (its workflow task failed after
 // the claim committed) gets back what it claimed before, plus fresh runs up
 // to max_runs and max_bytes.
+//
+// Queues (queues.sql): a run of a paused queue is skipped, and so is a run
+// of a queue with a limit (its row's override, else its row's base, else
+// the run's own options.queue.concurrencyLimit) whose (queue, key) holds
+// that many slots already, counting the runs this claim takes. Limits are
+// enforced only under the environment's queue lock (PrepareQueues, same
+// transaction), which it takes when such runs are among the next max_runs;
+// without it such runs are skipped. Under the lock the claim looks up to
+// lookahead runs ahead, so that a full queue or key does not hide the runs
+// behind it; otherwise max_runs, as it always did.
 func (q *Queries) ClaimRuns(ctx context.Context, arg ClaimRunsParams) ([]ClaimRunsRow, error) {
 	rows, err := q.db.Query(ctx, ClaimRuns,
 		arg.Token,
 		arg.BatchID,
 		arg.FromIndex,
 		arg.Owner,
+		arg.Lookahead,
 		arg.MaxRuns,
 		arg.MaxBytes,
 	)

@@ -107,4 +107,5 @@ type Run struct {
 	DelayUntil     *time.Time
 	ClaimedBy      *string
 	ClaimedAt      *time.Time
+	ChangeXid      int64
 }

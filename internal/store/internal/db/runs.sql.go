@@ -273,12 +273,12 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.change_xid,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, change_xid FROM runs
           WHERE environment_id = $1
             AND (created_at, batch_id, batch_index)
                 < ($2::timestamptz, $3::text, $4::int)
@@ -286,11 +286,12 @@ FROM (
             AND created_at <= $6::timestamptz
             AND ($7::text[] IS NULL OR status = ANY($7::text[]))
             AND ($8::text[] IS NULL OR task = ANY($8::text[]))
+            AND ($9::text[] IS NULL OR jsonb_exists_any(options -> 'tags', $9::text[]))
           ORDER BY created_at DESC, batch_id DESC, batch_index DESC
-          LIMIT $9::int + 1) r
+          LIMIT $10::int + 1) r
     WINDOW w AS (ORDER BY r.created_at DESC, r.batch_id DESC, r.batch_index DESC ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $9::int AND (n = 1 OR running <= $10::bigint)
+WHERE n <= $10::int AND (n = 1 OR running <= $11::bigint)
 ORDER BY created_at DESC, batch_id DESC, batch_index DESC
 `
 
@@ -303,6 +304,7 @@ type EachEnvRunParams struct {
 	CreatedTo     time.Time
 	Statuses      []string
 	Tasks         []string
+	Tags          []string
 	MaxRuns       int32
 	MaxBytes      int64
 }
@@ -344,6 +346,7 @@ func (q *Queries) EachEnvRun(ctx context.Context, arg EachEnvRunParams) ([]EachE
 		arg.CreatedTo,
 		arg.Statuses,
 		arg.Tasks,
+		arg.Tags,
 		arg.MaxRuns,
 		arg.MaxBytes,
 	)
@@ -389,12 +392,12 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.change_xid,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, change_xid FROM runs
           WHERE environment_id = $1
             AND (created_at, batch_id, batch_index)
                 > ($2::timestamptz, $3::text, $4::int)
@@ -402,11 +405,12 @@ FROM (
             AND created_at <= $6::timestamptz
             AND ($7::text[] IS NULL OR status = ANY($7::text[]))
             AND ($8::text[] IS NULL OR task = ANY($8::text[]))
+            AND ($9::text[] IS NULL OR jsonb_exists_any(options -> 'tags', $9::text[]))
           ORDER BY created_at, batch_id, batch_index
-          LIMIT $9::int + 1) r
+          LIMIT $10::int + 1) r
     WINDOW w AS (ORDER BY r.created_at, r.batch_id, r.batch_index ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $9::int AND (n = 1 OR running <= $10::bigint)
+WHERE n <= $10::int AND (n = 1 OR running <= $11::bigint)
 ORDER BY created_at, batch_id, batch_index
 `
 
@@ -419,6 +423,7 @@ type EachEnvRunBeforeParams struct {
 	CreatedTo     time.Time
 	Statuses      []string
 	Tasks         []string
+	Tags          []string
 	MaxRuns       int32
 	MaxBytes      int64
 }
@@ -458,6 +463,7 @@ func (q *Queries) EachEnvRunBefore(ctx context.Context, arg EachEnvRunBeforePara
 		arg.CreatedTo,
 		arg.Statuses,
 		arg.Tasks,
+		arg.Tags,
 		arg.MaxRuns,
 		arg.MaxBytes,
 	)
@@ -503,21 +509,22 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.change_xid,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, change_xid FROM runs
           WHERE batch_id = $1 AND batch_index > $2
             AND ($3::text[] IS NULL OR status = ANY($3::text[]))
             AND ($4::text[] IS NULL OR task = ANY($4::text[]))
-            AND ($5::timestamptz IS NULL OR created_at >= $5::timestamptz)
-            AND ($6::timestamptz IS NULL OR created_at <= $6::timestamptz)
-          ORDER BY batch_index LIMIT $7::int + 1) r
+            AND ($5::text[] IS NULL OR jsonb_exists_any(options -> 'tags', $5::text[]))
+            AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)
+            AND ($7::timestamptz IS NULL OR created_at <= $7::timestamptz)
+          ORDER BY batch_index LIMIT $8::int + 1) r
     WINDOW w AS (ORDER BY r.batch_index ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $7::int AND (n = 1 OR running <= $8::bigint)
+WHERE n <= $8::int AND (n = 1 OR running <= $9::bigint)
 ORDER BY batch_index
 `
 
@@ -526,6 +533,7 @@ type EachRunParams struct {
 	After       int32
 	Statuses    []string
 	Tasks       []string
+	Tags        []string
 	CreatedFrom *time.Time
 	CreatedTo   *time.Time
 	MaxRuns     int32
@@ -569,6 +577,7 @@ func (q *Queries) EachRun(ctx context.Context, arg EachRunParams) ([]EachRunRow,
 		arg.After,
 		arg.Statuses,
 		arg.Tasks,
+		arg.Tags,
 		arg.CreatedFrom,
 		arg.CreatedTo,
 		arg.MaxRuns,
@@ -616,21 +625,22 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.change_xid,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, change_xid FROM runs
           WHERE batch_id = $1 AND batch_index < $2
             AND ($3::text[] IS NULL OR status = ANY($3::text[]))
             AND ($4::text[] IS NULL OR task = ANY($4::text[]))
-            AND ($5::timestamptz IS NULL OR created_at >= $5::timestamptz)
-            AND ($6::timestamptz IS NULL OR created_at <= $6::timestamptz)
-          ORDER BY batch_index DESC LIMIT $7::int + 1) r
+            AND ($5::text[] IS NULL OR jsonb_exists_any(options -> 'tags', $5::text[]))
+            AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)
+            AND ($7::timestamptz IS NULL OR created_at <= $7::timestamptz)
+          ORDER BY batch_index DESC LIMIT $8::int + 1) r
     WINDOW w AS (ORDER BY r.batch_index DESC ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $7::int AND (n = 1 OR running <= $8::bigint)
+WHERE n <= $8::int AND (n = 1 OR running <= $9::bigint)
 ORDER BY batch_index DESC
 `
 
@@ -639,6 +649,7 @@ type EachRunBeforeParams struct {
 	Before      int32
 	Statuses    []string
 	Tasks       []string
+	Tags        []string
 	CreatedFrom *time.Time
 	CreatedTo   *time.Time
 	MaxRuns     int32
@@ -675,6 +686,7 @@ func (q *Queries) EachRunBefore(ctx context.Context, arg EachRunBeforeParams) ([
 		arg.Before,
 		arg.Statuses,
 		arg.Tasks,
+		arg.Tags,
 		arg.CreatedFrom,
 		arg.CreatedTo,
 		arg.MaxRuns,

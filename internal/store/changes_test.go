@@ -89,6 +89,15 @@ func TestRunChangesSinceAnOffset(t *testing.T) {
 			t.Fatalf("runs %v again", got)
 		}
 	})
+	t.Run("an update that changes nothing gives nothing", func(t *testing.T) {
+		_, at := roundOf(t, s, q, ChangeOffset{}, 100)
+		if _, err := s.pool.Exec(ctx, `UPDATE runs SET status = status WHERE batch_id = $1`, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := roundOf(t, s, q, at, 100); len(got) != 0 {
+			t.Fatalf("runs %v after a no-op update", got)
+		}
+	})
 	t.Run("one run", func(t *testing.T) {
 		two := 2
 		one := ChangeQuery{BatchID: b.ID, Index: &two}

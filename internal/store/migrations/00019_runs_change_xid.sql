@@ -10,8 +10,12 @@
 --
 -- The column is added with a constant default (no rewrite), then its
 -- default becomes the writing transaction's id for new rows (COPY and
--- INSERT pay no trigger); a BEFORE UPDATE trigger stamps every update, so
--- no UPDATE statement can forget it. The ALTERs need the table's exclusive
+-- INSERT pay no trigger); a BEFORE UPDATE trigger stamps every update that
+-- changes a column a subscriber sees, so no UPDATE statement can forget it
+-- (an update that writes the same values, such as the periodic refresh of
+-- executing runs, or that changes only bookkeeping such as claimed_by or
+-- attempts, is no change to subscribers). A column the realtime rows come
+-- to show must be added to the trigger's WHEN list. The ALTERs need the table's exclusive
 -- lock: give up after 10 s rather than queue every query behind a long
 -- transaction (migrate then fails and is run again).
 SET lock_timeout = '10s';
@@ -29,7 +33,12 @@ $$;
 
 DROP TRIGGER IF EXISTS runs_change_xid ON runs;
 CREATE TRIGGER runs_change_xid BEFORE UPDATE ON runs
-    FOR EACH ROW EXECUTE FUNCTION runs_stamp_change_xid();
+    FOR EACH ROW WHEN ((OLD.status, OLD.options, OLD.output, OLD.output_type, OLD.error_code, OLD.error_message,
+                        OLD.started_at, OLD.completed_at, OLD.delay_until, OLD.task, OLD.payload_type)
+                       IS DISTINCT FROM
+                       (NEW.status, NEW.options, NEW.output, NEW.output_type, NEW.error_code, NEW.error_message,
+                        NEW.started_at, NEW.completed_at, NEW.delay_until, NEW.task, NEW.payload_type))
+    EXECUTE FUNCTION runs_stamp_change_xid();
 RESET lock_timeout;
 
 -- A batch's changes since an offset (subscribeToBatch), keyset-paged on

@@ -32,9 +32,14 @@ const (
 	defaultRealtimeWait = 20 * time.Second
 	defaultRealtimePoll = 500 * time.Millisecond
 	defaultRealtimeLive = 100
-	// realtimePageRuns is the most runs one answer carries (and the page
-	// byte budget, Options.ReadPageBytes, bounds them).
-	realtimePageRuns = 500
+	// realtimePageRuns is the most runs one answer carries, and
+	// realtimePageBytes (or Options.ReadPageBytes when smaller) the most
+	// bytes of their stored payloads, outputs, options and errors (the
+	// first run always comes): what a live request may hold in memory.
+	realtimePageRuns  = 500
+	realtimePageBytes = 1 << 20
+	// maxRealtimeTags is the most tags one subscription follows.
+	maxRealtimeTags = 10
 	// defaultTagWindow is how far back subscribeToRunsWithTag looks when
 	// it gives no createdAt.
 	defaultTagWindow = 24 * time.Hour
@@ -83,8 +88,8 @@ func (s *Server) realtimeTagged(c *gin.Context) {
 		return
 	}
 	tags := tdListValues(c, "tags")
-	if len(tags) == 0 {
-		fail(c, http.StatusBadRequest, "tags is required: subscribe to the runs of one or more tags (tags=a,b)")
+	if len(tags) == 0 || len(tags) > maxRealtimeTags {
+		fail(c, http.StatusBadRequest, "tags is required: subscribe to the runs of 1 to "+strconv.Itoa(maxRealtimeTags)+" tags (tags=a,b)")
 		return
 	}
 	if c.Query("tasks") != "" {
@@ -101,6 +106,17 @@ func (s *Server) realtimeTagged(c *gin.Context) {
 		window = d
 	}
 	s.serveShape(c, store.ChangeQuery{EnvID: envOf(c).ID, Tags: tags, CreatedFrom: time.Now().Add(-window).UTC()}, params)
+}
+
+// heavyReadUnlessLive counts a realtime request that answers at once (the
+// first pages of a subscription) as a heavy read, as runs.list's pages
+// are; a live request counts against Options.RealtimeLive instead, for the
+// long time it waits.
+func (s *Server) heavyReadUnlessLive(c *gin.Context) {
+	if c.Query("live") == "true" {
+		return
+	}
+	s.heavyRead(c)
 }
 
 // tagsTarget names no batch or run: a token reads tagged runs through
@@ -227,7 +243,7 @@ func (s *Server) shapePage(ctx context.Context, q store.ChangeQuery, at store.Ch
 	buf.WriteByte('[')
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	next, upToDate, err = s.runChanges(ctx, q, at, realtimePageRuns, s.pageBudget(), func(r *store.RunChange) bool {
+	next, upToDate, err = s.runChanges(ctx, q, at, realtimePageRuns, min(s.pageBudget(), realtimePageBytes), func(r *store.RunChange) bool {
 		if n > 0 {
 			buf.WriteByte(',')
 		}

@@ -216,6 +216,7 @@ func TestRealtimeRefusals(t *testing.T) {
 		{"another batch's token", "/realtime/v1/batches/" + id, token(t, testEnv, testKeyID, "read:batch:"+other), 403, "does not grant"},
 		{"another run's token", "/realtime/v1/runs/" + run, token(t, testEnv, testKeyID, "read:runs:"+batch.RunID(id, 1)), 403, "does not grant"},
 		{"tags missing", "/realtime/v1/runs", testKey, 400, "tags is required"},
+		{"too many tags", "/realtime/v1/runs?tags=a,b,c,d,e,f,g,h,i,j,k", testKey, 400, "1 to 10 tags"},
 		{"tasks", "/realtime/v1/runs?tags=a&tasks=t", testKey, 400, "tasks is not supported"},
 		{"a bad createdAt", "/realtime/v1/runs?tags=a&createdAt=soon", testKey, 400, `createdAt: "soon" is not a period`},
 		{"a tag the token may not read", "/realtime/v1/runs?tags=a,b", token(t, testEnv, testKeyID, "read:tags:a"), 403, "does not grant"},
@@ -444,4 +445,24 @@ func TestTDListRunsFilterTag(t *testing.T) {
 	}
 	wantRefused(t, f.do(http.MethodGet, "/api/v1/runs?filter[tag]=a,b", token(t, testEnv, testKeyID, "read:tags:a"), "", ""),
 		http.StatusForbidden, "does not grant")
+}
+
+// The first pages of a subscription count as heavy reads; a live request
+// does not (RealtimeLive bounds it).
+func TestRealtimeHeavyReads(t *testing.T) {
+	t.Parallel()
+	f, ch := realtimeFixture()
+	f.srv.reads = newLocalReadGate(1)
+	f.srv.opts.RealtimeWait = time.Millisecond
+	id := f.store.add(testEnv, 1, batch.StatusProcessing)
+	ch.set(id, 0, batch.RunExecuting)
+	release, _, _ := f.srv.reads.Enter(context.Background(), testEnv.ID) // the environment's one read
+	wantRefused(t, f.do(http.MethodGet, "/realtime/v1/batches/"+id+"?offset=-1", testKey, "", ""), http.StatusTooManyRequests, "Too many reads")
+	if a := f.do(http.MethodGet, "/realtime/v1/batches/"+id+"?offset=-1&live=true", testKey, "", ""); a.status != http.StatusOK {
+		t.Fatalf("a live request under a full read gate: %d %s", a.status, a.body)
+	}
+	release()
+	if a := f.do(http.MethodGet, "/realtime/v1/batches/"+id+"?offset=-1", testKey, "", ""); a.status != http.StatusOK {
+		t.Fatalf("after the read ended: %d %s", a.status, a.body)
+	}
 }

@@ -192,9 +192,9 @@ func (s *Server) engine() *gin.Engine {
 	for _, path := range []string{"/runs", "/runs/:runId", "/batches/:batchId"} {
 		rt.OPTIONS(path, func(*gin.Context) {}) // answered by realtimeCORS
 	}
-	rt.GET("/runs/:runId", s.authenticateScopedOr(false, runTarget, s.grantRunRead), s.realtimeRun)
-	rt.GET("/batches/:batchId", read, s.realtimeBatch)
-	rt.GET("/runs", s.authenticateScopedOr(false, tagsTarget, grantTagsRead), s.realtimeTagged)
+	rt.GET("/runs/:runId", s.authenticateScopedOr(false, runTarget, s.grantRunRead), s.heavyReadUnlessLive, s.realtimeRun)
+	rt.GET("/batches/:batchId", read, s.heavyReadUnlessLive, s.realtimeBatch)
+	rt.GET("/runs", s.authenticateScopedOr(false, tagsTarget, grantTagsRead), s.heavyReadUnlessLive, s.realtimeTagged)
 	return r
 }
 

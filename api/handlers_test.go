@@ -792,8 +792,6 @@ func TestReadRouteRefusals(t *testing.T) {
 			"page[before] must be a run id of the environment"},
 		{"runs.list, another environment's batch", "/api/v1/runs?filter[batch]=" + foreign, testKey, 404, "not found"},
 		{"runs.list, unknown status", "/api/v1/runs?filter[batch]=" + id + "&filter[status]=FAILED,DONE", testKey, 400, `filter[status]: "DONE" is not a run status`},
-		{"runs.list, tag", "/api/v1/runs?filter[batch]=" + id + "&filter[tag]=x", testKey, 400, "filter[tag] is not supported"},
-		{"runs.list, tag without a batch", "/api/v1/runs?filter[tag]=x", testKey, 400, "filter[tag] is not supported"},
 		{"runs.list, malformed createdAt from", "/api/v1/runs?filter[batch]=" + id + "&filter[createdAt][from]=yesterday", testKey, 400,
 			`filter[createdAt][from]: "yesterday" is neither milliseconds since the epoch nor an ISO 8601 time`},
 		{"runs.list, malformed createdAt to", "/api/v1/runs?filter[batch]=" + id + "&filter[createdAt][to]=-5", testKey, 400,

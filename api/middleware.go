@@ -220,10 +220,15 @@ func (s *Server) grantRunRead(c *gin.Context, t *publicToken) (granted, answered
 }
 
 // grantListRead grants a token runs.list when it filters on tasks
-// (filter[taskIdentifier]) whose runs it may read (read:tasks:<task>).
+// (filter[taskIdentifier]) whose runs it may read (read:tasks:<task>), or
+// on tags (filter[tag]) it may read each of (read:tags:<tag>).
 func grantListRead(c *gin.Context, t *publicToken) (granted, answered bool) {
 	tasks := tdListValues(c, "filter[taskIdentifier]")
-	return len(tasks) > 0 && !slices.ContainsFunc(tasks, func(task string) bool { return !readsTask(t.scopes, task) }), false
+	if len(tasks) > 0 && !slices.ContainsFunc(tasks, func(task string) bool { return !readsTask(t.scopes, task) }) {
+		return true, false
+	}
+	tags := tdListValues(c, "filter[tag]")
+	return len(tags) > 0 && !slices.ContainsFunc(tags, func(tag string) bool { return !readsTag(t.scopes, []string{tag}) }), false
 }
 
 // keyIDOf returns the id of the request's API key (0 for a token).

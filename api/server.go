@@ -47,6 +47,14 @@ type Options struct {
 	// flight at once across replicas (beyond: 429 with Retry-After); 0
 	// means no limit.
 	ReadConcurrency int
+	// RealtimeLive is how many live realtime requests (long polls of
+	// subscriptions) each environment may have at once on this server
+	// (beyond: 429 with Retry-After); 0 means 100.
+	RealtimeLive int
+	// RealtimeWait is how long a live realtime request waits for a change
+	// before it answers up-to-date alone (0: 20 s); RealtimePoll is how
+	// often it looks for one meanwhile (0: 500 ms).
+	RealtimeWait, RealtimePoll time.Duration
 }
 
 // Checker is a readiness probe of one dependency.
@@ -95,7 +103,13 @@ type Server struct {
 	// (store.EachRunBefore, store.EachEnvRunBefore; fakes in tests).
 	eachRunBefore    func(ctx context.Context, batchID string, filter store.RunFilter, before, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
 	eachEnvRunBefore func(ctx context.Context, envID int64, filter store.RunFilter, before string, limit, maxBytes int, fn func(*store.Run) bool) (bool, error)
-	jwtSecret        []byte
+	// runChanges reads a page of the runs changed since an offset
+	// (store.RunChanges; a fake in tests).
+	runChanges func(ctx context.Context, q store.ChangeQuery, at store.ChangeOffset, limit, maxBytes int,
+		fn func(*store.RunChange) bool) (store.ChangeOffset, bool, error)
+	// live counts each environment's live realtime requests.
+	live      *liveLimiter
+	jwtSecret []byte
 }
 
 // New returns the API server; Handler gives its http.Handler.
@@ -112,7 +126,16 @@ func New(opts Options, deps Deps) *Server {
 		packets: deps.Packets, ready: deps.Ready, log: deps.Log, metrics: deps.Metrics,
 		creates: newCreateLimiter(opts.CreateRate, opts.CreateBurst, deps.Store.TakeCreateTokens), reads: reads, eachRun: deps.Store.EachRun,
 		eachEnvRun: deps.Store.EachEnvRun, eachRunBefore: deps.Store.EachRunBefore, eachEnvRunBefore: deps.Store.EachEnvRunBefore,
+		runChanges: deps.Store.RunChanges, live: newLiveLimiter(realtimeLiveLimit(opts.RealtimeLive)),
 		jwtSecret: []byte(opts.JWTSecret)}
+}
+
+// realtimeLiveLimit is Options.RealtimeLive with its default.
+func realtimeLiveLimit(n int) int {
+	if n <= 0 {
+		return defaultRealtimeLive
+	}
+	return n
 }
 
 // Handler builds the Gin engine with every route; serve it with
@@ -175,6 +198,15 @@ func (s *Server) engine() *gin.Engine {
 	r.POST("/api/v1/queues/:queue/pause", s.authenticate, s.tdPauseQueue)
 	r.POST("/api/v1/queues/:queue/concurrency/override", s.authenticate, s.tdOverrideQueueLimit)
 	r.POST("/api/v1/queues/:queue/concurrency/reset", s.authenticate, s.tdResetQueueLimit)
+
+	// The SDK's realtime subscriptions (realtime.go), for browsers too.
+	rt := r.Group("/realtime/v1", realtimeCORS)
+	for _, path := range []string{"/runs", "/runs/:runId", "/batches/:batchId"} {
+		rt.OPTIONS(path, func(*gin.Context) {}) // answered by realtimeCORS
+	}
+	rt.GET("/runs/:runId", s.authenticateScopedOr(false, runTarget, s.grantRunRead), s.heavyReadUnlessLive, s.realtimeRun)
+	rt.GET("/batches/:batchId", read, s.heavyReadUnlessLive, s.realtimeBatch)
+	rt.GET("/runs", s.authenticateScopedOr(false, tagsTarget, grantTagsRead), s.heavyReadUnlessLive, s.realtimeTagged)
 	return r
 }
 

@@ -273,7 +273,7 @@ const (
 // tdListRunsKeys are the filter[…] and page[…] parameters of GET
 // /api/v1/runs that tdListRuns honours; any other is refused.
 var tdListRunsKeys = map[string]bool{
-	"filter[batch]": true, "filter[status]": true, "filter[taskIdentifier]": true,
+	"filter[batch]": true, "filter[status]": true, "filter[taskIdentifier]": true, "filter[tag]": true,
 	"filter[createdAt][from]": true, "filter[createdAt][to]": true, "filter[createdAt][period]": true,
 	"filter[idempotencyKey]": true, "page[size]": true, "page[after]": true, "page[before]": true,
 }
@@ -309,7 +309,7 @@ func tdListValues(c *gin.Context, key string) []string {
 	return out
 }
 
-// tdRunFilter reads filter[status], filter[taskIdentifier] and
+// tdRunFilter reads filter[status], filter[taskIdentifier], filter[tag] and
 // filter[createdAt][from|to|period] of runs.list; msg names what is wrong when ok is false.
 func tdRunFilter(c *gin.Context) (f store.RunFilter, msg string, ok bool) {
 	if names := tdListValues(c, "filter[status]"); len(names) > 0 {
@@ -324,6 +324,9 @@ func tdRunFilter(c *gin.Context) (f store.RunFilter, msg string, ok bool) {
 	}
 	if tasks := tdListValues(c, "filter[taskIdentifier]"); len(tasks) > 0 {
 		f.Tasks = tasks
+	}
+	if tags := tdListValues(c, "filter[tag]"); len(tags) > 0 {
+		f.Tags = tags // the runs carrying any of them
 	}
 	for _, bound := range []struct {
 		key string
@@ -353,9 +356,9 @@ func tdRunFilter(c *gin.Context) (f store.RunFilter, msg string, ok bool) {
 }
 
 // tdListRuns is GET /api/v1/runs?filter[batch]=…&filter[status]=…&
-// filter[taskIdentifier]=…&filter[createdAt][from|to|period]=…&
+// filter[taskIdentifier]=…&filter[tag]=…&filter[createdAt][from|to|period]=…&
 // page[size]=&page[after]=|page[before]= (runs.list({batch, status,
-// taskIdentifier, from, to, period}) and its pages' getNextPage and
+// taskIdentifier, tag, from, to, period}) and its pages' getNextPage and
 // getPreviousPage): a batch's runs in index order, or without
 // filter[batch] the environment's runs newest first. Any other filter[…]
 // or page[…] parameter is refused, never ignored.
@@ -373,7 +376,7 @@ func (s *Server) tdListRuns(c *gin.Context) {
 			verb = " are"
 		}
 		fail(c, http.StatusBadRequest, strings.Join(unsupported, ", ")+verb+
-			" not supported: runs.list honours filter[batch], filter[status], filter[taskIdentifier], filter[createdAt][from|to|period], filter[idempotencyKey], page[size], page[after] and page[before]")
+			" not supported: runs.list honours filter[batch], filter[status], filter[taskIdentifier], filter[tag], filter[createdAt][from|to|period], filter[idempotencyKey], page[size], page[after] and page[before]")
 		return
 	}
 	filter, msg, ok := tdRunFilter(c)

@@ -86,6 +86,7 @@ func startTaskWorker(t *testing.T, s *stack, env string) *taskWorker {
 			}
 		}
 	})
+	registerGatedTask(w, s) // the realtime tests' task (triggerdev_realtime_test.go)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -62,6 +62,9 @@ func secEndpoints(id string) []secEndpoint {
 		{"GET v1 run metadata", http.MethodGet, "/api/v1/runs/" + batch.RunID(id, 0) + "/metadata", "", ""},
 		{"PUT v1 run metadata", http.MethodPut, "/api/v1/runs/" + batch.RunID(id, 0) + "/metadata", "application/json", `{"metadata":{}}`},
 		{"POST jwt claims", http.MethodPost, "/api/v1/auth/jwt/claims", "", ""},
+		{"GET realtime batch", http.MethodGet, "/realtime/v1/batches/" + id + "?offset=-1", "", ""},
+		{"GET realtime run", http.MethodGet, "/realtime/v1/runs/" + batch.RunID(id, 0) + "?offset=-1", "", ""},
+		{"GET realtime tags", http.MethodGet, "/realtime/v1/runs?tags=x&offset=-1", "", ""},
 	}
 }
 
@@ -74,6 +77,8 @@ var tokenGrants = map[string]int{
 	"PUT packets": 403, // uploading too (and only for that batch)
 	// creating a batch needs a trigger scope (batchTrigger:tasks:<task>)
 	"POST /api/v3/batches": 403,
+	// realtime: the batch and its runs; tags need read:tags:<tag>
+	"GET realtime batch": 200, "GET realtime run": 404, "GET realtime tags": 403,
 }
 
 func (s *stack) secCall(t *testing.T, e secEndpoint, authorization *string) reply {
@@ -210,7 +215,8 @@ func TestSecurityEnvironmentIsolation(t *testing.T) {
 	}
 	waitRuns(t, s, idB, 1)
 	absent := "batch_" + strings.Repeat("z", 24)
-	want := map[string]int{"POST items": 422, "GET batch": 404, "GET runs": 404, "GET missing": 404, "POST abort": 404}
+	want := map[string]int{"POST items": 422, "GET batch": 404, "GET runs": 404, "GET missing": 404, "POST abort": 404,
+		"GET realtime batch": 404, "GET realtime run": 404}
 	foreign := secEndpoints(idB)
 	missing := secEndpoints(absent)
 	for k, e := range foreign {
@@ -223,7 +229,11 @@ func TestSecurityEnvironmentIsolation(t *testing.T) {
 			hxWantError(t, e.name+" of B with A's key", r, status, "not found")
 			// Indistinguishable from a batch that does not exist.
 			other := s.secCall(t, missing[k], &[]string{"Bearer " + keyA}[0])
-			if strings.ReplaceAll(string(r.Body), idB, "ID") != strings.ReplaceAll(string(other.Body), absent, "ID") || r.StatusCode != other.StatusCode {
+			// A run id holds its batch id without the "batch_" prefix.
+			norm := func(body []byte, id string) string {
+				return strings.ReplaceAll(strings.ReplaceAll(string(body), id, "ID"), strings.TrimPrefix(id, "batch_"), "ID")
+			}
+			if norm(r.Body, idB) != norm(other.Body, absent) || r.StatusCode != other.StatusCode {
 				t.Errorf("foreign %s and absent %s answer differently", r, other)
 			}
 			if bytes.Contains(r.Body, []byte(envB)) || bytes.Contains(r.Body, []byte("B-SECRET")) {

@@ -43,6 +43,8 @@ func TestTriggerDevSDK(t *testing.T) {
 	t.Run("newest", func(t *testing.T) {
 		npmInstall(t, npm, suite)
 		runSDKSuite(t, s, node, suite)
+		// The React hooks exist at the newest version only (none at 4.5.8).
+		runReactRealtime(t, s, node, suite)
 	})
 	t.Run("lowest", func(t *testing.T) {
 		dir := filepath.Join(suite, "sdk-lowest")

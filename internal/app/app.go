@@ -171,7 +171,7 @@ func (a *App) API() *api.Server {
 		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
 		CreateRate: c.CreateRate, CreateBurst: c.CreateBurst, BodyIdleTimeout: c.BodyIdleTimeout,
 		ReadTimeout: c.HTTPReadTimeout, WriteTimeout: c.HTTPWriteTimeout,
-		ReadPageBytes: c.ReadPageBytes, ReadConcurrency: c.ReadConcurrency,
+		ReadPageBytes: c.ReadPageBytes, ReadConcurrency: c.ReadConcurrency, RealtimeLive: c.RealtimeLive,
 	}, api.Deps{
 		Store: a.Store, Workflows: wf, Runs: a.Runs(), Ingester: ing, Log: a.Log, Packets: a.Blob, Metrics: a.Metrics,
 		Ready: map[string]api.Checker{

@@ -241,6 +241,12 @@ type Config struct {
 	// Retry-After (STREAMBATCH_READ_CONCURRENCY, default 8; 0 disables the
 	// limit).
 	ReadConcurrency int
+	// RealtimeLive is how many live realtime requests (the long polls of
+	// the SDK's subscriptions, each waiting up to 20 s for a change) each
+	// environment may have at once on one API process; beyond it they
+	// answer 429 with Retry-After, which the SDK retries
+	// (STREAMBATCH_REALTIME_LIVE, default 100).
+	RealtimeLive int
 
 	// SweepEvery is how often the worker's Temporal Schedule sweeps the
 	// objects finished batches no longer reference (STREAMBATCH_SWEEP_EVERY,
@@ -290,6 +296,7 @@ func Default() Config {
 		HTTPWriteTimeout:    time.Minute,
 		ReadPageBytes:       4 << 20,
 		ReadConcurrency:     8,
+		RealtimeLive:        100,
 		SweepEvery:          10 * time.Minute,
 		SweepGrace:          15 * time.Minute,
 		LogLevel:            "info",
@@ -491,6 +498,9 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.ReadConcurrency < 0 {
 		bad(EnvReadConcurrency, "must not be negative, got %d", c.ReadConcurrency)
+	}
+	if c.RealtimeLive < 1 {
+		bad(EnvRealtimeLive, "must be at least 1, got %d", c.RealtimeLive)
 	}
 	if c.BodyIdleTimeout < 0 {
 		bad(EnvBodyIdleTimeout, "must not be negative, got %s", c.BodyIdleTimeout)

@@ -65,6 +65,7 @@ const (
 	EnvHTTPWriteTimeout      = "STREAMBATCH_HTTP_WRITE_TIMEOUT"
 	EnvReadPageBytes         = "STREAMBATCH_READ_PAGE_BYTES"
 	EnvReadConcurrency       = "STREAMBATCH_READ_CONCURRENCY"
+	EnvRealtimeLive          = "STREAMBATCH_REALTIME_LIVE"
 	EnvSweepEvery            = "STREAMBATCH_SWEEP_EVERY"
 	EnvSweepGrace            = "STREAMBATCH_SWEEP_GRACE"
 )
@@ -189,6 +190,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	dur(EnvHTTPWriteTimeout, &c.HTTPWriteTimeout)
 	size(EnvReadPageBytes, &c.ReadPageBytes)
 	num(EnvReadConcurrency, &c.ReadConcurrency)
+	num(EnvRealtimeLive, &c.RealtimeLive)
 	dur(EnvSweepEvery, &c.SweepEvery)
 	dur(EnvSweepGrace, &c.SweepGrace)
 	if v := strings.TrimSpace(getenv(EnvCreateRate)); v != "" {

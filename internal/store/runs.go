@@ -294,6 +294,8 @@ type RunFilter struct {
 	Statuses []batch.RunStatus
 	// Tasks are the task names listed.
 	Tasks []string
+	// Tags admit the runs that carry any of them.
+	Tags []string
 	// CreatedFrom and CreatedTo, when set, bound the runs' creation time
 	// (both inclusive).
 	CreatedFrom, CreatedTo *time.Time
@@ -307,6 +309,8 @@ func (f RunFilter) Admits(r *Run) bool {
 		f.CreatedFrom != nil && r.CreatedAt.Before(*f.CreatedFrom),
 		f.CreatedTo != nil && r.CreatedAt.After(*f.CreatedTo):
 		return false
+	case f.Tags != nil:
+		return slices.ContainsFunc(batch.StoredItemOptions(r.Options).Tags, func(t string) bool { return slices.Contains(f.Tags, t) })
 	}
 	return true
 }
@@ -328,7 +332,7 @@ func (s *Store) EachRun(ctx context.Context, batchID string, filter RunFilter, a
 			statuses[i] = string(st)
 		}
 	}
-	rows, err := s.pool.Query(ctx, db.EachRun, batchID, after, statuses, filter.Tasks, filter.CreatedFrom, filter.CreatedTo, limit, maxBytes)
+	rows, err := s.pool.Query(ctx, db.EachRun, batchID, after, statuses, filter.Tasks, filter.Tags, filter.CreatedFrom, filter.CreatedTo, limit, maxBytes)
 	if err != nil {
 		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
 	}
@@ -361,7 +365,7 @@ func (s *Store) EachEnvRun(ctx context.Context, envID int64, filter RunFilter, a
 	}
 	from, to := filter.createdRange()
 	rows, err := s.pool.Query(ctx, db.EachEnvRun, envID, cur.created, cur.batchID, cur.index,
-		from, to, statusNames(filter.Statuses), filter.Tasks, int32(limit), int64(maxBytes))
+		from, to, statusNames(filter.Statuses), filter.Tasks, filter.Tags, int32(limit), int64(maxBytes))
 	if err != nil {
 		return false, fmt.Errorf("store: list runs of environment %d: %w", envID, err)
 	}
@@ -378,7 +382,7 @@ func (s *Store) EachEnvRun(ctx context.Context, envID int64, filter RunFilter, a
 // runs pass filter before the first run of the page. The page is held in
 // memory (at most limit runs) to be given in index order.
 func (s *Store) EachRunBefore(ctx context.Context, batchID string, filter RunFilter, before, limit, maxBytes int, fn func(*Run) bool) (more bool, err error) {
-	rows, err := s.pool.Query(ctx, db.EachRunBefore, batchID, before, statusNames(filter.Statuses), filter.Tasks,
+	rows, err := s.pool.Query(ctx, db.EachRunBefore, batchID, before, statusNames(filter.Statuses), filter.Tasks, filter.Tags,
 		filter.CreatedFrom, filter.CreatedTo, limit, maxBytes)
 	if err != nil {
 		return false, fmt.Errorf("store: list runs of %s: %w", batchID, err)
@@ -403,7 +407,7 @@ func (s *Store) EachEnvRunBefore(ctx context.Context, envID int64, filter RunFil
 	}
 	from, to := filter.createdRange()
 	rows, err := s.pool.Query(ctx, db.EachEnvRunBefore, envID, cur.created, cur.batchID, cur.index,
-		from, to, statusNames(filter.Statuses), filter.Tasks, int32(limit), int64(maxBytes))
+		from, to, statusNames(filter.Statuses), filter.Tasks, filter.Tags, int32(limit), int64(maxBytes))
 	if err != nil {
 		return false, fmt.Errorf("store: list runs of environment %d: %w", envID, err)
 	}

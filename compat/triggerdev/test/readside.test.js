@@ -109,8 +109,8 @@ test("runs.list() without a batch lists the environment's runs, newest first", a
 test("a failed run: runs.retrieve shows its error and attempts", async () => {
   configure({ baseURL: baseUrl, accessToken: apiKey });
   const handle = await batch.trigger([
-    { id: "echo", payload: { n: 1 } },
-    { id: "broken", payload: { n: 2 }, options: { maxAttempts: 2 } },
+    { id: "echo", payload: { n: 1 }, options: { tags: ["kept"] } },
+    { id: "broken", payload: { n: 2 }, options: { maxAttempts: 2, tags: ["other"] } },
   ]);
   const done = await untilDone(handle.batchId);
   assert.equal(done.status, "COMPLETED");
@@ -144,11 +144,15 @@ test("a failed run: runs.retrieve shows its error and attempts", async () => {
   assert.deepEqual(await list({ from: hourAgo, to: inAMinute }), done.runs);
   assert.deepEqual(await list({ to: hourAgo }), []);
   assert.deepEqual(await list({ period: "1h", status: ["FAILED"] }), [done.runs[1]]);
+  // …and by tag: the runs carrying any of the tags.
+  assert.deepEqual(await list({ tag: "kept" }), [done.runs[0]]);
+  assert.deepEqual(await list({ tag: ["kept", "other"] }), done.runs);
+  assert.deepEqual(await list({ tag: "nowhere" }), []);
   // A filter streambatch does not honour is a 400, never a silent full list.
-  await assert.rejects(list({ tag: "x" }), (err) => {
+  await assert.rejects(list({ version: "20250101.1" }), (err) => {
     assert.ok(err instanceof ApiError, `expected an ApiError, got ${err}`);
     assert.equal(err.status, 400);
-    assert.match(err.message, /filter\[tag\] is not supported/);
+    assert.match(err.message, /filter\[version\] is not supported/);
     return true;
   });
 });

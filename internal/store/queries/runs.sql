@@ -72,6 +72,7 @@ FROM (
           WHERE batch_id = sqlc.arg(batch_id) AND batch_index > sqlc.arg(after)
             AND (sqlc.narg(statuses)::text[] IS NULL OR status = ANY(sqlc.narg(statuses)::text[]))
             AND (sqlc.narg(tasks)::text[] IS NULL OR task = ANY(sqlc.narg(tasks)::text[]))
+            AND (sqlc.narg(tags)::text[] IS NULL OR jsonb_exists_any(options -> 'tags', sqlc.narg(tags)::text[]))
             AND (sqlc.narg(created_from)::timestamptz IS NULL OR created_at >= sqlc.narg(created_from)::timestamptz)
             AND (sqlc.narg(created_to)::timestamptz IS NULL OR created_at <= sqlc.narg(created_to)::timestamptz)
           ORDER BY batch_index LIMIT sqlc.arg(max_runs)::int + 1) r
@@ -97,6 +98,7 @@ FROM (
           WHERE batch_id = sqlc.arg(batch_id) AND batch_index < sqlc.arg(before)
             AND (sqlc.narg(statuses)::text[] IS NULL OR status = ANY(sqlc.narg(statuses)::text[]))
             AND (sqlc.narg(tasks)::text[] IS NULL OR task = ANY(sqlc.narg(tasks)::text[]))
+            AND (sqlc.narg(tags)::text[] IS NULL OR jsonb_exists_any(options -> 'tags', sqlc.narg(tags)::text[]))
             AND (sqlc.narg(created_from)::timestamptz IS NULL OR created_at >= sqlc.narg(created_from)::timestamptz)
             AND (sqlc.narg(created_to)::timestamptz IS NULL OR created_at <= sqlc.narg(created_to)::timestamptz)
           ORDER BY batch_index DESC LIMIT sqlc.arg(max_runs)::int + 1) r
@@ -376,6 +378,7 @@ FROM (
             AND created_at <= sqlc.arg(created_to)::timestamptz
             AND (sqlc.narg(statuses)::text[] IS NULL OR status = ANY(sqlc.narg(statuses)::text[]))
             AND (sqlc.narg(tasks)::text[] IS NULL OR task = ANY(sqlc.narg(tasks)::text[]))
+            AND (sqlc.narg(tags)::text[] IS NULL OR jsonb_exists_any(options -> 'tags', sqlc.narg(tags)::text[]))
           ORDER BY created_at DESC, batch_id DESC, batch_index DESC
           LIMIT sqlc.arg(max_runs)::int + 1) r
     WINDOW w AS (ORDER BY r.created_at DESC, r.batch_id DESC, r.batch_index DESC ROWS UNBOUNDED PRECEDING)
@@ -405,6 +408,7 @@ FROM (
             AND created_at <= sqlc.arg(created_to)::timestamptz
             AND (sqlc.narg(statuses)::text[] IS NULL OR status = ANY(sqlc.narg(statuses)::text[]))
             AND (sqlc.narg(tasks)::text[] IS NULL OR task = ANY(sqlc.narg(tasks)::text[]))
+            AND (sqlc.narg(tags)::text[] IS NULL OR jsonb_exists_any(options -> 'tags', sqlc.narg(tags)::text[]))
           ORDER BY created_at, batch_id, batch_index
           LIMIT sqlc.arg(max_runs)::int + 1) r
     WINDOW w AS (ORDER BY r.created_at, r.batch_id, r.batch_index ROWS UNBOUNDED PRECEDING)

@@ -129,6 +129,7 @@ type Run struct {
 	ClaimedBy      *string
 	ClaimedAt      *time.Time
 	CachedRunID    *string
+	ChangeXid      int64
 }
 
 type RunIdempotencyKey struct {

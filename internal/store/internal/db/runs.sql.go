@@ -349,12 +349,12 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id, r.change_xid,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id, change_xid FROM runs
           WHERE environment_id = $1 AND status <> 'CACHED'
             AND (created_at, batch_id, batch_index)
                 < ($2::timestamptz, $3::text, $4::int)
@@ -362,11 +362,12 @@ FROM (
             AND created_at <= $6::timestamptz
             AND ($7::text[] IS NULL OR status = ANY($7::text[]))
             AND ($8::text[] IS NULL OR task = ANY($8::text[]))
+            AND ($9::text[] IS NULL OR jsonb_exists_any(options -> 'tags', $9::text[]))
           ORDER BY created_at DESC, batch_id DESC, batch_index DESC
-          LIMIT $9::int + 1) r
+          LIMIT $10::int + 1) r
     WINDOW w AS (ORDER BY r.created_at DESC, r.batch_id DESC, r.batch_index DESC ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $9::int AND (n = 1 OR running <= $10::bigint)
+WHERE n <= $10::int AND (n = 1 OR running <= $11::bigint)
 ORDER BY created_at DESC, batch_id DESC, batch_index DESC
 `
 
@@ -379,6 +380,7 @@ type EachEnvRunParams struct {
 	CreatedTo     time.Time
 	Statuses      []string
 	Tasks         []string
+	Tags          []string
 	MaxRuns       int32
 	MaxBytes      int64
 }
@@ -421,6 +423,7 @@ func (q *Queries) EachEnvRun(ctx context.Context, arg EachEnvRunParams) ([]EachE
 		arg.CreatedTo,
 		arg.Statuses,
 		arg.Tasks,
+		arg.Tags,
 		arg.MaxRuns,
 		arg.MaxBytes,
 	)
@@ -467,12 +470,12 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id, r.change_xid,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id, change_xid FROM runs
           WHERE environment_id = $1 AND status <> 'CACHED'
             AND (created_at, batch_id, batch_index)
                 > ($2::timestamptz, $3::text, $4::int)
@@ -480,11 +483,12 @@ FROM (
             AND created_at <= $6::timestamptz
             AND ($7::text[] IS NULL OR status = ANY($7::text[]))
             AND ($8::text[] IS NULL OR task = ANY($8::text[]))
+            AND ($9::text[] IS NULL OR jsonb_exists_any(options -> 'tags', $9::text[]))
           ORDER BY created_at, batch_id, batch_index
-          LIMIT $9::int + 1) r
+          LIMIT $10::int + 1) r
     WINDOW w AS (ORDER BY r.created_at, r.batch_id, r.batch_index ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $9::int AND (n = 1 OR running <= $10::bigint)
+WHERE n <= $10::int AND (n = 1 OR running <= $11::bigint)
 ORDER BY created_at, batch_id, batch_index
 `
 
@@ -497,6 +501,7 @@ type EachEnvRunBeforeParams struct {
 	CreatedTo     time.Time
 	Statuses      []string
 	Tasks         []string
+	Tags          []string
 	MaxRuns       int32
 	MaxBytes      int64
 }
@@ -537,6 +542,7 @@ func (q *Queries) EachEnvRunBefore(ctx context.Context, arg EachEnvRunBeforePara
 		arg.CreatedTo,
 		arg.Statuses,
 		arg.Tasks,
+		arg.Tags,
 		arg.MaxRuns,
 		arg.MaxBytes,
 	)
@@ -583,21 +589,22 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id, r.change_xid,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id, change_xid FROM runs
           WHERE batch_id = $1 AND batch_index > $2
             AND ($3::text[] IS NULL OR status = ANY($3::text[]))
             AND ($4::text[] IS NULL OR task = ANY($4::text[]))
-            AND ($5::timestamptz IS NULL OR created_at >= $5::timestamptz)
-            AND ($6::timestamptz IS NULL OR created_at <= $6::timestamptz)
-          ORDER BY batch_index LIMIT $7::int + 1) r
+            AND ($5::text[] IS NULL OR jsonb_exists_any(options -> 'tags', $5::text[]))
+            AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)
+            AND ($7::timestamptz IS NULL OR created_at <= $7::timestamptz)
+          ORDER BY batch_index LIMIT $8::int + 1) r
     WINDOW w AS (ORDER BY r.batch_index ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $7::int AND (n = 1 OR running <= $8::bigint)
+WHERE n <= $8::int AND (n = 1 OR running <= $9::bigint)
 ORDER BY batch_index
 `
 
@@ -606,6 +613,7 @@ type EachRunParams struct {
 	After       int32
 	Statuses    []string
 	Tasks       []string
+	Tags        []string
 	CreatedFrom *time.Time
 	CreatedTo   *time.Time
 	MaxRuns     int32
@@ -650,6 +658,7 @@ func (q *Queries) EachRun(ctx context.Context, arg EachRunParams) ([]EachRunRow,
 		arg.After,
 		arg.Statuses,
 		arg.Tasks,
+		arg.Tags,
 		arg.CreatedFrom,
 		arg.CreatedTo,
 		arg.MaxRuns,
@@ -698,21 +707,22 @@ SELECT id, batch_index, task, status, payload_type, payload, options, error_code
        queue_timestamp, created_at, output, output_type, attempts, started_at, completed_at, delay_until, cached_run_id,
        (n < total)::boolean AS more
 FROM (
-    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id,
+    SELECT r.batch_id, r.batch_index, r.id, r.environment_id, r.task, r.payload, r.payload_type, r.options, r.status, r.error_code, r.error_message, r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.attempt_base, r.started_at, r.completed_at, r.delay_until, r.claimed_by, r.claimed_at, r.cached_run_id, r.change_xid,
            row_number() OVER w AS n,
            count(*) OVER () AS total,
            sum(coalesce(octet_length(r.payload), 0) + coalesce(octet_length(r.output), 0)
                + coalesce(pg_column_size(r.options), 0) + coalesce(octet_length(r.error_message), 0)) OVER w AS running
-    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id FROM runs
+    FROM (SELECT batch_id, batch_index, id, environment_id, task, payload, payload_type, options, status, error_code, error_message, queue_timestamp, created_at, output, output_type, attempts, attempt_base, started_at, completed_at, delay_until, claimed_by, claimed_at, cached_run_id, change_xid FROM runs
           WHERE batch_id = $1 AND batch_index < $2
             AND ($3::text[] IS NULL OR status = ANY($3::text[]))
             AND ($4::text[] IS NULL OR task = ANY($4::text[]))
-            AND ($5::timestamptz IS NULL OR created_at >= $5::timestamptz)
-            AND ($6::timestamptz IS NULL OR created_at <= $6::timestamptz)
-          ORDER BY batch_index DESC LIMIT $7::int + 1) r
+            AND ($5::text[] IS NULL OR jsonb_exists_any(options -> 'tags', $5::text[]))
+            AND ($6::timestamptz IS NULL OR created_at >= $6::timestamptz)
+            AND ($7::timestamptz IS NULL OR created_at <= $7::timestamptz)
+          ORDER BY batch_index DESC LIMIT $8::int + 1) r
     WINDOW w AS (ORDER BY r.batch_index DESC ROWS UNBOUNDED PRECEDING)
 ) page
-WHERE n <= $7::int AND (n = 1 OR running <= $8::bigint)
+WHERE n <= $8::int AND (n = 1 OR running <= $9::bigint)
 ORDER BY batch_index DESC
 `
 
@@ -721,6 +731,7 @@ type EachRunBeforeParams struct {
 	Before      int32
 	Statuses    []string
 	Tasks       []string
+	Tags        []string
 	CreatedFrom *time.Time
 	CreatedTo   *time.Time
 	MaxRuns     int32
@@ -758,6 +769,7 @@ func (q *Queries) EachRunBefore(ctx context.Context, arg EachRunBeforeParams) ([
 		arg.Before,
 		arg.Statuses,
 		arg.Tasks,
+		arg.Tags,
 		arg.CreatedFrom,
 		arg.CreatedTo,
 		arg.MaxRuns,

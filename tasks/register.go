@@ -18,6 +18,9 @@ type Registry interface {
 type Options struct {
 	// HTTPClient fetches stored payloads (default http.DefaultClient).
 	HTTPClient *http.Client
+	// SliceParallel is how many runs of one slice execute at once
+	// (RegisterSliced; 0: all of them).
+	SliceParallel int
 }
 
 // Register registers fn as the task named task: each run's payload is

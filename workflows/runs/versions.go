@@ -13,4 +13,9 @@ const (
 	// Aside.Set: each run's payload enters the history once, in its
 	// activity's input.
 	changePayloadOnce = "payload-once"
+	// changeSliced: runs whose task takes slices (Dispatch.Slice) are
+	// dispatched K at a time in one activity (tasks.SliceActivity); a run
+	// that fails in a slice is retried alone through the next
+	// DispatchStep (StepInput.Retry).
+	changeSliced = "sliced-dispatch"
 )

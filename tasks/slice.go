@@ -160,14 +160,24 @@ func (s *slice) heartbeat() {
 }
 
 func (s *slice) heartbeatLocked() {
-	if s.beat == nil {
-		return
+	if s.beat != nil {
+		s.beat(s.snapshotLocked())
 	}
+}
+
+// snapshot returns a copy of the progress, for a heartbeat.
+func (s *slice) snapshot() SliceProgress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snapshotLocked()
+}
+
+func (s *slice) snapshotLocked() SliceProgress {
 	p := SliceProgress{Done: append([]SliceOutcome(nil), s.progress.Done...), Tries: make(map[int]int, len(s.progress.Tries))}
 	for k, v := range s.progress.Tries {
 		p.Tries[k] = v
 	}
-	s.beat(p)
+	return p
 }
 
 // runSlice executes the runs of envs the last heartbeat did not report
@@ -227,7 +237,7 @@ func runSlice(ctx context.Context, envs []Envelope, fn runFunc, hc *http.Client,
 		go func() {
 			defer func() { <-slots; wg.Done() }()
 			tries := s.begin(env.Index)
-			s.finish(runOne(ctx, env, tries, fn, hc))
+			s.finish(runOne(context.WithValue(ctx, sliceKey{}, s), env, tries, fn, hc))
 		}()
 	}
 	wg.Wait()

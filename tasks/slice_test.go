@@ -7,7 +7,11 @@ import (
 	"sync"
 	"testing"
 
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 )
 
 func sliceEnvelopes(n int) []Envelope {
@@ -97,5 +101,38 @@ func TestSliceRunErrors(t *testing.T) {
 	}
 	if e := r[4].Error; e == nil || e.Message != "panic: oops" || e.NonRetryable {
 		t.Errorf("panic: %+v", e)
+	}
+}
+
+// A run of a slice that heartbeats (to learn of its cancellation) records
+// the slice's progress, not its own details, on a worker with
+// SliceHeartbeats (NewWorker's).
+func TestSliceRunHeartbeatsKeepProgress(t *testing.T) {
+	t.Parallel()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.SetWorkerOptions(worker.Options{Interceptors: []interceptor.WorkerInterceptor{&SliceHeartbeats{}}})
+	var mu sync.Mutex
+	var beats []SliceProgress
+	env.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
+		var p SliceProgress
+		if err := details.Get(&p); err != nil {
+			t.Errorf("heartbeat details are not a SliceProgress: %v", err)
+		}
+		mu.Lock()
+		beats = append(beats, p)
+		mu.Unlock()
+	})
+	RegisterRunSliced(env, "t", func(ctx context.Context, run *Run) (any, error) {
+		activity.RecordHeartbeat(ctx, "my own details")
+		return nil, nil
+	})
+	if _, err := env.ExecuteActivity(SliceActivity("t"), sliceEnvelopes(2)); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(beats) == 0 {
+		t.Fatal("no heartbeat recorded")
 	}
 }

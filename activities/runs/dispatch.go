@@ -263,7 +263,11 @@ func (a *Activities) ReconcileAttempts(ctx context.Context, in contract.Reconcil
 		return nil
 	}
 	it := a.Temporal.GetWorkflowHistory(ctx, in.WorkflowID, in.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	type run struct{ index, prior int }
+	type run struct {
+		indexes []int
+		prior   int
+		slice   bool
+	}
 	scheduled := map[int64]run{}
 	var starts []store.RunStart
 	for it.HasNext() {
@@ -273,15 +277,23 @@ func (a *Activities) ReconcileAttempts(ctx context.Context, in contract.Reconcil
 		}
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			// Slices are left out: their outcomes carry each run's attempts.
 			indexes, prior, slice, ok := contract.ActivityRuns(ev.GetActivityTaskScheduledEventAttributes().GetActivityId())
-			if ok && !slice {
-				scheduled[ev.GetEventId()] = run{indexes[0], prior}
+			if ok {
+				scheduled[ev.GetEventId()] = run{indexes, prior, slice}
 			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
 			attrs := ev.GetActivityTaskStartedEventAttributes()
-			if r, ok := scheduled[attrs.GetScheduledEventId()]; ok {
-				starts = append(starts, store.RunStart{Index: r.index, Attempt: r.prior + int(attrs.GetAttempt()), StartedAt: ev.GetEventTime().AsTime()})
+			r, ok := scheduled[attrs.GetScheduledEventId()]
+			switch {
+			case !ok:
+			case r.slice:
+				// The slice's start only: its outcomes count each run's
+				// attempts (Attempt 0 keeps them).
+				for _, i := range r.indexes {
+					starts = append(starts, store.RunStart{Index: i, StartedAt: ev.GetEventTime().AsTime()})
+				}
+			default:
+				starts = append(starts, store.RunStart{Index: r.indexes[0], Attempt: r.prior + int(attrs.GetAttempt()), StartedAt: ev.GetEventTime().AsTime()})
 			}
 		}
 	}

@@ -16,7 +16,7 @@ import (
 // sliceHeartbeat is a slice activity's heartbeat timeout: a task worker
 // that dies mid-slice is noticed after it, and the slice's next attempt
 // resumes from the last heartbeat (tasks.SliceProgress).
-const sliceHeartbeat = 20 * time.Second
+const sliceHeartbeat = 10 * time.Second
 
 // sliceRun is what the workflow keeps of a run in a slice in flight.
 type sliceRun struct {

@@ -221,12 +221,15 @@ func runSlice(ctx context.Context, envs []Envelope, fn runFunc, hc *http.Client,
 	if parallel <= 0 || parallel > len(envs) {
 		parallel = max(len(envs), 1)
 	}
+	var todo []Envelope // read before any run finishes (s.done changes)
+	for _, env := range envs {
+		if !s.done[env.Index] {
+			todo = append(todo, env)
+		}
+	}
 	slots := make(chan struct{}, parallel)
 	var wg sync.WaitGroup
-	for _, env := range envs {
-		if s.done[env.Index] {
-			continue
-		}
+	for _, env := range todo {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():

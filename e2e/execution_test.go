@@ -57,6 +57,14 @@ func startTaskWorker(t *testing.T, s *stack, env string) *taskWorker {
 		tw.count(ctx)
 		return map[string]any{"doubled": in.N * 2}, nil
 	})
+	// Sliced by the stack's configuration (5 runs a slice): run n fails its
+	// first attempt when n % 7 == 3.
+	tasks.RegisterSliced(w, "echo-sliced", func(ctx context.Context, in echoIn) (map[string]any, error) {
+		if tw.count(ctx) == 1 && in.N%7 == 3 {
+			return nil, errors.New("first attempt fails")
+		}
+		return map[string]any{"doubled": in.N * 2}, nil
+	})
 	tasks.Register(w, "flaky", func(ctx context.Context, in echoIn) (int, error) {
 		if tw.count(ctx) == 1 {
 			return 0, errors.New("first attempt fails")

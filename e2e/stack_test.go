@@ -163,6 +163,8 @@ func (s *stack) config(taskQueue string) config.Config {
 	c.DBMaxConns = 12 // many processes share the CI's PostgreSQL (100 connections)
 	c.ChunkItems = 100
 	c.SealWait = 90 * time.Second
+	// The sliced tasks of the sliced-dispatch tests (no other test runs them).
+	c.SlicedTasks = map[string]int{"echo-sliced": 5}
 	return c
 }
 

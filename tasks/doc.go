@@ -14,6 +14,14 @@
 // with codec.Apply and that environment's key set (`streambatch
 // payload-key --env NAME`), or its runs fail to decode.
 //
+// A task can opt in to receive up to K runs in one activity, a slice
+// (RegisterSliced, RegisterRunSliced): the activity type is
+// SliceActivity(task), its input a JSON array of envelopes, its result a
+// SliceResult with one SliceOutcome per run, and it heartbeats a
+// SliceProgress so that a retried slice runs only its unfinished runs.
+// slice.go states the whole contract; the server slices a task only when
+// told K (STREAMBATCH_SLICED_TASKS).
+//
 // Workers in other languages implement the same contract with their own
 // Temporal SDK and a payload codec that follows package codec (see
 // compat/taskworker-ts/src/codec.ts): read the envelope's JSON, ignore

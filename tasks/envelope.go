@@ -31,6 +31,11 @@ type Envelope struct {
 	Metadata       json.RawMessage `json:"metadata,omitempty"`
 	Tags           []string        `json:"tags,omitempty"`
 	IdempotencyKey string          `json:"idempotencyKey,omitempty"`
+	// MaxDurationMs is the longest one attempt of the run may take, in
+	// milliseconds; set in slices (SliceActivity), where the worker
+	// enforces it per run (0: not said; a run activity's own
+	// start-to-close timeout bounds it).
+	MaxDurationMs int64 `json:"maxDurationMs,omitempty"`
 }
 
 // Payload types with a meaning to this package.

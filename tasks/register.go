@@ -18,6 +18,9 @@ type Registry interface {
 type Options struct {
 	// HTTPClient fetches stored payloads (default http.DefaultClient).
 	HTTPClient *http.Client
+	// SliceParallel is how many runs of one slice execute at once
+	// (RegisterSliced; 0: all of them).
+	SliceParallel int
 }
 
 // Register registers fn as the task named task: each run's payload is
@@ -62,10 +65,12 @@ const DefaultActivityPollers = 8
 
 // NewWorker returns a Temporal worker that polls the runs of environment
 // env (queue "" for the default queue, else the item's options.queue.name).
-// Register tasks on it, then Run or Start it.
+// Register tasks on it, then Run or Start it. It installs SliceHeartbeats,
+// which sliced tasks (RegisterSliced) need when their runs heartbeat.
 func NewWorker(c client.Client, env, queue string, opts worker.Options) worker.Worker {
 	if opts.MaxConcurrentActivityTaskPollers == 0 && opts.ActivityTaskPollerBehavior == nil {
 		opts.MaxConcurrentActivityTaskPollers = DefaultActivityPollers
 	}
+	opts.Interceptors = append(opts.Interceptors, &SliceHeartbeats{})
 	return worker.New(c, TaskQueue(env, queue), opts)
 }

@@ -40,6 +40,7 @@ type fakeExec struct {
 	starts    []store.RunStart
 	reconcile int
 	notified  bool
+	runs      map[int]store.Run // GetRun's
 }
 
 func (e *fakeExec) DispatchStep(_ context.Context, st store.Step) (store.StepResult, error) {
@@ -72,6 +73,14 @@ func (e *fakeExec) MarkParentNotified(context.Context, string) (bool, error) {
 }
 
 func (e *fakeExec) MarkParentRefused(context.Context, string, string) error { return nil }
+
+func (e *fakeExec) GetRun(_ context.Context, _ string, index int) (store.Run, error) {
+	r, ok := e.runs[index]
+	if !ok {
+		return store.Run{}, store.ErrNotFound
+	}
+	return r, nil
+}
 
 // fakeObjects is S3: it keeps what was put and presigns anything.
 type fakeObjects struct {
@@ -284,7 +293,7 @@ func TestDispatchOptions(t *testing.T) {
 	a := &Activities{Objects: &fakeObjects{}}
 	dispatch := func(t *testing.T, r store.ClaimedRun) contract.Dispatch {
 		t.Helper()
-		d, failed, err := a.dispatch(context.Background(), in, r)
+		d, failed, err := a.dispatch(context.Background(), in, r, false)
 		if err != nil || failed != nil {
 			t.Fatalf("dispatch: %+v, %v", failed, err)
 		}
@@ -322,7 +331,7 @@ func TestDispatchOptions(t *testing.T) {
 		}
 	})
 	t.Run("mistyped options fail the run", func(t *testing.T) {
-		_, failed, err := a.dispatch(context.Background(), in, run(`{"maxAttempts":"x"}`))
+		_, failed, err := a.dispatch(context.Background(), in, run(`{"maxAttempts":"x"}`), false)
 		if err != nil || failed == nil || failed.Status != batch.RunFailed || failed.ErrorCode != batch.ErrorInvalidOptions {
 			t.Fatalf("got %+v, %v", failed, err)
 		}
@@ -331,7 +340,7 @@ func TestDispatchOptions(t *testing.T) {
 		r := run("")
 		other := batch.PacketPrefix("other") + "p.json"
 		r.PayloadType, r.Payload = batch.PayloadTypeStore, &other
-		_, failed, err := a.dispatch(context.Background(), in, r)
+		_, failed, err := a.dispatch(context.Background(), in, r, false)
 		if err != nil || failed == nil || failed.Status != batch.RunFailed || failed.ErrorMessage != "stored payload outside the environment" {
 			t.Fatalf("got %+v, %v", failed, err)
 		}
@@ -483,16 +492,5 @@ func TestParentNotified(t *testing.T) {
 	exec := &fakeExec{}
 	if err := (&Activities{Exec: exec}).ParentNotified(context.Background(), "batch_x"); err != nil || !exec.notified {
 		t.Fatalf("%v, notified %v", err, exec.notified)
-	}
-}
-
-// Only "run-<index>" activities are runs.
-func TestRunIndex(t *testing.T) {
-	t.Parallel()
-	for id, want := range map[string]int{"run-0": 0, "run-42": 42, "run-": -1, "run--1": -1, "run-x": -1, "dispatch": -1, "Run-1": -1} {
-		got, ok := runIndex(id)
-		if (want >= 0) != ok || (ok && got != want) {
-			t.Errorf("runIndex(%q) = %d, %v; want %d", id, got, ok, want)
-		}
 	}
 }

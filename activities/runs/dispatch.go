@@ -54,15 +54,19 @@ func (a *Activities) DispatchStep(ctx context.Context, in contract.StepInput) (o
 	out.Blocked, out.BlockedQueue = res.Blocked, res.BlockedQueue
 	a.wake(ctx, res.Woken)
 	for _, r := range res.Runs {
-		d, failed, err := a.dispatch(ctx, in, r)
+		d, failed, err := a.dispatch(ctx, in, r, false)
 		switch {
 		case err != nil:
 			return contract.StepResult{}, err
 		case failed != nil:
 			out.Failed = append(out.Failed, *failed)
 		default:
+			d.Slice = a.Slices.Size(in.Env, r.Task)
 			out.Runs = append(out.Runs, d)
 		}
+	}
+	if err := a.retries(ctx, in, &out); err != nil {
+		return contract.StepResult{}, err
 	}
 	if in.Aside && len(out.Runs) > 0 {
 		if a.Aside == nil {
@@ -132,13 +136,24 @@ func (a *Activities) startedRuns(ctx context.Context, workflowID, runID string) 
 	}
 	var out []store.RunStart
 	for _, p := range resp.GetPendingActivities() {
-		index, ok := runIndex(p.GetActivityId())
+		indexes, prior, slice, ok := contract.ActivityRuns(p.GetActivityId())
 		if !ok {
 			continue
 		}
+		if slice {
+			// A slice's runs show EXECUTING while it runs; their attempts
+			// come with their outcomes.
+			if p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+				for _, i := range indexes {
+					out = append(out, store.RunStart{Index: i, Attempt: 1, StartedAt: p.GetLastStartedTime().AsTime()})
+				}
+			}
+			continue
+		}
+		index := indexes[0]
 		switch {
 		case p.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED:
-			out = append(out, store.RunStart{Index: index, Attempt: int(p.GetAttempt()), StartedAt: p.GetLastStartedTime().AsTime()})
+			out = append(out, store.RunStart{Index: index, Attempt: prior + int(p.GetAttempt()), StartedAt: p.GetLastStartedTime().AsTime()})
 		case p.GetAttempt() > 1:
 			// Only a started attempt is retried (a schedule-to-start
 			// timeout is final): a worker served this run.
@@ -147,26 +162,17 @@ func (a *Activities) startedRuns(ctx context.Context, workflowID, runID string) 
 				at = p.GetLastAttemptCompleteTime()
 			}
 			if at != nil && !at.AsTime().IsZero() {
-				out = append(out, store.RunStart{Index: index, Attempt: int(p.GetAttempt()) - 1, StartedAt: at.AsTime()})
+				out = append(out, store.RunStart{Index: index, Attempt: prior + int(p.GetAttempt()) - 1, StartedAt: at.AsTime()})
 			}
 		}
 	}
 	return out, nil
 }
 
-// runIndex parses the activity ID of a run ("run-<index>").
-func runIndex(activityID string) (int, bool) {
-	s, ok := strings.CutPrefix(activityID, "run-")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.Atoi(s)
-	return n, err == nil && n >= 0
-}
-
 // dispatch builds a claimed run's activity, or its outcome when it cannot
-// run (options that cannot be honoured, a ttl that already passed).
-func (a *Activities) dispatch(ctx context.Context, in contract.StepInput, r store.ClaimedRun) (contract.Dispatch, *contract.RunOutcome, error) {
+// run (options that cannot be honoured, a ttl that already passed). A
+// retry (a run that already started in a slice) is past its ttl's wait.
+func (a *Activities) dispatch(ctx context.Context, in contract.StepInput, r store.ClaimedRun, retry bool) (contract.Dispatch, *contract.RunOutcome, error) {
 	fail := func(status batch.RunStatus, code, msg string) (contract.Dispatch, *contract.RunOutcome, error) {
 		return contract.Dispatch{}, &contract.RunOutcome{Index: r.Index, Status: status, ErrorCode: code, ErrorMessage: msg, CompletedAt: in.Now}, nil
 	}
@@ -194,7 +200,7 @@ func (a *Activities) dispatch(ctx context.Context, in contract.StepInput, r stor
 		d.Priority = 2 // above Temporal's default of 3
 	}
 	switch {
-	case opts.TTL <= 0:
+	case opts.TTL <= 0 || retry:
 		// No ttl of its own: the default, if any, bounds the wait for a
 		// task worker from now (a replayed or long-queued run is not
 		// expired before it is dispatched).
@@ -273,7 +279,12 @@ func (a *Activities) ReconcileAttempts(ctx context.Context, in contract.Reconcil
 		return nil
 	}
 	it := a.Temporal.GetWorkflowHistory(ctx, in.WorkflowID, in.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	scheduled := map[int64]int{}
+	type run struct {
+		indexes []int
+		prior   int
+		slice   bool
+	}
+	scheduled := map[int64]run{}
 	var starts []store.RunStart
 	for it.HasNext() {
 		ev, err := it.Next()
@@ -282,13 +293,23 @@ func (a *Activities) ReconcileAttempts(ctx context.Context, in contract.Reconcil
 		}
 		switch ev.GetEventType() {
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			if i, ok := runIndex(ev.GetActivityTaskScheduledEventAttributes().GetActivityId()); ok {
-				scheduled[ev.GetEventId()] = i
+			indexes, prior, slice, ok := contract.ActivityRuns(ev.GetActivityTaskScheduledEventAttributes().GetActivityId())
+			if ok {
+				scheduled[ev.GetEventId()] = run{indexes, prior, slice}
 			}
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
 			attrs := ev.GetActivityTaskStartedEventAttributes()
-			if i, ok := scheduled[attrs.GetScheduledEventId()]; ok {
-				starts = append(starts, store.RunStart{Index: i, Attempt: int(attrs.GetAttempt()), StartedAt: ev.GetEventTime().AsTime()})
+			r, ok := scheduled[attrs.GetScheduledEventId()]
+			switch {
+			case !ok:
+			case r.slice:
+				// The slice's start only: its outcomes count each run's
+				// attempts (Attempt 0 keeps them).
+				for _, i := range r.indexes {
+					starts = append(starts, store.RunStart{Index: i, StartedAt: ev.GetEventTime().AsTime()})
+				}
+			default:
+				starts = append(starts, store.RunStart{Index: r.indexes[0], Attempt: r.prior + int(attrs.GetAttempt()), StartedAt: ev.GetEventTime().AsTime()})
 			}
 		}
 	}

@@ -48,7 +48,7 @@ func TestDispatchDefaultTTL(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &Activities{RunDefaultTTL: tc.defaultTTL}
-			d, failed, err := a.dispatch(context.Background(), in, tc.run)
+			d, failed, err := a.dispatch(context.Background(), in, tc.run, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +113,7 @@ func TestDispatchReadsStoredOptions(t *testing.T) {
 		return store.ClaimedRun{Index: 1, Task: "t", PayloadType: batch.PayloadTypeJSON, QueueTimestamp: now, Options: json.RawMessage(opts)}
 	}
 	d, failed, err := a.dispatch(context.Background(), in, run(
-		`{"tags": ["a", "b"], "queue": {"name": "gpu"}, "priority": 5, "metadata": {"k": [1, 2]}, "maxAttempts": 7, "maxDuration": 30, "idempotencyKey": "ik"}`))
+		`{"tags": ["a", "b"], "queue": {"name": "gpu"}, "priority": 5, "metadata": {"k": [1, 2]}, "maxAttempts": 7, "maxDuration": 30, "idempotencyKey": "ik"}`), false)
 	if err != nil || failed != nil {
 		t.Fatalf("failed %+v (%v)", failed, err)
 	}
@@ -122,7 +122,7 @@ func TestDispatchReadsStoredOptions(t *testing.T) {
 		fmt.Sprint(e.Tags) != "[a b]" || string(e.Metadata) != `{"k":[1,2]}` || e.IdempotencyKey != "ik" {
 		t.Fatalf("dispatch %+v", d)
 	}
-	_, failed, err = a.dispatch(context.Background(), in, run(`{"maxAttempts": 500}`))
+	_, failed, err = a.dispatch(context.Background(), in, run(`{"maxAttempts": 500}`), false)
 	if err != nil || failed == nil || failed.Status != batch.RunFailed || failed.ErrorCode != batch.ErrorInvalidOptions ||
 		failed.ErrorMessage != "options.maxAttempts must be between 1 and 100, got 500" {
 		t.Fatalf("refused options: %+v (%v)", failed, err)

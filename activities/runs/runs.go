@@ -37,6 +37,7 @@ type Execution interface {
 	RunCounts(ctx context.Context, id string) (map[batch.RunStatus]int, error)
 	MarkParentNotified(ctx context.Context, id string) (bool, error)
 	MarkParentRefused(ctx context.Context, id, reason string) error
+	GetRun(ctx context.Context, batchID string, index int) (store.Run, error)
 }
 
 // Histories reads BatchRuns' own pending activities and history (a
@@ -99,6 +100,9 @@ type Activities struct {
 	// aside there so that each enters the history once. The worker sets it
 	// when it registers the flow.
 	Aside *contract.Aside
+	// Slices names the sliced tasks and their slice sizes
+	// (STREAMBATCH_SLICED_TASKS; nil: none).
+	Slices Slices
 }
 
 // Register registers the activities under their contract names, on every

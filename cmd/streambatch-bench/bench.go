@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	readAPI := fs.String("read-compare", "", "scenario R: also measure `streambatch serve` of this other binary (e.g. an older version)")
 	readCompareClients := fs.Int("read-compare-clients", 1, "scenario R: clients reading from the --read-compare API (an older version held GBs per client)")
 	runs := fs.Int("runs", 100_000, "scenario E: no-op runs to execute")
+	sliceSizes := fs.String("slice", "1", "scenario E: comma-separated slice sizes K to measure streambatch with (1: one activity per run; K > 1: a sliced no-op task, STREAMBATCH_SLICED_TASKS)")
 	clients := fs.Int("clients", 20, "scenarios B and R: concurrent clients (of B's load mode; R's readers, e.g. 10)")
 	loadFor := fs.Duration("duration", 20*time.Second, "scenario B: how long the load mode runs")
 	sequential := fs.Int("batches", 50, "scenario B: batches of the one-client latency mode")
@@ -128,6 +130,15 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer f.Close()
 		opts.JSON = f
 	}
+	var sliceKs []int
+	for _, k := range strings.Split(*sliceSizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(k))
+		if err != nil || n < 1 || n > config.MaxSliceSize {
+			fmt.Fprintf(stderr, "bad --slice %q: want sizes from 1 to %d, e.g. 1,50\n", k, config.MaxSliceSize)
+			return errUsage
+		}
+		sliceKs = append(sliceKs, n)
+	}
 	bin, err := streambatchBinary(*binary)
 	if err != nil {
 		return err
@@ -135,6 +146,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	base, err := config.FromEnv(os.Getenv)
 	if err != nil {
 		return err
+	}
+	for _, k := range sliceKs {
+		if k > 1 {
+			if base.SlicedTasks == nil {
+				base.SlicedTasks = map[string]int{}
+			}
+			base.SlicedTasks[bench.SlicedNoop(k)] = k
+		}
 	}
 	if err := base.Validate(0); err != nil {
 		return err
@@ -194,7 +213,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintln(stderr, "--runs must be at least 1")
 			return errUsage
 		}
-		_, err := bench.RunExecution(ctx, sb, tc, bench.ExecOptions{Runs: *runs, Window: st.Config.RunConcurrency,
+		_, err := bench.RunExecution(ctx, sb, tc, bench.ExecOptions{Runs: *runs, Window: st.Config.RunConcurrency, Slices: sliceKs,
 			Env: "bench", JSON: opts.JSON, Table: opts.Table, CPU: opts.CPU})
 		if err != nil {
 			return err

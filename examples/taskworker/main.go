@@ -6,7 +6,9 @@
 // "hello" answers {"greeting": "hello, <name>"} for a payload {"name": …};
 // "checksum" reads any payload (also a large one stored in S3) and answers
 // its size and SHA-256; "sleep" waits {"ms": …} milliseconds, heartbeating,
-// and stops early when its run is cancelled. Runs of other tasks fail with
+// and stops early when its run is cancelled. "sleep" is registered sliced
+// too (tasks.RegisterSliced): with STREAMBATCH_SLICED_TASKS=sleep=10 on the
+// streambatch worker its runs arrive ten to an activity. Runs of other tasks fail with
 // "unable to find activityType" and are retried as their maxAttempts allows.
 package main
 
@@ -108,7 +110,7 @@ func main() {
 	w := tasks.NewWorker(c, *env, *queue, worker.Options{MaxConcurrentActivityExecutionSize: *concurrency})
 	tasks.Register(w, "hello", hello)
 	tasks.RegisterRun(w, "checksum", checksum)
-	tasks.Register(w, "sleep", sleep)
+	tasks.RegisterSliced(w, "sleep", sleep)
 	fmt.Printf("executing runs of environment %q on task queue %s\n", *env, tasks.TaskQueue(*env, *queue))
 
 	stop := make(chan os.Signal, 1)

@@ -255,7 +255,7 @@ func (a *App) Worker() worker.Group {
 			Signer: a.chunkSigner(), Dispatcher: a.Runs()},
 		Runs: &runsact.Activities{Exec: a.Store, Objects: a.Blob, Temporal: a.Temporal, Parents: a.Temporal, Keys: keys,
 			OutputOffloadThreshold: a.Config.OffloadThreshold, RunDefaultTTL: a.Config.RunDefaultTTL, Metrics: a.Metrics,
-			Waker: a.Runs(), Log: a.Log},
+			Waker: a.Runs(), Log: a.Log, Slices: runsact.Slices(a.Config.SlicedTasks)},
 		Sweep: &sweepact.Activities{Store: a.Store, Objects: a.Blob, Metrics: a.Metrics},
 	}
 	return worker.NewGroup(a.Temporal, flows, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())

@@ -27,8 +27,11 @@ import (
 
 // ExecResult is one system's measurement of scenario E.
 type ExecResult struct {
-	Scenario string  `json:"scenario"`
-	System   string  `json:"system"` // streambatch or anchor
+	Scenario string `json:"scenario"`
+	System   string `json:"system"` // anchor, streambatch, or streambatch-k<K> (sliced)
+	// Slice is the slice size K of the streambatch runs (1: one activity
+	// per run).
+	Slice    int     `json:"slice,omitempty"`
 	Runs     int     `json:"runs"`
 	Seconds  float64 `json:"seconds"`
 	RunsPerS float64 `json:"runs_per_s"`
@@ -51,7 +54,11 @@ type ExecResult struct {
 // ExecOptions configure RunExecution.
 type ExecOptions struct {
 	Runs   int
-	Window int    // the anchor's window: STREAMBATCH_RUN_CONCURRENCY
+	Window int // the anchor's window: STREAMBATCH_RUN_CONCURRENCY
+	// Slices are the slice sizes to measure streambatch with (default 1:
+	// one activity per run); K > 1 runs the task SlicedNoop(K), which the
+	// stack's worker must slice (STREAMBATCH_SLICED_TASKS).
+	Slices []int
 	Env    string // the streambatch environment of the API key
 	JSON   io.Writer
 	Table  io.Writer
@@ -92,7 +99,21 @@ func Anchor(ctx workflow.Context, in AnchorInput) (int, error) {
 func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts ExecOptions) ([]ExecResult, error) {
 	const anchorQueue = "bench-anchor"
 	tw := tasks.NewWorker(tc, opts.Env, "", worker.Options{MaxConcurrentActivityExecutionSize: 4 * opts.Window})
-	tasks.RegisterRun(tw, "noop", func(context.Context, *tasks.Run) (any, error) { return nil, nil })
+	noop := func(context.Context, *tasks.Run) (any, error) { return nil, nil }
+	tasks.RegisterRun(tw, "noop", noop)
+	ks := opts.Slices
+	if len(ks) == 0 {
+		ks = []int{1}
+	}
+	systems := []string{"anchor"}
+	for _, k := range ks {
+		if k > 1 {
+			tasks.RegisterRunSliced(tw, SlicedNoop(k), noop)
+			systems = append(systems, fmt.Sprintf("streambatch-k%d", k))
+		} else {
+			systems = append(systems, "streambatch")
+		}
+	}
 	// The same worker settings for both: tasks.NewWorker's (pollers included).
 	aw := worker.New(tc, anchorQueue, worker.Options{MaxConcurrentActivityExecutionSize: 4 * opts.Window,
 		MaxConcurrentActivityTaskPollers: tasks.DefaultActivityPollers})
@@ -105,17 +126,28 @@ func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts 
 		defer w.Stop()
 	}
 	var out []ExecResult
-	for _, sys := range []string{"anchor", "streambatch"} {
+	for _, sys := range systems {
 		cpu0 := cpuTimes(opts.CPU)
 		var r ExecResult
 		var ids []string
 		var err error
+		k := 1
+		if n, ok := strings.CutPrefix(sys, "streambatch-k"); ok {
+			fmt.Sscan(n, &k)
+		}
 		if sys == "anchor" {
 			r, ids, err = runAnchor(ctx, tc, anchorQueue, opts)
 		} else {
-			r, ids, err = runBatch(ctx, sb, opts)
+			task := "noop"
+			if k > 1 {
+				task = SlicedNoop(k)
+			}
+			r, ids, err = runBatch(ctx, sb, opts, task)
 		}
 		r.Scenario, r.System, r.Runs = "E", sys, opts.Runs
+		if sys != "anchor" {
+			r.Slice = k
+		}
 		// CPU before reading the histories, which costs Temporal too.
 		r.CPUSeconds = cpuTimes(opts.CPU)
 		for n, v := range cpu0 {
@@ -150,6 +182,9 @@ func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts 
 	return out, nil
 }
 
+// SlicedNoop is scenario E's no-op task sliced by k.
+func SlicedNoop(k int) string { return fmt.Sprintf("noop-s%d", k) }
+
 // runAnchor times the anchor and returns its workflow id.
 func runAnchor(ctx context.Context, tc tclient.Client, queue string, opts ExecOptions) (ExecResult, []string, error) {
 	var r ExecResult
@@ -168,7 +203,7 @@ func runAnchor(ctx context.Context, tc tclient.Client, queue string, opts ExecOp
 }
 
 // runBatch times a streambatch batch and returns its workflow ids.
-func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions) (ExecResult, []string, error) {
+func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions, task string) (ExecResult, []string, error) {
 	var r ExecResult
 	start := time.Now()
 	b, err := sb.Client.CreateBatch(ctx, wire.CreateBatchRequest{RunCount: opts.Runs})
@@ -177,7 +212,7 @@ func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions) (ExecResul
 	}
 	items := iter.Seq2[client.Item, error](func(yield func(client.Item, error) bool) {
 		for i := range opts.Runs {
-			if !yield(client.Item{Index: i, Task: "noop"}, nil) {
+			if !yield(client.Item{Index: i, Task: task}, nil) {
 				return
 			}
 		}

@@ -195,6 +195,12 @@ type Config struct {
 	// not from the run's queue time, so runs waiting for their batch's
 	// window, and replayed runs, are not expired by it.
 	RunDefaultTTL time.Duration
+	// SlicedTasks are the tasks whose runs are dispatched up to K at a time
+	// in one activity (a slice; package tasks, RegisterSliced), by "task"
+	// (every environment) or "env/task" (one, which wins), with their K
+	// (STREAMBATCH_SLICED_TASKS, e.g. "send-email=50,prod/resize=20"; read
+	// by the worker process; default none).
+	SlicedTasks map[string]int
 
 	// MetricsAddr serves the worker's Prometheus metrics at /metrics when
 	// set (STREAMBATCH_METRICS_ADDR, default empty = off); the API serves

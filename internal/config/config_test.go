@@ -236,3 +236,26 @@ func TestEnvRoundTrips(t *testing.T) {
 		t.Fatalf("FromEnv(Env()) = %+v, want %+v", got, c)
 	}
 }
+
+func TestSlicedTasks(t *testing.T) {
+	c, err := FromEnv(func(k string) string {
+		if k == EnvSlicedTasks {
+			return " send-email=50, prod/resize = 20 "
+		}
+		return ""
+	})
+	if err != nil || c.SlicedTasks["send-email"] != 50 || c.SlicedTasks["prod/resize"] != 20 || len(c.SlicedTasks) != 2 {
+		t.Fatalf("%v, %v", c.SlicedTasks, err)
+	}
+	for _, bad := range []string{"t", "t=1", "t=1001", "=5", "t=x"} {
+		_, err := FromEnv(func(k string) string {
+			if k == EnvSlicedTasks {
+				return bad
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), EnvSlicedTasks) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

@@ -53,6 +53,7 @@ const (
 	EnvRunMaxAttempts        = "STREAMBATCH_RUN_MAX_ATTEMPTS"
 	EnvRunMaxDuration        = "STREAMBATCH_RUN_MAX_DURATION"
 	EnvRunDefaultTTL         = "STREAMBATCH_RUN_DEFAULT_TTL"
+	EnvSlicedTasks           = "STREAMBATCH_SLICED_TASKS"
 	EnvIngestMemory          = "STREAMBATCH_INGEST_MEMORY"
 	EnvMemoryLimit           = "STREAMBATCH_MEMORY_LIMIT"
 	EnvLogLevel              = "STREAMBATCH_LOG_LEVEL"
@@ -179,6 +180,13 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	num(EnvRunMaxAttempts, &c.RunMaxAttempts)
 	dur(EnvRunMaxDuration, &c.RunMaxDuration)
 	dur(EnvRunDefaultTTL, &c.RunDefaultTTL)
+	if v := strings.TrimSpace(getenv(EnvSlicedTasks)); v != "" {
+		sl, err := ParseSlicedTasks(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", EnvSlicedTasks, err))
+		}
+		c.SlicedTasks = sl
+	}
 	size(EnvIngestMemory, &c.IngestMemory)
 	size(EnvMemoryLimit, &c.MemoryLimit)
 	str(EnvLogLevel, &c.LogLevel)
@@ -240,6 +248,7 @@ func (c Config) Env() []string {
 		EnvWorkflowWindow + "=" + strconv.Itoa(c.WorkflowWindow),
 		EnvIngestMemory + "=" + strconv.Itoa(c.IngestMemory),
 		EnvMemoryLimit + "=" + strconv.Itoa(c.MemoryLimit),
+		EnvSlicedTasks + "=" + FormatSlicedTasks(c.SlicedTasks),
 	}
 }
 

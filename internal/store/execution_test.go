@@ -411,3 +411,29 @@ func TestUpdateRunMetadata(t *testing.T) {
 		}
 	})
 }
+
+// Reconciling a run of a slice (attempt 0) sets its start time and keeps
+// the attempts its outcome recorded; a run dispatched alone gets its exact
+// count.
+func TestReconcileSliceStartKeepsAttempts(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	b := sealed(t, s, 2, items(0, 2))
+	now := time.Now()
+	if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runA:", Token: "runA:1", Claim: 2, MaxBytes: 1 << 20, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	results := []RunResult{{Index: 0, Status: batch.RunCompleted, Attempts: 2, CompletedAt: now}, {Index: 1, Status: batch.RunCompleted, Attempts: 1, CompletedAt: now}}
+	if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "runA:", Results: results}); err != nil {
+		t.Fatal(err)
+	}
+	at := now.Add(-time.Second).UTC().Truncate(time.Millisecond)
+	if err := s.ReconcileAttempts(ctx, b.ID, "runA:", []RunStart{{Index: 0, StartedAt: at}, {Index: 1, Attempt: 3, StartedAt: at}}); err != nil {
+		t.Fatal(err)
+	}
+	r0, _ := s.GetRun(ctx, b.ID, 0)
+	r1, _ := s.GetRun(ctx, b.ID, 1)
+	if r0.Attempts != 2 || r0.StartedAt == nil || !r0.StartedAt.Equal(at) || r1.Attempts != 3 {
+		t.Fatalf("run 0 %d attempts started %v; run 1 %d attempts", r0.Attempts, r0.StartedAt, r1.Attempts)
+	}
+}

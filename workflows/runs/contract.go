@@ -102,6 +102,23 @@ type Dispatch struct {
 	// PayloadAside: the envelope's payload was left out of the step's
 	// result, and the workflow puts it back from Aside.Set.
 	PayloadAside bool `json:"payloadAside,omitempty"`
+	// Slice, above 1, says the run's task takes slices of up to Slice runs
+	// in one activity (tasks.SliceActivity; changeSliced).
+	Slice int `json:"slice,omitempty"`
+	// Prior is the attempts a slice made of this run before it failed and
+	// came back to be retried alone (StepInput.Retry): its activity makes
+	// the attempts after them.
+	Prior int `json:"prior,omitempty"`
+}
+
+// RetryRun is a run that failed in a slice with attempts left: the next
+// DispatchStep dispatches it alone.
+type RetryRun struct {
+	Index int `json:"index"`
+	// Attempt is the attempt the retry begins with (1-based, over the
+	// run's life), Prior the attempts the slice made.
+	Attempt int `json:"attempt"`
+	Prior   int `json:"prior"`
 }
 
 // RunOutcome is how one run ended, as the workflow saw it.
@@ -143,7 +160,10 @@ type StepInput struct {
 	Describe bool `json:"describe,omitempty"`
 	// Aside asks for the claimed runs' payloads through Aside.Set rather
 	// than in the result (changePayloadOnce).
-	Aside       bool          `json:"aside,omitempty"`
+	Aside bool `json:"aside,omitempty"`
+	// Retry are runs of this workflow run to dispatch again, alone: each
+	// comes back in Runs (or Failed when it can no longer run).
+	Retry       []RetryRun    `json:"retry,omitempty"`
 	MaxAttempts int           `json:"maxAttempts"`
 	MaxDuration time.Duration `json:"maxDuration"`
 	Now         time.Time     `json:"now"`

@@ -56,11 +56,18 @@ func (d *dispatcher) finishAborted(ctx workflow.Context) (Result, error) {
 	}
 	slices.Sort(indexes)
 	for _, i := range indexes {
-		fl := d.inflight[i]
-		delete(d.inflight, i)
-		d.results = append(d.results, outcome(dctx, i, fl.future, fl))
-		d.c.Finished++
+		fl, ok := d.inflight[i]
+		switch {
+		case !ok: // a slice's, taken with it
+		case fl.runs != nil:
+			d.sliceDone(dctx, fl)
+		default:
+			delete(d.inflight, i)
+			d.results = append(d.results, outcome(dctx, i, fl.future, fl))
+			d.c.Finished++
+		}
 	}
+	d.cancelRetries(dctx)
 	if len(d.results) > 0 {
 		if _, err := d.dispatchStep(dctx, 0); err != nil {
 			return Result{}, err

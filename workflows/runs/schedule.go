@@ -42,11 +42,15 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	}
 	d.describe = false
 	queues := d.queueLimits(ctx)
-	if claim > 0 {
+	in.Retry, d.retry = d.retry, nil
+	if claim > 0 || len(in.Retry) > 0 {
 		in.Aside = d.payloadOnce(ctx)
 	}
 	var res StepResult
 	summary := fmt.Sprintf("step %d: record %d, claim %d", d.step, len(d.results), claim)
+	if len(in.Retry) > 0 {
+		summary += fmt.Sprintf(", retry %d", len(in.Retry))
+	}
 	if err := workflow.ExecuteLocalActivity(localOptions(ctx, summary), ActivityDispatchStep, in).Get(ctx, &res); err != nil {
 		return res, err
 	}
@@ -54,7 +58,7 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	d.results = res.Failed
 	d.c.Finished += len(res.Failed)
 	d.status = res.Status
-	got := len(res.Runs) + len(res.Failed)
+	got := len(res.Runs) + len(res.Failed) - len(in.Retry)
 	if claim > 0 && got < claim {
 		d.wake = false // caught up: wait for a hint
 	}
@@ -165,7 +169,7 @@ func (d *dispatcher) schedule(ctx, actCtx workflow.Context, sel workflow.Selecto
 	index := r.Envelope.Index
 	rctx, cancel := workflow.WithCancel(actCtx)
 	opts := workflow.ActivityOptions{
-		ActivityID:             fmt.Sprintf("run-%d", index),
+		ActivityID:             RunActivityID(index, r.Prior),
 		TaskQueue:              r.TaskQueue,
 		StartToCloseTimeout:    r.StartToClose,
 		ScheduleToStartTimeout: r.ScheduleToStart,
@@ -179,7 +183,7 @@ func (d *dispatcher) schedule(ctx, actCtx workflow.Context, sel workflow.Selecto
 		Priority: temporal.Priority{PriorityKey: r.Priority},
 	}
 	f := workflow.ExecuteActivity(workflow.WithActivityOptions(rctx, opts), r.Envelope.Task, r.Envelope)
-	fl := &flight{future: f, cancel: cancel, maxAttempts: r.MaxAttempts, at: workflow.Now(ctx)}
+	fl := &flight{future: f, cancel: cancel, maxAttempts: r.MaxAttempts, at: workflow.Now(ctx), prior: r.Prior}
 	d.inflight[index] = fl
 	d.c.Dispatched++
 	d.refreshEvery = refreshFirst
@@ -240,9 +244,14 @@ func (d *dispatcher) armRefresh(ctx workflow.Context, sel workflow.Selector) {
 // outcome turns a run activity's result into the run's outcome.
 func outcome(ctx workflow.Context, index int, f workflow.Future, fl *flight) RunOutcome {
 	now := workflow.Now(ctx)
-	o := RunOutcome{Index: index, Attempts: 1, CompletedAt: now, Latency: now.Sub(fl.at)}
+	o := RunOutcome{Index: index, Attempts: fl.prior + 1, CompletedAt: now, Latency: now.Sub(fl.at)}
 	var raw converter.RawValue
-	err := f.Get(ctx, &raw)
+	var err error
+	if fl.runs == nil {
+		err = f.Get(ctx, &raw)
+	} else {
+		err = f.Get(ctx, nil) // a slice's failure, for each of its runs
+	}
 	if err == nil {
 		o.Status = batch.RunCompleted
 		o.Output, o.OutputType = outputOf(raw)
@@ -250,16 +259,16 @@ func outcome(ctx workflow.Context, index int, f workflow.Future, fl *flight) Run
 	}
 	var actErr *temporal.ActivityError
 	if errors.As(err, &actErr) && actErr.RetryState() == enumspb.RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED {
-		o.Attempts = fl.maxAttempts
+		o.Attempts = fl.prior + fl.maxAttempts
 	}
 	var canceled *temporal.CanceledError
 	var timeout *temporal.TimeoutError
 	var app *temporal.ApplicationError
 	switch {
 	case errors.As(err, &canceled):
-		o.Status, o.ErrorCode, o.ErrorMessage, o.Attempts = batch.RunCanceled, batch.ErrorCanceled, "canceled", 0
+		o.Status, o.ErrorCode, o.ErrorMessage, o.Attempts = batch.RunCanceled, batch.ErrorCanceled, "canceled", fl.prior
 	case errors.As(err, &timeout) && timeout.TimeoutType() == enumspb.TIMEOUT_TYPE_SCHEDULE_TO_START:
-		o.Status, o.ErrorCode, o.Attempts = batch.RunExpired, batch.ErrorTTLExpired, 0
+		o.Status, o.ErrorCode, o.Attempts = batch.RunExpired, batch.ErrorTTLExpired, fl.prior
 		o.ErrorMessage = "no task worker started the run within its ttl"
 	case errors.As(err, &timeout):
 		o.Status, o.ErrorCode = batch.RunTimedOut, batch.ErrorMaxDuration

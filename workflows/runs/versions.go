@@ -20,4 +20,9 @@ const (
 	// it), or, as a fallback, after a timer (queueRetryFirst doubling to
 	// queueRetryMax).
 	changeQueueLimits = "queue-limits"
+	// changeSliced: runs whose task takes slices (Dispatch.Slice) are
+	// dispatched K at a time in one activity (tasks.SliceActivity); a run
+	// that fails in a slice is retried alone through the next
+	// DispatchStep (StepInput.Retry).
+	changeSliced = "sliced-dispatch"
 )

@@ -87,6 +87,13 @@ type dispatcher struct {
 	blockedOn           string
 	queueRetryArmed     bool
 	queueRetryEvery     time.Duration
+	// sliced is changeSliced's version, read when a step first claims runs
+	// of a sliced task (slicedKnown).
+	sliced      bool
+	slicedKnown bool
+	// retry are runs that failed in a slice, to dispatch alone at the next
+	// step.
+	retry []RetryRun
 
 	lastDescribe time.Time
 	refreshArmed bool
@@ -96,12 +103,17 @@ type dispatcher struct {
 	waiting      string
 }
 
-// flight is a run whose activity is scheduled.
+// flight is a run's activity, or a slice's: every run of a slice in
+// flight maps to the slice's flight.
 type flight struct {
 	future      workflow.Future
 	cancel      workflow.CancelFunc
 	maxAttempts int
 	at          time.Time // dispatched
+	// prior is the attempts a slice made of a run retried alone.
+	prior int
+	// runs are a slice's runs (nil: one run).
+	runs []sliceRun
 }
 
 func newDispatcher(in Input) *dispatcher {
@@ -153,9 +165,7 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 	sel.AddReceive(cancels, func(c workflow.ReceiveChannel, _ bool) {
 		var index int
 		c.Receive(ctx, &index)
-		if f, ok := d.inflight[index]; ok {
-			f.cancel()
-		}
+		d.cancelRun(ctx, index)
 	})
 	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {
 		d.requestAbort("workflow canceled", "")
@@ -173,23 +183,21 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 		}
 		claim := 0
 		if !draining && d.wake {
-			claim = d.window - len(d.inflight)
+			claim = d.window - len(d.inflight) - len(d.retry)
 		}
-		if claim > 0 || len(d.results) > 0 || d.describe {
+		if claim > 0 || len(d.results) > 0 || d.describe || len(d.retry) > 0 {
 			res, err := d.dispatchStep(ctx, claim)
 			if err != nil {
 				return Result{}, err
 			}
-			for _, r := range res.Runs {
-				d.schedule(ctx, actCtx, sel, r)
-			}
+			d.scheduleRuns(ctx, actCtx, sel, res.Runs)
 			d.armDelay(ctx, sel, res.NextDelay)
 			d.armRefresh(ctx, sel)
 			d.armQueueRetry(ctx, sel)
 			switch {
 			case res.Status == batch.StatusAborted:
 				d.requestAbort("batch aborted", "")
-			case !res.Open && len(d.inflight) == 0 && len(d.results) == 0 &&
+			case !res.Open && len(d.inflight) == 0 && len(d.results) == 0 && len(d.retry) == 0 &&
 				(res.Status == batch.StatusProcessing || res.Status == batch.StatusCompleted):
 				r, done, err := d.complete(ctx, hints)
 				if done || err != nil {

@@ -47,6 +47,12 @@ type fakeExec struct {
 	// at most limit runs claimed and not final, external of them held by
 	// other batches; holding counts the most this batch held at once.
 	limit, external, holding int
+	// slice, above 1, makes every task sliced by that size; taskOf, when
+	// set, names each run's task; retries are the runs sent back to be
+	// retried alone.
+	slice   int
+	taskOf  func(int) string
+	retries []RetryRun
 }
 
 func newFakeExec(n int) *fakeExec {
@@ -104,13 +110,25 @@ func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 		if i%5 == 4 {
 			task = "fail"
 		}
-		out.Runs = append(out.Runs, Dispatch{TaskQueue: "runs.dev", MaxAttempts: 2, StartToClose: time.Minute,
+		if f.taskOf != nil {
+			task = f.taskOf(i)
+		}
+		out.Runs = append(out.Runs, Dispatch{TaskQueue: "runs.dev", MaxAttempts: 2, StartToClose: time.Minute, Slice: f.slice,
 			Envelope: tasks.Envelope{ID: batch.RunID(in.BatchID, i), BatchID: in.BatchID, Index: i, Task: task, Attempt: 1}})
 		if f.payloads {
 			out.Runs[len(out.Runs)-1].Envelope.Payload = fmt.Sprintf("payload-%d", i)
 		}
 	}
 	f.holding = max(f.holding, held-f.external)
+	for _, r := range in.Retry {
+		f.retries = append(f.retries, r)
+		task := "ok"
+		if f.taskOf != nil {
+			task = f.taskOf(r.Index)
+		}
+		out.Runs = append(out.Runs, Dispatch{TaskQueue: "runs.dev", MaxAttempts: 2 - r.Prior, StartToClose: time.Minute, Prior: r.Prior,
+			Envelope: tasks.Envelope{ID: batch.RunID(in.BatchID, r.Index), BatchID: in.BatchID, Index: r.Index, Task: task, Attempt: r.Attempt}})
+	}
 	if in.Aside && len(out.Runs) > 0 {
 		f.asides++
 		out.Runs = f.aside.Set(in, out.Runs)

@@ -267,9 +267,10 @@ WHERE r.batch_id = sqlc.arg(batch_id) AND r.batch_index = u.idx AND r.status IN 
 
 -- name: ReconcileAttempts :exec
 -- Exact attempt counts and start times of runs dispatched by the workflow
--- run whose claims start with owner, read from its history.
+-- run whose claims start with owner, read from its history (attempt 0: the
+-- start time only, for runs of a slice, whose outcomes count attempts).
 UPDATE runs r
-SET attempts = r.attempt_base + u.attempt, started_at = u.started_at
+SET attempts = CASE WHEN u.attempt > 0 THEN r.attempt_base + u.attempt ELSE r.attempts END, started_at = u.started_at
 FROM (SELECT unnest(sqlc.arg(idx)::int[]) AS idx,
             unnest(sqlc.arg(attempt)::int[]) AS attempt,
             unnest(sqlc.arg(started_at)::timestamptz[]) AS started_at) AS u

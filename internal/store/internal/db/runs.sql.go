@@ -1214,7 +1214,7 @@ func (q *Queries) PromoteDelayedRuns(ctx context.Context, arg PromoteDelayedRuns
 
 const ReconcileAttempts = `-- name: ReconcileAttempts :exec
 UPDATE runs r
-SET attempts = r.attempt_base + u.attempt, started_at = u.started_at
+SET attempts = CASE WHEN u.attempt > 0 THEN r.attempt_base + u.attempt ELSE r.attempts END, started_at = u.started_at
 FROM (SELECT unnest($3::int[]) AS idx,
             unnest($4::int[]) AS attempt,
             unnest($5::timestamptz[]) AS started_at) AS u
@@ -1230,7 +1230,8 @@ type ReconcileAttemptsParams struct {
 }
 
 // Exact attempt counts and start times of runs dispatched by the workflow
-// run whose claims start with owner, read from its history.
+// run whose claims start with owner, read from its history (attempt 0: the
+// start time only, for runs of a slice, whose outcomes count attempts).
 func (q *Queries) ReconcileAttempts(ctx context.Context, arg ReconcileAttemptsParams) error {
 	_, err := q.db.Exec(ctx, ReconcileAttempts,
 		arg.BatchID,

@@ -53,6 +53,9 @@ const (
 	EnvRunMaxAttempts        = "STREAMBATCH_RUN_MAX_ATTEMPTS"
 	EnvRunMaxDuration        = "STREAMBATCH_RUN_MAX_DURATION"
 	EnvRunDefaultTTL         = "STREAMBATCH_RUN_DEFAULT_TTL"
+	EnvPayloadRefThreshold   = "STREAMBATCH_PAYLOAD_REF_THRESHOLD"
+	EnvPayloadRefURL         = "STREAMBATCH_PAYLOAD_REF_URL"
+	EnvPayloadRefTTL         = "STREAMBATCH_PAYLOAD_REF_TTL"
 	EnvIngestMemory          = "STREAMBATCH_INGEST_MEMORY"
 	EnvMemoryLimit           = "STREAMBATCH_MEMORY_LIMIT"
 	EnvLogLevel              = "STREAMBATCH_LOG_LEVEL"
@@ -178,6 +181,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	num(EnvRunMaxAttempts, &c.RunMaxAttempts)
 	dur(EnvRunMaxDuration, &c.RunMaxDuration)
 	dur(EnvRunDefaultTTL, &c.RunDefaultTTL)
+	size(EnvPayloadRefThreshold, &c.PayloadRefThreshold)
+	str(EnvPayloadRefURL, &c.PayloadRefURL)
+	dur(EnvPayloadRefTTL, &c.PayloadRefTTL)
 	size(EnvIngestMemory, &c.IngestMemory)
 	size(EnvMemoryLimit, &c.MemoryLimit)
 	str(EnvLogLevel, &c.LogLevel)
@@ -238,6 +244,9 @@ func (c Config) Env() []string {
 		EnvWorkflowWindow + "=" + strconv.Itoa(c.WorkflowWindow),
 		EnvIngestMemory + "=" + strconv.Itoa(c.IngestMemory),
 		EnvMemoryLimit + "=" + strconv.Itoa(c.MemoryLimit),
+		EnvPayloadRefThreshold + "=" + strconv.Itoa(c.PayloadRefThreshold),
+		EnvPayloadRefURL + "=" + c.PayloadRefURL,
+		EnvPayloadRefTTL + "=" + c.PayloadRefTTL.String(),
 	}
 }
 

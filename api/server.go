@@ -47,6 +47,10 @@ type Options struct {
 	// flight at once across replicas (beyond: 429 with Retry-After); 0
 	// means no limit.
 	ReadConcurrency int
+	// PayloadRefs verifies the payload references task workers present
+	// (the worker signs them with the same server secret); nil refuses
+	// every reference.
+	PayloadRefs *batch.PayloadRefSigner
 }
 
 // Checker is a readiness probe of one dependency.
@@ -146,6 +150,9 @@ func (s *Server) engine() *gin.Engine {
 	v3.GET("/batches/:batchId/missing", read, s.missingIndexes)
 	v3.POST("/batches/:batchId/replay", s.authenticate, s.replayBatch)
 	v3.POST("/runs/:runId/cancel", s.authenticate, s.cancelRun)
+	// Task workers read payloads sent by reference; the signed reference
+	// authenticates (payloadref.go).
+	r.GET(payloadRefRoute, s.runPayload)
 
 	r.PUT("/api/v2/packets/*filename", s.authenticateUpload, s.presignPacket)
 

@@ -86,6 +86,9 @@ type Activities struct {
 	// aside there so that each enters the history once. The worker sets it
 	// when it registers the flow.
 	Aside *contract.Aside
+	// PayloadRefs sends large payloads by reference (nil: every payload
+	// inline).
+	PayloadRefs *PayloadRefs
 }
 
 // Register registers the activities under their contract names, on every

@@ -99,8 +99,9 @@ type Dispatch struct {
 	ScheduleToStart time.Duration `json:"scheduleToStart,omitempty"`
 	// Priority is Temporal's priority key (0: default).
 	Priority int `json:"priority,omitempty"`
-	// PayloadAside: the envelope's payload was left out of the step's
-	// result, and the workflow puts it back from Aside.Set.
+	// PayloadAside: the envelope's payload (and, with StepInput.ByRef,
+	// its PayloadURL) was left out of the step's result, and the workflow
+	// puts it back from Aside.Set.
 	PayloadAside bool `json:"payloadAside,omitempty"`
 }
 
@@ -143,7 +144,11 @@ type StepInput struct {
 	Describe bool `json:"describe,omitempty"`
 	// Aside asks for the claimed runs' payloads through Aside.Set rather
 	// than in the result (changePayloadOnce).
-	Aside       bool          `json:"aside,omitempty"`
+	Aside bool `json:"aside,omitempty"`
+	// ByRef (with Aside) lets the step send payloads by reference
+	// (changePayloadRef): an envelope then carries a signed PayloadURL,
+	// which is set aside with the payloads.
+	ByRef       bool          `json:"byRef,omitempty"`
 	MaxAttempts int           `json:"maxAttempts"`
 	MaxDuration time.Duration `json:"maxDuration"`
 	Now         time.Time     `json:"now"`

@@ -13,4 +13,10 @@ const (
 	// Aside.Set: each run's payload enters the history once, in its
 	// activity's input.
 	changePayloadOnce = "payload-once"
+	// changePayloadRef: a step that sets payloads aside (changePayloadOnce)
+	// may also send payloads by reference (StepInput.ByRef): their
+	// envelopes carry a signed URL instead of the payload, and that URL,
+	// like a payload, is set aside and enters the history once, in the
+	// activity input.
+	changePayloadRef = "payload-ref"
 )

@@ -72,6 +72,10 @@ type dispatcher struct {
 	// run (onceKnown).
 	once      bool
 	onceKnown bool
+	// ref is changePayloadRef's version, read at the first claim that
+	// sets payloads aside (refKnown).
+	ref      bool
+	refKnown bool
 
 	lastDescribe time.Time
 	refreshArmed bool

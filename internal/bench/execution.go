@@ -60,6 +60,8 @@ type ExecOptions struct {
 	// a JSON string for streambatch, the activity's second argument for
 	// the anchor.
 	PayloadBytes int
+	// NoAnchor skips the anchor (when another run measured it already).
+	NoAnchor bool
 }
 
 // AnchorInput is the anchor workflow's input.
@@ -121,7 +123,11 @@ func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts 
 		defer w.Stop()
 	}
 	var out []ExecResult
-	for _, sys := range []string{"anchor", "streambatch"} {
+	systems := []string{"anchor", "streambatch"}
+	if opts.NoAnchor {
+		systems = systems[1:]
+	}
+	for _, sys := range systems {
 		cpu0 := cpuTimes(opts.CPU)
 		var r ExecResult
 		var ids []string

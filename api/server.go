@@ -55,6 +55,10 @@ type Options struct {
 	// before it answers up-to-date alone (0: 20 s); RealtimePoll is how
 	// often it looks for one meanwhile (0: 500 ms).
 	RealtimeWait, RealtimePoll time.Duration
+	// PayloadRefs verifies the payload references task workers present
+	// (the worker signs them with the same server secret); nil refuses
+	// every reference.
+	PayloadRefs *batch.PayloadRefSigner
 }
 
 // Checker is a readiness probe of one dependency.
@@ -175,6 +179,9 @@ func (s *Server) engine() *gin.Engine {
 	v3.GET("/batches/:batchId/missing", read, s.missingIndexes)
 	v3.POST("/batches/:batchId/replay", s.authenticate, s.replayBatch)
 	v3.POST("/runs/:runId/cancel", s.authenticate, s.cancelRun)
+	// Task workers read payloads sent by reference; the signed reference
+	// authenticates (payloadref.go).
+	r.GET(payloadRefRoute, s.runPayload)
 
 	r.PUT("/api/v2/packets/*filename", s.authenticateUpload, s.presignPacket)
 

@@ -18,7 +18,9 @@ import (
 // Tasks can be written outside Go: compat/taskworker-ts, a task worker on
 // the Temporal TypeScript SDK (pinned in its package.json), executes a
 // batch's runs: plain payloads, a 600 KiB payload stored in S3 fetched
-// through payloadUrl, and a task that fails its first attempt.
+// through payloadUrl, an 8 KiB payload sent by reference (resolved before
+// the task runs, out of BatchRuns' history) beside a 1 KiB one inline, and
+// a task that fails its first attempt.
 func TestTypeScriptTaskWorker(t *testing.T) {
 	s := requireStack(t)
 	t.Parallel()
@@ -35,23 +37,27 @@ func TestTypeScriptTaskWorker(t *testing.T) {
 	startNodeWorker(t, node, dir, env)
 
 	stored := strings.Repeat("t", 600<<10)
+	const n = 22
+	byRef, inline := randomText(20, 8<<10), randomText(21, 1<<10)
 	var body bytes.Buffer
-	for i := range 20 {
+	for i := range n {
 		switch {
 		case i == 0:
 			fmt.Fprintf(&body, `{"index":0,"task":"checksum","payload":%q}`+"\n", stored)
+		case i == 20 || i == 21:
+			fmt.Fprintf(&body, `{"index":%d,"task":"checksum","payload":{"data":%q}}`+"\n", i, map[int]string{20: byRef, 21: inline}[i])
 		case i%4 == 1:
 			fmt.Fprintf(&body, `{"index":%d,"task":"flaky"}`+"\n", i)
 		default:
 			fmt.Fprintf(&body, `{"index":%d,"task":"hello","payload":{"name":"n%d"}}`+"\n", i, i)
 		}
 	}
-	id := s.mustCreate(t, key, 20)
+	id := s.mustCreate(t, key, n)
 	if code, _, raw := s.stream(t, key, id, body.Bytes()); code != 200 {
 		t.Fatalf("stream: %d %s", code, raw)
 	}
 	b := s.waitBatch(t, key, id, 2*time.Minute)
-	if b.Status != "COMPLETED" || b.RunCounts["COMPLETED"] != 20 {
+	if b.Status != "COMPLETED" || b.RunCounts["COMPLETED"] != n {
 		t.Fatalf("batch %+v", b)
 	}
 	for _, r := range s.runs(t, key, id) {
@@ -64,6 +70,13 @@ func TestTypeScriptTaskWorker(t *testing.T) {
 			if out["bytes"] != float64(len(stored)) || out["sha256"] != sha(stored) {
 				t.Fatalf("checksum of the stored payload: %v", out)
 			}
+		case r.Index == 20 || r.Index == 21:
+			// The task sees the payload as stored, with its own type, and
+			// no reference.
+			if p := deref(r.Payload); out["bytes"] != float64(len(p)) || out["sha256"] != sha(p) ||
+				out["type"] != "application/json" || out["byRef"] != false {
+				t.Fatalf("checksum of run %d's payload: %v", r.Index, out)
+			}
 		case r.Index%4 == 1:
 			if out["attempt"] != float64(2) || r.Attempts != 2 {
 				t.Fatalf("flaky run %d: output %v, attempts %d", r.Index, out, r.Attempts)
@@ -74,6 +87,7 @@ func TestTypeScriptTaskWorker(t *testing.T) {
 			}
 		}
 	}
+	checkByReference(t, s, id, 20, 21)
 }
 
 // startNodeWorker starts dist/worker.js for env and waits until it polls.

@@ -10,12 +10,14 @@ import (
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
-// BatchRuns' history bytes per run, for 100 runs of 1 KiB and of 8 KiB
-// payloads (inline: below the offload threshold), as the Temporal server
-// counts them (HistorySizeBytes). It prints both; what it checks is the
-// cost of a payload byte (the difference between the two sizes per payload
-// byte added): about 1 when each run's payload is written to the history
-// once, about 2 when it is written twice.
+// BatchRuns' history bytes per run, for 100 runs of 1 KiB and of 3 KiB
+// payloads (inline: below STREAMBATCH_PAYLOAD_REF_THRESHOLD, 4 KiB) and of
+// 8 KiB payloads (by reference), as the Temporal server counts them
+// (HistorySizeBytes). It prints all three and checks two things: the cost
+// of an inline payload byte (the difference between the 1 and 3 KiB sizes
+// per payload byte added) is about 1, each payload written to the history
+// once, not 2; and an 8 KiB run costs less than a 1 KiB run plus 1 KiB,
+// its payload not in the history at all (inline, it would cost 7 KiB more).
 //
 //	go test ./e2e -count=1 -run TestRunsHistoryBytesPerRun -v
 func TestRunsHistoryBytesPerRun(t *testing.T) {
@@ -23,9 +25,9 @@ func TestRunsHistoryBytesPerRun(t *testing.T) {
 	t.Parallel()
 	env, key := s.newKey(t)
 	startTaskWorker(t, s, env)
-	const n, small, large = 100, 1 << 10, 8 << 10
+	const n, small, large, byRef = 100, 1 << 10, 3 << 10, 8 << 10
 	perRun := map[int]int64{}
-	for _, size := range []int{small, large} {
+	for _, size := range []int{small, large, byRef} {
 		var body bytes.Buffer
 		for i := range n {
 			fmt.Fprintf(&body, `{"index":%d,"task":"big","payload":%q}`+"\n", i, randomText(uint64(i), size))
@@ -53,5 +55,8 @@ func TestRunsHistoryBytesPerRun(t *testing.T) {
 	t.Logf("history bytes per payload byte: %.2f", perByte)
 	if perByte >= 1.5 {
 		t.Errorf("each payload byte costs %.2f history bytes: the payload is written more than once", perByte)
+	}
+	if perRun[byRef] >= perRun[small]+1<<10 {
+		t.Errorf("a run of an 8 KiB payload costs %d history bytes, one of 1 KiB %d: the payload went inline, not by reference", perRun[byRef], perRun[small])
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -123,7 +124,14 @@ func startStack() (*stack, func(), error) {
 		return nil, cleanup, fmt.Errorf("build streambatch: %w", err)
 	}
 
+	// The API's address is known before the worker starts: the worker
+	// writes it into payload references (STREAMBATCH_PAYLOAD_REF_URL).
+	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, cleanup, err
+	}
 	s.cfg = s.config("e2e")
+	s.cfg.PayloadRefURL = "http://" + apiLn.Addr().String()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("STREAMBATCH_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -142,7 +150,8 @@ func startStack() (*stack, func(), error) {
 		return nil, cleanup, err
 	}
 	cleanups = append(cleanups, s.worker.Stop)
-	s.api = httptest.NewServer(a.API().Handler())
+	s.api = &httptest.Server{Listener: apiLn, Config: &http.Server{Handler: a.API().Handler()}}
+	s.api.Start()
 	s.endpoint = endpoint{URL: s.api.URL}
 	cleanups = append(cleanups, s.api.Close)
 	return s, cleanup, nil

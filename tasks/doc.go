@@ -7,7 +7,12 @@
 // output; an error after the last attempt fails the run. A task worker is
 // therefore an ordinary Temporal worker polling that queue; this package
 // registers typed task functions on it, decodes envelopes and fetches
-// payloads that streambatch stored in S3 (application/store).
+// payloads that streambatch stored in S3 (application/store) or sent by
+// reference (Envelope.PayloadRefType: a signed URL of streambatch's API,
+// for payloads of STREAMBATCH_PAYLOAD_REF_THRESHOLD or more, which then stay
+// out of Temporal's history). Register and RegisterRun resolve a reference
+// before the task runs, so tasks see every payload as it was sent; the
+// worker needs only to reach the API at the URL the reference names.
 //
 // streambatch encrypts every payload it hands to Temporal, a run's
 // envelope under its environment's key: build the worker's Temporal client

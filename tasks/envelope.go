@@ -22,6 +22,14 @@ type Envelope struct {
 	// PayloadURL is a presigned GET URL of an application/store payload
 	// (valid for at least an hour after the run was dispatched).
 	PayloadURL string `json:"payloadUrl,omitempty"`
+	// PayloadRefType is set when the payload travels by reference (it was
+	// at least STREAMBATCH_PAYLOAD_REF_THRESHOLD): it is the type of the
+	// payload PayloadURL returns, a signed URL of streambatch's API, and
+	// PayloadType is application/store, so that a worker that predates
+	// references fetches it as any stored payload. Register and
+	// RegisterRun resolve a reference before calling the task: the task
+	// sees the payload inline, with this type.
+	PayloadRefType string `json:"payloadRefType,omitempty"`
 	// Attempt is the 1-based attempt the run was dispatched with (earlier
 	// attempts of a replayed run count). The attempt actually running is
 	// Attempt - 1 + the activity's own attempt; Run.Attempt computes it.

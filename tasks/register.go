@@ -31,6 +31,10 @@ func Register[In, Out any](r Registry, task string, fn func(ctx context.Context,
 	r.RegisterActivityWithOptions(func(ctx context.Context, env Envelope) (Out, error) {
 		run := NewRun(ctx, env, hc)
 		var in In
+		if err := run.resolveRef(ctx); err != nil {
+			var zero Out
+			return zero, err
+		}
 		if err := run.Decode(ctx, &in); err != nil {
 			var zero Out
 			return zero, err
@@ -45,6 +49,10 @@ func RegisterRun[Out any](r Registry, task string, fn func(ctx context.Context, 
 	hc := httpClient(opts)
 	r.RegisterActivityWithOptions(func(ctx context.Context, env Envelope) (Out, error) {
 		run := NewRun(ctx, env, hc)
+		if err := run.resolveRef(ctx); err != nil {
+			var zero Out
+			return zero, err
+		}
 		return fn(context.WithValue(ctx, runKey{}, run), run)
 	}, activity.RegisterOptions{Name: task})
 }

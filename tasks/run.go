@@ -62,7 +62,12 @@ func (r *Run) Payload(ctx context.Context) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("run %s: fetch payload: HTTP %d", r.ID, resp.StatusCode)
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		err := fmt.Errorf("run %s: fetch payload: HTTP %d %s", r.ID, resp.StatusCode, bytes.TrimSpace(msg))
+		if r.PayloadRefType != "" && refusedForGood(resp.StatusCode) {
+			return nil, NonRetryable(err) // the next attempt has the same reference
+		}
+		return nil, err
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxPayloadBytes+1))
 	if err != nil {
@@ -82,7 +87,11 @@ func (r *Run) Decode(ctx context.Context, v any) error {
 	if err != nil || data == nil {
 		return err
 	}
-	if r.PayloadType == PayloadTypeSuperJSON || (r.PayloadType == PayloadTypeStore && bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"json"`))) {
+	typ := r.PayloadType
+	if r.PayloadRefType != "" {
+		typ = r.PayloadRefType
+	}
+	if typ == PayloadTypeSuperJSON || (typ == PayloadTypeStore && bytes.HasPrefix(bytes.TrimSpace(data), []byte(`{"json"`))) {
 		var sj struct {
 			JSON json.RawMessage `json:"json"`
 		}

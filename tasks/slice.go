@@ -270,6 +270,10 @@ func runOne(ctx context.Context, env Envelope, tries int, fn runFunc, hc *http.C
 				ch <- answer{err: fmt.Errorf("panic: %v", p)}
 			}
 		}()
+		if err := run.resolveRef(rctx); err != nil { // a payload by reference
+			ch <- answer{err: err}
+			return
+		}
 		out, err := fn(context.WithValue(rctx, runKey{}, run), run)
 		ch <- answer{out, err}
 	}()

@@ -229,6 +229,7 @@ func (a *Activities) dispatch(ctx context.Context, in contract.StepInput, r stor
 			d.Envelope.PayloadURL = url
 		}
 	}
+	a.PayloadRefs.byRef(in, &d.Envelope)
 	return d, nil, nil
 }
 

@@ -103,6 +103,9 @@ type Activities struct {
 	// Slices names the sliced tasks and their slice sizes
 	// (STREAMBATCH_SLICED_TASKS; nil: none).
 	Slices Slices
+	// PayloadRefs sends large payloads by reference (nil: every payload
+	// inline).
+	PayloadRefs *PayloadRefs
 }
 
 // Register registers the activities under their contract names, on every

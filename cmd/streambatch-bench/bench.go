@@ -43,6 +43,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	readCompareClients := fs.Int("read-compare-clients", 1, "scenario R: clients reading from the --read-compare API (an older version held GBs per client)")
 	runs := fs.Int("runs", 100_000, "scenario E: no-op runs to execute")
 	sliceSizes := fs.String("slice", "1", "scenario E: comma-separated slice sizes K to measure streambatch with (1: one activity per run; K > 1: a sliced no-op task, STREAMBATCH_SLICED_TASKS)")
+	anchor := fs.Bool("anchor", true, "scenario E: measure the anchor too (false: streambatch only, e.g. the second side of an A/B)")
+	payloadBytes := fs.Int("payload-bytes", 0, "scenario E: each run's payload size in bytes (0: none); payloads of STREAMBATCH_PAYLOAD_REF_THRESHOLD or more go by reference unless it is 0")
 	clients := fs.Int("clients", 20, "scenarios B and R: concurrent clients (of B's load mode; R's readers, e.g. 10)")
 	loadFor := fs.Duration("duration", 20*time.Second, "scenario B: how long the load mode runs")
 	sequential := fs.Int("batches", 50, "scenario B: batches of the one-client latency mode")
@@ -214,7 +216,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return errUsage
 		}
 		_, err := bench.RunExecution(ctx, sb, tc, bench.ExecOptions{Runs: *runs, Window: st.Config.RunConcurrency, Slices: sliceKs,
-			Env: "bench", JSON: opts.JSON, Table: opts.Table, CPU: opts.CPU})
+			Env: "bench", JSON: opts.JSON, Table: opts.Table, CPU: opts.CPU, PayloadBytes: *payloadBytes, NoAnchor: !*anchor})
 		if err != nil {
 			return err
 		}

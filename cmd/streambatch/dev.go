@@ -44,6 +44,10 @@ Prints "API: <url>", "Temporal UI: <url>" and "API key: <key>".`, stderr)
 		return fmt.Errorf("listen on %s (%s): %w", cfg.HTTPAddr, config.EnvHTTPAddr, err)
 	}
 	defer ln.Close()
+	if cfg.PayloadRefURL == "" {
+		// Task workers next to `streambatch dev` read large payloads here.
+		cfg.PayloadRefURL = "http://" + ln.Addr().String()
+	}
 
 	// Temporal UI decodes streambatch's encrypted payloads through this
 	// process's codec endpoint.

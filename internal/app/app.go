@@ -168,7 +168,7 @@ func (a *App) API() *api.Server {
 	}, a.Blob, recordingSignaler{wf: wf, store: a.Store}, a.chunkSigner(), a.Log, a.Metrics)
 	return api.New(api.Options{
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait, AbortWait: c.AbortWait,
-		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret,
+		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret, PayloadRefs: a.payloadRefSigner(),
 		CreateRate: c.CreateRate, CreateBurst: c.CreateBurst, BodyIdleTimeout: c.BodyIdleTimeout,
 		ReadTimeout: c.HTTPReadTimeout, WriteTimeout: c.HTTPWriteTimeout,
 		ReadPageBytes: c.ReadPageBytes, ReadConcurrency: c.ReadConcurrency, RealtimeLive: c.RealtimeLive,
@@ -197,12 +197,37 @@ func (a *App) EnsureSweepSchedule(ctx context.Context) error {
 // chunkSigner derives the signer of chunk references from the server
 // secret (STREAMBATCH_JWT_SECRET, which serve and worker require); without
 // one, nothing signs and every chunk is refused.
+// payloadRefSigner verifies payload references in the API (nil without a
+// server secret: the payload route then refuses every reference).
+func (a *App) payloadRefSigner() *batch.PayloadRefSigner {
+	s, err := batch.NewPayloadRefSigner(a.Config.JWTSecret)
+	if err != nil {
+		return nil
+	}
+	return s
+}
+
 func (a *App) chunkSigner() *batch.ChunkSigner {
 	s, err := batch.NewChunkSigner(a.Config.JWTSecret)
 	if err != nil {
 		return nil
 	}
 	return s
+}
+
+// payloadRefs returns how the worker sends large payloads by reference
+// (nil, every payload inline, without STREAMBATCH_PAYLOAD_REF_URL or a
+// server secret).
+func (a *App) payloadRefs() *runsact.PayloadRefs {
+	c := a.Config
+	if !c.PayloadsByRef() {
+		return nil
+	}
+	s := a.payloadRefSigner()
+	if s == nil {
+		return nil
+	}
+	return &runsact.PayloadRefs{Signer: s, BaseURL: c.PayloadRefURL, Threshold: c.PayloadRefThreshold, TTL: c.PayloadRefTTL}
 }
 
 // Runs returns the client of BatchRuns workflows, with the configured run
@@ -255,7 +280,7 @@ func (a *App) Worker() worker.Group {
 			Signer: a.chunkSigner(), Dispatcher: a.Runs()},
 		Runs: &runsact.Activities{Exec: a.Store, Objects: a.Blob, Temporal: a.Temporal, Parents: a.Temporal, Keys: keys,
 			OutputOffloadThreshold: a.Config.OffloadThreshold, RunDefaultTTL: a.Config.RunDefaultTTL, Metrics: a.Metrics,
-			Waker: a.Runs(), Log: a.Log, Slices: runsact.Slices(a.Config.SlicedTasks)},
+			Waker: a.Runs(), Log: a.Log, Slices: runsact.Slices(a.Config.SlicedTasks), PayloadRefs: a.payloadRefs()},
 		Sweep: &sweepact.Activities{Store: a.Store, Objects: a.Blob, Metrics: a.Metrics},
 	}
 	return worker.NewGroup(a.Temporal, flows, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())

@@ -63,12 +63,21 @@ type ExecOptions struct {
 	JSON   io.Writer
 	Table  io.Writer
 	CPU    map[string]int
+	// PayloadBytes gives every run a payload of this many bytes (0: none):
+	// a JSON string for streambatch, the activity's second argument for
+	// the anchor.
+	PayloadBytes int
+	// NoAnchor skips the anchor (when another run measured it already).
+	NoAnchor bool
 }
 
 // AnchorInput is the anchor workflow's input.
 type AnchorInput struct {
 	N, Window, Done int
 	Queue           string
+	// PayloadBytes, when set, passes each activity a payload of this size
+	// as its second argument.
+	PayloadBytes int `json:",omitempty"`
 }
 
 // Anchor is the minimal sliding-window workflow: N no-op activities, Window
@@ -77,10 +86,15 @@ func Anchor(ctx workflow.Context, in AnchorInput) (int, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{TaskQueue: in.Queue, StartToCloseTimeout: time.Minute})
 	sel := workflow.NewSelector(ctx)
 	pending, next := 0, in.Done
+	payload := strings.Repeat("x", in.PayloadBytes)
 	for next < in.N || pending > 0 {
 		suggested := workflow.GetInfo(ctx).GetContinueAsNewSuggested()
 		for !suggested && pending < in.Window && next < in.N {
-			f := workflow.ExecuteActivity(ctx, "noop", next)
+			args := []any{next}
+			if in.PayloadBytes > 0 {
+				args = append(args, payload)
+			}
+			f := workflow.ExecuteActivity(ctx, "noop", args...)
 			pending++
 			next++
 			sel.AddFuture(f, func(workflow.Future) { pending-- })
@@ -118,7 +132,11 @@ func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts 
 	aw := worker.New(tc, anchorQueue, worker.Options{MaxConcurrentActivityExecutionSize: 4 * opts.Window,
 		MaxConcurrentActivityTaskPollers: tasks.DefaultActivityPollers})
 	aw.RegisterWorkflow(Anchor)
-	aw.RegisterActivityWithOptions(func(context.Context, int) error { return nil }, activityName("noop"))
+	if opts.PayloadBytes > 0 {
+		aw.RegisterActivityWithOptions(func(context.Context, int, string) error { return nil }, activityName("noop"))
+	} else {
+		aw.RegisterActivityWithOptions(func(context.Context, int) error { return nil }, activityName("noop"))
+	}
 	for _, w := range []worker.Worker{tw, aw} {
 		if err := w.Start(); err != nil {
 			return nil, err
@@ -126,6 +144,9 @@ func RunExecution(ctx context.Context, sb *Streambatch, tc tclient.Client, opts 
 		defer w.Stop()
 	}
 	var out []ExecResult
+	if opts.NoAnchor {
+		systems = systems[1:]
+	}
 	for _, sys := range systems {
 		cpu0 := cpuTimes(opts.CPU)
 		var r ExecResult
@@ -191,7 +212,7 @@ func runAnchor(ctx context.Context, tc tclient.Client, queue string, opts ExecOp
 	id := fmt.Sprintf("bench-anchor-%d", time.Now().UnixNano())
 	start := time.Now()
 	run, err := tc.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: id, TaskQueue: queue}, Anchor,
-		AnchorInput{N: opts.Runs, Window: opts.Window, Queue: queue})
+		AnchorInput{N: opts.Runs, Window: opts.Window, Queue: queue, PayloadBytes: opts.PayloadBytes})
 	if err != nil {
 		return r, nil, err
 	}
@@ -210,9 +231,13 @@ func runBatch(ctx context.Context, sb *Streambatch, opts ExecOptions, task strin
 	if err != nil {
 		return r, nil, err
 	}
+	var payload json.RawMessage
+	if opts.PayloadBytes > 0 {
+		payload = client.StringPayload(strings.Repeat("x", opts.PayloadBytes)) // stored as is: PayloadBytes bytes
+	}
 	items := iter.Seq2[client.Item, error](func(yield func(client.Item, error) bool) {
 		for i := range opts.Runs {
-			if !yield(client.Item{Index: i, Task: task}, nil) {
+			if !yield(client.Item{Index: i, Task: task, Payload: payload}, nil) {
 				return
 			}
 		}

@@ -89,6 +89,11 @@ func StartStack(ctx context.Context, dir, bin string, base config.Config, opts S
 	if cfg.HTTPAddr, err = proc.FreeAddr(); err != nil {
 		return s, err
 	}
+	if cfg.PayloadRefURL == "" {
+		// Payloads go by reference unless STREAMBATCH_PAYLOAD_REF_THRESHOLD
+		// is 0: the bench's task worker reaches the first API.
+		cfg.PayloadRefURL = "http://" + cfg.HTTPAddr
+	}
 	s.Config = cfg
 	if s.Objects, err = blob.New(ctx, blob.Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket, Region: cfg.S3Region,
 		AccessKeyID: cfg.S3AccessKeyID, SecretAccessKey: cfg.S3SecretAccessKey}); err != nil {

@@ -201,6 +201,24 @@ type Config struct {
 	// (STREAMBATCH_SLICED_TASKS, e.g. "send-email=50,prod/resize=20"; read
 	// by the worker process; default none).
 	SlicedTasks map[string]int
+	// PayloadRefThreshold is the payload size from which a run's payload
+	// goes to its task worker by reference instead of inside the run's
+	// activity input, and so stays out of Temporal's history
+	// (STREAMBATCH_PAYLOAD_REF_THRESHOLD, default 4 KiB; 0 = every payload
+	// inline). It takes effect only with PayloadRefURL; payloads stored in
+	// S3 (OffloadThreshold) always go as a presigned S3 URL.
+	PayloadRefThreshold int
+	// PayloadRefURL is the API's base URL as task workers reach it
+	// (STREAMBATCH_PAYLOAD_REF_URL, e.g. https://streambatch.internal:8080;
+	// default empty = payloads go inline; `streambatch dev` defaults it to
+	// http://STREAMBATCH_HTTP_ADDR). The worker writes it into the signed
+	// payload references; task workers fetch them with a plain GET.
+	PayloadRefURL string
+	// PayloadRefTTL is how long a payload reference stays valid after its
+	// run is dispatched (STREAMBATCH_PAYLOAD_REF_TTL, default 168h, at most
+	// 720h): an attempt that starts later fails to read its payload. The
+	// API serves a reference only while its run is not finished.
+	PayloadRefTTL time.Duration
 
 	// MetricsAddr serves the worker's Prometheus metrics at /metrics when
 	// set (STREAMBATCH_METRICS_ADDR, default empty = off); the API serves
@@ -295,6 +313,8 @@ func Default() Config {
 		RunConcurrency:      100,
 		RunMaxAttempts:      3,
 		RunMaxDuration:      time.Hour,
+		PayloadRefThreshold: 4 << 10,
+		PayloadRefTTL:       7 * 24 * time.Hour,
 		CreateRate:          1000,
 		CreateBurst:         10_000,
 		BodyIdleTimeout:     time.Minute,
@@ -332,18 +352,22 @@ func (c *Config) SoftMemoryLimit(role string) int64 {
 	return serve + worker
 }
 
+// PayloadsByRef reports whether runs' payloads at or above
+// PayloadRefThreshold go to task workers by reference.
+func (c *Config) PayloadsByRef() bool { return c.PayloadRefThreshold > 0 && c.PayloadRefURL != "" }
+
 // TemporalUsesTLS reports whether the connection to Temporal uses TLS.
 func (c *Config) TemporalUsesTLS() bool {
 	return c.TemporalTLS || c.TemporalTLSCAFile != "" || c.TemporalTLSCertFile != "" ||
 		c.TemporalTLSServerName != "" || c.TemporalAPIKey != ""
 }
 
-// MaxConns returns the pgx pool size to use.
 // RunsTaskQueue is the task queue of the BatchRuns workflows:
 // TaskQueue + "-runs", apart from BatchIngest's so that a backlog of runs
 // never delays taking items in and sealing.
 func (c *Config) RunsTaskQueue() string { return c.TaskQueue + "-runs" }
 
+// MaxConns returns the pgx pool size to use.
 func (c *Config) MaxConns() int {
 	if c.DBMaxConns > 0 {
 		return c.DBMaxConns
@@ -474,6 +498,17 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.RunDefaultTTL != 0 && c.RunDefaultTTL < time.Second {
 		bad(EnvRunDefaultTTL, "must be 0 (off) or at least 1s, got %s", c.RunDefaultTTL)
+	}
+	if c.PayloadRefThreshold != 0 && c.PayloadRefThreshold < 1<<10 {
+		bad(EnvPayloadRefThreshold, "must be 0 (every payload inline) or at least 1 KiB (a reference takes about 200 bytes), got %d", c.PayloadRefThreshold)
+	}
+	if c.PayloadRefURL != "" {
+		if u, err := url.Parse(c.PayloadRefURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad(EnvPayloadRefURL, "must be the http:// or https:// URL task workers reach the API at, without query, got %q", c.PayloadRefURL)
+		}
+	}
+	if c.PayloadRefTTL < time.Minute || c.PayloadRefTTL > 720*time.Hour {
+		bad(EnvPayloadRefTTL, "must be between 1m and 720h, got %s", c.PayloadRefTTL)
 	}
 	if c.UploadBytesInFlight < c.ItemMaxBytes {
 		bad(EnvUploadBytesInFlight, "must be at least %s (%d), got %d", EnvItemMaxBytes, c.ItemMaxBytes, c.UploadBytesInFlight)

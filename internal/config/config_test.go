@@ -259,3 +259,38 @@ func TestSlicedTasks(t *testing.T) {
 		}
 	}
 }
+
+func TestPayloadRefSettings(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	if c.PayloadRefThreshold != 4<<10 || c.PayloadsByRef() {
+		t.Fatalf("defaults: threshold %d, by reference %v (want 4 KiB, off without a URL)", c.PayloadRefThreshold, c.PayloadsByRef())
+	}
+	c, err := FromEnv(env(map[string]string{EnvPayloadRefThreshold: "8KiB", EnvPayloadRefURL: "https://api.internal:8080", EnvPayloadRefTTL: "2h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PayloadRefThreshold != 8<<10 || c.PayloadRefTTL != 2*time.Hour || !c.PayloadsByRef() {
+		t.Fatalf("overrides not applied: %d %s %v", c.PayloadRefThreshold, c.PayloadRefTTL, c.PayloadsByRef())
+	}
+	if err := c.Validate(0); err != nil {
+		t.Fatal(err)
+	}
+	c.PayloadRefThreshold = 0
+	if c.PayloadsByRef() {
+		t.Fatal("threshold 0 must turn references off")
+	}
+	for name, change := range map[string]func(c *Config){
+		EnvPayloadRefThreshold:       func(c *Config) { c.PayloadRefThreshold = 100 },
+		EnvPayloadRefURL + " scheme": func(c *Config) { c.PayloadRefURL = "api.internal:8080" },
+		EnvPayloadRefURL + " query":  func(c *Config) { c.PayloadRefURL = "http://api.internal/?x=1" },
+		EnvPayloadRefTTL:             func(c *Config) { c.PayloadRefTTL = time.Second },
+	} {
+		c := Default()
+		change(&c)
+		err := c.Validate(0)
+		if want, _, _ := strings.Cut(name, " "); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

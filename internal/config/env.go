@@ -54,6 +54,9 @@ const (
 	EnvRunMaxDuration        = "STREAMBATCH_RUN_MAX_DURATION"
 	EnvRunDefaultTTL         = "STREAMBATCH_RUN_DEFAULT_TTL"
 	EnvSlicedTasks           = "STREAMBATCH_SLICED_TASKS"
+	EnvPayloadRefThreshold   = "STREAMBATCH_PAYLOAD_REF_THRESHOLD"
+	EnvPayloadRefURL         = "STREAMBATCH_PAYLOAD_REF_URL"
+	EnvPayloadRefTTL         = "STREAMBATCH_PAYLOAD_REF_TTL"
 	EnvIngestMemory          = "STREAMBATCH_INGEST_MEMORY"
 	EnvMemoryLimit           = "STREAMBATCH_MEMORY_LIMIT"
 	EnvLogLevel              = "STREAMBATCH_LOG_LEVEL"
@@ -187,6 +190,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.SlicedTasks = sl
 	}
+	size(EnvPayloadRefThreshold, &c.PayloadRefThreshold)
+	str(EnvPayloadRefURL, &c.PayloadRefURL)
+	dur(EnvPayloadRefTTL, &c.PayloadRefTTL)
 	size(EnvIngestMemory, &c.IngestMemory)
 	size(EnvMemoryLimit, &c.MemoryLimit)
 	str(EnvLogLevel, &c.LogLevel)
@@ -249,6 +255,9 @@ func (c Config) Env() []string {
 		EnvIngestMemory + "=" + strconv.Itoa(c.IngestMemory),
 		EnvMemoryLimit + "=" + strconv.Itoa(c.MemoryLimit),
 		EnvSlicedTasks + "=" + FormatSlicedTasks(c.SlicedTasks),
+		EnvPayloadRefThreshold + "=" + strconv.Itoa(c.PayloadRefThreshold),
+		EnvPayloadRefURL + "=" + c.PayloadRefURL,
+		EnvPayloadRefTTL + "=" + c.PayloadRefTTL.String(),
 	}
 }
 

@@ -24,8 +24,14 @@ type asideKey struct {
 }
 
 type asideEntry struct {
-	payloads map[int]string // by run index
+	payloads map[int]aside // by run index
 	at       time.Time
+}
+
+// aside is what Set kept of one envelope.
+type aside struct {
+	payload string
+	url     string // PayloadURL, with StepInput.ByRef
 }
 
 // Aside holds the payloads DispatchStep set aside until the workflow takes
@@ -37,15 +43,20 @@ type Aside struct {
 }
 
 // Set is called by the DispatchStep local activity when its input asks for
-// it (StepInput.Aside): it keeps the payloads of the claimed runs for the
-// step of the workflow run the input names and returns the runs without
-// them, marked PayloadAside.
+// it (StepInput.Aside): it keeps the payloads of the claimed runs (and,
+// with StepInput.ByRef, their payload URLs) for the step of the workflow
+// run the input names and returns the runs without them, marked
+// PayloadAside.
 func (a *Aside) Set(in StepInput, runs []Dispatch) []Dispatch {
-	payloads := make(map[int]string, len(runs))
+	payloads := make(map[int]aside, len(runs))
 	out := make([]Dispatch, len(runs))
 	for k, r := range runs {
-		payloads[r.Envelope.Index] = r.Envelope.Payload
+		p := aside{payload: r.Envelope.Payload}
 		r.Envelope.Payload = ""
+		if in.ByRef {
+			p.url, r.Envelope.PayloadURL = r.Envelope.PayloadURL, ""
+		}
+		payloads[r.Envelope.Index] = p
 		r.PayloadAside = true
 		out[k] = r
 	}
@@ -65,7 +76,7 @@ func (a *Aside) Set(in StepInput, runs []Dispatch) []Dispatch {
 }
 
 // take returns (and forgets) the payloads Set kept for a step.
-func (a *Aside) take(in StepInput) (map[int]string, bool) {
+func (a *Aside) take(in StepInput) (map[int]aside, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	k := asideKey{in.WorkflowID, in.RunID, in.Step}

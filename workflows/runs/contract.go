@@ -99,8 +99,9 @@ type Dispatch struct {
 	ScheduleToStart time.Duration `json:"scheduleToStart,omitempty"`
 	// Priority is Temporal's priority key (0: default).
 	Priority int `json:"priority,omitempty"`
-	// PayloadAside: the envelope's payload was left out of the step's
-	// result, and the workflow puts it back from Aside.Set.
+	// PayloadAside: the envelope's payload (and, with StepInput.ByRef,
+	// its PayloadURL) was left out of the step's result, and the workflow
+	// puts it back from Aside.Set.
 	PayloadAside bool `json:"payloadAside,omitempty"`
 	// Slice, above 1, says the run's task takes slices of up to Slice runs
 	// in one activity (tasks.SliceActivity; changeSliced).
@@ -163,7 +164,11 @@ type StepInput struct {
 	Aside bool `json:"aside,omitempty"`
 	// Retry are runs of this workflow run to dispatch again, alone: each
 	// comes back in Runs (or Failed when it can no longer run).
-	Retry       []RetryRun    `json:"retry,omitempty"`
+	Retry []RetryRun `json:"retry,omitempty"`
+	// ByRef (with Aside) lets the step send payloads by reference
+	// (changePayloadRef): an envelope then carries a signed PayloadURL,
+	// which is set aside with the payloads.
+	ByRef       bool          `json:"byRef,omitempty"`
 	MaxAttempts int           `json:"maxAttempts"`
 	MaxDuration time.Duration `json:"maxDuration"`
 	Now         time.Time     `json:"now"`

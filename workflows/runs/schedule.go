@@ -45,6 +45,7 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	in.Retry, d.retry = d.retry, nil
 	if claim > 0 || len(in.Retry) > 0 {
 		in.Aside = d.payloadOnce(ctx)
+		in.ByRef = in.Aside && d.payloadRef(ctx)
 	}
 	var res StepResult
 	summary := fmt.Sprintf("step %d: record %d, claim %d", d.step, len(d.results), claim)
@@ -138,6 +139,15 @@ func (d *dispatcher) payloadOnce(ctx workflow.Context) bool {
 	return d.once
 }
 
+// payloadRef reports whether this run takes changePayloadRef's path.
+func (d *dispatcher) payloadRef(ctx workflow.Context) bool {
+	if !d.refKnown {
+		d.ref = workflow.GetVersion(ctx, changePayloadRef, workflow.DefaultVersion, 1) == 1
+		d.refKnown = true
+	}
+	return d.ref
+}
+
 // restorePayloads puts back the payloads the step set aside into the
 // envelopes its marker carries without them. A replay leaves them out: the
 // activity commands they go into were sent already, and a replayed command
@@ -146,7 +156,7 @@ func (d *dispatcher) restorePayloads(ctx workflow.Context, in StepInput, runs []
 	if !in.Aside || workflow.IsReplaying(ctx) || !slices.ContainsFunc(runs, func(r Dispatch) bool { return r.PayloadAside }) {
 		return
 	}
-	var payloads map[int]string
+	var payloads map[int]aside
 	ok := d.aside != nil
 	if ok {
 		payloads, ok = d.aside.take(in)
@@ -159,7 +169,11 @@ func (d *dispatcher) restorePayloads(ctx workflow.Context, in StepInput, runs []
 	}
 	for k := range runs {
 		if runs[k].PayloadAside {
-			runs[k].Envelope.Payload = payloads[runs[k].Envelope.Index]
+			p := payloads[runs[k].Envelope.Index]
+			runs[k].Envelope.Payload = p.payload
+			if p.url != "" {
+				runs[k].Envelope.PayloadURL = p.url
+			}
 		}
 	}
 }

@@ -25,4 +25,10 @@ const (
 	// that fails in a slice is retried alone through the next
 	// DispatchStep (StepInput.Retry).
 	changeSliced = "sliced-dispatch"
+	// changePayloadRef: a step that sets payloads aside (changePayloadOnce)
+	// may also send payloads by reference (StepInput.ByRef): their
+	// envelopes carry a signed URL instead of the payload, and that URL,
+	// like a payload, is set aside and enters the history once, in the
+	// activity input.
+	changePayloadRef = "payload-ref"
 )

@@ -94,6 +94,10 @@ type dispatcher struct {
 	// retry are runs that failed in a slice, to dispatch alone at the next
 	// step.
 	retry []RetryRun
+	// ref is changePayloadRef's version, read at the first claim that
+	// sets payloads aside (refKnown).
+	ref      bool
+	refKnown bool
 
 	lastDescribe time.Time
 	refreshArmed bool

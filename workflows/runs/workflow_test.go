@@ -53,6 +53,10 @@ type fakeExec struct {
 	slice   int
 	taskOf  func(int) string
 	retries []RetryRun
+	// refs sends the payloads of even runs by reference ("ref-<index>" in
+	// PayloadURL) when the step allows it (StepInput.ByRef, counted).
+	refs   bool
+	byRefs int
 }
 
 func newFakeExec(n int) *fakeExec {
@@ -115,8 +119,12 @@ func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 		}
 		out.Runs = append(out.Runs, Dispatch{TaskQueue: "runs.dev", MaxAttempts: 2, StartToClose: time.Minute, Slice: f.slice,
 			Envelope: tasks.Envelope{ID: batch.RunID(in.BatchID, i), BatchID: in.BatchID, Index: i, Task: task, Attempt: 1}})
-		if f.payloads {
-			out.Runs[len(out.Runs)-1].Envelope.Payload = fmt.Sprintf("payload-%d", i)
+		e := &out.Runs[len(out.Runs)-1].Envelope
+		switch {
+		case f.refs && in.ByRef && i%2 == 0:
+			e.PayloadType, e.PayloadURL, e.PayloadRefType = tasks.PayloadTypeStore, fmt.Sprintf("ref-%d", i), tasks.PayloadTypeJSON
+		case f.payloads || f.refs:
+			e.Payload = fmt.Sprintf("payload-%d", i)
 		}
 	}
 	f.holding = max(f.holding, held-f.external)
@@ -131,10 +139,13 @@ func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 	}
 	if in.Aside && len(out.Runs) > 0 {
 		f.asides++
+		if in.ByRef {
+			f.byRefs++
+		}
 		out.Runs = f.aside.Set(in, out.Runs)
 	}
 	for _, r := range out.Runs {
-		f.markedBytes += len(r.Envelope.Payload)
+		f.markedBytes += len(r.Envelope.Payload) + len(r.Envelope.PayloadURL)
 	}
 	return out, nil
 }
@@ -183,13 +194,14 @@ type runsHarness struct {
 	mu   sync.Mutex
 	ran  map[int]int    // attempts per index
 	got  map[int]string // payload per index, as the task received it
+	urls map[int]string // payload URL per index, as the task received it
 	hold chan struct{}
 }
 
 func newRunsHarness(t *testing.T, n int) *runsHarness {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
-	h := &runsHarness{env: flowtest.NewEnv(&s), exec: newFakeExec(n), ran: map[int]int{}, got: map[int]string{}}
+	h := &runsHarness{env: flowtest.NewEnv(&s), exec: newFakeExec(n), ran: map[int]int{}, got: map[int]string{}, urls: map[int]string{}}
 	h.env.RegisterWorkflowWithOptions(Workflow{Aside: &h.exec.aside}.BatchRuns, workflow.RegisterOptions{Name: WorkflowName})
 	h.env.RegisterActivityWithOptions(h.exec.step, activity.RegisterOptions{Name: ActivityDispatchStep})
 	h.env.RegisterActivityWithOptions(h.exec.finish, activity.RegisterOptions{Name: ActivityFinishRuns})
@@ -225,6 +237,7 @@ func (h *runsHarness) received(e tasks.Envelope) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.got[e.Index] = e.Payload
+	h.urls[e.Index] = e.PayloadURL
 }
 
 func runsInput() Input {
@@ -405,5 +418,31 @@ func TestBatchRunsWaitsForQueueSlots(t *testing.T) {
 	}
 	if h.exec.holding > 2 {
 		t.Fatalf("the batch held %d slots of a queue with limit 2", h.exec.holding)
+	}
+}
+
+// A payload sent by reference reaches its task as the reference, in the
+// activity input, while the step's marker carries neither payloads nor
+// references (changePayloadRef); smaller payloads still go inline.
+func TestBatchRunsReferenceEntersHistoryOnce(t *testing.T) {
+	t.Parallel()
+	h := newRunsHarness(t, 12)
+	h.exec.refs = true
+	h.env.ExecuteWorkflow(WorkflowName, runsInput())
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if h.exec.byRefs == 0 || h.exec.byRefs != h.exec.asides || h.exec.markedBytes != 0 {
+		t.Fatalf("%d of %d steps allowed references, results carried %d bytes of payloads and references: want every claiming step, and none",
+			h.exec.byRefs, h.exec.asides, h.exec.markedBytes)
+	}
+	for i := range 12 {
+		want, wantURL := fmt.Sprintf("payload-%d", i), ""
+		if i%2 == 0 {
+			want, wantURL = "", fmt.Sprintf("ref-%d", i)
+		}
+		if h.got[i] != want || h.urls[i] != wantURL {
+			t.Errorf("run %d received payload %q and URL %q, want %q and %q", i, h.got[i], h.urls[i], want, wantURL)
+		}
 	}
 }

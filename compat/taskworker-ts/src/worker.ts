@@ -11,6 +11,7 @@
 //
 //   TEMPORAL_ADDRESS=127.0.0.1:7233 STREAMBATCH_ENV=dev STREAMBATCH_PAYLOAD_KEYS=k1:… node dist/worker.js
 import { Context } from "@temporalio/activity";
+import { ApplicationFailure } from "@temporalio/common";
 import { NativeConnection, Worker } from "@temporalio/worker";
 import { createHash } from "node:crypto";
 import { StreambatchCodec } from "./codec.js";
@@ -24,6 +25,10 @@ export interface Envelope {
   payload?: string;
   payloadType: string;
   payloadUrl?: string;
+  /** Set when the payload travels by reference (payloadType is then
+   * application/store and payloadUrl a signed URL of streambatch's API):
+   * the type of the payload payloadUrl returns. */
+  payloadRefType?: string;
   attempt: number;
   metadata?: unknown;
   tags?: string[];
@@ -35,8 +40,30 @@ async function payloadOf(run: Envelope): Promise<string> {
   if (run.payloadType !== "application/store") return run.payload ?? "";
   if (!run.payloadUrl) throw new Error(`run ${run.id}: stored payload without payloadUrl`);
   const res = await fetch(run.payloadUrl);
-  if (!res.ok) throw new Error(`run ${run.id}: fetch payload: HTTP ${res.status}`);
+  if (!res.ok) {
+    const msg = `run ${run.id}: fetch payload: HTTP ${res.status} ${(await res.text()).slice(0, 512)}`;
+    // A reference refused for good (forged or expired, no such run, run
+    // finished) fails the same way at every attempt.
+    if (run.payloadRefType && [403, 404, 410].includes(res.status)) throw ApplicationFailure.nonRetryable(msg);
+    throw new Error(msg);
+  }
   return await res.text();
+}
+
+/** The run as it would have arrived inline: a payload sent by reference is
+ * fetched, with its own type. Tasks then never see references. */
+async function resolve(run: Envelope): Promise<Envelope> {
+  if (!run.payloadRefType) return run;
+  const payload = await payloadOf(run);
+  const { payloadUrl: _url, payloadRefType, ...rest } = run;
+  return { ...rest, payload, payloadType: payloadRefType };
+}
+
+/** Wraps each task so that it receives the resolved run. */
+function resolving<T extends Record<string, (run: Envelope) => Promise<unknown>>>(tasks: T): T {
+  return Object.fromEntries(
+    Object.entries(tasks).map(([name, fn]) => [name, async (run: Envelope) => fn(await resolve(run))]),
+  ) as T;
 }
 
 /** The attempt running now (1-based; replays count). */
@@ -44,23 +71,28 @@ function attempt(run: Envelope): number {
   return run.attempt - 1 + Context.current().info.attempt;
 }
 
-const activities = {
+const activities = resolving({
   /** Greets {name}; answers which language did it. */
   async hello(run: Envelope) {
     const { name } = JSON.parse((await payloadOf(run)) || "{}");
     return { greeting: `hello, ${name}`, from: "typescript", attempt: attempt(run) };
   },
-  /** Size and SHA-256 of any payload, stored ones included. */
+  /** Size, SHA-256 and type of any payload, stored ones included. */
   async checksum(run: Envelope) {
     const data = await payloadOf(run);
-    return { bytes: Buffer.byteLength(data), sha256: createHash("sha256").update(data).digest("hex") };
+    return {
+      bytes: Buffer.byteLength(data),
+      sha256: createHash("sha256").update(data).digest("hex"),
+      type: run.payloadType,
+      byRef: run.payloadRefType !== undefined,
+    };
   },
   /** Fails its first attempt, then succeeds. */
   async flaky(run: Envelope) {
     if (attempt(run) === 1) throw new Error(`first attempt of ${run.id} fails`);
     return { attempt: attempt(run) };
   },
-};
+});
 
 async function main() {
   const address = process.env.TEMPORAL_ADDRESS ?? "127.0.0.1:7233";

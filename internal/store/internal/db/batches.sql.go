@@ -56,18 +56,6 @@ func (q *Queries) AddRunsInserted(ctx context.Context, arg AddRunsInsertedParams
 	return err
 }
 
-const RunsCached = `-- name: RunsCached :one
-SELECT runs_cached FROM batches WHERE id = $1
-`
-
-// How many of a batch's runs are CACHED (they name runs of other items).
-func (q *Queries) RunsCached(ctx context.Context, id string) (int32, error) {
-	row := q.db.QueryRow(ctx, RunsCached, id)
-	var runs_cached int32
-	err := row.Scan(&runs_cached)
-	return runs_cached, err
-}
-
 const BatchStatus = `-- name: BatchStatus :one
 SELECT status FROM batches WHERE id = $1
 `
@@ -393,6 +381,18 @@ func (q *Queries) ReplayBatch(ctx context.Context, arg ReplayBatchParams) (int64
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const RunsCached = `-- name: RunsCached :one
+SELECT runs_cached FROM batches WHERE id = $1
+`
+
+// How many of a batch's runs are CACHED (they name runs of other items).
+func (q *Queries) RunsCached(ctx context.Context, id string) (int32, error) {
+	row := q.db.QueryRow(ctx, RunsCached, id)
+	var runs_cached int32
+	err := row.Scan(&runs_cached)
+	return runs_cached, err
 }
 
 const SealBatch = `-- name: SealBatch :one

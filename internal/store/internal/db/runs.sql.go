@@ -57,6 +57,39 @@ func (q *Queries) AddRunTags(ctx context.Context, arg AddRunTagsParams) (int32, 
 	return added, err
 }
 
+const CachedRuns = `-- name: CachedRuns :many
+SELECT batch_index, cached_run_id::text AS cached_run_id FROM runs
+WHERE batch_id = $1 AND status = 'CACHED'
+ORDER BY batch_index
+`
+
+type CachedRunsRow struct {
+	BatchIndex  int32
+	CachedRunID string
+}
+
+// The CACHED runs of a batch (items whose idempotency key named an
+// existing run) and the run each names, in index order.
+func (q *Queries) CachedRuns(ctx context.Context, batchID string) ([]CachedRunsRow, error) {
+	rows, err := q.db.Query(ctx, CachedRuns, batchID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []CachedRunsRow
+	for rows.Next() {
+		var i CachedRunsRow
+		if err := rows.Scan(&i.BatchIndex, &i.CachedRunID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const CancelOpenRuns = `-- name: CancelOpenRuns :exec
 UPDATE runs SET status = 'CANCELED', error_code = 'CANCELED', error_message = $1, completed_at = now()
 WHERE batch_id = $2 AND status IN ('QUEUED', 'DELAYED', 'EXECUTING')
@@ -785,6 +818,85 @@ func (q *Queries) GetRun(ctx context.Context, arg GetRunParams) (GetRunRow, erro
 	return i, err
 }
 
+const GetRunsByID = `-- name: GetRunsByID :many
+SELECT r.id, r.batch_index, r.task, r.status, r.payload_type, r.payload, r.options, r.error_code, r.error_message,
+       r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.started_at, r.completed_at,
+       r.delay_until, r.cached_run_id, r.batch_id
+FROM runs r
+JOIN (SELECT unnest($1::text[]) AS batch_id, unnest($2::int[]) AS batch_index) AS u
+  ON r.batch_id = u.batch_id AND r.batch_index = u.batch_index
+WHERE r.environment_id = $3
+`
+
+type GetRunsByIDParams struct {
+	BatchIds      []string
+	Indexes       []int32
+	EnvironmentID int64
+}
+
+type GetRunsByIDRow struct {
+	ID             string
+	BatchIndex     int32
+	Task           string
+	Status         batch.RunStatus
+	PayloadType    string
+	Payload        *string
+	Options        json.RawMessage
+	ErrorCode      *string
+	ErrorMessage   *string
+	QueueTimestamp time.Time
+	CreatedAt      time.Time
+	Output         *string
+	OutputType     *string
+	Attempts       int32
+	StartedAt      *time.Time
+	CompletedAt    *time.Time
+	DelayUntil     *time.Time
+	CachedRunID    *string
+	BatchID        string
+}
+
+// The runs at (batch_ids[k], indexes[k]): the runs CACHED rows name.
+func (q *Queries) GetRunsByID(ctx context.Context, arg GetRunsByIDParams) ([]GetRunsByIDRow, error) {
+	rows, err := q.db.Query(ctx, GetRunsByID, arg.BatchIds, arg.Indexes, arg.EnvironmentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []GetRunsByIDRow
+	for rows.Next() {
+		var i GetRunsByIDRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.BatchIndex,
+			&i.Task,
+			&i.Status,
+			&i.PayloadType,
+			&i.Payload,
+			&i.Options,
+			&i.ErrorCode,
+			&i.ErrorMessage,
+			&i.QueueTimestamp,
+			&i.CreatedAt,
+			&i.Output,
+			&i.OutputType,
+			&i.Attempts,
+			&i.StartedAt,
+			&i.CompletedAt,
+			&i.DelayUntil,
+			&i.CachedRunID,
+			&i.BatchID,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const HasCreationErrors = `-- name: HasCreationErrors :one
 SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = $1 AND status = 'FAILED' AND error_code = ANY ($2::text[]))
 `
@@ -822,7 +934,7 @@ func (q *Queries) HasOpenRuns(ctx context.Context, batchID string) (HasOpenRunsR
 const InsertRuns = `-- name: InsertRuns :execrows
 WITH b AS (
     SELECT id, environment_id, created_at FROM batches
-    WHERE id = $11::text AND status = 'PENDING'
+    WHERE id = $12::text AND status = 'PENDING'
 )
 INSERT INTO runs (batch_id, batch_index, environment_id, task, payload, payload_type, options,
                   status, error_code, error_message, queue_timestamp, delay_until, cached_run_id)
@@ -839,7 +951,7 @@ FROM b, (SELECT unnest($1::int[]) AS idx,
             unnest($8::text[]) AS status,
             unnest($9::bool[]) AS delayed,
             unnest($10::timestamptz[]) AS delay_until,
-            unnest($12::varchar[]) AS cached_run_id) AS u
+            unnest($11::varchar[]) AS cached_run_id) AS u
 ON CONFLICT (batch_id, batch_index) DO NOTHING
 `
 
@@ -854,8 +966,8 @@ type InsertRunsParams struct {
 	Status       []string
 	Delayed      []bool
 	DelayUntil   []time.Time
-	BatchID      string
 	CachedRunID  []*string
+	BatchID      string
 }
 
 // The slow path of a retried chunk (see store.InsertRuns); runs after
@@ -873,8 +985,8 @@ func (q *Queries) InsertRuns(ctx context.Context, arg InsertRunsParams) (int64, 
 		arg.Status,
 		arg.Delayed,
 		arg.DelayUntil,
-		arg.BatchID,
 		arg.CachedRunID,
+		arg.BatchID,
 	)
 	if err != nil {
 		return 0, err
@@ -1351,118 +1463,6 @@ func (q *Queries) WaitingForWorkerByQueue(ctx context.Context) ([]WaitingForWork
 			&i.Queue,
 			&i.N,
 			&i.Since,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const CachedRuns = `-- name: CachedRuns :many
-SELECT batch_index, cached_run_id::text AS cached_run_id FROM runs
-WHERE batch_id = $1 AND status = 'CACHED'
-ORDER BY batch_index
-`
-
-type CachedRunsRow struct {
-	BatchIndex  int32
-	CachedRunID string
-}
-
-// The CACHED runs of a batch (items whose idempotency key named an
-// existing run) and the run each names, in index order.
-func (q *Queries) CachedRuns(ctx context.Context, batchID string) ([]CachedRunsRow, error) {
-	rows, err := q.db.Query(ctx, CachedRuns, batchID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []CachedRunsRow
-	for rows.Next() {
-		var i CachedRunsRow
-		if err := rows.Scan(&i.BatchIndex, &i.CachedRunID); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const GetRunsByID = `-- name: GetRunsByID :many
-SELECT r.id, r.batch_index, r.task, r.status, r.payload_type, r.payload, r.options, r.error_code, r.error_message,
-       r.queue_timestamp, r.created_at, r.output, r.output_type, r.attempts, r.started_at, r.completed_at,
-       r.delay_until, r.cached_run_id, r.batch_id
-FROM runs r
-JOIN (SELECT unnest($1::text[]) AS batch_id, unnest($2::int[]) AS batch_index) AS u
-  ON r.batch_id = u.batch_id AND r.batch_index = u.batch_index
-WHERE r.environment_id = $3
-`
-
-type GetRunsByIDParams struct {
-	BatchIds      []string
-	Indexes       []int32
-	EnvironmentID int64
-}
-
-type GetRunsByIDRow struct {
-	ID             string
-	BatchIndex     int32
-	Task           string
-	Status         batch.RunStatus
-	PayloadType    string
-	Payload        *string
-	Options        json.RawMessage
-	ErrorCode      *string
-	ErrorMessage   *string
-	QueueTimestamp time.Time
-	CreatedAt      time.Time
-	Output         *string
-	OutputType     *string
-	Attempts       int32
-	StartedAt      *time.Time
-	CompletedAt    *time.Time
-	DelayUntil     *time.Time
-	CachedRunID    *string
-	BatchID        string
-}
-
-// The runs at (batch_ids[k], indexes[k]): the runs CACHED rows name.
-func (q *Queries) GetRunsByID(ctx context.Context, arg GetRunsByIDParams) ([]GetRunsByIDRow, error) {
-	rows, err := q.db.Query(ctx, GetRunsByID, arg.BatchIds, arg.Indexes, arg.EnvironmentID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []GetRunsByIDRow
-	for rows.Next() {
-		var i GetRunsByIDRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.BatchIndex,
-			&i.Task,
-			&i.Status,
-			&i.PayloadType,
-			&i.Payload,
-			&i.Options,
-			&i.ErrorCode,
-			&i.ErrorMessage,
-			&i.QueueTimestamp,
-			&i.CreatedAt,
-			&i.Output,
-			&i.OutputType,
-			&i.Attempts,
-			&i.StartedAt,
-			&i.CompletedAt,
-			&i.DelayUntil,
-			&i.CachedRunID,
-			&i.BatchID,
 		); err != nil {
 			return nil, err
 		}

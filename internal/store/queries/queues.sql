@@ -1,8 +1,3 @@
--- Queues with concurrency limits (migration 00018). A run's queue is
--- coalesce(options -> 'queue' ->> 'name', 'task/' || task), its key
--- coalesce(options ->> 'concurrencyKey', ''): the expressions of the index
--- runs_queue_slots, written the same way everywhere so that it serves.
-
 -- name: PrepareQueues :one
 -- The first statement of a dispatch step that claims or records runs
 -- (before RecordQueueLimits, ClaimRuns and WakeQueueWaiters). When the
@@ -97,7 +92,7 @@ WITH b AS (
     ON CONFLICT (environment_id, queue, batch_id) DO UPDATE SET from_index = excluded.from_index, since = now()
     RETURNING 1
 )
-SELECT w.from_index, w.queue FROM waiting w ORDER BY w.from_index LIMIT 1;
+SELECT w.from_index, w.queue::text AS queue FROM waiting w ORDER BY w.from_index LIMIT 1;
 
 -- name: WakeQueueWaiters :many
 -- After RecordResults, under the queue lock: the runs at idx of the batch

@@ -35,7 +35,7 @@ WITH b AS (
     ON CONFLICT (environment_id, queue, batch_id) DO UPDATE SET from_index = excluded.from_index, since = now()
     RETURNING 1
 )
-SELECT w.from_index, w.queue FROM waiting w ORDER BY w.from_index LIMIT 1
+SELECT w.from_index, w.queue::text AS queue FROM waiting w ORDER BY w.from_index LIMIT 1
 `
 
 type BlockedRunsParams struct {
@@ -135,7 +135,7 @@ WITH page AS (
     SELECT id, name, base_limit, override_limit, overridden_at, paused
     FROM queues WHERE environment_id = $1::bigint
     ORDER BY name
-    LIMIT $2::int OFFSET $3::int
+    LIMIT $3::int OFFSET $2::int
 ), waiting AS (
     SELECT coalesce(x.options -> 'queue' ->> 'name', 'task/' || x.task) AS queue, count(*) AS n
     FROM batches bt JOIN runs x ON x.batch_id = bt.id
@@ -155,8 +155,8 @@ ORDER BY p.name
 
 type ListQueuesParams struct {
 	EnvironmentID int64
-	MaxRows       int32
 	Skip          int32
+	MaxRows       int32
 }
 
 type ListQueuesRow struct {
@@ -175,7 +175,7 @@ type ListQueuesRow struct {
 // the runs waiting are counted in one pass over the open runs of the
 // environment's unfinished batches, for the whole page.
 func (q *Queries) ListQueues(ctx context.Context, arg ListQueuesParams) ([]ListQueuesRow, error) {
-	rows, err := q.db.Query(ctx, ListQueues, arg.EnvironmentID, arg.MaxRows, arg.Skip)
+	rows, err := q.db.Query(ctx, ListQueues, arg.EnvironmentID, arg.Skip, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
@@ -303,6 +303,22 @@ func (q *Queries) PrepareQueues(ctx context.Context, arg PrepareQueuesParams) (b
 	return locked, err
 }
 
+const QueueNameByID = `-- name: QueueNameByID :one
+SELECT name FROM queues WHERE environment_id = $1 AND id = $2
+`
+
+type QueueNameByIDParams struct {
+	EnvironmentID int64
+	ID            *string
+}
+
+func (q *Queries) QueueNameByID(ctx context.Context, arg QueueNameByIDParams) (string, error) {
+	row := q.db.QueryRow(ctx, QueueNameByID, arg.EnvironmentID, arg.ID)
+	var name string
+	err := row.Scan(&name)
+	return name, err
+}
+
 const RecordQueueLimits = `-- name: RecordQueueLimits :exec
 WITH b AS (
     SELECT environment_id AS env FROM batches WHERE id = $1::text
@@ -340,22 +356,6 @@ func (q *Queries) RecordQueueLimits(ctx context.Context, arg RecordQueueLimitsPa
 		arg.MaxRuns,
 	)
 	return err
-}
-
-const QueueNameByID = `-- name: QueueNameByID :one
-SELECT name FROM queues WHERE environment_id = $1 AND id = $2
-`
-
-type QueueNameByIDParams struct {
-	EnvironmentID int64
-	ID            *string
-}
-
-func (q *Queries) QueueNameByID(ctx context.Context, arg QueueNameByIDParams) (string, error) {
-	row := q.db.QueryRow(ctx, QueueNameByID, arg.EnvironmentID, arg.ID)
-	var name string
-	err := row.Scan(&name)
-	return name, err
 }
 
 const TakeQueueWaiters = `-- name: TakeQueueWaiters :many

@@ -97,12 +97,12 @@ const ClaimRuns = `-- name: ClaimRuns :many
 WITH b AS (
     SELECT environment_id AS env,
            coalesce(current_setting('streambatch.queues_locked', true), '') = 'on' AS locked
-    FROM batches WHERE id = $1::text
+    FROM batches WHERE id = $2::text
 ), mine AS (
     SELECT batch_index,
            coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
     FROM runs
-    WHERE batch_id = $1::text AND claimed_by = $2::text AND status IN ('QUEUED', 'EXECUTING')
+    WHERE batch_id = $2::text AND claimed_by = $1::text AND status IN ('QUEUED', 'EXECUTING')
 ), held AS (
     SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM mine
 ), ahead AS (
@@ -112,7 +112,7 @@ WITH b AS (
            coalesce(options ->> 'concurrencyKey', '') AS ckey,
            (options -> 'queue' ->> 'concurrencyLimit')::int AS own_limit
     FROM runs
-    WHERE batch_id = $1::text AND batch_index >= $3::int AND status IN ('QUEUED', 'EXECUTING')
+    WHERE batch_id = $2::text AND batch_index >= $3::int AND status IN ('QUEUED', 'EXECUTING')
       AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $4::text))
     ORDER BY batch_index
     LIMIT CASE WHEN (SELECT locked FROM b) THEN greatest($5::int, $6::int)
@@ -131,7 +131,7 @@ WITH b AS (
             WHERE r.environment_id = (SELECT env FROM b) AND r.claimed_by IS NOT NULL AND r.status IN ('QUEUED', 'EXECUTING')
               AND coalesce(r.options -> 'queue' ->> 'name', 'task/' || r.task) = p.queue
               AND coalesce(r.options ->> 'concurrencyKey', '') = p.ckey
-              AND (r.batch_id <> $1::text OR starts_with(r.claimed_by, $4::text))) AS taken
+              AND (r.batch_id <> $2::text OR starts_with(r.claimed_by, $4::text))) AS taken
     FROM (SELECT DISTINCT queue, ckey FROM gated WHERE lim IS NOT NULL AND NOT paused) p
 ), fresh AS (
     SELECT g.batch_index, g.size
@@ -149,17 +149,17 @@ WITH b AS (
     ) f, held
     WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= $7::bigint
 )
-UPDATE runs r SET claimed_by = $2::text, attempt_base = r.attempts,
+UPDATE runs r SET claimed_by = $1::text, attempt_base = r.attempts,
     -- A retried step keeps the time of its claim.
-    claimed_at = CASE WHEN r.claimed_by = $2::text THEN coalesce(r.claimed_at, now()) ELSE now() END
+    claimed_at = CASE WHEN r.claimed_by = $1::text THEN coalesce(r.claimed_at, now()) ELSE now() END
 FROM picked p
-WHERE r.batch_id = $1::text AND r.batch_index = p.batch_index
+WHERE r.batch_id = $2::text AND r.batch_index = p.batch_index
 RETURNING r.batch_index, r.task, r.payload, r.payload_type, r.options, r.attempts, r.queue_timestamp, r.delay_until
 `
 
 type ClaimRunsParams struct {
-	BatchID   string
 	Token     string
+	BatchID   string
 	FromIndex int32
 	Owner     string
 	Lookahead int32
@@ -198,8 +198,8 @@ type ClaimRunsRow struct {
 // behind it; otherwise max_runs, as it always did.
 func (q *Queries) ClaimRuns(ctx context.Context, arg ClaimRunsParams) ([]ClaimRunsRow, error) {
 	rows, err := q.db.Query(ctx, ClaimRuns,
-		arg.BatchID,
 		arg.Token,
+		arg.BatchID,
 		arg.FromIndex,
 		arg.Owner,
 		arg.Lookahead,

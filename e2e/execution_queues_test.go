@@ -44,6 +44,13 @@ func (g *gauge) peak() int {
 	return g.top
 }
 
+// queueWait bounds the wait for a batch of a limited queue: its runs go
+// through the queue's slots a few at a time, each slot turning over once
+// per outcome recorded and run dispatched (a fraction of a second on a
+// quiet machine, seconds on a loaded one), so hundreds of runs take
+// minutes there.
+const queueWait = 15 * time.Minute
+
 type limitedIn struct {
 	Key string `json:"key"`
 }
@@ -104,7 +111,7 @@ func TestQueueLimitHoldsAcrossBatches(t *testing.T) {
 		}
 	}
 	for k, id := range ids {
-		b := s.waitBatch(t, key, id, 5*time.Minute)
+		b := s.waitBatch(t, key, id, queueWait)
 		if b.Status != "COMPLETED" || b.RunCounts["COMPLETED"] != 200 {
 			t.Fatalf("batch %s: %+v", id, b)
 		}
@@ -135,7 +142,7 @@ func TestQueueKeysShareFairly(t *testing.T) {
 	if code, res, raw := s.stream(t, key, id, []byte(body)); code != 200 || !res.Sealed {
 		t.Fatalf("stream: %d %s", code, raw)
 	}
-	if b := s.waitBatch(t, key, id, 5*time.Minute); b.Status != "COMPLETED" || b.RunCounts["COMPLETED"] != 505 {
+	if b := s.waitBatch(t, key, id, queueWait); b.Status != "COMPLETED" || b.RunCounts["COMPLETED"] != 505 {
 		t.Fatalf("batch %+v", b)
 	}
 	g.mu.Lock()

@@ -9,6 +9,9 @@
 -- (QUEUED and dispatched, or EXECUTING), so a slot is free again as soon as
 -- the run's outcome is recorded, and nothing is kept that could leak.
 --
+-- Queries spell both expressions exactly as runs_queue_slots does (below),
+-- so that the index serves them.
+--
 -- A row exists for a queue that some run named with a concurrencyLimit
 -- (base_limit, the last one seen by a claim) or that the API paused or
 -- overrode. Its id is derived from the environment and name, so a queue

@@ -1,8 +1,3 @@
--- Queues with concurrency limits (migration 00018). A run's queue is
--- coalesce(options -> 'queue' ->> 'name', 'task/' || task), its key
--- coalesce(options ->> 'concurrencyKey', ''): the expressions of the index
--- runs_queue_slots, written the same way everywhere so that it serves.
-
 -- name: PrepareQueues :one
 -- The first statement of a dispatch step that claims or records runs
 -- (before RecordQueueLimits, ClaimRuns and WakeQueueWaiters). When the

@@ -240,7 +240,6 @@ func (q *Queries) PauseQueue(ctx context.Context, arg PauseQueueParams) error {
 }
 
 const PrepareQueues = `-- name: PrepareQueues :one
-
 WITH b AS (
     SELECT environment_id AS env FROM batches WHERE id = $1::text
 ), limited AS (
@@ -277,10 +276,6 @@ type PrepareQueuesParams struct {
 	Idx       []int32
 }
 
-// Queues with concurrency limits (migration 00018). A run's queue is
-// coalesce(options -> 'queue' ->> 'name', 'task/' || task), its key
-// coalesce(options ->> 'concurrencyKey', ”): the expressions of the index
-// runs_queue_slots, written the same way everywhere so that it serves.
 // The first statement of a dispatch step that claims or records runs
 // (before RecordQueueLimits, ClaimRuns and WakeQueueWaiters). When the
 // batch's next max_runs claimable runs include a run of a limited or

@@ -244,6 +244,12 @@ func (s *Server) shapePage(ctx context.Context, q store.ChangeQuery, at store.Ch
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	next, upToDate, err = s.runChanges(ctx, q, at, realtimePageRuns, min(s.pageBudget(), realtimePageBytes), func(r *store.RunChange) bool {
+		if r.Status == batch.RunCached {
+			// An item whose idempotency key named an existing run: that run
+			// belongs to another batch (subscribeToRun follows it), and
+			// trigger.dev's shape has no such status.
+			return true
+		}
 		if n > 0 {
 			buf.WriteByte(',')
 		}

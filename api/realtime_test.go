@@ -285,6 +285,22 @@ func TestRealtimeOffsets(t *testing.T) {
 	}
 }
 
+// A batch subscription leaves out the batch's CACHED rows (items whose
+// idempotency key named another batch's run): trigger.dev's shape has no
+// such status.
+func TestRealtimeLeavesOutCachedRows(t *testing.T) {
+	t.Parallel()
+	f, ch := realtimeFixture()
+	id := f.store.add(testEnv, 3, batch.StatusProcessing)
+	ch.set(id, 0, batch.RunQueued)
+	ch.set(id, 1, batch.RunCached)
+	ch.set(id, 2, batch.RunCompleted)
+	a := getShape(t, f, "/realtime/v1/batches/"+id+"?offset=-1", testKey)
+	if got, want := a.ids(), batch.RunID(id, 0)+"=PENDING "+batch.RunID(id, 2)+"=COMPLETED_SUCCESSFULLY"; got != want || !a.upToDate {
+		t.Fatalf("first round gave %q (up to date %v), want %q", got, a.upToDate, want)
+	}
+}
+
 // A live request waits for a change and answers with it.
 func TestRealtimeLiveAnswersAChange(t *testing.T) {
 	t.Parallel()

@@ -22,7 +22,8 @@ const PayloadURLTTL = 24 * time.Hour
 
 // maxClaimBytes bounds the payload and option bytes one dispatch step
 // claims: they are written to history in the one workflow task that
-// schedules the claimed runs (Temporal refuses 2 MiB).
+// schedules the claimed runs (Temporal refuses 2 MiB). A payload that goes
+// by reference counts 1 KiB (store.Step.RefFrom).
 const maxClaimBytes = 1 << 20
 
 // DispatchStep (a local activity of BatchRuns) records the outcomes of
@@ -37,7 +38,7 @@ func (a *Activities) DispatchStep(ctx context.Context, in contract.StepInput) (o
 	}
 	owner := in.RunID + ":"
 	st := store.Step{BatchID: in.BatchID, Results: results, Owner: owner, Token: owner + strconv.Itoa(in.Step),
-		Claim: in.Claim, MaxBytes: maxClaimBytes, From: in.From, Now: in.Now}
+		Claim: in.Claim, MaxBytes: maxClaimBytes, From: in.From, Now: in.Now, RefFrom: a.PayloadRefs.refFrom(in)}
 	if in.Describe && a.Temporal != nil {
 		if st.Started, err = a.startedRuns(ctx, in.WorkflowID, in.RunID); err != nil {
 			return out, err

@@ -28,12 +28,22 @@ type PayloadRefs struct {
 	TTL time.Duration
 }
 
+// refFrom is the payload size from which this step sends payloads by
+// reference (0: none): what the claim counts as a reference's size
+// (store.Step.RefFrom) and what byRef acts on.
+func (p *PayloadRefs) refFrom(in contract.StepInput) int {
+	if p == nil || p.Signer == nil || p.Threshold <= 0 || !in.ByRef {
+		return 0
+	}
+	return p.Threshold
+}
+
 // byRef turns an envelope's inline payload into a reference when the step
 // allows it (the workflow took changePayloadRef) and the payload is large
 // enough. Stored payloads keep their presigned S3 URL.
 func (p *PayloadRefs) byRef(in contract.StepInput, e *tasks.Envelope) {
-	if p == nil || p.Signer == nil || p.Threshold <= 0 || !in.ByRef ||
-		e.PayloadType == batch.PayloadTypeStore || len(e.Payload) < p.Threshold {
+	from := p.refFrom(in)
+	if from == 0 || e.PayloadType == batch.PayloadTypeStore || len(e.Payload) < from {
 		return
 	}
 	e.PayloadRefType = e.PayloadType

@@ -75,3 +75,28 @@ func TestDispatchSendsLargePayloadsByReference(t *testing.T) {
 		})
 	}
 }
+
+// The claim counts a payload as a reference (store.Step.RefFrom) exactly
+// when the step may send it by reference.
+func TestClaimRefFromFollowsTheStep(t *testing.T) {
+	t.Parallel()
+	signer, err := batch.NewPayloadRefSigner("secret-secret-secret-secret-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	on := &PayloadRefs{Signer: signer, BaseURL: "http://api.test:8080", Threshold: 4 << 10, TTL: time.Hour}
+	for name, tc := range map[string]struct {
+		p    *PayloadRefs
+		in   contract.StepInput
+		want int
+	}{
+		"references on":              {on, contract.StepInput{ByRef: true}, 4 << 10},
+		"a workflow before them":     {on, contract.StepInput{}, 0},
+		"no references configured":   {nil, contract.StepInput{ByRef: true}, 0},
+		"threshold 0 (every inline)": {&PayloadRefs{Signer: signer, Threshold: 0}, contract.StepInput{ByRef: true}, 0},
+	} {
+		if got := tc.p.refFrom(tc.in); got != tc.want {
+			t.Errorf("%s: RefFrom %d, want %d", name, got, tc.want)
+		}
+	}
+}

@@ -65,6 +65,10 @@ type Step struct {
 	Claim    int
 	MaxBytes int
 	From     int
+	// RefFrom, when above 0, is the stored size from which a payload goes
+	// to its task worker by reference: such a payload counts 1 KiB against
+	// MaxBytes, not its size.
+	RefFrom int
 	// Now promotes DELAYED runs whose time has come.
 	Now time.Time
 }
@@ -164,7 +168,8 @@ func (s *Store) DispatchStep(ctx context.Context, st Step) (StepResult, error) {
 		}
 		if st.Claim > 0 {
 			claimed, err := q.ClaimRuns(ctx, db.ClaimRunsParams{BatchID: st.BatchID, Token: st.Token, Owner: st.Owner,
-				MaxRuns: int32(st.Claim), MaxBytes: int64(st.MaxBytes), FromIndex: int32(st.From), Lookahead: claimLookahead})
+				MaxRuns: int32(st.Claim), MaxBytes: int64(st.MaxBytes), FromIndex: int32(st.From), Lookahead: claimLookahead,
+				RefFrom: int32(st.RefFrom)})
 			if err != nil {
 				return res, err
 			}

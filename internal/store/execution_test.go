@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -436,4 +437,30 @@ func TestReconcileSliceStartKeepsAttempts(t *testing.T) {
 	if r0.Attempts != 2 || r0.StartedAt == nil || !r0.StartedAt.Equal(at) || r1.Attempts != 3 {
 		t.Fatalf("run 0 %d attempts started %v; run 1 %d attempts", r0.Attempts, r0.StartedAt, r1.Attempts)
 	}
+}
+
+// A payload that goes by reference (Step.RefFrom) counts 1 KiB against the
+// claim's byte budget, not its size: a 1 MiB budget claims ten 200 KiB
+// payloads by reference, and fewer inline.
+func TestClaimCountsReferencesSmall(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	its := items(0, 10)
+	big := `"` + strings.Repeat("x", 200<<10) + `"`
+	for i := range its {
+		its[i].Payload = &big
+	}
+	b := sealed(t, s, 10, its)
+	t.Run("inline: the budget holds fewer", func(t *testing.T) {
+		r, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "in:", Token: "in:1", Claim: 10, MaxBytes: 1 << 20, Now: time.Now()})
+		if err != nil || len(r.Runs) != 5 {
+			t.Fatalf("claimed %s (%v), want 5 runs of 200 KiB in 1 MiB", indexesOf(r.Runs), err)
+		}
+	})
+	t.Run("by reference: every run", func(t *testing.T) {
+		r, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "ref:", Token: "ref:1", Claim: 10, MaxBytes: 1 << 20, RefFrom: 4 << 10, Now: time.Now()})
+		if err != nil || len(r.Runs) != 10 {
+			t.Fatalf("claimed %s (%v), want all 10", indexesOf(r.Runs), err)
+		}
+	})
 }

@@ -152,7 +152,9 @@ SELECT min(batch_index) AS lowest FROM promoted;
 -- Claims up to max_runs open runs from index from_index on, in index
 -- order, for the dispatch step token of the workflow run whose claims
 -- start with owner (claimed_by = "<run id>:<step>"), at most max_bytes
--- bytes of payload and options (the first run always). Runs claimed by
+-- bytes of payload and options (the first run always); a payload of
+-- ref_from stored bytes or more (0: none) counts 1 KiB, since it goes to
+-- its task worker by reference. Runs claimed by
 -- another workflow run are stale (BatchRuns drains before it continues as
 -- new) and claimed again. A retried step (its workflow task failed after
 -- the claim committed) gets back what it claimed before, plus fresh runs up
@@ -173,14 +175,16 @@ WITH b AS (
     FROM batches WHERE id = sqlc.arg(batch_id)::text
 ), mine AS (
     SELECT batch_index,
-           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
+           CASE WHEN sqlc.arg(ref_from)::int > 0 AND payload_type <> 'application/store' AND octet_length(payload) >= sqlc.arg(ref_from)::int
+                THEN 1024 ELSE coalesce(octet_length(payload), 0) END + coalesce(octet_length(options::text), 0) + 512 AS size
     FROM runs
     WHERE batch_id = sqlc.arg(batch_id)::text AND claimed_by = sqlc.arg(token)::text AND status IN ('QUEUED', 'EXECUTING')
 ), held AS (
     SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM mine
 ), ahead AS (
     SELECT batch_index,
-           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size,
+           CASE WHEN sqlc.arg(ref_from)::int > 0 AND payload_type <> 'application/store' AND octet_length(payload) >= sqlc.arg(ref_from)::int
+                THEN 1024 ELSE coalesce(octet_length(payload), 0) END + coalesce(octet_length(options::text), 0) + 512 AS size,
            coalesce(options -> 'queue' ->> 'name', 'task/' || task) AS queue,
            coalesce(options ->> 'concurrencyKey', '') AS ckey,
            (options -> 'queue' ->> 'concurrencyLimit')::int AS own_limit

@@ -133,23 +133,25 @@ WITH b AS (
     FROM batches WHERE id = $2::text
 ), mine AS (
     SELECT batch_index,
-           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size
+           CASE WHEN $3::int > 0 AND payload_type <> 'application/store' AND octet_length(payload) >= $3::int
+                THEN 1024 ELSE coalesce(octet_length(payload), 0) END + coalesce(octet_length(options::text), 0) + 512 AS size
     FROM runs
     WHERE batch_id = $2::text AND claimed_by = $1::text AND status IN ('QUEUED', 'EXECUTING')
 ), held AS (
     SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM mine
 ), ahead AS (
     SELECT batch_index,
-           coalesce(octet_length(payload), 0) + coalesce(octet_length(options::text), 0) + 512 AS size,
+           CASE WHEN $3::int > 0 AND payload_type <> 'application/store' AND octet_length(payload) >= $3::int
+                THEN 1024 ELSE coalesce(octet_length(payload), 0) END + coalesce(octet_length(options::text), 0) + 512 AS size,
            coalesce(options -> 'queue' ->> 'name', 'task/' || task) AS queue,
            coalesce(options ->> 'concurrencyKey', '') AS ckey,
            (options -> 'queue' ->> 'concurrencyLimit')::int AS own_limit
     FROM runs
-    WHERE batch_id = $2::text AND batch_index >= $3::int AND status IN ('QUEUED', 'EXECUTING')
-      AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $4::text))
+    WHERE batch_id = $2::text AND batch_index >= $4::int AND status IN ('QUEUED', 'EXECUTING')
+      AND (claimed_by IS NULL OR NOT starts_with(claimed_by, $5::text))
     ORDER BY batch_index
-    LIMIT CASE WHEN (SELECT locked FROM b) THEN greatest($5::int, $6::int)
-               ELSE $6::int END
+    LIMIT CASE WHEN (SELECT locked FROM b) THEN greatest($6::int, $7::int)
+               ELSE $7::int END
 ), gated AS (
     SELECT a.batch_index, a.size, a.queue, a.ckey, coalesce(q.paused, false) AS paused,
            coalesce(q.override_limit, q.base_limit, a.own_limit) AS lim,
@@ -164,14 +166,14 @@ WITH b AS (
             WHERE r.environment_id = (SELECT env FROM b) AND r.claimed_by IS NOT NULL AND r.status IN ('QUEUED', 'EXECUTING')
               AND coalesce(r.options -> 'queue' ->> 'name', 'task/' || r.task) = p.queue
               AND coalesce(r.options ->> 'concurrencyKey', '') = p.ckey
-              AND (r.batch_id <> $2::text OR starts_with(r.claimed_by, $4::text))) AS taken
+              AND (r.batch_id <> $2::text OR starts_with(r.claimed_by, $5::text))) AS taken
     FROM (SELECT DISTINCT queue, ckey FROM gated WHERE lim IS NOT NULL AND NOT paused) p
 ), fresh AS (
     SELECT g.batch_index, g.size
     FROM gated g LEFT JOIN slots s ON s.queue = g.queue AND s.ckey = g.ckey
     WHERE NOT g.paused AND (g.lim IS NULL OR ((SELECT locked FROM b) AND s.taken + g.k <= g.lim))
     ORDER BY g.batch_index
-    LIMIT greatest($6::int - (SELECT n FROM held), 0)
+    LIMIT greatest($7::int - (SELECT n FROM held), 0)
 ), picked AS (
     SELECT batch_index FROM mine
     UNION ALL
@@ -180,7 +182,7 @@ WITH b AS (
         SELECT batch_index, sum(size) OVER w AS total, row_number() OVER w AS k
         FROM fresh WINDOW w AS (ORDER BY batch_index)
     ) f, held
-    WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= $7::bigint
+    WHERE (f.k = 1 AND held.n = 0) OR held.bytes + f.total <= $8::bigint
 )
 UPDATE runs r SET claimed_by = $1::text, attempt_base = r.attempts,
     -- A retried step keeps the time of its claim.
@@ -193,6 +195,7 @@ RETURNING r.batch_index, r.task, r.payload, r.payload_type, r.options, r.attempt
 type ClaimRunsParams struct {
 	Token     string
 	BatchID   string
+	RefFrom   int32
 	FromIndex int32
 	Owner     string
 	Lookahead int32
@@ -214,7 +217,9 @@ type ClaimRunsRow struct {
 // Claims up to max_runs open runs from index from_index on, in index
 // order, for the dispatch step token of the workflow run whose claims
 // start with owner (claimed_by = "<run id>:<step>"), at most max_bytes
-// bytes of payload and options (the first run always). Runs claimed by
+// bytes of payload and options (the first run always); a payload of
+// ref_from stored bytes or more (0: none) counts 1 KiB, since it goes to
+// its task worker by reference. Runs claimed by
 // another workflow run are stale (BatchRuns drains before it continues as
 // new) and claimed again. A retried step (its workflow task failed after
 // the claim committed) gets back what it claimed before, plus fresh runs up
@@ -233,6 +238,7 @@ func (q *Queries) ClaimRuns(ctx context.Context, arg ClaimRunsParams) ([]ClaimRu
 	rows, err := q.db.Query(ctx, ClaimRuns,
 		arg.Token,
 		arg.BatchID,
+		arg.RefFrom,
 		arg.FromIndex,
 		arg.Owner,
 		arg.Lookahead,

@@ -55,14 +55,7 @@ func testWorkersKilledMidExecution(t *testing.T, s *stack) {
 	api := s.withConfig(t, cfg)
 	bin := buildTaskWorker(t, s)
 	startTasks := func(name string) *proc.Process {
-		log := filepath.Join(k.dir, name+".log")
-		k.watchLog(log)
-		p, err := proc.StartProcess(log, s.env(cfg), bin, "--env", env, "--temporal", s.temporal.FrontendHostPort(), "--concurrency", "20")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.Kill)
-		return p
+		return k.taskWorker(t, name, s.env(cfg), bin, env, s.temporal.FrontendHostPort())
 	}
 	w1 := k.worker(t, "worker1", s.env(cfg))
 	t1 := startTasks("tasks1")

@@ -273,6 +273,21 @@ func (k *faultKit) start(t *testing.T, name string, env []string, command string
 	return p
 }
 
+// taskWorker starts the example task worker bin for environment env (20
+// runs at once) against the Temporal frontend at temporal; killed when the
+// kit's test ends.
+func (k *faultKit) taskWorker(t *testing.T, name string, procEnv []string, bin, env, temporal string) *proc.Process {
+	t.Helper()
+	log := filepath.Join(k.dir, name+".log")
+	k.watchLog(log)
+	p, err := proc.StartProcess(log, procEnv, bin, "--env", env, "--temporal", temporal, "--concurrency", "20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.t.Cleanup(p.Kill)
+	return p
+}
+
 // worker starts `streambatch worker`.
 func (k *faultKit) worker(t *testing.T, name string, env []string) *proc.Process {
 	t.Helper()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -32,14 +31,7 @@ func TestFaultTaskWorkerKilledMidSlice(t *testing.T) {
 	api := s.withConfig(t, cfg)
 	bin := buildTaskWorker(t, s)
 	startTasks := func(name string) *proc.Process {
-		log := filepath.Join(k.dir, name+".log")
-		k.watchLog(log)
-		p, err := proc.StartProcess(log, s.env(cfg), bin, "--env", env, "--temporal", s.temporal.FrontendHostPort(), "--concurrency", "20")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.Kill)
-		return p
+		return k.taskWorker(t, name, s.env(cfg), bin, env, s.temporal.FrontendHostPort())
 	}
 	k.worker(t, "worker1", s.env(cfg))
 	t1 := startTasks("tasks1")

@@ -401,14 +401,14 @@ func (w *fakeIngestWorkflows) Wait(context.Context, string) (ingestwf.Result, er
 
 func (w *fakeIngestWorkflows) Abort(context.Context, string, string) error { return nil }
 
-// fakeRunWorkflows answers BatchRuns' calls and counts notifications.
+// fakeRunWorkflows answers the run workflows' calls and counts notifications.
 type fakeRunWorkflows struct {
 	notified int
 	// hint is the last notification's.
 	hint runswf.Hint
 }
 
-func (w *fakeRunWorkflows) Notify(_ context.Context, _, _ string, h runswf.Hint) error {
+func (w *fakeRunWorkflows) Tell(_ context.Context, _, _ string, h runswf.Hint) error {
 	w.notified++
 	w.hint = h
 	return nil

@@ -79,7 +79,10 @@ func (s *Server) streamItems(c *gin.Context) {
 // then rests on the durable acceptance.
 var errNoSealWait = errors.New("no seal wait")
 
-// waitForSeal waits up to SealWait for the batch's workflow to end.
+// waitForSeal waits up to SealWait for the batch's workflow to seal or
+// abort it: for the workflow's end, or for the batch's row to leave
+// PENDING, whichever comes first (a small batch's BatchIngest seals, then
+// goes on to execute the runs itself: its end comes with the runs').
 func (s *Server) waitForSeal(ctx context.Context, id string) (ingestwf.Result, error) {
 	if s.opts.SealWait <= 0 {
 		return ingestwf.Result{}, errNoSealWait
@@ -87,9 +90,58 @@ func (s *Server) waitForSeal(ctx context.Context, id string) (ingestwf.Result, e
 	wctx, cancel := context.WithTimeout(ctx, s.opts.SealWait)
 	defer cancel()
 	start := time.Now()
-	r, err := s.wf.Wait(wctx, id)
+	end := make(chan workflowEnd, 1) // the goroutine never blocks: it ends with wctx
+	go func() {
+		r, err := s.wf.Wait(wctx, id)
+		end <- workflowEnd{r, err}
+	}()
+	r, err := s.awaitSealed(wctx, id, end)
 	s.log.DebugContext(ctx, "seal wait", "batch_id", id, "wait_ms", time.Since(start).Milliseconds(), "error", err)
 	return r, err
+}
+
+// workflowEnd is what waiting for a BatchIngest gave.
+type workflowEnd struct {
+	r   ingestwf.Result
+	err error
+}
+
+// Intervals at which waitForSeal reads the batch's row: from sealPollFirst,
+// doubling to sealPollMax (the workflow's end usually answers first).
+const (
+	sealPollFirst = 20 * time.Millisecond
+	sealPollMax   = 500 * time.Millisecond
+)
+
+// awaitSealed returns the workflow's result from end, or a result made from
+// the batch's row once it is sealed or aborted, or wctx's error.
+func (s *Server) awaitSealed(wctx context.Context, id string, end <-chan workflowEnd) (ingestwf.Result, error) {
+	poll := time.NewTimer(sealPollFirst)
+	defer poll.Stop()
+	every := sealPollFirst
+	for {
+		select {
+		case e := <-end:
+			return e.r, e.err
+		case <-wctx.Done():
+			return ingestwf.Result{}, wctx.Err()
+		case <-poll.C:
+		}
+		b, err := s.store.GetBatchAnyEnv(wctx, id)
+		switch {
+		case err != nil:
+		case b.Sealed:
+			return ingestwf.Result{BatchID: id, State: ingestwf.StateSealed, SealedAt: b.SealedAt}, nil
+		case b.Status == batch.StatusAborted:
+			r := ingestwf.Result{BatchID: id, State: ingestwf.StateAborted}
+			if b.AbortReason != nil {
+				r.Reason = *b.AbortReason
+			}
+			return r, nil
+		}
+		every = min(2*every, sealPollMax)
+		poll.Reset(every)
+	}
 }
 
 // awaitSeal answers a stream that delivered every index: sealed when the

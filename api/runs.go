@@ -51,7 +51,7 @@ func (s *Server) cancel(ctx context.Context, b store.Batch, index int) (store.Ru
 	case err != nil:
 		return run, err
 	case canceled:
-		return run, s.runs.Notify(ctx, b.ID, b.EnvName, runswf.Hint{})
+		return run, s.runs.Tell(ctx, b.ID, b.EnvName, runswf.Hint{})
 	case !run.Status.Final():
 		return s.cancelExecuting(ctx, b.ID, index)
 	}
@@ -96,7 +96,7 @@ func (s *Server) replayBatch(c *gin.Context) {
 		if b.Status == batch.StatusProcessing {
 			// Perhaps a replay whose hand-over failed: make sure its
 			// BatchRuns runs (a hint to a running one costs one look).
-			if err := s.runs.Notify(ctx, b.ID, b.EnvName, runswf.HintFrom(0)); err != nil {
+			if err := s.runs.Tell(ctx, b.ID, b.EnvName, runswf.HintFrom(0)); err != nil {
 				s.failInternal(c, err, true)
 				return
 			}
@@ -110,7 +110,7 @@ func (s *Server) replayBatch(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	if err := s.runs.Notify(ctx, b.ID, b.EnvName, runswf.HintFrom(0)); err != nil {
+	if err := s.runs.Tell(ctx, b.ID, b.EnvName, runswf.HintFrom(0)); err != nil {
 		// The runs are queued again; the next hint (or an operator) starts
 		// them. Report the fault so the client can retry the call.
 		s.failInternal(c, err, true)

@@ -70,9 +70,11 @@ type ingestWorkflows interface {
 	Abort(ctx context.Context, batchID, reason string) error
 }
 
-// runWorkflows notifies, cancels runs of, aborts and waits for BatchRuns.
+// runWorkflows tells, cancels runs of, aborts and waits for the workflow
+// that executes a batch's runs (its BatchRuns, or its BatchIngest for a
+// small batch it executes itself: runswf.Client routes).
 type runWorkflows interface {
-	Notify(ctx context.Context, batchID, env string, hint runswf.Hint) error
+	Tell(ctx context.Context, batchID, env string, hint runswf.Hint) error
 	Abort(ctx context.Context, batchID, env, reason string) error
 	CancelRun(ctx context.Context, batchID string, index int) error
 	Wait(ctx context.Context, batchID string) (runswf.Result, error)

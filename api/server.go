@@ -12,6 +12,7 @@ import (
 	"github.com/streambatch/streambatch/internal/ingest"
 	"github.com/streambatch/streambatch/internal/metrics"
 	"github.com/streambatch/streambatch/internal/store"
+	"github.com/streambatch/streambatch/workflows/flow"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
@@ -23,7 +24,10 @@ type Options struct {
 	SealWait       time.Duration
 	AbortWait      time.Duration
 	WorkflowWindow int
-	JWTSecret      string
+	// RunsHere lets a small batch's BatchIngest execute its runs itself
+	// (nil: every batch's runs go to a BatchRuns workflow).
+	RunsHere  *flow.RunsHere
+	JWTSecret string
 	// CreateRate and CreateBurst are each environment's token bucket for
 	// batch creation, counted in runs (runs per second, bucket size), kept
 	// in PostgreSQL and shared by every replica; 0 rate disables it.
@@ -227,6 +231,7 @@ func (s *Server) workflowInput(b store.Batch) ingestwf.Input {
 		CreatedAt:    b.CreatedAt,
 		SealDeadline: b.CreatedAt.Add(s.opts.SealTimeout),
 		Window:       s.opts.WorkflowWindow,
+		RunsHere:     s.opts.RunsHere,
 	}
 }
 

@@ -87,7 +87,7 @@ func (s *Server) tdReplayRun(c *gin.Context) {
 		if b.Status == batch.StatusProcessing && r.Status == batch.RunQueued {
 			// Perhaps a replay whose hand-over failed: make sure its
 			// BatchRuns runs.
-			if err := s.runs.Notify(ctx, b.ID, b.EnvName, runswf.HintFrom(r.Index)); err != nil {
+			if err := s.runs.Tell(ctx, b.ID, b.EnvName, runswf.HintFrom(r.Index)); err != nil {
 				s.failInternal(c, err, true)
 				return
 			}
@@ -99,7 +99,7 @@ func (s *Server) tdReplayRun(c *gin.Context) {
 		s.failInternal(c, err, true)
 		return
 	}
-	if err := s.runs.Notify(ctx, b.ID, b.EnvName, runswf.HintFrom(r.Index)); err != nil {
+	if err := s.runs.Tell(ctx, b.ID, b.EnvName, runswf.HintFrom(r.Index)); err != nil {
 		// The run is queued again; the next hint (or an operator) starts
 		// it. Report the fault so the client can retry the call.
 		s.failInternal(c, err, true)
@@ -141,7 +141,7 @@ func (s *Server) tdRescheduleRun(c *gin.Context) {
 		return
 	}
 	// BatchRuns arms its timer for the earliest delay at its next step.
-	if err := s.runs.Notify(ctx, b.ID, b.EnvName, runswf.Hint{}); err != nil {
+	if err := s.runs.Tell(ctx, b.ID, b.EnvName, runswf.Hint{}); err != nil {
 		s.failInternal(c, err, true)
 		return
 	}

@@ -32,7 +32,7 @@ func payloadRefItems(task string) (body string, stored string) {
 func scheduledInputBytes(t *testing.T, s *stack, batchID string) map[int]int {
 	t.Helper()
 	out := map[int]int{}
-	it := s.app.Temporal.GetWorkflowHistory(context.Background(), runswf.WorkflowID(batchID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := s.app.Temporal.GetWorkflowHistory(context.Background(), runsWorkflowOf(s, batchID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {

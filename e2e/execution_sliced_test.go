@@ -10,7 +10,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/streambatch/streambatch/tasks"
-	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // A sliced task's runs execute five to an activity on a real task worker
@@ -53,7 +52,7 @@ func TestSlicedRuns(t *testing.T) {
 	})
 	step(t, "Temporal scheduled slices, and the failed runs alone", func(t *testing.T) {
 		slices, alone := 0, 0
-		it := s.app.Temporal.GetWorkflowHistory(context.Background(), runswf.WorkflowID(id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		it := s.app.Temporal.GetWorkflowHistory(context.Background(), runsWorkflowOf(s, id), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
 			ev, err := it.Next()
 			if err != nil {
@@ -72,6 +71,10 @@ func TestSlicedRuns(t *testing.T) {
 		if slices < n/5 || slices > n/2 || alone != 6 {
 			t.Fatalf("%d slice activities, %d run activities; want ≥ %d slices and 6 runs retried alone", slices, alone, n/5)
 		}
-		recordHistory(t, s, runswf.WorkflowID(id), "batch_runs_sliced")
+		if wid := runsWorkflowOf(s, id); wid == id {
+			recordHistory(t, s, wid, "batch_ingest_runs_sliced")
+		} else {
+			recordHistory(t, s, wid, "batch_runs_sliced")
+		}
 	})
 }

@@ -498,7 +498,7 @@ func TestParentIsNeverAStreambatchWorkflow(t *testing.T) {
 func (s *stack) dumpRuns(t *testing.T, id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	wid := runswf.WorkflowID(id)
+	wid := runsWorkflowOf(s, id)
 	d, err := s.app.Temporal.DescribeWorkflowExecution(ctx, wid, "")
 	if err != nil {
 		t.Logf("describe %s: %v", wid, err)

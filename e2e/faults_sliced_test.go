@@ -12,7 +12,6 @@ import (
 	"github.com/streambatch/streambatch/codec"
 	"github.com/streambatch/streambatch/internal/proc"
 	"github.com/streambatch/streambatch/tasks"
-	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
 
 // A task worker SIGKILLed mid-slice (examples/taskworker, its "sleep" task
@@ -91,7 +90,7 @@ func waitHeartbeatedRuns(t *testing.T, s *stack, batchID string) map[int]bool {
 	dc := codec.DataConverter(keys)
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		resp, err := s.app.Temporal.DescribeWorkflowExecution(context.Background(), runswf.WorkflowID(batchID), "")
+		resp, err := s.app.Temporal.DescribeWorkflowExecution(context.Background(), runsWorkflowOf(s, batchID), "")
 		if err == nil {
 			done := map[int]bool{}
 			for _, p := range resp.GetPendingActivities() {

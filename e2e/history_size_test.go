@@ -25,7 +25,9 @@ func TestRunsHistoryBytesPerRun(t *testing.T) {
 	t.Parallel()
 	env, key := s.newKey(t)
 	startTaskWorker(t, s, env)
-	const n, small, large, byRef = 100, 1 << 10, 3 << 10, 8 << 10
+	// More runs than STREAMBATCH_SMALL_BATCH_RUNS (100), so that BatchRuns
+	// executes them: its history is the batch's runs' alone.
+	const n, small, large, byRef = 150, 1 << 10, 3 << 10, 8 << 10
 	perRun := map[int]int64{}
 	for _, size := range []int{small, large, byRef} {
 		var body bytes.Buffer

@@ -105,7 +105,8 @@ func TestDevCommand(t *testing.T) {
 			}
 			if len(listed.Executions) == 1 {
 				state, _ = base64.StdEncoding.DecodeString(listed.Executions[0].SearchAttributes.IndexedFields["BatchState"].Data)
-				if string(state) == `"SEALED"` {
+				// A small batch's BatchIngest goes on to execute its runs.
+				if string(state) == `"SEALED"` || string(state) == `"PROCESSING"` {
 					break
 				}
 			}

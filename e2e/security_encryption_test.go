@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,7 +64,7 @@ func TestPayloadsEncryptedInTemporal(t *testing.T) {
 	codecSrv := httptest.NewServer(codec.Handler(keys, codec.HandlerOptions{Token: "operator"}))
 	defer codecSrv.Close()
 	decoded := 0
-	for _, wid := range []string{id, id + "-runs"} {
+	for _, wid := range slices.Compact([]string{id, runsWorkflowOf(s, id)}) {
 		var all []byte
 		var payloads []*commonpb.Payload
 		it := s.app.Temporal.GetWorkflowHistory(context.Background(), wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
@@ -162,7 +163,7 @@ func TestTaskWorkerHoldsOnlyItsEnvironmentKeys(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("B's run was never scheduled")
 		}
-		it := s.app.Temporal.GetWorkflowHistory(ctx, idB+"-runs", "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		it := s.app.Temporal.GetWorkflowHistory(ctx, runsWorkflowOf(s, idB), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
 			ev, err := it.Next()
 			if err != nil {

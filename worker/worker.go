@@ -69,16 +69,19 @@ type Flows struct {
 // by releases without BatchRuns' own queue). Call Run or Start on it.
 func New(c client.Client, flows Flows, opts Options) worker.Worker {
 	w := worker.New(c, opts.TaskQueue, opts.sdk())
-	registerIngest(w, flows.Ingest)
 	registerRuns(w, flows.Runs)
+	registerIngest(w, flows.Ingest, flows.Runs.Aside)
 	registerSweep(w, flows.Sweep)
 	return w
 }
 
 // registerIngest registers BatchIngest and its activities (it runs some of
-// them as local activities, so they belong on its worker).
-func registerIngest(w worker.Worker, acts *ingestact.Activities) {
-	w.RegisterWorkflowWithOptions(ingest.BatchIngest, workflow.RegisterOptions{Name: ingest.WorkflowName})
+// them as local activities, so they belong on its worker). BatchIngest
+// executes small batches' runs with the run flow's executor, whose local
+// activities registerRuns put on the same worker, sharing aside.
+func registerIngest(w worker.Worker, acts *ingestact.Activities, aside *runs.Aside) {
+	wf := ingest.Workflow{Runs: runs.Workflow{Aside: aside}.Execute}
+	w.RegisterWorkflowWithOptions(wf.BatchIngest, workflow.RegisterOptions{Name: ingest.WorkflowName})
 	acts.Register(w)
 }
 

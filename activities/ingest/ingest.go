@@ -338,7 +338,8 @@ func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error
 }
 
 // Seal seals the batch (it has every run), deletes its staged chunks
-// (unless none was staged) and tells BatchRuns.
+// (unless none was staged) and tells BatchRuns (unless the workflow
+// executes the runs itself).
 func (a *Activities) Seal(ctx context.Context, in contract.SealInput) (res contract.SealResult, err error) {
 	defer a.observe(contract.ActivitySeal, time.Now(), &err)
 	b, err := a.Runs.SealBatch(ctx, in.BatchID)
@@ -353,9 +354,12 @@ func (a *Activities) Seal(ctx context.Context, in contract.SealInput) (res contr
 			return contract.SealResult{}, err
 		}
 	}
-	// BatchRuns completes the batch only once it is sealed.
-	if err := a.notify(ctx, in.BatchID, in.Env, runs.Hint{Sealed: true, From: in.From}); err != nil {
-		return contract.SealResult{}, err
+	// BatchRuns completes the batch only once it is sealed; a workflow
+	// that executes the runs itself (RunsHere) needs no hint.
+	if !in.RunsHere {
+		if err := a.notify(ctx, in.BatchID, in.Env, runs.Hint{Sealed: true, From: in.From}); err != nil {
+			return contract.SealResult{}, err
+		}
 	}
 	if b.SealedAt != nil {
 		res.SealedAt = *b.SealedAt

@@ -1,7 +1,8 @@
 // Package runs implements the run-execution flow's activities, the local
 // activities of BatchRuns: DispatchStep (record outcomes, claim runs),
 // FinishRuns, ReconcileAttempts, NotifyParent (and ParentNotified, which
-// histories without changeCheckedParent replay). Each is idempotent, so
+// histories without changeCheckedParent replay), HandOver (BatchIngest's,
+// for runs it executed itself). Each is idempotent, so
 // Temporal may retry it at will. The runs themselves are activities of the
 // users' task workers (package tasks), not of this package.
 //
@@ -12,6 +13,7 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"time"
@@ -59,6 +61,12 @@ type Waker interface {
 	Wake(ctx context.Context, batchID string, hint contract.Hint) error
 }
 
+// Starter starts (or signals) a batch's BatchRuns (*runs.Client): HandOver
+// uses it.
+type Starter interface {
+	Notify(ctx context.Context, batchID, env string, hint contract.Hint) error
+}
+
 // Objects is the part of blob.Store run execution uses: outputs are
 // offloaded, stored payloads presigned.
 type Objects interface {
@@ -93,6 +101,9 @@ type Activities struct {
 	// DispatchStep freed (nil: they find the slots after their fallback
 	// timer).
 	Waker Waker
+	// Starter starts BatchRuns for the runs BatchIngest hands over
+	// (HandOver; nil: HandOver fails, and BatchIngest retries it).
+	Starter Starter
 	// Log reports signals that failed (nil: none are reported).
 	Log *slog.Logger
 	// Aside is shared with the BatchRuns workflow of the same worker
@@ -118,6 +129,21 @@ func (a *Activities) Register(r interface {
 	r.RegisterActivityWithOptions(a.ReconcileAttempts, activity.RegisterOptions{Name: contract.ActivityReconcileAttempts})
 	r.RegisterActivityWithOptions(a.ParentNotified, activity.RegisterOptions{Name: contract.ActivityParentNotified})
 	r.RegisterActivityWithOptions(a.NotifyParent, activity.RegisterOptions{Name: contract.ActivityNotifyParent})
+	r.RegisterActivityWithOptions(a.HandOver, activity.RegisterOptions{Name: contract.ActivityHandOver})
+}
+
+// errNoStarter reports a HandOver on a worker wired without a Starter.
+var errNoStarter = errors.New("runs: no Starter to hand runs over with")
+
+// HandOver starts the batch's BatchRuns from in.From (or signals the one
+// that runs): the workflow that executed the runs itself hands the rest
+// over.
+func (a *Activities) HandOver(ctx context.Context, in contract.HandOverInput) (err error) {
+	defer a.observe(contract.ActivityHandOver, time.Now(), &err)
+	if a.Starter == nil {
+		return errNoStarter
+	}
+	return a.Starter.Notify(ctx, in.BatchID, in.Env, contract.HintFrom(in.From))
 }
 
 func (a *Activities) observe(name string, start time.Time, err *error) {

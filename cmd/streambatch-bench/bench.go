@@ -234,8 +234,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
+		// A third API gives every batch its own BatchRuns
+		// (STREAMBATCH_SMALL_BATCH_RUNS=0), as before small batches ran
+		// their runs in their BatchIngest: the A/B of that change.
+		twoURL, twoAPI, err := st.StartAPI(ctx, "serve-two-workflows", config.EnvSealWait+"=0s", config.EnvSmallBatchRuns+"=0")
+		if err != nil {
+			return err
+		}
+		defer twoAPI.Stop(10 * time.Second)
+		two, err := client.New(twoURL, st.APIKey)
+		if err != nil {
+			return err
+		}
 		const items = 10
 		_, err = bench.RunSmall(ctx, tc, pool, []bench.SmallSystem{
+			bench.StreambatchSmall("streambatch-two-workflows", two, items),
 			bench.StreambatchSmall("streambatch", fast, items),
 			bench.StreambatchSmall("streambatch-seal-wait", c, items),
 		}, bench.SmallOptions{Items: items, Sequential: *sequential, Clients: *clients, Duration: *loadFor,

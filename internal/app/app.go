@@ -32,6 +32,7 @@ import (
 	"github.com/streambatch/streambatch/internal/sealbox"
 	"github.com/streambatch/streambatch/internal/store"
 	"github.com/streambatch/streambatch/worker"
+	"github.com/streambatch/streambatch/workflows/flow"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 	runswf "github.com/streambatch/streambatch/workflows/runs"
 )
@@ -168,7 +169,7 @@ func (a *App) API() *api.Server {
 	}, a.Blob, recordingSignaler{wf: wf, store: a.Store}, a.chunkSigner(), a.Log, a.Metrics)
 	return api.New(api.Options{
 		MaxItems: c.MaxItems, SealTimeout: c.SealTimeout, SealWait: c.SealWait, AbortWait: c.AbortWait,
-		WorkflowWindow: c.WorkflowWindow, JWTSecret: c.JWTSecret, PayloadRefs: a.payloadRefSigner(),
+		WorkflowWindow: c.WorkflowWindow, RunsHere: a.runsHere(), JWTSecret: c.JWTSecret, PayloadRefs: a.payloadRefSigner(),
 		CreateRate: c.CreateRate, CreateBurst: c.CreateBurst, BodyIdleTimeout: c.BodyIdleTimeout,
 		ReadTimeout: c.HTTPReadTimeout, WriteTimeout: c.HTTPWriteTimeout,
 		ReadPageBytes: c.ReadPageBytes, ReadConcurrency: c.ReadConcurrency, RealtimeLive: c.RealtimeLive,
@@ -234,9 +235,22 @@ func (a *App) payloadRefs() *runsact.PayloadRefs {
 // defaults.
 func (a *App) Runs() *runswf.Client {
 	c := a.Config
-	return runswf.NewClient(a.Temporal, c.RunsTaskQueue(), runswf.Input{
-		Concurrency: c.RunConcurrency, MaxAttempts: c.RunMaxAttempts, MaxDuration: c.RunMaxDuration,
-	})
+	return runswf.NewClient(a.Temporal, c.RunsTaskQueue(), runswf.Input{Execution: a.runExecution()})
+}
+
+// runsHere is how small batches' BatchIngest executes their runs (nil:
+// never, STREAMBATCH_SMALL_BATCH_RUNS=0).
+func (a *App) runsHere() *flow.RunsHere {
+	if a.Config.SmallBatchRuns == 0 {
+		return nil
+	}
+	return &flow.RunsHere{MaxRuns: a.Config.SmallBatchRuns, Execution: a.runExecution()}
+}
+
+// runExecution is the configured window and run defaults.
+func (a *App) runExecution() flow.Execution {
+	c := a.Config
+	return flow.Execution{Concurrency: c.RunConcurrency, MaxAttempts: c.RunMaxAttempts, MaxDuration: c.RunMaxDuration}
 }
 
 // recordingSignaler signals a chunk to its batch's workflow, then records
@@ -280,7 +294,7 @@ func (a *App) Worker() worker.Group {
 			Signer: a.chunkSigner(), Dispatcher: a.Runs()},
 		Runs: &runsact.Activities{Exec: a.Store, Objects: a.Blob, Temporal: a.Temporal, Parents: a.Temporal, Keys: keys,
 			OutputOffloadThreshold: a.Config.OffloadThreshold, RunDefaultTTL: a.Config.RunDefaultTTL, Metrics: a.Metrics,
-			Waker: a.Runs(), Log: a.Log, Slices: runsact.Slices(a.Config.SlicedTasks), PayloadRefs: a.payloadRefs()},
+			Waker: a.Runs(), Starter: a.Runs(), Log: a.Log, Slices: runsact.Slices(a.Config.SlicedTasks), PayloadRefs: a.payloadRefs()},
 		Sweep: &sweepact.Activities{Store: a.Store, Objects: a.Blob, Metrics: a.Metrics},
 	}
 	return worker.NewGroup(a.Temporal, flows, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())

@@ -130,6 +130,11 @@ func RunSmall(ctx context.Context, tc tclient.Client, pool *pgxpool.Pool, system
 	}}
 	var out []SmallResult
 	for _, sys := range append([]SmallSystem{floor, anchor}, systems...) {
+		// The runs a system's load phase accepted execute after it: the
+		// next system starts once they are done, not in their backlog.
+		if err := drainRuns(ctx, pool, 10*time.Minute); err != nil {
+			return out, err
+		}
 		for _, mode := range []string{"latency", "load"} {
 			clients, n, dur := 1, opts.Sequential, time.Duration(0)
 			if mode == "load" {
@@ -168,6 +173,27 @@ func RunSmall(ctx context.Context, tc tclient.Client, pool *pgxpool.Pool, system
 	}
 	printSmallTable(opts.Table, opts.Items, out)
 	return out, nil
+}
+
+// drainRuns waits until no run is open (queued, delayed or executing) or
+// limit passes.
+func drainRuns(ctx context.Context, pool *pgxpool.Pool, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		var open int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM runs WHERE status IN ('QUEUED', 'DELAYED', 'EXECUTING')`).Scan(&open)
+		if err != nil || open == 0 {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d runs still open after %s", open, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }
 
 // measureSmall triggers batches from clients goroutines, n in all (latency

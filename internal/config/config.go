@@ -181,6 +181,12 @@ type Config struct {
 	// run activities its BatchRuns workflow keeps scheduled. Task workers
 	// bound themselves with their own MaxConcurrentActivityExecutionSize.
 	RunConcurrency int
+	// SmallBatchRuns is the largest batch whose runs its BatchIngest
+	// workflow executes itself, when the batch's items arrive in its first
+	// chunk, instead of a BatchRuns workflow of its own: one workflow
+	// execution per small batch instead of two
+	// (STREAMBATCH_SMALL_BATCH_RUNS, default 100, 0 = never, at most 1000).
+	SmallBatchRuns int
 	// RunMaxAttempts is a run's attempts when its item sets no maxAttempts
 	// (STREAMBATCH_RUN_MAX_ATTEMPTS, default 3, at most 100).
 	RunMaxAttempts int
@@ -311,6 +317,7 @@ func Default() Config {
 		IngestMemory:        128 << 20,
 		WorkflowWindow:      100,
 		RunConcurrency:      100,
+		SmallBatchRuns:      100,
 		RunMaxAttempts:      3,
 		RunMaxDuration:      time.Hour,
 		PayloadRefThreshold: 4 << 10,
@@ -489,6 +496,9 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.RunConcurrency < 1 || c.RunConcurrency > 1000 {
 		bad(EnvRunConcurrency, "must be between 1 and 1000 (Temporal refuses 2,000 pending activities), got %d", c.RunConcurrency)
+	}
+	if c.SmallBatchRuns < 0 || c.SmallBatchRuns > 1000 {
+		bad(EnvSmallBatchRuns, "must be between 0 (never) and 1000 (the runs of one workflow's history), got %d", c.SmallBatchRuns)
 	}
 	if c.RunMaxAttempts < 1 || c.RunMaxAttempts > 100 {
 		bad(EnvRunMaxAttempts, "must be between 1 and 100, got %d", c.RunMaxAttempts)

@@ -50,6 +50,7 @@ const (
 	EnvUploadBytesInFlight   = "STREAMBATCH_UPLOAD_BYTES_IN_FLIGHT"
 	EnvWorkflowWindow        = "STREAMBATCH_WORKFLOW_WINDOW"
 	EnvRunConcurrency        = "STREAMBATCH_RUN_CONCURRENCY"
+	EnvSmallBatchRuns        = "STREAMBATCH_SMALL_BATCH_RUNS"
 	EnvRunMaxAttempts        = "STREAMBATCH_RUN_MAX_ATTEMPTS"
 	EnvRunMaxDuration        = "STREAMBATCH_RUN_MAX_DURATION"
 	EnvRunDefaultTTL         = "STREAMBATCH_RUN_DEFAULT_TTL"
@@ -180,6 +181,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	size(EnvUploadBytesInFlight, &c.UploadBytesInFlight)
 	num(EnvWorkflowWindow, &c.WorkflowWindow)
 	num(EnvRunConcurrency, &c.RunConcurrency)
+	num(EnvSmallBatchRuns, &c.SmallBatchRuns)
 	num(EnvRunMaxAttempts, &c.RunMaxAttempts)
 	dur(EnvRunMaxDuration, &c.RunMaxDuration)
 	dur(EnvRunDefaultTTL, &c.RunDefaultTTL)

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/workflows/flow"
 )
 
 // Names registered with Temporal.
@@ -48,6 +49,9 @@ type Input struct {
 	SealDeadline time.Time `json:"sealDeadline"`
 	// Window bounds outstanding OffloadAndEnqueue activities (default 100).
 	Window int `json:"window"`
+	// RunsHere, when set, lets the workflow execute a small batch's runs
+	// itself (changeRunsHere) instead of starting BatchRuns for them.
+	RunsHere *flow.RunsHere `json:"runsHere,omitempty"`
 	// Carried is the state handed over by continue-as-new; nil on the
 	// first run.
 	Carried *Carried `json:"carried,omitempty"`
@@ -114,6 +118,9 @@ type SealInput struct {
 	// From, when set, goes into the seal's hint to BatchRuns: the runs of
 	// a chunk enqueued with SkipNotify start there.
 	From *int `json:"from,omitempty"`
+	// RunsHere: the workflow executes the runs itself, so the seal tells
+	// no BatchRuns.
+	RunsHere bool `json:"runsHere,omitempty"`
 }
 
 // SealResult is the Seal activity's result.
@@ -153,6 +160,9 @@ type Result struct {
 	SealedAt *time.Time `json:"sealedAt,omitempty"`
 	Reason   string     `json:"reason,omitempty"` // why it was aborted
 	Runs     int        `json:"runs"`             // workflow runs (continue-as-new chain length)
+	// RunsExecuted says how the batch's runs ended when the workflow
+	// executed them itself.
+	flow.RunsExecuted
 }
 
 // Progress is the answer to QueryProgress.

@@ -69,9 +69,13 @@ func (w *ingest) sealSmall(ctx workflow.Context, sel workflow.Selector, items, a
 			RetryPolicy:         localRetry(flow.ErrTypeBatchNotPending),
 			Summary:             fmt.Sprintf("seal %d runs", w.in.RunCount),
 		})
+		here := w.runsHere(ctx)
 		var res SealResult
-		err := workflow.ExecuteLocalActivity(lctx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env, InlineOnly: w.c.InlineOnly, From: w.sealFrom}).Get(ctx, &res)
+		err := workflow.ExecuteLocalActivity(lctx, ActivitySeal, SealInput{BatchID: w.in.BatchID, Env: w.in.Env,
+			InlineOnly: w.c.InlineOnly, From: w.sealFrom, RunsHere: here}).Get(ctx, &res)
 		switch {
+		case err == nil && here:
+			return w.executeRuns(ctx, items, res)
 		case err == nil || isErrorType(err, flow.ErrTypeBatchNotPending):
 			return w.sealed(ctx, items, res, err)
 		case ctx.Err() != nil:
@@ -81,6 +85,36 @@ func (w *ingest) sealSmall(ctx workflow.Context, sel workflow.Selector, items, a
 		workflow.GetLogger(ctx).Warn("local seal failed; sealing with the activity", "error", err)
 	}
 	return w.sealAbortable(ctx, sel, items)
+}
+
+// runsHere reports whether this run executes the batch's runs itself
+// (changeRunsHere): the batch is small enough, and its one chunk was
+// enqueued by a local activity that told no BatchRuns (so none runs).
+// The local seal that follows tells none either.
+func (w *ingest) runsHere(ctx workflow.Context) bool {
+	rh := w.in.RunsHere
+	if w.runs == nil || rh == nil || w.in.RunCount > rh.MaxRuns || w.c.Run != 1 || w.c.NextActivity != 1 || w.sealFrom == nil {
+		return false
+	}
+	return workflow.GetVersion(ctx, changeRunsHere, workflow.DefaultVersion, 1) == 1
+}
+
+// executeRuns executes the sealed batch's runs in this workflow (the run
+// flow's executor) and ends with the batch: BatchState goes to PROCESSING,
+// which is how Client-side routing (runs.Client) finds the runs here, and
+// the executor sets the final state.
+func (w *ingest) executeRuns(ctx workflow.Context, items workflow.ReceiveChannel, res SealResult) (Result, error) {
+	w.setState(ctx, flow.StateProcessing)
+	out, err := w.runs(ctx, w.in.BatchID, w.in.Env, w.in.RunsHere.Execution)
+	if err != nil {
+		return Result{}, err
+	}
+	w.discardLateChunks(ctx, items)
+	w.state = StateSealed
+	r := w.result(StateSealed)
+	r.SealedAt = &res.SealedAt
+	r.Executed = &out
+	return r, nil
 }
 
 // seal runs the Seal activity: the final durable step (before

@@ -22,4 +22,10 @@ const (
 	// staged (it then deletes the staging): a batch of one staged chunk
 	// (1,000 items of 4 KiB) needs no activity dispatch either.
 	changeLocalStaged = "local-staged"
+	// changeRunsHere: a batch of at most Input.RunsHere.MaxRuns runs that
+	// arrived in the first chunk and was enqueued and sealed by local
+	// activities has its runs executed by this workflow (Workflow.Runs),
+	// not by a BatchRuns workflow of its own; the seal then tells no
+	// BatchRuns and BatchState goes to PROCESSING.
+	changeRunsHere = "runs-here"
 )

@@ -22,8 +22,24 @@ const DefaultWindow = 100
 // suggests continue-as-new it stops scheduling, waits for its activities,
 // drains the signal channel and continues with the compact state in
 // Input.Carried, so no chunk is lost.
+//
+// Registered as Workflow{Runs: …}.BatchIngest, it executes a small
+// batch's runs itself (Input.RunsHere).
 func BatchIngest(ctx workflow.Context, in Input) (Result, error) {
+	return Workflow{}.BatchIngest(ctx, in)
+}
+
+// Workflow is BatchIngest with the run flow's executor, which runs a small
+// batch's runs inside BatchIngest (Input.RunsHere; nil: never).
+type Workflow struct {
+	Runs flow.RunsExecutor
+}
+
+// BatchIngest is the package's BatchIngest, executing small batches' runs
+// with wf.Runs.
+func (wf Workflow) BatchIngest(ctx workflow.Context, in Input) (Result, error) {
 	w := newIngest(ctx, in)
+	w.runs = wf.Runs
 	if err := w.registerQueries(ctx); err != nil {
 		return Result{}, err
 	}
@@ -50,6 +66,8 @@ type ingest struct {
 	// sealFrom goes into the Seal's hint when the last chunk's activity
 	// left telling BatchRuns to it (EnqueueInput.SkipNotify).
 	sealFrom *int
+	// runs executes a small batch's runs here (changeRunsHere; nil: never).
+	runs flow.RunsExecutor
 }
 
 func newIngest(ctx workflow.Context, in Input) *ingest {

@@ -110,10 +110,16 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	return newHarnessOf(t, BatchIngest)
+}
+
+// newHarnessOf registers wf (a BatchIngest) as the workflow under test.
+func newHarnessOf(t *testing.T, wf func(workflow.Context, Input) (Result, error)) *harness {
+	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := flowtest.NewEnv(&s)
 	f := newFakeRuns()
-	env.RegisterWorkflowWithOptions(BatchIngest, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{Name: WorkflowName})
 	env.RegisterActivityWithOptions(f.enqueue, activity.RegisterOptions{Name: ActivityOffloadAndEnqueue})
 	env.RegisterActivityWithOptions(f.seal, activity.RegisterOptions{Name: ActivitySeal})
 	env.RegisterActivityWithOptions(f.abort, activity.RegisterOptions{Name: ActivityAbort})

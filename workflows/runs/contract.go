@@ -6,6 +6,7 @@ import (
 
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/tasks"
+	"github.com/streambatch/streambatch/workflows/flow"
 )
 
 // Names of the run-execution side, registered with Temporal.
@@ -45,6 +46,9 @@ const (
 	// ActivityNotifyParent (local) checks the batch's parent workflow,
 	// signals it under the environment's key and records the outcome.
 	ActivityNotifyParent = "NotifyParent"
+	// ActivityHandOver (local) hands the runs BatchIngest was executing
+	// itself to the batch's BatchRuns workflow (starting it).
+	ActivityHandOver = "HandOver"
 )
 
 // WorkflowID returns the workflow ID of a batch's BatchRuns workflow.
@@ -54,11 +58,9 @@ func WorkflowID(batchID string) string { return batchID + "-runs" }
 type Input struct {
 	BatchID string `json:"batchId"`
 	Env     string `json:"env"`
-	// Concurrency is the window of runs executing at once.
-	Concurrency int `json:"concurrency"`
-	// MaxAttempts and MaxDuration apply to runs whose item sets neither.
-	MaxAttempts int           `json:"maxAttempts"`
-	MaxDuration time.Duration `json:"maxDuration"`
+	// Execution is the window and the run defaults (its JSON fields are
+	// Input's own: concurrency, maxAttempts, maxDuration).
+	flow.Execution
 	// Carried is what the previous run handed over (nil on the first).
 	Carried *Carried `json:"carried,omitempty"`
 }
@@ -239,6 +241,14 @@ type ReconcileInput struct {
 	BatchID    string `json:"batchId"`
 	WorkflowID string `json:"workflowId"`
 	RunID      string `json:"runId"`
+}
+
+// HandOverInput is ActivityHandOver's input.
+type HandOverInput struct {
+	BatchID string `json:"batchId"`
+	Env     string `json:"env"`
+	// From is the claim cursor BatchRuns starts from.
+	From int `json:"from"`
 }
 
 // BatchCompleted is SignalBatchCompleted's argument.

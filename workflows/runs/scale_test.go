@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/streambatch/streambatch/workflows/flow"
+
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/tasks"
 	"github.com/streambatch/streambatch/workflows/flow/flowtest"
@@ -85,7 +87,7 @@ func TestBatchRunsMillionRunsTail(t *testing.T) {
 	t.Parallel()
 	const n, perSegment = 1_000_000, 1000
 	exec := &cursorExec{n: n, next: n - 2*perSegment, finished: n - 2*perSegment, perSegment: perSegment}
-	in := Input{BatchID: "batch_million", Env: "dev", Concurrency: 100, MaxAttempts: 3, MaxDuration: time.Minute,
+	in := Input{BatchID: "batch_million", Env: "dev", Execution: flow.Execution{Concurrency: 100, MaxAttempts: 3, MaxDuration: time.Minute},
 		Carried: &Carried{Segment: 998, Dispatched: n - 2*perSegment, Finished: n - 2*perSegment}}
 
 	_, err := runSegment(t, exec, in)

@@ -99,6 +99,10 @@ type dispatcher struct {
 	ref      bool
 	refKnown bool
 
+	// inline: the runs execute inside another flow's workflow (Execute),
+	// which hands them over instead of continuing as new (handedOver).
+	inline, handedOver bool
+
 	lastDescribe time.Time
 	refreshArmed bool
 	refreshEvery time.Duration
@@ -215,6 +219,9 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 				return Result{}, err
 			}
 			if d.drainForContinueAsNew(ctx, hints, aborts, cancels) {
+				if d.inline {
+					return Result{}, d.handOver(ctx)
+				}
 				next := d.in
 				c := d.c
 				c.Segment++

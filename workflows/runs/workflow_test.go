@@ -17,6 +17,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/streambatch/streambatch/workflows/flow"
+
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/tasks"
 	"github.com/streambatch/streambatch/tasks/batchwait"
@@ -241,7 +243,7 @@ func (h *runsHarness) received(e tasks.Envelope) {
 }
 
 func runsInput() Input {
-	return Input{BatchID: "batch_test", Env: "dev", Concurrency: 4, MaxAttempts: 3, MaxDuration: time.Minute}
+	return Input{BatchID: "batch_test", Env: "dev", Execution: flow.Execution{Concurrency: 4, MaxAttempts: 3, MaxDuration: time.Minute}}
 }
 
 // Every run executes once per attempt within the window; outputs and

@@ -1,0 +1,44 @@
+package runs
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/streambatch/streambatch/workflows/flow"
+)
+
+// Execute executes a sealed batch's runs inside the calling workflow, as
+// BatchRuns would (same steps, activities, completion and parent signal),
+// and returns when the batch ends. It is the flow.RunsExecutor BatchIngest
+// uses for a small batch, so that the batch needs one workflow execution
+// instead of two. Signals for the runs (SignalRunsReady, SignalAbort,
+// SignalCancelRun) reach it on the calling workflow's channels; Client
+// routes them there while that workflow runs with BatchState PROCESSING.
+// Where BatchRuns would continue as new, Execute drains its window and
+// hands the rest to the batch's BatchRuns workflow (HandOver) instead.
+func (w Workflow) Execute(ctx workflow.Context, batchID, env string, x flow.Execution) (flow.RunsOutcome, error) {
+	d := newDispatcher(Input{BatchID: batchID, Env: env, Execution: x})
+	d.aside = w.Aside
+	d.inline = true
+	res, err := d.run(ctx)
+	switch {
+	case err != nil:
+		return flow.RunsOutcome{}, err
+	case d.handedOver:
+		return flow.RunsOutcome{HandedOver: true}, nil
+	}
+	return flow.RunsOutcome{Status: res.Status, RunCounts: res.RunCounts}, nil
+}
+
+// handOver starts (or signals) the batch's BatchRuns from the claim
+// cursor: Execute's run grew too long to go on, and it has no window in
+// flight (the runs are in PostgreSQL).
+func (d *dispatcher) handOver(ctx workflow.Context) error {
+	in := HandOverInput{BatchID: d.in.BatchID, Env: d.in.Env, From: d.from}
+	if err := workflow.ExecuteLocalActivity(localOptions(ctx, "hand the runs over to BatchRuns"), ActivityHandOver, in).Get(ctx, nil); err != nil {
+		return err
+	}
+	d.handedOver = true
+	d.waiting = "handed over to " + WorkflowID(d.in.BatchID)
+	d.report(ctx)
+	return nil
+}

@@ -494,3 +494,78 @@ func TestParentNotified(t *testing.T) {
 		t.Fatalf("%v, notified %v", err, exec.notified)
 	}
 }
+
+// fakeStarter records what HandOver and FinishRuns asked of BatchRuns.
+type fakeStarter struct {
+	notified []contract.HandOverInput
+	woken    []string
+	err      error
+}
+
+func (s *fakeStarter) Notify(_ context.Context, batchID, env string, h contract.Hint) error {
+	from := 0
+	if h.From != nil {
+		from = *h.From
+	}
+	s.notified = append(s.notified, contract.HandOverInput{BatchID: batchID, Env: env, From: from})
+	return s.err
+}
+
+func (s *fakeStarter) WakeBatchRuns(_ context.Context, batchID string, _ contract.Hint) error {
+	s.woken = append(s.woken, batchID)
+	return s.err
+}
+
+// FinishRuns of runs BatchIngest executed (Inline) wakes the batch's
+// BatchRuns once the batch ended, for a BatchRuns a racing hint started;
+// it wakes none otherwise.
+func TestFinishRunsWakesARacingBatchRuns(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		status batch.Status
+		inline bool
+		wake   bool
+	}{
+		{"inline, completed", batch.StatusCompleted, true, true},
+		{"inline, aborted", batch.StatusAborted, true, true},
+		{"inline, runs still open", batch.StatusProcessing, true, false},
+		{"BatchRuns' own finish", batch.StatusCompleted, false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := &fakeStarter{}
+			exec := &fakeExec{batch: store.Batch{ID: "batch_x", Status: tc.status}, counts: map[batch.RunStatus]int{}}
+			if _, err := (&Activities{Exec: exec, Starter: st}).FinishRuns(context.Background(), contract.FinishInput{BatchID: "batch_x", Inline: tc.inline}); err != nil {
+				t.Fatal(err)
+			}
+			if woke := len(st.woken) == 1 && st.woken[0] == "batch_x"; woke != tc.wake || len(st.woken) > 1 {
+				t.Fatalf("woken %v, want a wake: %v", st.woken, tc.wake)
+			}
+		})
+	}
+	t.Run("a failed wake fails the activity, which retries", func(t *testing.T) {
+		t.Parallel()
+		down := errors.New("temporal down")
+		exec := &fakeExec{batch: store.Batch{ID: "batch_x", Status: batch.StatusCompleted}, counts: map[batch.RunStatus]int{}}
+		if _, err := (&Activities{Exec: exec, Starter: &fakeStarter{err: down}}).FinishRuns(context.Background(), contract.FinishInput{BatchID: "batch_x", Inline: true}); !errors.Is(err, down) {
+			t.Fatalf("error %v, want %v", err, down)
+		}
+	})
+}
+
+// HandOver starts the batch's BatchRuns from the cursor it is given.
+func TestHandOver(t *testing.T) {
+	t.Parallel()
+	st := &fakeStarter{}
+	if err := (&Activities{Starter: st}).HandOver(context.Background(), contract.HandOverInput{BatchID: "batch_x", Env: "dev", From: 42}); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.notified) != 1 || st.notified[0] != (contract.HandOverInput{BatchID: "batch_x", Env: "dev", From: 42}) {
+		t.Fatalf("notified %+v", st.notified)
+	}
+	if err := (&Activities{}).HandOver(context.Background(), contract.HandOverInput{BatchID: "batch_x"}); !errors.Is(err, errNoStarter) {
+		t.Fatalf("without a Starter: %v, want errNoStarter", err)
+	}
+}

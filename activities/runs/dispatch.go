@@ -262,6 +262,14 @@ func (a *Activities) FinishRuns(ctx context.Context, in contract.FinishInput) (o
 	if b.Status.Terminal() && b.ParentNotifiedAt == nil && b.ParentRefused == nil {
 		out.Parent = b.ParentWorkflow()
 	}
+	if in.Inline && b.Status.Terminal() && a.Starter != nil {
+		// A hint sent while BatchIngest was taking the runs over may have
+		// started a BatchRuns that waits for runs it does not own: it looks
+		// again, finds the batch ended and ends.
+		if err := a.Starter.WakeBatchRuns(ctx, in.BatchID, contract.Hint{}); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
 }
 

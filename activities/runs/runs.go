@@ -61,10 +61,13 @@ type Waker interface {
 	Wake(ctx context.Context, batchID string, hint contract.Hint) error
 }
 
-// Starter starts (or signals) a batch's BatchRuns (*runs.Client): HandOver
-// uses it.
+// Starter starts or wakes a batch's BatchRuns (*runs.Client): HandOver
+// starts it for the runs BatchIngest hands over; FinishRuns, when
+// BatchIngest executed the runs, wakes one that a hint raced into starting
+// meanwhile, so that it sees the batch ended and ends too.
 type Starter interface {
 	Notify(ctx context.Context, batchID, env string, hint contract.Hint) error
+	WakeBatchRuns(ctx context.Context, batchID string, hint contract.Hint) error
 }
 
 // Objects is the part of blob.Store run execution uses: outputs are
@@ -102,7 +105,8 @@ type Activities struct {
 	// timer).
 	Waker Waker
 	// Starter starts BatchRuns for the runs BatchIngest hands over
-	// (HandOver; nil: HandOver fails, and BatchIngest retries it).
+	// (HandOver; nil: HandOver fails, and BatchIngest retries it) and
+	// wakes one BatchIngest's runs raced with (FinishRuns; nil: none).
 	Starter Starter
 	// Log reports signals that failed (nil: none are reported).
 	Log *slog.Logger

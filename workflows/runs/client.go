@@ -87,6 +87,17 @@ func (r *Client) Wake(ctx context.Context, batchID string, hint Hint) error {
 	return nil
 }
 
+// WakeBatchRuns tells the batch's running BatchRuns, and only it, that
+// runs may be waiting (nil error when none runs).
+func (r *Client) WakeBatchRuns(ctx context.Context, batchID string, hint Hint) error {
+	err := r.c.SignalWorkflow(ctx, WorkflowID(batchID), "", SignalRunsReady, hint)
+	var nf *serviceerror.NotFound
+	if err != nil && !errors.As(err, &nf) {
+		return fmt.Errorf("runs: wake the BatchRuns of %s: %w", batchID, err)
+	}
+	return nil
+}
+
 // Abort asks the workflow that executes the batch's runs to cancel what
 // runs and abort the batch: its BatchIngest while it executes them itself,
 // else its BatchRuns, started if needed (so that an abort always ends in

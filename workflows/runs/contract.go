@@ -206,6 +206,9 @@ type FinishInput struct {
 	// Abort, when set, aborts the batch with this reason (its open runs
 	// are cancelled); otherwise the batch is completed if no run is open.
 	Abort string `json:"abort,omitempty"`
+	// Inline: the runs executed in BatchIngest (Workflow.Execute); a
+	// BatchRuns started meanwhile is woken once the batch ended.
+	Inline bool `json:"inline,omitempty"`
 }
 
 // FinishResult is ActivityFinishRuns's result.

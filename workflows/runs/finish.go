@@ -29,7 +29,7 @@ func (d *dispatcher) complete(ctx workflow.Context, hints workflow.ReceiveChanne
 	}
 	var res FinishResult
 	err := workflow.ExecuteLocalActivity(localOptions(ctx, "complete batch"), ActivityFinishRuns,
-		FinishInput{BatchID: d.in.BatchID, Env: d.in.Env}).Get(ctx, &res)
+		FinishInput{BatchID: d.in.BatchID, Env: d.in.Env, Inline: d.inline}).Get(ctx, &res)
 	if err != nil {
 		return Result{}, false, err
 	}
@@ -75,7 +75,7 @@ func (d *dispatcher) finishAborted(ctx workflow.Context) (Result, error) {
 	}
 	var res FinishResult
 	err := workflow.ExecuteLocalActivity(localOptions(dctx, "abort batch"), ActivityFinishRuns,
-		FinishInput{BatchID: d.in.BatchID, Env: d.in.Env, Abort: d.abort}).Get(dctx, &res)
+		FinishInput{BatchID: d.in.BatchID, Env: d.in.Env, Abort: d.abort, Inline: d.inline}).Get(dctx, &res)
 	if err != nil {
 		return Result{}, err
 	}

@@ -388,6 +388,8 @@ func (f *fakeStore) EachCachedRun(_ context.Context, batchID string, fn func(int
 type fakeIngestWorkflows struct {
 	startErr error
 	started  int
+	// wait, when set, answers Wait (default: sealed at once).
+	wait func(ctx context.Context) (ingestwf.Result, error)
 }
 
 func (w *fakeIngestWorkflows) Start(context.Context, ingestwf.Input) error {
@@ -395,7 +397,10 @@ func (w *fakeIngestWorkflows) Start(context.Context, ingestwf.Input) error {
 	return w.startErr
 }
 
-func (w *fakeIngestWorkflows) Wait(context.Context, string) (ingestwf.Result, error) {
+func (w *fakeIngestWorkflows) Wait(ctx context.Context, _ string) (ingestwf.Result, error) {
+	if w.wait != nil {
+		return w.wait(ctx)
+	}
 	return ingestwf.Result{State: ingestwf.StateSealed}, nil
 }
 

@@ -80,10 +80,11 @@ func (s *Server) streamItems(c *gin.Context) {
 var errNoSealWait = errors.New("no seal wait")
 
 // waitForSeal waits up to SealWait for the batch's workflow to seal or
-// abort it: for the workflow's end, or for the batch's row to leave
-// PENDING, whichever comes first (a small batch's BatchIngest seals, then
-// goes on to execute the runs itself: its end comes with the runs').
-func (s *Server) waitForSeal(ctx context.Context, id string) (ingestwf.Result, error) {
+// abort it: for the workflow's end, or, for a batch small enough that its
+// BatchIngest may go on to execute its runs (then it ends with them), for
+// the batch's row to leave PENDING, whichever comes first.
+func (s *Server) waitForSeal(ctx context.Context, b store.Batch) (ingestwf.Result, error) {
+	id := b.ID
 	if s.opts.SealWait <= 0 {
 		return ingestwf.Result{}, errNoSealWait
 	}
@@ -95,7 +96,14 @@ func (s *Server) waitForSeal(ctx context.Context, id string) (ingestwf.Result, e
 		r, err := s.wf.Wait(wctx, id)
 		end <- workflowEnd{r, err}
 	}()
-	r, err := s.awaitSealed(wctx, id, end)
+	var r ingestwf.Result
+	var err error
+	if rh := s.opts.RunsHere; rh != nil && b.RunCount <= rh.MaxRuns {
+		r, err = s.awaitSealed(wctx, id, end)
+	} else {
+		e := <-end
+		r, err = e.r, e.err
+	}
 	s.log.DebugContext(ctx, "seal wait", "batch_id", id, "wait_ms", time.Since(start).Milliseconds(), "error", err)
 	return r, err
 }
@@ -106,11 +114,13 @@ type workflowEnd struct {
 	err error
 }
 
-// Intervals at which waitForSeal reads the batch's row: from sealPollFirst,
-// doubling to sealPollMax (the workflow's end usually answers first).
+// Intervals at which waitForSeal reads a small batch's row: from
+// sealPollFirst, doubling to sealPollMax. Only the requests that completed
+// a small batch poll, each for as long as its seal takes (tens of
+// milliseconds: one chunk, local activities), within SealWait.
 const (
-	sealPollFirst = 20 * time.Millisecond
-	sealPollMax   = 500 * time.Millisecond
+	sealPollFirst = 10 * time.Millisecond
+	sealPollMax   = 100 * time.Millisecond
 )
 
 // awaitSealed returns the workflow's result from end, or a result made from
@@ -149,7 +159,7 @@ func (s *Server) awaitSealed(wctx context.Context, id string, end <-chan workflo
 // durably accepted items.
 func (s *Server) awaitSeal(c *gin.Context, b store.Batch, resp wire.StreamItemsResponse) {
 	ctx := c.Request.Context()
-	r, err := s.waitForSeal(ctx, b.ID)
+	r, err := s.waitForSeal(ctx, b)
 	switch {
 	case err == nil && r.State == ingestwf.StateSealed:
 		resp.Sealed = true

@@ -1,0 +1,58 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/internal/store"
+	"github.com/streambatch/streambatch/workflows/flow"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
+)
+
+// A small batch's BatchIngest goes on to execute the runs after sealing, so
+// its end comes with the runs': the seal wait reads the batch's row
+// instead. A batch too large for that waits for the workflow's end only.
+func TestSealWaitOfASmallBatchReadsItsRow(t *testing.T) {
+	t.Parallel()
+	reason := "enough"
+	runsForever := func(ctx context.Context) (ingestwf.Result, error) { <-ctx.Done(); return ingestwf.Result{}, ctx.Err() }
+	cases := []struct {
+		name     string
+		row      store.Batch
+		runCount int
+		state    string
+		err      bool
+	}{
+		{"sealed row", store.Batch{Status: batch.StatusProcessing, Sealed: true}, 10, ingestwf.StateSealed, false},
+		{"aborted row", store.Batch{Status: batch.StatusAborted, AbortReason: &reason}, 10, ingestwf.StateAborted, false},
+		{"too large to run here: the workflow's end only", store.Batch{Status: batch.StatusProcessing, Sealed: true}, 11, "", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newHandlerFixture()
+			f.srv.opts.SealWait = 300 * time.Millisecond
+			f.srv.opts.RunsHere = &flow.RunsHere{MaxRuns: 10}
+			f.wf.wait = runsForever
+			b := tc.row
+			b.ID, b.RunCount = "batch_small", tc.runCount
+			f.store.batches[b.ID] = b
+			r, err := f.srv.waitForSeal(context.Background(), b)
+			if tc.err {
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("got %+v, %v; want the wait to run out", r, err)
+				}
+				return
+			}
+			if err != nil || r.State != tc.state {
+				t.Fatalf("got %+v, %v; want state %s", r, err, tc.state)
+			}
+			if tc.state == ingestwf.StateAborted && r.Reason != reason {
+				t.Fatalf("reason %q, want %q", r.Reason, reason)
+			}
+		})
+	}
+}

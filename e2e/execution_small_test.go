@@ -151,14 +151,7 @@ func TestSmallBatchCancelAndAbortReachItsIngestWorkflow(t *testing.T) {
 	env, key := s.newKey(t)
 	startTaskWorker(t, s, env)
 	const n = 4
-	var body bytes.Buffer
-	for i := range n {
-		fmt.Fprintf(&body, `{"index":%d,"task":"slow","payload":{"n":%d}}`+"\n", i, i)
-	}
-	id := s.mustCreate(t, key, n)
-	if code, res, raw := s.stream(t, key, id, body.Bytes()); code != 200 || !res.Sealed {
-		t.Fatalf("stream: %d %s", code, raw)
-	}
+	id := s.mustTrigger(t, key, n, func(i int) string { return fmt.Sprintf(`{"index":%d,"task":"slow","payload":{"n":%d}}`, i, i) })
 	deadline := time.Now().Add(time.Minute)
 	for s.batchStatus(t, key, id).RunCounts["EXECUTING"] < n {
 		if time.Now().After(deadline) {

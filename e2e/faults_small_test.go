@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -25,14 +24,9 @@ func TestFaultWorkerKilledWhileIngestExecutesRuns(t *testing.T) {
 	k.taskWorker(t, "tasks", s.env(cfg), buildTaskWorker(t, s), env, s.temporal.FrontendHostPort())
 
 	const n = 60 // within STREAMBATCH_SMALL_BATCH_RUNS (100)
-	var body bytes.Buffer
-	for i := range n {
-		fmt.Fprintf(&body, `{"index":%d,"task":"sleep","payload":{"ms":700},"options":{"maxDuration":60,"maxAttempts":1}}`+"\n", i)
-	}
-	id := api.mustCreate(t, key, n)
-	if code, res, raw := api.stream(t, key, id, body.Bytes()); code != 200 || !res.Sealed {
-		t.Fatalf("stream: %d %s", code, raw)
-	}
+	id := api.mustTrigger(t, key, n, func(i int) string {
+		return fmt.Sprintf(`{"index":%d,"task":"sleep","payload":{"ms":700},"options":{"maxDuration":60,"maxAttempts":1}}`, i)
+	})
 	deadline := time.Now().Add(time.Minute)
 	for {
 		c := api.batchStatus(t, key, id).RunCounts

@@ -402,6 +402,23 @@ func (e endpoint) mustCreate(t *testing.T, key string, runCount int) string {
 	return out.ID
 }
 
+// mustTrigger creates a batch of n items, line(i) being item i's NDJSON
+// line (without its newline), streams them in one request and returns the
+// batch id once the answer is sealed.
+func (e endpoint) mustTrigger(t *testing.T, key string, n int, line func(i int) string) string {
+	t.Helper()
+	var body bytes.Buffer
+	for i := range n {
+		body.WriteString(line(i))
+		body.WriteByte('\n')
+	}
+	id := e.mustCreate(t, key, n)
+	if code, res, raw := e.stream(t, key, id, body.Bytes()); code != http.StatusOK || !res.Sealed {
+		t.Fatalf("stream: %d %s", code, raw)
+	}
+	return id
+}
+
 // streamResp is Phase 2's answer, or its error body.
 type streamResp struct {
 	wire.StreamItemsResponse

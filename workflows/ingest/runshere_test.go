@@ -54,10 +54,7 @@ func runsHereInput(runCount, maxRuns int) Input {
 // workflow's.
 func TestSmallBatchExecutesItsRunsHere(t *testing.T) {
 	t.Parallel()
-	for name, ch := range map[string]batch.ChunkRef{
-		"inline": chunkOf(0, span(0, 10)...),
-		"staged": {Stream: "s", Seq: 0, Indexes: batch.RangesOf(span(0, 10)), Key: "staging/dev/batch_test/s-000000.json"},
-	} {
+	for name, ch := range oneChunkOf10() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			var h *harness

@@ -135,6 +135,14 @@ func newHarnessFor(t *testing.T, runCount int) (*harness, Input) {
 	return h, in
 }
 
+// oneChunkOf10 is a 10-item batch's one chunk, inline and staged.
+func oneChunkOf10() map[string]batch.ChunkRef {
+	return map[string]batch.ChunkRef{
+		"inline": chunkOf(0, span(0, 10)...),
+		"staged": {Stream: "s", Seq: 0, Indexes: batch.RangesOf(span(0, 10)), Key: "staging/dev/batch_test/s-000000.json"},
+	}
+}
+
 // chunkOf builds an inline chunk of the given indexes.
 func chunkOf(seq int, indexes ...int) batch.ChunkRef {
 	items := make([]batch.Item, len(indexes))
@@ -575,10 +583,7 @@ func (h *harness) countActivities() *activityCounts {
 // seal skips the staging cleanup only when nothing was staged.
 func TestOneChunkBatchRunsLocally(t *testing.T) {
 	t.Parallel()
-	for name, ch := range map[string]batch.ChunkRef{
-		"inline": chunkOf(0, span(0, 10)...),
-		"staged": {Stream: "s", Seq: 0, Indexes: batch.RangesOf(span(0, 10)), Key: "staging/dev/batch_test/s-000000.json"},
-	} {
+	for name, ch := range oneChunkOf10() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			h, in := newHarnessFor(t, 10)

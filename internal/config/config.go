@@ -176,10 +176,11 @@ type Config struct {
 	// refuses more than 2,000).
 	WorkflowWindow int
 
-	// RunConcurrency bounds the runs one batch has executing at once
-	// (STREAMBATCH_RUN_CONCURRENCY, default 100, at most 1000): the window of
-	// run activities its BatchRuns workflow keeps scheduled. Task workers
-	// bound themselves with their own MaxConcurrentActivityExecutionSize.
+	// RunConcurrency bounds the run activities one batch has in flight at
+	// once, a slice of a sliced task counting as one
+	// (STREAMBATCH_RUN_CONCURRENCY, default 100, at most 1000): the window
+	// its BatchRuns workflow keeps scheduled. Task workers bound themselves
+	// with their own MaxConcurrentActivityExecutionSize.
 	RunConcurrency int
 	// SmallBatchRuns is the largest batch whose runs its BatchIngest
 	// workflow executes itself, when the batch's items arrive in its first

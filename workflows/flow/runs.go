@@ -10,7 +10,8 @@ import (
 // the workflow that executes them (BatchRuns, or BatchIngest for a batch
 // it runs itself), so a replay sees the values the batch started with.
 type Execution struct {
-	// Concurrency is the window of runs executing at once.
+	// Concurrency is the window of run activities in flight at once (a
+	// slice of runs counts as one).
 	Concurrency int `json:"concurrency"`
 	// MaxAttempts and MaxDuration apply to runs whose item sets neither.
 	MaxAttempts int           `json:"maxAttempts"`

@@ -199,3 +199,45 @@ func TestSliceGroups(t *testing.T) {
 }
 
 func fmtGroups(g [][]int) string { return fmt.Sprint(g) }
+
+// The window counts run activities, a slice as one
+// (changeWindowActivities): with a window of 20 and slices of 5, all 60
+// runs of the batch execute at once (12 slices), where counting runs held
+// 20 of them.
+func TestWindowCountsASliceOnce(t *testing.T) {
+	t.Parallel()
+	const n = 60
+	h := newRunsHarness(t, n)
+	h.exec.slice = 5
+	h.exec.taskOf = func(int) string { return "sl" }
+	var mu sync.Mutex
+	running, peak := 0, 0
+	all := make(chan struct{})
+	tasks.RegisterRunSliced(h.env, "sl", func(ctx context.Context, run *tasks.Run) (any, error) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		if running == n {
+			close(all)
+		}
+		mu.Unlock()
+		select { // every run waits until all run at once, or 3 s
+		case <-all:
+		case <-time.After(3 * time.Second):
+		}
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return nil, nil
+	})
+	in := runsInput()
+	in.Concurrency = 20
+	h.env.ExecuteWorkflow(WorkflowName, in)
+	var r Result
+	if err := h.env.GetWorkflowResult(&r); err != nil || r.RunCounts["COMPLETED"] != n {
+		t.Fatalf("result %+v, %v", r, err)
+	}
+	if peak != n {
+		t.Fatalf("at most %d runs executed at once, want all %d: the window of 20 holds 20 slices", peak, n)
+	}
+}

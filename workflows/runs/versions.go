@@ -31,4 +31,11 @@ const (
 	// like a payload, is set aside and enters the history once, in the
 	// activity input.
 	changePayloadRef = "payload-ref"
+	// changeWindowActivities: the window (Input.Concurrency) counts run
+	// activities in flight, a slice as one, instead of runs: with slices
+	// of K runs it holds up to Concurrency slices, where it held
+	// Concurrency/K of them and their round trips bounded the rate. Read
+	// when a step is to claim while a slice is in flight; without one both
+	// count the same.
+	changeWindowActivities = "window-activities"
 )

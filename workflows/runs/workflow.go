@@ -98,6 +98,9 @@ type dispatcher struct {
 	// sets payloads aside (refKnown).
 	ref      bool
 	refKnown bool
+	// activities is changeWindowActivities' version, read at the first
+	// claim while a slice is in flight (activitiesKnown).
+	activities, activitiesKnown bool
 
 	// inline: the runs execute inside another flow's workflow (Execute),
 	// which hands them over instead of continuing as new (handedOver).
@@ -191,7 +194,7 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 		}
 		claim := 0
 		if !draining && d.wake {
-			claim = d.window - len(d.inflight) - len(d.retry)
+			claim = d.window - d.busy(ctx) - len(d.retry)
 		}
 		if claim > 0 || len(d.results) > 0 || d.describe || len(d.retry) > 0 {
 			res, err := d.dispatchStep(ctx, claim)
@@ -238,6 +241,32 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 			sel.Select(ctx)
 		}
 	}
+}
+
+// busy is what the window holds: the run activities in flight, a slice
+// counting once (changeWindowActivities), or, in histories before it, the
+// runs in flight.
+func (d *dispatcher) busy(ctx workflow.Context) int {
+	sliceFlights := map[*flight]bool{}
+	plain := 0
+	for _, fl := range d.inflight {
+		if fl.runs == nil {
+			plain++
+		} else {
+			sliceFlights[fl] = true
+		}
+	}
+	if len(sliceFlights) == 0 {
+		return plain // both count the same
+	}
+	if !d.activitiesKnown {
+		d.activities = workflow.GetVersion(ctx, changeWindowActivities, workflow.DefaultVersion, 1) == 1
+		d.activitiesKnown = true
+	}
+	if !d.activities {
+		return len(d.inflight)
+	}
+	return plain + len(sliceFlights)
 }
 
 // waitingFor says, for the current details, what the run waits for.

@@ -201,9 +201,9 @@ func TestSliceGroups(t *testing.T) {
 func fmtGroups(g [][]int) string { return fmt.Sprint(g) }
 
 // The window counts run activities, a slice as one
-// (changeWindowActivities): with a window of 20 and slices of 5, all 60
-// runs of the batch execute at once (12 slices), where counting runs held
-// 20 of them.
+// (changeWindowActivities), and a free place claims a slice's worth of
+// runs: with a window of 20 and slices of 5, all 60 runs of the batch
+// execute at once in 12 full slices, where counting runs held 20 of them.
 func TestWindowCountsASliceOnce(t *testing.T) {
 	t.Parallel()
 	const n = 60
@@ -212,9 +212,11 @@ func TestWindowCountsASliceOnce(t *testing.T) {
 	h.exec.taskOf = func(int) string { return "sl" }
 	var mu sync.Mutex
 	running, peak := 0, 0
+	activities := map[string]bool{}
 	all := make(chan struct{})
 	tasks.RegisterRunSliced(h.env, "sl", func(ctx context.Context, run *tasks.Run) (any, error) {
 		mu.Lock()
+		activities[activity.GetInfo(ctx).ActivityID] = true
 		running++
 		peak = max(peak, running)
 		if running == n {
@@ -239,5 +241,8 @@ func TestWindowCountsASliceOnce(t *testing.T) {
 	}
 	if peak != n {
 		t.Fatalf("at most %d runs executed at once, want all %d: the window of 20 holds 20 slices", peak, n)
+	}
+	if len(activities) != n/5 {
+		t.Fatalf("%d slice activities, want %d full slices of 5", len(activities), n/5)
 	}
 }

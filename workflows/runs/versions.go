@@ -32,10 +32,11 @@ const (
 	// activity input.
 	changePayloadRef = "payload-ref"
 	// changeWindowActivities: the window (Input.Concurrency) counts run
-	// activities in flight, a slice as one, instead of runs: with slices
-	// of K runs it holds up to Concurrency slices, where it held
-	// Concurrency/K of them and their round trips bounded the rate. Read
-	// when a step is to claim while a slice is in flight; without one both
-	// count the same.
+	// activities in flight, a slice as one, instead of runs, and a free
+	// place claims as many runs as the last claim's largest slice (up to
+	// maxClaimRuns a step): with slices of K runs it holds up to
+	// Concurrency full slices, where it held Concurrency/K of them and
+	// their round trips bounded the rate. Read when a step is to claim
+	// while a slice is in flight; without one both count the same.
 	changeWindowActivities = "window-activities"
 )

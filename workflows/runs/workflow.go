@@ -99,8 +99,10 @@ type dispatcher struct {
 	ref      bool
 	refKnown bool
 	// activities is changeWindowActivities' version, read at the first
-	// claim while a slice is in flight (activitiesKnown).
+	// claim while a slice is in flight (activitiesKnown); sliceK is the
+	// largest slice size of the last claim's runs (1: none sliced).
 	activities, activitiesKnown bool
+	sliceK                      int
 
 	// inline: the runs execute inside another flow's workflow (Execute),
 	// which hands them over instead of continuing as new (handedOver).
@@ -128,7 +130,7 @@ type flight struct {
 }
 
 func newDispatcher(in Input) *dispatcher {
-	d := &dispatcher{in: in, window: in.Concurrency, inflight: map[int]*flight{}, wake: true,
+	d := &dispatcher{in: in, window: in.Concurrency, inflight: map[int]*flight{}, wake: true, sliceK: 1,
 		status: batch.StatusProcessing, refreshEvery: refreshFirst, queueRetryEvery: queueRetryFirst}
 	if d.window <= 0 {
 		d.window = 100
@@ -195,6 +197,10 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 		claim := 0
 		if !draining && d.wake {
 			claim = d.window - d.busy(ctx) - len(d.retry)
+			if claim > 0 && d.activities {
+				// Free places are activities: a sliced task's take K runs.
+				claim = min(claim*d.sliceK, maxClaimRuns)
+			}
 		}
 		if claim > 0 || len(d.results) > 0 || d.describe || len(d.retry) > 0 {
 			res, err := d.dispatchStep(ctx, claim)
@@ -202,6 +208,7 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 				return Result{}, err
 			}
 			d.scheduleRuns(ctx, actCtx, sel, res.Runs)
+			d.noteSliceSize(res.Runs)
 			d.armDelay(ctx, sel, res.NextDelay)
 			d.armRefresh(ctx, sel)
 			d.armQueueRetry(ctx, sel)
@@ -239,6 +246,25 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 		sel.Select(ctx)
 		for sel.HasPending() {
 			sel.Select(ctx)
+		}
+	}
+}
+
+// maxClaimRuns bounds the runs one step claims when the window's free
+// places are slices (changeWindowActivities): the step's result and the
+// activities it schedules stay far below Temporal's payload limits.
+const maxClaimRuns = 1000
+
+// noteSliceSize keeps the largest slice size of a claim's runs, the runs
+// one free place of the window takes at the next claim.
+func (d *dispatcher) noteSliceSize(runs []Dispatch) {
+	if len(runs) == 0 {
+		return
+	}
+	d.sliceK = 1
+	for _, r := range runs {
+		if r.Prior == 0 {
+			d.sliceK = max(d.sliceK, r.Slice)
 		}
 	}
 }

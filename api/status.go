@@ -93,7 +93,7 @@ func (s *Server) writeBatch(c *gin.Context, status int, b store.Batch) {
 		ID: b.ID, Status: string(b.Status), Sealed: b.Done(), RunCount: b.RunCount,
 		FailedCount: counts[batch.RunFailed], CreatedAt: b.CreatedAt, SealedAt: b.SealedAt,
 		AbortedAt: b.AbortedAt, AbortReason: b.AbortReason, CompletedAt: b.CompletedAt, Replays: b.Replays,
-		RunCounts: make(map[string]int, len(counts)), WorkflowID: b.ID, RunsWorkflowID: runswf.WorkflowID(b.ID),
+		RunCounts: make(map[string]int, len(counts)), WorkflowID: b.ID, RunsWorkflowID: runsWorkflowID(b),
 		RunsWaitingForWorker: waiting.Runs, WaitingForWorkerSince: waiting.Since,
 	}
 	for st, n := range counts {
@@ -195,4 +195,14 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// runsWorkflowID names the workflow that executes the batch's runs: its
+// BatchRuns, or its BatchIngest for a small batch that executes them itself
+// (a replay of its runs afterwards runs in its BatchRuns).
+func runsWorkflowID(b store.Batch) string {
+	if b.RunsHere {
+		return b.ID
+	}
+	return runswf.WorkflowID(b.ID)
 }

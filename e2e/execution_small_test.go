@@ -107,6 +107,9 @@ func TestSmallBatchRunsInItsIngestWorkflow(t *testing.T) {
 	})
 	step(t, "one workflow execution: BatchIngest executed the runs", func(t *testing.T) {
 		requireNoBatchRuns(t, s, id)
+		if got := s.batchStatus(t, key, id).RunsWorkflowID; got != id {
+			t.Fatalf("GET batch says runsWorkflowId %q, want the BatchIngest %q", got, id)
+		}
 		var res ingestwf.Result
 		if err := s.app.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
 			t.Fatal(err)

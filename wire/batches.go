@@ -73,8 +73,10 @@ type BatchStatus struct {
 	// task.
 	RunsWaitingForWorker  int        `json:"runsWaitingForWorker,omitempty"`
 	WaitingForWorkerSince *time.Time `json:"waitingForWorkerSince,omitempty"`
-	// WorkflowID is the BatchIngest workflow, RunsWorkflowID the BatchRuns
-	// workflow that executes the runs.
+	// WorkflowID is the BatchIngest workflow, RunsWorkflowID the workflow
+	// that executes the runs: the batch's BatchRuns (<id>-runs), or, for a
+	// small batch, its BatchIngest itself (a later replay of its runs runs
+	// in <id>-runs).
 	WorkflowID     string `json:"workflowId"`
 	RunsWorkflowID string `json:"runsWorkflowId"`
 	// Parent is the workflow the batch resumes when it ends

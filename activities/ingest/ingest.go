@@ -32,6 +32,7 @@ type Runs interface {
 	InsertRuns(ctx context.Context, batchID string, items []batch.Item) (int, error)
 	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
 	SealBatch(ctx context.Context, id string) (store.Batch, error)
+	SealBatchRunningHere(ctx context.Context, id string) (store.Batch, error)
 	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
 }
 
@@ -342,7 +343,11 @@ func (a *Activities) checkPackets(ctx context.Context, items []batch.Item) error
 // executes the runs itself).
 func (a *Activities) Seal(ctx context.Context, in contract.SealInput) (res contract.SealResult, err error) {
 	defer a.observe(contract.ActivitySeal, time.Now(), &err)
-	b, err := a.Runs.SealBatch(ctx, in.BatchID)
+	seal := a.Runs.SealBatch
+	if in.RunsHere {
+		seal = a.Runs.SealBatchRunningHere
+	}
+	b, err := seal(ctx, in.BatchID)
 	if errors.Is(err, store.ErrNotPending) {
 		return contract.SealResult{}, temporal.NewNonRetryableApplicationError(err.Error(), flow.ErrTypeBatchNotPending, err)
 	}

@@ -18,12 +18,14 @@ import (
 	"github.com/streambatch/streambatch/internal/blob"
 	"github.com/streambatch/streambatch/internal/store"
 	contract "github.com/streambatch/streambatch/workflows/ingest"
+	"github.com/streambatch/streambatch/workflows/runs"
 )
 
 // fakeRuns and fakeObjects stand in for PostgreSQL and S3 in this unit test
 // of the activity's decisions; the e2e tests run it against the real ones.
 type fakeRuns struct {
-	inserted []batch.Item
+	inserted   []batch.Item
+	sealedHere int // SealBatchRunningHere calls
 	// refuse makes InsertRuns refuse items that are not pre-failed, as
 	// PostgreSQL refuses text it cannot store.
 	refuse bool
@@ -42,6 +44,10 @@ func (f *fakeRuns) GetBatchAnyEnv(context.Context, string) (store.Batch, error) 
 	return store.Batch{}, nil
 }
 func (f *fakeRuns) SealBatch(context.Context, string) (store.Batch, error) { return store.Batch{}, nil }
+func (f *fakeRuns) SealBatchRunningHere(context.Context, string) (store.Batch, error) {
+	f.sealedHere++
+	return store.Batch{}, nil
+}
 func (f *fakeRuns) AbortBatch(context.Context, string, string, bool) (store.Batch, error) {
 	return store.Batch{}, nil
 }
@@ -336,5 +342,37 @@ func TestAbortDeletesNoPacket(t *testing.T) {
 	}
 	if !staged {
 		t.Fatalf("abort deleted %v, want the staged chunks %s", objects.prefixes, batch.StagingPrefix("dev", "batch_x"))
+	}
+}
+
+// countingNotifier counts the hints the activities hand to BatchRuns.
+type countingNotifier struct{ hints []runs.Hint }
+
+func (n *countingNotifier) Notify(_ context.Context, _, _ string, h runs.Hint) error {
+	n.hints = append(n.hints, h)
+	return nil
+}
+
+func (n *countingNotifier) Abort(context.Context, string, string, string) error { return nil }
+
+// Seal tells BatchRuns the batch is sealed, unless the workflow executes
+// the runs itself (RunsHere): then it marks the row so and tells nobody.
+func TestSealTellsBatchRunsUnlessRunsHere(t *testing.T) {
+	t.Parallel()
+	for _, here := range []bool{false, true} {
+		t.Run(fmt.Sprintf("runsHere=%v", here), func(t *testing.T) {
+			t.Parallel()
+			fr, n := &fakeRuns{}, &countingNotifier{}
+			a := &Activities{Runs: fr, Objects: &fakeObjects{}, Signer: testSigner, Dispatcher: n}
+			if _, err := a.Seal(context.Background(), contract.SealInput{BatchID: "batch_x", Env: "dev", InlineOnly: true, RunsHere: here}); err != nil {
+				t.Fatal(err)
+			}
+			if here && (fr.sealedHere != 1 || len(n.hints) != 0) {
+				t.Fatalf("sealed here %d times, %d hints; want the row marked and no hint", fr.sealedHere, len(n.hints))
+			}
+			if !here && (fr.sealedHere != 0 || len(n.hints) != 1 || !n.hints[0].Sealed) {
+				t.Fatalf("sealed here %d times, hints %+v; want one sealed hint", fr.sealedHere, n.hints)
+			}
+		})
 	}
 }

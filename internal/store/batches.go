@@ -42,6 +42,10 @@ type Batch struct {
 	// batch was still PENDING (Phase 2 answered sealed:true before Seal
 	// ran, no worker being up).
 	AcceptedAt *time.Time
+	// RunsHere: the batch's BatchIngest executes its runs (a small batch
+	// sealed by SealBatchRunningHere); it has no BatchRuns unless a replay
+	// started one.
+	RunsHere bool
 }
 
 // Done reports whether the batch accepts no more items: it was sealed, or
@@ -177,7 +181,7 @@ func batchFromRow(r db.GetBatchRow) Batch {
 		Sealed: r.Sealed, IdempotencyKey: r.IdempotencyKey, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		SealedAt: r.SealedAt, AbortedAt: r.AbortedAt, AbortReason: r.AbortReason, CompletedAt: r.CompletedAt,
 		Replays: int(r.Replays), ParentRunID: r.ParentRunID, ResumeParentOnCompletion: r.ResumeParentOnCompletion,
-		ParentNotifiedAt: r.ParentNotifiedAt, AcceptedAt: r.AcceptedAt, ParentRefused: r.ParentRefused,
+		ParentNotifiedAt: r.ParentNotifiedAt, AcceptedAt: r.AcceptedAt, ParentRefused: r.ParentRefused, RunsHere: r.RunsHere,
 	}
 }
 

@@ -68,7 +68,18 @@ func (t transition) fromStatuses() []string {
 // unchanged (idempotent). An aborted batch gives ErrNotPending, a batch with
 // missing runs ErrIncomplete (wrapped with the counts).
 func (s *Store) SealBatch(ctx context.Context, id string) (Batch, error) {
-	_, err := s.q.SealBatch(ctx, db.SealBatchParams{ID: id, FromStatus: sealing.fromStatuses(), ToStatus: sealing.to})
+	return s.sealBatch(ctx, id, false)
+}
+
+// SealBatchRunningHere is SealBatch for a small batch whose BatchIngest
+// workflow executes the runs itself: the row says so (Batch.RunsHere), for
+// the status answer to name that workflow.
+func (s *Store) SealBatchRunningHere(ctx context.Context, id string) (Batch, error) {
+	return s.sealBatch(ctx, id, true)
+}
+
+func (s *Store) sealBatch(ctx context.Context, id string, runsHere bool) (Batch, error) {
+	_, err := s.q.SealBatch(ctx, db.SealBatchParams{ID: id, FromStatus: sealing.fromStatuses(), ToStatus: sealing.to, RunsHere: runsHere})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return Batch{}, fmt.Errorf("store: seal %s: %w", id, err)
 	}

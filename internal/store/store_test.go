@@ -220,6 +220,30 @@ func TestSealNeedsEveryRunAndIsIdempotent(t *testing.T) {
 	}
 }
 
+// A small batch sealed for its BatchIngest to execute its runs says so;
+// another does not, and a second seal changes neither.
+func TestSealRecordsWhereRunsExecute(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	for _, here := range []bool{true, false} {
+		b := newBatch(t, s, 2)
+		if _, err := s.InsertRuns(ctx, b.ID, items(0, 2)); err != nil {
+			t.Fatal(err)
+		}
+		seal := s.SealBatch
+		if here {
+			seal = s.SealBatchRunningHere
+		}
+		sealed, err := seal(ctx, b.ID)
+		if err != nil || !sealed.Sealed || sealed.RunsHere != here {
+			t.Fatalf("seal (here %v): %+v %v", here, sealed, err)
+		}
+		if again, err := s.SealBatch(ctx, b.ID); err != nil || again.RunsHere != here {
+			t.Fatalf("second seal (here %v): %+v %v", here, again, err)
+		}
+	}
+}
+
 func TestAbortCancelsRunsAndStopsInserts(t *testing.T) {
 	s := requireDB(t)
 	ctx := context.Background()

@@ -11,7 +11,7 @@ RETURNING created_at;
 -- type into the other).
 SELECT b.id, b.environment_id, e.name AS env_name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.environment_id = @environment_id AND b.idempotency_key_hash = streambatch_key_hash(@idempotency_key::text)
   AND b.idempotency_key = @idempotency_key::text;
@@ -19,7 +19,7 @@ WHERE b.environment_id = @environment_id AND b.idempotency_key_hash = streambatc
 -- name: GetBatch :one
 SELECT b.id, b.environment_id, e.name AS env_name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.id = @id;
 
@@ -31,7 +31,7 @@ WHERE b.id = @id;
 -- (evaluated only when the counter falls short) covers runs inserted
 -- without it (before migration 00011, or by an older worker).
 UPDATE batches
-SET status = @to_status, sealed = true, sealed_at = now(), updated_at = now()
+SET status = @to_status, sealed = true, sealed_at = now(), updated_at = now(), runs_here = @runs_here::boolean
 WHERE id = @id::text AND status = ANY (@from_status::text[])
   AND (runs_inserted = run_count OR (SELECT count(*) FROM runs WHERE batch_id = @id::text) = run_count)
 RETURNING sealed_at;

@@ -132,7 +132,7 @@ func (q *Queries) CountBatchesByState(ctx context.Context) ([]CountBatchesByStat
 const GetBatch = `-- name: GetBatch :one
 SELECT b.id, b.environment_id, e.name AS env_name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.id = $1
 `
@@ -157,6 +157,7 @@ type GetBatchRow struct {
 	ParentNotifiedAt         *time.Time
 	AcceptedAt               *time.Time
 	ParentRefused            *string
+	RunsHere                 bool
 }
 
 func (q *Queries) GetBatch(ctx context.Context, id string) (GetBatchRow, error) {
@@ -182,6 +183,7 @@ func (q *Queries) GetBatch(ctx context.Context, id string) (GetBatchRow, error) 
 		&i.ParentNotifiedAt,
 		&i.AcceptedAt,
 		&i.ParentRefused,
+		&i.RunsHere,
 	)
 	return i, err
 }
@@ -189,7 +191,7 @@ func (q *Queries) GetBatch(ctx context.Context, id string) (GetBatchRow, error) 
 const GetBatchByIdempotencyKey = `-- name: GetBatchByIdempotencyKey :one
 SELECT b.id, b.environment_id, e.name AS env_name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.environment_id = $1 AND b.idempotency_key_hash = streambatch_key_hash($2::text)
   AND b.idempotency_key = $2::text
@@ -220,6 +222,7 @@ type GetBatchByIdempotencyKeyRow struct {
 	ParentNotifiedAt         *time.Time
 	AcceptedAt               *time.Time
 	ParentRefused            *string
+	RunsHere                 bool
 }
 
 // Returns the columns of GetBatch, in its order (store converts one row
@@ -247,6 +250,7 @@ func (q *Queries) GetBatchByIdempotencyKey(ctx context.Context, arg GetBatchById
 		&i.ParentNotifiedAt,
 		&i.AcceptedAt,
 		&i.ParentRefused,
+		&i.RunsHere,
 	)
 	return i, err
 }
@@ -397,14 +401,15 @@ func (q *Queries) RunsCached(ctx context.Context, id string) (int32, error) {
 
 const SealBatch = `-- name: SealBatch :one
 UPDATE batches
-SET status = $1, sealed = true, sealed_at = now(), updated_at = now()
-WHERE id = $2::text AND status = ANY ($3::text[])
-  AND (runs_inserted = run_count OR (SELECT count(*) FROM runs WHERE batch_id = $2::text) = run_count)
+SET status = $1, sealed = true, sealed_at = now(), updated_at = now(), runs_here = $2::boolean
+WHERE id = $3::text AND status = ANY ($4::text[])
+  AND (runs_inserted = run_count OR (SELECT count(*) FROM runs WHERE batch_id = $3::text) = run_count)
 RETURNING sealed_at
 `
 
 type SealBatchParams struct {
 	ToStatus   batch.Status
+	RunsHere   bool
 	ID         string
 	FromStatus []string
 }
@@ -416,7 +421,12 @@ type SealBatchParams struct {
 // (evaluated only when the counter falls short) covers runs inserted
 // without it (before migration 00011, or by an older worker).
 func (q *Queries) SealBatch(ctx context.Context, arg SealBatchParams) (*time.Time, error) {
-	row := q.db.QueryRow(ctx, SealBatch, arg.ToStatus, arg.ID, arg.FromStatus)
+	row := q.db.QueryRow(ctx, SealBatch,
+		arg.ToStatus,
+		arg.RunsHere,
+		arg.ID,
+		arg.FromStatus,
+	)
 	var sealed_at *time.Time
 	err := row.Scan(&sealed_at)
 	return sealed_at, err

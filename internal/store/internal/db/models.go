@@ -47,6 +47,7 @@ type Batch struct {
 	RunsInserted             int32
 	ParentRefused            *string
 	RunsCached               int32
+	RunsHere                 bool
 }
 
 type BatchChunk struct {

@@ -67,6 +67,11 @@ type fakeStore struct {
 	// keys are the idempotency keys ResetIdempotencyKey frees, as
 	// "<env id>/<task>/<key>".
 	keys map[string]bool
+	// settled and settledLive answer WatchSettled; watched, when set, is
+	// closed by its next call.
+	settled     chan struct{}
+	settledLive bool
+	watched     chan struct{}
 }
 
 func newFakeStore() *fakeStore {
@@ -177,6 +182,16 @@ func (f *fakeStore) GetBatch(_ context.Context, envID int64, id string) (store.B
 		return store.Batch{}, store.ErrNotFound
 	}
 	return b, nil
+}
+
+func (f *fakeStore) WatchSettled(string) (<-chan struct{}, bool, func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.watched != nil {
+		close(f.watched)
+		f.watched = nil
+	}
+	return f.settled, f.settledLive, func() {}
 }
 
 func (f *fakeStore) GetBatchAnyEnv(_ context.Context, id string) (store.Batch, error) {

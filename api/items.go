@@ -114,29 +114,39 @@ type workflowEnd struct {
 	err error
 }
 
-// Intervals at which waitForSeal reads a small batch's row: from
-// sealPollFirst, doubling to sealPollMax. Only the requests that completed
-// a small batch poll, each for as long as its seal takes (tens of
-// milliseconds: one chunk, local activities), within SealWait.
-const (
-	sealPollFirst = 10 * time.Millisecond
-	sealPollMax   = 100 * time.Millisecond
-)
+// sealPolling is when waitForSeal reads a small batch's row: at once, then
+// when PostgreSQL notifies that the batch settled (store.WatchSettled),
+// and meanwhile, a fallback, from first doubling to most; while the
+// notifications' listener is down, from firstDown doubling to mostDown.
+// Only the requests that completed a small batch wait so, each for as
+// long as its seal takes (tens of milliseconds: one chunk, local
+// activities), within SealWait. The zero value is the defaults.
+type sealPolling struct {
+	first, most, firstDown, mostDown time.Duration
+}
+
+// orDefault returns p, or the defaults for its zero value.
+func (p sealPolling) orDefault() sealPolling {
+	if p == (sealPolling{}) {
+		return sealPolling{first: 100 * time.Millisecond, most: 500 * time.Millisecond,
+			firstDown: 10 * time.Millisecond, mostDown: 100 * time.Millisecond}
+	}
+	return p
+}
 
 // awaitSealed returns the workflow's result from end, or a result made from
 // the batch's row once it is sealed or aborted, or wctx's error.
 func (s *Server) awaitSealed(wctx context.Context, id string, end <-chan workflowEnd) (ingestwf.Result, error) {
-	poll := time.NewTimer(sealPollFirst)
+	settled, live, stop := s.store.WatchSettled(id)
+	defer stop()
+	p := s.sealPoll.orDefault()
+	every, most := p.first, p.most
+	if !live {
+		every, most = p.firstDown, p.mostDown
+	}
+	poll := time.NewTimer(every)
 	defer poll.Stop()
-	every := sealPollFirst
 	for {
-		select {
-		case e := <-end:
-			return e.r, e.err
-		case <-wctx.Done():
-			return ingestwf.Result{}, wctx.Err()
-		case <-poll.C:
-		}
 		b, err := s.store.GetBatchAnyEnv(wctx, id)
 		switch {
 		case err != nil:
@@ -149,7 +159,16 @@ func (s *Server) awaitSealed(wctx context.Context, id string, end <-chan workflo
 			}
 			return r, nil
 		}
-		every = min(2*every, sealPollMax)
+		select {
+		case e := <-end:
+			return e.r, e.err
+		case <-wctx.Done():
+			return ingestwf.Result{}, wctx.Err()
+		case <-settled:
+			continue // read the row again; the poll keeps its schedule
+		case <-poll.C:
+		}
+		every = min(2*every, most)
 		poll.Reset(every)
 	}
 }

@@ -56,3 +56,31 @@ func TestSealWaitOfASmallBatchReadsItsRow(t *testing.T) {
 		})
 	}
 }
+
+// With the settled listener up, the seal wait answers when PostgreSQL
+// notifies that the batch settled, without waiting for a poll.
+func TestSealWaitWakesOnTheSettledNotification(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	f.srv.opts.SealWait = 10 * time.Second
+	f.srv.opts.RunsHere = &flow.RunsHere{MaxRuns: 10}
+	f.srv.sealPoll = sealPolling{first: time.Hour, most: time.Hour, firstDown: time.Hour, mostDown: time.Hour}
+	f.wf.wait = func(ctx context.Context) (ingestwf.Result, error) { <-ctx.Done(); return ingestwf.Result{}, ctx.Err() }
+	b := store.Batch{ID: "batch_small", RunCount: 10, Status: batch.StatusPending}
+	f.store.batches[b.ID] = b
+	f.store.settled, f.store.settledLive, f.store.watched = make(chan struct{}, 1), true, make(chan struct{})
+	watched := f.store.watched
+	go func() {
+		<-watched
+		f.store.mu.Lock()
+		sealed := b
+		sealed.Status, sealed.Sealed = batch.StatusProcessing, true
+		f.store.batches[b.ID] = sealed
+		f.store.mu.Unlock()
+		f.store.settled <- struct{}{}
+	}()
+	r, err := f.srv.waitForSeal(context.Background(), b)
+	if err != nil || r.State != ingestwf.StateSealed {
+		t.Fatalf("got %+v, %v; want sealed on the notification", r, err)
+	}
+}

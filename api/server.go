@@ -118,6 +118,8 @@ type Server struct {
 	// live counts each environment's live realtime requests.
 	live      *liveLimiter
 	jwtSecret []byte
+	// sealPoll is the seal wait's polling schedule (zero: the defaults).
+	sealPoll sealPolling
 }
 
 // New returns the API server; Handler gives its http.Handler.

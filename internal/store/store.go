@@ -15,6 +15,8 @@ type Store struct {
 	pool   *pgxpool.Pool
 	q      *db.Queries
 	sealer Sealer // seals API key secrets (nil: hashes only)
+	// settled listens for batches leaving PENDING (WatchSettled).
+	settled *settledHub
 }
 
 // Open connects a pool to databaseURL with at most maxConns connections
@@ -31,7 +33,7 @@ func Open(ctx context.Context, databaseURL string, maxConns int) (*Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	s := &Store{pool: pool, q: db.New(pool)}
+	s := &Store{pool: pool, q: db.New(pool), settled: newSettledHub(cfg.ConnConfig)}
 	if err := s.Ping(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -47,8 +49,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool.
-func (s *Store) Close() { s.pool.Close() }
+// Close stops the settled listener and closes the pool.
+func (s *Store) Close() {
+	s.settled.close()
+	s.pool.Close()
+}
 
 // ptr returns a pointer to v.
 func ptr[T any](v T) *T { return &v }

@@ -63,13 +63,14 @@ func (s *Server) createBatch(c *gin.Context) {
 		ID: batch.NewBatchID(), Env: env, RunCount: req.RunCount, IdempotencyKey: req.IdempotencyKey,
 		IdempotencyKeyOptions: req.IdempotencyKeyOptions, TaskIdentifiers: req.TaskIdentifiers,
 		ParentRunID: req.ParentRunID, ResumeParentOnCompletion: req.ResumeParentOnCompletion,
-		Token: tok.sdk,
+		SealTimeout: s.opts.SealTimeout, Token: tok.sdk,
 	}
 	ctx := c.Request.Context()
 	c.Set(batchIDKey, nb.ID)
-	b, cached, err := s.store.CreateBatchTx(ctx, nb, func(b store.Batch) error {
-		return s.wf.Start(ctx, s.workflowInput(b))
-	})
+	// The batch's BatchIngest starts with its first chunk (Signal-With-Start),
+	// not here: a create is one PostgreSQL transaction. A batch that never
+	// receives a chunk is aborted after its seal deadline by the sweeper.
+	b, cached, err := s.store.CreateBatchTx(ctx, nb, nil)
 	if errors.Is(err, store.ErrTokenUsed) {
 		fail(c, http.StatusUnauthorized, "This one-time-use public access token was already used: create a new one for each batch, or pass multipleUse: true")
 		return

@@ -145,13 +145,19 @@ func (f *fakeStore) CreateBatchTx(_ context.Context, nb store.NewBatch, started 
 		return store.Batch{}, false, f.createErr
 	}
 	b := store.Batch{ID: nb.ID, EnvironmentID: nb.Env.ID, EnvName: nb.Env.Name, RunCount: nb.RunCount, Status: batch.StatusPending}
+	if nb.SealTimeout > 0 {
+		deadline := time.Now().Add(nb.SealTimeout)
+		b.SealDeadline = &deadline
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if nb.Token != nil && nb.Token.OneTime && f.usedTokens[string(nb.Token.Hash)] {
 		return store.Batch{}, false, store.ErrTokenUsed
 	}
-	if err := started(b); err != nil {
-		return store.Batch{}, false, err
+	if started != nil {
+		if err := started(b); err != nil {
+			return store.Batch{}, false, err
+		}
 	}
 	if nb.Token != nil {
 		f.usedTokens[string(nb.Token.Hash)] = nb.Token.OneTime
@@ -401,15 +407,8 @@ func (f *fakeStore) EachCachedRun(_ context.Context, batchID string, fn func(int
 
 // fakeIngestWorkflows answers BatchIngest's calls: Wait reports sealed.
 type fakeIngestWorkflows struct {
-	startErr error
-	started  int
 	// wait, when set, answers Wait (default: sealed at once).
 	wait func(ctx context.Context) (ingestwf.Result, error)
-}
-
-func (w *fakeIngestWorkflows) Start(context.Context, ingestwf.Input) error {
-	w.started++
-	return w.startErr
 }
 
 func (w *fakeIngestWorkflows) Wait(ctx context.Context, _ string) (ingestwf.Result, error) {
@@ -696,21 +695,25 @@ func TestCreateBatchRefusals(t *testing.T) {
 			t.Parallel()
 			f := newHandlerFixture()
 			wantRefused(t, f.do(http.MethodPost, "/api/v3/batches", testKey, "application/json", tc.body), tc.status, tc.want)
-			if f.wf.started != 0 {
-				t.Fatalf("a refused create started %d workflows", f.wf.started)
+			if n := len(f.store.batches); n != 0 {
+				t.Fatalf("a refused create stored %d batches", n)
 			}
 		})
 	}
-	t.Run("a valid create answers 202 with its token", func(t *testing.T) {
+	t.Run("a valid create answers 202 with its token and stores the seal deadline", func(t *testing.T) {
 		t.Parallel()
 		f := newHandlerFixture()
+		f.srv.opts.SealTimeout = time.Hour
 		a := f.do(http.MethodPost, "/api/v3/batches", testKey, "application/json", `{"runCount":3}`)
 		var out wire.CreateBatchResponse
 		if a.status != http.StatusAccepted || json.Unmarshal([]byte(a.body), &out) != nil || out.RunCount != 3 || !batch.ValidBatchID(out.ID) {
 			t.Fatalf("create: %d %s", a.status, a.body)
 		}
-		if a.header.Get("x-trigger-jwt") == "" || f.wf.started != 1 {
-			t.Fatalf("create: token %q, %d workflows started", a.header.Get("x-trigger-jwt"), f.wf.started)
+		if a.header.Get("x-trigger-jwt") == "" {
+			t.Fatal("create: no token")
+		}
+		if b := f.store.batches[out.ID]; b.SealDeadline == nil {
+			t.Fatalf("create: the batch %+v has no seal deadline", b)
 		}
 	})
 }

@@ -64,9 +64,9 @@ type queueWaker interface {
 	Wake(ctx context.Context, batchID string, hint runswf.Hint) error
 }
 
-// ingestWorkflows starts, waits for and aborts BatchIngest.
+// ingestWorkflows waits for and aborts BatchIngest (the first chunk
+// starts it: itemIngester).
 type ingestWorkflows interface {
-	Start(ctx context.Context, in ingestwf.Input) error
 	Wait(ctx context.Context, batchID string) (ingestwf.Result, error)
 	Abort(ctx context.Context, batchID, reason string) error
 }

@@ -231,10 +231,19 @@ func (s *Server) workflowInput(b store.Batch) ingestwf.Input {
 		Env:          b.EnvName,
 		RunCount:     b.RunCount,
 		CreatedAt:    b.CreatedAt,
-		SealDeadline: b.CreatedAt.Add(s.opts.SealTimeout),
+		SealDeadline: sealDeadline(b, s.opts.SealTimeout),
 		Window:       s.opts.WorkflowWindow,
 		RunsHere:     s.opts.RunsHere,
 	}
+}
+
+// sealDeadline is the batch's seal deadline: the one its row holds, or,
+// for a batch created before rows held one, its creation plus timeout.
+func sealDeadline(b store.Batch, timeout time.Duration) time.Time {
+	if b.SealDeadline != nil {
+		return *b.SealDeadline
+	}
+	return b.CreatedAt.Add(timeout)
 }
 
 // loadBatch resolves :batchId in the caller's environment; a malformed id,

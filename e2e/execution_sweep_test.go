@@ -3,15 +3,19 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/internal/app"
 	sweepwf "github.com/streambatch/streambatch/workflows/sweep"
 )
 
@@ -131,4 +135,43 @@ func TestSweepLeavesNoUnreferencedObject(t *testing.T) {
 			t.Fatalf("schedule %+v, action %+v", desc.Schedule.Spec, desc.Schedule.Action)
 		}
 	})
+}
+
+// A batch's BatchIngest starts with its first chunk, not at the create: a
+// batch created and never streamed has no workflow, and once its seal
+// deadline passed the sweep starts one, which aborts the batch (seal
+// timeout) as the workflow of a batch streamed in part would.
+func TestSweepAbortsABatchNeverStreamed(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	ctx := context.Background()
+	cfg := s.config(s.cfg.TaskQueue)
+	cfg.SealTimeout = time.Second // below the validated minimum: this app is built, not opened
+	a := &app.App{Config: cfg, Log: slog.New(slog.DiscardHandler), Store: s.app.Store, Blob: s.app.Blob, Temporal: s.app.Temporal}
+	api := s.withApp(t, a)
+	_, key := s.newKey(t)
+	id := api.mustCreate(t, key, 3)
+	var notFound *serviceerror.NotFound
+	if _, err := s.app.Temporal.DescribeWorkflowExecution(ctx, id, ""); !errors.As(err, &notFound) {
+		t.Fatalf("describing the new batch's BatchIngest: %v, want not found (it starts with the first chunk)", err)
+	}
+	time.Sleep(cfg.SealTimeout + 100*time.Millisecond) // past the deadline the row holds
+
+	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "sweep-expire-" + id, TaskQueue: s.cfg.TaskQueue},
+		sweepwf.WorkflowName, sweepwf.Input{Grace: time.Hour, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res sweepwf.Result
+	if err := run.Get(ctx, &res); err != nil || res.Expired < 1 {
+		t.Fatalf("sweep: %+v, %v; want the overdue batch expired", res, err)
+	}
+	var st struct {
+		Status      string  `json:"status"`
+		AbortReason *string `json:"abortReason"`
+	}
+	resp := api.call(t, http.MethodGet, "/api/v3/batches/"+id+"?wait=60s", key, nil, "", &st)
+	if resp.StatusCode != http.StatusOK || st.Status != "ABORTED" || st.AbortReason == nil || !strings.Contains(*st.AbortReason, "seal timeout") {
+		t.Fatalf("the never-streamed batch after the sweep: %d %s", resp.StatusCode, resp.Body)
+	}
 }

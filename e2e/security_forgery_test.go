@@ -21,7 +21,7 @@ func TestSecurityForgedChunkSignal(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	envA, _ := s.newKey(t)
-	_, keyB := s.newKey(t)
+	envB, keyB := s.newKey(t)
 	secret := batch.PacketPrefix(envA) + "secret.json"
 	if err := s.app.Blob.Put(ctx, secret, "application/json", bytes.NewReader([]byte(`"A-SECRET"`)), 10); err != nil {
 		t.Fatal(err)
@@ -32,12 +32,15 @@ func TestSecurityForgedChunkSignal(t *testing.T) {
 		{Index: 0, Task: "steal", Payload: &secret, PayloadType: batch.PayloadTypeStore, PacketSize: 10},
 		{Index: 1, Task: "steal", Payload: &secret, PayloadType: batch.PayloadTypeStore},
 	}, MAC: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
-	if err := s.app.Temporal.SignalWorkflow(ctx, id, "", ingestwf.SignalItems, forged); err != nil {
+	// Signal-With-Start, as the API's first chunk would: the batch's
+	// BatchIngest starts with its first chunk.
+	wf := ingestwf.NewClient(s.app.Temporal, s.cfg.TaskQueue)
+	in := ingestwf.Input{BatchID: id, Env: envB, RunCount: n, CreatedAt: time.Now(), SealDeadline: time.Now().Add(time.Hour)}
+	if err := wf.SignalChunk(ctx, in, forged); err != nil {
 		t.Fatal(err)
 	}
 	// The workflow takes the indexes, then gives them back when the
 	// activity refuses the chunk.
-	wf := ingestwf.NewClient(s.app.Temporal, s.cfg.TaskQueue)
 	deadline := time.Now().Add(time.Minute)
 	for {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -3,13 +3,19 @@
 // chunks, packets of duplicate deliveries and failed streams) and marks
 // the batches swept. Safe to repeat.
 //
+// It also starts the BatchIngest workflow of batches past their seal
+// deadline that never received a chunk (the workflow starts with the
+// first one), which then aborts them.
+//
 // It depends on the store and blob packages through the small interfaces
-// below and on workflows/sweep for names and types. It holds no workflow
+// below, on workflows/sweep for names and types and on workflows/ingest's
+// contract for the input it starts BatchIngest with. It holds no workflow
 // code and must not import another flow's activities.
 package sweep
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -18,6 +24,7 @@ import (
 	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/internal/metrics"
 	"github.com/streambatch/streambatch/internal/store"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 	contract "github.com/streambatch/streambatch/workflows/sweep"
 )
 
@@ -27,6 +34,13 @@ type Store interface {
 	ReferencedObjects(ctx context.Context, batchID string, indexes []int32) (map[string]bool, error)
 	MarkSwept(ctx context.Context, batchID string) error
 	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int, error)
+	OverdueBatches(ctx context.Context, now time.Time, limit int) ([]store.OverdueBatch, error)
+}
+
+// Starter starts a batch's BatchIngest workflow; starting a running one is
+// a no-op, a finished one ingestwf.ErrClosed (*ingestwf.Client).
+type Starter interface {
+	Start(ctx context.Context, in ingestwf.Input) error
 }
 
 // maxKeysSwept bounds the expired idempotency keys one SweepObjects
@@ -44,6 +58,9 @@ type Objects interface {
 type Activities struct {
 	Store   Store
 	Objects Objects
+	// Ingest starts the workflow of overdue batches (nil: they stay
+	// PENDING until a chunk arrives, which starts it).
+	Ingest Starter
 	// Metrics records attempt durations and failures (nil: none).
 	Metrics *metrics.Metrics
 }
@@ -99,7 +116,47 @@ func (a *Activities) SweepObjects(ctx context.Context, in contract.Input) (res c
 	if keys > 0 && activity.IsActivity(ctx) {
 		activity.GetLogger(ctx).Info("deleted expired idempotency keys", "keys", keys)
 	}
-	return res, nil
+	res.Expired, err = a.ExpireOverdue(ctx, limit)
+	return res, err
+}
+
+// ExpireOverdue starts the BatchIngest of up to limit PENDING batches past
+// their seal deadline and returns how many it started or found running. A
+// batch that never received a chunk has no workflow (the first chunk
+// starts it); started after its deadline, the workflow aborts the batch at
+// once, with every consequence of an abort (its runs, its parent's
+// signal). A batch whose workflow runs is its own timer's (the start is a
+// no-op), and the input's window and small-batch settings never apply: the
+// workflow takes no chunk after its deadline. A batch whose workflow ended
+// while the row stayed PENDING is logged and left alone.
+func (a *Activities) ExpireOverdue(ctx context.Context, limit int) (int, error) {
+	if a.Ingest == nil {
+		return 0, nil
+	}
+	overdue, err := a.Store.OverdueBatches(ctx, time.Now(), limit)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, b := range overdue {
+		heartbeat(ctx, b.BatchID)
+		err := a.Ingest.Start(ctx, ingestwf.Input{BatchID: b.BatchID, Env: b.Env, RunCount: b.RunCount,
+			CreatedAt: b.CreatedAt, SealDeadline: b.SealDeadline})
+		switch {
+		case errors.Is(err, ingestwf.ErrClosed):
+			if activity.IsActivity(ctx) {
+				activity.GetLogger(ctx).Warn("a PENDING batch past its seal deadline has a finished BatchIngest", "batch_id", b.BatchID)
+			}
+			continue
+		case err != nil:
+			return n, err
+		}
+		n++
+	}
+	if n > 0 && activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Info("started the workflow of batches past their seal deadline", "batches", n)
+	}
+	return n, nil
 }
 
 // SweepBatch deletes a finished batch's staged chunks and every packet

@@ -120,7 +120,9 @@ type Config struct {
 	// (STREAMING_BATCH_INGEST_CONCURRENCY, default 32).
 	IngestConcurrency int
 	// SealTimeout is how long a batch may stay unsealed before its workflow
-	// aborts it (BATCH_SEAL_TIMEOUT, default 30m).
+	// aborts it (BATCH_SEAL_TIMEOUT, default 30m); the create records the
+	// deadline, and the sweeper aborts a batch past it that never received
+	// an item (its workflow starts with the first chunk).
 	SealTimeout time.Duration
 	// SealWait is how long a Phase 2 request that delivered every index
 	// waits for the seal (every run created) before answering sealed:true

@@ -46,6 +46,9 @@ type Batch struct {
 	// sealed by SealBatchRunningHere); it has no BatchRuns unless a replay
 	// started one.
 	RunsHere bool
+	// SealDeadline is when the batch must be sealed (nil for batches
+	// created before migration 00022, whose workflow the create started).
+	SealDeadline *time.Time
 }
 
 // Done reports whether the batch accepts no more items: it was sealed, or
@@ -74,6 +77,8 @@ type NewBatch struct {
 	TaskIdentifiers          []string
 	ParentRunID              *string
 	ResumeParentOnCompletion bool
+	// SealTimeout sets the batch's SealDeadline: its creation plus this.
+	SealTimeout time.Duration
 	// Token, when set, is the public token creating the batch: recorded,
 	// so that it may stream the batch's items; the creation fails with
 	// ErrTokenUsed when the token is one-time-use and was used before.
@@ -88,8 +93,8 @@ type PublicToken struct {
 }
 
 // CreateBatchTx inserts a PENDING batch inside a transaction and calls
-// started before committing, so the batch row exists exactly when started
-// (which starts its workflow) succeeded. When the environment already has a
+// started (unless nil) before committing, so the batch row exists exactly
+// when started succeeded. When the environment already has a
 // batch with the same idempotency key, nothing is inserted, started is not
 // called and the existing batch is returned with cached = true. The
 // creating public token is recorded in the same transaction, before
@@ -115,7 +120,7 @@ func (s *Store) CreateBatchTx(ctx context.Context, nb NewBatch, started func(Bat
 		created, err := q.InsertBatch(ctx, db.InsertBatchParams{
 			ID: nb.ID, EnvironmentID: nb.Env.ID, RunCount: int32(nb.RunCount), IdempotencyKey: nb.IdempotencyKey,
 			IdempotencyKeyOptions: opts, TaskIdentifiers: nb.TaskIdentifiers, ParentRunID: nb.ParentRunID,
-			ResumeParentOnCompletion: nb.ResumeParentOnCompletion,
+			ResumeParentOnCompletion: nb.ResumeParentOnCompletion, SealTimeoutSecs: nb.SealTimeout.Seconds(),
 		})
 		if errors.Is(err, pgx.ErrNoRows) {
 			existing, err := q.GetBatchByIdempotencyKey(ctx, db.GetBatchByIdempotencyKeyParams{EnvironmentID: nb.Env.ID, IdempotencyKey: *nb.IdempotencyKey})
@@ -129,7 +134,11 @@ func (s *Store) CreateBatchTx(ctx context.Context, nb NewBatch, started func(Bat
 			return err
 		}
 		b = Batch{ID: nb.ID, EnvironmentID: nb.Env.ID, EnvName: nb.Env.Name, RunCount: nb.RunCount,
-			Status: batch.StatusPending, IdempotencyKey: nb.IdempotencyKey, CreatedAt: created, UpdatedAt: created}
+			Status: batch.StatusPending, IdempotencyKey: nb.IdempotencyKey, CreatedAt: created.CreatedAt, UpdatedAt: created.CreatedAt,
+			SealDeadline: created.SealDeadline}
+		if started == nil {
+			return nil
+		}
 		return started(b)
 	})
 	if err != nil {
@@ -182,6 +191,7 @@ func batchFromRow(r db.GetBatchRow) Batch {
 		SealedAt: r.SealedAt, AbortedAt: r.AbortedAt, AbortReason: r.AbortReason, CompletedAt: r.CompletedAt,
 		Replays: int(r.Replays), ParentRunID: r.ParentRunID, ResumeParentOnCompletion: r.ResumeParentOnCompletion,
 		ParentNotifiedAt: r.ParentNotifiedAt, AcceptedAt: r.AcceptedAt, ParentRefused: r.ParentRefused, RunsHere: r.RunsHere,
+		SealDeadline: r.SealDeadline,
 	}
 }
 

@@ -681,3 +681,51 @@ func TestAcceptedIndexesAreTheRecordedChunks(t *testing.T) {
 		t.Fatalf("missing %s, want [4,5) and [6,10)", got)
 	}
 }
+
+// The create records the seal deadline; OverdueBatches lists the PENDING
+// batches past theirs, and neither those within it nor settled ones.
+func TestOverdueBatches(t *testing.T) {
+	s := requireDB(t)
+	ctx := context.Background()
+	env, err := s.EnsureEnvironment(ctx, "e"+batch.NewStreamID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(timeout time.Duration) Batch {
+		t.Helper()
+		b, _, err := s.CreateBatchTx(ctx, NewBatch{ID: batch.NewBatchID(), Env: env, RunCount: 1, SealTimeout: timeout}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	due, later, aborted := create(time.Minute), create(time.Hour), create(time.Minute)
+	if due.SealDeadline == nil || !due.SealDeadline.Equal(due.CreatedAt.Add(time.Minute)) {
+		t.Fatalf("created %v with deadline %v, want a minute later", due.CreatedAt, due.SealDeadline)
+	}
+	if got, err := s.GetBatch(ctx, env.ID, due.ID); err != nil || got.SealDeadline == nil || !got.SealDeadline.Equal(*due.SealDeadline) {
+		t.Fatalf("read back: %+v, %v", got.SealDeadline, err)
+	}
+	if _, err := s.AbortBatch(ctx, aborted.ID, "enough", false); err != nil {
+		t.Fatal(err)
+	}
+	overdue, err := s.OverdueBatches(ctx, due.CreatedAt.Add(2*time.Minute), 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]OverdueBatch{}
+	for _, o := range overdue {
+		found[o.BatchID] = o
+	}
+	want := OverdueBatch{BatchID: due.ID, Env: env.Name, RunCount: 1, CreatedAt: due.CreatedAt, SealDeadline: *due.SealDeadline}
+	if got := found[due.ID]; !got.CreatedAt.Equal(want.CreatedAt) || !got.SealDeadline.Equal(want.SealDeadline) ||
+		got.BatchID != want.BatchID || got.Env != want.Env || got.RunCount != want.RunCount {
+		t.Fatalf("overdue batch %+v, want %+v", got, want)
+	}
+	if _, ok := found[later.ID]; ok {
+		t.Fatal("a batch within its deadline is listed")
+	}
+	if _, ok := found[aborted.ID]; ok {
+		t.Fatal("an aborted batch is listed")
+	}
+}

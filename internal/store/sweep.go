@@ -49,3 +49,27 @@ func (s *Store) MarkSwept(ctx context.Context, batchID string) error {
 	}
 	return nil
 }
+
+// OverdueBatch is a PENDING batch past its seal deadline.
+type OverdueBatch struct {
+	BatchID      string
+	Env          string
+	RunCount     int
+	CreatedAt    time.Time
+	SealDeadline time.Time
+}
+
+// OverdueBatches returns up to limit PENDING batches whose seal deadline
+// passed before now, oldest first: batches that never received a chunk
+// have no workflow to abort them (it starts with the first chunk).
+func (s *Store) OverdueBatches(ctx context.Context, now time.Time, limit int) ([]OverdueBatch, error) {
+	rows, err := s.q.OverdueBatches(ctx, db.OverdueBatchesParams{Now: now, MaxBatches: int32(limit)})
+	if err != nil {
+		return nil, fmt.Errorf("store: overdue batches: %w", err)
+	}
+	out := make([]OverdueBatch, len(rows))
+	for k, r := range rows {
+		out[k] = OverdueBatch{BatchID: r.ID, Env: r.EnvName, RunCount: int(r.RunCount), CreatedAt: r.CreatedAt, SealDeadline: r.SealDeadline}
+	}
+	return out, nil
+}

@@ -46,7 +46,10 @@ func (c *Client) startOptions(in Input) client.StartWorkflowOptions {
 	}
 }
 
-// Start starts the batch's workflow; starting a running one is a no-op.
+// Start starts the batch's workflow; starting a running one is a no-op, a
+// finished one ErrClosed. The API does not: the first chunk starts it
+// (SignalChunk); the sweeper starts the workflow of a batch past its seal
+// deadline that never received one, which then aborts it.
 func (c *Client) Start(ctx context.Context, in Input) error {
 	_, err := c.c.ExecuteWorkflow(ctx, c.startOptions(in), WorkflowName, in)
 	if err != nil {

@@ -28,4 +28,7 @@ type Result struct {
 	Kept    int `json:"kept"`
 	// More reports a full page: more batches may wait.
 	More bool `json:"more"`
+	// Expired counts PENDING batches past their seal deadline whose
+	// BatchIngest the sweep started (or found running) to abort them.
+	Expired int `json:"expired,omitempty"`
 }

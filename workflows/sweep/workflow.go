@@ -29,6 +29,7 @@ func Sweep(ctx workflow.Context, in Input) (Result, error) {
 		total.Batches += r.Batches
 		total.Deleted += r.Deleted
 		total.Kept += r.Kept
+		total.Expired += r.Expired
 		total.More = r.More
 		if !r.More {
 			break

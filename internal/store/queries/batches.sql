@@ -1,17 +1,19 @@
 -- name: InsertBatch :one
 INSERT INTO batches (id, environment_id, run_count, idempotency_key, idempotency_key_options,
-                     task_identifiers, parent_run_id, resume_parent_on_completion)
+                     task_identifiers, parent_run_id, resume_parent_on_completion, seal_deadline)
 VALUES (@id, @environment_id, @run_count, @idempotency_key, @idempotency_key_options,
-        @task_identifiers, @parent_run_id, @resume_parent_on_completion)
+        @task_identifiers, @parent_run_id, @resume_parent_on_completion,
+        now() + make_interval(secs => @seal_timeout_secs::float8))
 ON CONFLICT (environment_id, idempotency_key_hash) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING created_at;
+RETURNING created_at, seal_deadline;
 
 -- name: GetBatchByIdempotencyKey :one
 -- Returns the columns of GetBatch, in its order (store converts one row
 -- type into the other).
 SELECT b.id, b.environment_id, e.name AS env_name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here,
+       b.seal_deadline
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.environment_id = @environment_id AND b.idempotency_key_hash = streambatch_key_hash(@idempotency_key::text)
   AND b.idempotency_key = @idempotency_key::text;
@@ -19,7 +21,8 @@ WHERE b.environment_id = @environment_id AND b.idempotency_key_hash = streambatc
 -- name: GetBatch :one
 SELECT b.id, b.environment_id, e.name AS env_name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here,
+       b.seal_deadline
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.id = @id;
 

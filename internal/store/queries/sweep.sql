@@ -18,3 +18,12 @@ SELECT k::text FROM (
 
 -- name: MarkSwept :exec
 UPDATE batches SET swept_at = now() WHERE id = @id;
+
+-- name: OverdueBatches :many
+-- PENDING batches past their seal deadline, oldest first (the partial
+-- index batches_pending_created holds only PENDING batches).
+SELECT b.id, e.name AS env_name, b.run_count, b.created_at, b.seal_deadline::timestamptz AS seal_deadline
+FROM batches b JOIN environments e ON e.id = b.environment_id
+WHERE b.status = 'PENDING' AND b.seal_deadline < @now::timestamptz
+ORDER BY b.created_at
+LIMIT @max_batches;

@@ -132,7 +132,8 @@ func (q *Queries) CountBatchesByState(ctx context.Context) ([]CountBatchesByStat
 const GetBatch = `-- name: GetBatch :one
 SELECT b.id, b.environment_id, e.name AS env_name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here,
+       b.seal_deadline
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.id = $1
 `
@@ -158,6 +159,7 @@ type GetBatchRow struct {
 	AcceptedAt               *time.Time
 	ParentRefused            *string
 	RunsHere                 bool
+	SealDeadline             *time.Time
 }
 
 func (q *Queries) GetBatch(ctx context.Context, id string) (GetBatchRow, error) {
@@ -184,6 +186,7 @@ func (q *Queries) GetBatch(ctx context.Context, id string) (GetBatchRow, error) 
 		&i.AcceptedAt,
 		&i.ParentRefused,
 		&i.RunsHere,
+		&i.SealDeadline,
 	)
 	return i, err
 }
@@ -191,7 +194,8 @@ func (q *Queries) GetBatch(ctx context.Context, id string) (GetBatchRow, error) 
 const GetBatchByIdempotencyKey = `-- name: GetBatchByIdempotencyKey :one
 SELECT b.id, b.environment_id, e.name AS env_name, b.run_count, b.status, b.sealed, b.idempotency_key,
        b.created_at, b.updated_at, b.sealed_at, b.aborted_at, b.abort_reason,
-       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here
+       b.completed_at, b.replays, b.parent_run_id, b.resume_parent_on_completion, b.parent_notified_at, b.accepted_at, b.parent_refused, b.runs_here,
+       b.seal_deadline
 FROM batches b JOIN environments e ON e.id = b.environment_id
 WHERE b.environment_id = $1 AND b.idempotency_key_hash = streambatch_key_hash($2::text)
   AND b.idempotency_key = $2::text
@@ -223,6 +227,7 @@ type GetBatchByIdempotencyKeyRow struct {
 	AcceptedAt               *time.Time
 	ParentRefused            *string
 	RunsHere                 bool
+	SealDeadline             *time.Time
 }
 
 // Returns the columns of GetBatch, in its order (store converts one row
@@ -251,17 +256,19 @@ func (q *Queries) GetBatchByIdempotencyKey(ctx context.Context, arg GetBatchById
 		&i.AcceptedAt,
 		&i.ParentRefused,
 		&i.RunsHere,
+		&i.SealDeadline,
 	)
 	return i, err
 }
 
 const InsertBatch = `-- name: InsertBatch :one
 INSERT INTO batches (id, environment_id, run_count, idempotency_key, idempotency_key_options,
-                     task_identifiers, parent_run_id, resume_parent_on_completion)
+                     task_identifiers, parent_run_id, resume_parent_on_completion, seal_deadline)
 VALUES ($1, $2, $3, $4, $5,
-        $6, $7, $8)
+        $6, $7, $8,
+        now() + make_interval(secs => $9::float8))
 ON CONFLICT (environment_id, idempotency_key_hash) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING created_at
+RETURNING created_at, seal_deadline
 `
 
 type InsertBatchParams struct {
@@ -273,9 +280,15 @@ type InsertBatchParams struct {
 	TaskIdentifiers          []string
 	ParentRunID              *string
 	ResumeParentOnCompletion bool
+	SealTimeoutSecs          float64
 }
 
-func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (time.Time, error) {
+type InsertBatchRow struct {
+	CreatedAt    time.Time
+	SealDeadline *time.Time
+}
+
+func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (InsertBatchRow, error) {
 	row := q.db.QueryRow(ctx, InsertBatch,
 		arg.ID,
 		arg.EnvironmentID,
@@ -285,10 +298,11 @@ func (q *Queries) InsertBatch(ctx context.Context, arg InsertBatchParams) (time.
 		arg.TaskIdentifiers,
 		arg.ParentRunID,
 		arg.ResumeParentOnCompletion,
+		arg.SealTimeoutSecs,
 	)
-	var created_at time.Time
-	err := row.Scan(&created_at)
-	return created_at, err
+	var i InsertBatchRow
+	err := row.Scan(&i.CreatedAt, &i.SealDeadline)
+	return i, err
 }
 
 const LockBatchExclusive = `-- name: LockBatchExclusive :exec

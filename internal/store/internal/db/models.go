@@ -48,6 +48,7 @@ type Batch struct {
 	ParentRefused            *string
 	RunsCached               int32
 	RunsHere                 bool
+	SealDeadline             *time.Time
 }
 
 type BatchChunk struct {

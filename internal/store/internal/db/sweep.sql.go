@@ -19,6 +19,55 @@ func (q *Queries) MarkSwept(ctx context.Context, id string) error {
 	return err
 }
 
+const OverdueBatches = `-- name: OverdueBatches :many
+SELECT b.id, e.name AS env_name, b.run_count, b.created_at, b.seal_deadline::timestamptz AS seal_deadline
+FROM batches b JOIN environments e ON e.id = b.environment_id
+WHERE b.status = 'PENDING' AND b.seal_deadline < $1::timestamptz
+ORDER BY b.created_at
+LIMIT $2
+`
+
+type OverdueBatchesParams struct {
+	Now        time.Time
+	MaxBatches int32
+}
+
+type OverdueBatchesRow struct {
+	ID           string
+	EnvName      string
+	RunCount     int32
+	CreatedAt    time.Time
+	SealDeadline time.Time
+}
+
+// PENDING batches past their seal deadline, oldest first (the partial
+// index batches_pending_created holds only PENDING batches).
+func (q *Queries) OverdueBatches(ctx context.Context, arg OverdueBatchesParams) ([]OverdueBatchesRow, error) {
+	rows, err := q.db.Query(ctx, OverdueBatches, arg.Now, arg.MaxBatches)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OverdueBatchesRow
+	for rows.Next() {
+		var i OverdueBatchesRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.EnvName,
+			&i.RunCount,
+			&i.CreatedAt,
+			&i.SealDeadline,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const ReferencedObjects = `-- name: ReferencedObjects :many
 SELECT k::text FROM (
     SELECT CASE WHEN payload_type = 'application/store' THEN payload END AS k FROM runs

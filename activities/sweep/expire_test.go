@@ -1,0 +1,96 @@
+package sweep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/streambatch/streambatch/internal/store"
+	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
+)
+
+// overdueStore answers OverdueBatches; the rest of Store is not called.
+type overdueStore struct {
+	Store
+	overdue []store.OverdueBatch
+	limit   int
+}
+
+func (s *overdueStore) OverdueBatches(_ context.Context, _ time.Time, limit int) ([]store.OverdueBatch, error) {
+	s.limit = limit
+	return s.overdue[:min(limit, len(s.overdue))], nil
+}
+
+// starter records the inputs it starts BatchIngest with, and answers err
+// for the batch ids in errs.
+type starter struct {
+	started []ingestwf.Input
+	errs    map[string]error
+}
+
+func (s *starter) Start(_ context.Context, in ingestwf.Input) error {
+	if err := s.errs[in.BatchID]; err != nil {
+		return err
+	}
+	s.started = append(s.started, in)
+	return nil
+}
+
+func TestExpireOverdue(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	deadline := created.Add(30 * time.Minute)
+	overdue := []store.OverdueBatch{
+		{BatchID: "batch_a", Env: "e", RunCount: 3, CreatedAt: created, SealDeadline: deadline},
+		{BatchID: "batch_b", Env: "e", RunCount: 5, CreatedAt: created, SealDeadline: deadline},
+		{BatchID: "batch_c", Env: "f", RunCount: 1, CreatedAt: created, SealDeadline: deadline},
+	}
+	t.Run("starts each batch's workflow with its deadline", func(t *testing.T) {
+		t.Parallel()
+		st := &starter{}
+		a := &Activities{Store: &overdueStore{overdue: overdue}, Ingest: st}
+		n, err := a.ExpireOverdue(context.Background(), 10)
+		if err != nil || n != 3 || len(st.started) != 3 {
+			t.Fatalf("got %d, %v; started %+v", n, err, st.started)
+		}
+		want := ingestwf.Input{BatchID: "batch_b", Env: "e", RunCount: 5, CreatedAt: created, SealDeadline: deadline}
+		if st.started[1] != want {
+			t.Fatalf("started %+v, want %+v", st.started[1], want)
+		}
+	})
+	t.Run("takes at most the limit", func(t *testing.T) {
+		t.Parallel()
+		s, st := &overdueStore{overdue: overdue}, &starter{}
+		a := &Activities{Store: s, Ingest: st}
+		if n, err := a.ExpireOverdue(context.Background(), 2); err != nil || n != 2 || s.limit != 2 {
+			t.Fatalf("got %d, %v, limit %d", n, err, s.limit)
+		}
+	})
+	t.Run("a finished workflow is skipped, not an error", func(t *testing.T) {
+		t.Parallel()
+		st := &starter{errs: map[string]error{"batch_a": fmt.Errorf("start: %w", ingestwf.ErrClosed)}}
+		a := &Activities{Store: &overdueStore{overdue: overdue}, Ingest: st}
+		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 2 {
+			t.Fatalf("got %d, %v", n, err)
+		}
+	})
+	t.Run("Temporal unavailable fails the activity", func(t *testing.T) {
+		t.Parallel()
+		down := errors.New("unavailable")
+		st := &starter{errs: map[string]error{"batch_b": down}}
+		a := &Activities{Store: &overdueStore{overdue: overdue}, Ingest: st}
+		if _, err := a.ExpireOverdue(context.Background(), 10); !errors.Is(err, down) {
+			t.Fatalf("got %v, want %v", err, down)
+		}
+	})
+	t.Run("without a starter nothing is read", func(t *testing.T) {
+		t.Parallel()
+		s := &overdueStore{overdue: overdue}
+		a := &Activities{Store: s}
+		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 0 || s.limit != 0 {
+			t.Fatalf("got %d, %v; read with limit %d", n, err, s.limit)
+		}
+	})
+}

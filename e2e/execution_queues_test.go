@@ -116,7 +116,7 @@ func TestQueueLimitHoldsAcrossBatches(t *testing.T) {
 			t.Fatalf("batch %s: %+v", id, b)
 		}
 		if k == len(ids)-1 { // streamed last: the one that waits most
-			recordHistory(t, s, id+"-runs", "batch_runs_queue_limit")
+			recordHistory(t, s, id+"-runs", "batch_runs_queue_limit_v2")
 		}
 	}
 	top := g.peak()

@@ -83,9 +83,9 @@ func testSlicedRuns(t *testing.T, s *stack, n int) {
 			t.Fatalf("%d slice activities, %d run activities; want ≥ %d slices and %d runs retried alone", slices, alone, n/5, flaky)
 		}
 		if wid := runsWorkflowOf(s, id); wid == id {
-			recordHistory(t, s, wid, "batch_ingest_runs_here_sliced")
+			recordHistory(t, s, wid, "batch_ingest_runs_here_sliced_v2")
 		} else {
-			recordHistory(t, s, wid, "batch_runs_sliced_v2")
+			recordHistory(t, s, wid, "batch_runs_sliced_v3")
 		}
 	})
 }

@@ -128,7 +128,7 @@ func TestSmallBatchRunsInItsIngestWorkflow(t *testing.T) {
 		if p == nil || string(p.GetData()) != `"COMPLETED"` {
 			t.Fatalf("BatchState = %s, want COMPLETED", p.GetData())
 		}
-		recordHistory(t, s, id, "batch_ingest_runs_here")
+		recordHistory(t, s, id, "batch_ingest_runs_here_v2")
 	})
 	step(t, "a replay starts the batch's BatchRuns", func(t *testing.T) {
 		var rep wire.Replay
@@ -180,6 +180,6 @@ func TestSmallBatchCancelAndAbortReachItsIngestWorkflow(t *testing.T) {
 			t.Fatalf("abort: %d %s", resp.StatusCode, resp.Body)
 		}
 		requireNoBatchRuns(t, s, id)
-		recordHistory(t, s, id, "batch_ingest_runs_here_abort")
+		recordHistory(t, s, id, "batch_ingest_runs_here_abort_v2")
 	})
 }

@@ -73,8 +73,9 @@ func (a *Activities) DispatchStep(ctx context.Context, in contract.StepInput) (o
 		if a.Aside == nil {
 			return contract.StepResult{}, errors.New("runs: DispatchStep was asked to set payloads aside but has no Aside (register the flow with worker)")
 		}
-		// The payloads go into the activity inputs only, not this result.
-		out.Runs = a.Aside.Set(in, out.Runs)
+		// The payloads (with in.Compact, the envelopes) go into the activity
+		// inputs only, not this result.
+		a.Aside.SetStep(in, &out)
 	}
 	a.Metrics.RunsStarted(len(out.Runs))
 	return out, nil

@@ -3,6 +3,8 @@ package runs
 import (
 	"sync"
 	"time"
+
+	"github.com/streambatch/streambatch/tasks"
 )
 
 // The payloads a DispatchStep claimed travel from the local activity to the
@@ -32,6 +34,8 @@ type asideEntry struct {
 type aside struct {
 	payload string
 	url     string // PayloadURL, with StepInput.ByRef
+	// envelope is the whole envelope, with StepInput.Compact.
+	envelope *tasks.Envelope
 }
 
 // Aside holds the payloads DispatchStep set aside until the workflow takes
@@ -40,6 +44,27 @@ type aside struct {
 type Aside struct {
 	mu sync.Mutex
 	m  map[asideKey]asideEntry
+}
+
+// SetStep is called by the DispatchStep local activity with the result it
+// is about to return, when its input asks for it (StepInput.Aside): with
+// StepInput.Compact it keeps the claimed runs' envelopes whole and turns
+// out.Runs into out.Claimed; without, it keeps their payloads (Set).
+func (a *Aside) SetStep(in StepInput, out *StepResult) {
+	if len(out.Runs) == 0 {
+		return
+	}
+	if !in.Compact {
+		out.Runs = a.Set(in, out.Runs)
+		return
+	}
+	kept := make(map[int]aside, len(out.Runs))
+	for _, r := range out.Runs {
+		e := r.Envelope
+		kept[e.Index] = aside{envelope: &e}
+	}
+	a.keep(in, kept)
+	out.Claimed, out.Runs = claim(out.Runs), nil
 }
 
 // Set is called by the DispatchStep local activity when its input asks for
@@ -60,6 +85,12 @@ func (a *Aside) Set(in StepInput, runs []Dispatch) []Dispatch {
 		r.PayloadAside = true
 		out[k] = r
 	}
+	a.keep(in, payloads)
+	return out
+}
+
+// keep holds what a step set aside until the workflow takes it.
+func (a *Aside) keep(in StepInput, payloads map[int]aside) {
 	now := time.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -72,7 +103,6 @@ func (a *Aside) Set(in StepInput, runs []Dispatch) []Dispatch {
 		a.m = map[asideKey]asideEntry{}
 	}
 	a.m[asideKey{in.WorkflowID, in.RunID, in.Step}] = asideEntry{payloads: payloads, at: now}
-	return out
 }
 
 // take returns (and forgets) the payloads Set kept for a step.

@@ -170,7 +170,11 @@ type StepInput struct {
 	// ByRef (with Aside) lets the step send payloads by reference
 	// (changePayloadRef): an envelope then carries a signed PayloadURL,
 	// which is set aside with the payloads.
-	ByRef       bool          `json:"byRef,omitempty"`
+	ByRef bool `json:"byRef,omitempty"`
+	// Compact (with Aside) asks for the claimed runs as
+	// StepResult.Claimed rather than Runs, their envelopes set aside whole
+	// (changeCompactClaims).
+	Compact     bool          `json:"compact,omitempty"`
 	MaxAttempts int           `json:"maxAttempts"`
 	MaxDuration time.Duration `json:"maxDuration"`
 	Now         time.Time     `json:"now"`
@@ -179,6 +183,9 @@ type StepInput struct {
 // StepResult is ActivityDispatchStep's result.
 type StepResult struct {
 	Runs []Dispatch `json:"runs,omitempty"`
+	// Claimed stands for Runs when the step was asked for StepInput.Compact
+	// (the workflow rebuilds Runs from it: Claimed.Dispatches).
+	Claimed *Claimed `json:"claimed,omitempty"`
 	// Failed are claimed runs that cannot be dispatched (bad options, ttl
 	// already passed): record them with the next step.
 	Failed []RunOutcome `json:"failed,omitempty"`

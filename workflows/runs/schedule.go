@@ -46,6 +46,7 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	if claim > 0 || len(in.Retry) > 0 {
 		in.Aside = d.payloadOnce(ctx)
 		in.ByRef = in.Aside && d.payloadRef(ctx)
+		in.Compact = in.Aside && d.compactClaims(ctx)
 	}
 	var res StepResult
 	summary := fmt.Sprintf("step %d: record %d, claim %d", d.step, len(d.results), claim)
@@ -54,6 +55,9 @@ func (d *dispatcher) dispatchStep(ctx workflow.Context, claim int) (StepResult, 
 	}
 	if err := workflow.ExecuteLocalActivity(localOptions(ctx, summary), ActivityDispatchStep, in).Get(ctx, &res); err != nil {
 		return res, err
+	}
+	if res.Claimed != nil {
+		res.Runs = res.Claimed.Dispatches(d.in.BatchID)
 	}
 	d.restorePayloads(ctx, in, res.Runs)
 	d.results = res.Failed
@@ -148,8 +152,18 @@ func (d *dispatcher) payloadRef(ctx workflow.Context) bool {
 	return d.ref
 }
 
+// compactClaims reports whether this run takes changeCompactClaims' path.
+func (d *dispatcher) compactClaims(ctx workflow.Context) bool {
+	if !d.compactKnown {
+		d.compact = workflow.GetVersion(ctx, changeCompactClaims, workflow.DefaultVersion, 1) == 1
+		d.compactKnown = true
+	}
+	return d.compact
+}
+
 // restorePayloads puts back the payloads the step set aside into the
-// envelopes its marker carries without them. A replay leaves them out: the
+// envelopes its marker carries without them (with StepInput.Compact, the
+// whole envelopes). A replay leaves them out: the
 // activity commands they go into were sent already, and a replayed command
 // is matched by its activity id and type, not its input.
 func (d *dispatcher) restorePayloads(ctx workflow.Context, in StepInput, runs []Dispatch) {
@@ -170,6 +184,10 @@ func (d *dispatcher) restorePayloads(ctx workflow.Context, in StepInput, runs []
 	for k := range runs {
 		if runs[k].PayloadAside {
 			p := payloads[runs[k].Envelope.Index]
+			if p.envelope != nil {
+				runs[k].Envelope = *p.envelope
+				continue
+			}
 			runs[k].Envelope.Payload = p.payload
 			if p.url != "" {
 				runs[k].Envelope.PayloadURL = p.url

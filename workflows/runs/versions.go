@@ -39,4 +39,11 @@ const (
 	// their round trips bounded the rate. Read when a step is to claim
 	// while a slice is in flight; without one both count the same.
 	changeWindowActivities = "window-activities"
+	// changeCompactClaims: a step that sets payloads aside also sets the
+	// claimed runs' envelopes aside (StepInput.Compact): its marker holds
+	// the runs as Claimed (each activity shape once, runs as spans of
+	// consecutive indexes), a few bytes per step where each run's Dispatch
+	// took about 250, and the workflow rebuilds the Dispatch list from it.
+	// Each envelope enters the history once, in its activity's input.
+	changeCompactClaims = "compact-claims"
 )

@@ -98,6 +98,9 @@ type dispatcher struct {
 	// sets payloads aside (refKnown).
 	ref      bool
 	refKnown bool
+	// compact is changeCompactClaims' version, read at the first claim
+	// that sets payloads aside (compactKnown).
+	compact, compactKnown bool
 	// activities is changeWindowActivities' version, read at the first
 	// claim while a slice is in flight (activitiesKnown); sliceK is the
 	// largest slice size of the last claim's runs (1: none sliced).

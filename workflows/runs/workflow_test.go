@@ -59,6 +59,9 @@ type fakeExec struct {
 	// PayloadURL) when the step allows it (StepInput.ByRef, counted).
 	refs   bool
 	byRefs int
+	// claimSteps counts the steps that claimed runs, claimBytes the
+	// bytes of their results as the marker records them.
+	claimSteps, claimBytes int
 }
 
 func newFakeExec(n int) *fakeExec {
@@ -144,10 +147,14 @@ func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 		if in.ByRef {
 			f.byRefs++
 		}
-		out.Runs = f.aside.Set(in, out.Runs)
+		f.aside.SetStep(in, &out)
 	}
 	for _, r := range out.Runs {
 		f.markedBytes += len(r.Envelope.Payload) + len(r.Envelope.PayloadURL)
+	}
+	if len(out.Runs)+len(out.Claimed.Dispatches(in.BatchID)) > 0 {
+		b, _ := json.Marshal(out)
+		f.claimSteps, f.claimBytes = f.claimSteps+1, f.claimBytes+len(b)
 	}
 	return out, nil
 }
@@ -446,5 +453,38 @@ func TestBatchRunsReferenceEntersHistoryOnce(t *testing.T) {
 		if h.got[i] != want || h.urls[i] != wantURL {
 			t.Errorf("run %d received payload %q and URL %q, want %q and %q", i, h.got[i], h.urls[i], want, wantURL)
 		}
+	}
+}
+
+// A step's marker records its claimed runs compactly (changeCompactClaims):
+// each activity shape once and runs as spans, where each run's Dispatch
+// took hundreds of bytes; each task still receives its whole envelope. A
+// run that predates the change keeps the Dispatch list.
+func TestStepMarkerIsCompact(t *testing.T) {
+	t.Parallel()
+	perRun := map[bool]float64{}
+	for _, compact := range []bool{true, false} {
+		h := newRunsHarness(t, 200)
+		h.exec.payloads = true
+		h.exec.taskOf = func(int) string { return "ok" }
+		if !compact {
+			h.env.OnGetVersion(changeCompactClaims, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+		}
+		in := runsInput()
+		in.Concurrency = 100
+		h.env.ExecuteWorkflow(WorkflowName, in)
+		if err := h.env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		perRun[compact] = float64(h.exec.claimBytes) / 200
+		for i := range 200 {
+			if want := fmt.Sprintf("payload-%d", i); h.got[i] != want {
+				t.Fatalf("compact %v: run %d received payload %q, want %q", compact, i, h.got[i], want)
+			}
+		}
+	}
+	t.Logf("claiming steps' results: %.1f bytes per run compact, %.1f before", perRun[true], perRun[false])
+	if perRun[true] > perRun[false]/2 {
+		t.Fatalf("claiming steps' results took %.1f bytes per run, %.1f before the change: want less than half", perRun[true], perRun[false])
 	}
 }

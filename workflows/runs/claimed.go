@@ -41,6 +41,8 @@ type ClaimSpan struct {
 	Prior   int `json:"p,omitempty"`
 }
 
+// shapeOf returns a run's shape: runs of one shape may share a span of
+// Claimed and a slice (sliceGroups).
 func shapeOf(d Dispatch) RunShape {
 	return RunShape{Task: d.Envelope.Task, TaskQueue: d.TaskQueue, MaxAttempts: d.MaxAttempts, StartToClose: d.StartToClose,
 		ScheduleToStart: d.ScheduleToStart, Priority: d.Priority, Slice: d.Slice}

@@ -25,16 +25,6 @@ type sliceRun struct {
 	attempt int
 }
 
-// sliceKey groups runs that may share a slice: the same task and queue,
-// and the same activity options.
-type sliceKey struct {
-	task, queue     string
-	priority, size  int
-	maxAttempts     int
-	startToClose    time.Duration
-	scheduleToStart time.Duration
-}
-
 // slicing reports whether this run takes changeSliced's path.
 func (d *dispatcher) slicing(ctx workflow.Context) bool {
 	if !d.slicedKnown {
@@ -67,14 +57,13 @@ func (d *dispatcher) scheduleRuns(ctx, actCtx workflow.Context, sel workflow.Sel
 // share one, up to its size, in order of their first run.
 func sliceGroups(runs []Dispatch) [][]Dispatch {
 	var groups [][]Dispatch
-	open := map[sliceKey]int{}
+	open := map[RunShape]int{} // runs may share a slice when they have the same shape
 	for _, r := range runs {
 		if r.Slice <= 1 || r.Prior > 0 {
 			groups = append(groups, []Dispatch{r})
 			continue
 		}
-		k := sliceKey{task: r.Envelope.Task, queue: r.TaskQueue, priority: r.Priority, size: r.Slice,
-			maxAttempts: r.MaxAttempts, startToClose: r.StartToClose, scheduleToStart: r.ScheduleToStart}
+		k := shapeOf(r)
 		g, ok := open[k]
 		if !ok || len(groups[g]) >= r.Slice {
 			g = len(groups)

@@ -199,7 +199,7 @@ func deref(s *string) string {
 
 // runsWorkflowID names the workflow that executes the batch's runs: its
 // BatchRuns, or its BatchIngest for a small batch that executes them itself
-// (a replay of its runs afterwards runs in its BatchRuns).
+// (a replay clears Batch.RunsHere: the replayed runs run in BatchRuns).
 func runsWorkflowID(b store.Batch) string {
 	if b.RunsHere {
 		return b.ID

@@ -43,8 +43,8 @@ type Batch struct {
 	// ran, no worker being up).
 	AcceptedAt *time.Time
 	// RunsHere: the batch's BatchIngest executes its runs (a small batch
-	// sealed by SealBatchRunningHere); it has no BatchRuns unless a replay
-	// started one.
+	// sealed by SealBatchRunningHere); a replay, which runs in BatchRuns,
+	// clears it.
 	RunsHere bool
 	// SealDeadline is when the batch must be sealed (nil for batches
 	// created before migration 00022, whose workflow the create started).

@@ -65,7 +65,8 @@ func (t transition) fromStatuses() []string {
 
 // SealBatch seals a batch: PENDING → PROCESSING with sealed = true, only
 // when it has exactly runCount runs. Sealing a sealed batch returns it
-// unchanged (idempotent). An aborted batch gives ErrNotPending, a batch with
+// unchanged (idempotent), except that its runs no longer execute in its
+// BatchIngest (Batch.RunsHere) if SealBatchRunningHere sealed it. An aborted batch gives ErrNotPending, a batch with
 // missing runs ErrIncomplete (wrapped with the counts).
 func (s *Store) SealBatch(ctx context.Context, id string) (Batch, error) {
 	return s.sealBatch(ctx, id, false)
@@ -88,6 +89,14 @@ func (s *Store) sealBatch(ctx context.Context, id string, runsHere bool) (Batch,
 		return Batch{}, gerr
 	}
 	switch {
+	case b.Done() && b.RunsHere && !runsHere:
+		// Sealed to run here by a local seal whose result was lost: the
+		// Seal activity that follows hands the runs to BatchRuns.
+		if err := s.q.ClearRunsHere(ctx, id); err != nil {
+			return Batch{}, fmt.Errorf("store: seal %s: %w", id, err)
+		}
+		b.RunsHere = false
+		return b, nil
 	case b.Done():
 		return b, nil
 	case b.Status == batch.StatusAborted:

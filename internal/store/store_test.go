@@ -220,28 +220,75 @@ func TestSealNeedsEveryRunAndIsIdempotent(t *testing.T) {
 	}
 }
 
-// A small batch sealed for its BatchIngest to execute its runs says so;
-// another does not, and a second seal changes neither.
+// A small batch sealed for its BatchIngest to execute its runs says so, and
+// another does not; a plain seal after it (the Seal activity that follows a
+// local seal whose result was lost, and tells BatchRuns) and a replay (which
+// BatchRuns executes) say the runs execute in BatchRuns.
 func TestSealRecordsWhereRunsExecute(t *testing.T) {
 	s := requireDB(t)
 	ctx := context.Background()
-	for _, here := range []bool{true, false} {
+	sealWith := func(t *testing.T, seal func(context.Context, string) (Batch, error)) Batch {
+		t.Helper()
 		b := newBatch(t, s, 2)
 		if _, err := s.InsertRuns(ctx, b.ID, items(0, 2)); err != nil {
 			t.Fatal(err)
 		}
-		seal := s.SealBatch
-		if here {
-			seal = s.SealBatchRunningHere
+		got, err := seal(ctx, b.ID)
+		if err != nil || !got.Sealed {
+			t.Fatalf("seal: %+v %v", got, err)
 		}
-		sealed, err := seal(ctx, b.ID)
-		if err != nil || !sealed.Sealed || sealed.RunsHere != here {
-			t.Fatalf("seal (here %v): %+v %v", here, sealed, err)
-		}
-		if again, err := s.SealBatch(ctx, b.ID); err != nil || again.RunsHere != here {
-			t.Fatalf("second seal (here %v): %+v %v", here, again, err)
-		}
+		return got
 	}
+	runsHere := func(t *testing.T, id string) bool {
+		t.Helper()
+		b, err := s.GetBatchAnyEnv(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.RunsHere
+	}
+	t.Run("sealed to run here", func(t *testing.T) {
+		b := sealWith(t, s.SealBatchRunningHere)
+		if again, err := s.SealBatchRunningHere(ctx, b.ID); !b.RunsHere || err != nil || !again.RunsHere || !runsHere(t, b.ID) {
+			t.Fatalf("runs here: %v, after a second seal %v (%v)", b.RunsHere, again.RunsHere, err)
+		}
+	})
+	t.Run("sealed for BatchRuns", func(t *testing.T) {
+		b := sealWith(t, s.SealBatch)
+		if again, err := s.SealBatch(ctx, b.ID); b.RunsHere || err != nil || again.RunsHere {
+			t.Fatalf("runs here: %v, after a second seal %v (%v)", b.RunsHere, again.RunsHere, err)
+		}
+	})
+	t.Run("sealed again for BatchRuns", func(t *testing.T) {
+		b := sealWith(t, s.SealBatchRunningHere)
+		again, err := s.SealBatch(ctx, b.ID)
+		if err != nil || again.RunsHere || runsHere(t, b.ID) || !again.SealedAt.Equal(*b.SealedAt) {
+			t.Fatalf("after a plain seal: %+v (%v)", again, err)
+		}
+	})
+	t.Run("replayed", func(t *testing.T) {
+		b := sealWith(t, s.SealBatchRunningHere)
+		now := time.Now()
+		if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Token: "w:1", Claim: 10, MaxBytes: 1 << 20, Now: now}); err != nil {
+			t.Fatal(err)
+		}
+		results := []RunResult{
+			{Index: 0, Status: batch.RunFailed, ErrorCode: strp("Boom"), ErrorMessage: strp("boom"), Attempts: 1, CompletedAt: now},
+			{Index: 1, Status: batch.RunCompleted, Output: strp(`1`), OutputType: strp(batch.OutputTypeJSON), Attempts: 1, CompletedAt: now},
+		}
+		if _, err := s.DispatchStep(ctx, Step{BatchID: b.ID, Owner: "w:", Results: results}); err != nil {
+			t.Fatal(err)
+		}
+		if _, done, err := s.CompleteBatch(ctx, b.ID); err != nil || !done {
+			t.Fatalf("complete: %v %v", done, err)
+		}
+		if n, err := s.ReplayBatch(ctx, b.ID); err != nil || n != 1 {
+			t.Fatalf("replay: %d %v", n, err)
+		}
+		if runsHere(t, b.ID) {
+			t.Fatal("a replayed batch still says its BatchIngest executes its runs")
+		}
+	})
 }
 
 func TestAbortCancelsRunsAndStopsInserts(t *testing.T) {

@@ -39,6 +39,12 @@ WHERE id = @id::text AND status = ANY (@from_status::text[])
   AND (runs_inserted = run_count OR (SELECT count(*) FROM runs WHERE batch_id = @id::text) = run_count)
 RETURNING sealed_at;
 
+-- name: ClearRunsHere :exec
+-- A batch sealed for its BatchIngest to execute its runs whose local seal
+-- failed after it committed is sealed again by the Seal activity, which
+-- tells BatchRuns: the runs execute there.
+UPDATE batches SET runs_here = false, updated_at = now() WHERE id = @id AND runs_here;
+
 -- name: AddRunsInserted :exec
 -- Counts the runs a transaction inserted into its batch (the last
 -- statement before its commit: the row lock is held for the commit only),
@@ -64,9 +70,11 @@ WHERE id = @id::text AND status = ANY (@from_status::text[])
 RETURNING completed_at;
 
 -- name: ReplayBatch :execrows
+-- A replay's runs execute in the batch's BatchRuns, even for a batch whose
+-- BatchIngest executed them first: runs_here no longer holds.
 UPDATE batches
 SET status = @to_status, completed_at = NULL, parent_notified_at = NULL, parent_refused = NULL,
-    replays = replays + 1, updated_at = now()
+    replays = replays + 1, runs_here = false, updated_at = now()
 WHERE id = @id AND status = ANY (@from_status::text[]);
 
 -- name: BeginStream :one

@@ -78,6 +78,18 @@ func (q *Queries) BeginStream(ctx context.Context, id string) (int32, error) {
 	return streams, err
 }
 
+const ClearRunsHere = `-- name: ClearRunsHere :exec
+UPDATE batches SET runs_here = false, updated_at = now() WHERE id = $1 AND runs_here
+`
+
+// A batch sealed for its BatchIngest to execute its runs whose local seal
+// failed after it committed is sealed again by the Seal activity, which
+// tells BatchRuns: the runs execute there.
+func (q *Queries) ClearRunsHere(ctx context.Context, id string) error {
+	_, err := q.db.Exec(ctx, ClearRunsHere, id)
+	return err
+}
+
 const CompleteBatch = `-- name: CompleteBatch :one
 UPDATE batches SET status = $1, completed_at = now(), updated_at = now()
 WHERE id = $2::text AND status = ANY ($3::text[])
@@ -383,7 +395,7 @@ func (q *Queries) PendingBatch(ctx context.Context, id string) (PendingBatchRow,
 const ReplayBatch = `-- name: ReplayBatch :execrows
 UPDATE batches
 SET status = $1, completed_at = NULL, parent_notified_at = NULL, parent_refused = NULL,
-    replays = replays + 1, updated_at = now()
+    replays = replays + 1, runs_here = false, updated_at = now()
 WHERE id = $2 AND status = ANY ($3::text[])
 `
 
@@ -393,6 +405,8 @@ type ReplayBatchParams struct {
 	FromStatus []string
 }
 
+// A replay's runs execute in the batch's BatchRuns, even for a batch whose
+// BatchIngest executed them first: runs_here no longer holds.
 func (q *Queries) ReplayBatch(ctx context.Context, arg ReplayBatchParams) (int64, error) {
 	result, err := q.db.Exec(ctx, ReplayBatch, arg.ToStatus, arg.ID, arg.FromStatus)
 	if err != nil {

@@ -51,7 +51,13 @@ type Options struct {
 func (opts Options) sdk() worker.Options {
 	return worker.Options{
 		MaxConcurrentActivityExecutionSize: opts.ActivityConcurrency,
-		Identity:                           opts.Identity,
+		// Pollers follow the backlog (the server tells them; 1 to 100 per
+		// kind, starting at 5) instead of the SDK's fixed two: with two,
+		// twenty batches streamed at once waited up to 3.5 s for their
+		// BatchIngest's first workflow task (docs/performance.md).
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
+		ActivityTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
+		Identity:                   opts.Identity,
 		// On stop, running chunk activities get this long to finish.
 		WorkerStopTimeout: 30 * time.Second,
 	}

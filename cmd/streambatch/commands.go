@@ -52,7 +52,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func runWorker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("worker", "Runs the Temporal worker on STREAMBATCH_TASK_QUEUE, with at most\nSTREAMBATCH_INGEST_CONCURRENCY activities at once. Needs DATABASE_URL, S3_BUCKET and\nSTREAMBATCH_JWT_SECRET (the same as the API's: it verifies the chunks the API signs).", stderr)
+	fs := newFlags("worker", "Runs the Temporal worker on STREAMBATCH_TASK_QUEUE, with at most\nSTREAMING_BATCH_INGEST_CONCURRENCY activities at once. Needs DATABASE_URL, S3_BUCKET and\nSTREAMBATCH_JWT_SECRET (the same as the API's: it verifies the chunks the API signs).", stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

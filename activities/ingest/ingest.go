@@ -377,16 +377,19 @@ func (a *Activities) Seal(ctx context.Context, in contract.SealInput) (res contr
 // start before the seal, so a run that completed already holds its output
 // (and every run its payload) under the batch's packet prefix; the sweeper
 // deletes the packets no run holds once the batch is aborted. A batch
-// sealed before the abort stays sealed.
+// sealed before the abort stays sealed, and its runs go on in BatchRuns
+// (sealedBeforeAbort).
 func (a *Activities) Abort(ctx context.Context, in contract.AbortInput) (res contract.AbortResult, err error) {
 	defer a.observe(contract.ActivityAbort, time.Now(), &err)
 	b, err := a.Runs.AbortBatch(ctx, in.BatchID, in.Reason, false)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		// The Phase 1 transaction never committed: nothing to abort.
+		// No such batch: a create whose transaction rolled back after it
+		// started the workflow (releases before migration 00022 started it
+		// there), or a forged start. Nothing to abort.
 		return contract.AbortResult{}, nil
 	case errors.Is(err, store.ErrNotPending) && b.Done():
-		return contract.AbortResult{Sealed: true}, nil
+		return contract.AbortResult{Sealed: true}, a.sealedBeforeAbort(ctx, in, b)
 	case err != nil:
 		return contract.AbortResult{}, err
 	}
@@ -405,4 +408,28 @@ func (a *Activities) Abort(ctx context.Context, in contract.AbortInput) (res con
 	}
 	activity.GetLogger(ctx).Info("batch aborted", "batch", in.BatchID, "reason", in.Reason)
 	return contract.AbortResult{}, nil
+}
+
+// sealedBeforeAbort finishes the seal of a batch an abort found sealed but
+// still PROCESSING. The workflow aborts only when it did not learn of the
+// seal (a local seal that committed and then failed, a Seal activity the
+// abort or a cancel interrupted after its commit), so the seal's last steps
+// may never have run: its runs go to BatchRuns (a small batch's row that
+// said its BatchIngest executes them is corrected, since it will not), the
+// staged chunks go, and BatchRuns hears of the seal, without which it
+// would wait for ever for a hint (or, never told of any chunk, not exist).
+func (a *Activities) sealedBeforeAbort(ctx context.Context, in contract.AbortInput, b store.Batch) error {
+	if b.Status != batch.StatusProcessing {
+		return nil // its runs ended: BatchRuns knew of the seal
+	}
+	if b.RunsHere {
+		if _, err := a.Runs.SealBatch(ctx, in.BatchID); err != nil {
+			return err
+		}
+	}
+	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
+		return err
+	}
+	activity.GetLogger(ctx).Info("abort found the batch sealed: its runs go on", "batch", in.BatchID, "reason", in.Reason)
+	return a.notify(ctx, in.BatchID, in.Env, runs.Hint{Sealed: true})
 }

@@ -25,7 +25,11 @@ import (
 // of the activity's decisions; the e2e tests run it against the real ones.
 type fakeRuns struct {
 	inserted   []batch.Item
+	sealed     int // SealBatch calls
 	sealedHere int // SealBatchRunningHere calls
+	// aborted and abortErr are what AbortBatch returns.
+	aborted  store.Batch
+	abortErr error
 	// refuse makes InsertRuns refuse items that are not pre-failed, as
 	// PostgreSQL refuses text it cannot store.
 	refuse bool
@@ -43,13 +47,16 @@ func (f *fakeRuns) InsertRuns(_ context.Context, _ string, items []batch.Item) (
 func (f *fakeRuns) GetBatchAnyEnv(context.Context, string) (store.Batch, error) {
 	return store.Batch{}, nil
 }
-func (f *fakeRuns) SealBatch(context.Context, string) (store.Batch, error) { return store.Batch{}, nil }
+func (f *fakeRuns) SealBatch(context.Context, string) (store.Batch, error) {
+	f.sealed++
+	return store.Batch{}, nil
+}
 func (f *fakeRuns) SealBatchRunningHere(context.Context, string) (store.Batch, error) {
 	f.sealedHere++
 	return store.Batch{}, nil
 }
 func (f *fakeRuns) AbortBatch(context.Context, string, string, bool) (store.Batch, error) {
-	return store.Batch{}, nil
+	return f.aborted, f.abortErr
 }
 
 type fakeObjects struct {
@@ -372,6 +379,51 @@ func TestSealTellsBatchRunsUnlessRunsHere(t *testing.T) {
 			}
 			if !here && (fr.sealedHere != 0 || len(n.hints) != 1 || !n.hints[0].Sealed) {
 				t.Fatalf("sealed here %d times, hints %+v; want one sealed hint", fr.sealedHere, n.hints)
+			}
+		})
+	}
+}
+
+// An abort that finds the batch sealed leaves it sealed (the workflow ends
+// SEALED) and finishes the seal whose result the workflow never learnt: a
+// PROCESSING batch's runs go to BatchRuns, which hears of the seal (a small
+// batch's row stops saying its BatchIngest executes them), and its staged
+// chunks go; a COMPLETED batch needs nothing.
+func TestAbortOfASealedBatchHandsItsRunsToBatchRuns(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		row          store.Batch
+		hints, seals int
+	}{
+		{"processing", store.Batch{Status: batch.StatusProcessing, Sealed: true}, 1, 0},
+		{"processing, sealed to run here", store.Batch{Status: batch.StatusProcessing, Sealed: true, RunsHere: true}, 1, 1},
+		{"completed", store.Batch{Status: batch.StatusCompleted, Sealed: true}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fr := &fakeRuns{aborted: tc.row, abortErr: store.ErrNotPending}
+			objects, n := &fakeObjects{}, &countingNotifier{}
+			a := &Activities{Runs: fr, Objects: objects, Dispatcher: n}
+			var suite testsuite.WorkflowTestSuite
+			env := suite.NewTestActivityEnvironment()
+			env.RegisterActivity(a.Abort)
+			var res contract.AbortResult
+			val, err := env.ExecuteActivity(a.Abort, contract.AbortInput{BatchID: "batch_x", Env: "dev", Reason: "seal timeout"})
+			if err == nil {
+				err = val.Get(&res)
+			}
+			if err != nil || !res.Sealed {
+				t.Fatalf("abort: %+v %v, want sealed", res, err)
+			}
+			if len(n.hints) != tc.hints || (tc.hints > 0 && !n.hints[0].Sealed) {
+				t.Fatalf("hints %+v, want %d sealed", n.hints, tc.hints)
+			}
+			if fr.sealed != tc.seals {
+				t.Fatalf("%d plain seals, want %d", fr.sealed, tc.seals)
+			}
+			if staged := len(objects.prefixes) == 1 && objects.prefixes[0] == batch.StagingPrefix("dev", "batch_x"); staged != (tc.hints > 0) {
+				t.Fatalf("deleted %v", objects.prefixes)
 			}
 		})
 	}

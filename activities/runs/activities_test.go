@@ -32,15 +32,17 @@ type fakeExec struct {
 	stepErr   error
 	batch     store.Batch
 	finishErr error
-	aborted   string
-	completed bool
-	counts    map[batch.RunStatus]int
-	countsErr error
-	owner     string
-	starts    []store.RunStart
-	reconcile int
-	notified  bool
-	runs      map[int]store.Run // GetRun's
+	// clearedHere counts ClearRunsHere calls.
+	clearedHere int
+	aborted     string
+	completed   bool
+	counts      map[batch.RunStatus]int
+	countsErr   error
+	owner       string
+	starts      []store.RunStart
+	reconcile   int
+	notified    bool
+	runs        map[int]store.Run // GetRun's
 }
 
 func (e *fakeExec) DispatchStep(_ context.Context, st store.Step) (store.StepResult, error) {
@@ -73,6 +75,11 @@ func (e *fakeExec) MarkParentNotified(context.Context, string) (bool, error) {
 }
 
 func (e *fakeExec) MarkParentRefused(context.Context, string, string) error { return nil }
+
+func (e *fakeExec) ClearRunsHere(context.Context, string) error {
+	e.clearedHere++
+	return nil
+}
 
 func (e *fakeExec) GetRun(_ context.Context, _ string, index int) (store.Run, error) {
 	r, ok := e.runs[index]
@@ -555,15 +562,19 @@ func TestFinishRunsWakesARacingBatchRuns(t *testing.T) {
 	})
 }
 
-// HandOver starts the batch's BatchRuns from the cursor it is given.
+// HandOver starts the batch's BatchRuns from the cursor it is given, after
+// the batch's row stops saying its BatchIngest executes the runs.
 func TestHandOver(t *testing.T) {
 	t.Parallel()
-	st := &fakeStarter{}
-	if err := (&Activities{Starter: st}).HandOver(context.Background(), contract.HandOverInput{BatchID: "batch_x", Env: "dev", From: 42}); err != nil {
+	st, exec := &fakeStarter{}, &fakeExec{}
+	if err := (&Activities{Exec: exec, Starter: st}).HandOver(context.Background(), contract.HandOverInput{BatchID: "batch_x", Env: "dev", From: 42}); err != nil {
 		t.Fatal(err)
 	}
 	if len(st.notified) != 1 || st.notified[0] != (contract.HandOverInput{BatchID: "batch_x", Env: "dev", From: 42}) {
 		t.Fatalf("notified %+v", st.notified)
+	}
+	if exec.clearedHere != 1 {
+		t.Fatalf("runs_here cleared %d times, want once", exec.clearedHere)
 	}
 	if err := (&Activities{}).HandOver(context.Background(), contract.HandOverInput{BatchID: "batch_x"}); !errors.Is(err, errNoStarter) {
 		t.Fatalf("without a Starter: %v, want errNoStarter", err)

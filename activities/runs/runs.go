@@ -40,6 +40,7 @@ type Execution interface {
 	MarkParentNotified(ctx context.Context, id string) (bool, error)
 	MarkParentRefused(ctx context.Context, id, reason string) error
 	GetRun(ctx context.Context, batchID string, index int) (store.Run, error)
+	ClearRunsHere(ctx context.Context, id string) error
 }
 
 // Histories reads BatchRuns' own pending activities and history (a
@@ -146,6 +147,10 @@ func (a *Activities) HandOver(ctx context.Context, in contract.HandOverInput) (e
 	defer a.observe(contract.ActivityHandOver, time.Now(), &err)
 	if a.Starter == nil {
 		return errNoStarter
+	}
+	// The batch's status answer names BatchRuns from now on.
+	if err := a.Exec.ClearRunsHere(ctx, in.BatchID); err != nil {
+		return err
 	}
 	return a.Starter.Notify(ctx, in.BatchID, in.Env, contract.HintFrom(in.From))
 }

@@ -79,6 +79,15 @@ func (s *Store) SealBatchRunningHere(ctx context.Context, id string) (Batch, err
 	return s.sealBatch(ctx, id, true)
 }
 
+// ClearRunsHere records that a batch's runs execute in its BatchRuns, not
+// (or no longer) in its BatchIngest: Batch.RunsHere becomes false.
+func (s *Store) ClearRunsHere(ctx context.Context, id string) error {
+	if err := s.q.ClearRunsHere(ctx, id); err != nil {
+		return fmt.Errorf("store: clear runs_here of %s: %w", id, err)
+	}
+	return nil
+}
+
 func (s *Store) sealBatch(ctx context.Context, id string, runsHere bool) (Batch, error) {
 	_, err := s.q.SealBatch(ctx, db.SealBatchParams{ID: id, FromStatus: sealing.fromStatuses(), ToStatus: sealing.to, RunsHere: runsHere})
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
@@ -92,8 +101,8 @@ func (s *Store) sealBatch(ctx context.Context, id string, runsHere bool) (Batch,
 	case b.Done() && b.RunsHere && !runsHere:
 		// Sealed to run here by a local seal whose result was lost: the
 		// Seal activity that follows hands the runs to BatchRuns.
-		if err := s.q.ClearRunsHere(ctx, id); err != nil {
-			return Batch{}, fmt.Errorf("store: seal %s: %w", id, err)
+		if err := s.ClearRunsHere(ctx, id); err != nil {
+			return Batch{}, err
 		}
 		b.RunsHere = false
 		return b, nil

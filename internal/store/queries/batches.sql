@@ -40,9 +40,9 @@ WHERE id = @id::text AND status = ANY (@from_status::text[])
 RETURNING sealed_at;
 
 -- name: ClearRunsHere :exec
--- A batch sealed for its BatchIngest to execute its runs whose local seal
--- failed after it committed is sealed again by the Seal activity, which
--- tells BatchRuns: the runs execute there.
+-- The batch's runs execute in its BatchRuns, not (or no longer) in its
+-- BatchIngest: a local seal that committed runs_here and then failed, whose
+-- Seal activity tells BatchRuns; a BatchIngest that hands its runs over.
 UPDATE batches SET runs_here = false, updated_at = now() WHERE id = @id AND runs_here;
 
 -- name: AddRunsInserted :exec

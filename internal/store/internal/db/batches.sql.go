@@ -82,9 +82,9 @@ const ClearRunsHere = `-- name: ClearRunsHere :exec
 UPDATE batches SET runs_here = false, updated_at = now() WHERE id = $1 AND runs_here
 `
 
-// A batch sealed for its BatchIngest to execute its runs whose local seal
-// failed after it committed is sealed again by the Seal activity, which
-// tells BatchRuns: the runs execute there.
+// The batch's runs execute in its BatchRuns, not (or no longer) in its
+// BatchIngest: a local seal that committed runs_here and then failed, whose
+// Seal activity tells BatchRuns; a BatchIngest that hands its runs over.
 func (q *Queries) ClearRunsHere(ctx context.Context, id string) error {
 	_, err := q.db.Exec(ctx, ClearRunsHere, id)
 	return err

@@ -11,11 +11,19 @@ import (
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 )
 
-// overdueStore answers OverdueBatches; the rest of Store is not called.
+// overdueStore answers OverdueBatches and records AbortBatch; the rest of
+// Store is not called.
 type overdueStore struct {
 	Store
-	overdue []store.OverdueBatch
-	limit   int
+	overdue  []store.OverdueBatch
+	limit    int
+	aborted  []string
+	abortErr error
+}
+
+func (s *overdueStore) AbortBatch(_ context.Context, id, reason string, _ bool) (store.Batch, error) {
+	s.aborted = append(s.aborted, id+": "+reason)
+	return store.Batch{}, s.abortErr
 }
 
 func (s *overdueStore) OverdueBatches(_ context.Context, _ time.Time, limit int) ([]store.OverdueBatch, error) {
@@ -68,18 +76,40 @@ func TestExpireOverdue(t *testing.T) {
 			t.Fatalf("got %d, %v, limit %d", n, err, s.limit)
 		}
 	})
-	t.Run("a finished workflow is skipped, not an error", func(t *testing.T) {
+	t.Run("a batch whose workflow ended is aborted here", func(t *testing.T) {
 		t.Parallel()
+		s := &overdueStore{overdue: overdue}
 		st := &starter{errs: map[string]error{"batch_a": fmt.Errorf("start: %w", ingestwf.ErrClosed)}}
-		a := &Activities{Store: &overdueStore{overdue: overdue}, Ingest: st}
-		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 2 {
+		a := &Activities{Store: s, Ingest: st}
+		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 3 || len(st.started) != 2 {
+			t.Fatalf("got %d, %v; started %+v", n, err, st.started)
+		}
+		want := "batch_a: seal timeout: not all 3 items arrived by 2026-12-07T08:30:00Z (its BatchIngest had ended)"
+		if len(s.aborted) != 1 || s.aborted[0] != want {
+			t.Fatalf("aborted %q, want %q", s.aborted, want)
+		}
+	})
+	t.Run("a batch sealed meanwhile is not an error", func(t *testing.T) {
+		t.Parallel()
+		s := &overdueStore{overdue: overdue[:1], abortErr: fmt.Errorf("store: abort: %w", store.ErrNotPending)}
+		st := &starter{errs: map[string]error{"batch_a": ingestwf.ErrClosed}}
+		a := &Activities{Store: s, Ingest: st}
+		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 1 {
 			t.Fatalf("got %d, %v", n, err)
+		}
+	})
+	t.Run("a batch that fails does not stop the others", func(t *testing.T) {
+		t.Parallel()
+		st := &starter{errs: map[string]error{"batch_b": errors.New("refused")}}
+		a := &Activities{Store: &overdueStore{overdue: overdue}, Ingest: st}
+		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 2 || len(st.started) != 2 {
+			t.Fatalf("got %d, %v; started %+v", n, err, st.started)
 		}
 	})
 	t.Run("Temporal unavailable fails the activity", func(t *testing.T) {
 		t.Parallel()
 		down := errors.New("unavailable")
-		st := &starter{errs: map[string]error{"batch_b": down}}
+		st := &starter{errs: map[string]error{"batch_a": down, "batch_b": down, "batch_c": down}}
 		a := &Activities{Store: &overdueStore{overdue: overdue}, Ingest: st}
 		if _, err := a.ExpireOverdue(context.Background(), 10); !errors.Is(err, down) {
 			t.Fatalf("got %v, want %v", err, down)

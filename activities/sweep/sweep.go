@@ -14,8 +14,10 @@
 package sweep
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -35,6 +37,7 @@ type Store interface {
 	MarkSwept(ctx context.Context, batchID string) error
 	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int, error)
 	OverdueBatches(ctx context.Context, now time.Time, limit int) ([]store.OverdueBatch, error)
+	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
 }
 
 // Starter starts a batch's BatchIngest workflow; starting a running one is
@@ -121,14 +124,21 @@ func (a *Activities) SweepObjects(ctx context.Context, in contract.Input) (res c
 }
 
 // ExpireOverdue starts the BatchIngest of up to limit PENDING batches past
-// their seal deadline and returns how many it started or found running. A
-// batch that never received a chunk has no workflow (the first chunk
-// starts it); started after its deadline, the workflow aborts the batch at
-// once, with every consequence of an abort (its runs, its parent's
-// signal). A batch whose workflow runs is its own timer's (the start is a
-// no-op), and the input's window and small-batch settings never apply: the
-// workflow takes no chunk after its deadline. A batch whose workflow ended
-// while the row stayed PENDING is logged and left alone.
+// their seal deadline and returns how many it started, found running or
+// aborted. A batch that never received a chunk has no workflow (the first
+// chunk starts it); started after its deadline, the workflow aborts the
+// batch at once, with every consequence of an abort (its runs, its
+// parent's signal). A batch whose workflow runs is its own timer's (the
+// start is a no-op), and the input's window and small-batch settings never
+// apply: the workflow takes no chunk after its deadline.
+//
+// A batch whose workflow ended while its row stayed PENDING (terminated by
+// an operator: a workflow that ends seals or aborts its batch) has no timer
+// left and cannot be started again, so its row is aborted here (its queued
+// runs canceled; no parent is told, the workflow that would have is gone):
+// left PENDING it would come first in every sweep. A batch that fails is
+// logged and the others go on; the activity fails (and is retried) only
+// when every batch failed, as when Temporal is down.
 func (a *Activities) ExpireOverdue(ctx context.Context, limit int) (int, error) {
 	if a.Ingest == nil {
 		return 0, nil
@@ -137,26 +147,41 @@ func (a *Activities) ExpireOverdue(ctx context.Context, limit int) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	n := 0
+	n, failed := 0, 0
+	var firstErr error
 	for _, b := range overdue {
 		heartbeat(ctx, b.BatchID)
 		err := a.Ingest.Start(ctx, ingestwf.Input{BatchID: b.BatchID, Env: b.Env, RunCount: b.RunCount,
 			CreatedAt: b.CreatedAt, SealDeadline: b.SealDeadline})
-		switch {
-		case errors.Is(err, ingestwf.ErrClosed):
-			if activity.IsActivity(ctx) {
-				activity.GetLogger(ctx).Warn("a PENDING batch past its seal deadline has a finished BatchIngest", "batch_id", b.BatchID)
+		if errors.Is(err, ingestwf.ErrClosed) {
+			reason := fmt.Sprintf("seal timeout: not all %d items arrived by %s (its BatchIngest had ended)",
+				b.RunCount, b.SealDeadline.UTC().Format(time.RFC3339))
+			if _, err = a.Store.AbortBatch(ctx, b.BatchID, reason, false); errors.Is(err, store.ErrNotPending) {
+				err = nil // sealed or aborted meanwhile
 			}
+		}
+		if err != nil {
+			failed++
+			firstErr = cmp.Or(firstErr, err)
+			a.warn(ctx, "could not expire a batch past its seal deadline", "batch_id", b.BatchID, "error", err)
 			continue
-		case err != nil:
-			return n, err
 		}
 		n++
 	}
+	if n == 0 && failed > 0 {
+		return 0, firstErr
+	}
 	if n > 0 && activity.IsActivity(ctx) {
-		activity.GetLogger(ctx).Info("started the workflow of batches past their seal deadline", "batches", n)
+		activity.GetLogger(ctx).Info("expired batches past their seal deadline", "batches", n, "failed", failed)
 	}
 	return n, nil
+}
+
+// warn logs a warning in an activity (tests call the methods directly).
+func (a *Activities) warn(ctx context.Context, msg string, kv ...any) {
+	if activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Warn(msg, kv...)
+	}
 }
 
 // SweepBatch deletes a finished batch's staged chunks and every packet

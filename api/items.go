@@ -116,8 +116,10 @@ type workflowEnd struct {
 
 // sealPolling is when waitForSeal reads a small batch's row: at once, then
 // when PostgreSQL notifies that the batch settled (store.WatchSettled),
-// and meanwhile, a fallback, from first doubling to most; while the
-// notifications' listener is down, from firstDown doubling to mostDown.
+// and meanwhile, a fallback, from first doubling to most; when the wait
+// begins while the notifications' listener is down, from firstDown
+// doubling to mostDown (a listener that drops or comes back during a wait
+// wakes it, and it reads the row again).
 // Only the requests that completed a small batch wait so, each for as
 // long as its seal takes (tens of milliseconds: one chunk, local
 // activities), within SealWait. The zero value is the defaults.

@@ -26,8 +26,9 @@ type settledWatch struct {
 
 // WatchSettled registers a waiter for batch id to settle (its row to leave
 // PENDING: sealed or aborted). c receives when a notification names the
-// batch, and also when the listener lost its connection (a notification
-// may then have been missed): either way the waiter reads the row again.
+// batch, and also when the listener lost its connection or listens again
+// (a notification may have been missed): either way the waiter reads the
+// row again.
 // live reports whether the listener was connected when the watch began; if
 // not, the waiter must poll. Call stop when done.
 //
@@ -115,6 +116,21 @@ func (h *settledHub) setLive(live bool) {
 	h.mu.Unlock()
 }
 
+// listening marks the listener live and wakes every waiter, at once: a
+// batch that settled while no connection listened notified no one, so the
+// waiters that watched meanwhile read their rows again; a watch that
+// begins after this is live and is woken by notifications only.
+func (h *settledHub) listening() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.live = true
+	for _, ws := range h.waiters {
+		for w := range ws {
+			w.signal()
+		}
+	}
+}
+
 // run listens until close, reconnecting with backoff.
 func (h *settledHub) run() {
 	defer close(h.done)
@@ -146,7 +162,7 @@ func (h *settledHub) listen() error {
 	if _, err := conn.Exec(h.ctx, "LISTEN "+settledChannel); err != nil {
 		return err
 	}
-	h.setLive(true)
+	h.listening()
 	for {
 		n, err := conn.WaitForNotification(h.ctx)
 		if err != nil {

@@ -78,6 +78,15 @@ func TestWatchSettled(t *testing.T) {
 			t.Fatalf("terminating the listener: %v, %d rows", err, tag.RowsAffected())
 		}
 		receive(t, c, "lost connection")
+		// A settle while no connection listens notifies no one: a watch
+		// that began then is woken when the listener is back.
+		if down, live, stopDown := s.WatchSettled(b.ID); !live {
+			receive(t, down, "the listener back")
+			stopDown()
+		} else {
+			stopDown()
+			t.Log("the listener reconnected before the watch: its wake-up is not checked")
+		}
 		c2, stop2 := watchLive(t, s, b.ID)
 		defer stop2()
 		if _, err := s.AbortBatch(ctx, b.ID, "enough", false); err != nil {

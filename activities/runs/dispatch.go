@@ -216,6 +216,12 @@ func (a *Activities) dispatch(ctx context.Context, in contract.StepInput, r stor
 		if left <= 0 {
 			return fail(batch.RunExpired, batch.ErrorTTLExpired, "the run's ttl passed before it could start")
 		}
+		// Whole seconds, rounded up (a run never expires early): runs
+		// queued within one second share the value, so a claim records
+		// them as one span (compact claims) rather than one shape each.
+		if part := left % time.Second; part != 0 {
+			left += time.Second - part
+		}
 		d.ScheduleToStart = left
 	}
 	if r.Payload != nil {

@@ -45,6 +45,9 @@ func TestDispatchDefaultTTL(t *testing.T) {
 		{"no ttl, other options: the default", 10 * time.Minute, run(`{"tags":["a"]}`, now), 10 * time.Minute, false},
 		{"own ttl wins, from its queue time", 10 * time.Minute, run(`{"ttl":"1h"}`, now.Add(-30*time.Minute)), 30 * time.Minute, false},
 		{"own ttl passed: expired without dispatch", 10 * time.Minute, run(`{"ttl":"1h"}`, old), 0, true},
+		// Whole seconds, rounded up: the runs of one second share it.
+		{"own ttl, queued a millisecond past a second", 0, run(`{"ttl":"1h"}`, now.Add(-30*time.Minute+time.Millisecond)), 30*time.Minute + time.Second, false},
+		{"own ttl, queued 999 ms past a second", 0, run(`{"ttl":"1h"}`, now.Add(-30*time.Minute+999*time.Millisecond)), 30*time.Minute + time.Second, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := &Activities{RunDefaultTTL: tc.defaultTTL}

@@ -107,6 +107,13 @@ func (w *ingest) schedule(ctx, actCtx workflow.Context, sel workflow.Selector) {
 				w.sealFrom = nil
 				w.c.Queue = append([]Work{work}, w.c.Queue...)
 			default:
+				if isErrorType(err, flow.ErrTypeBatchNotPending) && w.notPendingEnds(ctx) {
+					// Aborted without this workflow (an abort that raced
+					// the first chunk found none), or ended otherwise: no
+					// chunk can go in, so end now rather than at the seal
+					// deadline.
+					w.requestAbort("the batch left PENDING while its items streamed", "")
+				}
 				// Not retryable: give the indexes back so that a re-sent
 				// stream can deliver them again.
 				owned := work.Owned
@@ -167,4 +174,10 @@ func (w *ingest) localStaged(ctx workflow.Context) bool {
 		w.stagedKnown = true
 	}
 	return w.staged == 1
+}
+
+// notPendingEnds reports whether a chunk refused because the batch is no
+// longer PENDING ends the workflow (changeNotPendingEnds).
+func (w *ingest) notPendingEnds(ctx workflow.Context) bool {
+	return workflow.GetVersion(ctx, changeNotPendingEnds, workflow.DefaultVersion, 1) == 1
 }

@@ -28,4 +28,10 @@ const (
 	// not by a BatchRuns workflow of its own; the seal then tells no
 	// BatchRuns and BatchState goes to PROCESSING.
 	changeRunsHere = "runs-here"
+	// changeNotPendingEnds: a chunk refused because the batch is no longer
+	// PENDING (flow.ErrTypeBatchNotPending: aborted through the API before
+	// this workflow existed, its first chunk racing the abort) ends the
+	// workflow through the abort path at once, instead of leaving it
+	// RECEIVING until the seal deadline.
+	changeNotPendingEnds = "not-pending-ends"
 )

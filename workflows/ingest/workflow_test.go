@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/streambatch/streambatch/batch"
+	"github.com/streambatch/streambatch/workflows/flow"
 	"github.com/streambatch/streambatch/workflows/flow/flowtest"
 )
 
@@ -376,6 +377,26 @@ func TestFailedChunkReopensItsIndexes(t *testing.T) {
 	}
 	if accepted == nil || accepted.Len() != 0 {
 		t.Fatalf("after the failure the accepted set should be empty, got %v", accepted)
+	}
+}
+
+// A chunk refused because the batch left PENDING (aborted through the API
+// while no workflow existed, the first chunk racing the abort) ends the
+// workflow at once through the abort path, not at the seal deadline.
+func TestBatchNoLongerPendingEndsTheWorkflow(t *testing.T) {
+	t.Parallel()
+	h, in := newHarnessFor(t, 20)
+	h.runs.fail = func(EnqueueInput) error {
+		return temporal.NewNonRetryableApplicationError("batch is aborted", flow.ErrTypeBatchNotPending, nil)
+	}
+	h.signalAt(time.Second, chunkOf(0, span(0, 10)...))
+	h.env.ExecuteWorkflow(BatchIngest, in)
+	r := h.result(t)
+	if r.State != StateAborted || h.runs.aborted == "" || h.runs.sealed {
+		t.Fatalf("result = %+v, aborted %q, sealed %v", r, h.runs.aborted, h.runs.sealed)
+	}
+	if end := h.env.Now(); !end.Before(in.CreatedAt.Add(time.Minute)) {
+		t.Fatalf("ended at %s, a minute or more after the create: it waited for the seal deadline", end.Sub(in.CreatedAt))
 	}
 }
 

@@ -75,8 +75,8 @@ type BatchStatus struct {
 	WaitingForWorkerSince *time.Time `json:"waitingForWorkerSince,omitempty"`
 	// WorkflowID is the BatchIngest workflow, RunsWorkflowID the workflow
 	// that executes the runs: the batch's BatchRuns (<id>-runs), or, for a
-	// small batch, its BatchIngest itself (until a replay of its runs,
-	// which runs in <id>-runs).
+	// small batch, its BatchIngest itself (until its runs move to
+	// <id>-runs: a replay, a hand-over, a seal the workflow lost).
 	WorkflowID     string `json:"workflowId"`
 	RunsWorkflowID string `json:"runsWorkflowId"`
 	// Parent is the workflow the batch resumes when it ends

@@ -31,6 +31,14 @@ func (s *overdueStore) OverdueBatches(_ context.Context, _ time.Time, limit int)
 	return s.overdue[:min(limit, len(s.overdue))], nil
 }
 
+// aborter records the batches whose runs it aborted.
+type aborter struct{ aborted []string }
+
+func (r *aborter) Abort(_ context.Context, batchID, env, _ string) error {
+	r.aborted = append(r.aborted, env+"/"+batchID)
+	return nil
+}
+
 // starter records the inputs it starts BatchIngest with, and answers err
 // for the batch ids in errs.
 type starter struct {
@@ -76,11 +84,11 @@ func TestExpireOverdue(t *testing.T) {
 			t.Fatalf("got %d, %v, limit %d", n, err, s.limit)
 		}
 	})
-	t.Run("a batch whose workflow ended is aborted here", func(t *testing.T) {
+	t.Run("a batch whose workflow ended is aborted here, row and runs", func(t *testing.T) {
 		t.Parallel()
-		s := &overdueStore{overdue: overdue}
+		s, runs := &overdueStore{overdue: overdue}, &aborter{}
 		st := &starter{errs: map[string]error{"batch_a": fmt.Errorf("start: %w", ingestwf.ErrClosed)}}
-		a := &Activities{Store: s, Ingest: st}
+		a := &Activities{Store: s, Ingest: st, Runs: runs}
 		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 3 || len(st.started) != 2 {
 			t.Fatalf("got %d, %v; started %+v", n, err, st.started)
 		}
@@ -88,14 +96,17 @@ func TestExpireOverdue(t *testing.T) {
 		if len(s.aborted) != 1 || s.aborted[0] != want {
 			t.Fatalf("aborted %q, want %q", s.aborted, want)
 		}
+		if len(runs.aborted) != 1 || runs.aborted[0] != "e/batch_a" {
+			t.Fatalf("runs aborted %q, want e/batch_a's", runs.aborted)
+		}
 	})
 	t.Run("a batch sealed meanwhile is not an error", func(t *testing.T) {
 		t.Parallel()
-		s := &overdueStore{overdue: overdue[:1], abortErr: fmt.Errorf("store: abort: %w", store.ErrNotPending)}
+		s, runs := &overdueStore{overdue: overdue[:1], abortErr: fmt.Errorf("store: abort: %w", store.ErrNotPending)}, &aborter{}
 		st := &starter{errs: map[string]error{"batch_a": ingestwf.ErrClosed}}
-		a := &Activities{Store: s, Ingest: st}
-		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 1 {
-			t.Fatalf("got %d, %v", n, err)
+		a := &Activities{Store: s, Ingest: st, Runs: runs}
+		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 1 || len(runs.aborted) != 0 {
+			t.Fatalf("got %d, %v; runs aborted %q", n, err, runs.aborted)
 		}
 	})
 	t.Run("a batch that fails does not stop the others", func(t *testing.T) {

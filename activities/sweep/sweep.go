@@ -46,6 +46,12 @@ type Starter interface {
 	Start(ctx context.Context, in ingestwf.Input) error
 }
 
+// Aborter aborts a batch's runs through its BatchRuns, which cancels the
+// runs in flight and tells the parent (*runs.Client).
+type Aborter interface {
+	Abort(ctx context.Context, batchID, env, reason string) error
+}
+
 // maxKeysSwept bounds the expired idempotency keys one SweepObjects
 // deletes (one statement); the next run takes the rest.
 const maxKeysSwept = 10_000
@@ -64,6 +70,9 @@ type Activities struct {
 	// Ingest starts the workflow of overdue batches (nil: they stay
 	// PENDING until a chunk arrives, which starts it).
 	Ingest Starter
+	// Runs aborts the runs of an overdue batch the sweep aborts itself,
+	// its BatchIngest having ended (nil: its row only).
+	Runs Aborter
 	// Metrics records attempt durations and failures (nil: none).
 	Metrics *metrics.Metrics
 }
@@ -134,9 +143,10 @@ func (a *Activities) SweepObjects(ctx context.Context, in contract.Input) (res c
 //
 // A batch whose workflow ended while its row stayed PENDING (terminated by
 // an operator: a workflow that ends seals or aborts its batch) has no timer
-// left and cannot be started again, so its row is aborted here (its queued
-// runs canceled; no parent is told, the workflow that would have is gone):
-// left PENDING it would come first in every sweep. A batch that fails is
+// left and cannot be started again, so the sweep aborts it as the API
+// aborts a batch without a workflow: its row, then its runs through
+// BatchRuns (runs in flight canceled, the parent told). Left PENDING it
+// would come first in every sweep. A batch that fails is
 // logged and the others go on; the activity fails (and is retried) only
 // when every batch failed, as when Temporal is down.
 func (a *Activities) ExpireOverdue(ctx context.Context, limit int) (int, error) {
@@ -156,8 +166,14 @@ func (a *Activities) ExpireOverdue(ctx context.Context, limit int) (int, error) 
 		if errors.Is(err, ingestwf.ErrClosed) {
 			reason := fmt.Sprintf("seal timeout: not all %d items arrived by %s (its BatchIngest had ended)",
 				b.RunCount, b.SealDeadline.UTC().Format(time.RFC3339))
-			if _, err = a.Store.AbortBatch(ctx, b.BatchID, reason, false); errors.Is(err, store.ErrNotPending) {
+			_, err = a.Store.AbortBatch(ctx, b.BatchID, reason, false)
+			switch {
+			case errors.Is(err, store.ErrNotPending):
 				err = nil // sealed or aborted meanwhile
+			case err == nil && a.Runs != nil:
+				// As the API's abort of a batch without a workflow: runs
+				// of earlier chunks may execute, and a parent may wait.
+				err = a.Runs.Abort(ctx, b.BatchID, b.Env, reason)
 			}
 		}
 		if err != nil {

@@ -295,7 +295,7 @@ func (a *App) Worker() worker.Group {
 		Runs: &runsact.Activities{Exec: a.Store, Objects: a.Blob, Temporal: a.Temporal, Parents: a.Temporal, Keys: keys,
 			OutputOffloadThreshold: a.Config.OffloadThreshold, RunDefaultTTL: a.Config.RunDefaultTTL, Metrics: a.Metrics,
 			Waker: a.Runs(), Starter: a.Runs(), Log: a.Log, Slices: runsact.Slices(a.Config.SlicedTasks), PayloadRefs: a.payloadRefs()},
-		Sweep: &sweepact.Activities{Store: a.Store, Objects: a.Blob, Ingest: ingestwf.NewClient(a.Temporal, a.Config.TaskQueue), Metrics: a.Metrics},
+		Sweep: &sweepact.Activities{Store: a.Store, Objects: a.Blob, Ingest: ingestwf.NewClient(a.Temporal, a.Config.TaskQueue), Runs: a.Runs(), Metrics: a.Metrics},
 	}
 	return worker.NewGroup(a.Temporal, flows, worker.Options{TaskQueue: a.Config.TaskQueue, ActivityConcurrency: a.Config.IngestConcurrency}, a.Config.RunsTaskQueue())
 }

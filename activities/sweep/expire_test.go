@@ -9,6 +9,7 @@ import (
 
 	"github.com/streambatch/streambatch/internal/store"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
+	contract "github.com/streambatch/streambatch/workflows/sweep"
 )
 
 // overdueStore answers OverdueBatches and records AbortBatch; the rest of
@@ -134,4 +135,18 @@ func TestExpireOverdue(t *testing.T) {
 			t.Fatalf("got %d, %v; read with limit %d", n, err, s.limit)
 		}
 	})
+}
+
+// With object sweeping off (Input.ExpireOnly) a SweepObjects only expires
+// overdue batches: it reads no finished batch and deletes no key (the
+// store here answers nothing else).
+func TestSweepObjectsExpireOnly(t *testing.T) {
+	t.Parallel()
+	created := time.Date(2026, 12, 7, 8, 0, 0, 0, time.UTC)
+	s, st := &overdueStore{overdue: []store.OverdueBatch{{BatchID: "batch_a", Env: "e", RunCount: 1, CreatedAt: created, SealDeadline: created}}}, &starter{}
+	a := &Activities{Store: s, Ingest: st}
+	res, err := a.SweepObjects(context.Background(), contract.Input{Limit: 50, ExpireOnly: true})
+	if err != nil || res.Expired != 1 || res.Batches != 0 || len(st.started) != 1 || s.limit != 50 {
+		t.Fatalf("result %+v, %v; started %d, limit %d", res, err, len(st.started), s.limit)
+	}
 }

@@ -99,10 +99,15 @@ func heartbeat(ctx context.Context, details string) {
 // SweepObjects sweeps up to in.Limit batches that finished more than
 // in.Grace ago and were not swept since (SweepBatch each), and deletes up
 // to maxKeysSwept item idempotency keys that expired (an expired key names
-// no run: only a reset or a new item would touch it again).
+// no run: only a reset or a new item would touch it again), then expires
+// overdue batches (ExpireOverdue); with in.ExpireOnly it only expires.
 func (a *Activities) SweepObjects(ctx context.Context, in contract.Input) (res contract.Result, err error) {
 	defer a.observe(contract.ActivitySweepObjects, time.Now(), &err)
 	limit := max(in.Limit, 1)
+	if in.ExpireOnly {
+		res.Expired, err = a.ExpireOverdue(ctx, limit)
+		return res, err
+	}
 	targets, err := a.Store.UnsweptBatches(ctx, time.Now().Add(-in.Grace), limit)
 	if err != nil {
 		return res, err

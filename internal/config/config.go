@@ -283,7 +283,8 @@ type Config struct {
 
 	// SweepEvery is how often the worker's Temporal Schedule sweeps the
 	// objects finished batches no longer reference (STREAMBATCH_SWEEP_EVERY,
-	// default 10m; 0 removes the schedule).
+	// default 10m; 0 sweeps no object, and the schedule only aborts, every
+	// 10 min, batches past their seal deadline that never received an item).
 	SweepEvery time.Duration
 	// SweepGrace is how long after a batch is sealed or aborted its objects
 	// are swept: streams still uploading then have ended
@@ -542,7 +543,7 @@ func (c *Config) Validate(need Need) error {
 		bad(EnvCreateBurst, "must be at least 1, got %d", c.CreateBurst)
 	}
 	if c.SweepEvery != 0 && c.SweepEvery < time.Minute {
-		bad(EnvSweepEvery, "must be 0 (no sweeping) or at least 1m, got %s", c.SweepEvery)
+		bad(EnvSweepEvery, "must be 0 (no object sweeping) or at least 1m, got %s", c.SweepEvery)
 	}
 	if c.SweepGrace < 0 {
 		bad(EnvSweepGrace, "must not be negative, got %s", c.SweepGrace)

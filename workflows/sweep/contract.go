@@ -19,6 +19,10 @@ const (
 type Input struct {
 	Grace time.Duration `json:"grace"`
 	Limit int           `json:"limit"`
+	// ExpireOnly: object sweeping is off (STREAMBATCH_SWEEP_EVERY=0), so
+	// the sweep only expires the batches past their seal deadline that
+	// never received an item.
+	ExpireOnly bool `json:"expireOnly,omitempty"`
 }
 
 // Result counts what a sweep did.

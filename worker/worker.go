@@ -51,13 +51,11 @@ type Options struct {
 func (opts Options) sdk() worker.Options {
 	return worker.Options{
 		MaxConcurrentActivityExecutionSize: opts.ActivityConcurrency,
-		// Pollers follow the backlog (the server tells them; 1 to 100 per
-		// kind, starting at 5) instead of the SDK's fixed two: with two,
-		// twenty batches streamed at once waited up to 3.5 s for their
-		// BatchIngest's first workflow task (docs/performance.md).
-		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
-		ActivityTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{}),
-		Identity:                   opts.Identity,
+		// The SDK's two pollers per kind: autoscaling pollers shortened the
+		// wait of a burst of new batches for their first workflow task on
+		// the dev server, but cost the real server 3 x its CPU per small
+		// batch under load (docs/performance.md, "the worker's pollers").
+		Identity: opts.Identity,
 		// On stop, running chunk activities get this long to finish.
 		WorkerStopTimeout: 30 * time.Second,
 	}

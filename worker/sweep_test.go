@@ -9,7 +9,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/streambatch/streambatch/internal/testenv"
 	"github.com/streambatch/streambatch/workflows/sweep"
 )
 
@@ -18,18 +17,9 @@ import (
 // batch never streamed has no workflow whose timer would abort it), every
 // expireOnlyEvery. Each call updates the schedule in place.
 func TestEnsureSweepSchedule(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a Temporal dev server")
-	}
 	t.Parallel()
 	ctx := context.Background()
-	srv, err := testenv.StartTemporal(ctx, t.TempDir(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
-	c := srv.Client()
-	defer c.Close()
+	c := devClient(t)
 	describe := func(t *testing.T) (time.Duration, sweep.Input, string) {
 		t.Helper()
 		desc, err := c.ScheduleClient().GetHandle(ctx, sweep.ScheduleID).Describe(ctx)

@@ -47,15 +47,15 @@ type Options struct {
 	Identity string
 }
 
-// sdk is the SDK worker options of opts.
+// sdk is the SDK worker options of opts. Pollers are the SDK's two per
+// kind: autoscaling ones shortened a burst of new batches' wait for their
+// first workflow task on the dev server but cost the real server 3 x its
+// CPU per small batch under load (docs/performance.md, "the worker's
+// pollers").
 func (opts Options) sdk() worker.Options {
 	return worker.Options{
 		MaxConcurrentActivityExecutionSize: opts.ActivityConcurrency,
-		// The SDK's two pollers per kind: autoscaling pollers shortened the
-		// wait of a burst of new batches for their first workflow task on
-		// the dev server, but cost the real server 3 x its CPU per small
-		// batch under load (docs/performance.md, "the worker's pollers").
-		Identity: opts.Identity,
+		Identity:                           opts.Identity,
 		// On stop, running chunk activities get this long to finish.
 		WorkerStopTimeout: 30 * time.Second,
 	}

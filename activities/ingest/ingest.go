@@ -354,22 +354,30 @@ func (a *Activities) Seal(ctx context.Context, in contract.SealInput) (res contr
 	if err != nil {
 		return contract.SealResult{}, err
 	}
-	if !in.InlineOnly {
-		if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
-			return contract.SealResult{}, err
-		}
-	}
-	// BatchRuns completes the batch only once it is sealed; a workflow
-	// that executes the runs itself (RunsHere) needs no hint.
-	if !in.RunsHere {
-		if err := a.notify(ctx, in.BatchID, in.Env, runs.Hint{Sealed: true, From: in.From}); err != nil {
-			return contract.SealResult{}, err
-		}
+	if err := a.afterSeal(ctx, in.BatchID, in.Env, !in.InlineOnly, !in.RunsHere, in.From); err != nil {
+		return contract.SealResult{}, err
 	}
 	if b.SealedAt != nil {
 		res.SealedAt = *b.SealedAt
 	}
 	return res, nil
+}
+
+// afterSeal does what follows a committed seal: it deletes the staged
+// chunks (unless none was staged) and tells BatchRuns of the seal (unless
+// the workflow executes the runs itself and none runs), from the claim
+// cursor from (nil: the first run). BatchRuns completes the batch only
+// once told.
+func (a *Activities) afterSeal(ctx context.Context, batchID, env string, staged, tell bool, from *int) error {
+	if staged {
+		if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(env, batchID)); err != nil {
+			return err
+		}
+	}
+	if !tell {
+		return nil
+	}
+	return a.notify(ctx, batchID, env, runs.Hint{Sealed: true, From: from})
 }
 
 // Abort marks the batch ABORTED and its queued runs CANCELED, and deletes
@@ -427,9 +435,6 @@ func (a *Activities) sealedBeforeAbort(ctx context.Context, in contract.AbortInp
 			return err
 		}
 	}
-	if _, err := a.Objects.DeletePrefix(ctx, batch.StagingPrefix(in.Env, in.BatchID)); err != nil {
-		return err
-	}
 	activity.GetLogger(ctx).Info("abort found the batch sealed: its runs go on", "batch", in.BatchID, "reason", in.Reason)
-	return a.notify(ctx, in.BatchID, in.Env, runs.Hint{Sealed: true})
+	return a.afterSeal(ctx, in.BatchID, in.Env, true, true, nil)
 }

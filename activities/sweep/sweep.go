@@ -151,9 +151,9 @@ func (a *Activities) SweepObjects(ctx context.Context, in contract.Input) (res c
 // left and cannot be started again, so the sweep aborts it as the API
 // aborts a batch without a workflow: its row, then its runs through
 // BatchRuns (runs in flight canceled, the parent told). Left PENDING it
-// would come first in every sweep. A batch that fails is
-// logged and the others go on; the activity fails (and is retried) only
-// when every batch failed, as when Temporal is down.
+// would come first in every sweep. A batch that fails is logged and the
+// others go on; the activity fails (and is retried) only when every batch
+// failed, as when Temporal is down.
 func (a *Activities) ExpireOverdue(ctx context.Context, limit int) (int, error) {
 	if a.Ingest == nil {
 		return 0, nil

@@ -66,8 +66,9 @@ func (t transition) fromStatuses() []string {
 // SealBatch seals a batch: PENDING → PROCESSING with sealed = true, only
 // when it has exactly runCount runs. Sealing a sealed batch returns it
 // unchanged (idempotent), except that its runs no longer execute in its
-// BatchIngest (Batch.RunsHere) if SealBatchRunningHere sealed it. An aborted batch gives ErrNotPending, a batch with
-// missing runs ErrIncomplete (wrapped with the counts).
+// BatchIngest (Batch.RunsHere) if SealBatchRunningHere sealed it. An
+// aborted batch gives ErrNotPending, a batch with missing runs
+// ErrIncomplete (wrapped with the counts).
 func (s *Store) SealBatch(ctx context.Context, id string) (Batch, error) {
 	return s.sealBatch(ctx, id, false)
 }

@@ -14,6 +14,10 @@ import (
 	"net"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/streambatch/streambatch/internal/proc"
 	"github.com/streambatch/streambatch/workflows/flow"
 )
@@ -41,7 +45,8 @@ type Server struct {
 
 // Start starts the server and returns once the child itself listens on
 // its address (not another process on the same port:
-// proc.WaitListening).
+// proc.WaitListening) and its frontend reports itself healthy: a client
+// dialled before that fails with "Frontend is not healthy yet".
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	bin, err := proc.TemporalCLI.Path()
 	if err != nil {
@@ -79,6 +84,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		p.Stop(5 * time.Second)
 		return nil, fmt.Errorf("temporaldev: %w", err)
 	}
+	if err := waitHealthy(ctx, opts.Addr); err != nil {
+		p.Stop(5 * time.Second)
+		return nil, fmt.Errorf("temporaldev: %w", err)
+	}
 	return &Server{addr: opts.Addr, child: p}, nil
 }
 
@@ -92,4 +101,35 @@ func (s *Server) Process() *proc.Process { return s.child }
 func (s *Server) Stop() error {
 	s.child.Stop(10 * time.Second)
 	return nil
+}
+
+// frontendService is the name the frontend answers gRPC health checks
+// for (the SDK's Dial checks the same).
+const frontendService = "temporal.api.workflowservice.v1.WorkflowService"
+
+// waitHealthy polls the frontend's gRPC health check every 50 ms until it
+// answers SERVING or ctx ends.
+func waitHealthy(ctx context.Context, addr string) error {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	health := healthpb.NewHealthClient(conn)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		res, err := health.Check(ctx, &healthpb.HealthCheckRequest{Service: frontendService})
+		if err == nil && res.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("status %s", res.GetStatus())
+			}
+			return fmt.Errorf("frontend on %s not healthy: %w", addr, err)
+		case <-tick.C:
+		}
+	}
 }

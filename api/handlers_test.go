@@ -72,6 +72,9 @@ type fakeStore struct {
 	settled     chan struct{}
 	settledLive bool
 	watched     chan struct{}
+	// rowReads, when set, receives after each GetBatchAnyEnv (dropped
+	// when full).
+	rowReads chan struct{}
 }
 
 func newFakeStore() *fakeStore {
@@ -190,19 +193,30 @@ func (f *fakeStore) GetBatch(_ context.Context, envID int64, id string) (store.B
 	return b, nil
 }
 
-func (f *fakeStore) WatchSettled(string) (<-chan struct{}, bool, func()) {
+func (f *fakeStore) WatchSettled(string) (<-chan struct{}, func() bool, func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.watched != nil {
 		close(f.watched)
 		f.watched = nil
 	}
-	return f.settled, f.settledLive, func() {}
+	live := func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.settledLive
+	}
+	return f.settled, live, func() {}
 }
 
 func (f *fakeStore) GetBatchAnyEnv(_ context.Context, id string) (store.Batch, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.rowReads != nil {
+		select {
+		case f.rowReads <- struct{}{}:
+		default:
+		}
+	}
 	b, ok := f.batches[id]
 	if !ok {
 		return store.Batch{}, store.ErrNotFound

@@ -116,15 +116,24 @@ type workflowEnd struct {
 
 // sealPolling is when waitForSeal reads a small batch's row: at once, then
 // when PostgreSQL notifies that the batch settled (store.WatchSettled),
-// and meanwhile, a fallback, from first doubling to most; when the wait
-// begins while the notifications' listener is down, from firstDown
-// doubling to mostDown (a listener that drops or comes back during a wait
-// wakes it, and it reads the row again).
+// and meanwhile, a fallback, from first doubling to most; while the
+// notifications' listener is down, from firstDown doubling to mostDown (a
+// listener that drops or comes back during a wait wakes it: it reads the
+// row again and switches schedule).
 // Only the requests that completed a small batch wait so, each for as
 // long as its seal takes (tens of milliseconds: one chunk, local
 // activities), within SealWait. The zero value is the defaults.
 type sealPolling struct {
 	first, most, firstDown, mostDown time.Duration
+}
+
+// schedule is the first poll interval and the most, for a listener that
+// is up or down.
+func (p sealPolling) schedule(listening bool) (first, most time.Duration) {
+	if listening {
+		return p.first, p.most
+	}
+	return p.firstDown, p.mostDown
 }
 
 // orDefault returns p, or the defaults for its zero value.
@@ -142,10 +151,8 @@ func (s *Server) awaitSealed(wctx context.Context, id string, end <-chan workflo
 	settled, live, stop := s.store.WatchSettled(id)
 	defer stop()
 	p := s.sealPoll.orDefault()
-	every, most := p.first, p.most
-	if !live {
-		every, most = p.firstDown, p.mostDown
-	}
+	listening := live()
+	every, most := p.schedule(listening)
 	poll := time.NewTimer(every)
 	defer poll.Stop()
 	for {
@@ -167,7 +174,14 @@ func (s *Server) awaitSealed(wctx context.Context, id string, end <-chan workflo
 		case <-wctx.Done():
 			return ingestwf.Result{}, wctx.Err()
 		case <-settled:
-			continue // read the row again; the poll keeps its schedule
+			// Read the row again. The listener dropping or coming back
+			// wakes every waiter too: the poll follows its state.
+			if now := live(); now != listening {
+				listening = now
+				every, most = p.schedule(listening)
+				poll.Reset(every)
+			}
+			continue
 		case <-poll.C:
 		}
 		every = min(2*every, most)

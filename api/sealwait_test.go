@@ -84,3 +84,41 @@ func TestSealWaitWakesOnTheSettledNotification(t *testing.T) {
 		t.Fatalf("got %+v, %v; want sealed on the notification", r, err)
 	}
 }
+
+// A wait that began with the listener up and sees it drop polls on the
+// fast schedule from then on: a settle while the listener is down notifies
+// no one, and the slow schedule would answer up to its most late.
+func TestSealWaitPollsFastOnceTheListenerDrops(t *testing.T) {
+	t.Parallel()
+	f := newHandlerFixture()
+	f.srv.opts.SealWait = 10 * time.Second
+	f.srv.opts.RunsHere = &flow.RunsHere{MaxRuns: 10}
+	f.srv.sealPoll = sealPolling{first: time.Hour, most: time.Hour, firstDown: 10 * time.Millisecond, mostDown: 10 * time.Millisecond}
+	f.wf.wait = func(ctx context.Context) (ingestwf.Result, error) { <-ctx.Done(); return ingestwf.Result{}, ctx.Err() }
+	b := store.Batch{ID: "batch_small", RunCount: 10, Status: batch.StatusPending}
+	f.store.batches[b.ID] = b
+	f.store.settled, f.store.settledLive, f.store.watched = make(chan struct{}, 1), true, make(chan struct{})
+	f.store.rowReads = make(chan struct{}, 2)
+	watched, reads := f.store.watched, f.store.rowReads
+	go func() {
+		<-watched
+		// The listener drops (its waiters are woken) ...
+		f.store.mu.Lock()
+		f.store.settledLive = false
+		f.store.mu.Unlock()
+		f.store.settled <- struct{}{}
+		// ... and, once the waiter read the row again, the batch settles
+		// unnotified.
+		<-reads
+		<-reads
+		f.store.mu.Lock()
+		sealed := b
+		sealed.Status, sealed.Sealed = batch.StatusProcessing, true
+		f.store.batches[b.ID] = sealed
+		f.store.mu.Unlock()
+	}()
+	r, err := f.srv.waitForSeal(context.Background(), b)
+	if err != nil || r.State != ingestwf.StateSealed {
+		t.Fatalf("got %+v, %v; want sealed by the fast poll", r, err)
+	}
+}

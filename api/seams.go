@@ -25,7 +25,7 @@ type batchStore interface {
 	TokenBatchTasks(ctx context.Context, envID int64, batchID string, hash []byte) ([]string, error)
 	GetBatch(ctx context.Context, envID int64, id string) (store.Batch, error)
 	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
-	WatchSettled(id string) (c <-chan struct{}, live bool, stop func())
+	WatchSettled(id string) (c <-chan struct{}, live func() bool, stop func())
 	BeginStream(ctx context.Context, id string) (int, error)
 	MarkAccepted(ctx context.Context, id string) error
 	AcceptedIndexes(ctx context.Context, batchID string, runCount int) (*batch.IndexSet, error)

@@ -29,15 +29,16 @@ type settledWatch struct {
 // batch, and also when the listener lost its connection or listens again
 // (a notification may have been missed): either way the waiter reads the
 // row again.
-// live reports whether the listener was connected when the watch began; if
-// not, the waiter must poll. Call stop when done.
+// live reports whether the listener is connected now; while it is not,
+// the waiter must poll (it changes only with a wake-up on c, so a waiter
+// asks again each time c receives). Call stop when done.
 //
 // The first call starts the store's one listener connection (LISTEN,
 // outside the pool), which lives until Close. Read the row after
 // WatchSettled, not before, so that a settle between the two is not lost.
-func (s *Store) WatchSettled(id string) (c <-chan struct{}, live bool, stop func()) {
-	w, live := s.settled.watch(id)
-	return w.c, live, func() { s.settled.remove(w) }
+func (s *Store) WatchSettled(id string) (c <-chan struct{}, live func() bool, stop func()) {
+	w := s.settled.watch(id)
+	return w.c, s.settled.isLive, func() { s.settled.remove(w) }
 }
 
 // settledHub holds one LISTEN connection and the waiters it wakes, by
@@ -61,7 +62,7 @@ func newSettledHub(config *pgx.ConnConfig) *settledHub {
 		waiters: map[string]map[*settledWatch]struct{}{}}
 }
 
-func (h *settledHub) watch(id string) (*settledWatch, bool) {
+func (h *settledHub) watch(id string) *settledWatch {
 	h.once.Do(func() { go h.run() })
 	w := &settledWatch{c: make(chan struct{}, 1), id: id}
 	h.mu.Lock()
@@ -70,7 +71,14 @@ func (h *settledHub) watch(id string) (*settledWatch, bool) {
 		h.waiters[id] = map[*settledWatch]struct{}{}
 	}
 	h.waiters[id][w] = struct{}{}
-	return w, h.live
+	return w
+}
+
+// isLive reports whether the listener is connected.
+func (h *settledHub) isLive() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.live
 }
 
 func (h *settledHub) remove(w *settledWatch) {

@@ -13,7 +13,7 @@ func watchLive(t *testing.T, s *Store, id string) (<-chan struct{}, func()) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, live, stop := s.WatchSettled(id)
-		if live {
+		if live() {
 			return c, stop
 		}
 		stop()
@@ -80,7 +80,7 @@ func TestWatchSettled(t *testing.T) {
 		receive(t, c, "lost connection")
 		// A settle while no connection listens notifies no one: a watch
 		// that began then is woken when the listener is back.
-		if down, live, stopDown := s.WatchSettled(b.ID); !live {
+		if down, live, stopDown := s.WatchSettled(b.ID); !live() {
 			receive(t, down, "the listener back")
 			stopDown()
 		} else {

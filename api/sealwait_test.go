@@ -57,26 +57,36 @@ func TestSealWaitOfASmallBatchReadsItsRow(t *testing.T) {
 	}
 }
 
+// sealWaitFixture is a small batch's seal wait with the settled listener
+// up, its BatchIngest never ending and the polls on p: seal marks the row
+// sealed; watched is closed once the wait watches the batch.
+func sealWaitFixture(p sealPolling) (f *handlerFixture, b store.Batch, seal func(), watched chan struct{}) {
+	f = newHandlerFixture()
+	f.srv.opts.SealWait = 10 * time.Second
+	f.srv.opts.RunsHere = &flow.RunsHere{MaxRuns: 10}
+	f.srv.sealPoll = p
+	f.wf.wait = func(ctx context.Context) (ingestwf.Result, error) { <-ctx.Done(); return ingestwf.Result{}, ctx.Err() }
+	b = store.Batch{ID: "batch_small", RunCount: 10, Status: batch.StatusPending}
+	f.store.batches[b.ID] = b
+	f.store.settled, f.store.settledLive, f.store.watched = make(chan struct{}, 1), true, make(chan struct{})
+	seal = func() {
+		f.store.mu.Lock()
+		defer f.store.mu.Unlock()
+		sealed := b
+		sealed.Status, sealed.Sealed = batch.StatusProcessing, true
+		f.store.batches[b.ID] = sealed
+	}
+	return f, b, seal, f.store.watched
+}
+
 // With the settled listener up, the seal wait answers when PostgreSQL
 // notifies that the batch settled, without waiting for a poll.
 func TestSealWaitWakesOnTheSettledNotification(t *testing.T) {
 	t.Parallel()
-	f := newHandlerFixture()
-	f.srv.opts.SealWait = 10 * time.Second
-	f.srv.opts.RunsHere = &flow.RunsHere{MaxRuns: 10}
-	f.srv.sealPoll = sealPolling{first: time.Hour, most: time.Hour, firstDown: time.Hour, mostDown: time.Hour}
-	f.wf.wait = func(ctx context.Context) (ingestwf.Result, error) { <-ctx.Done(); return ingestwf.Result{}, ctx.Err() }
-	b := store.Batch{ID: "batch_small", RunCount: 10, Status: batch.StatusPending}
-	f.store.batches[b.ID] = b
-	f.store.settled, f.store.settledLive, f.store.watched = make(chan struct{}, 1), true, make(chan struct{})
-	watched := f.store.watched
+	f, b, seal, watched := sealWaitFixture(sealPolling{first: time.Hour, most: time.Hour, firstDown: time.Hour, mostDown: time.Hour})
 	go func() {
 		<-watched
-		f.store.mu.Lock()
-		sealed := b
-		sealed.Status, sealed.Sealed = batch.StatusProcessing, true
-		f.store.batches[b.ID] = sealed
-		f.store.mu.Unlock()
+		seal()
 		f.store.settled <- struct{}{}
 	}()
 	r, err := f.srv.waitForSeal(context.Background(), b)
@@ -90,16 +100,9 @@ func TestSealWaitWakesOnTheSettledNotification(t *testing.T) {
 // no one, and the slow schedule would answer up to its most late.
 func TestSealWaitPollsFastOnceTheListenerDrops(t *testing.T) {
 	t.Parallel()
-	f := newHandlerFixture()
-	f.srv.opts.SealWait = 10 * time.Second
-	f.srv.opts.RunsHere = &flow.RunsHere{MaxRuns: 10}
-	f.srv.sealPoll = sealPolling{first: time.Hour, most: time.Hour, firstDown: 10 * time.Millisecond, mostDown: 10 * time.Millisecond}
-	f.wf.wait = func(ctx context.Context) (ingestwf.Result, error) { <-ctx.Done(); return ingestwf.Result{}, ctx.Err() }
-	b := store.Batch{ID: "batch_small", RunCount: 10, Status: batch.StatusPending}
-	f.store.batches[b.ID] = b
-	f.store.settled, f.store.settledLive, f.store.watched = make(chan struct{}, 1), true, make(chan struct{})
-	f.store.rowReads = make(chan struct{}, 2)
-	watched, reads := f.store.watched, f.store.rowReads
+	f, b, seal, watched := sealWaitFixture(sealPolling{first: time.Hour, most: time.Hour, firstDown: 10 * time.Millisecond, mostDown: 10 * time.Millisecond})
+	reads := make(chan struct{}, 2)
+	f.store.rowReads = reads
 	go func() {
 		<-watched
 		// The listener drops (its waiters are woken) ...
@@ -111,11 +114,7 @@ func TestSealWaitPollsFastOnceTheListenerDrops(t *testing.T) {
 		// unnotified.
 		<-reads
 		<-reads
-		f.store.mu.Lock()
-		sealed := b
-		sealed.Status, sealed.Sealed = batch.StatusProcessing, true
-		f.store.batches[b.ID] = sealed
-		f.store.mu.Unlock()
+		seal()
 	}()
 	r, err := f.srv.waitForSeal(context.Background(), b)
 	if err != nil || r.State != ingestwf.StateSealed {

@@ -25,7 +25,8 @@ const maxAbortBody = 4 << 10
 // (it cancels the runs executing, marks the rest CANCELED and the batch
 // ABORTED; finished runs keep their results). The handler waits for that,
 // bounded by AbortWait (202 when the wait runs out). Aborting an aborted
-// batch is a no-op; a completed batch cannot be aborted.
+// batch is a no-op, except that one whose parent was not told yet is
+// handed to BatchRuns again; a completed batch cannot be aborted.
 func (s *Server) abortBatch(c *gin.Context) {
 	reason, ok := readAbortReason(c)
 	if !ok {
@@ -65,6 +66,17 @@ func (s *Server) abortBatch(c *gin.Context) {
 			return
 		}
 		b = now
+	}
+	if b.Status == batch.StatusAborted && b.ParentWorkflow() != "" && b.ParentNotifiedAt == nil && b.ParentRefused == nil {
+		// Aborted, its parent not told yet: BatchRuns tells it, and a
+		// batch without a workflow had its row aborted before its runs
+		// (abortPending), so an abort that failed in between is finished
+		// here by the client's retry. Signalling BatchRuns again is
+		// harmless: the parent is told once (ParentNotifiedAt).
+		if err := s.runs.Abort(ctx, b.ID, b.EnvName, reason); err != nil {
+			s.failInternal(c, err, true)
+			return
+		}
 	}
 	switch b.Status {
 	case batch.StatusAborted:

@@ -439,6 +439,8 @@ type fakeRunWorkflows struct {
 	notified int
 	// hint is the last notification's.
 	hint runswf.Hint
+	// aborted lists the batches Abort was called for.
+	aborted []string
 }
 
 func (w *fakeRunWorkflows) Tell(_ context.Context, _, _ string, h runswf.Hint) error {
@@ -446,8 +448,11 @@ func (w *fakeRunWorkflows) Tell(_ context.Context, _, _ string, h runswf.Hint) e
 	w.hint = h
 	return nil
 }
-func (w *fakeRunWorkflows) Abort(context.Context, string, string, string) error { return nil }
-func (w *fakeRunWorkflows) CancelRun(context.Context, string, int) error        { return nil }
+func (w *fakeRunWorkflows) Abort(_ context.Context, batchID, _, _ string) error {
+	w.aborted = append(w.aborted, batchID)
+	return nil
+}
+func (w *fakeRunWorkflows) CancelRun(context.Context, string, int) error { return nil }
 func (w *fakeRunWorkflows) Wait(context.Context, string) (runswf.Result, error) {
 	return runswf.Result{}, nil
 }

@@ -175,3 +175,58 @@ func TestSweepAbortsABatchNeverStreamed(t *testing.T) {
 		t.Fatalf("the never-streamed batch after the sweep: %d %s", resp.StatusCode, resp.Body)
 	}
 }
+
+// Past its seal deadline, a PENDING batch whose BatchIngest runs is left
+// to it (the sweep's start is a no-op). One whose BatchIngest an operator
+// terminated has no timer left and its workflow cannot start again: the
+// sweep aborts it itself, its runs through BatchRuns (which tells the
+// waiting parent) and its row. Both rows are moved past their deadline by
+// hand; the running workflow's own timer is 10 minutes away.
+func TestSweepOfOverdueBatchesWithAWorkflow(t *testing.T) {
+	s := requireStack(t)
+	t.Parallel()
+	env, key := s.newKey(t)
+	startTaskWorker(t, s, env)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	line := []byte(`{"index":0,"task":"echo","payload":{"n":1}}` + "\n")
+	running := s.mustCreate(t, key, 3)
+	parentID := "parent-of-terminated-" + env
+	terminated := createWithParent(t, s, key, parentID, 3).ID
+	startParent(ctx, t, s, envTemporalClient(t, s, env), env, parentID, terminated)
+	for _, id := range []string{running, terminated} {
+		if code, res, raw := s.stream(t, key, id, line); code != http.StatusOK || res.Sealed {
+			t.Fatalf("stream: %d %s, want 200 and not sealed", code, raw)
+		}
+		if _, err := s.hxDB(t).Exec(ctx, `UPDATE batches SET seal_deadline = now() - interval '1 second' WHERE id = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.app.Temporal.TerminateWorkflow(ctx, terminated, "", "an operator's mistake"); err != nil {
+		t.Fatal(err)
+	}
+
+	run, err := s.app.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "sweep-expire-" + terminated, TaskQueue: s.cfg.TaskQueue},
+		sweepwf.WorkflowName, sweepwf.Input{Grace: time.Hour, Limit: 500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res sweepwf.Result
+	if err := run.Get(ctx, &res); err != nil || res.Expired < 2 {
+		t.Fatalf("sweep: %+v, %v; want both overdue batches handled", res, err)
+	}
+	t.Run("running workflow: left to it", func(t *testing.T) {
+		if b := s.batchStatus(t, key, running); b.Status != "PENDING" {
+			t.Fatalf("batch %s (%v), want PENDING", b.Status, deref(b.AbortReason))
+		}
+	})
+	t.Run("terminated workflow: aborted by the sweep", func(t *testing.T) {
+		b := s.batchStatus(t, key, terminated)
+		if b.Status != "ABORTED" || b.AbortReason == nil || !strings.Contains(*b.AbortReason, "its BatchIngest had ended") {
+			t.Fatalf("batch %s (%v), want ABORTED by the sweep", b.Status, deref(b.AbortReason))
+		}
+		if p := s.parentOutcome(ctx, t, key, terminated); p.NotifiedAt == nil {
+			t.Fatalf("parent %+v, want it signalled", p)
+		}
+	})
+}

@@ -51,7 +51,12 @@ func (c *Client) startOptions(in Input) client.StartWorkflowOptions {
 // (SignalChunk); the sweeper starts the workflow of a batch past its seal
 // deadline that never received one, which then aborts it.
 func (c *Client) Start(ctx context.Context, in Input) error {
-	_, err := c.c.ExecuteWorkflow(ctx, c.startOptions(in), WorkflowName, in)
+	opts := c.startOptions(in)
+	// Without it the SDK answers a finished workflow's id (its reuse
+	// policy rejects a new run) with a handle on that run and no error; a
+	// running one is no error either way (its conflict policy uses it).
+	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
+	_, err := c.c.ExecuteWorkflow(ctx, opts, WorkflowName, in)
 	if err != nil {
 		return c.wrap("start", in.BatchID, err)
 	}

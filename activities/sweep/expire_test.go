@@ -1,30 +1,43 @@
 package sweep
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/streambatch/streambatch/batch"
 	"github.com/streambatch/streambatch/internal/store"
 	ingestwf "github.com/streambatch/streambatch/workflows/ingest"
 	contract "github.com/streambatch/streambatch/workflows/sweep"
 )
 
-// overdueStore answers OverdueBatches and records AbortBatch; the rest of
-// Store is not called.
+// overdueStore answers OverdueBatches and GetBatchAnyEnv (PENDING unless
+// status says otherwise) and records AbortBatch in log; the rest of Store
+// is not called.
 type overdueStore struct {
 	Store
 	overdue  []store.OverdueBatch
 	limit    int
+	status   map[string]batch.Status
 	aborted  []string
 	abortErr error
+	log      *[]string
 }
 
 func (s *overdueStore) AbortBatch(_ context.Context, id, reason string, _ bool) (store.Batch, error) {
 	s.aborted = append(s.aborted, id+": "+reason)
+	if s.log != nil {
+		*s.log = append(*s.log, "row "+id)
+	}
 	return store.Batch{}, s.abortErr
+}
+
+func (s *overdueStore) GetBatchAnyEnv(_ context.Context, id string) (store.Batch, error) {
+	return store.Batch{ID: id, Status: cmp.Or(s.status[id], batch.StatusPending)}, nil
 }
 
 func (s *overdueStore) OverdueBatches(_ context.Context, _ time.Time, limit int) ([]store.OverdueBatch, error) {
@@ -32,11 +45,22 @@ func (s *overdueStore) OverdueBatches(_ context.Context, _ time.Time, limit int)
 	return s.overdue[:min(limit, len(s.overdue))], nil
 }
 
-// aborter records the batches whose runs it aborted.
-type aborter struct{ aborted []string }
+// aborter records the batches whose runs it aborted (in log too), or
+// answers err.
+type aborter struct {
+	aborted []string
+	err     error
+	log     *[]string
+}
 
 func (r *aborter) Abort(_ context.Context, batchID, env, _ string) error {
+	if r.err != nil {
+		return r.err
+	}
 	r.aborted = append(r.aborted, env+"/"+batchID)
+	if r.log != nil {
+		*r.log = append(*r.log, "runs "+batchID)
+	}
 	return nil
 }
 
@@ -85,9 +109,10 @@ func TestExpireOverdue(t *testing.T) {
 			t.Fatalf("got %d, %v, limit %d", n, err, s.limit)
 		}
 	})
-	t.Run("a batch whose workflow ended is aborted here, row and runs", func(t *testing.T) {
+	t.Run("a batch whose workflow ended is aborted here, runs then row", func(t *testing.T) {
 		t.Parallel()
-		s, runs := &overdueStore{overdue: overdue}, &aborter{}
+		var log []string
+		s, runs := &overdueStore{overdue: overdue, log: &log}, &aborter{log: &log}
 		st := &starter{errs: map[string]error{"batch_a": fmt.Errorf("start: %w", ingestwf.ErrClosed)}}
 		a := &Activities{Store: s, Ingest: st, Runs: runs}
 		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 3 || len(st.started) != 2 {
@@ -100,14 +125,27 @@ func TestExpireOverdue(t *testing.T) {
 		if len(runs.aborted) != 1 || runs.aborted[0] != "e/batch_a" {
 			t.Fatalf("runs aborted %q, want e/batch_a's", runs.aborted)
 		}
+		if !slices.Equal(log, []string{"runs batch_a", "row batch_a"}) {
+			t.Fatalf("order %q, want the runs (BatchRuns tells the parent) before the row", log)
+		}
 	})
-	t.Run("a batch sealed meanwhile is not an error", func(t *testing.T) {
+	t.Run("a batch sealed meanwhile is left alone", func(t *testing.T) {
 		t.Parallel()
-		s, runs := &overdueStore{overdue: overdue[:1], abortErr: fmt.Errorf("store: abort: %w", store.ErrNotPending)}, &aborter{}
+		s, runs := &overdueStore{overdue: overdue[:1], status: map[string]batch.Status{"batch_a": batch.StatusProcessing}}, &aborter{}
 		st := &starter{errs: map[string]error{"batch_a": ingestwf.ErrClosed}}
 		a := &Activities{Store: s, Ingest: st, Runs: runs}
-		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 1 || len(runs.aborted) != 0 {
-			t.Fatalf("got %d, %v; runs aborted %q", n, err, runs.aborted)
+		if n, err := a.ExpireOverdue(context.Background(), 10); err != nil || n != 1 || len(runs.aborted) != 0 || len(s.aborted) != 0 {
+			t.Fatalf("got %d, %v; runs aborted %q, rows aborted %q", n, err, runs.aborted, s.aborted)
+		}
+	})
+	t.Run("a batch whose runs could not be aborted stays PENDING for the next sweep", func(t *testing.T) {
+		t.Parallel()
+		down := errors.New("unavailable")
+		s, runs := &overdueStore{overdue: overdue[:1]}, &aborter{err: down}
+		st := &starter{errs: map[string]error{"batch_a": ingestwf.ErrClosed}}
+		a := &Activities{Store: s, Ingest: st, Runs: runs}
+		if _, err := a.ExpireOverdue(context.Background(), 10); !errors.Is(err, down) || len(s.aborted) != 0 {
+			t.Fatalf("got %v, rows aborted %q; want %v and the row left PENDING", err, s.aborted, down)
 		}
 	})
 	t.Run("a batch that fails does not stop the others", func(t *testing.T) {

@@ -38,6 +38,7 @@ type Store interface {
 	DeleteExpiredIdempotencyKeys(ctx context.Context, before time.Time, limit int) (int, error)
 	OverdueBatches(ctx context.Context, now time.Time, limit int) ([]store.OverdueBatch, error)
 	AbortBatch(ctx context.Context, id, reason string, sealedToo bool) (store.Batch, error)
+	GetBatchAnyEnv(ctx context.Context, id string) (store.Batch, error)
 }
 
 // Starter starts a batch's BatchIngest workflow; starting a running one is
@@ -148,12 +149,10 @@ func (a *Activities) SweepObjects(ctx context.Context, in contract.Input) (res c
 //
 // A batch whose workflow ended while its row stayed PENDING (terminated by
 // an operator: a workflow that ends seals or aborts its batch) has no timer
-// left and cannot be started again, so the sweep aborts it as the API
-// aborts a batch without a workflow: its row, then its runs through
-// BatchRuns (runs in flight canceled, the parent told). Left PENDING it
-// would come first in every sweep. A batch that fails is logged and the
-// others go on; the activity fails (and is retried) only when every batch
-// failed, as when Temporal is down.
+// left and cannot be started again, so the sweep aborts it itself
+// (expireClosed). Left PENDING it would come first in every sweep. A batch
+// that fails is logged and the others go on; the activity fails (and is
+// retried) only when every batch failed, as when Temporal is down.
 func (a *Activities) ExpireOverdue(ctx context.Context, limit int) (int, error) {
 	if a.Ingest == nil {
 		return 0, nil
@@ -169,17 +168,7 @@ func (a *Activities) ExpireOverdue(ctx context.Context, limit int) (int, error) 
 		err := a.Ingest.Start(ctx, ingestwf.Input{BatchID: b.BatchID, Env: b.Env, RunCount: b.RunCount,
 			CreatedAt: b.CreatedAt, SealDeadline: b.SealDeadline})
 		if errors.Is(err, ingestwf.ErrClosed) {
-			reason := fmt.Sprintf("seal timeout: not all %d items arrived by %s (its BatchIngest had ended)",
-				b.RunCount, b.SealDeadline.UTC().Format(time.RFC3339))
-			_, err = a.Store.AbortBatch(ctx, b.BatchID, reason, false)
-			switch {
-			case errors.Is(err, store.ErrNotPending):
-				err = nil // sealed or aborted meanwhile
-			case err == nil && a.Runs != nil:
-				// As the API's abort of a batch without a workflow: runs
-				// of earlier chunks may execute, and a parent may wait.
-				err = a.Runs.Abort(ctx, b.BatchID, b.Env, reason)
-			}
+			err = a.expireClosed(ctx, b)
 		}
 		if err != nil {
 			failed++
@@ -246,4 +235,31 @@ func (a *Activities) SweepBatch(ctx context.Context, t store.SweepTarget) (delet
 		return deleted, kept, err
 	}
 	return deleted, kept, a.Store.MarkSwept(ctx, t.BatchID)
+}
+
+// expireClosed aborts an overdue batch whose BatchIngest has ended. Its row
+// is read again: a batch sealed since OverdueBatches read it (its workflow
+// then ended normally) is left alone; a PENDING one stays so, nothing
+// being left to seal it. Its runs are aborted first, through BatchRuns,
+// which aborts the row too, cancels the runs in flight (those of earlier
+// chunks may execute) and tells a waiting parent; the row is then aborted
+// at once. Should the first step fail, the row stays PENDING and the next
+// sweep tries again; the other order would leave an ABORTED batch whose
+// parent no one tells.
+func (a *Activities) expireClosed(ctx context.Context, b store.OverdueBatch) error {
+	row, err := a.Store.GetBatchAnyEnv(ctx, b.BatchID)
+	if err != nil || row.Status != batch.StatusPending {
+		return err
+	}
+	reason := fmt.Sprintf("seal timeout: not all %d items arrived by %s (its BatchIngest had ended)",
+		b.RunCount, b.SealDeadline.UTC().Format(time.RFC3339))
+	if a.Runs != nil {
+		if err := a.Runs.Abort(ctx, b.BatchID, b.Env, reason); err != nil {
+			return err
+		}
+	}
+	if _, err := a.Store.AbortBatch(ctx, b.BatchID, reason, false); err != nil && !errors.Is(err, store.ErrNotPending) {
+		return err
+	}
+	return nil
 }

@@ -82,9 +82,14 @@ func New() *Metrics {
 	return m
 }
 
-// Handler serves the metrics in the Prometheus text format.
+// Handler serves the metrics in the Prometheus text format. A collector
+// that fails (a database query that errs or takes over 2 s) leaves its
+// series out of the answer and counts in
+// promhttp_metric_handler_errors_total{cause="gathering"}: the scrape
+// still gives every other series, rather than a 500 that would hide the
+// process's own metrics while PostgreSQL is slow.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, Registry: m.reg})
 }
 
 // Register adds a collector (e.g. BatchStates).

@@ -11,7 +11,7 @@ import (
 )
 
 // The collector exposes each environment and queue's waiting runs and how
-// long the oldest has waited; a failing query is a scrape error.
+// long the oldest has waited; a failing query is a gathering error.
 func TestRunsWaiting(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	since := now.Add(-90 * time.Second)

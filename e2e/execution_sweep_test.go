@@ -162,9 +162,10 @@ func TestSweepAbortsABatchNeverStreamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res sweepwf.Result
-	if err := run.Get(ctx, &res); err != nil || res.Expired < 1 {
-		t.Fatalf("sweep: %+v, %v; want the overdue batch expired", res, err)
+	// Another sweep (another test's, the schedule's) may expire the batch
+	// first: the row says what came of it, not this sweep's count.
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("sweep: %v", err)
 	}
 	var st struct {
 		Status      string  `json:"status"`
@@ -211,9 +212,10 @@ func TestSweepOfOverdueBatchesWithAWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res sweepwf.Result
-	if err := run.Get(ctx, &res); err != nil || res.Expired < 2 {
-		t.Fatalf("sweep: %+v, %v; want both overdue batches handled", res, err)
+	// Another sweep (another test's, the schedule's) may handle either
+	// batch first: the rows say what came of them, not this sweep's count.
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("sweep: %v", err)
 	}
 	t.Run("running workflow: left to it", func(t *testing.T) {
 		if b := s.batchStatus(t, key, running); b.Status != "PENDING" {
@@ -222,6 +224,9 @@ func TestSweepOfOverdueBatchesWithAWorkflow(t *testing.T) {
 	})
 	t.Run("terminated workflow: aborted by the sweep", func(t *testing.T) {
 		b := s.batchStatus(t, key, terminated)
+		for deadline := time.Now().Add(time.Minute); b.Status == "PENDING" && time.Now().Before(deadline); b = s.batchStatus(t, key, terminated) {
+			time.Sleep(50 * time.Millisecond) // another sweep between its two steps
+		}
 		if b.Status != "ABORTED" || b.AbortReason == nil || !strings.Contains(*b.AbortReason, "its BatchIngest had ended") {
 			t.Fatalf("batch %s (%v), want ABORTED by the sweep", b.Status, deref(b.AbortReason))
 		}

@@ -27,6 +27,11 @@ type uploadServer struct {
 	failOnce    map[string]bool
 	lines       []map[string]json.RawMessage
 	srv         *httptest.Server
+	// The first uploads are held until want are in flight at once (full
+	// closes then), or for 10 s: a client that keeps fewer in flight shows
+	// in maxInFlight however the goroutines are scheduled.
+	want int
+	full chan struct{}
 }
 
 func (u *uploadServer) serve(w http.ResponseWriter, r *http.Request) {
@@ -39,9 +44,20 @@ func (u *uploadServer) serve(w http.ResponseWriter, r *http.Request) {
 		u.keyLeaked = u.keyLeaked || r.Header.Get("Authorization") != ""
 		u.inFlight++
 		u.maxInFlight = max(u.maxInFlight, u.inFlight)
+		if u.inFlight == u.want {
+			select {
+			case <-u.full:
+			default:
+				close(u.full)
+			}
+		}
 		fail := !u.failOnce[r.URL.Path]
 		u.failOnce[r.URL.Path] = true
 		u.mu.Unlock()
+		select {
+		case <-u.full:
+		case <-time.After(10 * time.Second):
+		}
 		data, _ := io.ReadAll(r.Body)
 		time.Sleep(20 * time.Millisecond)
 		u.mu.Lock()
@@ -77,7 +93,7 @@ func (u *uploadServer) serve(w http.ResponseWriter, r *http.Request) {
 // and streams the items in their order with application/store references.
 func TestPayloadUploads(t *testing.T) {
 	t.Parallel()
-	u := &uploadServer{objects: map[string]string{}, failOnce: map[string]bool{}}
+	u := &uploadServer{objects: map[string]string{}, failOnce: map[string]bool{}, want: 3, full: make(chan struct{})}
 	u.srv = httptest.NewServer(http.HandlerFunc(u.serve))
 	defer u.srv.Close()
 	c, err := client.New(u.srv.URL, "key", client.WithRetry(client.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond}))

@@ -50,14 +50,25 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	if _, err := pw.Write(body[:half]); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the request is being served
+	// The request is being served once its first chunk (the stack's
+	// ChunkItems is 100) reached the workflow.
+	for deadline := time.Now().Add(60 * time.Second); api.missing(t, key, created.ID).AcceptedCount == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first half of the stream reached no workflow")
+		}
+	}
 	if err := syscall.Kill(p.Pid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break
+		}
 		c.Close()
-		t.Fatal("serve still accepts connections after SIGTERM")
+		if time.Now().After(deadline) {
+			t.Fatal("serve still accepts connections 30 s after SIGTERM")
+		}
 	}
 	if _, err := pw.Write(body[half:]); err != nil {
 		t.Fatal(err)

@@ -16,11 +16,20 @@ import (
 	"github.com/streambatch/streambatch/workflows/flow"
 )
 
+// localRetryFor bounds the retries of BatchRuns' local activities: in
+// effect never (RetryForever), so a PostgreSQL outage delays a batch and
+// does not fail its workflow. A local activity's retries otherwise end at
+// its schedule-to-close timeout, which the SDK sets to the start-to-close
+// one (a minute: about six attempts) when it is not given; the options of
+// a local activity are not in its marker, so this changes no history.
+const localRetryFor = 10 * 365 * 24 * time.Hour
+
 func localOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         flow.RetryForever(flow.ErrTypeBatchNotPending),
-		Summary:             summary,
+		StartToCloseTimeout:    time.Minute,
+		ScheduleToCloseTimeout: localRetryFor,
+		RetryPolicy:            flow.RetryForever(flow.ErrTypeBatchNotPending),
+		Summary:                summary,
 	})
 }
 

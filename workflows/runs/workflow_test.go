@@ -62,6 +62,8 @@ type fakeExec struct {
 	// claimSteps counts the steps that claimed runs, claimBytes the
 	// bytes of their results as the marker records them.
 	claimSteps, claimBytes int
+	// down fails that many steps first (PostgreSQL unavailable).
+	down int
 }
 
 func newFakeExec(n int) *fakeExec {
@@ -75,6 +77,10 @@ func newFakeExec(n int) *fakeExec {
 func (f *fakeExec) step(ctx context.Context, in StepInput) (StepResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.down > 0 {
+		f.down--
+		return StepResult{}, errors.New("store: connection refused")
+	}
 	f.steps++
 	for _, o := range in.Results {
 		if !f.runs[o.Index].Final() {
@@ -300,6 +306,24 @@ func TestBatchRunsExecutesAndCompletes(t *testing.T) {
 	if told := h.exec.told; told == nil || told.BatchID != "batch_test" || told.Parent != "parent-wf" || told.Env != runsInput().Env ||
 		told.Status != "COMPLETED" || told.RunCounts["COMPLETED"] != 16 {
 		t.Fatalf("NotifyParent asked %+v", told)
+	}
+}
+
+// BatchRuns' local activities retry for as long as PostgreSQL is down: a
+// step that fails for minutes delays the batch, it does not fail the
+// workflow (a local activity's retries end at its schedule-to-close
+// timeout, which defaults to its start-to-close one).
+func TestBatchRunsOutlastsAStoreOutage(t *testing.T) {
+	t.Parallel()
+	h := newRunsHarness(t, 5)
+	h.exec.down = 12 // 1 + 2 + 4 + … s of backoff, capped at 1 min: ≈ 6 min
+	h.env.ExecuteWorkflow(WorkflowName, runsInput())
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("the workflow failed during the outage: %v", err)
+	}
+	var r Result
+	if err := h.env.GetWorkflowResult(&r); err != nil || r.Status != string(batch.StatusCompleted) {
+		t.Fatalf("result %+v, %v", r, err)
 	}
 }
 

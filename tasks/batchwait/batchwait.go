@@ -61,8 +61,14 @@ func NewWaiter(ctx workflow.Context) *Waiter {
 	return &Waiter{ch: workflow.GetSignalChannel(ctx, SignalName), seen: map[string]Completed{}}
 }
 
-// Wait blocks until batch batchID has ended (or ctx is cancelled) and
-// returns how it ended.
+// changeCancel is the GetVersion change id of Wait's return on ctx's
+// cancellation: a workflow that recorded a cancelled Wait before it
+// replays as it ran then (it waited for the next signal and dropped it).
+const changeCancel = "streambatch-batchwait-cancel"
+
+// Wait blocks until batch batchID has ended, and returns how it ended, or
+// until ctx is cancelled, and returns ctx's error; a completion that comes
+// with the cancellation is kept for a later Wait.
 func (w *Waiter) Wait(ctx workflow.Context, batchID string) (Completed, error) {
 	for {
 		if c, ok := w.seen[batchID]; ok {
@@ -70,11 +76,27 @@ func (w *Waiter) Wait(ctx workflow.Context, batchID string) (Completed, error) {
 			return c, nil
 		}
 		var c Completed
-		w.ch.Receive(ctx, &c)
-		if err := ctx.Err(); err != nil {
-			return Completed{}, err
+		got := false
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(w.ch, func(ch workflow.ReceiveChannel, _ bool) { ch.Receive(ctx, &c); got = true })
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		if ctx.Err() == nil {
+			w.seen[c.BatchID] = c
+			continue
 		}
-		w.seen[c.BatchID] = c
+		// Only the version check's marker, and only once cancelled: a
+		// Wait that ends normally adds nothing to the history.
+		if workflow.GetVersion(ctx, changeCancel, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			if !got {
+				w.ch.Receive(ctx, &c)
+			}
+			return Completed{}, ctx.Err()
+		}
+		if got {
+			w.seen[c.BatchID] = c
+		}
+		return Completed{}, ctx.Err()
 	}
 }
 

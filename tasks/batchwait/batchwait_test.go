@@ -1,10 +1,14 @@
 package batchwait
 
 import (
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -62,5 +66,65 @@ func TestAllowSetsBatchEnv(t *testing.T) {
 	}
 	if got != "tenant-a" {
 		t.Fatalf("BatchEnv = %q, want tenant-a", got)
+	}
+}
+
+// cancelled waits for batch_a until a timer cancels the wait after
+// after, then waits for it again without a deadline: the first Wait
+// returns the cancellation, the completion that comes later is not lost.
+func cancelled(ctx workflow.Context, after time.Duration) ([]string, error) {
+	w := NewWaiter(ctx)
+	wctx, cancel := workflow.WithCancel(ctx)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		_ = workflow.Sleep(ctx, after)
+		cancel()
+	})
+	_, err := w.Wait(wctx, "batch_a")
+	if !temporal.IsCanceledError(err) {
+		return nil, fmt.Errorf("first wait: %v, want canceled", err)
+	}
+	at := workflow.Now(ctx)
+	// A command after the cancelled Wait: a replay in which that Wait
+	// returned at another point of the history fails on it.
+	if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+		return nil, err
+	}
+	c, err := w.Wait(ctx, "batch_a")
+	if err != nil {
+		return nil, err
+	}
+	return []string{c.Status, workflow.Now(ctx).Sub(at).String()}, nil
+}
+
+func TestWaitReturnsOnCancel(t *testing.T) {
+	t.Parallel()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(cancelled)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalName, Completed{BatchID: "batch_a", Status: "COMPLETED"})
+	}, time.Hour)
+	env.ExecuteWorkflow(cancelled, time.Minute)
+	var got []string
+	if err := env.GetWorkflowResult(&got); err != nil {
+		t.Fatal(err)
+	}
+	// Cancelled at 1 min, the completion at 1 h: the second wait took 59 min.
+	if len(got) != 2 || got[0] != "COMPLETED" || got[1] != "59m0s" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// Histories of cancelled, recorded on a Temporal dev server before the
+// cancellation returned (v0: the first Wait waited for the next signal and
+// dropped it) and after (v1), replay against the current Wait.
+func TestReplayCancelledWaits(t *testing.T) {
+	t.Parallel()
+	for _, name := range []string{"batchwait_cancelled_v0.json", "batchwait_cancelled_v1.json"} {
+		r := worker.NewWorkflowReplayer()
+		r.RegisterWorkflow(cancelled)
+		if err := r.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

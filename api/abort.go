@@ -57,7 +57,7 @@ func (s *Server) abortBatch(c *gin.Context) {
 			s.failInternal(c, err, true)
 			return
 		}
-		if _, err := s.runs.Wait(wctx, b.ID); err != nil && wctx.Err() == nil && ctx.Err() == nil {
+		if _, err := s.runs.Wait(wctx, b.ID, b.RunsHere); err != nil && wctx.Err() == nil && ctx.Err() == nil {
 			s.log.WarnContext(ctx, "waiting for the abort", "batch_id", b.ID, "error", err)
 		}
 		now, err := s.store.GetBatchAnyEnv(ctx, b.ID)

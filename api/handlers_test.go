@@ -453,7 +453,7 @@ func (w *fakeRunWorkflows) Abort(_ context.Context, batchID, _, _ string) error 
 	return nil
 }
 func (w *fakeRunWorkflows) CancelRun(context.Context, string, int) error { return nil }
-func (w *fakeRunWorkflows) Wait(context.Context, string) (runswf.Result, error) {
+func (w *fakeRunWorkflows) Wait(context.Context, string, bool) (runswf.Result, error) {
 	return runswf.Result{}, nil
 }
 

@@ -78,7 +78,7 @@ type runWorkflows interface {
 	Tell(ctx context.Context, batchID, env string, hint runswf.Hint) error
 	Abort(ctx context.Context, batchID, env, reason string) error
 	CancelRun(ctx context.Context, batchID string, index int) error
-	Wait(ctx context.Context, batchID string) (runswf.Result, error)
+	Wait(ctx context.Context, batchID string, here bool) (runswf.Result, error)
 }
 
 // itemIngester reads a Phase 2 body into chunks of the batch.

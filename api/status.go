@@ -56,7 +56,7 @@ func (s *Server) waitTerminal(ctx context.Context, b store.Batch, deadline time.
 		if b.Status == batch.StatusPending {
 			_, err = s.wf.Wait(wctx, b.ID)
 		} else {
-			_, err = s.runs.Wait(wctx, b.ID)
+			_, err = s.runs.Wait(wctx, b.ID, b.RunsHere)
 		}
 		cancel()
 		var nf *serviceerror.NotFound

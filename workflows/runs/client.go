@@ -126,15 +126,20 @@ func (r *Client) CancelRun(ctx context.Context, batchID string, index int) error
 }
 
 // Wait blocks until the batch's runs have ended (following continue-as-new
-// and a hand-over from BatchIngest to BatchRuns) or ctx ends.
-func (r *Client) Wait(ctx context.Context, batchID string) (Result, error) {
-	var ingest flow.RunsExecuted
-	err := r.c.GetWorkflow(ctx, batchID, "").Get(ctx, &ingest)
-	if x := ingest.Executed; err == nil && x != nil && !x.HandedOver {
-		return Result{BatchID: batchID, Status: x.Status, RunCounts: x.RunCounts, Segments: 1}, nil
-	}
-	if ctx.Err() != nil {
-		return Result{}, fmt.Errorf("runs: wait for runs of %s: %w", batchID, ctx.Err())
+// and a hand-over from BatchIngest to BatchRuns) or ctx ends. here is the
+// batch row's RunsHere: when false the runs are BatchRuns' (a replay of a
+// small batch whose BatchIngest executed them runs them there, and that
+// BatchIngest's result is history), so only BatchRuns is waited for.
+func (r *Client) Wait(ctx context.Context, batchID string, here bool) (Result, error) {
+	if here {
+		var ingest flow.RunsExecuted
+		err := r.c.GetWorkflow(ctx, batchID, "").Get(ctx, &ingest)
+		if x := ingest.Executed; err == nil && x != nil && !x.HandedOver {
+			return Result{BatchID: batchID, Status: x.Status, RunCounts: x.RunCounts, Segments: 1}, nil
+		}
+		if ctx.Err() != nil {
+			return Result{}, fmt.Errorf("runs: wait for runs of %s: %w", batchID, ctx.Err())
+		}
 	}
 	var res Result
 	if err := r.c.GetWorkflow(ctx, WorkflowID(batchID), "").Get(ctx, &res); err != nil {

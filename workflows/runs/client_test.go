@@ -1,0 +1,70 @@
+package runs
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/streambatch/streambatch/workflows/flow"
+)
+
+// waitClient answers GetWorkflow with ended workflows: the batch's
+// BatchIngest with executed (its own runs), BatchRuns with result; waited
+// lists the workflow ids waited for.
+type waitClient struct {
+	client.Client
+	executed *flow.RunsOutcome
+	result   Result
+	waited   []string
+}
+
+func (c *waitClient) GetWorkflow(_ context.Context, workflowID, _ string) client.WorkflowRun {
+	c.waited = append(c.waited, workflowID)
+	if workflowID == WorkflowID("batch_a") {
+		return endedRun{v: c.result}
+	}
+	return endedRun{v: flow.RunsExecuted{Executed: c.executed}}
+}
+
+// endedRun is a workflow run that has ended with v.
+type endedRun struct {
+	client.WorkflowRun
+	v any
+}
+
+func (r endedRun) Get(_ context.Context, ptr any) error {
+	switch p := ptr.(type) {
+	case *flow.RunsExecuted:
+		*p = r.v.(flow.RunsExecuted)
+	case *Result:
+		*p = r.v.(Result)
+	}
+	return nil
+}
+
+// Wait reads BatchIngest's result only while the batch's runs are its
+// (RunsHere): after a replay they are BatchRuns', and the BatchIngest that
+// executed them first has a result that no longer says how they end.
+func TestWaitFollowsWhereTheRunsAre(t *testing.T) {
+	t.Parallel()
+	old := &flow.RunsOutcome{Status: "COMPLETED", RunCounts: map[string]int{"COMPLETED": 3}}
+	replayed := Result{BatchID: "batch_a", Status: "COMPLETED", RunCounts: map[string]int{"COMPLETED": 2, "FAILED": 1}}
+	t.Run("runs here: BatchIngest's result", func(t *testing.T) {
+		t.Parallel()
+		c := &waitClient{executed: old, result: replayed}
+		res, err := NewClient(c, "q", Input{}).Wait(context.Background(), "batch_a", true)
+		if err != nil || res.RunCounts["COMPLETED"] != 3 || !slices.Equal(c.waited, []string{"batch_a"}) {
+			t.Fatalf("got %+v, %v; waited for %q", res, err, c.waited)
+		}
+	})
+	t.Run("runs in BatchRuns: its result, not BatchIngest's", func(t *testing.T) {
+		t.Parallel()
+		c := &waitClient{executed: old, result: replayed}
+		res, err := NewClient(c, "q", Input{}).Wait(context.Background(), "batch_a", false)
+		if err != nil || res.RunCounts["FAILED"] != 1 || !slices.Equal(c.waited, []string{WorkflowID("batch_a")}) {
+			t.Fatalf("got %+v, %v; waited for %q", res, err, c.waited)
+		}
+	})
+}

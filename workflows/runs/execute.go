@@ -42,3 +42,51 @@ func (d *dispatcher) handOver(ctx workflow.Context) error {
 	d.report(ctx)
 	return nil
 }
+
+// forwardAfterHandOver passes on the signals that reached the calling
+// workflow while HandOver ran: the API routed them here (it runs, with
+// BatchState PROCESSING), and a HandOver that outlives a workflow task
+// (PostgreSQL slow) lets them in after the last drain, to end with the
+// workflow unread. An abort and a hint go to BatchRuns, which has the runs
+// now; a cancelled run needs nothing (none was in flight here, and the
+// store recorded the cancel). Versioned (changeHandOverForwards) only when
+// a signal waits, so a hand-over without one records nothing more.
+func (d *dispatcher) forwardAfterHandOver(ctx workflow.Context, hints, aborts, cancels workflow.ReceiveChannel) {
+	if hints.Len()+aborts.Len() == 0 {
+		return
+	}
+	if workflow.GetVersion(ctx, changeHandOverForwards, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	for cancels.ReceiveAsync(nil) {
+	}
+	to := WorkflowID(d.in.BatchID)
+	send := func(signal string, arg any) {
+		if err := workflow.SignalExternalWorkflow(ctx, to, "", signal, arg).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("could not pass a signal on to BatchRuns", "signal", signal, "error", err)
+		}
+	}
+	var reason string
+	if aborts.ReceiveAsync(&reason) {
+		for aborts.ReceiveAsync(nil) {
+		}
+		send(SignalAbort, reason)
+	}
+	var merged *Hint
+	for {
+		var h Hint
+		if !hints.ReceiveAsync(&h) {
+			break
+		}
+		if merged == nil {
+			merged = &Hint{}
+		}
+		merged.Sealed = merged.Sealed || h.Sealed
+		if h.From != nil && (merged.From == nil || *h.From < *merged.From) {
+			merged.From = h.From
+		}
+	}
+	if merged != nil {
+		send(SignalRunsReady, *merged)
+	}
+}

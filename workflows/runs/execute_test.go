@@ -2,10 +2,13 @@ package runs
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/workflow"
 
@@ -34,12 +37,17 @@ func newExecuteHarness(t *testing.T, n int) (*runsHarness, *handOvers) {
 type handOvers struct {
 	mu  sync.Mutex
 	ins []HandOverInput
+	// during, when set, runs while the hand-over does.
+	during func()
 }
 
 func (ho *handOvers) handOver(_ context.Context, in HandOverInput) error {
 	ho.mu.Lock()
 	defer ho.mu.Unlock()
 	ho.ins = append(ho.ins, in)
+	if ho.during != nil {
+		ho.during()
+	}
 	return nil
 }
 
@@ -102,5 +110,44 @@ func TestExecuteHandsOverInsteadOfContinuingAsNew(t *testing.T) {
 		if !s.Final() && h.exec.claimed[i] != "" && i < ho.ins[0].From {
 			t.Fatalf("run %d (%s) is below the hand-over cursor %d but not final", i, s, ho.ins[0].From)
 		}
+	}
+}
+
+// Signals that reach the calling workflow while HandOver runs (the API
+// still routes there) are passed on to BatchRuns, which has the runs: an
+// abort, and the hints merged into one (the lowest From).
+func TestExecutePassesOnWhatCameDuringTheHandOver(t *testing.T) {
+	t.Parallel()
+	h, ho := newExecuteHarness(t, 12)
+	h.exec.status = batch.StatusPending
+	h.env.RegisterDelayedCallback(func() { h.env.SetContinueAsNewSuggested(true) }, time.Second)
+	ho.during = func() {
+		h.env.SignalWorkflow(SignalAbort, "enough")
+		h.env.SignalWorkflow(SignalRunsReady, HintFrom(7))
+		h.env.SignalWorkflow(SignalRunsReady, HintFrom(3))
+		h.env.SignalWorkflow(SignalCancelRun, 5)
+	}
+	var mu sync.Mutex
+	var passed []string
+	h.env.OnSignalExternalWorkflow(mock.Anything, WorkflowID("batch_test"), "", mock.Anything, mock.Anything).Return(
+		func(_, _, _, signal string, arg any) error {
+			mu.Lock()
+			defer mu.Unlock()
+			switch a := arg.(type) {
+			case Hint:
+				passed = append(passed, fmt.Sprintf("%s from %d", signal, *a.From))
+			default:
+				passed = append(passed, fmt.Sprintf("%s %v", signal, a))
+			}
+			return nil
+		})
+	h.env.ExecuteWorkflow(hostWorkflow, runsInput())
+	var out flow.RunsOutcome
+	if err := h.env.GetWorkflowResult(&out); err != nil || !out.HandedOver {
+		t.Fatalf("outcome %+v, %v; want handed over", out, err)
+	}
+	want := []string{SignalAbort + " enough", SignalRunsReady + " from 3"}
+	if !slices.Equal(passed, want) {
+		t.Fatalf("passed on %q, want %q", passed, want)
 	}
 }

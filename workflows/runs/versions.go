@@ -46,4 +46,9 @@ const (
 	// took about 250, and the workflow rebuilds the Dispatch list from it.
 	// Each envelope enters the history once, in its activity's input.
 	changeCompactClaims = "compact-claims"
+	// changeHandOverForwards: Execute, having handed a batch's runs over
+	// to BatchRuns, passes on to it the aborts and hints that reached the
+	// calling workflow meanwhile (SignalExternalWorkflow), where they were
+	// left unread.
+	changeHandOverForwards = "hand-over-forwards"
 )

@@ -233,7 +233,11 @@ func (d *dispatcher) run(ctx workflow.Context) (Result, error) {
 			}
 			if d.drainForContinueAsNew(ctx, hints, aborts, cancels) {
 				if d.inline {
-					return Result{}, d.handOver(ctx)
+					if err := d.handOver(ctx); err != nil {
+						return Result{}, err
+					}
+					d.forwardAfterHandOver(ctx, hints, aborts, cancels)
+					return Result{}, nil
 				}
 				next := d.in
 				c := d.c

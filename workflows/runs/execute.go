@@ -58,35 +58,44 @@ func (d *dispatcher) forwardAfterHandOver(ctx workflow.Context, hints, aborts, c
 	if workflow.GetVersion(ctx, changeHandOverForwards, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return
 	}
-	for cancels.ReceiveAsync(nil) {
-	}
 	to := WorkflowID(d.in.BatchID)
-	send := func(signal string, arg any) {
-		if err := workflow.SignalExternalWorkflow(ctx, to, "", signal, arg).Get(ctx, nil); err != nil {
-			workflow.GetLogger(ctx).Warn("could not pass a signal on to BatchRuns", "signal", signal, "error", err)
+	// Each round's sends yield: what comes meanwhile is passed on by the
+	// next round, and the last check before the return does not yield.
+	for hints.Len()+aborts.Len() > 0 {
+		for cancels.ReceiveAsync(nil) {
+		}
+		var sends []workflow.Future
+		var reason string
+		if aborts.ReceiveAsync(&reason) {
+			for aborts.ReceiveAsync(nil) {
+			}
+			sends = append(sends, workflow.SignalExternalWorkflow(ctx, to, "", SignalAbort, reason))
+		}
+		if h, ok := mergeHints(hints); ok {
+			sends = append(sends, workflow.SignalExternalWorkflow(ctx, to, "", SignalRunsReady, h))
+		}
+		for _, f := range sends {
+			if err := f.Get(ctx, nil); err != nil {
+				workflow.GetLogger(ctx).Warn("could not pass a signal on to BatchRuns", "error", err)
+			}
 		}
 	}
-	var reason string
-	if aborts.ReceiveAsync(&reason) {
-		for aborts.ReceiveAsync(nil) {
-		}
-		send(SignalAbort, reason)
-	}
-	var merged *Hint
+}
+
+// mergeHints reads every hint waiting on hints into one: sealed if any
+// was, from the lowest From.
+func mergeHints(hints workflow.ReceiveChannel) (Hint, bool) {
+	var merged Hint
+	got := false
 	for {
 		var h Hint
 		if !hints.ReceiveAsync(&h) {
-			break
+			return merged, got
 		}
-		if merged == nil {
-			merged = &Hint{}
-		}
+		got = true
 		merged.Sealed = merged.Sealed || h.Sealed
 		if h.From != nil && (merged.From == nil || *h.From < *merged.From) {
 			merged.From = h.From
 		}
-	}
-	if merged != nil {
-		send(SignalRunsReady, *merged)
 	}
 }

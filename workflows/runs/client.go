@@ -107,6 +107,9 @@ func (r *Client) Abort(ctx context.Context, batchID, env, reason string) error {
 		return err
 	}
 	opts, in := r.start(batchID, env)
+	// A BatchRuns this starts aborts before its first step: it claims and
+	// dispatches nothing (a running one gets the signal).
+	in.Carried = &Carried{Abort: reason}
 	if _, err := r.c.SignalWithStartWorkflow(ctx, opts.ID, SignalAbort, reason, opts, WorkflowName, in); err != nil {
 		return fmt.Errorf("runs: abort runs of %s: %w", batchID, flow.NotReady(err))
 	}

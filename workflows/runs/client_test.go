@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/streambatch/streambatch/workflows/flow"
@@ -67,4 +69,33 @@ func TestWaitFollowsWhereTheRunsAre(t *testing.T) {
 			t.Fatalf("got %+v, %v; waited for %q", res, err, c.waited)
 		}
 	})
+}
+
+// startClient has no BatchIngest (Describe: not found) and records the
+// input BatchRuns is signal-with-started with.
+type startClient struct {
+	client.Client
+	started []Input
+}
+
+func (c *startClient) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	return nil, serviceerror.NewNotFound("no such workflow")
+}
+
+func (c *startClient) SignalWithStartWorkflow(_ context.Context, _ string, _ string, _ any, _ client.StartWorkflowOptions, _ any, args ...any) (client.WorkflowRun, error) {
+	c.started = append(c.started, args[0].(Input))
+	return nil, nil
+}
+
+// Abort starts a BatchRuns that aborts before its first step, so that it
+// never dispatches a run of the batch it is to abort.
+func TestAbortStartsBatchRunsAborting(t *testing.T) {
+	t.Parallel()
+	c := &startClient{}
+	if err := NewClient(c, "q", Input{}).Abort(context.Background(), "batch_a", "dev", "seal timeout"); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.started) != 1 || c.started[0].Carried == nil || c.started[0].Carried.Abort != "seal timeout" {
+		t.Fatalf("started with %+v, want Carried.Abort set", c.started)
+	}
 }

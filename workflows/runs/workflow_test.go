@@ -512,3 +512,20 @@ func TestStepMarkerIsCompact(t *testing.T) {
 		t.Fatalf("claiming steps' results took %.1f bytes per run, %.1f before the change: want less than half", perRun[true], perRun[false])
 	}
 }
+
+// A BatchRuns started to abort (runs.Client.Abort sets Carried.Abort)
+// aborts before its first step: it claims and dispatches nothing.
+func TestBatchRunsStartedToAbortClaimsNothing(t *testing.T) {
+	t.Parallel()
+	h := newRunsHarness(t, 5)
+	in := runsInput()
+	in.Carried = &Carried{Abort: "seal timeout"}
+	h.env.ExecuteWorkflow(WorkflowName, in)
+	var r Result
+	if err := h.env.GetWorkflowResult(&r); err != nil || r.Status != string(batch.StatusAborted) {
+		t.Fatalf("result %+v, %v", r, err)
+	}
+	if h.exec.maxClaim != 0 || len(h.ran) != 0 {
+		t.Fatalf("claimed up to %d, executed %v", h.exec.maxClaim, h.ran)
+	}
+}

@@ -99,7 +99,7 @@ func (d *dispatcher) notifyParent(ctx workflow.Context, res FinishResult) {
 	in := NotifyParentInput{BatchID: d.in.BatchID, Env: d.in.Env, Parent: res.Parent,
 		Status: string(res.Status), RunCounts: res.RunCounts}
 	var out NotifyParentResult
-	if err := workflow.ExecuteLocalActivity(localOptions(ctx, "notify parent "+res.Parent), ActivityNotifyParent, in).Get(ctx, &out); err != nil {
+	if err := workflow.ExecuteLocalActivity(localOptionsFor(ctx, "notify parent "+res.Parent, notifyParentFor), ActivityNotifyParent, in).Get(ctx, &out); err != nil {
 		workflow.GetLogger(ctx).Warn("cannot notify the parent workflow", "parent", res.Parent, "error", err)
 		return
 	}

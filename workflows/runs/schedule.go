@@ -25,9 +25,20 @@ import (
 const localRetryFor = 10 * 365 * 24 * time.Hour
 
 func localOptions(ctx workflow.Context, summary string) workflow.Context {
+	return localOptionsFor(ctx, summary, localRetryFor)
+}
+
+// notifyParentFor bounds NotifyParent's retries: telling the parent is
+// not a step the batch waits on (it has ended), and a cause that does not
+// pass (a worker without the environment's key) must not hold BatchRuns
+// open; after it the failure is logged and the workflow ends.
+const notifyParentFor = 10 * time.Minute
+
+// localOptionsFor is localOptions with retries for at most retryFor.
+func localOptionsFor(ctx workflow.Context, summary string, retryFor time.Duration) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout:    time.Minute,
-		ScheduleToCloseTimeout: localRetryFor,
+		ScheduleToCloseTimeout: retryFor,
 		RetryPolicy:            flow.RetryForever(flow.ErrTypeBatchNotPending),
 		Summary:                summary,
 	})

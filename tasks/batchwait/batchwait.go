@@ -67,8 +67,9 @@ func NewWaiter(ctx workflow.Context) *Waiter {
 const changeCancel = "streambatch-batchwait-cancel"
 
 // Wait blocks until batch batchID has ended, and returns how it ended, or
-// until ctx is cancelled, and returns ctx's error; a completion that comes
-// with the cancellation is kept for a later Wait.
+// until ctx is cancelled, and returns ctx's error. A completion that comes
+// with the cancellation is returned if it is batchID's, else kept for a
+// later Wait of this Waiter.
 func (w *Waiter) Wait(ctx workflow.Context, batchID string) (Completed, error) {
 	for {
 		if c, ok := w.seen[batchID]; ok {
@@ -94,6 +95,9 @@ func (w *Waiter) Wait(ctx workflow.Context, batchID string) (Completed, error) {
 			return Completed{}, ctx.Err()
 		}
 		if got {
+			if c.BatchID == batchID {
+				return c, nil // it came with the cancellation: the answer is known
+			}
 			w.seen[c.BatchID] = c
 		}
 		return Completed{}, ctx.Err()

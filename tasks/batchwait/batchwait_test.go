@@ -128,3 +128,31 @@ func TestReplayCancelledWaits(t *testing.T) {
 		}
 	}
 }
+
+// cancelledAfterTheSignal waits for batch_a on a context cancelled after
+// batch_a's completion arrived: the completion is the answer.
+func cancelledAfterTheSignal(ctx workflow.Context) (string, error) {
+	w := NewWaiter(ctx)
+	if err := workflow.Sleep(ctx, 2*time.Minute); err != nil {
+		return "", err
+	}
+	wctx, cancel := workflow.WithCancel(ctx)
+	cancel()
+	c, err := w.Wait(wctx, "batch_a")
+	return c.Status, err
+}
+
+func TestWaitOnACancelledContextReturnsAnArrivedCompletion(t *testing.T) {
+	t.Parallel()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(cancelledAfterTheSignal)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalName, Completed{BatchID: "batch_a", Status: "COMPLETED"})
+	}, time.Minute)
+	env.ExecuteWorkflow(cancelledAfterTheSignal)
+	var got string
+	if err := env.GetWorkflowResult(&got); err != nil || got != "COMPLETED" {
+		t.Fatalf("got %q, %v; want the completion", got, err)
+	}
+}

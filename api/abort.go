@@ -39,6 +39,9 @@ func (s *Server) abortBatch(c *gin.Context) {
 	ctx := c.Request.Context()
 	wctx, cancel := context.WithTimeout(ctx, s.opts.AbortWait)
 	defer cancel()
+	if b.Status == batch.StatusAborted {
+		s.finishParentNotice(ctx, b, reason)
+	}
 	if b.Status == batch.StatusPending {
 		if err := s.abortPending(ctx, wctx, b, reason); err != nil {
 			s.failInternal(c, err, true)
@@ -66,17 +69,6 @@ func (s *Server) abortBatch(c *gin.Context) {
 			return
 		}
 		b = now
-	}
-	if b.Status == batch.StatusAborted && b.ParentWorkflow() != "" && b.ParentNotifiedAt == nil && b.ParentRefused == nil {
-		// Aborted, its parent not told yet: BatchRuns tells it, and a
-		// batch without a workflow had its row aborted before its runs
-		// (abortPending), so an abort that failed in between is finished
-		// here by the client's retry. Signalling BatchRuns again is
-		// harmless: the parent is told once (ParentNotifiedAt).
-		if err := s.runs.Abort(ctx, b.ID, b.EnvName, reason); err != nil {
-			s.failInternal(c, err, true)
-			return
-		}
 	}
 	switch b.Status {
 	case batch.StatusAborted:
@@ -148,4 +140,20 @@ func readAbortReason(c *gin.Context) (string, bool) {
 		return "", false
 	}
 	return body.Reason, true
+}
+
+// finishParentNotice hands an ABORTED batch whose parent workflow was not
+// told to BatchRuns again, which tells it (once: ParentNotifiedAt). A batch
+// without a workflow is aborted row first, then runs through BatchRuns
+// (abortPending): an abort that failed between the two is finished by the
+// client's retry. Only a batch already aborted when the request came is
+// handed on (a fresh abort's BatchRuns is still at it), and a failure is
+// logged: the batch is aborted either way.
+func (s *Server) finishParentNotice(ctx context.Context, b store.Batch, reason string) {
+	if b.ParentWorkflow() == "" || b.ParentNotifiedAt != nil || b.ParentRefused != nil {
+		return
+	}
+	if err := s.runs.Abort(ctx, b.ID, b.EnvName, reason); err != nil {
+		s.log.WarnContext(ctx, "handing an aborted batch's parent notice to BatchRuns", "batch_id", b.ID, "error", err)
+	}
 }

@@ -65,6 +65,7 @@ func Open(ctx context.Context, cfg config.Config, need config.Need, logger *slog
 		return nil, err
 	}
 	a := &App{Config: cfg, Log: logger, Metrics: metrics.New()}
+	a.Metrics.SetLogger(logger)
 	if need&config.NeedDatabase != 0 {
 		st, err := store.Open(ctx, cfg.DatabaseURL, cfg.MaxConns())
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,10 +12,12 @@ import (
 )
 
 // A collector whose query fails leaves its series out: the scrape answers
-// 200 with the other series and counts the error.
+// 200 with the other series, counts the error and logs its cause.
 func TestHandlerServesTheRestWhenACollectorFails(t *testing.T) {
 	t.Parallel()
 	m := New()
+	var logged strings.Builder
+	m.SetLogger(slog.New(slog.NewTextHandler(&logged, nil)))
 	m.Register(NewBatchStates(func(context.Context) (map[string]int, error) { return nil, errors.New("database down") }))
 	m.HTTPRequest("/api/v3/batches", "202", 0)
 	srv := httptest.NewServer(m.Handler())
@@ -39,5 +42,8 @@ func TestHandlerServesTheRestWhenACollectorFails(t *testing.T) {
 		if want := `promhttp_metric_handler_errors_total{cause="gathering"} ` + string(rune('0'+scrape-1)); !strings.Contains(text, want) {
 			t.Fatalf("scrape %d: no %q in\n%s", scrape, want, text)
 		}
+	}
+	if !strings.Contains(logged.String(), "database down") {
+		t.Fatalf("the cause was not logged: %q", logged.String())
 	}
 }

@@ -7,6 +7,8 @@ package metrics
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -19,6 +21,7 @@ import (
 // Metrics holds the registry and every metric.
 type Metrics struct {
 	reg *prometheus.Registry
+	log *slog.Logger // Handler's error log (nil: none)
 
 	httpRequests    *prometheus.CounterVec
 	httpDuration    *prometheus.HistogramVec
@@ -88,9 +91,24 @@ func New() *Metrics {
 // promhttp_metric_handler_errors_total{cause="gathering"}: the scrape
 // still gives every other series, rather than a 500 that would hide the
 // process's own metrics while PostgreSQL is slow.
+// The failure is logged (SetLogger) with its cause.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, Registry: m.reg})
+	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, Registry: m.reg}
+	if m.log != nil {
+		opts.ErrorLog = scrapeLog{m.log}
+	}
+	return promhttp.HandlerFor(m.reg, opts)
 }
+
+// SetLogger makes Handler log the collectors' failures to l; call it
+// before Handler.
+func (m *Metrics) SetLogger(l *slog.Logger) { m.log = l }
+
+// scrapeLog is promhttp's error log on a slog.Logger.
+type scrapeLog struct{ l *slog.Logger }
+
+// Println logs a scrape's error as a warning.
+func (s scrapeLog) Println(v ...any) { s.l.Warn("metrics scrape", "error", fmt.Sprint(v...)) }
 
 // Register adds a collector (e.g. BatchStates).
 func (m *Metrics) Register(c prometheus.Collector) {

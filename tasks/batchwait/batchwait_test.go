@@ -25,18 +25,11 @@ func parent(ctx workflow.Context, first, second string) ([]Completed, error) {
 
 func TestWaiterKeepsOtherBatches(t *testing.T) {
 	t.Parallel()
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflow(parent)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalName, Completed{BatchID: "batch_b", Status: "ABORTED"})
-	}, time.Minute)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalName, Completed{BatchID: "batch_a", Status: "COMPLETED", RunCounts: map[string]int{"COMPLETED": 3}})
-	}, time.Hour)
-	env.ExecuteWorkflow(parent, "batch_a", "batch_b")
 	var got []Completed
-	if err := env.GetWorkflowResult(&got); err != nil {
+	if err := signalled(t, parent, map[time.Duration]Completed{
+		time.Minute: {BatchID: "batch_b", Status: "ABORTED"},
+		time.Hour:   {BatchID: "batch_a", Status: "COMPLETED", RunCounts: map[string]int{"COMPLETED": 3}},
+	}, &got, "batch_a", "batch_b"); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0].BatchID != "batch_a" || got[0].RunCounts["COMPLETED"] != 3 || got[1].Status != "ABORTED" {
@@ -98,15 +91,8 @@ func cancelled(ctx workflow.Context, after time.Duration) ([]string, error) {
 
 func TestWaitReturnsOnCancel(t *testing.T) {
 	t.Parallel()
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflow(cancelled)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalName, Completed{BatchID: "batch_a", Status: "COMPLETED"})
-	}, time.Hour)
-	env.ExecuteWorkflow(cancelled, time.Minute)
 	var got []string
-	if err := env.GetWorkflowResult(&got); err != nil {
+	if err := signalled(t, cancelled, map[time.Duration]Completed{time.Hour: {BatchID: "batch_a", Status: "COMPLETED"}}, &got, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	// Cancelled at 1 min, the completion at 1 h: the second wait took 59 min.
@@ -144,15 +130,22 @@ func cancelledAfterTheSignal(ctx workflow.Context) (string, error) {
 
 func TestWaitOnACancelledContextReturnsAnArrivedCompletion(t *testing.T) {
 	t.Parallel()
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.RegisterWorkflow(cancelledAfterTheSignal)
-	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalName, Completed{BatchID: "batch_a", Status: "COMPLETED"})
-	}, time.Minute)
-	env.ExecuteWorkflow(cancelledAfterTheSignal)
 	var got string
-	if err := env.GetWorkflowResult(&got); err != nil || got != "COMPLETED" {
+	if err := signalled(t, cancelledAfterTheSignal, map[time.Duration]Completed{time.Minute: {BatchID: "batch_a", Status: "COMPLETED"}}, &got); err != nil || got != "COMPLETED" {
 		t.Fatalf("got %q, %v; want the completion", got, err)
 	}
+}
+
+// signalled runs workflow wf with args, sends each completion at its
+// delay, and decodes the result into out.
+func signalled(t *testing.T, wf any, at map[time.Duration]Completed, out any, args ...any) error {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(wf)
+	for d, c := range at {
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalName, c) }, d)
+	}
+	env.ExecuteWorkflow(wf, args...)
+	return env.GetWorkflowResult(out)
 }

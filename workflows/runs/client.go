@@ -132,18 +132,30 @@ func (r *Client) CancelRun(ctx context.Context, batchID string, index int) error
 // and a hand-over from BatchIngest to BatchRuns) or ctx ends. here is the
 // batch row's RunsHere: when false the runs are BatchRuns' (a replay of a
 // small batch whose BatchIngest executed them runs them there, and that
-// BatchIngest's result is history), so only BatchRuns is waited for.
+// BatchIngest's result is history), so BatchRuns is waited for, unless it
+// does not exist yet (a hand-over clears RunsHere before it starts
+// BatchRuns): then BatchIngest is followed through its hand-over.
 func (r *Client) Wait(ctx context.Context, batchID string, here bool) (Result, error) {
-	if here {
-		var ingest flow.RunsExecuted
-		err := r.c.GetWorkflow(ctx, batchID, "").Get(ctx, &ingest)
-		if x := ingest.Executed; err == nil && x != nil && !x.HandedOver {
-			return Result{BatchID: batchID, Status: x.Status, RunCounts: x.RunCounts, Segments: 1}, nil
-		}
-		if ctx.Err() != nil {
-			return Result{}, fmt.Errorf("runs: wait for runs of %s: %w", batchID, ctx.Err())
+	if !here {
+		res, err := r.waitBatchRuns(ctx, batchID)
+		var nf *serviceerror.NotFound
+		if !errors.As(err, &nf) {
+			return res, err
 		}
 	}
+	var ingest flow.RunsExecuted
+	err := r.c.GetWorkflow(ctx, batchID, "").Get(ctx, &ingest)
+	if x := ingest.Executed; err == nil && x != nil && !x.HandedOver {
+		return Result{BatchID: batchID, Status: x.Status, RunCounts: x.RunCounts, Segments: 1}, nil
+	}
+	if ctx.Err() != nil {
+		return Result{}, fmt.Errorf("runs: wait for runs of %s: %w", batchID, ctx.Err())
+	}
+	return r.waitBatchRuns(ctx, batchID)
+}
+
+// waitBatchRuns waits for the batch's BatchRuns to end.
+func (r *Client) waitBatchRuns(ctx context.Context, batchID string) (Result, error) {
 	var res Result
 	if err := r.c.GetWorkflow(ctx, WorkflowID(batchID), "").Get(ctx, &res); err != nil {
 		return res, fmt.Errorf("runs: wait for runs of %s: %w", batchID, err)

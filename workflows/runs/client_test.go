@@ -19,24 +19,32 @@ type waitClient struct {
 	client.Client
 	executed *flow.RunsOutcome
 	result   Result
+	noRuns   bool // no BatchRuns exists
 	waited   []string
 }
 
 func (c *waitClient) GetWorkflow(_ context.Context, workflowID, _ string) client.WorkflowRun {
 	c.waited = append(c.waited, workflowID)
 	if workflowID == WorkflowID("batch_a") {
+		if c.noRuns {
+			return endedRun{err: serviceerror.NewNotFound("no such workflow")}
+		}
 		return endedRun{v: c.result}
 	}
 	return endedRun{v: flow.RunsExecuted{Executed: c.executed}}
 }
 
-// endedRun is a workflow run that has ended with v.
+// endedRun is a workflow run that has ended with v, or that err answers.
 type endedRun struct {
 	client.WorkflowRun
-	v any
+	v   any
+	err error
 }
 
 func (r endedRun) Get(_ context.Context, ptr any) error {
+	if r.err != nil {
+		return r.err
+	}
 	switch p := ptr.(type) {
 	case *flow.RunsExecuted:
 		*p = r.v.(flow.RunsExecuted)
@@ -66,6 +74,14 @@ func TestWaitFollowsWhereTheRunsAre(t *testing.T) {
 		c := &waitClient{executed: old, result: replayed}
 		res, err := NewClient(c, "q", Input{}).Wait(context.Background(), "batch_a", false)
 		if err != nil || res.RunCounts["FAILED"] != 1 || !slices.Equal(c.waited, []string{WorkflowID("batch_a")}) {
+			t.Fatalf("got %+v, %v; waited for %q", res, err, c.waited)
+		}
+	})
+	t.Run("no BatchRuns yet: BatchIngest through its hand-over", func(t *testing.T) {
+		t.Parallel()
+		c := &waitClient{executed: old, noRuns: true}
+		res, err := NewClient(c, "q", Input{}).Wait(context.Background(), "batch_a", false)
+		if err != nil || res.RunCounts["COMPLETED"] != 3 || !slices.Equal(c.waited, []string{WorkflowID("batch_a"), "batch_a"}) {
 			t.Fatalf("got %+v, %v; waited for %q", res, err, c.waited)
 		}
 	})

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/streambatch/streambatch/internal/proc"
@@ -95,8 +96,8 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	s.pids = map[string]int{}
 	s.services = map[string]*service{}
 	// launch starts a service on its usual address when free (else, or
-	// with AnyPorts, or when the start on the usual address fails, on a
-	// free loopback address), records it, and returns
+	// with AnyPorts, or when another process took the usual address before
+	// the child bound it, on a free loopback address), records it, and returns
 	// where it listens; start starts it again on the same address with the
 	// same data (Stack.StartService).
 	launch := func(name, what, usual string, start startFunc) (string, error) {
@@ -109,9 +110,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 			return "", err
 		}
 		p, where, err := start(ctx, addr)
-		if err != nil && !opts.AnyPorts {
-			// Another process may have bound the usual address between
-			// the check and the child's bind ("address already in use"):
+		if err != nil && !opts.AnyPorts && strings.Contains(strings.ToLower(err.Error()), "address already in use") {
+			// Another process bound the usual address between the check
+			// and the child's bind (the child's log, in err, says so):
 			// once more, on a free one.
 			opts.Log.Warn("could not start "+what+"; trying a free port", "at", addr, "error", err)
 			if addr, err = proc.FreeAddr(); err == nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
@@ -30,21 +29,13 @@ func StartTemporal(ctx context.Context, logDir, dbFile string, dynamicConfig ...
 	if err != nil {
 		return nil, fmt.Errorf("testenv: %w", err)
 	}
-	s := &DevServer{Server: srv}
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	opts := client.Options{HostPort: srv.FrontendHostPort(), Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))}
-	for {
-		if s.client, err = client.DialContext(ctx, opts); err == nil {
-			return s, nil
-		}
-		select {
-		case <-ctx.Done():
-			_ = srv.Stop()
-			return nil, fmt.Errorf("testenv: temporal dev server at %s: %w", srv.FrontendHostPort(), err)
-		case <-time.After(100 * time.Millisecond):
-		}
+	// Start returns once the frontend is healthy: one dial connects.
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendHostPort(), Logger: log.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		_ = srv.Stop()
+		return nil, fmt.Errorf("testenv: temporal dev server at %s: %w", srv.FrontendHostPort(), err)
 	}
+	return &DevServer{Server: srv, client: c}, nil
 }
 
 // Client is a client of the server's default namespace.
